@@ -1,0 +1,105 @@
+"""Still-Moving's motion adapter: a peft LoRA on every temporal-attention projection.
+
+    W~ = W + alpha * A_down @ A_up          (METHOD.md, stage 1; paper eq. 1)
+
+for W in {W_Q, W_K, W_V} of attn1 and attn2 of every AnimateDiff motion module. A_down starts random and
+A_up at zero, so the video model is unchanged before training. `alpha` is the motion scale: 1 makes the
+video model produce frozen videos, 0 removes the adapter, negative values add motion. The adapter is
+stored in diffusers' LoRA format, so a plain `AnimateDiffPipeline` can `load_lora_weights` it and
+`set_adapters(name, alpha)`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from diffusers import AnimateDiffPipeline, UNetMotionModel
+from peft import LoraConfig
+from peft.tuners.lora import LoraLayer
+from peft.utils import get_peft_model_state_dict
+
+from stillmoving.errors import StillMovingError
+
+ADAPTER_NAME = "stillmoving_motion"
+WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+# peft matches a string target with re.fullmatch on each module name.
+TARGET_PATTERN = r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.motion_modules\.\d+\.transformer_blocks\.\d+\.attn[12]\.to_[qkv]"
+
+
+def motion_target_modules(unet: torch.nn.Module) -> list[str]:
+    """Names of the temporal-attention projections the motion adapter wraps, in module order."""
+    return [name for name, _ in unet.named_modules() if re.fullmatch(TARGET_PATTERN, name)]
+
+
+def _split_path(path: str | Path) -> tuple[Path, str]:
+    """A `.safetensors` path names the file; any other path is a folder holding WEIGHT_NAME."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return path.parent, path.name
+    return path, WEIGHT_NAME
+
+
+class MotionLoRA:
+    """The motion adapter living inside a `UNetMotionModel` (peft keeps its weights in the UNet)."""
+
+    def __init__(self, unet: UNetMotionModel, name: str = ADAPTER_NAME):
+        if name not in getattr(unet, "peft_config", {}):
+            raise StillMovingError(f"the video UNet carries no motion adapter named {name!r}")
+        self.unet = unet
+        self.name = name
+        self._scale = 1.0
+        self.set_scale(1.0)
+
+    @classmethod
+    def inject(cls, unet: UNetMotionModel, rank: int = 16, name: str = ADAPTER_NAME) -> "MotionLoRA":
+        """Add a fresh adapter (A_up = 0, so the model is unchanged) to every temporal q/k/v projection."""
+        if not motion_target_modules(unet):
+            raise StillMovingError("the video UNet has no motion modules to adapt (is it a UNetMotionModel?)")
+        # lora_alpha == r makes peft's own scaling 1, so alpha is exactly the adapter weight set below.
+        config = LoraConfig(r=rank, lora_alpha=rank, target_modules=TARGET_PATTERN, init_lora_weights=True)
+        unet.add_adapter(config, adapter_name=name)
+        return cls(unet, name)
+
+    @classmethod
+    def load(cls, unet: UNetMotionModel, path: str | Path, name: str = ADAPTER_NAME) -> "MotionLoRA":
+        """Load an adapter saved by `save` (diffusers LoRA format) into `unet`."""
+        directory, weight_name = _split_path(path)
+        if not (directory / weight_name).is_file():
+            raise StillMovingError(f"no motion adapter at {directory / weight_name}")
+        unet.load_lora_adapter(str(directory), weight_name=weight_name, prefix="unet", adapter_name=name)
+        loaded = [n for n, m in unet.named_modules() if isinstance(m, LoraLayer) and name in m.lora_A]
+        if sorted(loaded) != sorted(motion_target_modules(unet)):
+            unet.delete_adapters(name)
+            raise StillMovingError(f"{path} is not a motion adapter for this video model (it adapts other layers)")
+        return cls(unet, name)
+
+    @property
+    def scale(self) -> float:
+        """The motion scale alpha currently applied."""
+        return self._scale
+
+    def set_scale(self, scale: float) -> None:
+        """alpha = 1: frozen videos; 0: the video model unchanged; < 0: more motion than the video model."""
+        self.unet.set_adapters([self.name], weights=[float(scale)])
+        self._scale = float(scale)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """A_down and A_up of every wrapped projection."""
+        return [p for n, p in self.unet.named_parameters() if f".{self.name}." in n and "lora_" in n]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """peft-format keys (`...to_q.lora_A.weight`), without the adapter name."""
+        return get_peft_model_state_dict(self.unet, adapter_name=self.name)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the adapter in diffusers' LoRA format (`unet.`-prefixed keys, safetensors)."""
+        directory, weight_name = _split_path(path)
+        config = self.unet.peft_config[self.name]
+        metadata = {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": TARGET_PATTERN}
+        state = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
+        AnimateDiffPipeline.save_lora_weights(
+            str(directory), unet_lora_layers=state, weight_name=weight_name, unet_lora_adapter_metadata=metadata
+        )
+        return directory / weight_name

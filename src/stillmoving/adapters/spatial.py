@@ -1,0 +1,179 @@
+"""Still-Moving's spatial adapters: a low-rank channel map after every injected spatial layer.
+
+    Adapter(X) = X @ (I + A_down @ A_up),   A_down in R^{C x r} random,  A_up in R^{r x C} zero
+                                                         (METHOD.md, stage 2; paper eq. 2)
+
+X holds one C-vector per pixel and frame, so the map acts on the channel dimension of the (B*F, C, H, W)
+output of each ResNet block and each spatial transformer of the down, mid and up blocks: exactly where
+features leave the customized T2I layers on their way to the temporal layers. A_up starts at zero, so
+the adapters are the identity until trained. They attach with forward hooks, which leaves the UNet's
+own parameter names untouched (the UNet still saves and loads as plain diffusers) and re-run under
+gradient checkpointing, and which work on any diffusers UNet of the same architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.resnet import ResnetBlock2D
+from diffusers.models.transformers.transformer_2d import Transformer2DModel
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from stillmoving.errors import StillMovingError
+
+FORMAT = "stillmoving.spatial_adapters"
+FORMAT_VERSION = "1"
+PLACEMENT_PATTERN = r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.(resnets|attentions)\.\d+"
+
+
+def spatial_placements(unet: torch.nn.Module) -> dict[str, int]:
+    """Every ResNet block and spatial transformer of the down/mid/up blocks, mapped to its output channels."""
+    placements = {}
+    for name, module in unet.named_modules():
+        if re.fullmatch(PLACEMENT_PATTERN, name) and isinstance(module, (ResnetBlock2D, Transformer2DModel)):
+            placements[name] = module.out_channels
+    return placements
+
+
+def channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    """X @ (I + A_down @ A_up) on the channel dimension of x (N, C, H, W), as two rank-r 1x1 convolutions.
+
+    Written as x + (x A_down) A_up so it costs O(C r) per pixel, not O(C^2), and is exactly x when A_up = 0.
+    """
+    down = down.to(device=x.device, dtype=x.dtype)
+    up = up.to(device=x.device, dtype=x.dtype)
+    low = F.conv2d(x, down.t()[:, :, None, None])  # (n, r, h, w)
+    return x + F.conv2d(low, up.t()[:, :, None, None])  # (n, c, h, w)
+
+
+class ChannelAdapter(torch.nn.Module):
+    """One layer's adapter: A_down (C, r) random, A_up (r, C) zero."""
+
+    def __init__(self, channels: int, rank: int):
+        super().__init__()
+        bound = 1.0 / math.sqrt(channels)  # peft's default LoRA A init, kaiming-uniform(a=sqrt 5)
+        self.down = torch.nn.Parameter(torch.empty(channels, rank).uniform_(-bound, bound))
+        self.up = torch.nn.Parameter(torch.zeros(rank, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return channel_adapter(x, self.down, self.up)
+
+
+def _adapt_output(adapter: ChannelAdapter, output):
+    """Apply `adapter` to a spatial layer's output: a tensor, a `return_dict=False` tuple, or an output dataclass."""
+    if isinstance(output, torch.Tensor):
+        return adapter(output)
+    if isinstance(output, tuple):
+        return (adapter(output[0]),) + tuple(output[1:])
+    output.sample = adapter(output.sample)
+    return output
+
+
+class SpatialAdapters(torch.nn.Module):
+    """The set of per-layer channel adapters of one customization, attachable to a UNet by hooks."""
+
+    def __init__(self, placements: dict[str, int], rank: int):
+        super().__init__()
+        self.rank = rank
+        self.placements = dict(placements)  # layer name -> channels, in the UNet's module order
+        self.layers = torch.nn.ModuleList(ChannelAdapter(c, rank) for c in self.placements.values())
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    @classmethod
+    def for_unet(cls, unet: torch.nn.Module, rank: int = 4) -> "SpatialAdapters":
+        """Fresh (identity) adapters for every spatial layer of `unet`."""
+        placements = spatial_placements(unet)
+        if not placements:
+            raise StillMovingError("the UNet has no ResNet blocks or spatial transformers to adapt")
+        return cls(placements, rank)
+
+    def attach(self, unet: torch.nn.Module) -> "SpatialAdapters":
+        """Hook every adapter onto the output of its layer in `unet` (same architecture required)."""
+        found = spatial_placements(unet)
+        for name, channels in self.placements.items():
+            if found.get(name) != channels:
+                raise StillMovingError(
+                    f"spatial adapters do not fit this UNet: layer {name} has {found.get(name)} channels, "
+                    f"the adapter expects {channels}"
+                )
+        self.detach()
+        modules = dict(unet.named_modules())
+        for name, adapter in zip(self.placements, self.layers):
+            hook = lambda module, args, output, adapter=adapter: _adapt_output(adapter, output)  # noqa: E731
+            self._handles.append(modules[name].register_forward_hook(hook))
+        return self
+
+    def detach(self) -> None:
+        """Remove the hooks: the UNet is back to its own outputs."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    @property
+    def attached(self) -> bool:
+        return bool(self._handles)
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.parameters())
+
+    def named_tensors(self) -> dict[str, torch.Tensor]:
+        """`{layer}.down` / `{layer}.up` tensors, keyed by the UNet layer they follow."""
+        tensors = {}
+        for name, adapter in zip(self.placements, self.layers):
+            tensors[f"{name}.down"] = adapter.down.detach().float().cpu().contiguous()
+            tensors[f"{name}.up"] = adapter.up.detach().float().cpu().contiguous()
+        return tensors
+
+    def save(self, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:
+        """Write safetensors with metadata: format, version, rank and the placement list (layer, channels)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        metadata = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "rank": str(self.rank),
+            "placements": json.dumps(list(self.placements.items())),
+            **(extra_metadata or {}),
+        }
+        save_file(self.named_tensors(), str(path), metadata=metadata)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "SpatialAdapters":
+        """Read adapters written by `save`; refuses files of another format or with inconsistent tensors."""
+        metadata, tensors = read_adapter_file(path)
+        if metadata.get("format") != FORMAT:
+            raise StillMovingError(f"{path} is not a Still-Moving spatial-adapter file")
+        if metadata.get("format_version") != FORMAT_VERSION:
+            raise StillMovingError(f"{path} has spatial-adapter format version {metadata.get('format_version')}, "
+                                   f"this stillmoving reads version {FORMAT_VERSION}")
+        placements = dict(json.loads(metadata["placements"]))
+        adapters = cls(placements, int(metadata["rank"]))
+        expected = {k: tuple(v.shape) for k, v in adapters.named_tensors().items()}
+        got = {k: tuple(v.shape) for k, v in tensors.items()}
+        if expected != got:
+            key = next(k for k in sorted(set(expected) | set(got)) if expected.get(k) != got.get(k))
+            raise StillMovingError(f"{path}: tensor {key} has shape {got.get(key)}, metadata implies {expected.get(key)}")
+        with torch.no_grad():
+            for name, adapter in zip(placements, adapters.layers):
+                adapter.down.copy_(tensors[f"{name}.down"])
+                adapter.up.copy_(tensors[f"{name}.up"])
+        return adapters
+
+
+def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Metadata and tensors of a safetensors file, with one-line errors for missing or corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise StillMovingError(f"no such file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise StillMovingError(f"{path} is not a readable safetensors file ({error})") from None

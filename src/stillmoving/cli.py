@@ -1,0 +1,184 @@
+"""The `stillmoving` command line: it parses options and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stillmoving.errors import StillMovingError
+
+app = typer.Typer(help="Still-Moving: customized text-to-video without customized video data.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+motion_app = typer.Typer(help="Stage 1: the motion adapter (once per video model).", no_args_is_help=True)
+app.add_typer(motion_app, name="motion-adapter")
+console = Console(stderr=True)
+
+# Options both training stages share; None means "the config's default".
+Model = Annotated[str, typer.Option(help="Video model: AnimateDiff pipeline folder (or SD folder + --motion-modules).")]
+MotionModules = Annotated[Optional[str], typer.Option(help="AnimateDiff motion modules folder, when --model is SD.")]
+Output = Annotated[str, typer.Option("--output", "-o", help="Output folder.")]
+Steps = Annotated[Optional[int], typer.Option("--steps", help="Optimizer steps.")]
+LR = Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")]
+BatchSize = Annotated[Optional[int], typer.Option(help="Videos per step per process.")]
+GradAccum = Annotated[Optional[int], typer.Option(help="Gradient accumulation steps.")]
+Frames = Annotated[Optional[int], typer.Option("--num-frames", help="Frames per video.")]
+Height = Annotated[Optional[int], typer.Option(help="Training height in pixels.")]
+Width = Annotated[Optional[int], typer.Option(help="Training width in pixels.")]
+Precision = Annotated[Optional[str], typer.Option(help="no | fp16 | bf16.")]
+Checkpointing = Annotated[Optional[bool], typer.Option(help="Gradient checkpointing in the UNet.")]
+SnrGamma = Annotated[Optional[float], typer.Option(help="Min-SNR-gamma loss weighting.")]
+Seed = Annotated[Optional[int], typer.Option(help="Random seed.")]
+SaveEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save resumable state every N steps.")]
+Resume = Annotated[Optional[bool], typer.Option("--resume", help="Continue from the newest checkpoint.")]
+SampleSteps = Annotated[Optional[int], typer.Option(help="Denoising steps when sampling training data.")]
+Config = Annotated[Optional[Path], typer.Option(help="JSON/YAML config; options given here override it.")]
+
+
+def _config(cls, config_file: Optional[Path], values: dict):
+    from stillmoving.training.config import load_config, make_config
+
+    renamed = {"output": "output_dir", "steps": "max_train_steps", "lr": "learning_rate", "batch_size":
+               "train_batch_size", "grad_accum": "gradient_accumulation_steps", "checkpoint_every":
+               "checkpointing_steps", "rank": "motion_rank"}
+    values = {renamed.get(k, k): v for k, v in values.items() if v is not None and v != []}
+    return load_config(cls, config_file, **values) if config_file else make_config(cls, values)
+
+
+def _parse_lora(spec: str) -> tuple[str, float]:
+    """`path` or `path:weight`."""
+    path, _, weight = spec.rpartition(":")
+    try:
+        return (path, float(weight)) if path else (spec, 1.0)
+    except ValueError:
+        raise StillMovingError(f"bad --lora {spec!r}: use PATH or PATH:WEIGHT") from None
+
+
+@motion_app.command("train")
+def motion_train(
+    model: Model, output: Output, motion_modules: MotionModules = None,
+    videos: Annotated[Optional[str], typer.Option(help="Folder of training videos (mp4/gif/frame folders).")] = None,
+    video_prompt: Annotated[Optional[str], typer.Option(help="Caption for videos without one.")] = None,
+    sample_prompt: Annotated[Optional[list[str]], typer.Option(help="Without --videos: sample V for this prompt (repeatable).")] = None,
+    num_sampled_videos: Annotated[Optional[int], typer.Option(help="Videos to sample from V.")] = None,
+    rank: Annotated[Optional[int], typer.Option(help="LoRA rank of the motion adapter.")] = None,
+    steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
+    num_frames: Frames = None, height: Height = None, width: Width = None, mixed_precision: Precision = None,
+    gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None, seed: Seed = None,
+    checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None, config: Config = None,
+):
+    """Train the motion adapter on frozen videos (alpha = 1)."""
+    from stillmoving.training.config import MotionAdapterConfig
+    from stillmoving.training.motion_stage import train_motion_adapter
+
+    values = dict(locals())
+    values["sample_prompts"] = values.pop("sample_prompt")
+    cfg = _config(MotionAdapterConfig, values.pop("config"), values)
+    console.print(f"motion adapter written to {train_motion_adapter(cfg)}")
+
+
+@app.command()
+def customize(
+    model: Model, output: Output,
+    motion_adapter: Annotated[Optional[str], typer.Option(help="Stage-1 motion adapter (file or folder).")] = None,
+    customized: Annotated[Optional[str], typer.Option(help="Customized T2I: UNet or SD pipeline folder.")] = None,
+    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA file fused into the T2I, PATH[:WEIGHT] (repeatable).")] = None,
+    prompt: Annotated[Optional[list[str]], typer.Option(help="Customization prompt, e.g. 'a sks dog' (repeatable).")] = None,
+    images: Annotated[Optional[str], typer.Option(help="Folder of the customized T2I's images (else sampled).")] = None,
+    num_images: Annotated[Optional[int], typer.Option(help="Images to sample from the customized T2I.")] = None,
+    prior_videos: Annotated[Optional[str], typer.Option(help="Folder of non-customized videos.")] = None,
+    prior_prompt: Annotated[Optional[list[str]], typer.Option(help="Prompt for sampled prior videos (repeatable).")] = None,
+    num_prior_videos: Annotated[Optional[int], typer.Option(help="Prior videos to sample from V.")] = None,
+    prior_loss_weight: Annotated[Optional[float], typer.Option(help="Prior-preservation loss weight (0: none).")] = None,
+    spatial_rank: Annotated[Optional[int], typer.Option(help="Rank of each spatial adapter.")] = None,
+    motion_modules: MotionModules = None, steps: Steps = None, lr: LR = None, batch_size: BatchSize = None,
+    grad_accum: GradAccum = None, num_frames: Frames = None, height: Height = None, width: Width = None,
+    mixed_precision: Precision = None, gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None,
+    seed: Seed = None, checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None,
+    config: Config = None,
+):
+    """Train spatial adapters for one customized T2I (the whole Still-Moving stage 2)."""
+    from stillmoving.training.config import CustomizeConfig
+    from stillmoving.training.spatial_stage import train_spatial_adapters
+
+    values = dict(locals())
+    values["loras"] = [_parse_lora(s) for s in values.pop("lora") or []]
+    values["prompts"], values["prior_prompts"] = values.pop("prompt"), values.pop("prior_prompt")
+    cfg = _config(CustomizeConfig, values.pop("config"), values)
+    console.print(f"spatial adapters written to {train_spatial_adapters(cfg)}")
+
+
+@app.command()
+def generate(
+    prompt: Annotated[list[str], typer.Option(help="Prompt (repeatable: one video each).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File (.mp4/.gif) or folder of frames; numbered when several.")],
+    model: Annotated[Optional[str], typer.Option(help="Video model folder (default: from --customization).")] = None,
+    customization: Annotated[Optional[Path], typer.Option(help="Folder written by `customize`.")] = None,
+    motion_modules: MotionModules = None,
+    customized: Annotated[Optional[str], typer.Option(help="Customized T2I folder to inject.")] = None,
+    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA PATH[:WEIGHT] fused into the T2I.")] = None,
+    spatial_adapters: Annotated[Optional[str], typer.Option(help="Spatial-adapter file.")] = None,
+    motion_adapter: Annotated[Optional[str], typer.Option(help="Motion adapter (needed for --motion-scale != 0).")] = None,
+    motion_scale: Annotated[float, typer.Option(help="alpha: 0 normal motion, 1 static, -1 more motion.")] = 0.0,
+    negative_prompt: Annotated[Optional[str], typer.Option(help="Negative prompt.")] = None,
+    num_frames: Annotated[int, typer.Option(help="Frames.")] = 16,
+    height: Annotated[int, typer.Option(help="Height in pixels.")] = 512,
+    width: Annotated[int, typer.Option(help="Width in pixels.")] = 512,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 25,
+    guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    scheduler: Annotated[Optional[str], typer.Option(help="diffusers scheduler class, e.g. DPMSolverMultistepScheduler.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first video; the next ones count up.")] = 0,
+    fps: Annotated[int, typer.Option(help="Frames per second of the output.")] = 8,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
+):
+    """Generate videos with a (customized) video model."""
+    from stillmoving.inference import generate_videos
+    from stillmoving.loading import assemble_pipeline, read_customization
+
+    sources = read_customization(customization) if customization else {}
+    loras = [_parse_lora(s) for s in lora] if lora else [tuple(p) for p in sources.get("loras", [])]
+    pipe = assemble_pipeline(
+        model=model or sources.get("model") or _missing("--model or --customization"),
+        motion_modules=motion_modules or sources.get("motion_modules"),
+        customized=customized or sources.get("customized"), loras=loras,
+        spatial_adapters=spatial_adapters or sources.get("spatial_adapters"),
+        motion_adapter=motion_adapter or sources.get("motion_adapter") or None, device=device,
+    )
+    written = generate_videos(pipe, prompt, output, motion_scale=motion_scale, negative_prompt=negative_prompt,
+                              num_frames=num_frames, height=height, width=width, steps=steps,
+                              guidance_scale=guidance_scale, scheduler=scheduler, seed=seed, fps=fps)
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def _missing(what: str):
+    raise StillMovingError(f"missing {what}")
+
+
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="Adapter file or folder.")]):
+    """Show what an adapter file contains."""
+    from stillmoving.describe import describe_file
+
+    summary = describe_file(path)
+    table = Table(show_header=False, title=str(path))
+    for key, value in summary.items():
+        text = "\n".join(map(str, value)) if isinstance(value, list) else str(value)
+        table.add_row(key, text)
+    Console().print(table)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except StillMovingError as error:
+        console.print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,77 @@
+"""Weight injection: put a customized T2I UNet's weights into the T2V's spatial layers.
+
+An AnimateDiff `UNetMotionModel` is an SD1.5-shaped `UNet2DConditionModel` with motion modules inserted;
+its spatial parameters carry the same names, so the customized UNet's state dict loads into it directly.
+Everything is checked first: a UNet of another architecture is refused with the first key that does
+not fit, and the only keys of the video model left untouched are the motion-module keys.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from diffusers import UNet2DConditionModel, UNetMotionModel
+
+from stillmoving.errors import StillMovingError
+
+MOTION_KEY = "motion_modules."
+
+
+def is_motion_key(key: str) -> bool:
+    return MOTION_KEY in key
+
+
+def spatial_state_dict(unet: UNetMotionModel) -> dict[str, torch.Tensor]:
+    """The video UNet's T2I part: every parameter and buffer outside the motion modules."""
+    return {k: v for k, v in unet.state_dict().items() if not is_motion_key(k)}
+
+
+def check_t2i_fits(unet: UNetMotionModel, t2i_state: dict[str, torch.Tensor]) -> None:
+    """Raise, naming the first mismatching key and shapes, unless `t2i_state` covers exactly the spatial keys."""
+    target = spatial_state_dict(unet)
+    for key, value in t2i_state.items():
+        if key not in target:
+            raise StillMovingError(f"customized UNet does not fit the video model: it has key {key!r} "
+                                   f"{tuple(value.shape)}, which the video model lacks (another architecture?)")
+        if target[key].shape != value.shape:
+            raise StillMovingError(f"customized UNet does not fit the video model: {key} has shape "
+                                   f"{tuple(value.shape)}, the video model expects {tuple(target[key].shape)}")
+    missing = [key for key in target if key not in t2i_state]
+    if missing:
+        raise StillMovingError(f"customized UNet does not fit the video model: it lacks {missing[0]!r} "
+                               f"{tuple(target[missing[0]].shape)} ({len(missing)} keys missing)")
+
+
+def inject_t2i_weights(unet: UNetMotionModel, t2i: UNet2DConditionModel | dict[str, torch.Tensor]) -> None:
+    """Overwrite the video UNet's spatial weights with the customized T2I's (in place, same dtype/device)."""
+    state = t2i.state_dict() if isinstance(t2i, torch.nn.Module) else t2i
+    check_t2i_fits(unet, state)
+    result = unet.load_state_dict(state, strict=False)
+    untouched = [k for k in result.missing_keys if not is_motion_key(k)]
+    if untouched or result.unexpected_keys:  # check_t2i_fits makes this unreachable; keep the promise explicit
+        raise StillMovingError(f"injection left spatial keys untouched: {(untouched + result.unexpected_keys)[:3]}")
+
+
+def _t2i_config(unet: UNetMotionModel) -> dict:
+    """UNet2DConditionModel config equivalent to the video UNet's spatial part (inverse of `from_unet2d`)."""
+    config = dict(unet.config)
+    config["down_block_types"] = [
+        "CrossAttnDownBlock2D" if "CrossAttn" in t else "DownBlock2D" for t in config["down_block_types"]
+    ]
+    config["up_block_types"] = ["CrossAttnUpBlock2D" if "CrossAttn" in t else "UpBlock2D" for t in config["up_block_types"]]
+    # SD1.5 configs store the head count under `attention_head_dim`; from_unet2d renamed it.
+    config["attention_head_dim"] = config.pop("num_attention_heads")
+    accepted = inspect.signature(UNet2DConditionModel.__init__).parameters
+    return {k: v for k, v in config.items() if k in accepted}
+
+
+def t2i_unet_from_t2v(unet: UNetMotionModel) -> UNet2DConditionModel:
+    """The T2I UNet M that the video model was inflated from, rebuilt from its spatial weights."""
+    t2i = UNet2DConditionModel(**_t2i_config(unet))
+    state = spatial_state_dict(unet)
+    result = t2i.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise StillMovingError(f"cannot rebuild the T2I UNet of this video model: "
+                               f"{(result.missing_keys + result.unexpected_keys)[:3]}")
+    return t2i.to(device=unet.device, dtype=unet.dtype)

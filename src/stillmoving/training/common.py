@@ -1,0 +1,50 @@
+"""Set-up both stages share: the frozen video model on the device, data loaders, the run record."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from diffusers import DDPMScheduler
+
+from stillmoving.loading import load_t2v
+from stillmoving.pipeline import StillMovingPipeline
+from stillmoving.training.config import TrainConfig
+from stillmoving.training.loop import freeze
+
+WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovingPipeline:
+    """V with every weight frozen, in the mixed-precision dtype (adapters are added in fp32 later)."""
+    pipe = load_t2v(cfg.model, cfg.motion_modules, dtype=WEIGHT_DTYPES[cfg.mixed_precision])
+    pipe.to(accelerator.device)
+    pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
+    freeze(pipe.unet, pipe.vae, pipe.text_encoder)
+    if cfg.gradient_checkpointing:
+        pipe.unet.enable_gradient_checkpointing()
+    return pipe
+
+
+def training_scheduler(pipe: StillMovingPipeline) -> DDPMScheduler:
+    """The forward noise process of V's own schedule (and its prediction_type)."""
+    return DDPMScheduler.from_config(pipe.scheduler.config)
+
+
+def loader(dataset, cfg: TrainConfig) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(dataset, batch_size=cfg.train_batch_size, shuffle=True, drop_last=False)
+
+
+def prepare_output_dir(cfg: TrainConfig) -> Path:
+    output = Path(cfg.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def write_run_record(path: Path, cfg: TrainConfig, losses: list[float], **extra) -> None:
+    """What the run was (its config) and how it went (loss per step), next to what it produced."""
+    record = {"config": asdict(cfg), "losses": losses, **extra}
+    path.write_text(json.dumps(record, indent=2) + "\n")

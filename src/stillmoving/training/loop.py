@@ -1,0 +1,160 @@
+"""What both stages share: the trainable video model, one loss step, and the one training loop.
+
+The loop is accelerate's: mixed precision, gradient accumulation, DDP/FSDP when launched with several
+processes, seedable data order, and resumable state. Checkpoints hold only the trainable (adapter)
+tensors, never the frozen model.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+
+from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.errors import StillMovingError
+from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
+from stillmoving.training.config import TrainConfig
+
+CHECKPOINT_PREFIX = "checkpoint-"
+
+
+class VideoDenoiser(torch.nn.Module):
+    """The video UNet and its spatial adapters as one module, so accelerate can wrap and sync it."""
+
+    def __init__(self, unet: torch.nn.Module, spatial: SpatialAdapters | None = None):
+        super().__init__()
+        self.unet = unet
+        self.spatial = spatial
+
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """noisy (b, c, f, h, w), timesteps (b,), text (b, seq, dim) -> prediction (b, c, f, h, w)."""
+        per_frame_text = text.repeat_interleave(noisy.shape[2], dim=0)  # (b*f, seq, dim), as UNetMotionModel wants
+        return self.unet(noisy, timesteps, encoder_hidden_states=per_frame_text).sample
+
+
+def freeze(*modules: torch.nn.Module) -> None:
+    for module in modules:
+        module.requires_grad_(False)
+
+
+def video_loss(model: torch.nn.Module, scheduler, latents: torch.Tensor, text: torch.Tensor,
+               snr_gamma: float | None = None) -> torch.Tensor:
+    """The diffusion denoising loss of one batch of video latents (b, c, f, h, w)."""
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    prediction = model(noisy, timesteps, text)
+    weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
+    return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        project_config=ProjectConfiguration(project_dir=cfg.output_dir),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    set_seed(cfg.seed)
+    _save_only_trainable(accelerator)
+    return accelerator
+
+
+def _save_only_trainable(accelerator: Accelerator) -> None:
+    """Checkpoints keep the tensors that train; the frozen video model is reloaded from its folder."""
+
+    def hook(models, weights, output_dir):
+        for i, model in enumerate(models):
+            trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+            weights[i] = {k: v for k, v in weights[i].items() if k in trainable}
+
+    accelerator.register_save_state_pre_hook(hook)
+
+
+def make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]):
+    """AdamW and the learning-rate schedule over the adapter parameters only."""
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.adam_weight_decay)
+    schedule = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
+                             num_training_steps=cfg.max_train_steps)
+    return optimizer, schedule
+
+
+def batches(accelerator: Accelerator, loader, start: int = 0) -> Iterator[dict]:
+    """Endless batches across epochs, starting after `start` already-consumed batches (for resume)."""
+    epoch, skip = divmod(start, len(loader))
+    while True:
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        yield from accelerator.skip_first_batches(loader, skip) if skip else loader
+        epoch, skip = epoch + 1, 0
+
+
+def checkpoints(output_dir: str | Path) -> list[Path]:
+    """Saved training states, oldest first."""
+    found = Path(output_dir, "checkpoints").glob(f"{CHECKPOINT_PREFIX}*")
+    return sorted((p for p in found if re.fullmatch(rf"{CHECKPOINT_PREFIX}\d+", p.name)),
+                  key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+
+
+def resume_step(accelerator: Accelerator, cfg: TrainConfig) -> int:
+    """Restore the newest checkpoint when resuming; returns the optimizer steps already done."""
+    if not cfg.resume:
+        return 0
+    saved = checkpoints(cfg.output_dir)
+    if not saved:
+        raise StillMovingError(f"--resume: no checkpoint in {Path(cfg.output_dir, 'checkpoints')}")
+    accelerator.load_state(str(saved[-1]), strict=False)
+    return int(saved[-1].name[len(CHECKPOINT_PREFIX):])
+
+
+def save_checkpoint(accelerator: Accelerator, cfg: TrainConfig, step: int) -> None:
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(Path(cfg.output_dir, "checkpoints", f"{CHECKPOINT_PREFIX}{step}")))
+    if accelerator.is_main_process:
+        for old in checkpoints(cfg.output_dir)[: -cfg.checkpoints_total_limit]:
+            shutil.rmtree(old)
+
+
+def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule, cfg: TrainConfig,
+          step_loss: Callable[[], torch.Tensor], start_step: int = 0, desc: str = "training") -> list[float]:
+    """The training loop: accumulate, clip, step, checkpoint. Returns the loss of every optimizer step."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    progress = tqdm(range(cfg.max_train_steps), initial=start_step, desc=desc,
+                    disable=not accelerator.is_local_main_process)
+    losses, step, accumulated = [], start_step, 0.0
+    model.train()
+    while step < cfg.max_train_steps:
+        with accelerator.accumulate(model):
+            loss = step_loss()
+            if not torch.isfinite(loss):
+                raise StillMovingError(f"loss became {loss.item()} at step {step + 1}; lower the learning rate "
+                                       f"or use fp32 (the last checkpoint is kept)")
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+        accumulated += loss.detach().item() / cfg.gradient_accumulation_steps
+        if accelerator.sync_gradients:
+            step += 1
+            losses.append(accumulated)
+            progress.update(1)
+            progress.set_postfix(loss=f"{accumulated:.4f}")
+            accumulated = 0.0
+            if cfg.checkpointing_steps and step % cfg.checkpointing_steps == 0:
+                save_checkpoint(accelerator, cfg, step)
+    progress.close()
+    return losses
+
+
+def micro_batches_done(cfg: TrainConfig, step: int) -> int:
+    return step * cfg.gradient_accumulation_steps

@@ -1,0 +1,69 @@
+"""Stage 1: train the motion adapter on frozen videos at alpha = 1 (METHOD.md, stage 1).
+
+Each step takes a batch of videos, picks ONE random frame of each, repeats it F times and trains only
+the temporal q/k/v LoRA with the diffusion loss, so that at alpha = 1 the video model generates static
+videos of its own distribution. Videos come from a folder or, for users without videos, from V itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from diffusers.training_utils import cast_training_params
+
+from stillmoving.adapters.motion import MotionLoRA
+from stillmoving.data.frozen import FrozenFrameDataset, LatentClips
+from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
+from stillmoving.errors import StillMovingError
+from stillmoving.training.common import frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.config import MotionAdapterConfig
+from stillmoving.training.loop import (VideoDenoiser, batches, make_accelerator, make_optimizer,
+                                       micro_batches_done, resume_step, train, video_loss)
+
+ADAPTER_DIR = "motion_adapter"
+
+
+def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
+    """Video latents (C, F, h, w) and captions: the user's folder, or videos sampled from V."""
+    if cfg.videos:
+        return videos_from_folder(cfg.videos, pipe.vae, cfg.num_frames, cfg.height, cfg.width, cfg.video_prompt)
+    if not cfg.sample_prompts:
+        raise StillMovingError("give a folder of videos, or prompts to sample videos from the video model")
+    prompts = [cfg.sample_prompts[i % len(cfg.sample_prompts)] for i in range(cfg.num_sampled_videos)]
+    latents = sample_videos(pipe, prompts, cfg.num_frames, cfg.height, cfg.width, cfg.seed,
+                            cfg.sample_steps, cfg.guidance_scale)
+    return latents, prompts
+
+
+def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
+    """Run stage 1; returns the folder holding the adapter in diffusers' LoRA format."""
+    output = prepare_output_dir(cfg)
+    accelerator = make_accelerator(cfg)
+    pipe = frozen_video_model(accelerator, cfg)
+    latents, prompts = motion_videos(cfg, pipe)
+    bank = PromptBank()
+    clips = LatentClips(latents, [bank.add(p) for p in prompts])
+    text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)
+
+    motion = MotionLoRA.inject(pipe.unet, rank=cfg.motion_rank)
+    motion.set_scale(1.0)  # train at alpha = 1: frozen videos
+    cast_training_params(pipe.unet)  # adapters in fp32 under mixed precision
+    model = VideoDenoiser(pipe.unet)
+    optimizer, schedule = make_optimizer(cfg, motion.trainable_parameters())
+    data = loader(FrozenFrameDataset(clips, cfg.num_frames), cfg)
+    model, optimizer, data, schedule = accelerator.prepare(model, optimizer, data, schedule)
+    start = resume_step(accelerator, cfg)
+    stream = batches(accelerator, data, micro_batches_done(cfg, start))
+    noise_scheduler = training_scheduler(pipe)
+
+    def step_loss():
+        batch = next(stream)
+        return video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma)
+
+    losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="motion adapter")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        motion.save(output / ADAPTER_DIR)
+        write_run_record(output / "motion_adapter_run.json", cfg, losses, videos=len(clips), start_step=start)
+    accelerator.end_training()
+    return output / ADAPTER_DIR

@@ -1,0 +1,139 @@
+"""Stage 2: train spatial adapters for one customized T2I (METHOD.md, stage 2).
+
+DreamBooth-style data: frozen videos of images sampled from the customized T2I M1, trained with the
+motion adapter ON (alpha = 1), and prior-preservation videos of the un-customized V, trained with it
+OFF (alpha = 0) and weighted by `prior_loss_weight`. M1's weights are injected into V; only the spatial
+adapters train, with gradients flowing through the whole video model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from diffusers.training_utils import cast_training_params
+
+from stillmoving.adapters.motion import MotionLoRA
+from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
+from stillmoving.data.sources import (PromptBank, decode_latents, images_from_folder, sample_images,
+                                      sample_videos, videos_from_folder)
+from stillmoving.data.video_io import write_image
+from stillmoving.errors import StillMovingError
+from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
+from stillmoving.training.common import frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.config import CustomizeConfig
+from stillmoving.training.loop import (VideoDenoiser, batches, freeze, make_accelerator, make_optimizer,
+                                       micro_batches_done, resume_step, train, video_loss)
+
+ADAPTER_FILE = "spatial_adapters.safetensors"
+RECORD_FILE = "customization.json"
+
+
+def spread(prompts: list[str], count: int) -> list[str]:
+    """`count` prompts cycling through `prompts`."""
+    return [prompts[i % len(prompts)] for i in range(count)]
+
+
+def prior_videos(cfg: CustomizeConfig, pipe) -> tuple[list[torch.Tensor], list[str]]:
+    """Non-customized videos: the user's folder, or samples of the un-customized V (call before injection)."""
+    if cfg.prior_loss_weight == 0:
+        return [], []
+    if cfg.prior_videos:
+        return videos_from_folder(cfg.prior_videos, pipe.vae, cfg.num_frames, cfg.height, cfg.width)
+    prompts = spread(cfg.prior_prompts or cfg.prompts, cfg.num_prior_videos)
+    return sample_videos(pipe, prompts, cfg.num_frames, cfg.height, cfg.width, cfg.seed + 10_000,
+                         cfg.sample_steps, cfg.guidance_scale), prompts
+
+
+def customized_images(cfg: CustomizeConfig, pipe, m1: CustomizedT2I, image_dir: Path | None):
+    """M1's images as latents (C, h, w): the user's folder, or sampled from M1 (saved to `image_dir`)."""
+    if cfg.images:
+        return images_from_folder(cfg.images, pipe.vae, cfg.height, cfg.width, cfg.prompts[0] if cfg.prompts else None)
+    if not cfg.prompts:
+        raise StillMovingError("give customization prompts (e.g. 'a sks dog') or a folder of images")
+    prompts = spread(cfg.prompts, cfg.num_images)
+    t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder)
+    t2i.set_progress_bar_config(disable=True)
+    latents = sample_images(t2i, prompts, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.guidance_scale)
+    if image_dir is not None:
+        image_dir.mkdir(parents=True, exist_ok=True)
+        for i, image in enumerate(decode_latents(pipe.vae, torch.stack(latents))):
+            write_image(image.permute(1, 2, 0).numpy(), image_dir / f"{i:04d}.png")
+    return latents, prompts
+
+
+def attach_motion_adapter(cfg: CustomizeConfig, unet) -> MotionLoRA | None:
+    """The frozen stage-1 adapter; none only for the no-motion-adapter ablation."""
+    if not cfg.motion_adapter:
+        return None
+    motion = MotionLoRA.load(unet, cfg.motion_adapter)
+    freeze(unet)
+    return motion
+
+
+def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
+    """Run stage 2 end to end; returns the spatial-adapter file."""
+    output = prepare_output_dir(cfg)
+    accelerator = make_accelerator(cfg)
+    pipe = frozen_video_model(accelerator, cfg)
+    bank = PromptBank()
+    prior_latents, prior_prompts = prior_videos(cfg, pipe)  # before M1 goes in
+    m1 = load_customized(pipe, cfg.customized, cfg.loras)
+    image_dir = output / "images" if accelerator.is_main_process else None
+    image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
+    pipe.inject_customized(m1.unet, m1.text_encoder)
+    del m1
+    images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
+    priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
+    text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)
+
+    motion = attach_motion_adapter(cfg, pipe.unet)
+    spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank).to(accelerator.device).attach(pipe.unet)
+    cast_training_params(spatial)
+    model = VideoDenoiser(pipe.unet, spatial)
+    optimizer, schedule = make_optimizer(cfg, spatial.trainable_parameters())
+    frozen_data = loader(FrozenImageDataset(images, cfg.num_frames), cfg)
+    prior_data = loader(VideoClipDataset(priors), cfg) if len(priors) else None
+    model, optimizer, frozen_data, schedule = accelerator.prepare(model, optimizer, frozen_data, schedule)
+    prior_data = accelerator.prepare(prior_data) if prior_data is not None else None
+    start = resume_step(accelerator, cfg)
+    frozen_stream = batches(accelerator, frozen_data, micro_batches_done(cfg, start))
+    prior_stream = batches(accelerator, prior_data, micro_batches_done(cfg, start)) if prior_data else None
+    noise_scheduler = training_scheduler(pipe)
+
+    def step_loss():
+        batch = next(frozen_stream)
+        if motion is not None:
+            motion.set_scale(1.0)  # motion adapter ON for frozen customized videos
+        loss = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma)
+        if prior_stream is None:
+            return loss
+        batch = next(prior_stream)
+        if motion is not None:
+            motion.set_scale(0.0)  # OFF for prior-preservation videos
+        prior = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma)
+        return loss + cfg.prior_loss_weight * prior
+
+    losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="spatial adapters")
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        save_customization(output, cfg, spatial)
+        write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors))
+    accelerator.end_training()
+    return output / ADAPTER_FILE
+
+
+def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapters) -> None:
+    """The adapter file, and a record of everything `generate --customization` needs to rebuild the model."""
+    sources = {"model": _absolute(cfg.model), "motion_modules": _absolute(cfg.motion_modules),
+               "customized": _absolute(cfg.customized), "loras": [[_absolute(p), w] for p, w in cfg.loras],
+               "motion_adapter": _absolute(cfg.motion_adapter)}
+    spatial.save(output / ADAPTER_FILE, extra_metadata={k: json.dumps(v) for k, v in sources.items()})
+    (output / RECORD_FILE).write_text(json.dumps({**sources, "spatial_adapters": ADAPTER_FILE}, indent=2) + "\n")
+
+
+def _absolute(path: str | None) -> str | None:
+    """Local paths recorded absolute so the record works from any folder; Hub ids and None as they are."""
+    return str(Path(path).resolve()) if path and Path(path).exists() else path
