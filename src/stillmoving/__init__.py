@@ -7,21 +7,26 @@ The pieces, each in its own module:
 - `data`: frozen videos, latent caches, video files.
 - `training`: the two training stages on accelerate.
 - `pipeline.StillMovingPipeline`: AnimateDiff + adapters + a motion-scale knob.
+
+Names are imported on first use, so `import stillmoving` (and `stillmoving --help`) stays fast.
 """
 
-from stillmoving.adapters.motion import MotionLoRA
-from stillmoving.adapters.spatial import SpatialAdapters
-from stillmoving.errors import StillMovingError
-from stillmoving.injection import inject_t2i_weights, t2i_unet_from_t2v
-from stillmoving.pipeline import StillMovingPipeline, attach_spatial_adapters
+import importlib
 
-__all__ = [
-    "MotionLoRA",
-    "SpatialAdapters",
-    "StillMovingError",
-    "StillMovingPipeline",
-    "attach_spatial_adapters",
-    "inject_t2i_weights",
-    "t2i_unet_from_t2v",
-]
+_EXPORTS = {
+    "MotionLoRA": "stillmoving.adapters.motion",
+    "SpatialAdapters": "stillmoving.adapters.spatial",
+    "StillMovingError": "stillmoving.errors",
+    "StillMovingPipeline": "stillmoving.pipeline",
+    "attach_spatial_adapters": "stillmoving.pipeline",
+    "inject_t2i_weights": "stillmoving.injection",
+    "t2i_unet_from_t2v": "stillmoving.injection",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'stillmoving' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

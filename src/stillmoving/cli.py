@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,6 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from stillmoving.errors import StillMovingError
+
+# Library chatter (missing torchvision, dtype notes) is noise to a CLI user; progress bars stay.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 app = typer.Typer(help="Still-Moving: customized text-to-video without customized video data.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -72,10 +77,10 @@ def motion_train(
     checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None, config: Config = None,
 ):
     """Train the motion adapter on frozen videos (alpha = 1)."""
+    values = dict(locals())
     from stillmoving.training.config import MotionAdapterConfig
     from stillmoving.training.motion_stage import train_motion_adapter
 
-    values = dict(locals())
     values["sample_prompts"] = values.pop("sample_prompt")
     cfg = _config(MotionAdapterConfig, values.pop("config"), values)
     console.print(f"motion adapter written to {train_motion_adapter(cfg)}")
@@ -102,10 +107,10 @@ def customize(
     config: Config = None,
 ):
     """Train spatial adapters for one customized T2I (the whole Still-Moving stage 2)."""
+    values = dict(locals())
     from stillmoving.training.config import CustomizeConfig
     from stillmoving.training.spatial_stage import train_spatial_adapters
 
-    values = dict(locals())
     values["loras"] = [_parse_lora(s) for s in values.pop("lora") or []]
     values["prompts"], values["prior_prompts"] = values.pop("prompt"), values.pop("prior_prompt")
     cfg = _config(CustomizeConfig, values.pop("config"), values)

@@ -328,7 +328,7 @@ def _save_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
         quality=None, output_params=["-crf", str(MP4_CRF)],
         macro_block_size=2,  # we padded to even sizes, so imageio-ffmpeg must not rescale
         ffmpeg_log_level="error",
-    )  # fmt: skip
+    )
     writer.send(None)  # start ffmpeg
     try:
         for frame in frames:

@@ -1,0 +1,117 @@
+"""The motion adapter: which modules it touches, identity at init, the alpha knob, diffusers format."""
+
+import re
+
+import pytest
+import torch
+from conftest import generate
+from diffusers import AnimateDiffPipeline
+
+from stillmoving.adapters.motion import MotionLoRA, motion_target_modules
+from stillmoving.errors import StillMovingError
+
+
+def perturb(motion: MotionLoRA, seed: int = 1) -> None:
+    """Stand-in for training: non-zero A_up so the adapter changes the model."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in motion.trainable_parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+
+
+def test_targets_exactly_temporal_qkv_of_every_motion_module(tiny_pipe):
+    names = motion_target_modules(tiny_pipe.unet)
+    # tiny: 2 down levels x 1 layer, mid 1, 2 up levels x 2 layers = 7 motion modules, attn1+attn2, q/k/v
+    blocks = ["down_blocks.0.motion_modules.0", "down_blocks.1.motion_modules.0", "mid_block.motion_modules.0",
+              "up_blocks.0.motion_modules.0", "up_blocks.0.motion_modules.1",
+              "up_blocks.1.motion_modules.0", "up_blocks.1.motion_modules.1"]
+    expected = {f"{b}.transformer_blocks.0.{a}.to_{p}" for b in blocks for a in ("attn1", "attn2") for p in "qkv"}
+    assert set(names) == expected
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    wrapped = {n.rsplit(".lora_", 1)[0] for n, _ in tiny_pipe.unet.named_parameters() if ".lora_" in n}
+    assert wrapped == expected
+    assert len(motion.trainable_parameters()) == 2 * len(expected)
+    for p in motion.trainable_parameters():
+        assert p.shape[0] == 4 or p.shape[1] == 4
+
+
+def test_up_projection_starts_at_zero_and_down_is_random(tiny_pipe):
+    MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    ups = [p for n, p in tiny_pipe.unet.named_parameters() if "lora_B" in n]
+    downs = [p for n, p in tiny_pipe.unet.named_parameters() if "lora_A" in n]
+    assert all(torch.count_nonzero(p) == 0 for p in ups)
+    assert all(p.abs().sum() > 0 for p in downs)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.0, -1.0])
+def test_fresh_adapter_is_identity_at_any_scale(tiny_pipe, scale):
+    base = generate(tiny_pipe)
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    tiny_pipe.motion_lora = motion
+    assert torch.equal(generate(tiny_pipe, motion_scale=scale), base)
+
+
+def test_scale_zero_is_the_base_model_and_other_scales_are_not(tiny_pipe):
+    base = generate(tiny_pipe)
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    perturb(motion)
+    tiny_pipe.motion_lora = motion
+    assert torch.equal(generate(tiny_pipe, motion_scale=0.0), base)
+    one, minus = generate(tiny_pipe, motion_scale=1.0), generate(tiny_pipe, motion_scale=-1.0)
+    assert (one - base).abs().max() > 1e-3
+    assert (minus - base).abs().max() > 1e-3
+    assert (one - minus).abs().max() > 1e-3
+
+
+def test_save_load_round_trip_is_bit_exact(tiny_pipe, tiny_dir, tmp_path):
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    perturb(motion)
+    path = motion.save(tmp_path / "motion")
+    assert path.name == "pytorch_lora_weights.safetensors"
+    other = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    loaded = MotionLoRA.load(other.unet, tmp_path / "motion")
+    before, after = motion.state_dict(), loaded.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_saved_file_uses_diffusers_lora_keys(tiny_pipe, tmp_path):
+    from safetensors import safe_open
+
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    with safe_open(str(motion.save(tmp_path / "m.safetensors")), "pt") as f:
+        keys = list(f.keys())
+    assert len(keys) == 84
+    pattern = r"unet\.(down_blocks\.\d|mid_block|up_blocks\.\d)\.motion_modules\.\d\.transformer_blocks\.0\.attn[12]\.to_[qkv]\.lora_[AB]\.weight"
+    assert all(re.fullmatch(pattern, k) for k in keys)
+
+
+def test_plain_diffusers_pipeline_loads_it_and_sets_its_scale(tiny_pipe, tiny_dir, tmp_path):
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    perturb(motion)
+    motion.save(tmp_path / "motion")
+    tiny_pipe.motion_lora = motion
+    ours = {s: generate(tiny_pipe, motion_scale=s) for s in (1.0, -0.5)}
+    plain = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    plain.set_progress_bar_config(disable=True)
+    plain.load_lora_weights(str(tmp_path / "motion"), adapter_name="motion")
+    for scale, frames in ours.items():
+        plain.set_adapters(["motion"], [scale])
+        assert torch.equal(generate(plain), frames)
+
+
+def test_loading_a_lora_of_other_layers_is_refused(tiny_pipe, tiny_dir, tmp_path):
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    tiny_pipe.unet.add_adapter(LoraConfig(r=2, target_modules=["to_q"]), adapter_name="spatial")
+    state = get_peft_model_state_dict(tiny_pipe.unet, adapter_name="spatial")
+    AnimateDiffPipeline.save_lora_weights(str(tmp_path), unet_lora_layers=state)
+    other = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    with pytest.raises(StillMovingError, match="not a motion adapter"):
+        MotionLoRA.load(other.unet, tmp_path)
+
+
+def test_missing_file_is_refused(tiny_pipe, tmp_path):
+    with pytest.raises(StillMovingError, match="no motion adapter"):
+        MotionLoRA.load(tiny_pipe.unet, tmp_path / "nothing")
