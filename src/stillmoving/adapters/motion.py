@@ -49,6 +49,7 @@ class MotionLoRA:
             raise StillMovingError(f"the video UNet carries no motion adapter named {name!r}")
         self.unet = unet
         self.name = name
+        self.layers = [m for m in unet.modules() if isinstance(m, LoraLayer) and name in m.lora_A]
         self._scale = 1.0
         self.set_scale(1.0)
 
@@ -81,8 +82,13 @@ class MotionLoRA:
         return self._scale
 
     def set_scale(self, scale: float) -> None:
-        """alpha = 1: frozen videos; 0: the video model unchanged; < 0: more motion than the video model."""
-        self.unet.set_adapters([self.name], weights=[float(scale)])
+        """alpha = 1: frozen videos; 0: the video model unchanged; < 0: more motion than the video model.
+
+        Sets peft's per-layer scaling directly: `set_adapters` would also mark the adapter trainable,
+        and stage 2 must keep it frozen while switching alpha every step.
+        """
+        for layer in self.layers:
+            layer.set_scale(self.name, float(scale))
         self._scale = float(scale)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:

@@ -1,0 +1,457 @@
+"""Oracle metrics for videos of the synthetic world, computed from the frames alone.
+
+Generated frames (uint8 (F, H, W, 3)) are segmented against a background fitted to each frame's
+border, and four families of figures come out, each validated on rendered ground truth by
+`stillmoving.world.metrics_validation`:
+
+  motion       Theil-Sen velocity of the object's centroid, its direction, and agreement with the
+               direction and speed the prompt (or the expected `SceneSpec`) names.
+  fidelity     probability that a frame shows a held-out target ("star", "crayon", "neon") rather
+               than a base-world object: logistic regression on a dozen colour and radial-profile
+               features, trained on rendered frames with blur and noise so it transfers.
+  consistency  the object keeps its shape (soft IoU after aligning centroids), colours (histogram
+               intersection) and a smooth path (second differences of the centroid) across frames.
+  artifacts    per frame: high-frequency noise on the background, and foreground that is not part of
+               the one coherent object (a second blob, ghosting, a missing object).
+
+`video_metrics` returns them all as a flat dict of floats (NaN where a figure does not apply);
+`aggregate` reduces a list of such dicts to (mean, std) per metric.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+from stillmoving.world.synthetic import (
+    ACCENT_RGB, BACKGROUNDS, COLORS, DIRECTIONS, HELD_OUT_COLORS, SHAPES, SPEEDS, STYLES, SUBJECTS, TEXTURES,
+    SceneSpec, make_video_dataset,
+)
+
+BORDER = 2  # px: width of the frame edge ring the background is fitted to (objects keep off it)
+MIN_CONTRAST = 24.0  # RGB distance from the background below which a pixel is never foreground
+NOISE_SIGMAS = 4.5  # ... nor below this many border-noise sigmas (keeps noise specks out)
+STATIC_SPEED = SPEEDS["slowly"] / 2  # frame widths per frame: slower than this counts as "static"
+SMOOTHNESS_PX = 1.0  # rms centroid second difference (px) at which smoothness falls to 1/e
+NOISE_LEVELS = 16.0  # background high-pass noise (0-255 levels) at which the noise artifact is 1 - 1/e
+HIST_BINS = 4  # colour histogram bins per channel for colour consistency
+SHADE = 0.45  # the base world's dark texture shade (synthetic._fill_rgb), part of each colour's palette
+LUMA = np.array([0.299, 0.587, 0.114])
+# Palette for naming object colours: each base colour with its texture shade, plus the star's colours.
+PALETTE_NAMES = [*COLORS, *HELD_OUT_COLORS, "navy"]
+PALETTE = np.array([[c, [SHADE * v for v in c]] for c in (*COLORS.values(), *HELD_OUT_COLORS.values())]
+                   + [[ACCENT_RGB, ACCENT_RGB]], dtype=np.float64)  # (names, 2, 3)
+
+
+# ----------------------------------------------------------------------------- prompts
+
+
+class PromptInfo(NamedTuple):
+    """What a world caption says; None where it says nothing (see `synthetic.caption`)."""
+
+    shape: str | None
+    color: str | None
+    texture: str | None
+    direction: str | None
+    speed: str | None
+    background: str | None
+    subject: str | None  # key of SUBJECTS when the caption names a held-out subject's shape
+    style: str | None  # key of STYLES from "... in <style> style"
+    placeholder: str | None  # the rare word in front of a subject's shape, e.g. "sks"
+
+
+def parse_prompt(text: str) -> PromptInfo:
+    """Recover the scene a caption describes, e.g. "a red striped circle moving left quickly on a
+    gray background", "a sks star moving up slowly on a blue background in neon style"."""
+    words = re.findall(r"[a-z0-9_<>*-]+", text.lower())
+    stop = next((i for i, w in enumerate(words) if w in ("moving", "on", "in")), len(words))
+    phrase = words[:stop]  # the object's noun phrase
+    shape = next((w for w in reversed(phrase) if w in SHAPES), None)
+    color = next((w for w in phrase if w in COLORS or w in HELD_OUT_COLORS), None)
+    texture = next((w for w in phrase if w in TEXTURES), "plain" if color else None)
+    subject = next((name for name, s in SUBJECTS.items() if s.shape == shape and color is None), None)
+    placeholder = None
+    if subject is not None and phrase.index(shape) > 0 and phrase[phrase.index(shape) - 1] != "a":
+        placeholder = phrase[phrase.index(shape) - 1]
+    after = lambda key, table: next((words[i + 1] for i, w in enumerate(words[:-1])
+                                     if w == key and words[i + 1] in table), None)
+    before = lambda key, table: next((words[i - 1] for i, w in enumerate(words)
+                                      if w == key and i > 0 and words[i - 1] in table), None)
+    direction = after("moving", DIRECTIONS) or next((w for w in words if w in DIRECTIONS), None)
+    speed = next((w for w in words if w in SPEEDS), None)
+    return PromptInfo(shape, color, texture, direction, speed, before("background", BACKGROUNDS),
+                      subject, before("style", STYLES), placeholder)
+
+
+# ----------------------------------------------------------------------------- image helpers
+
+
+def _neighbourhood(mask: np.ndarray, reduce, eight: bool = True) -> np.ndarray:
+    """Reduce (max/min) each pixel of (f, h, w) with its 8 (or 4) neighbours; edges replicate."""
+    h, w = mask.shape[1:]
+    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if eight or dy * dx == 0]
+    return reduce([padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in shifts], axis=0)
+
+
+def _dilate(mask: np.ndarray, steps: int = 1) -> np.ndarray:
+    for _ in range(steps):
+        mask = _neighbourhood(mask, np.max)
+    return mask
+
+
+def _erode(mask: np.ndarray, steps: int = 1) -> np.ndarray:
+    for _ in range(steps):
+        mask = _neighbourhood(mask, np.min)
+    return mask
+
+
+def _components(mask: np.ndarray) -> np.ndarray:
+    """(f, h, w) 8-connected component labels (smallest flat index in the component); -1 = off."""
+    none = mask.size
+    labels = np.where(mask, np.arange(mask.size).reshape(mask.shape), none)
+    while True:  # propagate the minimum label until stable (objects are a few px across: few rounds)
+        spread = np.where(mask, _neighbourhood(labels, np.min), none)
+        if np.array_equal(spread, labels):
+            return np.where(mask, labels, -1)
+        labels = spread
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """(f, h, w) mask plus every off pixel that the frame border cannot reach (4-connected)."""
+    outside = ~mask
+    reach = outside.copy()
+    reach[:, 1:-1, 1:-1] = False
+    while True:
+        grown = _neighbourhood(reach, np.max, eight=False) & outside
+        if np.array_equal(grown, reach):
+            return ~reach
+        reach = grown
+
+
+def blur_frames(frames: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of (f, h, w, 3) frames (float), separable, reflected at the edges."""
+    if sigma <= 0:
+        return frames.astype(np.float64)
+    radius = max(1, int(np.ceil(3 * sigma)))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    out = frames.astype(np.float64)
+    for axis in (1, 2):
+        padded = np.pad(out, [(radius, radius) if a == axis else (0, 0) for a in range(4)], mode="reflect")
+        out = sum(k * np.take(padded, np.arange(i, i + out.shape[axis]), axis=axis) for i, k in enumerate(kernel))
+    return out
+
+
+# ----------------------------------------------------------------------------- segmentation
+
+
+class Segmentation(NamedTuple):
+    """The one coherent object of each frame, found against a background fitted to the border."""
+
+    background: np.ndarray  # (f, h, w, 3) float: per-frame background, linear in the row
+    distance: np.ndarray  # (f, h, w) RGB distance of each pixel from the background
+    noise: np.ndarray  # (f,) robust per-channel noise sigma of the border ring
+    region: np.ndarray  # (f, h, w) bool: the main foreground component with its holes filled
+    weight: np.ndarray  # (f, h, w) soft object mask in [0, 1] (about the pixel's coverage)
+    stray: np.ndarray  # (f,) share of foreground contrast outside the main object (1: no object)
+    centroid: np.ndarray  # (f, 2) weighted (x, y) centre in pixel-index units; NaN: no object
+
+
+def _fit_background(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, least squares fit of `a + b * row` to the border ring (the world's backgrounds are
+    flat or vertical gradients), twice refitted without outliers (an object grazing the border)."""
+    f, h, w, _ = frames.shape
+    ring = np.ones((h, w), dtype=bool)
+    ring[BORDER:-BORDER, BORDER:-BORDER] = False
+    rows = np.broadcast_to(((np.arange(h) + 0.5) / h)[:, None], (h, w))[ring]
+    design = np.stack([np.ones_like(rows), rows], axis=1)  # (n, 2)
+    pixels = frames[:, ring]  # (f, n, 3)
+    keep = np.ones(pixels.shape[:2])  # (f, n)
+    for _ in range(3):
+        gram = np.einsum("fn,ni,nj->fij", keep, design, design) + 1e-9 * np.eye(2)
+        coef = np.linalg.solve(gram, np.einsum("fn,ni,fnc->fic", keep, design, pixels))  # (f, 2, 3)
+        residual = pixels - np.einsum("ni,fic->fnc", design, coef)
+        size = np.linalg.norm(residual, axis=2)  # (f, n)
+        keep = (size <= np.maximum(3 * np.median(size, axis=1, keepdims=True), 12.0)).astype(np.float64)
+    noise = np.array([1.4826 * np.median(np.abs(r[k > 0])) for r, k in zip(residual, keep)])
+    t = ((np.arange(h) + 0.5) / h)[:, None]
+    background = coef[:, None, 0] + t[None] * coef[:, None, 1]  # (f, h, 3)
+    return np.broadcast_to(background[:, :, None], frames.shape).astype(np.float64), noise
+
+
+def segment(frames: np.ndarray) -> Segmentation:
+    """Fit the background, threshold the distance to it, keep the component with the most contrast."""
+    frames = np.asarray(frames, dtype=np.float64)
+    background, noise = _fit_background(frames)
+    distance = np.linalg.norm(frames - background, axis=-1)  # (f, h, w)
+    foreground = distance > np.maximum(MIN_CONTRAST, NOISE_SIGMAS * noise)[:, None, None]
+    labels = _components(foreground)
+    contrast = np.bincount(labels[foreground], weights=distance[foreground], minlength=labels.size)
+    per_frame = contrast.reshape(len(frames), -1)  # labels are flat indices, so frame i owns block i
+    main = np.argmax(per_frame, axis=1) + np.arange(len(frames)) * per_frame.shape[1]
+    present = per_frame.max(axis=1) > 0
+    region = _fill_holes((labels == main[:, None, None]) & present[:, None, None])
+    band = _dilate(region)  # anti-aliased edge pixels fall just below the threshold
+    level = np.array([np.percentile(d[r], 75) if r.any() else 1.0 for d, r in zip(distance, region)])
+    weight = np.where(band, np.clip(distance / level[:, None, None], 0, 1), 0.0)
+    weight = np.where(region & ~foreground & ~_dilate(~region), 1.0, weight)  # enclosed holes are object
+    total = np.where(foreground, distance, 0).sum(axis=(1, 2))
+    outside = np.where(foreground & ~band, distance, 0).sum(axis=(1, 2))
+    stray = np.where(present, outside / np.maximum(total, 1e-9), 1.0)
+    rows, columns = np.mgrid[: frames.shape[1], : frames.shape[2]]
+    mass = weight.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroid = np.stack([(weight * columns).sum((1, 2)), (weight * rows).sum((1, 2))], 1) / mass[:, None]
+    centroid[~present] = np.nan
+    return Segmentation(background, distance, noise, region, weight, stray, centroid)
+
+
+# ----------------------------------------------------------------------------- motion
+
+
+class MotionEstimate(NamedTuple):
+    track: np.ndarray  # (f, 2) centroid (x, y) per frame, NaN where no object was found
+    velocity: np.ndarray  # (2,) Theil-Sen slope of the track, px per frame (x right, y down)
+    direction: str  # key of DIRECTIONS, or "static"
+
+
+def _theil_sen(track: np.ndarray) -> np.ndarray:
+    """(2,) median over frame pairs of the per-pair slope: one bad frame cannot swing it."""
+    frames = np.flatnonzero(~np.isnan(track[:, 0]))
+    pairs = [(i, j) for i in frames for j in frames if j > i]
+    if not pairs:
+        return np.full(2, np.nan)
+    return np.median([(track[j] - track[i]) / (j - i) for i, j in pairs], axis=0)
+
+
+def direction_of(velocity: np.ndarray, width: int) -> str:
+    """The axis direction a (2,) px/frame velocity points in, or "static" below STATIC_SPEED."""
+    if not np.isfinite(velocity).all() or np.hypot(*velocity) < STATIC_SPEED * width:
+        return "static"
+    unit = velocity / np.hypot(*velocity)
+    return max(DIRECTIONS, key=lambda name: float(unit @ np.array(DIRECTIONS[name])))
+
+
+def estimate_motion(frames: np.ndarray, segmentation: Segmentation | None = None) -> MotionEstimate:
+    segmentation = segmentation or segment(frames)
+    velocity = _theil_sen(segmentation.centroid)
+    return MotionEstimate(segmentation.centroid, velocity, direction_of(velocity, frames.shape[2]))
+
+
+def _motion_metrics(motion: MotionEstimate, width: int, direction: str | None, speed: str | None,
+                    expected: SceneSpec | None) -> dict[str, float]:
+    vx, vy = motion.velocity
+    out = {"velocity_x": vx, "velocity_y": vy, "speed": float(np.hypot(vx, vy)),
+           "displacement": float(np.hypot(vx, vy) * (len(motion.track) - 1)),
+           "is_static": float(motion.direction == "static"),
+           "object_present": float(np.mean(~np.isnan(motion.track[:, 0])))}
+    out["direction_match"] = float(motion.direction == direction) if direction else np.nan
+    along = float(motion.velocity @ np.array(DIRECTIONS[direction])) if direction else np.nan
+    out["speed_ratio"] = along / (SPEEDS[speed] * width) if direction and speed else np.nan
+    out["velocity_error"] = out["track_error"] = np.nan
+    if expected is not None:
+        from stillmoving.world.synthetic import object_trajectory
+
+        truth = object_trajectory(expected, len(motion.track), width)  # (f, 2)
+        out["velocity_error"] = float(np.hypot(*(motion.velocity - (truth[-1] - truth[0]) / max(len(truth) - 1, 1))))
+        out["track_error"] = float(np.nanmean(np.hypot(*(motion.track - truth).T)))
+    return out
+
+
+# ----------------------------------------------------------------------------- colour and fidelity
+
+
+def palette_shares(frames: np.ndarray, seg: Segmentation) -> np.ndarray:
+    """(f, len(PALETTE_NAMES)) share of each frame's object weight whose nearest colour (palette
+    entries and the local background) is that palette colour; background-nearest pixels count for none."""
+    where = np.nonzero(seg.weight > 0)
+    pixels, weight = frames[where], seg.weight[where]  # (n, 3), (n,)
+    gaps = ((pixels[:, None, None] - PALETTE) ** 2).sum(-1).min(-1)  # (n, names)
+    to_background = ((pixels - seg.background[where]) ** 2).sum(-1)[:, None]
+    nearest = np.argmin(np.concatenate([gaps, to_background], axis=1), axis=1)  # (n,)
+    shares = np.zeros((len(frames), len(PALETTE_NAMES) + 1))
+    np.add.at(shares, (where[0], nearest), weight)
+    return shares[:, :-1] / np.maximum(seg.weight.sum(axis=(1, 2)), 1e-9)[:, None]
+
+
+def _band_mean(values: np.ndarray, band: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    count = band.sum(axis=(1, 2))
+    return np.where(count > 0, (values * band).sum(axis=(1, 2)) / np.maximum(count, 1), fallback)
+
+
+def frame_features(frames: np.ndarray, seg: Segmentation | None = None) -> np.ndarray:
+    """(f, 12) features that separate held-out looks from base objects: pink/navy shares (the star),
+    radial luminance profile core -> rim -> halo vs background (neon: dark core, bright rim, glow on a
+    dark ground; crayon: dark rim), fill chroma and grain, object area."""
+    frames = np.asarray(frames, dtype=np.float64)
+    seg = seg or segment(frames)
+    luma, bg_luma = frames @ LUMA / 255, seg.background @ LUMA / 255  # (f, h, w)
+    core, region = _erode(seg.region), seg.region
+    rim, halo = region & ~core, _dilate(region, 2) & ~region
+    whole = _band_mean(luma, region, np.zeros(len(frames)))
+    core_luma, rim_luma = _band_mean(luma, core, whole), _band_mean(luma, rim, whole)
+    chroma = (frames.max(-1) - frames.min(-1)) / 255
+    smooth = _neighbourhood(luma, np.mean)
+    shares = palette_shares(frames, seg)
+    return np.stack([
+        shares[:, PALETTE_NAMES.index("pink")], shares[:, PALETTE_NAMES.index("navy")],
+        bg_luma.mean(axis=(1, 2)), core_luma, rim_luma, rim_luma - core_luma,
+        _band_mean(luma - bg_luma, rim, np.zeros(len(frames))),
+        _band_mean(luma - bg_luma, halo, np.zeros(len(frames))),
+        _band_mean(chroma, core, _band_mean(chroma, region, np.zeros(len(frames)))),
+        _band_mean(np.abs(luma - smooth), core, np.zeros(len(frames))),
+        seg.weight.mean(axis=(1, 2)), seg.stray,
+    ], axis=1)
+
+
+class FidelityModel(NamedTuple):
+    """Logistic regression on standardised `frame_features`: P(frame shows the target)."""
+
+    mean: np.ndarray  # (d,) feature means of the training set
+    scale: np.ndarray  # (d,) feature standard deviations of the training set
+    weights: np.ndarray  # (d + 1,) coefficients, bias last
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        z = np.c_[(features - self.mean) / self.scale, np.ones(len(features))] @ self.weights
+        return 1 / (1 + np.exp(-np.clip(z, -30, 30)))
+
+
+def _logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 30) -> np.ndarray:
+    """Newton's method on the L2-penalised log-likelihood (bias unpenalised); deterministic."""
+    design = np.c_[x, np.ones(len(x))]
+    weights, penalty = np.zeros(design.shape[1]), l2 * np.diag([1.0] * x.shape[1] + [0.0])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-np.clip(design @ weights, -30, 30)))
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + penalty
+        weights -= np.linalg.solve(hessian, design.T @ (p - y) + penalty @ weights)
+    return weights
+
+
+TRAIN_SEED = 7_000_000  # fidelity training scenes; validation uses other seeds
+AUGMENT = ((0.0, 0.0), (0.7, 4.0), (1.2, 10.0))  # (blur sigma px, noise sigma levels) copies of each video
+
+
+@functools.lru_cache(maxsize=16)
+def fidelity_model(target: str, resolution: int = 32, num_videos: int = 120) -> FidelityModel:
+    """Train (seconds, cached) target-vs-base on rendered frames 0 and last, with blur/noise copies."""
+    if target not in SUBJECTS and target not in STYLES:
+        raise ValueError(f"unknown fidelity target {target!r}; expected one of {[*SUBJECTS, *STYLES]}")
+    held = {"subject": target} if target in SUBJECTS else {"style": target}
+    rng = np.random.default_rng(TRAIN_SEED)
+    frames, labels = [], []
+    for label, looks in ((0, {}), (1, held)):
+        videos = np.stack([s.pixels[[0, -1]] for s in make_video_dataset(num_videos, TRAIN_SEED + label, 8,
+                                                                          resolution, **looks)])
+        videos = videos.reshape(-1, *videos.shape[2:])  # (2 n, h, w, 3)
+        for sigma, noise in AUGMENT:
+            frames.append(np.clip(blur_frames(videos, sigma) + rng.normal(0, noise, videos.shape), 0, 255))
+            labels += [label] * len(videos)
+    frames = np.concatenate(frames)
+    features = [frame_features(frames[i : i + 256]) for i in range(0, len(frames), 256)]
+    x, y = np.concatenate(features), np.array(labels, dtype=np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    return FidelityModel(mean, scale, _logistic_regression((x - mean) / scale, y))
+
+
+# ----------------------------------------------------------------------------- consistency and artifacts
+
+
+def _aligned_windows(weight: np.ndarray, centroid: np.ndarray, radius: int) -> np.ndarray:
+    """(f, 2r+1, 2r+1) bilinear samples of each frame's soft mask around its centroid; NaN centroid: 0."""
+    f, h, w = weight.shape
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    out = np.zeros((f, offsets.size, offsets.size))
+    padded = np.pad(weight, ((0, 0), (1, 1), (1, 1)))
+    for i, (cx, cy) in enumerate(centroid):
+        if np.isnan(cx):
+            continue
+        ys, xs = np.clip(cy + offsets + 1, 0, h + 1 - 1e-9), np.clip(cx + offsets + 1, 0, w + 1 - 1e-9)
+        y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+        fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
+        y1, x1 = np.minimum(y0 + 1, h + 1), np.minimum(x0 + 1, w + 1)
+        p = padded[i]
+        out[i] = ((1 - fy) * (1 - fx) * p[np.ix_(y0, x0)] + (1 - fy) * fx * p[np.ix_(y0, x1)]
+                  + fy * (1 - fx) * p[np.ix_(y1, x0)] + fy * fx * p[np.ix_(y1, x1)])
+    return out
+
+
+def consistency_metrics(frames: np.ndarray, seg: Segmentation) -> dict[str, float]:
+    """Consecutive-frame shape IoU (centroids aligned), colour histogram intersection, path smoothness."""
+    windows = _aligned_windows(seg.weight, seg.centroid, radius=frames.shape[2] // 4)
+    union = np.maximum(windows[1:], windows[:-1]).sum(axis=(1, 2))
+    shape = np.where(union > 0, np.minimum(windows[1:], windows[:-1]).sum(axis=(1, 2)) / np.maximum(union, 1e-9), 0)
+    bins = np.clip(np.asarray(frames, dtype=np.int64) * HIST_BINS // 256, 0, HIST_BINS - 1) @ HIST_BINS ** np.arange(3)
+    hist = np.stack([np.bincount(b.ravel(), weights=w.ravel(), minlength=HIST_BINS**3) for b, w in zip(bins, seg.weight)])
+    hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1e-9)
+    colour = np.minimum(hist[1:], hist[:-1]).sum(axis=1)
+    track = seg.centroid[~np.isnan(seg.centroid[:, 0])]
+    jerk = np.diff(track, n=2, axis=0)  # (f - 2, 2) second differences: zero for constant velocity
+    smooth = float(np.exp(-np.sqrt((jerk**2).sum(axis=1).mean()) / SMOOTHNESS_PX)) if len(jerk) else np.nan
+    out = {"shape_consistency": float(shape.mean()), "color_consistency": float(colour.mean()), "smoothness": smooth}
+    out["consistency"] = float(np.nanmean(list(out.values())))
+    return out
+
+
+def artifact_metrics(frames: np.ndarray, seg: Segmentation) -> dict[str, np.ndarray]:
+    """Per frame: `artifact_noise` = robust sigma (levels) of the 3x3 high-pass away from the object;
+    `artifact_stray` = foreground outside the main object; `artifact` = 1 - (1 - stray) exp(-noise / NOISE_LEVELS)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    high = frames - np.stack([_neighbourhood(frames[..., c], np.mean) for c in range(3)], axis=-1)
+    away = ~_dilate(seg.region, 2)
+    noise = np.array([1.4826 * np.median(np.abs(h[a])) / np.sqrt(1 - 1 / 9) if a.any() else 0.0
+                      for h, a in zip(high, away)])  # (f,) the 3x3 mean removes 1/9 of white-noise variance
+    return {"artifact_noise": noise, "artifact_stray": seg.stray,
+            "artifact": 1 - (1 - seg.stray) * np.exp(-noise / NOISE_LEVELS)}
+
+
+# ----------------------------------------------------------------------------- per video
+
+
+def _targets(target: str | None, expected: SceneSpec | None, prompt: PromptInfo | None) -> list[str]:
+    if target is not None:
+        return [target]
+    source = expected or prompt
+    return [t for t in (source.subject, source.style) if t] if source else []
+
+
+def video_metrics(frames: np.ndarray, expected: SceneSpec | None = None, prompt: str | None = None,
+                  target: str | None = None) -> dict[str, float]:
+    """All metrics for one uint8 (F, H, W, 3) video. `expected` (ground truth) wins over `prompt`;
+    `target` picks the fidelity target, else the subject/style they name ("fidelity_<t>" each, and
+    "fidelity" their mean). Figures that need something not given are NaN."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1] != frames.shape[2]:
+        raise ValueError(f"expected square frames shaped (F, H, W, 3), got {frames.shape}")
+    seg, width = segment(frames), frames.shape[2]
+    info = parse_prompt(prompt) if prompt else None
+    direction = expected.direction if expected else info.direction if info else None
+    speed = expected.speed if expected else info.speed if info else None
+    out = _motion_metrics(estimate_motion(frames, seg), width, direction, speed, expected)
+    color = expected.color if expected else info.color if info else None
+    shares = palette_shares(frames.astype(np.float64), seg).mean(axis=0)
+    out["color_match"] = float(PALETTE_NAMES[int(np.argmax(shares))] == color) if color in COLORS else np.nan
+    out |= consistency_metrics(frames, seg)
+    artifacts = artifact_metrics(frames, seg)
+    out |= {name: float(values.mean()) for name, values in artifacts.items()}
+    out["artifact_worst"] = float(artifacts["artifact"].max())
+    targets = _targets(target, expected, info)
+    if targets:
+        features = frame_features(frames, seg)
+        scores = {t: float(fidelity_model(t, width).probability(features).mean()) for t in targets}
+        out |= {f"fidelity_{t}": s for t, s in scores.items()} | {"fidelity": float(np.mean(list(scores.values())))}
+    return {key: float(value) for key, value in out.items()}
+
+
+def aggregate(results: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
+    """{metric: (mean, std)} over videos, ignoring NaN; keys are the union of all results."""
+    keys = sorted({key for result in results for key in result})
+    out = {}
+    for key in keys:
+        values = np.array([r.get(key, np.nan) for r in results], dtype=np.float64)
+        finite = values[~np.isnan(values)]
+        out[key] = (float(finite.mean()), float(finite.std())) if finite.size else (np.nan, np.nan)
+    return out

@@ -1,0 +1,140 @@
+"""Spatial adapters: placements, identity at init, the maths, checkpointing, file format, attachment."""
+
+import json
+
+import pytest
+import torch
+from conftest import generate
+from diffusers import AnimateDiffPipeline
+from safetensors import safe_open
+
+from stillmoving.adapters.spatial import SpatialAdapters, channel_adapter, spatial_placements
+from stillmoving.errors import StillMovingError
+from stillmoving.pipeline import attach_spatial_adapters
+
+TINY_PLACEMENTS = {
+    "down_blocks.0.attentions.0": 32, "down_blocks.0.resnets.0": 32, "down_blocks.1.resnets.0": 64,
+    "up_blocks.0.resnets.0": 64, "up_blocks.0.resnets.1": 64,
+    "up_blocks.1.attentions.0": 32, "up_blocks.1.attentions.1": 32,
+    "up_blocks.1.resnets.0": 32, "up_blocks.1.resnets.1": 32,
+    "mid_block.attentions.0": 64, "mid_block.resnets.0": 64, "mid_block.resnets.1": 64,
+}
+
+
+def perturbed(unet, rank=2, seed=3) -> SpatialAdapters:
+    adapters = SpatialAdapters.for_unet(unet, rank=rank)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in adapters.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    return adapters
+
+
+def test_placed_after_every_resnet_and_spatial_transformer_exactly(tiny_pipe):
+    assert spatial_placements(tiny_pipe.unet) == TINY_PLACEMENTS
+    adapters = SpatialAdapters.for_unet(tiny_pipe.unet, rank=3)
+    assert [tuple(a.down.shape) for a in adapters.layers] == [(c, 3) for c in TINY_PLACEMENTS.values()]
+    assert all(torch.count_nonzero(a.up) == 0 for a in adapters.layers)
+
+
+def test_channel_adapter_is_x_times_identity_plus_low_rank():
+    x = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    down, up = torch.randn(5, 2, dtype=torch.float64), torch.randn(2, 5, dtype=torch.float64)
+    expected = torch.einsum("nchw,cd->ndhw", x, torch.eye(5, dtype=torch.float64) + down @ up)
+    torch.testing.assert_close(channel_adapter(x, down, up), expected)
+    assert torch.equal(channel_adapter(x, down, torch.zeros(2, 5, dtype=torch.float64)), x)
+
+
+def test_fresh_adapters_give_exactly_diffusers_frames(tiny_pipe, tiny_dir):
+    plain = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    plain.set_progress_bar_config(disable=True)
+    tiny_pipe.load_spatial_adapters(SpatialAdapters.for_unet(tiny_pipe.unet, rank=4))
+    assert torch.equal(generate(tiny_pipe), generate(plain))
+
+
+def test_trained_adapters_change_frames_and_detach_restores(tiny_pipe):
+    base = generate(tiny_pipe)
+    adapters = tiny_pipe.load_spatial_adapters(perturbed(tiny_pipe.unet))
+    assert (generate(tiny_pipe) - base).abs().max() > 1e-3
+    adapters.detach()
+    assert torch.equal(generate(tiny_pipe), base)
+
+
+def _adapter_grads(unet, adapters, checkpointing: bool):
+    unet.requires_grad_(False)
+    if checkpointing:
+        unet.enable_gradient_checkpointing()
+    unet.train()
+    adapters.attach(unet)
+    gen = torch.Generator().manual_seed(0)
+    sample = torch.randn(1, 4, 3, 16, 16, generator=gen)
+    text = torch.randn(3, 16, 32, generator=gen)
+    out = unet(sample, torch.tensor([500]), encoder_hidden_states=text).sample
+    out.square().mean().backward()
+    adapters.detach()
+    return [p.grad.clone() for p in adapters.parameters()]
+
+
+def test_gradients_are_the_same_under_gradient_checkpointing(tiny_dir):
+    from diffusers import UNetMotionModel
+
+    unet = UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet")
+    adapters = perturbed(unet)
+    plain = _adapter_grads(unet, adapters, checkpointing=False)
+    adapters.zero_grad()
+    checkpointed = _adapter_grads(unet, adapters, checkpointing=True)
+    assert all(g.abs().sum() > 0 for g in plain)
+    for a, b in zip(plain, checkpointed):
+        torch.testing.assert_close(a, b)
+
+
+def test_file_has_keys_and_metadata_and_round_trips_bit_exact(tiny_pipe, tmp_path):
+    adapters = perturbed(tiny_pipe.unet, rank=2)
+    path = adapters.save(tmp_path / "a.safetensors", extra_metadata={"note": "x"})
+    with safe_open(str(path), "pt") as f:
+        keys, meta = set(f.keys()), f.metadata()
+    assert keys == {f"{name}.{part}" for name in TINY_PLACEMENTS for part in ("down", "up")}
+    assert meta["format"] == "stillmoving.spatial_adapters" and meta["format_version"] == "1"
+    assert meta["rank"] == "2" and meta["note"] == "x"
+    assert dict(json.loads(meta["placements"])) == TINY_PLACEMENTS
+    loaded = SpatialAdapters.load(path)
+    assert loaded.placements == adapters.placements
+    for a, b in zip(adapters.parameters(), loaded.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_file_attaches_to_a_plain_diffusers_pipeline(tiny_pipe, tiny_dir, tmp_path):
+    adapters = perturbed(tiny_pipe.unet)
+    adapters.save(tmp_path / "a.safetensors")
+    tiny_pipe.load_spatial_adapters(adapters)
+    ours = generate(tiny_pipe)
+    plain = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    plain.set_progress_bar_config(disable=True)
+    attach_spatial_adapters(plain, tmp_path / "a.safetensors")
+    assert torch.equal(generate(plain), ours)
+
+
+def test_other_architecture_is_refused(tiny_pipe):
+    adapters = SpatialAdapters({"down_blocks.0.resnets.0": 320}, rank=2)
+    with pytest.raises(StillMovingError, match="down_blocks.0.resnets.0 has 32 channels, the adapter expects 320"):
+        adapters.attach(tiny_pipe.unet)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"not a safetensors file", "not a readable safetensors file"),
+    (None, "no such file"),
+])
+def test_bad_files_are_refused(tmp_path, content, message):
+    path = tmp_path / "bad.safetensors"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(StillMovingError, match=message):
+        SpatialAdapters.load(path)
+
+
+def test_file_of_another_format_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "x.safetensors"))
+    with pytest.raises(StillMovingError, match="not a Still-Moving spatial-adapter file"):
+        SpatialAdapters.load(tmp_path / "x.safetensors")

@@ -1,0 +1,165 @@
+"""Training stages: what receives gradients, frozen videos, targets, determinism, resume."""
+
+import pytest
+import torch
+from diffusers import DDPMScheduler
+
+from stillmoving.data.frozen import FrozenFrameDataset, LatentClips, frozen_video
+from stillmoving.losses import diffusion_target, snr_weights
+from stillmoving.training import motion_stage, spatial_stage
+from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig, make_config
+from stillmoving.errors import StillMovingError
+
+SMALL = dict(num_frames=4, height=32, width=32, max_train_steps=2, sample_steps=2, guidance_scale=1.0)
+
+
+def motion_cfg(tiny_dir, out, **kw):
+    return MotionAdapterConfig(model=str(tiny_dir), output_dir=str(out), sample_prompts=["a red circle moving left"],
+                               num_sampled_videos=2, motion_rank=4, **{**SMALL, **kw})
+
+
+def spy_gradients(module, monkeypatch):
+    """Wrap the stage's `train` to record which parameters get gradients on one extra backward."""
+    seen = {}
+    real = module.train
+
+    def wrapper(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs):
+        step_loss().backward()
+        seen["grad"] = {n for n, p in model.named_parameters() if p.grad is not None}
+        seen["trainable"] = {n for n, p in model.named_parameters() if p.requires_grad}
+        seen["all"] = {n for n, _ in model.named_parameters()}
+        optimizer.zero_grad(set_to_none=True)
+        return real(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs)
+
+    monkeypatch.setattr(module, "train", wrapper)
+    return seen
+
+
+def test_motion_stage_trains_only_the_motion_lora(tiny_dir, tmp_path, monkeypatch):
+    seen = spy_gradients(motion_stage, monkeypatch)
+    motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path))
+    assert seen["grad"] == seen["trainable"]
+    assert seen["grad"] and all(".lora_" in n and ".motion_modules." in n for n in seen["grad"])
+    assert len(seen["grad"]) == 84 and len(seen["all"]) > 84
+
+
+def test_motion_stage_is_deterministic_on_cpu(tiny_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    a = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "a"))
+    b = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "b"))
+    wa = load_file(str(a / "pytorch_lora_weights.safetensors"))
+    wb = load_file(str(b / "pytorch_lora_weights.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(torch.count_nonzero(wa[k]) for k in wa if "lora_B" in k)  # it trained
+
+
+def test_resumed_run_equals_uninterrupted_run(tiny_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    full = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "full", max_train_steps=3))
+    motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=2, checkpointing_steps=1))
+    assert (tmp_path / "cut/checkpoints/checkpoint-2").is_dir()
+    assert not (tmp_path / "cut/checkpoints/checkpoint-0").exists()
+    resumed = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=3, resume=True))
+    wa = load_file(str(full / "pytorch_lora_weights.safetensors"))
+    wb = load_file(str(resumed / "pytorch_lora_weights.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def motion_adapter(tiny_dir, tmp_path_factory):
+    return motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path_factory.mktemp("motion")))
+
+
+@pytest.fixture(scope="module")
+def customized_dir(tiny_dir, tmp_path_factory):
+    from stillmoving.injection import t2i_unet_from_t2v
+    from diffusers import UNetMotionModel
+
+    unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet"))
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("m1") / "unet"
+    unet.save_pretrained(path)
+    return path
+
+
+def spatial_cfg(tiny_dir, out, motion_adapter, customized_dir, **kw):
+    return CustomizeConfig(model=str(tiny_dir), output_dir=str(out), motion_adapter=str(motion_adapter),
+                           customized=str(customized_dir), prompts=["a sks dog"], num_images=2,
+                           num_prior_videos=2, spatial_rank=2, **{**SMALL, **kw})
+
+
+def test_spatial_stage_trains_only_spatial_adapters(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):
+    seen = spy_gradients(spatial_stage, monkeypatch)
+    path = spatial_stage.train_spatial_adapters(spatial_cfg(tiny_dir, tmp_path, motion_adapter, customized_dir))
+    assert seen["grad"] == seen["trainable"]
+    assert sorted(seen["grad"]) == sorted(f"spatial.layers.{i}.{p}" for i in range(12) for p in ("down", "up"))
+    assert path.is_file() and (tmp_path / "customization.json").is_file()
+    assert len(list((tmp_path / "images").glob("*.png"))) == 2
+
+
+def test_spatial_stage_switches_motion_scale_per_batch(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):
+    from stillmoving.adapters.motion import MotionLoRA
+
+    scales = []
+    real = MotionLoRA.set_scale
+    monkeypatch.setattr(MotionLoRA, "set_scale", lambda self, s: (scales.append(s), real(self, s)))
+    spatial_stage.train_spatial_adapters(spatial_cfg(tiny_dir, tmp_path, motion_adapter, customized_dir))
+    assert scales[-4:] == [1.0, 0.0, 1.0, 0.0]  # frozen customized videos at 1, prior videos at 0
+
+
+def test_images_are_encoded_once_not_per_frame(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):
+    import numpy as np
+    from stillmoving.data import frozen, sources
+    from stillmoving.data.video_io import write_image
+
+    for i in range(3):
+        write_image(np.full((32, 32, 3), 40 * i, np.uint8), tmp_path / "imgs" / f"{i}.png")
+    encoded = []
+    real = frozen.encode_pixels
+    monkeypatch.setattr(sources, "encode_pixels", lambda vae, px, **kw: (encoded.append(len(px)), real(vae, px))[1])
+    cfg = spatial_cfg(tiny_dir, tmp_path / "out", motion_adapter, customized_dir, images=str(tmp_path / "imgs"),
+                      prior_loss_weight=0.0, max_train_steps=1)
+    spatial_stage.train_spatial_adapters(cfg)
+    assert encoded == [3]  # three images, one encode each, although videos have 4 frames
+
+
+def test_frozen_video_repeats_the_latent():
+    latents = torch.randn(2, 4, 8, 8)
+    video = frozen_video(latents, 5)
+    assert video.shape == (2, 4, 5, 8, 8)
+    assert all(torch.equal(video[:, :, f], latents) for f in range(5))
+
+
+def test_frozen_frame_dataset_picks_one_frame_of_the_video():
+    video = torch.arange(4 * 6 * 2 * 2, dtype=torch.float32).reshape(4, 6, 2, 2)  # (c, f, h, w)
+    item = FrozenFrameDataset(LatentClips([video], [0]), num_frames=3)[0]["latents"]
+    assert item.shape == (4, 3, 2, 2)
+    assert any(torch.equal(item[:, 0], video[:, f]) for f in range(6))
+    assert torch.equal(item[:, 0], item[:, 2])
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])
+def test_targets_follow_the_prediction_type(kind):
+    scheduler = DDPMScheduler(prediction_type=kind)
+    x0, eps, t = torch.randn(2, 4, 3, 8, 8), torch.randn(2, 4, 3, 8, 8), torch.tensor([10, 900])
+    target = diffusion_target(scheduler, x0, eps, t)
+    a = scheduler.alphas_cumprod[t].sqrt().view(2, 1, 1, 1, 1)
+    s = (1 - scheduler.alphas_cumprod[t]).sqrt().view(2, 1, 1, 1, 1)
+    expected = {"epsilon": eps, "v_prediction": a * eps - s * x0, "sample": x0}[kind]
+    torch.testing.assert_close(target, expected)
+
+
+def test_min_snr_weights():
+    scheduler = DDPMScheduler()
+    t = torch.tensor([1, 999])
+    snr = scheduler.alphas_cumprod[t] / (1 - scheduler.alphas_cumprod[t])
+    torch.testing.assert_close(snr_weights(scheduler, t, 5.0), torch.clamp(snr, max=5.0) / snr)
+
+
+def test_unknown_config_keys_are_an_error():
+    with pytest.raises(StillMovingError, match="unknown CustomizeConfig key"):
+        make_config(CustomizeConfig, {"model": "m", "output_dir": "o", "spatial_rnak": 4})
