@@ -182,7 +182,7 @@ def main() -> None:
     try:
         app()
     except StillMovingError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False)
+        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted")

@@ -21,6 +21,7 @@ from stillmoving.data.sources import (PromptBank, decode_latents, images_from_fo
                                       sample_videos, videos_from_folder)
 from stillmoving.data.video_io import write_image
 from stillmoving.errors import StillMovingError
+from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
 from stillmoving.training.common import frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.config import CustomizeConfig
@@ -75,12 +76,13 @@ def attach_motion_adapter(cfg: CustomizeConfig, unet) -> MotionLoRA | None:
 
 def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     """Run stage 2 end to end; returns the spatial-adapter file."""
-    output = prepare_output_dir(cfg)
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
-    bank = PromptBank()
-    prior_latents, prior_prompts = prior_videos(cfg, pipe)  # before M1 goes in
     m1 = load_customized(pipe, cfg.customized, cfg.loras)
+    check_t2i_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
+    output = prepare_output_dir(cfg)
+    bank = PromptBank()
+    prior_latents, prior_prompts = prior_videos(cfg, pipe)  # V itself: M1 is not injected yet
     image_dir = output / "images" if accelerator.is_main_process else None
     image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
     pipe.inject_customized(m1.unet, m1.text_encoder)

@@ -52,6 +52,22 @@ PRESETS: dict[str, Architecture] = {
         motion_max_frames=16,
         zero_init_motion_out=False,
     ),
+    # The embedded world (world/pretrain.py): 32 px frames -> 8x8x4 latents, 8-frame clips. Sized for a
+    # CPU pretraining of about an hour and a ~22 MB fp32 pipeline folder.
+    "world": Architecture(
+        unet_channels=(64, 128),  # 8x8 and 4x4 latent levels, plus the 4x4 mid block
+        cross_attn_levels=(True, False),  # text enters at 8x8 and in the mid block, as SD1.5 leaves its deepest level plain
+        layers_per_block=1,
+        attention_heads=4,
+        norm_groups=8,
+        text_dim=64,
+        text_layers=2,
+        text_max_length=20,  # the longest world caption is 16 tokens; room for a multi-token placeholder
+        vae_channels=(32, 64, 64),  # three levels: 4x downsampling
+        motion_heads=4,
+        motion_max_frames=32,  # AnimateDiff's table length; clips are trained at 8 frames
+        zero_init_motion_out=True,
+    ),
 }
 
 

@@ -28,16 +28,16 @@ import numpy as np
 
 from stillmoving.world.synthetic import (
     ACCENT_RGB, BACKGROUNDS, COLORS, DIRECTIONS, HELD_OUT_COLORS, SHAPES, SPEEDS, STYLES, SUBJECTS, TEXTURES,
-    SceneSpec, make_video_dataset,
+    SceneSpec, make_video_dataset, object_trajectory,
 )
 
 BORDER = 2  # px: width of the frame edge ring the background is fitted to (objects keep off it)
 MIN_CONTRAST = 24.0  # RGB distance from the background below which a pixel is never foreground
 NOISE_SIGMAS = 4.5  # ... nor below this many border-noise sigmas (keeps noise specks out)
 STATIC_SPEED = SPEEDS["slowly"] / 2  # frame widths per frame: slower than this counts as "static"
-SMOOTHNESS_PX = 1.0  # rms centroid second difference (px) at which smoothness falls to 1/e
+SMOOTHNESS_PX = 1.0  # rms centroid second difference (px) at which smoothness exp(-(rms / this)^2) is 1/e
 NOISE_LEVELS = 16.0  # background high-pass noise (0-255 levels) at which the noise artifact is 1 - 1/e
-HIST_BINS = 4  # colour histogram bins per channel for colour consistency
+HIST_BINS = 4  # colour histogram bins per channel for colour consistency (coarse: blur shifts colours)
 SHADE = 0.45  # the base world's dark texture shade (synthetic._fill_rgb), part of each colour's palette
 LUMA = np.array([0.299, 0.587, 0.114])
 # Palette for naming object colours: each base colour with its texture shade, plus the star's colours.
@@ -71,11 +71,12 @@ def parse_prompt(text: str) -> PromptInfo:
     phrase = words[:stop]  # the object's noun phrase
     shape = next((w for w in reversed(phrase) if w in SHAPES), None)
     color = next((w for w in phrase if w in COLORS or w in HELD_OUT_COLORS), None)
-    texture = next((w for w in phrase if w in TEXTURES), "plain" if color else None)
-    subject = next((name for name, s in SUBJECTS.items() if s.shape == shape and color is None), None)
+    subject = next((name for name, s in SUBJECTS.items() if s.shape == shape), None)
+    texture = next((w for w in phrase if w in TEXTURES), "plain" if color and not subject else None)
     placeholder = None
-    if subject is not None and phrase.index(shape) > 0 and phrase[phrase.index(shape) - 1] != "a":
-        placeholder = phrase[phrase.index(shape) - 1]
+    if subject is not None and phrase.index(shape) > 0:
+        word = phrase[phrase.index(shape) - 1]
+        placeholder = None if word == "a" or word in COLORS or word in HELD_OUT_COLORS or word in TEXTURES else word
     after = lambda key, table: next((words[i + 1] for i, w in enumerate(words[:-1])
                                      if w == key and words[i + 1] in table), None)
     before = lambda key, table: next((words[i - 1] for i, w in enumerate(words)
@@ -89,23 +90,32 @@ def parse_prompt(text: str) -> PromptInfo:
 # ----------------------------------------------------------------------------- image helpers
 
 
-def _neighbourhood(mask: np.ndarray, reduce, eight: bool = True) -> np.ndarray:
-    """Reduce (max/min) each pixel of (f, h, w) with its 8 (or 4) neighbours; edges replicate."""
-    h, w = mask.shape[1:]
-    padded = np.pad(mask, ((0, 0), (1, 1), (1, 1)), mode="edge")
-    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if eight or dy * dx == 0]
-    return reduce([padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in shifts], axis=0)
+def _neighbourhood(image: np.ndarray, op, eight: bool = True) -> np.ndarray:
+    """Combine each pixel of (f, h, w) with its 8 (or 4) neighbours by a binary ufunc (np.maximum,
+    np.minimum, np.add); the frame edge is replicated. The 3x3 case runs as two separable passes."""
+    p = np.pad(image, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    if eight:
+        rows = op(op(p[:, :, :-2], p[:, :, 1:-1]), p[:, :, 2:])  # (f, h + 2, w)
+        return op(op(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    out = op(p[:, 1:-1, 1:-1], p[:, :-2, 1:-1])
+    for shifted in (p[:, 2:, 1:-1], p[:, 1:-1, :-2], p[:, 1:-1, 2:]):
+        out = op(out, shifted)
+    return out
+
+
+def _box_mean(image: np.ndarray) -> np.ndarray:
+    return _neighbourhood(image.astype(np.float64), np.add) / 9
 
 
 def _dilate(mask: np.ndarray, steps: int = 1) -> np.ndarray:
     for _ in range(steps):
-        mask = _neighbourhood(mask, np.max)
+        mask = _neighbourhood(mask, np.maximum)
     return mask
 
 
 def _erode(mask: np.ndarray, steps: int = 1) -> np.ndarray:
     for _ in range(steps):
-        mask = _neighbourhood(mask, np.min)
+        mask = _neighbourhood(mask, np.minimum)
     return mask
 
 
@@ -114,7 +124,7 @@ def _components(mask: np.ndarray) -> np.ndarray:
     none = mask.size
     labels = np.where(mask, np.arange(mask.size).reshape(mask.shape), none)
     while True:  # propagate the minimum label until stable (objects are a few px across: few rounds)
-        spread = np.where(mask, _neighbourhood(labels, np.min), none)
+        spread = np.where(mask, _neighbourhood(labels, np.minimum), none)
         if np.array_equal(spread, labels):
             return np.where(mask, labels, -1)
         labels = spread
@@ -126,7 +136,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     reach = outside.copy()
     reach[:, 1:-1, 1:-1] = False
     while True:
-        grown = _neighbourhood(reach, np.max, eight=False) & outside
+        grown = _neighbourhood(reach, np.maximum, eight=False) & outside
         if np.array_equal(grown, reach):
             return ~reach
         reach = grown
@@ -183,22 +193,36 @@ def _fit_background(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(background[:, :, None], frames.shape).astype(np.float64), noise
 
 
+def _coverage(distance: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """(f, h, w) soft mask: 1 inside the region, and on its one-pixel edge on both sides, the pixel's
+    contrast over that of its most contrasted inner neighbour, i.e. the covered fraction of an
+    anti-aliased or blurred edge pixel (linear in coverage, so centroids are sub-pixel exact)."""
+    inner = _erode(region)
+    edge = _dilate(region) & ~inner
+    reference = _neighbourhood(np.where(inner, distance, 0.0), np.maximum)
+    level = np.array([np.percentile(d[r], 75) if r.any() else 1.0 for d, r in zip(distance, region)])
+    reference = np.where(reference > 0, reference, level[:, None, None])  # thin parts have no inner pixel
+    return np.where(inner, 1.0, np.where(edge, np.clip(distance / reference, 0, 1), 0.0))
+
+
 def segment(frames: np.ndarray) -> Segmentation:
     """Fit the background, threshold the distance to it, keep the component with the most contrast."""
     frames = np.asarray(frames, dtype=np.float64)
     background, noise = _fit_background(frames)
     distance = np.linalg.norm(frames - background, axis=-1)  # (f, h, w)
     foreground = distance > np.maximum(MIN_CONTRAST, NOISE_SIGMAS * noise)[:, None, None]
-    labels = _components(foreground)
+    # Fragments closer than 2 px (4 px vertically) count as one object: the base world's "striped"
+    # texture draws a horizontal band up to 4 px tall that can match the background (white on gray).
+    grown = _dilate(foreground)
+    grown = grown | np.pad(grown[:, 1:], ((0, 0), (0, 1), (0, 0))) | np.pad(grown[:, :-1], ((0, 0), (1, 0), (0, 0)))
+    labels = _components(grown)
     contrast = np.bincount(labels[foreground], weights=distance[foreground], minlength=labels.size)
     per_frame = contrast.reshape(len(frames), -1)  # labels are flat indices, so frame i owns block i
     main = np.argmax(per_frame, axis=1) + np.arange(len(frames)) * per_frame.shape[1]
     present = per_frame.max(axis=1) > 0
-    region = _fill_holes((labels == main[:, None, None]) & present[:, None, None])
-    band = _dilate(region)  # anti-aliased edge pixels fall just below the threshold
-    level = np.array([np.percentile(d[r], 75) if r.any() else 1.0 for d, r in zip(distance, region)])
-    weight = np.where(band, np.clip(distance / level[:, None, None], 0, 1), 0.0)
-    weight = np.where(region & ~foreground & ~_dilate(~region), 1.0, weight)  # enclosed holes are object
+    region = _fill_holes(foreground & (labels == main[:, None, None]) & present[:, None, None])
+    weight = _coverage(distance, region)
+    band = _dilate(region)
     total = np.where(foreground, distance, 0).sum(axis=(1, 2))
     outside = np.where(foreground & ~band, distance, 0).sum(axis=(1, 2))
     stray = np.where(present, outside / np.maximum(total, 1e-9), 1.0)
@@ -216,7 +240,7 @@ def segment(frames: np.ndarray) -> Segmentation:
 class MotionEstimate(NamedTuple):
     track: np.ndarray  # (f, 2) centroid (x, y) per frame, NaN where no object was found
     velocity: np.ndarray  # (2,) Theil-Sen slope of the track, px per frame (x right, y down)
-    direction: str  # key of DIRECTIONS, or "static"
+    direction: str  # key of DIRECTIONS, "static" or "none"
 
 
 def _theil_sen(track: np.ndarray) -> np.ndarray:
@@ -229,8 +253,11 @@ def _theil_sen(track: np.ndarray) -> np.ndarray:
 
 
 def direction_of(velocity: np.ndarray, width: int) -> str:
-    """The axis direction a (2,) px/frame velocity points in, or "static" below STATIC_SPEED."""
-    if not np.isfinite(velocity).all() or np.hypot(*velocity) < STATIC_SPEED * width:
+    """The axis direction a (2,) px/frame velocity points in, "static" below STATIC_SPEED frame
+    widths per frame, or "none" when no velocity could be measured (no object in two frames)."""
+    if not np.isfinite(velocity).all():
+        return "none"
+    if np.hypot(*velocity) < STATIC_SPEED * width:
         return "static"
     unit = velocity / np.hypot(*velocity)
     return max(DIRECTIONS, key=lambda name: float(unit @ np.array(DIRECTIONS[name])))
@@ -254,8 +281,6 @@ def _motion_metrics(motion: MotionEstimate, width: int, direction: str | None, s
     out["speed_ratio"] = along / (SPEEDS[speed] * width) if direction and speed else np.nan
     out["velocity_error"] = out["track_error"] = np.nan
     if expected is not None:
-        from stillmoving.world.synthetic import object_trajectory
-
         truth = object_trajectory(expected, len(motion.track), width)  # (f, 2)
         out["velocity_error"] = float(np.hypot(*(motion.velocity - (truth[-1] - truth[0]) / max(len(truth) - 1, 1))))
         out["track_error"] = float(np.nanmean(np.hypot(*(motion.track - truth).T)))
@@ -265,17 +290,32 @@ def _motion_metrics(motion: MotionEstimate, width: int, direction: str | None, s
 # ----------------------------------------------------------------------------- colour and fidelity
 
 
+def _palette_lookup(frames: np.ndarray, seg: Segmentation):
+    """For the object's pixels (weight > 0): index into PALETTE_NAMES of the nearest colour, or
+    len(PALETTE_NAMES) where the local background is nearer, and the RGB distance to the palette."""
+    where = np.nonzero(seg.weight > 0)
+    pixels = frames[where]  # (n, 3)
+    gaps = np.sqrt(((pixels[:, None, None] - PALETTE) ** 2).sum(-1).min(-1))  # (n, names)
+    to_background = np.linalg.norm(pixels - seg.background[where], axis=-1)[:, None]
+    return where, np.argmin(np.concatenate([gaps, to_background], axis=1), axis=1), gaps.min(axis=1)
+
+
 def palette_shares(frames: np.ndarray, seg: Segmentation) -> np.ndarray:
     """(f, len(PALETTE_NAMES)) share of each frame's object weight whose nearest colour (palette
     entries and the local background) is that palette colour; background-nearest pixels count for none."""
-    where = np.nonzero(seg.weight > 0)
-    pixels, weight = frames[where], seg.weight[where]  # (n, 3), (n,)
-    gaps = ((pixels[:, None, None] - PALETTE) ** 2).sum(-1).min(-1)  # (n, names)
-    to_background = ((pixels - seg.background[where]) ** 2).sum(-1)[:, None]
-    nearest = np.argmin(np.concatenate([gaps, to_background], axis=1), axis=1)  # (n,)
+    where, nearest, _ = _palette_lookup(frames, seg)
     shares = np.zeros((len(frames), len(PALETTE_NAMES) + 1))
-    np.add.at(shares, (where[0], nearest), weight)
+    np.add.at(shares, (where[0], nearest), seg.weight[where])
     return shares[:, :-1] / np.maximum(seg.weight.sum(axis=(1, 2)), 1e-9)[:, None]
+
+
+def _off_palette(frames: np.ndarray, seg: Segmentation) -> np.ndarray:
+    """(f, h, w) distance (0-1) of each object pixel to the nearest base or star colour; 0 elsewhere.
+    Styled fills (crayon's quantised grain, neon's dark fill) are far from every palette colour."""
+    where, _, gap = _palette_lookup(frames, seg)
+    out = np.zeros(seg.weight.shape)
+    out[where] = gap / 255
+    return out
 
 
 def _band_mean(values: np.ndarray, band: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -295,7 +335,7 @@ def frame_features(frames: np.ndarray, seg: Segmentation | None = None) -> np.nd
     whole = _band_mean(luma, region, np.zeros(len(frames)))
     core_luma, rim_luma = _band_mean(luma, core, whole), _band_mean(luma, rim, whole)
     chroma = (frames.max(-1) - frames.min(-1)) / 255
-    smooth = _neighbourhood(luma, np.mean)
+    smooth = _box_mean(luma)
     shares = palette_shares(frames, seg)
     return np.stack([
         shares[:, PALETTE_NAMES.index("pink")], shares[:, PALETTE_NAMES.index("navy")],
@@ -304,6 +344,7 @@ def frame_features(frames: np.ndarray, seg: Segmentation | None = None) -> np.nd
         _band_mean(luma - bg_luma, halo, np.zeros(len(frames))),
         _band_mean(chroma, core, _band_mean(chroma, region, np.zeros(len(frames)))),
         _band_mean(np.abs(luma - smooth), core, np.zeros(len(frames))),
+        _band_mean(_off_palette(frames, seg), core, np.zeros(len(frames))),
         seg.weight.mean(axis=(1, 2)), seg.stray,
     ], axis=1)
 
@@ -357,6 +398,12 @@ def fidelity_model(target: str, resolution: int = 32, num_videos: int = 120) -> 
     return FidelityModel(mean, scale, _logistic_regression((x - mean) / scale, y))
 
 
+def fidelity(frames: np.ndarray, target: str, seg: Segmentation | None = None) -> np.ndarray:
+    """(f,) per-frame probability in [0, 1] that the frame shows `target` rather than a base object."""
+    frames = np.asarray(frames, dtype=np.float64)
+    return fidelity_model(target, frames.shape[2]).probability(frame_features(frames, seg))
+
+
 # ----------------------------------------------------------------------------- consistency and artifacts
 
 
@@ -379,18 +426,30 @@ def _aligned_windows(weight: np.ndarray, centroid: np.ndarray, radius: int) -> n
     return out
 
 
+def colour_histograms(frames: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(f, HIST_BINS**3) weighted RGB histograms, each pixel split linearly between its two nearest
+    bin centres per channel, so an edge pixel drifting across a bin boundary changes them smoothly."""
+    width = 256 / HIST_BINS
+    centres = (np.arange(HIST_BINS) + 0.5) * width
+    where = np.nonzero(weight > 0)
+    share = np.clip(1 - np.abs(np.asarray(frames, np.float64)[where][..., None] - centres) / width, 0, None)
+    share /= share.sum(axis=-1, keepdims=True)  # (n, 3, bins): the end bins take the tails
+    joint = np.einsum("na,nb,nc,n->nabc", share[:, 0], share[:, 1], share[:, 2], weight[where])
+    hist = np.zeros((len(frames), HIST_BINS**3))
+    np.add.at(hist, where[0], joint.reshape(-1, HIST_BINS**3))
+    return hist / np.maximum(hist.sum(axis=1, keepdims=True), 1e-9)
+
+
 def consistency_metrics(frames: np.ndarray, seg: Segmentation) -> dict[str, float]:
     """Consecutive-frame shape IoU (centroids aligned), colour histogram intersection, path smoothness."""
     windows = _aligned_windows(seg.weight, seg.centroid, radius=frames.shape[2] // 4)
     union = np.maximum(windows[1:], windows[:-1]).sum(axis=(1, 2))
     shape = np.where(union > 0, np.minimum(windows[1:], windows[:-1]).sum(axis=(1, 2)) / np.maximum(union, 1e-9), 0)
-    bins = np.clip(np.asarray(frames, dtype=np.int64) * HIST_BINS // 256, 0, HIST_BINS - 1) @ HIST_BINS ** np.arange(3)
-    hist = np.stack([np.bincount(b.ravel(), weights=w.ravel(), minlength=HIST_BINS**3) for b, w in zip(bins, seg.weight)])
-    hist /= np.maximum(hist.sum(axis=1, keepdims=True), 1e-9)
+    hist = colour_histograms(frames, seg.weight)
     colour = np.minimum(hist[1:], hist[:-1]).sum(axis=1)
     track = seg.centroid[~np.isnan(seg.centroid[:, 0])]
     jerk = np.diff(track, n=2, axis=0)  # (f - 2, 2) second differences: zero for constant velocity
-    smooth = float(np.exp(-np.sqrt((jerk**2).sum(axis=1).mean()) / SMOOTHNESS_PX)) if len(jerk) else np.nan
+    smooth = float(np.exp(-(jerk**2).sum(axis=1).mean() / SMOOTHNESS_PX**2)) if len(jerk) else np.nan
     out = {"shape_consistency": float(shape.mean()), "color_consistency": float(colour.mean()), "smoothness": smooth}
     out["consistency"] = float(np.nanmean(list(out.values())))
     return out
@@ -400,7 +459,7 @@ def artifact_metrics(frames: np.ndarray, seg: Segmentation) -> dict[str, np.ndar
     """Per frame: `artifact_noise` = robust sigma (levels) of the 3x3 high-pass away from the object;
     `artifact_stray` = foreground outside the main object; `artifact` = 1 - (1 - stray) exp(-noise / NOISE_LEVELS)."""
     frames = np.asarray(frames, dtype=np.float64)
-    high = frames - np.stack([_neighbourhood(frames[..., c], np.mean) for c in range(3)], axis=-1)
+    high = frames - np.stack([_box_mean(frames[..., c]) for c in range(3)], axis=-1)
     away = ~_dilate(seg.region, 2)
     noise = np.array([1.4826 * np.median(np.abs(h[a])) / np.sqrt(1 - 1 / 9) if a.any() else 0.0
                       for h, a in zip(high, away)])  # (f,) the 3x3 mean removes 1/9 of white-noise variance
@@ -440,8 +499,7 @@ def video_metrics(frames: np.ndarray, expected: SceneSpec | None = None, prompt:
     out["artifact_worst"] = float(artifacts["artifact"].max())
     targets = _targets(target, expected, info)
     if targets:
-        features = frame_features(frames, seg)
-        scores = {t: float(fidelity_model(t, width).probability(features).mean()) for t in targets}
+        scores = {t: float(fidelity(frames, t, seg).mean()) for t in targets}
         out |= {f"fidelity_{t}": s for t, s in scores.items()} | {"fidelity": float(np.mean(list(scores.values())))}
     return {key: float(value) for key, value in out.items()}
 

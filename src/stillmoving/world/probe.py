@@ -123,13 +123,18 @@ def video_stats(frames: np.ndarray, spec: SceneSpec) -> dict:
     }
 
 
+def _nanmean(values) -> float:
+    kept = [float(v) for v in values if not np.isnan(v)]
+    return float(np.mean(kept)) if kept else float("nan")
+
+
 def summarise(videos, specs: list[SceneSpec]) -> dict:
     """Averages of `video_stats` over videos (N, F, H, W, 3); NaNs (no object) count as failures and are
     left out of the distance averages. `expected_displacement` is what the prompts' speeds ask for."""
     stats = [video_stats(to_uint8(v), s) for v, s in zip(videos, specs, strict=True)]
     num_frames = to_uint8(videos[0]).shape[0]
     resolution = to_uint8(videos[0]).shape[1]
-    mean = lambda key: float(np.nanmean([s[key] for s in stats])) if stats else float("nan")
+    mean = lambda key: _nanmean([s[key] for s in stats])
     quick = [s["direction_ok"] for s, spec in zip(stats, specs) if spec.speed == "quickly"]
     return {
         "direction_accuracy": mean("direction_ok"),

@@ -1,0 +1,3 @@
+from stillmoving.cli import main
+
+main()

@@ -1,0 +1,387 @@
+"""Pretrain the embedded world's text-to-video model with AnimateDiff's recipe, on CPU.
+
+Three phases, each a plain loop over cached tensors, each saving a standard diffusers folder under --out:
+  vae     AutoencoderKL on world frames: L1 + MSE reconstruction + a small KL; `scaling_factor` is then
+          set to 1 / std of the latents, so diffusion sees unit-variance latents (the SD convention).
+  t2i     UNet2DConditionModel and CLIPTextModel from scratch on single frames and their captions, the
+          diffusion loss on SD's noise schedule, captions dropped 10% of the time for classifier-free
+          guidance. Saved as a StableDiffusionPipeline: this is the world's T2I model M.
+  motion  AnimateDiff inflation: the T2I's UNet plus a MotionAdapter whose proj_out starts at zero, so the
+          video model begins as the T2I applied per frame; only the motion modules train, on videos
+          whose captions name the direction. `probe.monitor` samples videos while it learns.
+The result is an AnimateDiffPipeline folder (`pipeline/`) that `StillMovingPipeline.from_pretrained` loads,
+plus `pretrain_log.json` (steps, wall time, losses, monitor figures).
+
+    python -m stillmoving.world.pretrain --out /tmp/world_runs/full [--phase all] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import AnimateDiffPipeline, AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers.optimization import get_scheduler
+from tqdm.auto import tqdm
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from stillmoving.data.frozen import encode_pixels, encode_prompts
+from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
+from stillmoving.training.loop import VideoDenoiser, video_loss
+from stillmoving.world import probe
+from stillmoving.world.architectures import (PRESETS, build_motion_modules, build_scheduler, build_text_encoder,
+                                             build_unet, build_vae)
+from stillmoving.world.synthetic import caption, make_video_dataset, world_vocabulary
+from stillmoving.world.tokenizer import build_tokenizer
+
+PHASES = ("vae", "t2i", "motion")
+log = logging.getLogger("stillmoving.world.pretrain")
+
+
+@dataclass
+class PhaseConfig:
+    """What every phase's loop needs."""
+
+    steps: int  # optimizer steps
+    batch_size: int  # frames (vae, t2i) or videos (motion) per step
+    learning_rate: float  # peak AdamW learning rate, reached after the warmup
+    warmup_steps: int  # linear warmup, then cosine decay to zero
+    caption_dropout: float = 0.0  # fraction of captions replaced by "" so classifier-free guidance works
+    snr_gamma: float = 0.0  # min-SNR-gamma loss weighting (Hang et al. 2023); 0 = plain MSE
+    kl_weight: float = 0.0  # vae: weight of KL(q(z|x) || N(0, I)) per latent element
+    static_captions: float = 0.0  # t2i: fraction of captions without the motion words, as images are captioned
+    monitor_every: int = 0  # sample and score a few videos/images every this many steps; 0 = at the end only
+
+
+@dataclass
+class PretrainConfig:
+    """The whole run; `--set phase.field=value` overrides any field, unknown keys are an error."""
+
+    preset: str = "world"  # key of architectures.PRESETS
+    seed: int = 0  # seeds the data, the initialisation and every random draw of the loops
+    resolution: int = 32  # frame side in pixels
+    num_frames: int = 8  # frames per training video (the motion modules' clip length)
+    num_videos: int = 6000  # rendered training videos; the vae and t2i phases use their frames
+    monitor_videos: int = 12  # prompts sampled by the monitor (directions cycle)
+    monitor_steps: int = 15  # DDIM steps of the monitor's samples
+    guidance_scale: float = 4.0  # classifier-free guidance of the monitor's samples
+    vae: PhaseConfig = field(default_factory=lambda: PhaseConfig(
+        steps=1200, batch_size=32, learning_rate=1e-3, warmup_steps=50, kl_weight=1e-4))
+    t2i: PhaseConfig = field(default_factory=lambda: PhaseConfig(
+        steps=3000, batch_size=32, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, snr_gamma=5.0,
+        static_captions=0.3, monitor_every=1000))
+    motion: PhaseConfig = field(default_factory=lambda: PhaseConfig(
+        steps=2500, batch_size=8, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, snr_gamma=5.0,
+        monitor_every=500))
+
+
+def override(cfg: PretrainConfig, assignment: str) -> None:
+    """Apply one `key=value` or `phase.key=value`, cast to the field's type."""
+    key, _, value = assignment.partition("=")
+    *path, name = key.split(".")
+    target = getattr(cfg, path[0]) if path else cfg
+    fields = {f.name: f for f in dataclasses.fields(target)}
+    if len(path) > 1 or (path and path[0] not in PHASES) or name not in fields or dataclasses.is_dataclass(
+            getattr(target, name)):
+        raise KeyError(f"unknown setting {key!r}")
+    setattr(target, name, type(getattr(target, name))(value))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class WorldData:
+    """The rendered training videos, their captions and tokens, all made once from the seed."""
+
+    def __init__(self, cfg: PretrainConfig, tokenizer: CLIPTokenizer):
+        samples = make_video_dataset(cfg.num_videos, cfg.seed, cfg.num_frames, cfg.resolution)
+        self.videos = np.stack([s.pixels for s in samples])  # uint8 (n, f, h, w, 3)
+        self.captions = [s.caption for s in samples]
+        self.static_captions = [caption(s.spec, motion=False) for s in samples]
+        self.tokenizer = tokenizer
+
+    def tokens(self, prompts: list[str]) -> torch.Tensor:
+        return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
+                              truncation=True, return_tensors="pt").input_ids
+
+    def frames(self, video_ids: torch.Tensor, frame_ids: torch.Tensor) -> torch.Tensor:
+        """(b, 3, h, w) float pixels in [-1, 1] of the chosen frames."""
+        pixels = torch.from_numpy(self.videos[video_ids.numpy(), frame_ids.numpy()])  # (b, h, w, 3)
+        return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+    @torch.no_grad()
+    def latents(self, vae: AutoencoderKL) -> torch.Tensor:
+        """(n, 4, f, h', w') diffusion-space latents of every frame (posterior means)."""
+        n, f = self.videos.shape[:2]
+        chunks = []
+        for start in range(0, n, 64):  # a chunk of frames at a time: all of them as floats would be large
+            ids = torch.arange(start, min(start + 64, n))
+            pixels = self.frames(ids.repeat_interleave(f), torch.arange(f).repeat(len(ids)))
+            chunks.append(encode_pixels(vae, pixels, batch_size=256).unflatten(0, (len(ids), f)))
+        return torch.cat(chunks).transpose(1, 2).contiguous()
+
+
+def choose_captions(data: WorldData, video_ids: torch.Tensor, phase: PhaseConfig) -> list[str]:
+    """Each item's caption, with caption dropout ("") and, for the t2i, static captions mixed in."""
+    draws = torch.rand(len(video_ids), 2)
+    return ["" if drop < phase.caption_dropout else
+            (data.static_captions[i] if static < phase.static_captions else data.captions[i])
+            for i, (drop, static) in zip(video_ids.tolist(), draws.tolist())]
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def fit(params: list[torch.nn.Parameter], step_loss, phase: PhaseConfig, name: str, on_step=None) -> dict:
+    """AdamW with warmup + cosine decay, gradient clipping at 1; returns losses and timing."""
+    optimizer = torch.optim.AdamW(params, lr=phase.learning_rate, weight_decay=0.0)
+    schedule = get_scheduler("cosine", optimizer, num_warmup_steps=phase.warmup_steps,
+                             num_training_steps=phase.steps)
+    losses, start = [], time.time()
+    progress = tqdm(range(1, phase.steps + 1), desc=name, mininterval=10)
+    for step in progress:
+        loss = step_loss()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        progress.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
+        if step % 100 == 0 or step == phase.steps:
+            log.info("%s step %d loss %.4f (%.2f steps/s)", name, step, np.mean(losses[-100:]),
+                     step / (time.time() - start))
+        if on_step is not None:
+            on_step(step)
+    wall = time.time() - start
+    return {"steps": phase.steps, "wall_s": round(wall, 1), "steps_per_s": round(phase.steps / max(wall, 1e-9), 3),
+            "loss_first100": float(np.mean(losses[:100])), "loss_last100": float(np.mean(losses[-100:])),
+            "losses_every50": [round(float(np.mean(losses[i:i + 50])), 5) for i in range(0, len(losses), 50)]}
+
+
+def random_frames(data: WorldData, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    n, f = data.videos.shape[:2]
+    return torch.randint(n, (batch_size,)), torch.randint(f, (batch_size,))
+
+
+# ----------------------------------------------------------------------------- phase 1: vae
+
+
+def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float) -> torch.Tensor:
+    """L1 + MSE reconstruction of a posterior sample, plus the KL to N(0, I) per latent element."""
+    posterior = vae.encode(pixels).latent_dist
+    recon = vae.decode(posterior.sample()).sample
+    kl = posterior.kl().mean() / posterior.mean[0].numel()
+    return F.l1_loss(recon, pixels) + F.mse_loss(recon, pixels) + kl_weight * kl
+
+
+@torch.no_grad()
+def calibrate_scaling(vae: AutoencoderKL, data: WorldData, count: int = 2048) -> float:
+    """SD's convention: scaling_factor = 1 / std of the latents, measured on `count` frames."""
+    vae.register_to_config(scaling_factor=1.0)
+    latents = encode_pixels(vae, data.frames(*random_frames(data, count)), batch_size=256)
+    factor = float(1.0 / latents.std())
+    vae.register_to_config(scaling_factor=factor)
+    return factor
+
+
+@torch.no_grad()
+def reconstruction_psnr(vae: AutoencoderKL, pixels: torch.Tensor) -> float:
+    recon = vae.decode(vae.encode(pixels).latent_dist.mean).sample.clamp(-1, 1)
+    return float(10 * torch.log10(4.0 / F.mse_loss(recon, pixels)))
+
+
+HELD_OUT_LOOKS = {"star": ("star", None), "crayon": (None, "crayon"), "neon": (None, "neon")}
+
+
+def held_out_frames(cfg: PretrainConfig, look: str, count: int = 64) -> torch.Tensor:
+    """(count, 3, h, w) frames of a held-out subject or style, never trained on, to check the VAE covers them."""
+    subject, style = HELD_OUT_LOOKS[look]
+    samples = make_video_dataset(count, cfg.seed + 99, 1, cfg.resolution, subject=subject, style=style)
+    pixels = torch.from_numpy(np.stack([s.pixels[0] for s in samples]))
+    return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def train_vae(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
+    arch = PRESETS[cfg.preset]
+    torch.manual_seed(cfg.seed)
+    vae = build_vae(arch, cfg.resolution)
+    phase = cfg.vae
+    stats = fit(list(vae.parameters()), lambda: vae_loss(vae, data.frames(*random_frames(data, phase.batch_size)),
+                                                         phase.kl_weight), phase, "vae")
+    vae.eval()
+    stats["scaling_factor"] = calibrate_scaling(vae, data)
+    stats["psnr"] = reconstruction_psnr(vae, data.frames(*random_frames(data, 512)))
+    stats["psnr_held_out"] = {look: reconstruction_psnr(vae, held_out_frames(cfg, look)) for look in HELD_OUT_LOOKS}
+    vae.save_pretrained(out / "vae")
+    return stats
+
+
+# ----------------------------------------------------------------------------- phase 2: t2i
+
+
+def image_loss(unet, text_encoder, scheduler, latents, tokens, snr_gamma: float) -> torch.Tensor:
+    """The diffusion denoising loss (losses.py) of image latents (b, 4, h, w), text encoder in the graph."""
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),))
+    prediction = unet(scheduler.add_noise(latents, noise, timesteps), timesteps, text_encoder(tokens)[0]).sample
+    weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
+    return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
+
+
+def t2i_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionPipeline:
+    return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=build_scheduler(), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
+def monitor_t2i(cfg: PretrainConfig, pipe: StableDiffusionPipeline) -> dict:
+    """Colour, background and object presence of images sampled for the monitor's (motion) captions."""
+    specs = probe.monitor_scenes(cfg.monitor_videos, num_frames=cfg.num_frames)
+    with torch.no_grad():
+        images = pipe([caption(s) for s in specs], height=cfg.resolution, width=cfg.resolution,
+                      num_inference_steps=cfg.monitor_steps, guidance_scale=cfg.guidance_scale, output_type="np",
+                      generator=torch.Generator().manual_seed(cfg.seed)).images
+    figures = probe.summarise(probe.to_uint8(images)[:, None], specs)
+    return {k: figures[k] for k in ("object_found", "colour_accuracy", "background_accuracy")}
+
+
+def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
+    arch, phase = PRESETS[cfg.preset], cfg.t2i
+    vae = AutoencoderKL.from_pretrained(out / "vae").eval().requires_grad_(False)
+    latents = data.latents(vae)  # (n, 4, f, h', w')
+    torch.manual_seed(cfg.seed + 1)
+    tokenizer = data.tokenizer
+    text_encoder = build_text_encoder(arch, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
+    unet = build_unet(arch, latents.shape[-1])
+    scheduler = build_scheduler()
+    pipe = t2i_pipeline(vae, text_encoder, tokenizer, unet)
+    pipe.set_progress_bar_config(disable=True)
+    monitors = []
+
+    def step_loss():
+        videos, frames = random_frames(data, phase.batch_size)
+        tokens = data.tokens(choose_captions(data, videos, phase))
+        return image_loss(unet, text_encoder, scheduler, latents[videos, :, frames], tokens, phase.snr_gamma)
+
+    def on_step(step):
+        if (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
+            monitors.append({"step": step, **monitor_t2i(cfg, pipe)})
+            log.info("t2i monitor %s", monitors[-1])
+
+    stats = fit(list(unet.parameters()) + list(text_encoder.parameters()), step_loss, phase, "t2i", on_step)
+    pipe.save_pretrained(out / "t2i")
+    return {**stats, "monitor": monitors}
+
+
+# ----------------------------------------------------------------------------- phase 3: motion
+
+
+def inflate(t2i_dir: Path, cfg: PretrainConfig) -> AnimateDiffPipeline:
+    """AnimateDiff's video model: the T2I's components plus fresh motion modules (seeded)."""
+    t2i = StableDiffusionPipeline.from_pretrained(t2i_dir, safety_checker=None, requires_safety_checker=False)
+    torch.manual_seed(cfg.seed + 2)
+    pipe = AnimateDiffPipeline(vae=t2i.vae, text_encoder=t2i.text_encoder, tokenizer=t2i.tokenizer, unet=t2i.unet,
+                               motion_adapter=build_motion_modules(PRESETS[cfg.preset]), scheduler=build_scheduler())
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
+    phase = cfg.motion
+    pipe = inflate(out / "t2i", cfg)
+    pipe.vae.requires_grad_(False)
+    pipe.text_encoder.requires_grad_(False)
+    pipe.unet.freeze_unet2d_params()
+    latents = data.latents(pipe.vae)  # (n, 4, f, h', w')
+    prompts = sorted(set(data.captions)) + [""]
+    table = encode_prompts(pipe.tokenizer, pipe.text_encoder, prompts)  # (p, seq, dim)
+    row = {p: i for i, p in enumerate(prompts)}
+    model, scheduler = VideoDenoiser(pipe.unet), build_scheduler()
+    monitors = []
+
+    def step_loss():
+        videos = torch.randint(len(latents), (phase.batch_size,))
+        text = table[[row[p] for p in choose_captions(data, videos, phase)]]
+        return video_loss(model, scheduler, latents[videos], text, phase.snr_gamma or None)
+
+    def on_step(step):
+        if step == 1 or (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
+            with torch.random.fork_rng():  # sampling must not shift the training's random stream
+                figures = probe.monitor(pipe, cfg.monitor_videos, cfg.num_frames, cfg.resolution,
+                                        cfg.monitor_steps, cfg.guidance_scale, cfg.seed)
+            monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
+            log.info("motion monitor %s", monitors[-1])
+
+    params = [p for p in pipe.unet.parameters() if p.requires_grad]
+    stats = fit(params, step_loss, phase, "motion", on_step)
+    save_world(pipe, out)
+    return {**stats, "trainable_params": sum(p.numel() for p in params), "monitor": monitors}
+
+
+def save_world(pipe: AnimateDiffPipeline, out: Path) -> None:
+    """`pipeline/`: the AnimateDiff folder (its UNetMotionModel already holds the motion modules, so the
+    duplicate `motion_adapter` component is left out); `motion_adapter/`: the motion modules alone."""
+    pipe.unet.save_motion_modules(str(out / "motion_adapter"))
+    pipe.register_modules(motion_adapter=None)
+    pipe.save_pretrained(out / "pipeline")
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def run(cfg: PretrainConfig, out: str | Path, phases: tuple[str, ...] = PHASES) -> dict:
+    """Run the named phases in order (later phases read the earlier ones' folders); returns the log."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(world_vocabulary(), out / "tokenizer_src", PRESETS[cfg.preset].text_max_length)
+    data = WorldData(cfg, tokenizer)
+    record_path = out / "pretrain_log.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    record["config"] = dataclasses.asdict(cfg)
+    train = {"vae": train_vae, "t2i": train_t2i, "motion": train_motion}
+    for name in phases:
+        log.info("phase %s", name)
+        record[name] = train[name](cfg, data, out)
+        record_path.write_text(json.dumps(record, indent=1))
+    if (out / "pipeline").exists():
+        record["size_mb"] = round(sum(f.stat().st_size for f in (out / "pipeline").rglob("*")) / 2**20, 2)
+        record_path.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="output folder (phases read and write sub-folders)")
+    parser.add_argument("--phase", choices=(*PHASES, "all"), default="all")
+    parser.add_argument("--steps", type=int, help="optimizer steps of every selected phase")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--preset", default="world", choices=sorted(PRESETS))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. motion.learning_rate=5e-4 or num_videos=2000")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cfg = PretrainConfig(preset=args.preset, seed=args.seed)
+    phases = PHASES if args.phase == "all" else (args.phase,)
+    for assignment in args.set:
+        override(cfg, assignment)
+    if args.steps is not None:
+        for name in phases:
+            getattr(cfg, name).steps = args.steps
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(Path(args.out) / "pretrain.log")])
+    run(cfg, args.out, phases)
+
+
+if __name__ == "__main__":
+    main()

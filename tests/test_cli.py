@@ -1,0 +1,118 @@
+"""The CLI end to end on the tiny model: 2-step runs of each stage, generate, info, and errors."""
+
+import json
+import sys
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+from safetensors import safe_open
+
+from stillmoving import cli
+
+SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
+
+
+def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
+    """Run `stillmoving ARGS` in-process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["stillmoving", *map(str, args)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def customized(tiny_dir, workdir):
+    from diffusers import UNetMotionModel
+
+    from stillmoving.injection import t2i_unet_from_t2v
+
+    unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet"))
+    with torch.no_grad():
+        for p in unet.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    unet.save_pretrained(workdir / "m1")
+    return workdir / "m1"
+
+
+def test_motion_adapter_train_writes_diffusers_lora(tiny_dir, workdir, capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", workdir / "motion",
+                       "--sample-prompt", "a red circle moving left", "--num-sampled-videos", "2", "--rank", "4", *SMALL)
+    assert code == 0, err
+    weights = workdir / "motion/motion_adapter/pytorch_lora_weights.safetensors"
+    with safe_open(str(weights), "pt") as f:
+        keys = list(f.keys())
+    assert len(keys) == 84 and all(k.startswith("unet.") and ".motion_modules." in k for k in keys)
+    record = json.loads((workdir / "motion/motion_adapter_run.json").read_text())
+    assert len(record["losses"]) == 2 and record["config"]["motion_rank"] == 4
+
+
+def test_customize_writes_spatial_adapters_and_record(tiny_dir, workdir, customized, capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", workdir / "custom",
+                       "--motion-adapter", workdir / "motion/motion_adapter", "--customized", customized,
+                       "--prompt", "a sks dog", "--num-images", "2", "--num-prior-videos", "2",
+                       "--spatial-rank", "2", *SMALL)
+    assert code == 0, err
+    with safe_open(str(workdir / "custom/spatial_adapters.safetensors"), "pt") as f:
+        keys, meta = set(f.keys()), f.metadata()
+    assert len(keys) == 24 and {k.rsplit(".", 1)[1] for k in keys} == {"down", "up"}
+    assert meta["rank"] == "2" and json.loads(meta["customized"]) == str(customized.resolve())
+    record = json.loads((workdir / "custom/customization.json").read_text())
+    assert record["spatial_adapters"] == "spatial_adapters.safetensors"
+
+
+@pytest.mark.parametrize("output", ["video.mp4", "video.gif"])
+def test_generate_from_a_customization_folder(workdir, capsys, monkeypatch, output):
+    code, _, err = run(capsys, monkeypatch, "generate", "--customization", workdir / "custom", "--prompt", "a sks dog",
+                       "-o", workdir / output, "--num-frames", "4", "--height", "32", "--width", "32",
+                       "--steps", "2", "--motion-scale", "-1")
+    assert code == 0, err
+    assert (workdir / output).stat().st_size > 0
+
+
+def test_info_describes_both_adapter_kinds(workdir, capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, "info", workdir / "custom")
+    assert code == 0 and "spatial adapters" in out and "up_blocks.1.attentions.1 (32 ch)" in out
+    code, out, _ = run(capsys, monkeypatch, "info", workdir / "motion/motion_adapter")
+    assert code == 0 and "motion adapter" in out and "rank" in out
+
+
+def test_mismatched_customized_unet_is_refused(tiny_dir, workdir, capsys, monkeypatch):
+    other = UNet2DConditionModel(block_out_channels=(32, 48), layers_per_block=1, norm_num_groups=8,
+                                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+                                 cross_attention_dim=32, attention_head_dim=2, sample_size=16)
+    other.save_pretrained(workdir / "other")
+    code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", workdir / "refused",
+                       "--motion-adapter", workdir / "motion/motion_adapter", "--customized", workdir / "other",
+                       "--prompt", "a sks dog", "--prior-loss-weight", "0", *SMALL)
+    assert code == 2
+    (line,) = [line for line in err.splitlines() if "error:" in line]  # progress bars aside, one line
+    assert "customized UNet does not fit the video model" in line and "(48," in line
+    assert not (workdir / "refused").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "--model", "no/such/folder", "--prompt", "x", "-o", "x.gif"], "no such model folder"),
+    (["info", "missing.safetensors"], "no such file"),
+    (["generate", "--prompt", "x", "-o", "x.gif"], "missing --model or --customization"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, monkeypatch, *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_every_verb_has_help(capsys, monkeypatch):
+    for verb in (["motion-adapter", "train"], ["customize"], ["generate"], ["info"]):
+        code, out, _ = run(capsys, monkeypatch, *verb, "--help")
+        assert code == 0 and "Usage" in out

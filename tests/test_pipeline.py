@@ -1,0 +1,65 @@
+"""The inference pipeline: equals diffusers with fresh adapters, the motion-scale knob, outputs."""
+
+import pytest
+import torch
+from conftest import generate
+from diffusers import AnimateDiffPipeline
+
+from stillmoving.adapters.motion import MotionLoRA
+from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.errors import StillMovingError
+from stillmoving.inference import generate_videos, output_paths
+
+
+def test_fresh_adapters_equal_plain_animatediff(tiny_pipe, tiny_dir, tmp_path):
+    plain = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    plain.set_progress_bar_config(disable=True)
+    MotionLoRA.inject(tiny_pipe.unet, rank=4).save(tmp_path / "motion")
+    tiny_pipe.unet.delete_adapters("stillmoving_motion")
+    tiny_pipe.load_motion_adapter(tmp_path / "motion")
+    tiny_pipe.load_spatial_adapters(SpatialAdapters.for_unet(tiny_pipe.unet, rank=4))
+    for scale in (0.0, 1.0, -1.0):
+        assert torch.equal(generate(tiny_pipe, motion_scale=scale), generate(plain))
+
+
+def test_loaded_motion_adapter_matches_diffusers_set_adapters(tiny_pipe, tiny_dir, tmp_path):
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    with torch.no_grad():
+        for p in motion.trainable_parameters():
+            p.normal_(0, 0.3)
+    motion.save(tmp_path / "motion")
+    ours = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    from stillmoving.pipeline import StillMovingPipeline
+
+    ours = StillMovingPipeline.from_pipe(ours)
+    ours.set_progress_bar_config(disable=True)
+    ours.load_motion_adapter(tmp_path / "motion")
+    plain = AnimateDiffPipeline.from_pretrained(tiny_dir)
+    plain.set_progress_bar_config(disable=True)
+    plain.load_lora_weights(str(tmp_path / "motion"), adapter_name="m")
+    base = generate(ours)  # default alpha 0: the adapter is removed
+    for scale in (1.0, -1.0):
+        plain.set_adapters(["m"], [scale])
+        frames = generate(ours, motion_scale=scale)
+        assert torch.equal(frames, generate(plain))
+        assert not torch.equal(frames, base)
+
+
+def test_nonzero_motion_scale_without_adapter_is_refused(tiny_pipe):
+    with pytest.raises(StillMovingError, match="needs a motion adapter"):
+        generate(tiny_pipe, motion_scale=1.0)
+
+
+def test_generate_videos_writes_mp4_gif_and_frames(tiny_pipe, tmp_path):
+    for name in ("v.mp4", "v.gif", "frames"):
+        written = generate_videos(tiny_pipe, ["a red circle", "a blue square"], tmp_path / name, num_frames=4,
+                                  height=32, width=32, steps=2, scheduler="DPMSolverMultistepScheduler",
+                                  negative_prompt="blue")
+        assert written == output_paths(tmp_path / name, 2)
+        assert all(p.exists() for p in written)
+    assert len(list((tmp_path / "frames_000").glob("*.png"))) == 4
+
+
+def test_unknown_scheduler_is_refused(tiny_pipe, tmp_path):
+    with pytest.raises(StillMovingError, match="unknown scheduler"):
+        generate_videos(tiny_pipe, ["a"], tmp_path / "x.gif", scheduler="NoSuchScheduler")

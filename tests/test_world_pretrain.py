@@ -1,0 +1,127 @@
+"""Tests for stillmoving.world.pretrain and stillmoving.world.probe: 2-step smoke runs of every phase on the
+"tiny" preset, the saved AnimateDiff folder, determinism, and the probe on ground-truth videos."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from stillmoving.world import probe
+from stillmoving.world.pretrain import PretrainConfig, main, override, run
+from stillmoving.world.synthetic import render_video
+
+RESOLUTION, FRAMES = 16, 4
+
+
+def tiny_config(steps: int = 2) -> PretrainConfig:
+    cfg = PretrainConfig(preset="tiny", resolution=RESOLUTION, num_frames=FRAMES, num_videos=8, monitor_videos=4,
+                         monitor_steps=2)
+    for phase in (cfg.vae, cfg.t2i, cfg.motion):
+        phase.steps, phase.batch_size, phase.warmup_steps, phase.monitor_every = steps, 2, 1, 0
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    run(tiny_config(), out)
+    return out
+
+
+def test_every_phase_writes_its_folder_and_log(world_dir):
+    for folder in ("vae", "t2i", "pipeline", "motion_adapter"):
+        assert (world_dir / folder).is_dir()
+    record = json.loads((world_dir / "pretrain_log.json").read_text())
+    assert [record[p]["steps"] for p in ("vae", "t2i", "motion")] == [2, 2, 2]
+    assert record["vae"]["scaling_factor"] > 0
+    assert set(record["motion"]["monitor"][-1]) >= {"step", "direction_accuracy", "displacement", "mask_iou"}
+
+
+def test_pipeline_folder_is_standard_animatediff(world_dir):
+    index = json.loads((world_dir / "pipeline" / "model_index.json").read_text())
+    assert index["_class_name"] == "AnimateDiffPipeline"
+    assert index["unet"] == ["diffusers", "UNetMotionModel"]
+    keys = load_file(world_dir / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors").keys()
+    assert any(".motion_modules." in k for k in keys) and any(".attentions." in k for k in keys)
+    adapter = load_file(world_dir / "motion_adapter" / "diffusion_pytorch_model.safetensors")
+    assert all("motion_modules" in k for k in adapter)
+
+
+def test_motion_modules_trained_and_spatial_layers_frozen(world_dir):
+    t2i = load_file(world_dir / "t2i" / "unet" / "diffusion_pytorch_model.safetensors")
+    video = load_file(world_dir / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.equal(t2i[k], video[k]) for k in t2i)
+    proj_out = [v for k, v in video.items() if k.endswith("proj_out.weight") and "motion_modules" in k]
+    assert proj_out and any(v.abs().max() > 0 for v in proj_out)  # moved away from its zero init
+
+
+def test_loaded_pipeline_generates_frames(world_dir):
+    from stillmoving.pipeline import StillMovingPipeline
+
+    pipe = StillMovingPipeline.from_pretrained(world_dir / "pipeline")
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe("a red circle moving left slowly on a gray background", num_frames=FRAMES, height=RESOLUTION,
+                  width=RESOLUTION, num_inference_steps=2, output_type="pt",
+                  generator=torch.Generator().manual_seed(0)).frames
+    assert frames.shape == (1, FRAMES, 3, RESOLUTION, RESOLUTION)
+    assert torch.isfinite(frames).all()
+
+
+def test_same_seed_same_weights(tmp_path):
+    for name in ("a", "b"):
+        cfg = tiny_config()
+        cfg.num_videos = 4
+        run(cfg, tmp_path / name, ("vae", "t2i"))
+    for part in ("vae", "t2i/unet", "t2i/text_encoder"):
+        file = "model.safetensors" if "text" in part else "diffusion_pytorch_model.safetensors"
+        first, second = (load_file(tmp_path / n / part / file) for n in ("a", "b"))
+        assert all(torch.equal(first[k], second[k]) for k in first), part
+
+
+def test_overrides_are_typed_and_strict():
+    cfg = PretrainConfig()
+    override(cfg, "motion.learning_rate=5e-4")
+    override(cfg, "num_videos=10")
+    assert cfg.motion.learning_rate == 5e-4 and cfg.num_videos == 10
+    for bad in ("motion.nope=1", "nope=1", "vae=1", "t2i.steps.x=1"):
+        with pytest.raises(KeyError):
+            override(cfg, bad)
+
+
+def test_cli_runs_one_phase(tmp_path):
+    main(["--out", str(tmp_path), "--phase", "vae", "--preset", "tiny", "--steps", "1", "--set", "num_videos=2",
+          "--set", f"resolution={RESOLUTION}", "--set", f"num_frames={FRAMES}", "--set", "vae.batch_size=2"])
+    assert json.loads((tmp_path / "pretrain_log.json").read_text())["vae"]["steps"] == 1
+
+
+# ----------------------------------------------------------------------------- probe
+
+
+def ground_truth(count: int = 24, num_frames: int = 8, resolution: int = 32):
+    specs = probe.monitor_scenes(count, seed=3, num_frames=num_frames)
+    return np.stack([render_video(s, num_frames, resolution) for s in specs]), specs
+
+
+def test_probe_reads_ground_truth_motion():
+    videos, specs = ground_truth()
+    figures = probe.summarise(videos, specs)
+    assert figures["direction_accuracy"] == 1.0
+    assert figures["displacement"] == pytest.approx(figures["expected_displacement"], rel=0.05)
+    assert figures["track_residual"] < 0.3
+    assert figures["object_found"] == figures["colour_accuracy"] == figures["background_accuracy"] == 1.0
+
+
+def test_probe_sees_static_and_independent_frames():
+    videos, specs = ground_truth()
+    static = probe.summarise(np.repeat(videos[:, :1], 8, axis=1), specs)
+    assert static["displacement"] < 1e-6 and static["mask_iou"] == 1.0
+    shuffled = probe.summarise(videos[np.arange(8) * 3 % len(videos), np.arange(8)][None], specs[:1])
+    assert shuffled["mask_iou"] < 0.5 and shuffled["track_residual"] > 1.0
+
+
+def test_probe_accepts_pipeline_output_layouts():
+    videos, _ = ground_truth(2, num_frames=3, resolution=16)
+    as_float = torch.from_numpy(videos).float().div(255).permute(0, 1, 4, 2, 3)  # (b, f, 3, h, w) like "pt"
+    np.testing.assert_array_equal(probe.to_uint8(as_float), videos)
