@@ -14,8 +14,8 @@ SMALL = dict(num_frames=4, height=32, width=32, max_train_steps=2, sample_steps=
 
 
 def motion_cfg(tiny_dir, out, **kw):
-    return MotionAdapterConfig(model=str(tiny_dir), output_dir=str(out), sample_prompts=["a red circle moving left"],
-                               num_sampled_videos=2, motion_rank=4, **{**SMALL, **kw})
+    defaults = dict(sample_prompts=["a red circle moving left"], num_sampled_videos=2, motion_rank=4, **SMALL)
+    return MotionAdapterConfig(model=str(tiny_dir), output_dir=str(out), **{**defaults, **kw})
 
 
 def spy_gradients(module, monkeypatch):
@@ -163,3 +163,51 @@ def test_min_snr_weights():
 def test_unknown_config_keys_are_an_error():
     with pytest.raises(StillMovingError, match="unknown CustomizeConfig key"):
         make_config(CustomizeConfig, {"model": "m", "output_dir": "o", "spatial_rnak": 4})
+
+
+def write_world_videos(folder, count=2, frames=5):
+    """A few rendered world videos as GIF files and a frames folder, captioned in metadata.jsonl."""
+    import json
+
+    from stillmoving.data.video_io import write_video
+    from stillmoving.world.synthetic import make_video_dataset
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, (pixels, caption, _) in enumerate(make_video_dataset(count + 1, seed=1, num_frames=frames, resolution=32)):
+        name = f"clip{i}.gif" if i < count else "clip_frames"
+        write_video(pixels, folder / name)
+        lines.append(json.dumps({"file_name": name, "text": caption}))
+    (folder / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_motion_stage_from_a_video_folder_with_accumulation(tiny_dir, tmp_path):
+    import json
+
+    videos = write_world_videos(tmp_path / "videos")
+    cfg = motion_cfg(tiny_dir, tmp_path / "out", videos=str(videos), sample_prompts=[], gradient_accumulation_steps=2)
+    motion_stage.train_motion_adapter(cfg)
+    record = json.loads((tmp_path / "out/motion_adapter_run.json").read_text())
+    assert record["videos"] == 3 and len(record["losses"]) == 2
+
+
+def test_too_short_videos_are_refused(tiny_dir, tmp_path):
+    videos = write_world_videos(tmp_path / "videos", frames=3)
+    with pytest.raises(StillMovingError, match="has 3 frames, training needs at least 4"):
+        motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "out", videos=str(videos)))
+
+
+def test_spatial_stage_with_prior_video_folder_and_v_prediction(tiny_dir, tmp_path, motion_adapter, customized_dir):
+    import json
+    import shutil
+
+    model = tmp_path / "vpred"
+    shutil.copytree(tiny_dir, model)
+    config = json.loads((model / "scheduler/scheduler_config.json").read_text())
+    (model / "scheduler/scheduler_config.json").write_text(json.dumps({**config, "prediction_type": "v_prediction"}))
+    videos = write_world_videos(tmp_path / "prior")
+    cfg = spatial_cfg(model, tmp_path / "out", motion_adapter, customized_dir, prior_videos=str(videos), snr_gamma=5.0)
+    spatial_stage.train_spatial_adapters(cfg)
+    record = json.loads((tmp_path / "out/customize_run.json").read_text())
+    assert record["prior_videos"] == 3 and all(loss == loss for loss in record["losses"])

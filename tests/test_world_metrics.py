@@ -179,8 +179,9 @@ def test_artifacts_rank_noisy_and_ghosted_above_clean():
     ghosted = score([blend(v, clips[(i + 1) % len(clips)]) for i, v in enumerate(clips)])
     assert np.all(noisy > clean) and clean.mean() < 0.02
     assert ghosted.mean() > clean.mean() + 0.05
-    noise = np.array([video_metrics(v)["artifact_noise"] for v in [degrade(c, rng, noise=12.0) for c in clips[:5]]])
-    assert np.all(np.abs(noise - 12.0) < 2.0)  # the noise estimate is in grey levels
+    grey = [s.pixels for s in videos(5, seed=SEED + 4) if s.spec.background == "gray"]  # black clips noise at 0
+    noise = [video_metrics(degrade(v, rng, noise=12.0))["artifact_noise"] for v in grey]
+    assert np.all(np.abs(np.array(noise) - 12.0) < 1.5)  # the noise estimate is in grey levels
 
 
 # ----------------------------------------------------------------------------- API
@@ -191,8 +192,8 @@ def test_metrics_are_deterministic():
     first, second = video_metrics(sample.pixels, expected=sample.spec), video_metrics(sample.pixels, expected=sample.spec)
     assert first.keys() == second.keys()
     assert all(first[k] == second[k] or (math.isnan(first[k]) and math.isnan(second[k])) for k in first)
-    retrained = fidelity_model.__wrapped__("star", 32)
-    np.testing.assert_array_equal(retrained.weights, fidelity_model("star", 32).weights)
+    small = lambda: fidelity_model.__wrapped__("crayon", 32, num_videos=10)  # uncached, from scratch
+    np.testing.assert_array_equal(small().weights, small().weights)
 
 
 def test_video_metrics_keys_and_not_applicable_figures():
@@ -227,7 +228,7 @@ def test_aggregate_ignores_nan():
 
 
 def test_validate_metrics_reports_every_figure():
-    figures = validate_metrics(seed=3, n=6)
+    figures = validate_metrics(seed=3, n=4)
     for key in ("direction_accuracy", "displacement_error_px", "static_speed_px_per_frame", "fidelity_auc_star",
                 "fidelity_auc_crayon", "fidelity_auc_neon", "consistency_clean_above_shuffled",
                 "artifact_noisy_above_clean"):

@@ -40,10 +40,11 @@ NOISE_LEVELS = 16.0  # background high-pass noise (0-255 levels) at which the no
 HIST_BINS = 4  # colour histogram bins per channel for colour consistency (coarse: blur shifts colours)
 SHADE = 0.45  # the base world's dark texture shade (synthetic._fill_rgb), part of each colour's palette
 LUMA = np.array([0.299, 0.587, 0.114])
-# Palette for naming object colours: each base colour with its texture shade, plus the star's colours.
+# Palette for naming object colours: each base colour is the segment from its texture shade to the
+# full colour (blurred stripes and dots mix the two); the star's pink and navy are single points.
 PALETTE_NAMES = [*COLORS, *HELD_OUT_COLORS, "navy"]
-PALETTE = np.array([[c, [SHADE * v for v in c]] for c in (*COLORS.values(), *HELD_OUT_COLORS.values())]
-                   + [[ACCENT_RGB, ACCENT_RGB]], dtype=np.float64)  # (names, 2, 3)
+PALETTE = np.array([[[SHADE * v for v in c], c] for c in COLORS.values()]
+                   + [[c, c] for c in (*HELD_OUT_COLORS.values(), ACCENT_RGB)], dtype=np.float64)  # (names, 2, 3)
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -291,11 +292,13 @@ def _motion_metrics(motion: MotionEstimate, width: int, direction: str | None, s
 
 
 def _palette_lookup(frames: np.ndarray, seg: Segmentation):
-    """For the object's pixels (weight > 0): index into PALETTE_NAMES of the nearest colour, or
-    len(PALETTE_NAMES) where the local background is nearer, and the RGB distance to the palette."""
+    """For the object's pixels (weight > 0): index into PALETTE_NAMES of the nearest palette segment,
+    or len(PALETTE_NAMES) where the local background is nearer, and the RGB distance to the palette."""
     where = np.nonzero(seg.weight > 0)
     pixels = frames[where]  # (n, 3)
-    gaps = np.sqrt(((pixels[:, None, None] - PALETTE) ** 2).sum(-1).min(-1))  # (n, names)
+    start, span = PALETTE[:, 0], PALETTE[:, 1] - PALETTE[:, 0]  # (names, 3)
+    along = np.clip(((pixels[:, None] - start) * span).sum(-1) / np.maximum((span**2).sum(-1), 1e-9), 0, 1)
+    gaps = np.linalg.norm(pixels[:, None] - (start + along[..., None] * span), axis=-1)  # (n, names)
     to_background = np.linalg.norm(pixels - seg.background[where], axis=-1)[:, None]
     return where, np.argmin(np.concatenate([gaps, to_background], axis=1), axis=1), gaps.min(axis=1)
 
@@ -323,29 +326,33 @@ def _band_mean(values: np.ndarray, band: np.ndarray, fallback: np.ndarray) -> np
     return np.where(count > 0, (values * band).sum(axis=(1, 2)) / np.maximum(count, 1), fallback)
 
 
+FEATURES = ("pink_share", "navy_share", "background_luma", "core_luma", "rim_luma", "rim_minus_core",
+            "rim_minus_background", "halo_minus_background", "core_chroma", "core_grain", "core_off_palette",
+            "area")  # columns of `frame_features`
+
+
 def frame_features(frames: np.ndarray, seg: Segmentation | None = None) -> np.ndarray:
-    """(f, 12) features that separate held-out looks from base objects: pink/navy shares (the star),
-    radial luminance profile core -> rim -> halo vs background (neon: dark core, bright rim, glow on a
-    dark ground; crayon: dark rim), fill chroma and grain, object area."""
+    """(f, len(FEATURES)) features that separate held-out looks from base objects: pink and navy
+    shares (the star), a radial luminance profile core -> rim -> halo against the background (neon:
+    dark core, bright rim, glow on a dark ground; crayon: dark rim), the fill's chroma, grain and
+    distance from every base colour (crayon's quantised grain and neon's dark fill are off-palette)."""
     frames = np.asarray(frames, dtype=np.float64)
     seg = seg or segment(frames)
     luma, bg_luma = frames @ LUMA / 255, seg.background @ LUMA / 255  # (f, h, w)
-    core, region = _erode(seg.region), seg.region
+    region, core = seg.region, _erode(seg.region)
     rim, halo = region & ~core, _dilate(region, 2) & ~region
-    whole = _band_mean(luma, region, np.zeros(len(frames)))
+    zero = np.zeros(len(frames))
+    whole = _band_mean(luma, region, zero)
     core_luma, rim_luma = _band_mean(luma, core, whole), _band_mean(luma, rim, whole)
     chroma = (frames.max(-1) - frames.min(-1)) / 255
-    smooth = _box_mean(luma)
     shares = palette_shares(frames, seg)
     return np.stack([
         shares[:, PALETTE_NAMES.index("pink")], shares[:, PALETTE_NAMES.index("navy")],
         bg_luma.mean(axis=(1, 2)), core_luma, rim_luma, rim_luma - core_luma,
-        _band_mean(luma - bg_luma, rim, np.zeros(len(frames))),
-        _band_mean(luma - bg_luma, halo, np.zeros(len(frames))),
-        _band_mean(chroma, core, _band_mean(chroma, region, np.zeros(len(frames)))),
-        _band_mean(np.abs(luma - smooth), core, np.zeros(len(frames))),
-        _band_mean(_off_palette(frames, seg), core, np.zeros(len(frames))),
-        seg.weight.mean(axis=(1, 2)), seg.stray,
+        _band_mean(luma - bg_luma, rim, zero), _band_mean(luma - bg_luma, halo, zero),
+        _band_mean(chroma, core, _band_mean(chroma, region, zero)),
+        _band_mean(np.abs(luma - _box_mean(luma)), core, zero),
+        _band_mean(_off_palette(frames, seg), core, zero), seg.weight.mean(axis=(1, 2)),
     ], axis=1)
 
 
@@ -357,8 +364,14 @@ class FidelityModel(NamedTuple):
     weights: np.ndarray  # (d + 1,) coefficients, bias last
 
     def probability(self, features: np.ndarray) -> np.ndarray:
-        z = np.c_[(features - self.mean) / self.scale, np.ones(len(features))] @ self.weights
+        z = np.c_[_expand((features - self.mean) / self.scale), np.ones(len(features))] @ self.weights
         return 1 / (1 + np.exp(-np.clip(z, -30, 30)))
+
+
+def _expand(x: np.ndarray) -> np.ndarray:
+    """(n, d) -> (n, d + d (d + 1) / 2): the features and their pairwise products (quadratic LR)."""
+    rows, cols = np.triu_indices(x.shape[1])
+    return np.c_[x, x[:, rows] * x[:, cols]] if QUADRATIC else x
 
 
 def _logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 30) -> np.ndarray:
@@ -372,22 +385,31 @@ def _logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: i
     return weights
 
 
+QUADRATIC = True
 TRAIN_SEED = 7_000_000  # fidelity training scenes; validation uses other seeds
 AUGMENT = ((0.0, 0.0), (0.7, 4.0), (1.2, 10.0))  # (blur sigma px, noise sigma levels) copies of each video
 
 
+def _training_looks(target: str) -> list[tuple[int, str | None, str | None]]:
+    """(label, subject, style) groups: the target in every look vs every look without it, so a
+    subject model ignores styles and a style model ignores which object wears it."""
+    subjects, styles = [None, *SUBJECTS], [None, *STYLES]
+    looks = [(subject, style) for subject in subjects for style in styles]
+    return [(int(target in (subject, style)), subject, style) for subject, style in looks]
+
+
 @functools.lru_cache(maxsize=16)
 def fidelity_model(target: str, resolution: int = 32, num_videos: int = 120) -> FidelityModel:
-    """Train (seconds, cached) target-vs-base on rendered frames 0 and last, with blur/noise copies."""
+    """Train (seconds, cached) target-vs-rest on rendered frames 0 and last of `num_videos` scenes per
+    class, spread over the looks of `_training_looks`, each also blurred and noised (AUGMENT)."""
     if target not in SUBJECTS and target not in STYLES:
         raise ValueError(f"unknown fidelity target {target!r}; expected one of {[*SUBJECTS, *STYLES]}")
-    held = {"subject": target} if target in SUBJECTS else {"style": target}
+    groups = _training_looks(target)
     rng = np.random.default_rng(TRAIN_SEED)
     frames, labels = [], []
-    for label, looks in ((0, {}), (1, held)):
-        videos = np.stack([s.pixels[[0, -1]] for s in make_video_dataset(num_videos, TRAIN_SEED + label, 8,
-                                                                          resolution, **looks)])
-        videos = videos.reshape(-1, *videos.shape[2:])  # (2 n, h, w, 3)
+    for index, (label, subject, style) in enumerate(groups):
+        samples = make_video_dataset(num_videos, TRAIN_SEED + index, 8, resolution, subject=subject, style=style)
+        videos = np.stack([s.pixels[-(i % 2)] for i, s in enumerate(samples)])  # first or last frames
         for sigma, noise in AUGMENT:
             frames.append(np.clip(blur_frames(videos, sigma) + rng.normal(0, noise, videos.shape), 0, 255))
             labels += [label] * len(videos)
@@ -395,7 +417,7 @@ def fidelity_model(target: str, resolution: int = 32, num_videos: int = 120) -> 
     features = [frame_features(frames[i : i + 256]) for i in range(0, len(frames), 256)]
     x, y = np.concatenate(features), np.array(labels, dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    return FidelityModel(mean, scale, _logistic_regression((x - mean) / scale, y))
+    return FidelityModel(mean, scale, _logistic_regression(_expand((x - mean) / scale), y))
 
 
 def fidelity(frames: np.ndarray, target: str, seg: Segmentation | None = None) -> np.ndarray:

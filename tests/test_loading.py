@@ -1,0 +1,100 @@
+"""Loading V and M1: folders, LoRA files fused at weights, and refusals."""
+
+import pytest
+import torch
+from diffusers import StableDiffusionPipeline
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
+
+from stillmoving.errors import StillMovingError
+from stillmoving.injection import t2i_unet_from_t2v
+from stillmoving.loading import load_customized, load_t2v
+
+
+def write_lora(tiny_pipe, path, text_encoder: bool = False, seed: int = 0):
+    """A LoRA on the T2I's attention (and optionally the text encoder), saved in diffusers format."""
+    unet = t2i_unet_from_t2v(tiny_pipe.unet)
+    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in unet.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    layers = {"unet_lora_layers": get_peft_model_state_dict(unet)}
+    if text_encoder:
+        import copy
+
+        text = copy.deepcopy(tiny_pipe.text_encoder)
+        text.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["q_proj", "v_proj"]))
+        with torch.no_grad():
+            for name, p in text.named_parameters():
+                if "lora_B" in name:
+                    p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+        layers["text_encoder_lora_layers"] = get_peft_model_state_dict(text)
+    StableDiffusionPipeline.save_lora_weights(str(path), **layers)
+    return unet, path / "pytorch_lora_weights.safetensors"
+
+
+def test_lora_is_fused_at_its_weight(tiny_pipe, tmp_path):
+    unet_with_lora, file = write_lora(tiny_pipe, tmp_path)
+    m1 = load_customized(tiny_pipe, loras=[(str(file), 0.7)])
+    assert m1.text_encoder is None  # a UNet-only LoRA leaves V's text encoder as it is
+    unet_with_lora.set_adapters(["default"], [0.7])
+    sample, text = torch.randn(1, 4, 16, 16), torch.randn(1, 16, 32)
+    with torch.no_grad():
+        expected = unet_with_lora(sample, 10, text).sample
+        got = m1.unet(sample, 10, text).sample
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert not any(".lora_" in n for n, _ in m1.unet.named_parameters())  # fused and unloaded
+
+
+def test_text_encoder_lora_gives_a_customized_text_encoder_and_leaves_v_alone(tiny_pipe, tmp_path):
+    before = {k: v.clone() for k, v in tiny_pipe.text_encoder.state_dict().items()}
+    _, file = write_lora(tiny_pipe, tmp_path, text_encoder=True)
+    m1 = load_customized(tiny_pipe, loras=[(str(file), 1.0)])
+    assert m1.text_encoder is not None
+    assert all(torch.equal(before[k], v) for k, v in tiny_pipe.text_encoder.state_dict().items())
+    assert any(not torch.equal(before[k], v) for k, v in m1.text_encoder.state_dict().items())
+
+
+def test_customized_pipeline_folder_brings_its_text_encoder(tiny_pipe, tmp_path):
+    t2i = StableDiffusionPipeline(vae=tiny_pipe.vae, text_encoder=tiny_pipe.text_encoder, tokenizer=tiny_pipe.tokenizer,
+                                  unet=t2i_unet_from_t2v(tiny_pipe.unet), scheduler=tiny_pipe.scheduler,
+                                  safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    t2i.save_pretrained(tmp_path / "sd")
+    m1 = load_customized(tiny_pipe, tmp_path / "sd")
+    assert m1.text_encoder is not None and list(m1.unet.config.block_out_channels) == [32, 64]
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda tmp: tmp / "missing", "no such model folder"),
+    (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "neither a diffusers UNet"),
+])
+def test_bad_customized_folders_are_refused(tiny_pipe, tmp_path, make, message):
+    with pytest.raises(StillMovingError, match=message):
+        load_customized(tiny_pipe, make(tmp_path))
+
+
+def test_missing_lora_file_is_refused(tiny_pipe, tmp_path):
+    with pytest.raises(StillMovingError, match="no such LoRA file"):
+        load_customized(tiny_pipe, loras=[(str(tmp_path / "x.safetensors"), 1.0)])
+
+
+def test_sd_folder_without_motion_modules_is_refused(tiny_pipe, tmp_path):
+    t2i = StableDiffusionPipeline(vae=tiny_pipe.vae, text_encoder=tiny_pipe.text_encoder, tokenizer=tiny_pipe.tokenizer,
+                                  unet=t2i_unet_from_t2v(tiny_pipe.unet), scheduler=tiny_pipe.scheduler,
+                                  safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    t2i.save_pretrained(tmp_path / "sd")
+    with pytest.raises(StillMovingError, match="pass its motion modules"):
+        load_t2v(tmp_path / "sd")
+
+
+def test_sd_folder_plus_motion_modules_loads(tiny_pipe, tiny_dir, tmp_path):
+    t2i = StableDiffusionPipeline(vae=tiny_pipe.vae, text_encoder=tiny_pipe.text_encoder, tokenizer=tiny_pipe.tokenizer,
+                                  unet=t2i_unet_from_t2v(tiny_pipe.unet), scheduler=tiny_pipe.scheduler,
+                                  safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    t2i.save_pretrained(tmp_path / "sd")
+    tiny_pipe.unet.save_motion_modules(str(tmp_path / "mm"))
+    pipe = load_t2v(tmp_path / "sd", tmp_path / "mm")
+    for key, value in tiny_pipe.unet.state_dict().items():
+        assert torch.equal(pipe.unet.state_dict()[key], value), key
