@@ -8,6 +8,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 import torch
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)  # one test process per core
+
 from stillmoving.world.architectures import build_pipeline
 
 WORDS = ["a", "red", "blue", "circle", "square", "moving", "left", "right", "dog", "photo", "of"]

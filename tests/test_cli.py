@@ -25,9 +25,34 @@ def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+def invoke(*args):
+    """Run a verb that must succeed (for module fixtures, where capsys is not available)."""
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(cli.app, list(map(str, args)))
+    if result.exit_code != 0:
+        raise AssertionError(f"stillmoving {' '.join(map(str, args))} failed: {result.exception!r}\n{result.output}")
+    return result
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def motion_run(tiny_dir, workdir):
+    invoke("motion-adapter", "train", "--model", tiny_dir, "-o", workdir / "motion",
+           "--sample-prompt", "a red circle moving left", "--num-sampled-videos", "2", "--rank", "4", *SMALL)
+    return workdir / "motion"
+
+
+@pytest.fixture(scope="module")
+def custom_run(tiny_dir, workdir, customized, motion_run):
+    invoke("customize", "--model", tiny_dir, "-o", workdir / "custom", "--motion-adapter", motion_run / "motion_adapter",
+           "--customized", customized, "--prompt", "a sks dog", "--num-images", "2", "--num-prior-videos", "2",
+           "--spatial-rank", "2", *SMALL)
+    return workdir / "custom"
 
 
 @pytest.fixture(scope="module")
@@ -44,56 +69,48 @@ def customized(tiny_dir, workdir):
     return workdir / "m1"
 
 
-def test_motion_adapter_train_writes_diffusers_lora(tiny_dir, workdir, capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", workdir / "motion",
-                       "--sample-prompt", "a red circle moving left", "--num-sampled-videos", "2", "--rank", "4", *SMALL)
-    assert code == 0, err
-    weights = workdir / "motion/motion_adapter/pytorch_lora_weights.safetensors"
+def test_motion_adapter_train_writes_diffusers_lora(motion_run):
+    weights = motion_run / "motion_adapter/pytorch_lora_weights.safetensors"
     with safe_open(str(weights), "pt") as f:
         keys = list(f.keys())
     assert len(keys) == 84 and all(k.startswith("unet.") and ".motion_modules." in k for k in keys)
-    record = json.loads((workdir / "motion/motion_adapter_run.json").read_text())
+    record = json.loads((motion_run / "motion_adapter_run.json").read_text())
     assert len(record["losses"]) == 2 and record["config"]["motion_rank"] == 4
 
 
-def test_customize_writes_spatial_adapters_and_record(tiny_dir, workdir, customized, capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", workdir / "custom",
-                       "--motion-adapter", workdir / "motion/motion_adapter", "--customized", customized,
-                       "--prompt", "a sks dog", "--num-images", "2", "--num-prior-videos", "2",
-                       "--spatial-rank", "2", *SMALL)
-    assert code == 0, err
-    with safe_open(str(workdir / "custom/spatial_adapters.safetensors"), "pt") as f:
+def test_customize_writes_spatial_adapters_and_record(custom_run, customized):
+    with safe_open(str(custom_run / "spatial_adapters.safetensors"), "pt") as f:
         keys, meta = set(f.keys()), f.metadata()
     assert len(keys) == 24 and {k.rsplit(".", 1)[1] for k in keys} == {"down", "up"}
     assert meta["rank"] == "2" and json.loads(meta["customized"]) == str(customized.resolve())
-    record = json.loads((workdir / "custom/customization.json").read_text())
+    record = json.loads((custom_run / "customization.json").read_text())
     assert record["spatial_adapters"] == "spatial_adapters.safetensors"
 
 
 @pytest.mark.parametrize("output", ["video.mp4", "video.gif"])
-def test_generate_from_a_customization_folder(workdir, capsys, monkeypatch, output):
-    code, _, err = run(capsys, monkeypatch, "generate", "--customization", workdir / "custom", "--prompt", "a sks dog",
+def test_generate_from_a_customization_folder(custom_run, workdir, capsys, monkeypatch, output):
+    code, _, err = run(capsys, monkeypatch, "generate", "--customization", custom_run, "--prompt", "a sks dog",
                        "-o", workdir / output, "--num-frames", "4", "--height", "32", "--width", "32",
                        "--steps", "2", "--motion-scale", "-1")
     assert code == 0, err
     assert (workdir / output).stat().st_size > 0
 
 
-def test_info_describes_both_adapter_kinds(workdir, capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, "info", workdir / "custom")
+def test_info_describes_both_adapter_kinds(custom_run, motion_run, capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, "info", custom_run)
     assert code == 0 and "spatial adapters" in out and "up_blocks.1.attentions.1 (32 ch)" in out
-    code, out, _ = run(capsys, monkeypatch, "info", workdir / "motion/motion_adapter")
+    code, out, _ = run(capsys, monkeypatch, "info", motion_run / "motion_adapter")
     assert code == 0 and "motion adapter" in out and "rank" in out
 
 
-def test_mismatched_customized_unet_is_refused(tiny_dir, workdir, capsys, monkeypatch):
+def test_mismatched_customized_unet_is_refused(tiny_dir, workdir, motion_run, capsys, monkeypatch):
     other = UNet2DConditionModel(block_out_channels=(32, 48), layers_per_block=1, norm_num_groups=8,
                                  down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                  up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
                                  cross_attention_dim=32, attention_head_dim=2, sample_size=16)
     other.save_pretrained(workdir / "other")
     code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", workdir / "refused",
-                       "--motion-adapter", workdir / "motion/motion_adapter", "--customized", workdir / "other",
+                       "--motion-adapter", motion_run / "motion_adapter", "--customized", workdir / "other",
                        "--prompt", "a sks dog", "--prior-loss-weight", "0", *SMALL)
     assert code == 2
     (line,) = [line for line in err.splitlines() if "error:" in line]  # progress bars aside, one line

@@ -139,6 +139,7 @@ def generate(
     seed: Annotated[int, typer.Option(help="Seed of the first video; the next ones count up.")] = 0,
     fps: Annotated[int, typer.Option(help="Frames per second of the output.")] = 8,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16 weights.")] = "float32",
 ):
     """Generate videos with a (customized) video model."""
     from stillmoving.inference import generate_videos
@@ -152,12 +153,21 @@ def generate(
         customized=customized or sources.get("customized"), loras=loras,
         spatial_adapters=spatial_adapters or sources.get("spatial_adapters"),
         motion_adapter=motion_adapter or sources.get("motion_adapter") or None, device=device,
+        dtype=_dtype(dtype),
     )
     written = generate_videos(pipe, prompt, output, motion_scale=motion_scale, negative_prompt=negative_prompt,
                               num_frames=num_frames, height=height, width=width, steps=steps,
                               guidance_scale=guidance_scale, scheduler=scheduler, seed=seed, fps=fps)
     for path in written:
         console.print(f"wrote {path}")
+
+
+def _dtype(name: str):
+    import torch
+
+    if name not in ("float32", "float16", "bfloat16"):
+        raise StillMovingError(f"--dtype must be float32, float16 or bfloat16, not {name!r}")
+    return getattr(torch, name)
 
 
 def _missing(what: str):

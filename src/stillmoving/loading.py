@@ -41,9 +41,9 @@ def load_t2v(model: str | Path, motion_modules: str | Path | None = None,
              dtype: torch.dtype = torch.float32) -> StillMovingPipeline:
     """V: an AnimateDiff folder, or an SD folder + AnimateDiff motion modules (a MotionAdapter folder)."""
     model = _local_or_hub(model)
-    kwargs = {"torch_dtype": dtype}
+    kwargs = {"dtype": dtype}
     if motion_modules is not None:
-        kwargs["motion_adapter"] = MotionAdapter.from_pretrained(_local_or_hub(motion_modules), torch_dtype=dtype)
+        kwargs["motion_adapter"] = MotionAdapter.from_pretrained(_local_or_hub(motion_modules), dtype=dtype)
     elif Path(model).exists() and _model_index(model).get("unet", [None, None])[1] != "UNetMotionModel":
         raise StillMovingError(f"{model} is not an AnimateDiff pipeline folder; pass its motion modules too")
     try:
@@ -65,12 +65,12 @@ class CustomizedT2I:
 
 def _load_unet_folder(path: Path, dtype: torch.dtype) -> tuple[UNet2DConditionModel, CLIPTextModel | None]:
     if (path / "unet").is_dir():
-        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", torch_dtype=dtype)
+        unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", dtype=dtype)
         has_text = (path / "text_encoder").is_dir()
-        text = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", torch_dtype=dtype) if has_text else None
+        text = CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype) if has_text else None
         return unet, text
     if (path / "config.json").is_file():
-        return UNet2DConditionModel.from_pretrained(path, torch_dtype=dtype), None
+        return UNet2DConditionModel.from_pretrained(path, dtype=dtype), None
     raise StillMovingError(f"{path} holds neither a diffusers UNet (config.json) nor a pipeline (unet/)")
 
 

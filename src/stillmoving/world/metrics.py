@@ -387,7 +387,7 @@ def _logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: i
 
 QUADRATIC = True
 TRAIN_SEED = 7_000_000  # fidelity training scenes; validation uses other seeds
-AUGMENT = ((0.0, 0.0), (0.7, 4.0), (1.2, 10.0))  # (blur sigma px, noise sigma levels) copies of each video
+AUGMENT = ((0.0, 0.0), (0.8, 6.0), (1.5, 20.0))  # (blur sigma px, noise sigma levels) copies of each video
 
 
 def _training_looks(target: str) -> list[tuple[int, str | None, str | None]]:
