@@ -3,7 +3,6 @@
 import re
 from pathlib import Path
 
-import torch
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters

@@ -138,3 +138,20 @@ def test_file_of_another_format_is_refused(tmp_path):
     save_file({"w": torch.zeros(2)}, str(tmp_path / "x.safetensors"))
     with pytest.raises(StillMovingError, match="not a Still-Moving spatial-adapter file"):
         SpatialAdapters.load(tmp_path / "x.safetensors")
+
+
+def test_a_crash_while_saving_keeps_the_previous_file(tiny_pipe, tmp_path, monkeypatch):
+    import stillmoving.adapters.spatial as spatial
+
+    path = SpatialAdapters.for_unet(tiny_pipe.unet, rank=2).save(tmp_path / "a.safetensors")
+    before = path.read_bytes()
+
+    def crash(tensors, filename, metadata=None):
+        open(filename, "wb").write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spatial, "save_file", crash)
+    with pytest.raises(KeyboardInterrupt):
+        perturbed(tiny_pipe.unet).save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.safetensors"]

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from stillmoving.files import temporary_sibling
 from stillmoving.data import video_io
 from stillmoving.data.video_io import (
     list_images,
@@ -353,6 +354,6 @@ def test_crash_mid_frame_folder_keeps_previous_folder(tmp_path, monkeypatch):
 
 
 def test_temporary_names_are_hidden_siblings(tmp_path):
-    temporary = video_io._temporary_sibling(tmp_path / "clip.mp4", "tmp")
+    temporary = temporary_sibling(tmp_path / "clip.mp4", "tmp")
     assert temporary.parent == tmp_path and temporary.name.startswith(".clip.")
     assert temporary.suffix == ".mp4"

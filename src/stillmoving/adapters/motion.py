@@ -21,6 +21,7 @@ from peft.tuners.lora import LoraLayer
 from peft.utils import get_peft_model_state_dict
 
 from stillmoving.errors import StillMovingError
+from stillmoving.files import atomic_write
 
 ADAPTER_NAME = "stillmoving_motion"
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -105,7 +106,5 @@ class MotionLoRA:
         config = self.unet.peft_config[self.name]
         metadata = {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": TARGET_PATTERN}
         state = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
-        AnimateDiffPipeline.save_lora_weights(
-            str(directory), unet_lora_layers=state, weight_name=weight_name, unet_lora_adapter_metadata=metadata
-        )
-        return directory / weight_name
+        return atomic_write(directory / weight_name, lambda tmp: AnimateDiffPipeline.save_lora_weights(
+            str(tmp.parent), unet_lora_layers=state, weight_name=tmp.name, unet_lora_adapter_metadata=metadata))

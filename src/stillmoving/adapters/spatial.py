@@ -26,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from stillmoving.errors import StillMovingError
+from stillmoving.files import atomic_write
 
 FORMAT = "stillmoving.spatial_adapters"
 FORMAT_VERSION = "1"
@@ -132,8 +133,6 @@ class SpatialAdapters(torch.nn.Module):
 
     def save(self, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:
         """Write safetensors with metadata: format, version, rank and the placement list (layer, channels)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         metadata = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -141,8 +140,8 @@ class SpatialAdapters(torch.nn.Module):
             "placements": json.dumps(list(self.placements.items())),
             **(extra_metadata or {}),
         }
-        save_file(self.named_tensors(), str(path), metadata=metadata)
-        return path
+        tensors = self.named_tensors()
+        return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> "SpatialAdapters":

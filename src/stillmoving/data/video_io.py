@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -24,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from stillmoving.errors import StillMovingError
+from stillmoving.files import atomic_write, temporary_sibling
 
 if TYPE_CHECKING:
     import torch
@@ -259,33 +259,12 @@ def upscale_nearest(frames: np.ndarray, factor: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- writing
 
 
-def _temporary_sibling(target: Path, tag: str) -> Path:
-    """A hidden, unique name next to `target` that keeps its suffix (ffmpeg and Pillow read it)."""
-    return target.parent / f".{target.stem}.{secrets.token_hex(4)}.{tag}{target.suffix}"
-
-
-def _atomic_write(target: Path, write: Callable[[Path], None]) -> Path:
-    """Run `write(temporary_path)`, then move the result onto `target` in one `os.replace`."""
-    if target.is_dir():
-        raise StillMovingError(f"cannot write {target}: a folder with that name exists")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_sibling(target, "tmp")
-    try:
-        write(temporary)
-        os.replace(temporary, target)
-    except OSError as error:
-        raise StillMovingError(f"cannot write {target}: {error.strerror or error}") from error
-    finally:
-        temporary.unlink(missing_ok=True)  # only still there if something failed
-    return target
-
-
 def _replace_folder(new: Path, target: Path) -> None:
     """Swap a complete `new` folder into `target`; the old one is deleted only after the swap."""
     if not target.exists():
         os.replace(new, target)
         return
-    old = _temporary_sibling(target, "old")
+    old = temporary_sibling(target, "old")
     os.replace(target, old)
     try:
         os.replace(new, target)
@@ -299,7 +278,7 @@ def _write_frame_folder(frames: np.ndarray, target: Path) -> Path:
     if target.exists() and not target.is_dir():
         raise StillMovingError(f"cannot write frames to {target}: a file with that name exists")
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = _temporary_sibling(target, "tmp")
+    temporary = temporary_sibling(target, "tmp")
     digits = max(4, len(str(len(frames) - 1)))
     try:
         temporary.mkdir()
@@ -366,7 +345,7 @@ def write_video(frames: FramesLike, path: PathLike, fps: float = 8) -> Path:
     if kind == "frames":
         return _write_frame_folder(array, target)
     save = _save_mp4 if kind == "mp4" else _save_gif
-    return _atomic_write(target, lambda temporary: save(array, temporary, fps))
+    return atomic_write(target, lambda temporary: save(array, temporary, fps))
 
 
 def write_image(image: np.ndarray | torch.Tensor | Image.Image, path: PathLike) -> Path:
@@ -377,4 +356,4 @@ def write_image(image: np.ndarray | torch.Tensor | Image.Image, path: PathLike) 
             f"cannot write image {path}: unknown suffix '{target.suffix}' (use {', '.join(IMAGE_SUFFIXES)})"
         )
     frame = to_uint8_frames([image] if isinstance(image, Image.Image) else image[None])[0]
-    return _atomic_write(target, lambda temporary: Image.fromarray(frame).save(temporary, quality=95))
+    return atomic_write(target, lambda temporary: Image.fromarray(frame).save(temporary, quality=95))

@@ -10,6 +10,7 @@ import torch
 from accelerate import Accelerator
 from diffusers import DDPMScheduler
 
+from stillmoving.files import write_text
 from stillmoving.loading import load_t2v
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.training.config import TrainConfig
@@ -47,4 +48,4 @@ def prepare_output_dir(cfg: TrainConfig) -> Path:
 def write_run_record(path: Path, cfg: TrainConfig, losses: list[float], **extra) -> None:
     """What the run was (its config) and how it went (loss per step), next to what it produced."""
     record = {"config": asdict(cfg), "losses": losses, **extra}
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_text(path, json.dumps(record, indent=2) + "\n")

@@ -94,6 +94,3 @@ def make_config(cls, values: dict):
     except TypeError as error:
         raise StillMovingError(f"incomplete {cls.__name__}: {error}") from None
 
-
-def save_config(config, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")

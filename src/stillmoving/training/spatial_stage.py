@@ -21,6 +21,7 @@ from stillmoving.data.sources import (PromptBank, decode_latents, images_from_fo
                                       sample_videos, videos_from_folder)
 from stillmoving.data.video_io import write_image
 from stillmoving.errors import StillMovingError
+from stillmoving.files import write_text
 from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
 from stillmoving.training.common import frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
@@ -133,7 +134,7 @@ def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapt
                "customized": _absolute(cfg.customized), "loras": [[_absolute(p), w] for p, w in cfg.loras],
                "motion_adapter": _absolute(cfg.motion_adapter)}
     spatial.save(output / ADAPTER_FILE, extra_metadata={k: json.dumps(v) for k, v in sources.items()})
-    (output / RECORD_FILE).write_text(json.dumps({**sources, "spatial_adapters": ADAPTER_FILE}, indent=2) + "\n")
+    write_text(output / RECORD_FILE, json.dumps({**sources, "spatial_adapters": ADAPTER_FILE}, indent=2) + "\n")
 
 
 def _absolute(path: str | None) -> str | None:
