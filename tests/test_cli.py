@@ -133,3 +133,19 @@ def test_every_verb_has_help(capsys, monkeypatch):
     for verb in (["motion-adapter", "train"], ["customize"], ["generate"], ["info"]):
         code, out, _ = run(capsys, monkeypatch, *verb, "--help")
         assert code == 0 and "Usage" in out
+
+
+def test_trained_motion_adapter_changes_frames_at_1_and_minus_1(tiny_dir, motion_run):
+    from stillmoving.loading import assemble_pipeline
+
+    pipe = assemble_pipeline(str(tiny_dir), motion_adapter=str(motion_run / "motion_adapter"))
+    pipe.set_progress_bar_config(disable=True)
+
+    def frames(scale):
+        return pipe("a red circle moving left", num_frames=4, height=32, width=32, num_inference_steps=2,
+                    motion_scale=scale, generator=torch.Generator().manual_seed(0), output_type="pt").frames
+
+    base = frames(0.0)
+    assert not torch.equal(frames(1.0), base)
+    assert not torch.equal(frames(-1.0), base)
+    assert torch.equal(frames(0.0), base)
