@@ -86,13 +86,13 @@ def test_video_metrics_motion_figures_agree_with_the_scene():
 
 @pytest.mark.parametrize("subject, style", LOOKS[1:])
 def test_direction_is_detected_for_held_out_looks(subject, style):
-    samples = videos(40, subject=subject, style=style)
+    samples = videos(30, subject=subject, style=style)
     assert np.mean([d == s.spec.direction for d, s in zip(batch_motion(samples)[2], samples)]) >= 0.95
 
 
 def test_direction_survives_blur_and_noise():
     rng = np.random.default_rng(0)
-    samples = videos(60, seed=SEED + 1)
+    samples = videos(40, seed=SEED + 1)
     matches = [video_metrics(degrade(s.pixels, rng, sigma=1.0, noise=8.0), prompt=s.caption)["direction_match"]
                for s in samples]
     assert np.mean(matches) >= 0.95
@@ -100,7 +100,7 @@ def test_direction_survives_blur_and_noise():
 
 def test_static_videos_have_about_zero_displacement():
     rng = np.random.default_rng(1)
-    for sample in videos(40, seed=SEED + 2):
+    for sample in videos(25, seed=SEED + 2):
         for video in (still(sample.pixels), degrade(still(sample.pixels), rng, sigma=1.0, noise=8.0)):
             result = video_metrics(video, prompt=sample.caption)
             assert result["displacement"] < 0.35 and result["is_static"] == 1.0
@@ -126,18 +126,20 @@ def test_missing_object_gives_nan_motion_and_full_artifact():
 
 
 @pytest.mark.parametrize("target", [*SUBJECTS, *STYLES])
-def test_fidelity_separates_the_target_from_base_objects(target):
-    looks = {"subject": target} if target in SUBJECTS else {"style": target}
-    positives = [fidelity(s.pixels, target).mean() for s in videos(50, **looks)]
-    negatives = [fidelity(s.pixels, target).mean() for s in videos(50)]
+def test_fidelity_separates_the_target_from_base_objects_and_other_looks(target):
+    wearing = {"subject": target} if target in SUBJECTS else {"style": target}
+    others = [{"subject": t} if t in SUBJECTS else {"style": t} for t in [*SUBJECTS, *STYLES] if t != target]
+    score = lambda samples: [fidelity(s.pixels, target).mean() for s in samples]
+    positives, negatives = score(videos(30, **wearing)), score(videos(30))
     assert auc(positives, negatives) >= 0.95
-    assert np.mean(positives) > 0.8 and np.mean(negatives) < 0.2
+    assert np.mean(positives) > 0.8 and np.mean(negatives) < 0.1
     assert all(0.0 <= p <= 1.0 for p in positives + negatives)
+    assert np.mean([score(videos(10, **looks)) for looks in others]) < 0.25
 
 
 def test_star_fidelity_survives_degradation_and_blends_halfway():
     rng = np.random.default_rng(2)
-    stars, bases = videos(30, subject="star"), videos(30)
+    stars, bases = videos(20, subject="star"), videos(20)
     positives = [fidelity(degrade(s.pixels, rng, 1.0, 8.0), "star").mean() for s in stars]
     negatives = [fidelity(degrade(s.pixels, rng, 1.0, 8.0), "star").mean() for s in bases]
     assert auc(positives, negatives) >= 0.95
@@ -162,7 +164,7 @@ def test_fidelity_target_comes_from_the_spec_or_prompt():
 
 def test_consistency_ranks_clean_above_shuffled_and_flicker():
     rng = np.random.default_rng(3)
-    clips = [s.pixels for s in videos(40, seed=SEED + 3)]
+    clips = [s.pixels for s in videos(30, seed=SEED + 3)]
     score = lambda group: np.array([video_metrics(v)["consistency"] for v in group])
     clean = score(clips)
     shuffled = score([shuffle(v, rng) for v in clips])
@@ -173,7 +175,7 @@ def test_consistency_ranks_clean_above_shuffled_and_flicker():
 
 def test_artifacts_rank_noisy_and_ghosted_above_clean():
     rng = np.random.default_rng(4)
-    clips = [s.pixels for s in videos(40, seed=SEED + 4)]
+    clips = [s.pixels for s in videos(30, seed=SEED + 4)]
     score = lambda group: np.array([video_metrics(v)["artifact"] for v in group])
     clean, noisy = score(clips), score([degrade(v, rng, noise=12.0) for v in clips])
     ghosted = score([blend(v, clips[(i + 1) % len(clips)]) for i, v in enumerate(clips)])
@@ -192,7 +194,7 @@ def test_metrics_are_deterministic():
     first, second = video_metrics(sample.pixels, expected=sample.spec), video_metrics(sample.pixels, expected=sample.spec)
     assert first.keys() == second.keys()
     assert all(first[k] == second[k] or (math.isnan(first[k]) and math.isnan(second[k])) for k in first)
-    small = lambda: fidelity_model.__wrapped__("crayon", 32, num_videos=10)  # uncached, from scratch
+    small = lambda: fidelity_model.__wrapped__("crayon", 32, num_images=10)  # uncached, from scratch
     np.testing.assert_array_equal(small().weights, small().weights)
 
 
@@ -211,7 +213,9 @@ def test_video_metrics_keys_and_not_applicable_figures():
                                                         "down": "up"}[sample.spec.direction])
     assert video_metrics(sample.pixels, expected=wrong)["direction_match"] == 0.0
     with pytest.raises(ValueError, match="square frames"):
-        video_metrics(sample.pixels[..., :2])
+        video_metrics(sample.pixels[:, :, :20])
+    as_floats = video_metrics(sample.pixels.astype(np.float32) / 255, prompt=sample.caption)  # pipeline output
+    assert as_floats["direction_match"] == 1.0 and as_floats["speed"] == pytest.approx(with_prompt["speed"])
 
 
 def test_segmentation_shapes():

@@ -1,10 +1,12 @@
 """Validate `stillmoving.world.metrics` on rendered ground truth before trusting it on generated videos.
 
 `validate_metrics(seed, n)` renders n videos per condition with `synthetic` and returns the figures
-that say whether each metric measures what it claims: direction accuracy and displacement error
-against the true trajectory (clean, blurred + noisy, per held-out look), ~0 speed on static videos,
-fidelity AUC target-vs-base (clean and degraded), consistency ranking clean > shuffled / flicker,
-and artifact ranking clean < noisy / ghosted. Run `python -m stillmoving.world.metrics_validation`.
+that say whether each metric measures what it claims: direction accuracy, displacement and track
+error against the true trajectory (clean, blurred + noisy, per held-out look), ~0 speed on static
+videos, colour naming, fidelity AUC target-vs-base and target-vs-other-looks (clean and degraded,
+plus blotchy and half-blended inputs), consistency ranking clean > shuffled / flicker, and artifact
+ranking clean < noisy / blotchy / ghosted. Print them with
+`python -m stillmoving.world.metrics_validation [seed] [n]` (about 2 minutes for n = 200).
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def degrade(video: np.ndarray, rng: np.random.Generator, sigma: float = 0.0, noi
     """uint8 copy blurred by a Gaussian of `sigma` px, then with N(0, noise) added per pixel."""
     out = blur_frames(video, sigma) + rng.normal(0, noise, video.shape) if noise else blur_frames(video, sigma)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def blotch(video: np.ndarray, rng: np.random.Generator, amount: float = 80.0, sigma: float = 2.0) -> np.ndarray:
+    """Low-frequency colour noise (white noise of `amount` levels blurred by `sigma` px), the
+    blotchy kind of residue a diffusion model leaves, unlike per-pixel sensor noise."""
+    return np.clip(np.round(video + blur_frames(rng.normal(0, amount, video.shape), sigma)), 0, 255).astype(np.uint8)
 
 
 def shuffle(video: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -58,8 +66,9 @@ def auc(positives, negatives) -> float:
 
 
 def ranked(better, worse) -> float:
-    """Share of paired videos whose first score is strictly above the second."""
-    return float(np.mean(np.asarray(better) > np.asarray(worse)))
+    """Share of paired videos whose first score is strictly above the second (NaN for no pairs)."""
+    wins = np.asarray(better) > np.asarray(worse)
+    return float(wins.mean()) if wins.size else float("nan")
 
 
 def _scores(videos, samples, **kwargs) -> list[dict[str, float]]:
@@ -98,12 +107,15 @@ def _motion_figures(samples, looks, rng, num_frames: int) -> dict[str, float]:
 def _fidelity_figures(samples, looks, rng) -> dict[str, float]:
     out = {}
     for name, looked in looks.items():
-        score = lambda videos: [fidelity(v, name).mean() for v in videos]
+        score = lambda group: [fidelity(v, name).mean() for v in group]
         positive, negative = score([s.pixels for s in looked]), score([s.pixels for s in samples])
+        others = [score([s.pixels for s in group]) for other, group in looks.items() if other != name]
         out[f"fidelity_auc_{name}"] = auc(positive, negative)
+        out[f"fidelity_auc_{name}_vs_other_looks"] = auc(positive, np.concatenate(others))
         out[f"fidelity_{name}_on_target"], out[f"fidelity_{name}_on_base"] = np.mean(positive), np.mean(negative)
         degraded = lambda group: score([degrade(s.pixels, rng, **DEGRADED) for s in group])
         out[f"fidelity_auc_{name}_degraded"] = auc(degraded(looked), degraded(samples))
+        out[f"fidelity_{name}_on_blotchy_base"] = np.mean(score([blotch(s.pixels, rng) for s in samples]))
         mixed = score([blend(a.pixels, b.pixels) for a, b in zip(looked, samples)])  # same scene, half the look
         out[f"fidelity_{name}_on_half_blend"] = np.mean(mixed)
     return out
@@ -136,11 +148,13 @@ def _artifact_figures(samples, rng) -> dict[str, float]:
     partner = lambda i: (i + 1) % len(videos)
     conditions = {"clean": videos, "blurred": [degrade(v, rng, sigma=1.0) for v in videos],
                   "noisy": [degrade(v, rng, noise=NOISY) for v in videos],
+                  "blotchy": [blotch(v, rng) for v in videos],
                   "ghosted": [blend(v, videos[partner(i)]) for i, v in enumerate(videos)]}
     scores = {name: _column([video_metrics(v) for v in group], "artifact") for name, group in conditions.items()}
     out = {f"artifact_{name}": values.mean() for name, values in scores.items()}
     out["artifact_noisy_above_clean"] = ranked(scores["noisy"], scores["clean"])
     out["artifact_ghosted_above_clean"] = ranked(scores["ghosted"], scores["clean"])
+    out["artifact_blotchy_above_clean"] = ranked(scores["blotchy"], scores["clean"])
     frames, size = videos[0].shape[:2]
     apart = np.array([_mask_gap(s.spec, samples[partner(i)].spec, frames, size) > GHOST_GAP
                       for i, s in enumerate(samples)])
