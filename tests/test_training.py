@@ -4,7 +4,7 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from stillmoving.data.frozen import FrozenFrameDataset, LatentClips, frozen_video
+from stillmoving.data.frozen import frozen_video, random_frozen_frames
 from stillmoving.losses import diffusion_target, snr_weights
 from stillmoving.training import motion_stage, spatial_stage
 from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig, make_config
@@ -54,13 +54,13 @@ def test_motion_stage_is_deterministic_on_cpu(tiny_dir, tmp_path):
     assert any(torch.count_nonzero(wa[k]) for k in wa if "lora_B" in k)  # it trained
 
 
-def test_resumed_run_equals_uninterrupted_run(tiny_dir, tmp_path):
+@pytest.mark.parametrize("cut", [1, 2])  # 2 videos at batch 1: step 1 is mid-epoch, step 2 an epoch boundary
+def test_resumed_run_equals_uninterrupted_run(tiny_dir, tmp_path, cut):
     from safetensors.torch import load_file
 
     full = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "full", max_train_steps=3))
-    motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=2, checkpointing_steps=1))
-    assert (tmp_path / "cut/checkpoints/checkpoint-2").is_dir()
-    assert not (tmp_path / "cut/checkpoints/checkpoint-0").exists()
+    motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=cut, checkpointing_steps=1))
+    assert (tmp_path / f"cut/checkpoints/checkpoint-{cut}").is_dir()
     resumed = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=3, resume=True))
     wa = load_file(str(full / "pytorch_lora_weights.safetensors"))
     wb = load_file(str(resumed / "pytorch_lora_weights.safetensors"))
@@ -134,12 +134,13 @@ def test_frozen_video_repeats_the_latent():
     assert all(torch.equal(video[:, :, f], latents) for f in range(5))
 
 
-def test_frozen_frame_dataset_picks_one_frame_of_the_video():
-    video = torch.arange(4 * 6 * 2 * 2, dtype=torch.float32).reshape(4, 6, 2, 2)  # (c, f, h, w)
-    item = FrozenFrameDataset(LatentClips([video], [0]), num_frames=3)[0]["latents"]
-    assert item.shape == (4, 3, 2, 2)
-    assert any(torch.equal(item[:, 0], video[:, f]) for f in range(6))
-    assert torch.equal(item[:, 0], item[:, 2])
+def test_random_frozen_frames_repeat_one_frame_of_each_video():
+    videos = torch.arange(2 * 4 * 6 * 2 * 2, dtype=torch.float32).reshape(2, 4, 6, 2, 2)  # (b, c, f, h, w)
+    frozen = random_frozen_frames(videos, num_frames=3)
+    assert frozen.shape == (2, 4, 3, 2, 2)
+    for b in range(2):
+        assert any(torch.equal(frozen[b, :, 0], videos[b, :, f]) for f in range(6))
+        assert torch.equal(frozen[b, :, 0], frozen[b, :, 2])
 
 
 @pytest.mark.parametrize("kind", ["epsilon", "v_prediction", "sample"])

@@ -187,6 +187,38 @@ def info(path: Annotated[Path, typer.Argument(help="Adapter file or folder.")]):
     Console().print(table)
 
 
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("demo-report"),
+    quick: Annotated[bool, typer.Option(help="A reduced run (one customization, few steps), as CI runs it.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+):
+    """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
+    from stillmoving.world.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig.quick(output_dir=str(output), seed=seed) if quick else DemoConfig(output_dir=str(output), seed=seed)
+    console.print(f"report written to {run_demo(cfg)}")
+
+
+@app.command("eval")
+def evaluate(
+    videos: Annotated[Path, typer.Argument(help="Folder of videos (captions in metadata.jsonl or .txt sidecars).")],
+    target: Annotated[Optional[str], typer.Option(help="Customization to score fidelity on: star, crayon, neon.")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="Prompt of videos without a caption.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the metrics as JSON here.")] = None,
+):
+    """Score videos with the embedded world's oracle metrics (motion, fidelity, consistency, artifacts)."""
+    from stillmoving.world.evaluate import evaluate_folder, write_evaluation
+
+    result = evaluate_folder(videos, target, prompt)
+    table = Table("metric", "mean", "std", "n", title=str(videos))
+    for key, stats in result["summary"].items():
+        table.add_row(key, f"{stats['mean']:.3f}", f"{stats['std']:.3f}", str(stats["n"]))
+    Console().print(table)
+    if output:
+        console.print(f"metrics written to {write_evaluation(result, output)}")
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:

@@ -19,6 +19,17 @@ def frozen_video(latents: torch.Tensor, num_frames: int) -> torch.Tensor:
     return latents.unsqueeze(2).expand(-1, -1, num_frames, -1, -1).contiguous()
 
 
+def random_frozen_frames(videos: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Stage-1 data: ONE random frame of each video (b, c, f, h, w), repeated into frozen videos (b, c, F, h, w).
+
+    Drawn in the training step from the global RNG (seeded, and restored on resume), not in the dataset:
+    accelerate's loaders fetch one batch ahead, which would move draws made there across checkpoints.
+    """
+    frames = torch.randint(videos.shape[2], (videos.shape[0],), device=videos.device)
+    picked = videos[torch.arange(videos.shape[0], device=videos.device), :, frames]  # (b, c, h, w)
+    return frozen_video(picked, num_frames)
+
+
 def to_pixels(frames: np.ndarray, height: int, width: int) -> torch.Tensor:
     """uint8 (F, H, W, 3) or (H, W, 3) -> float (F, 3, height, width) in [-1, 1], centre-cropped and resized."""
     frames = frames[None] if frames.ndim == 3 else frames
@@ -66,22 +77,6 @@ class LatentClips:
         return len(self.latents)
 
 
-class FrozenFrameDataset(torch.utils.data.Dataset):
-    """Motion-adapter data: each item is ONE random frame of a cached video, repeated into a frozen video."""
-
-    def __init__(self, videos: LatentClips, num_frames: int):
-        self.videos = videos
-        self.num_frames = num_frames
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, index: int) -> dict:
-        video = self.videos.latents[index]  # (c, f_video, h, w)
-        frame = int(torch.randint(video.shape[1], ()))  # global RNG: seeded, and restored on resume
-        return {"latents": frozen_video(video[None, :, frame], self.num_frames)[0], "prompt_id": self.videos.prompt_ids[index]}
-
-
 class FrozenImageDataset(torch.utils.data.Dataset):
     """Spatial-adapter data: each cached image latent becomes a frozen video."""
 
@@ -98,7 +93,7 @@ class FrozenImageDataset(torch.utils.data.Dataset):
 
 
 class VideoClipDataset(torch.utils.data.Dataset):
-    """Prior-preservation data: cached video latents (C, F, h, w) as they are."""
+    """Cached video latents (C, F, h, w) as they are: prior-preservation videos, or stage-1 source videos."""
 
     def __init__(self, videos: LatentClips):
         self.videos = videos

@@ -36,7 +36,11 @@ def training_scheduler(pipe: StillMovingPipeline) -> DDPMScheduler:
 
 
 def loader(dataset, cfg: TrainConfig) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(dataset, batch_size=cfg.train_batch_size, shuffle=True, drop_last=False)
+    """Shuffled batches. The loader's own generator keeps iterator creation off the global RNG, so a run
+    resumed mid-epoch draws the same noise as an uninterrupted one."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=cfg.train_batch_size, shuffle=True, drop_last=False,
+                                       generator=generator)
 
 
 def prepare_output_dir(cfg: TrainConfig) -> Path:

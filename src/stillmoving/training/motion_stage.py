@@ -12,7 +12,7 @@ from pathlib import Path
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
-from stillmoving.data.frozen import FrozenFrameDataset, LatentClips
+from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
 from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
 from stillmoving.training.common import frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
@@ -50,7 +50,7 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     cast_training_params(pipe.unet)  # adapters in fp32 under mixed precision
     model = VideoDenoiser(pipe.unet)
     optimizer, schedule = make_optimizer(cfg, motion.trainable_parameters())
-    data = loader(FrozenFrameDataset(clips, cfg.num_frames), cfg)
+    data = loader(VideoClipDataset(clips), cfg)
     model, optimizer, data, schedule = accelerator.prepare(model, optimizer, data, schedule)
     start = resume_step(accelerator, cfg)
     stream = batches(accelerator, data, micro_batches_done(cfg, start))
@@ -58,7 +58,8 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
 
     def step_loss():
         batch = next(stream)
-        return video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma)
+        frozen = random_frozen_frames(batch["latents"], cfg.num_frames)  # (b, c, f, h, w), one frame repeated
+        return video_loss(model, noise_scheduler, frozen, text_table[batch["prompt_id"]], cfg.snr_gamma)
 
     losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="motion adapter")
     accelerator.wait_for_everyone()
