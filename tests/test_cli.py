@@ -130,7 +130,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, m
 
 
 def test_every_verb_has_help(capsys, monkeypatch):
-    for verb in (["motion-adapter", "train"], ["customize"], ["generate"], ["info"]):
+    for verb in (["motion-adapter", "train"], ["customize"], ["generate"], ["info"], ["demo"], ["eval"],
+                 ["t2i", "dreambooth"], ["t2i", "lora"]):
         code, out, _ = run(capsys, monkeypatch, *verb, "--help")
         assert code == 0 and "Usage" in out
 
@@ -149,3 +150,20 @@ def test_trained_motion_adapter_changes_frames_at_1_and_minus_1(tiny_dir, motion
     assert not torch.equal(frames(1.0), base)
     assert not torch.equal(frames(-1.0), base)
     assert torch.equal(frames(0.0), base)
+
+
+def test_t2i_verbs_make_customizations_that_customize_accepts(tiny_dir, tmp_path):
+    from stillmoving.data.video_io import write_image
+    from stillmoving.loading import load_customized, load_t2v
+    from stillmoving.world.synthetic import make_image_dataset
+
+    for i, (image, _, _) in enumerate(make_image_dataset(2, seed=0, resolution=32, subject="star")):
+        write_image(image, tmp_path / "subject" / f"{i}.png")
+    size = ["--height", "32", "--width", "32", "--steps", "2"]
+    invoke("t2i", "dreambooth", "--model", tiny_dir, "-o", tmp_path / "db", "--images", tmp_path / "subject",
+           "--prompt", "a sks star", *size)
+    invoke("t2i", "lora", "--model", tiny_dir, "-o", tmp_path / "lora", "--images", tmp_path / "subject",
+           "--prompt", "a star in crayon style", "--rank", "2", *size)
+    t2v = load_t2v(tiny_dir)
+    assert load_customized(t2v, tmp_path / "db").unet is not None
+    assert load_customized(t2v, loras=[(str(tmp_path / "lora/pytorch_lora_weights.safetensors"), 1.0)]).unet is not None

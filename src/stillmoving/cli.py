@@ -21,6 +21,8 @@ app = typer.Typer(help="Still-Moving: customized text-to-video without customize
                   no_args_is_help=True, pretty_exceptions_enable=False)
 motion_app = typer.Typer(help="Stage 1: the motion adapter (once per video model).", no_args_is_help=True)
 app.add_typer(motion_app, name="motion-adapter")
+t2i_app = typer.Typer(help="Make a customized T2I the way users do (DreamBooth, style LoRA).", no_args_is_help=True)
+app.add_typer(t2i_app, name="t2i")
 console = Console(stderr=True)
 
 # Options both training stages share; None means "the config's default".
@@ -49,7 +51,7 @@ def _config(cls, config_file: Optional[Path], values: dict):
 
     renamed = {"output": "output_dir", "steps": "max_train_steps", "lr": "learning_rate", "batch_size":
                "train_batch_size", "grad_accum": "gradient_accumulation_steps", "checkpoint_every":
-               "checkpointing_steps", "rank": "motion_rank"}
+               "checkpointing_steps", "rank": "motion_rank", "lora_rank": "rank"}
     values = {renamed.get(k, k): v for k, v in values.items() if v is not None and v != []}
     return load_config(cls, config_file, **values) if config_file else make_config(cls, values)
 
@@ -84,6 +86,50 @@ def motion_train(
     values["sample_prompts"] = values.pop("sample_prompt")
     cfg = _config(MotionAdapterConfig, values.pop("config"), values)
     console.print(f"motion adapter written to {train_motion_adapter(cfg)}")
+
+
+T2IModel = Annotated[str, typer.Option(help="Base T2I: an SD folder, or an AnimateDiff folder (its T2I part).")]
+T2IImages = Annotated[str, typer.Option(help="Folder of training images.")]
+
+
+@t2i_app.command("dreambooth")
+def t2i_dreambooth(
+    model: T2IModel, output: Output, images: T2IImages,
+    prompt: Annotated[str, typer.Option(help="Instance prompt with the rare identifier, e.g. 'a sks dog'.")],
+    class_prompt: Annotated[Optional[str], typer.Option(help="Turns prior preservation on, e.g. 'a dog'.")] = None,
+    num_class_images: Annotated[Optional[int], typer.Option(help="Class images sampled from the base.")] = None,
+    train_text_encoder: Annotated[Optional[bool], typer.Option(help="Also fine-tune the text encoder.")] = None,
+    steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
+    height: Height = None, width: Width = None, mixed_precision: Precision = None,
+    gradient_checkpointing: Checkpointing = None, seed: Seed = None, checkpoint_every: SaveEvery = None,
+    resume: Resume = None, config: Config = None,
+):
+    """DreamBooth: fully fine-tune the T2I UNet on a few images of a subject."""
+    values = dict(locals())
+    from stillmoving.t2i_finetune import DreamBoothConfig, train_dreambooth
+
+    values["instance_images"], values["instance_prompt"] = values.pop("images"), values.pop("prompt")
+    cfg = _config(DreamBoothConfig, values.pop("config"), values)
+    console.print(f"customized T2I written to {train_dreambooth(cfg)}")
+
+
+@t2i_app.command("lora")
+def t2i_lora(
+    model: T2IModel, output: Output, images: T2IImages,
+    prompt: Annotated[Optional[str], typer.Option(help="Caption of images without one, e.g. 'a house in crayon style'.")] = None,
+    rank: Annotated[Optional[int], typer.Option(help="LoRA rank.")] = None,
+    steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
+    height: Height = None, width: Width = None, mixed_precision: Precision = None,
+    gradient_checkpointing: Checkpointing = None, seed: Seed = None, checkpoint_every: SaveEvery = None,
+    resume: Resume = None, config: Config = None,
+):
+    """Style LoRA: train a LoRA on the T2I's spatial attention from captioned images of a style."""
+    values = dict(locals())
+    from stillmoving.t2i_finetune import StyleLoRAConfig, train_style_lora
+
+    values["lora_rank"] = values.pop("rank")
+    cfg = _config(StyleLoRAConfig, values.pop("config"), values)
+    console.print(f"style LoRA written to {train_style_lora(cfg)}")
 
 
 @app.command()
