@@ -39,3 +39,41 @@ def tiny_pipe(tiny_dir):
 def generate(pipe, seed=0, **overrides):
     kwargs = {**CALL, **overrides}
     return pipe(PROMPT, generator=torch.Generator().manual_seed(seed), **kwargs).frames
+
+
+def perturb(params, seed: int = 0, scale: float = 0.1, add: bool = False) -> None:
+    """Seeded gaussian values in place (or added): a stand-in for training, so adapters change outputs."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in params:
+            noise = torch.randn(p.shape, generator=gen) * scale
+            p.add_(noise) if add else p.copy_(noise)
+
+
+def save_customized_unet(tiny_dir, path, seed: int = 5):
+    """The tiny T2V's own T2I with its weights nudged: a stand-in for a DreamBooth UNet folder."""
+    from diffusers import UNetMotionModel
+
+    from stillmoving.injection import t2i_unet_from_t2v
+
+    unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet"))
+    perturb(unet.parameters(), seed=seed, scale=0.02, add=True)
+    unet.save_pretrained(path)
+    return path
+
+
+def spy_gradients(module, monkeypatch, name: str = "train"):
+    """Wrap `module.<name>` (the training loop) to record which parameters get gradients on one extra backward."""
+    seen = {}
+    real = getattr(module, name)
+
+    def wrapper(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs):
+        step_loss().backward()
+        seen["grad"] = {n for n, p in model.named_parameters() if p.grad is not None}
+        seen["trainable"] = {n for n, p in model.named_parameters() if p.requires_grad}
+        seen["all"] = {n for n, _ in model.named_parameters()}
+        optimizer.zero_grad(set_to_none=True)
+        return real(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return seen

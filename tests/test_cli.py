@@ -8,6 +8,8 @@ import torch
 from diffusers import UNet2DConditionModel
 from safetensors import safe_open
 
+from conftest import save_customized_unet
+
 from stillmoving import cli
 
 SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
@@ -57,16 +59,7 @@ def custom_run(tiny_dir, workdir, customized, motion_run):
 
 @pytest.fixture(scope="module")
 def customized(tiny_dir, workdir):
-    from diffusers import UNetMotionModel
-
-    from stillmoving.injection import t2i_unet_from_t2v
-
-    unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet"))
-    with torch.no_grad():
-        for p in unet.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    unet.save_pretrained(workdir / "m1")
-    return workdir / "m1"
+    return save_customized_unet(tiny_dir, workdir / "m1")
 
 
 def test_motion_adapter_train_writes_diffusers_lora(motion_run):

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import generate
+from conftest import generate, perturb
 from diffusers import UNet2DConditionModel
 
 from stillmoving.errors import StillMovingError
@@ -10,10 +10,7 @@ from stillmoving.injection import inject_t2i_weights, is_motion_key, t2i_unet_fr
 
 
 def customized(unet2d: UNet2DConditionModel, seed: int = 5) -> UNet2DConditionModel:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in unet2d.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.05)
+    perturb(unet2d.parameters(), seed=seed, scale=0.05, add=True)
     return unet2d
 
 

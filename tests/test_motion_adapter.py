@@ -4,6 +4,7 @@ import re
 
 import pytest
 import torch
+import conftest
 from conftest import generate
 from diffusers import AnimateDiffPipeline
 
@@ -13,10 +14,7 @@ from stillmoving.errors import StillMovingError
 
 def perturb(motion: MotionLoRA, seed: int = 1) -> None:
     """Stand-in for training: non-zero A_up so the adapter changes the model."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in motion.trainable_parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    conftest.perturb(motion.trainable_parameters(), seed=seed, scale=0.3)
 
 
 def test_targets_exactly_temporal_qkv_of_every_motion_module(tiny_pipe):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import generate
+from conftest import generate, perturb
 from diffusers import AnimateDiffPipeline
 from safetensors import safe_open
 
@@ -23,10 +23,7 @@ TINY_PLACEMENTS = {
 
 def perturbed(unet, rank=2, seed=3) -> SpatialAdapters:
     adapters = SpatialAdapters.for_unet(unet, rank=rank)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in adapters.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.2)
+    perturb(adapters.parameters(), seed=seed, scale=0.2)
     return adapters
 
 

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import conftest
 from safetensors.torch import load_file
 
 from stillmoving import t2i_finetune
@@ -20,23 +21,14 @@ SMALL = dict(height=32, width=32, max_train_steps=2, learning_rate=1e-3)
 
 
 def spy_gradients(monkeypatch):
-    """Record which parameters of the trained module get gradients on one extra backward, and the base pipeline."""
-    seen = {}
-    real_train, real_load = t2i_finetune.train, t2i_finetune.load_base_t2i
-
-    def train(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs):
-        step_loss().backward()
-        seen["grad"] = {n for n, p in model.named_parameters() if p.grad is not None}
-        seen["trainable"] = {n for n, p in model.named_parameters() if p.requires_grad}
-        seen["all"] = {n for n, _ in model.named_parameters()}
-        optimizer.zero_grad(set_to_none=True)
-        return real_train(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs)
+    """conftest's gradient spy on the customizers' loop, plus the base pipeline they load."""
+    seen = conftest.spy_gradients(t2i_finetune, monkeypatch)
+    real_load = t2i_finetune.load_base_t2i
 
     def load(*args, **kwargs):
         seen["pipe"] = real_load(*args, **kwargs)
         return seen["pipe"]
 
-    monkeypatch.setattr(t2i_finetune, "train", train)
     monkeypatch.setattr(t2i_finetune, "load_base_t2i", load)
     return seen
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import save_customized_unet, spy_gradients
 from diffusers import DDPMScheduler
 
 from stillmoving.data.frozen import frozen_video, random_frozen_frames
@@ -16,23 +17,6 @@ SMALL = dict(num_frames=4, height=32, width=32, max_train_steps=2, sample_steps=
 def motion_cfg(tiny_dir, out, **kw):
     defaults = dict(sample_prompts=["a red circle moving left"], num_sampled_videos=2, motion_rank=4, **SMALL)
     return MotionAdapterConfig(model=str(tiny_dir), output_dir=str(out), **{**defaults, **kw})
-
-
-def spy_gradients(module, monkeypatch):
-    """Wrap the stage's `train` to record which parameters get gradients on one extra backward."""
-    seen = {}
-    real = module.train
-
-    def wrapper(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs):
-        step_loss().backward()
-        seen["grad"] = {n for n, p in model.named_parameters() if p.grad is not None}
-        seen["trainable"] = {n for n, p in model.named_parameters() if p.requires_grad}
-        seen["all"] = {n for n, _ in model.named_parameters()}
-        optimizer.zero_grad(set_to_none=True)
-        return real(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs)
-
-    monkeypatch.setattr(module, "train", wrapper)
-    return seen
 
 
 def test_motion_stage_trains_only_the_motion_lora(tiny_dir, tmp_path, monkeypatch):
@@ -74,16 +58,7 @@ def motion_adapter(tiny_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def customized_dir(tiny_dir, tmp_path_factory):
-    from stillmoving.injection import t2i_unet_from_t2v
-    from diffusers import UNetMotionModel
-
-    unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet"))
-    with torch.no_grad():
-        for p in unet.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    path = tmp_path_factory.mktemp("m1") / "unet"
-    unet.save_pretrained(path)
-    return path
+    return save_customized_unet(tiny_dir, tmp_path_factory.mktemp("m1") / "unet")
 
 
 def spatial_cfg(tiny_dir, out, motion_adapter, customized_dir, **kw):

@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from stillmoving.files import temporary_sibling
-from stillmoving.data import video_io
 from stillmoving.data.video_io import (
     list_images,
     list_videos,

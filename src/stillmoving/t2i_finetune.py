@@ -36,6 +36,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import _local_or_hub, load_t2v, t2i_pipeline
+from stillmoving.training.config import OptimConfig
 from stillmoving.training.common import WEIGHT_DTYPES, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.loop import (batches, freeze, make_accelerator, make_optimizer, micro_batches_done,
                                        resume_step, train, video_loss)
@@ -51,28 +52,13 @@ SPATIAL_ATTENTION_PATTERN = (r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.atte
 
 
 @dataclass
-class T2ITrainConfig:
-    """Fields both customizers share. Defaults suit SD1.5 at 512 px on one GPU."""
+class T2ITrainConfig(OptimConfig):
+    """Fields both customizers share. Defaults suit SD1.5 at 512 px on one GPU.
 
-    model: str  # the base T2I M: an AnimateDiff folder (its T2I part is trained) or a Stable Diffusion folder
-    output_dir: str  # where the customized model, class images, checkpoints and the run record go
-    height: int = 512  # training resolution; images are centre-cropped and resized to it
-    width: int = 512
+    `model` is the base T2I M: an AnimateDiff folder (its T2I part is trained) or a Stable Diffusion folder.
+    """
+
     max_train_steps: int = 400  # optimizer steps
-    train_batch_size: int = 1  # images per process per micro-step
-    gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
-    learning_rate: float = 1e-4  # AdamW learning rate of the trained parameters
-    lr_scheduler: str = "constant"  # any of diffusers.optimization.get_scheduler's names
-    lr_warmup_steps: int = 0  # linear warm-up steps
-    adam_weight_decay: float = 0.0  # AdamW weight decay
-    max_grad_norm: float = 1.0  # gradient clipping
-    mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate); trained parameters stay fp32
-    gradient_checkpointing: bool = False  # trade compute for memory in the UNet (and a trained text encoder)
-    snr_gamma: float | None = None  # min-SNR-gamma loss weighting; None = plain MSE
-    seed: int = 0  # seeds data order, noise, LoRA init and sampling; same seed -> same weights on CPU
-    checkpointing_steps: int = 0  # save resumable state every N steps (0: only the final model)
-    checkpoints_total_limit: int = 2  # keep the last K checkpoints
-    resume: bool = False  # continue from the newest checkpoint in output_dir
 
 
 @dataclass(kw_only=True)

@@ -13,7 +13,7 @@ from diffusers import DDPMScheduler
 from stillmoving.files import write_text
 from stillmoving.loading import load_t2v
 from stillmoving.pipeline import StillMovingPipeline
-from stillmoving.training.config import TrainConfig
+from stillmoving.training.config import OptimConfig, TrainConfig
 from stillmoving.training.loop import freeze
 
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -35,7 +35,7 @@ def training_scheduler(pipe: StillMovingPipeline) -> DDPMScheduler:
     return DDPMScheduler.from_config(pipe.scheduler.config)
 
 
-def loader(dataset, cfg: TrainConfig) -> torch.utils.data.DataLoader:
+def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
     """Shuffled batches. The loader's own generator keeps iterator creation off the global RNG, so a run
     resumed mid-epoch draws the same noise as an uninterrupted one."""
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -43,13 +43,13 @@ def loader(dataset, cfg: TrainConfig) -> torch.utils.data.DataLoader:
                                        generator=generator)
 
 
-def prepare_output_dir(cfg: TrainConfig) -> Path:
+def prepare_output_dir(cfg: OptimConfig) -> Path:
     output = Path(cfg.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     return output
 
 
-def write_run_record(path: Path, cfg: TrainConfig, losses: list[float], **extra) -> None:
+def write_run_record(path: Path, cfg: OptimConfig, losses: list[float], **extra) -> None:
     """What the run was (its config) and how it went (loss per step), next to what it produced."""
     record = {"config": asdict(cfg), "losses": losses, **extra}
     write_text(path, json.dumps(record, indent=2) + "\n")

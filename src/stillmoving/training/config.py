@@ -11,30 +11,39 @@ from stillmoving.errors import StillMovingError
 
 
 @dataclass
-class TrainConfig:
-    """Fields both stages share. Defaults suit SD1.5 + AnimateDiff (512 px, 16 frames) on one GPU."""
+class OptimConfig:
+    """Fields every training command shares (both Still-Moving stages and the T2I customizers)."""
 
-    model: str  # the video model V: an AnimateDiff pipeline folder, or an SD folder with motion_modules
-    output_dir: str  # where adapters, checkpoints and samples go
-    motion_modules: str | None = None  # AnimateDiff motion modules (MotionAdapter folder) when model is SD
-    num_frames: int = 16  # frames per training video (AnimateDiff v1/v2: 16)
-    height: int = 512  # training resolution; frames are centre-cropped and resized to it
+    model: str  # the base model folder; each command says which kind it takes
+    output_dir: str  # where weights, checkpoints and the run record go
+    height: int = 512  # training resolution; images/frames are centre-cropped and resized to it
     width: int = 512
     max_train_steps: int = 500  # optimizer steps
-    train_batch_size: int = 1  # videos per process per micro-step
+    train_batch_size: int = 1  # items (videos or images) per process per micro-step
     gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
-    learning_rate: float = 1e-4  # AdamW learning rate of the adapter parameters
+    learning_rate: float = 1e-4  # AdamW learning rate of the trained parameters
     lr_scheduler: str = "constant"  # any of diffusers.optimization.get_scheduler's names
     lr_warmup_steps: int = 0  # linear warm-up steps
     adam_weight_decay: float = 0.0  # AdamW weight decay (LoRA practice: none)
     max_grad_norm: float = 1.0  # gradient clipping
-    mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate); adapters stay fp32
+    mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate); trained parameters stay fp32
     gradient_checkpointing: bool = False  # trade compute for memory in the UNet
     snr_gamma: float | None = None  # min-SNR-gamma loss weighting; None = plain MSE
-    seed: int = 0  # seeds data order, noise, sampling; same seed -> same adapter on CPU
+    seed: int = 0  # seeds data order, noise, init and sampling; same seed -> same weights on CPU
     checkpointing_steps: int = 0  # save resumable state every N steps (0: only at the end)
     checkpoints_total_limit: int = 2  # keep the last K checkpoints
     resume: bool = False  # continue from the newest checkpoint in output_dir
+
+
+@dataclass
+class TrainConfig(OptimConfig):
+    """Fields both Still-Moving stages share. Defaults suit SD1.5 + AnimateDiff (512 px, 16 frames) on one GPU.
+
+    `model` is the video model V: an AnimateDiff pipeline folder, or an SD folder with `motion_modules`.
+    """
+
+    motion_modules: str | None = None  # AnimateDiff motion modules (MotionAdapter folder) when model is SD
+    num_frames: int = 16  # frames per training video (AnimateDiff v1/v2: 16)
     sample_steps: int = 25  # denoising steps when sampling training data from the models
     guidance_scale: float = 7.5  # classifier-free guidance when sampling training data
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.errors import StillMovingError
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
-from stillmoving.training.config import TrainConfig
+from stillmoving.training.config import OptimConfig
 
 CHECKPOINT_PREFIX = "checkpoint-"
 
@@ -56,7 +56,7 @@ def video_loss(model: torch.nn.Module, scheduler, latents: torch.Tensor, text: t
     return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
 
 
-def make_accelerator(cfg: TrainConfig) -> Accelerator:
+def make_accelerator(cfg: OptimConfig) -> Accelerator:
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -79,7 +79,7 @@ def _save_only_trainable(accelerator: Accelerator) -> None:
     accelerator.register_save_state_pre_hook(hook)
 
 
-def make_optimizer(cfg: TrainConfig, params: list[torch.nn.Parameter]):
+def make_optimizer(cfg: OptimConfig, params: list[torch.nn.Parameter]):
     """AdamW and the learning-rate schedule over the adapter parameters only."""
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.adam_weight_decay)
     schedule = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
@@ -104,7 +104,7 @@ def checkpoints(output_dir: str | Path) -> list[Path]:
                   key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
 
 
-def resume_step(accelerator: Accelerator, cfg: TrainConfig) -> int:
+def resume_step(accelerator: Accelerator, cfg: OptimConfig) -> int:
     """Restore the newest checkpoint when resuming; returns the optimizer steps already done."""
     if not cfg.resume:
         return 0
@@ -115,7 +115,7 @@ def resume_step(accelerator: Accelerator, cfg: TrainConfig) -> int:
     return int(saved[-1].name[len(CHECKPOINT_PREFIX):])
 
 
-def save_checkpoint(accelerator: Accelerator, cfg: TrainConfig, step: int) -> None:
+def save_checkpoint(accelerator: Accelerator, cfg: OptimConfig, step: int) -> None:
     accelerator.wait_for_everyone()
     accelerator.save_state(str(Path(cfg.output_dir, "checkpoints", f"{CHECKPOINT_PREFIX}{step}")))
     if accelerator.is_main_process:
@@ -123,7 +123,7 @@ def save_checkpoint(accelerator: Accelerator, cfg: TrainConfig, step: int) -> No
             shutil.rmtree(old)
 
 
-def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule, cfg: TrainConfig,
+def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule, cfg: OptimConfig,
           step_loss: Callable[[], torch.Tensor], start_step: int = 0, desc: str = "training") -> list[float]:
     """The training loop: accumulate, clip, step, checkpoint. Returns the loss of every optimizer step."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -156,5 +156,5 @@ def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule,
     return losses
 
 
-def micro_batches_done(cfg: TrainConfig, step: int) -> int:
+def micro_batches_done(cfg: OptimConfig, step: int) -> int:
     return step * cfg.gradient_accumulation_steps
