@@ -238,11 +238,14 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("demo-report"),
     quick: Annotated[bool, typer.Option(help="A reduced run (one customization, few steps), as CI runs it.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    model: Annotated[Optional[str], typer.Option(help="World T2V folder (default: the shipped one).")] = None,
+    motion_adapter: Annotated[Optional[str], typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
     from stillmoving.world.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig.quick(output_dir=str(output), seed=seed) if quick else DemoConfig(output_dir=str(output), seed=seed)
+    values = dict(output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter)
+    cfg = DemoConfig.quick(**values) if quick else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")
 
 

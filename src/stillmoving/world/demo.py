@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from stillmoving.data.video_io import to_uint8_frames, write_image
+from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2i_pipeline
 from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
@@ -222,6 +223,9 @@ def run_demo(cfg: DemoConfig) -> Path:
     """Run everything; returns the report's index.html."""
     cfg = replace(cfg, model=cfg.model or str(shipped_model()),
                   motion_adapter=cfg.motion_adapter or str(shipped_motion_adapter()))
+    for path in (cfg.model, cfg.motion_adapter):
+        if not Path(path).exists():
+            raise StillMovingError(f"no such model or adapter: {path}")
     out = Path(cfg.output_dir)
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
     sections = {t: customization_section(cfg, t, out / "work" / t, gen) for t in cfg.targets}
