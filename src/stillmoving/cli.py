@@ -26,8 +26,14 @@ app.add_typer(t2i_app, name="t2i")
 console = Console(stderr=True)
 
 # Options both training stages share; None means "the config's default".
-Model = Annotated[str, typer.Option(help="Video model: AnimateDiff pipeline folder (or SD folder + --motion-modules).")]
-MotionModules = Annotated[Optional[str], typer.Option(help="AnimateDiff motion modules folder, when --model is SD.")]
+Model = Annotated[str, typer.Option(help="Video model: AnimateDiff pipeline folder, or a base T2I (SD folder or one "
+                                         ".safetensors/.ckpt checkpoint) + --motion-modules.")]
+MotionModules = Annotated[Optional[str], typer.Option(help="AnimateDiff motion modules (folder, or an mm_sd_v15/v2/v3 "
+                                                           ".ckpt/.safetensors file), when --model is a base T2I.")]
+ConfigDir = Annotated[Optional[str], typer.Option(help="Diffusers folder whose configs (and tokenizer) shape single "
+                                                       "files; default: the shipped SD1.5 configs.")]
+Customized = Annotated[Optional[str], typer.Option(help="Customized T2I: UNet or SD pipeline folder, or a single-file "
+                                                        "checkpoint (DreamBooth, civitai; .safetensors/.ckpt).")]
 Output = Annotated[str, typer.Option("--output", "-o", help="Output folder.")]
 Steps = Annotated[Optional[int], typer.Option("--steps", help="Optimizer steps.")]
 LR = Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")]
@@ -136,8 +142,9 @@ def t2i_lora(
 def customize(
     model: Model, output: Output,
     motion_adapter: Annotated[Optional[str], typer.Option(help="Stage-1 motion adapter (file or folder).")] = None,
-    customized: Annotated[Optional[str], typer.Option(help="Customized T2I: UNet or SD pipeline folder.")] = None,
-    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA file fused into the T2I, PATH[:WEIGHT] (repeatable).")] = None,
+    customized: Customized = None,
+    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA (kohya, diffusers or peft) fused into the T2I, "
+                                                           "PATH[:WEIGHT] (repeatable).")] = None,
     prompt: Annotated[Optional[list[str]], typer.Option(help="Customization prompt, e.g. 'a sks dog' (repeatable).")] = None,
     images: Annotated[Optional[str], typer.Option(help="Folder of the customized T2I's images (else sampled).")] = None,
     num_images: Annotated[Optional[int], typer.Option(help="Images to sample from the customized T2I.")] = None,
@@ -170,8 +177,9 @@ def generate(
     model: Annotated[Optional[str], typer.Option(help="Video model folder (default: from --customization).")] = None,
     customization: Annotated[Optional[Path], typer.Option(help="Folder written by `customize`.")] = None,
     motion_modules: MotionModules = None,
-    customized: Annotated[Optional[str], typer.Option(help="Customized T2I folder to inject.")] = None,
-    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA PATH[:WEIGHT] fused into the T2I.")] = None,
+    customized: Customized = None,
+    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA (kohya, diffusers or peft) PATH[:WEIGHT] fused into the T2I.")] = None,
+    config_dir: ConfigDir = None,
     spatial_adapters: Annotated[Optional[str], typer.Option(help="Spatial-adapter file.")] = None,
     motion_adapter: Annotated[Optional[str], typer.Option(help="Motion adapter (needed for --motion-scale != 0).")] = None,
     motion_scale: Annotated[float, typer.Option(help="alpha: 0 normal motion, 1 static, -1 more motion.")] = 0.0,
@@ -189,7 +197,7 @@ def generate(
 ):
     """Generate videos with a (customized) video model."""
     from stillmoving.inference import generate_videos
-    from stillmoving.loading import assemble_pipeline, read_customization
+    from stillmoving.loading import assemble_pipeline, check_num_frames, read_customization
 
     sources = read_customization(customization) if customization else {}
     loras = [_parse_lora(s) for s in lora] if lora else [tuple(p) for p in sources.get("loras", [])]
@@ -199,8 +207,9 @@ def generate(
         customized=customized or sources.get("customized"), loras=loras,
         spatial_adapters=spatial_adapters or sources.get("spatial_adapters"),
         motion_adapter=motion_adapter or sources.get("motion_adapter") or None, device=device,
-        dtype=_dtype(dtype),
+        dtype=_dtype(dtype), config_dir=config_dir,
     )
+    check_num_frames(pipe, num_frames)
     written = generate_videos(pipe, prompt, output, motion_scale=motion_scale, negative_prompt=negative_prompt,
                               num_frames=num_frames, height=height, width=width, steps=steps,
                               guidance_scale=guidance_scale, scheduler=scheduler, seed=seed, fps=fps)
@@ -221,8 +230,8 @@ def _missing(what: str):
 
 
 @app.command()
-def info(path: Annotated[Path, typer.Argument(help="Adapter file or folder.")]):
-    """Show what an adapter file contains."""
+def info(path: Annotated[Path, typer.Argument(help="Adapter, motion-module, LoRA or checkpoint file, or folder.")]):
+    """Show what a file contains: adapters, AnimateDiff motion-module version, checkpoint, LoRA layout."""
     from stillmoving.describe import describe_file
 
     summary = describe_file(path)

@@ -1,4 +1,5 @@
-"""What an adapter file holds, for `stillmoving info`: kind, rank, layers, metadata."""
+"""What a file holds, for `stillmoving info`: adapters (kind, rank, layers, metadata), AnimateDiff
+motion modules (version, positional-table length), single-file checkpoints and LoRA layouts."""
 
 from __future__ import annotations
 
@@ -24,10 +25,38 @@ def _resolve(path: Path) -> Path:
     return path
 
 
+def _describe_weights(tensors: dict) -> dict | None:
+    """Motion modules, an LDM checkpoint or a kohya/peft LoRA; None for anything else."""
+    from stillmoving.formats.motion_modules import inspect_motion_modules
+    from stillmoving.formats.single_file import LDM_UNET_KEY, infer_diffusers_model_type
+
+    motion = inspect_motion_modules(tensors)
+    if motion is not None:
+        layout = "diffusers layout" if motion.version == "diffusers" else motion.version
+        return {"kind": f"AnimateDiff motion modules {layout}", "max_frames": motion.max_frames,
+                "mid_block": motion.mid_block, "block_channels": motion.block_channels,
+                "layers_per_block": motion.layers_per_block}
+    if any(k.startswith(LDM_UNET_KEY) for k in tensors):
+        return {"kind": "Stable Diffusion checkpoint (original LDM layout, one file)",
+                "architecture": infer_diffusers_model_type(tensors),
+                "text_encoder": any(k.startswith("cond_stage_model.") for k in tensors),
+                "vae": any(k.startswith("first_stage_model.") for k in tensors)}
+    if any(k.startswith(("lora_unet_", "lora_te")) for k in tensors):
+        return {"kind": "LoRA (kohya layout)", "layers": sum(k.endswith("lora_down.weight") for k in tensors)}
+    if tensors and all(".lora_" in k for k in tensors):
+        return {"kind": "LoRA (peft layout)", "layers": sum(k.endswith("lora_A.weight") for k in tensors)}
+    return None
+
+
 def describe_file(path: str | Path) -> dict:
-    """A summary dict of a spatial-adapter file, a motion-adapter file, or any other safetensors file."""
+    """A summary dict of an adapter file, a motion-module file, a checkpoint, or any other weights file."""
+    from stillmoving.formats.safety import SAFETENSORS, read_state_dict
+
     path = _resolve(Path(path))
-    metadata, tensors = read_adapter_file(path)
+    if path.suffix.lower() in SAFETENSORS or not path.is_file():
+        metadata, tensors = read_adapter_file(path)
+    else:  # pickles: read with weights_only, refused when they need more
+        metadata, tensors = {}, read_state_dict(path)
     summary = {"file": str(path), "tensors": len(tensors), "parameters": sum(t.numel() for t in tensors.values())}
     if metadata.get("format") == FORMAT:
         placements = json.loads(metadata["placements"])
@@ -43,4 +72,4 @@ def describe_file(path: str | Path) -> dict:
                 "rank": ranks[0] if len(ranks) == 1 else ranks, "layers": len(lora)}
     if lora:
         return {**summary, "kind": "LoRA (diffusers format)", "layers": len(lora)}
-    return {**summary, "kind": "unknown safetensors file"}
+    return {**summary, **(_describe_weights(tensors) or {"kind": "unknown weights file"})}

@@ -1,8 +1,10 @@
-"""Loading the models a run needs: the T2V (V) and the customized T2I (M1), from diffusers folders.
+"""Loading the models a run needs: the T2V (V) and the customized T2I (M1), from folders or single files.
 
-V is an AnimateDiff pipeline folder, or a Stable Diffusion folder plus a motion-module folder.
+V is an AnimateDiff pipeline folder, or a base T2I (a Stable Diffusion folder, or one LDM checkpoint
+file) plus AnimateDiff motion modules (a MotionAdapter folder, or one v1/v2/v3 motion-module file).
 M1 is a UNet folder, a Stable Diffusion pipeline folder (its UNet, and its text encoder when that was
-fine-tuned too), or the video model's own T2I plus LoRA files fused at given weights.
+fine-tuned too), a single-file checkpoint (DreamBooth, civitai), or the video model's own T2I plus LoRA
+files (kohya, diffusers or peft layout) fused at given weights. Files are read by `formats`.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ from diffusers import MotionAdapter, StableDiffusionPipeline, UNet2DConditionMod
 from transformers import CLIPTextModel
 
 from stillmoving.errors import StillMovingError
-from stillmoving.injection import t2i_unet_from_t2v
+from stillmoving.formats.lora_files import load_lora_checked
+from stillmoving.formats.motion_modules import load_motion_modules_file
+from stillmoving.formats.safety import is_weights_file, read_state_dict
+from stillmoving.formats.single_file import base_components, text_encoder_from_state, unet_from_file
+from stillmoving.injection import _t2i_config, t2i_unet_from_t2v
 from stillmoving.pipeline import StillMovingPipeline
 
 
 def _local_or_hub(path: str | Path) -> str:
-    """A local folder as is; anything else must be a Hub id, which is refused while offline."""
+    """A local folder or file as is; anything else must be a Hub id, which is refused while offline."""
     import os
 
     if Path(path).exists():
@@ -37,13 +43,32 @@ def _model_index(path: str) -> dict:
     return json.loads(index.read_text()) if index.is_file() else {}
 
 
+def _motion_adapter(motion_modules: str, base_unet_config: dict, config_dir: str | Path | None,
+                    dtype: torch.dtype) -> MotionAdapter:
+    if is_weights_file(motion_modules):
+        return load_motion_modules_file(motion_modules, config_dir, base_unet_config, dtype)
+    return MotionAdapter.from_pretrained(_local_or_hub(motion_modules), dtype=dtype)
+
+
 def load_t2v(model: str | Path, motion_modules: str | Path | None = None,
-             dtype: torch.dtype = torch.float32) -> StillMovingPipeline:
-    """V: an AnimateDiff folder, or an SD folder + AnimateDiff motion modules (a MotionAdapter folder)."""
+             dtype: torch.dtype = torch.float32, config_dir: str | Path | None = None) -> StillMovingPipeline:
+    """V: an AnimateDiff folder, or a base T2I (SD folder or single file) + motion modules (folder or file).
+
+    `config_dir` is a diffusers folder whose configs (and tokenizer) shape single files; default SD1.5's.
+    """
     model = _local_or_hub(model)
     kwargs = {"dtype": dtype}
+    if is_weights_file(model):
+        if motion_modules is None:
+            raise StillMovingError(f"{model} is a single T2I checkpoint; pass its motion modules too")
+        base = base_components(model, config_dir, dtype)
+        adapter = _motion_adapter(str(motion_modules), dict(base["unet"].config), config_dir, dtype)
+        pipe = StillMovingPipeline(**base, motion_adapter=adapter, feature_extractor=None, image_encoder=None)
+        pipe.set_progress_bar_config(leave=False)
+        return pipe
     if motion_modules is not None:
-        kwargs["motion_adapter"] = MotionAdapter.from_pretrained(_local_or_hub(motion_modules), dtype=dtype)
+        unet_config = UNet2DConditionModel.load_config(model, subfolder="unet") if (Path(model) / "unet").is_dir() else None
+        kwargs["motion_adapter"] = _motion_adapter(str(motion_modules), unet_config, config_dir, dtype)
     elif Path(model).exists() and _model_index(model).get("unet", [None, None])[1] != "UNetMotionModel":
         raise StillMovingError(f"{model} is not an AnimateDiff pipeline folder; pass its motion modules too")
     try:
@@ -52,6 +77,14 @@ def load_t2v(model: str | Path, motion_modules: str | Path | None = None,
         raise StillMovingError(f"cannot load the video model from {model}: {str(error).splitlines()[0]}") from None
     pipe.set_progress_bar_config(leave=False)
     return pipe
+
+
+def check_num_frames(pipe: StillMovingPipeline, num_frames: int) -> None:
+    """Refuse more frames than the motion modules' positional table holds (AnimateDiff v1: 24, v2/v3: 32)."""
+    limit = pipe.unet.config.get("motion_max_seq_length")
+    if limit and num_frames > limit:
+        raise StillMovingError(f"--num-frames {num_frames} is more than the motion modules' positional table "
+                               f"holds ({limit} frames); ask for at most {limit}")
 
 
 @dataclass
@@ -74,16 +107,25 @@ def _load_unet_folder(path: Path, dtype: torch.dtype) -> tuple[UNet2DConditionMo
     raise StillMovingError(f"{path} holds neither a diffusers UNet (config.json) nor a pipeline (unet/)")
 
 
+def _load_unet_file(path: Path, t2v: StillMovingPipeline) -> tuple[UNet2DConditionModel, CLIPTextModel | None]:
+    """A single-file checkpoint shaped like V's own T2I; its text encoder only when it differs from V's."""
+    state = read_state_dict(path)
+    unet = unet_from_file(path, _t2i_config(t2v.unet), t2v.unet.dtype, state)
+    text = text_encoder_from_state(state, t2v.text_encoder, path)
+    if text is not None and _same_weights(text, t2v.text_encoder):
+        text = None
+    return unet, text
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def fuse_loras(t2i: StableDiffusionPipeline, loras: list[tuple[str, float]]) -> None:
     """Load LoRA files into a T2I pipeline and fuse them at their weights (diffusers' loaders)."""
-    names = []
-    for i, (path, _) in enumerate(loras):
-        if not Path(path).exists():
-            raise StillMovingError(f"no such LoRA file: {path}")
-        file = Path(path)
-        directory, weight_name = (file.parent, file.name) if file.is_file() else (file, None)
-        t2i.load_lora_weights(str(directory), weight_name=weight_name, adapter_name=f"lora{i}")
-        names.append(f"lora{i}")
+    names = [f"lora{i}" for i in range(len(loras))]
+    for name, (path, _) in zip(names, loras):
+        load_lora_checked(t2i, path, name)
     t2i.set_adapters(names, adapter_weights=[w for _, w in loras])
     t2i.fuse_lora(adapter_names=names, lora_scale=1.0)
     t2i.unload_lora_weights()
@@ -107,14 +149,15 @@ def load_customized(t2v: StillMovingPipeline, customized: str | Path | None = No
         raise StillMovingError("give a customized T2I: a UNet/pipeline folder, LoRA files, or both")
     dtype = t2v.unet.dtype
     if customized is not None:
-        unet, text = _load_unet_folder(Path(_local_or_hub(customized)), dtype)
+        path = Path(_local_or_hub(customized))
+        unet, text = _load_unet_file(path, t2v) if is_weights_file(path) else _load_unet_folder(path, dtype)
     else:
         unet, text = t2i_unet_from_t2v(t2v.unet), None
     if loras:
         # Fusing changes the text encoder in place; keep V's own untouched for prior videos.
         text = text or copy.deepcopy(t2v.text_encoder)
         fuse_loras(t2i_pipeline(t2v, unet, text), list(loras))
-        if all(torch.equal(a, b) for a, b in zip(text.state_dict().values(), t2v.text_encoder.state_dict().values())):
+        if _same_weights(text, t2v.text_encoder):
             text = None
     source = ", ".join([str(customized)] * (customized is not None) + [f"{p}@{w}" for p, w in loras])
     return CustomizedT2I(unet=unet.to(t2v.unet.device), text_encoder=text, source=source)
@@ -133,9 +176,9 @@ def read_customization(folder: str | Path) -> dict:
 def assemble_pipeline(model: str, motion_modules: str | None = None, customized: str | None = None,
                       loras: list[tuple[str, float]] = (), spatial_adapters: str | None = None,
                       motion_adapter: str | None = None, device: str = "cpu",
-                      dtype: torch.dtype = torch.float32) -> StillMovingPipeline:
+                      dtype: torch.dtype = torch.float32, config_dir: str | None = None) -> StillMovingPipeline:
     """V, with M1 injected when given, spatial adapters attached, and the motion adapter loaded (alpha 0)."""
-    pipe = load_t2v(model, motion_modules, dtype=dtype)
+    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir)
     if customized or loras:
         m1 = load_customized(pipe, customized, loras)
         pipe.inject_customized(m1.unet, m1.text_encoder)

@@ -1,0 +1,82 @@
+"""LoRA files in the layouts users bring: kohya/civitai (`lora_unet_*`, alphas), diffusers (`unet.*`), peft.
+
+diffusers' `lora_state_dict` converts kohya and diffusers layouts; a peft `adapter_model.safetensors`
+(`base_model.model.<module>.lora_A.weight`) only needs its prefix turned into diffusers' `unet.`.
+Every LoRA is checked against the T2I it goes into before anything is loaded: a LoRA for another
+architecture (an SDXL LoRA into SD1.5) is refused with the first module that does not fit.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from diffusers import StableDiffusionPipeline
+
+from stillmoving.errors import StillMovingError
+from stillmoving.formats.safety import read_state_dict
+
+PEFT_PREFIX = "base_model.model."
+PEFT_KEY = re.compile(r"(?:base_model\.model\.)?(.+)\.(lora_[AB]|lora_magnitude_vector)(?:\.weight)?")
+DOWN_KEY = re.compile(r"(lora_A|lora\.down|lora_down|_lora\.down)\.weight$")
+
+
+def lora_file(path: str | Path) -> Path:
+    """A LoRA file, or the one file inside a LoRA folder (diffusers or peft)."""
+    path = Path(path)
+    if not path.exists():
+        raise StillMovingError(f"no such LoRA file: {path}")
+    if path.is_file():
+        return path
+    for name in ("pytorch_lora_weights.safetensors", "adapter_model.safetensors", "pytorch_lora_weights.bin",
+                 "adapter_model.bin"):
+        if (path / name).is_file():
+            return path / name
+    raise StillMovingError(f"{path} holds no LoRA file (pytorch_lora_weights.safetensors or adapter_model.safetensors)")
+
+
+def _is_peft_layout(state: dict) -> bool:
+    """peft's own files name bare module paths (optionally under `base_model.model.`)."""
+    return (not any(k.startswith(("unet.", "text_encoder.", "lora_")) for k in state)
+            and all(PEFT_KEY.fullmatch(k) for k in state))
+
+
+def _peft_to_diffusers(state: dict) -> dict:
+    """peft keys name modules of the UNet the adapter was saved from; diffusers wants them under `unet.`."""
+    return {"unet." + k.removeprefix(PEFT_PREFIX): v for k, v in state.items()}
+
+
+def read_lora(path: str | Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A LoRA file and its tensors, peft keys renamed to diffusers' (`unet.<module>.lora_A.weight`)."""
+    path = lora_file(path)
+    state = read_state_dict(path)
+    return path, _peft_to_diffusers(state) if _is_peft_layout(state) else state
+
+
+def _lora_layers(*models: torch.nn.Module, adapter: str) -> int:
+    from peft.tuners.lora import LoraLayer
+
+    return sum(isinstance(m, LoraLayer) and adapter in m.lora_A for model in models for m in model.modules())
+
+
+def load_lora_checked(t2i: StableDiffusionPipeline, path: str | Path, adapter: str) -> None:
+    """`load_lora_weights` (diffusers converts kohya and old layouts), then check every layer found its module."""
+    path, state = read_lora(path)
+    try:
+        converted, _ = StableDiffusionPipeline.lora_state_dict(dict(state))
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise StillMovingError(f"{path}: not a LoRA diffusers can read ({str(error).splitlines()[0]})") from None
+    expected = sum(bool(DOWN_KEY.search(k)) for k in converted)
+    if expected == 0:
+        raise StillMovingError(f"{path}: unrecognised LoRA layout (first key {next(iter(state))!r}); expected "
+                               f"kohya (lora_unet_*), diffusers (unet.*) or peft (*.lora_A.weight) keys")
+    try:
+        t2i.load_lora_weights(state, adapter_name=adapter)
+    except (ValueError, RuntimeError, KeyError) as error:
+        raise StillMovingError(f"LoRA {path} does not fit this model (one for another architecture, e.g. SDXL?): "
+                               f"{str(error).strip().splitlines()[0][:200]}") from None
+    loaded = _lora_layers(t2i.unet, t2i.text_encoder, adapter=adapter)
+    if loaded != expected:
+        raise StillMovingError(f"LoRA {path} does not fit this model: {expected - loaded} of its {expected} layers "
+                               f"name modules the model lacks (a LoRA for another architecture, e.g. SDXL?)")

@@ -1,0 +1,65 @@
+"""Reading a weights file without trusting it: safetensors, or pickles restricted to tensors.
+
+`.ckpt`/`.pt`/`.bin` files are Python pickles, which can run arbitrary code when loaded; they are read
+only with `torch.load(weights_only=True)`, and a file that needs more is refused with how to convert it.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+
+from stillmoving.errors import StillMovingError
+
+SAFETENSORS = (".safetensors",)
+PICKLES = (".ckpt", ".pt", ".pth", ".bin")
+CONVERT_HINT = ("if you trust its source, load it on a safe machine with torch.load(path, weights_only=False), "
+                "save its tensors as safetensors (safetensors.torch.save_file), and pass that file")
+
+
+def is_weights_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in SAFETENSORS + PICKLES
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as error:  # SafetensorError, or OSError on a short read
+        raise StillMovingError(f"cannot read {path}: not a complete safetensors file, truncated or corrupt "
+                               f"({str(error).splitlines()[0]}); download it again") from None
+
+
+def _read_pickle(path: Path) -> dict:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0].split(". Please")[0]
+        if "global" not in detail.lower():  # not a refused class or function: the bytes are no pickle
+            raise StillMovingError(f"cannot read {path}: not a readable PyTorch checkpoint, truncated or corrupt "
+                                   f"({detail})") from None
+        raise StillMovingError(f"refusing to load {path}: it needs arbitrary unpickling, which can run code "
+                               f"({detail}); {CONVERT_HINT}") from None
+    except Exception as error:  # a truncated zip, a file that is not a pickle at all
+        raise StillMovingError(f"cannot read {path}: not a readable PyTorch checkpoint, truncated or corrupt "
+                               f"({str(error).splitlines()[0]})") from None
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file, unwrapped from a training checkpoint's `state_dict` if needed."""
+    path = Path(path)
+    if not path.is_file():
+        raise StillMovingError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in SAFETENSORS + PICKLES:
+        raise StillMovingError(f"{path}: unknown weights format {suffix!r} (expected .safetensors, .ckpt, .pt, .bin)")
+    state = _read_safetensors(path) if suffix in SAFETENSORS else _read_pickle(path)
+    while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    tensors = {k: v for k, v in state.items() if torch.is_tensor(v)} if isinstance(state, dict) else {}
+    if not tensors:
+        raise StillMovingError(f"{path} holds no tensors")
+    return tensors
