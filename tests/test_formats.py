@@ -9,7 +9,7 @@ import re
 
 import pytest
 import torch
-from diffusers import MotionAdapter, StableDiffusionPipeline, UNetMotionModel
+from diffusers import MotionAdapter, StableDiffusionPipeline
 from diffusers.loaders.single_file_utils import convert_animatediff_checkpoint_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
@@ -18,9 +18,8 @@ from safetensors.torch import save_file
 from conftest import generate, perturb
 from test_cli import run
 
-from stillmoving.errors import StillMovingError
 from stillmoving.formats.motion_modules import inspect_motion_modules, load_motion_modules_file
-from stillmoving.injection import spatial_state_dict, t2i_unet_from_t2v
+from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v
 
 # ---- test-only inverse mappings: diffusers names -> original names -------------------------------
