@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AnimateDiffPipeline, AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import AnimateDiffPipeline, AutoencoderKL, StableDiffusionPipeline
 from diffusers.optimization import get_scheduler
+from diffusers.training_utils import compute_snr
 from tqdm.auto import tqdm
-from transformers import CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTokenizer
 
 from stillmoving.data.frozen import encode_pixels, encode_prompts
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
@@ -57,7 +58,12 @@ class PhaseConfig:
     caption_dropout: float = 0.0  # fraction of captions replaced by "" so classifier-free guidance works
     snr_gamma: float = 0.0  # min-SNR-gamma loss weighting (Hang et al. 2023); 0 = plain MSE
     kl_weight: float = 0.0  # vae: weight of KL(q(z|x) || N(0, I)) per latent element
+    object_weight: float = 0.0  # vae: extra reconstruction weight on object pixels (probe.foreground)
     static_captions: float = 0.0  # t2i: fraction of captions without the motion words, as images are captioned
+    train_text_encoder: bool = True  # t2i: train CLIP with the UNet; False keeps it frozen at its seeded init
+    token_identity_weight: float = 0.0  # t2i: loss for decoding each token from its CLIP state (see train_t2i)
+    high_noise_cap: float = 0.0  # motion: cap of `high_noise_weights`; 0 = min-SNR-gamma / plain MSE instead
+    min_timestep: int = 0  # motion: half of each batch draws timesteps from [min_timestep, T)
     monitor_every: int = 0  # sample and score a few videos/images every this many steps; 0 = at the end only
 
 
@@ -70,17 +76,17 @@ class PretrainConfig:
     resolution: int = 32  # frame side in pixels
     num_frames: int = 8  # frames per training video (the motion modules' clip length)
     num_videos: int = 6000  # rendered training videos; the vae and t2i phases use their frames
-    monitor_videos: int = 12  # prompts sampled by the monitor (directions cycle)
+    monitor_videos: int = 24  # prompts sampled by the monitor (directions cycle); fewer are too noisy
     monitor_steps: int = 15  # DDIM steps of the monitor's samples
     guidance_scale: float = 4.0  # classifier-free guidance of the monitor's samples
     vae: PhaseConfig = field(default_factory=lambda: PhaseConfig(
-        steps=1200, batch_size=32, learning_rate=1e-3, warmup_steps=50, kl_weight=1e-4))
+        steps=2000, batch_size=16, learning_rate=2e-3, warmup_steps=50, kl_weight=1e-6, object_weight=20.0))
     t2i: PhaseConfig = field(default_factory=lambda: PhaseConfig(
         steps=3000, batch_size=32, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, snr_gamma=5.0,
-        static_captions=0.3, monitor_every=1000))
+        static_captions=0.3, token_identity_weight=0.1, monitor_every=1000))
     motion: PhaseConfig = field(default_factory=lambda: PhaseConfig(
-        steps=2500, batch_size=8, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, snr_gamma=5.0,
-        monitor_every=500))
+        steps=2500, batch_size=8, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, high_noise_cap=20.0,
+        min_timestep=750, monitor_every=500))
 
 
 def override(cfg: PretrainConfig, assignment: str) -> None:
@@ -92,7 +98,8 @@ def override(cfg: PretrainConfig, assignment: str) -> None:
     if len(path) > 1 or (path and path[0] not in PHASES) or name not in fields or dataclasses.is_dataclass(
             getattr(target, name)):
         raise KeyError(f"unknown setting {key!r}")
-    setattr(target, name, type(getattr(target, name))(value))
+    kind = type(getattr(target, name))
+    setattr(target, name, value.lower() in ("1", "true", "yes") if kind is bool else kind(value))
 
 
 # ----------------------------------------------------------------------------- data
@@ -104,9 +111,15 @@ class WorldData:
     def __init__(self, cfg: PretrainConfig, tokenizer: CLIPTokenizer):
         samples = make_video_dataset(cfg.num_videos, cfg.seed, cfg.num_frames, cfg.resolution)
         self.videos = np.stack([s.pixels for s in samples])  # uint8 (n, f, h, w, 3)
+        self.specs = [s.spec for s in samples]
         self.captions = [s.caption for s in samples]
         self.static_captions = [caption(s.spec, motion=False) for s in samples]
         self.tokenizer = tokenizer
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of all videos together."""
+        return self.videos.shape[0] * self.videos.shape[1]
 
     def tokens(self, prompts: list[str]) -> torch.Tensor:
         return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
@@ -175,19 +188,27 @@ def random_frames(data: WorldData, batch_size: int) -> tuple[torch.Tensor, torch
 # ----------------------------------------------------------------------------- phase 1: vae
 
 
-def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float) -> torch.Tensor:
-    """L1 + MSE reconstruction of a posterior sample, plus the KL to N(0, I) per latent element."""
+def object_weights(pixels: torch.Tensor, object_weight: float) -> torch.Tensor:
+    """(b, 1, h, w) reconstruction weights: 1 on the background, 1 + object_weight on the object."""
+    frames = ((pixels.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+    return 1 + object_weight * torch.from_numpy(probe.foreground(frames))[:, None]
+
+
+def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, object_weight: float) -> torch.Tensor:
+    """L1 + MSE reconstruction of a posterior sample, weighted towards the object (a small part of each
+    frame, which a plain mean learns last), plus the KL to N(0, I) per latent element."""
     posterior = vae.encode(pixels).latent_dist
-    recon = vae.decode(posterior.sample()).sample
-    kl = posterior.kl().mean() / posterior.mean[0].numel()
-    return F.l1_loss(recon, pixels) + F.mse_loss(recon, pixels) + kl_weight * kl
+    error = vae.decode(posterior.sample()).sample - pixels
+    weights = object_weights(pixels, object_weight)
+    reconstruction = (weights * (error.abs() + error**2)).mean() / weights.mean()
+    return reconstruction + kl_weight * posterior.kl().mean() / posterior.mean[0].numel()
 
 
 @torch.no_grad()
 def calibrate_scaling(vae: AutoencoderKL, data: WorldData, count: int = 2048) -> float:
-    """SD's convention: scaling_factor = 1 / std of the latents, measured on `count` frames."""
+    """SD's convention: scaling_factor = 1 / std of the latents, measured on (at most) `count` frames."""
     vae.register_to_config(scaling_factor=1.0)
-    latents = encode_pixels(vae, data.frames(*random_frames(data, count)), batch_size=256)
+    latents = encode_pixels(vae, data.frames(*random_frames(data, min(count, data.num_frames))))
     factor = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=factor)
     return factor
@@ -202,7 +223,7 @@ def reconstruction_psnr(vae: AutoencoderKL, pixels: torch.Tensor) -> float:
 HELD_OUT_LOOKS = {"star": ("star", None), "crayon": (None, "crayon"), "neon": (None, "neon")}
 
 
-def held_out_frames(cfg: PretrainConfig, look: str, count: int = 64) -> torch.Tensor:
+def held_out_frames(cfg: PretrainConfig, look: str, count: int = 32) -> torch.Tensor:
     """(count, 3, h, w) frames of a held-out subject or style, never trained on, to check the VAE covers them."""
     subject, style = HELD_OUT_LOOKS[look]
     samples = make_video_dataset(count, cfg.seed + 99, 1, cfg.resolution, subject=subject, style=style)
@@ -216,10 +237,10 @@ def train_vae(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     vae = build_vae(arch, cfg.resolution)
     phase = cfg.vae
     stats = fit(list(vae.parameters()), lambda: vae_loss(vae, data.frames(*random_frames(data, phase.batch_size)),
-                                                         phase.kl_weight), phase, "vae")
+                                                         phase.kl_weight, phase.object_weight), phase, "vae")
     vae.eval()
     stats["scaling_factor"] = calibrate_scaling(vae, data)
-    stats["psnr"] = reconstruction_psnr(vae, data.frames(*random_frames(data, 512)))
+    stats["psnr"] = reconstruction_psnr(vae, data.frames(*random_frames(data, min(512, data.num_frames))))
     stats["psnr_held_out"] = {look: reconstruction_psnr(vae, held_out_frames(cfg, look)) for look in HELD_OUT_LOOKS}
     vae.save_pretrained(out / "vae")
     return stats
@@ -228,11 +249,11 @@ def train_vae(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
 # ----------------------------------------------------------------------------- phase 2: t2i
 
 
-def image_loss(unet, text_encoder, scheduler, latents, tokens, snr_gamma: float) -> torch.Tensor:
-    """The diffusion denoising loss (losses.py) of image latents (b, 4, h, w), text encoder in the graph."""
+def image_loss(unet, scheduler, latents: torch.Tensor, text: torch.Tensor, snr_gamma: float) -> torch.Tensor:
+    """The diffusion denoising loss (losses.py) of image latents (b, 4, h, w) given text states (b, seq, dim)."""
     noise = torch.randn_like(latents)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),))
-    prediction = unet(scheduler.add_noise(latents, noise, timesteps), timesteps, text_encoder(tokens)[0]).sample
+    prediction = unet(scheduler.add_noise(latents, noise, timesteps), timesteps, text).sample
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
     return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
 
@@ -267,17 +288,26 @@ def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     pipe.set_progress_bar_config(disable=True)
     monitors = []
 
+    identity_head = torch.nn.Linear(text_encoder.config.hidden_size, len(tokenizer))
+
     def step_loss():
         videos, frames = random_frames(data, phase.batch_size)
         tokens = data.tokens(choose_captions(data, videos, phase))
-        return image_loss(unet, text_encoder, scheduler, latents[videos, :, frames], tokens, phase.snr_gamma)
+        text = text_encoder(tokens)[0]  # (b, seq, dim)
+        loss = image_loss(unet, scheduler, latents[videos, :, frames], text, phase.snr_gamma)
+        if phase.token_identity_weight:
+            loss = loss + phase.token_identity_weight * F.cross_entropy(identity_head(text).flatten(0, 1), tokens.flatten())
+        return loss
 
     def on_step(step):
         if (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
             monitors.append({"step": step, **monitor_t2i(cfg, pipe)})
             log.info("t2i monitor %s", monitors[-1])
 
-    stats = fit(list(unet.parameters()) + list(text_encoder.parameters()), step_loss, phase, "t2i", on_step)
+    text_encoder.requires_grad_(phase.train_text_encoder)
+    params = list(unet.parameters()) + (list(text_encoder.parameters()) if phase.train_text_encoder else [])
+    params += list(identity_head.parameters()) if phase.token_identity_weight else []
+    stats = fit(params, step_loss, phase, "t2i", on_step)
     pipe.save_pretrained(out / "t2i")
     return {**stats, "monitor": monitors}
 
@@ -295,6 +325,45 @@ def inflate(t2i_dir: Path, cfg: PretrainConfig) -> AnimateDiffPipeline:
     return pipe
 
 
+def high_noise_weights(scheduler, timesteps: torch.Tensor, cap: float) -> torch.Tensor:
+    """Epsilon-loss weights 1 + 1/SNR, capped: what v-prediction (Salimans & Ho 2022) gives x0 errors.
+    The plain epsilon loss weights an x0 error by SNR, nearly nothing at the high noise levels where a
+    sample's motion direction is decided; this weighting lifts those levels up to `cap` times."""
+    snr = compute_snr(scheduler, timesteps)
+    return torch.clamp(1 + 1 / snr, max=cap)
+
+
+def motion_loss(model, scheduler, latents: torch.Tensor, text: torch.Tensor, cap: float,
+                min_timestep: int = 0) -> torch.Tensor:
+    """The video denoising loss (training/loop.py's video_loss) with `high_noise_weights`, timesteps drawn
+    from [min_timestep, T) for the second half of the batch."""
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],))
+    high = torch.arange(len(timesteps)) >= len(timesteps) // 2
+    timesteps[high] = torch.randint(min_timestep, scheduler.config.num_train_timesteps, (int(high.sum()),))
+    prediction = model(scheduler.add_noise(latents, noise, timesteps), timesteps, text)
+    target = diffusion_target(scheduler, latents, noise, timesteps)
+    return denoising_loss(prediction, target, high_noise_weights(scheduler, timesteps, cap) if cap else None)
+
+
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+@torch.no_grad()
+def direction_gap(model, scheduler, latents: torch.Tensor, text: torch.Tensor, swapped: torch.Tensor,
+                  seed: int = 0) -> float:
+    """How much worse the video model denoises clips (b, c, f, h, w) at high noise (t >= 500, where the motion
+    is decided) when their captions name the opposite direction: relative x0 error, 0 while the model ignores
+    the direction word. Cheaper and steadier than sampling videos."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(latents.shape, generator=generator)
+    timesteps = torch.randint(500, scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    alpha = scheduler.alphas_cumprod[timesteps].view(-1, 1, 1, 1, 1)
+    error = lambda t: ((noisy - (1 - alpha).sqrt() * model(noisy, timesteps, t)) / alpha.sqrt() - latents).pow(2).mean()
+    return float(error(swapped) / error(text) - 1)
+
+
 def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     phase = cfg.motion
     pipe = inflate(out / "t2i", cfg)
@@ -307,10 +376,16 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     row = {p: i for i, p in enumerate(prompts)}
     model, scheduler = VideoDenoiser(pipe.unet), build_scheduler()
     monitors = []
+    probe_ids = torch.arange(min(32, len(latents)))  # fixed clips for `direction_gap`
+    probe_text = table[[row[data.captions[i]] for i in probe_ids]]
+    swapped = encode_prompts(pipe.tokenizer, pipe.text_encoder, [
+        caption(dataclasses.replace(data.specs[i], direction=OPPOSITE[data.specs[i].direction])) for i in probe_ids])
 
     def step_loss():
         videos = torch.randint(len(latents), (phase.batch_size,))
         text = table[[row[p] for p in choose_captions(data, videos, phase)]]
+        if phase.high_noise_cap:
+            return motion_loss(model, scheduler, latents[videos], text, phase.high_noise_cap, phase.min_timestep)
         return video_loss(model, scheduler, latents[videos], text, phase.snr_gamma or None)
 
     def on_step(step):
@@ -318,6 +393,7 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
             with torch.random.fork_rng():  # sampling must not shift the training's random stream
                 figures = probe.monitor(pipe, cfg.monitor_videos, cfg.num_frames, cfg.resolution,
                                         cfg.monitor_steps, cfg.guidance_scale, cfg.seed)
+                figures["direction_gap"] = direction_gap(model, scheduler, latents[probe_ids], probe_text, swapped)
             monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
             log.info("motion monitor %s", monitors[-1])
 
