@@ -60,7 +60,7 @@ class PhaseConfig:
     kl_weight: float = 0.0  # vae: weight of KL(q(z|x) || N(0, I)) per latent element
     object_weight: float = 0.0  # vae: extra reconstruction weight on object pixels (probe.foreground)
     static_captions: float = 0.0  # t2i: fraction of captions without the motion words, as images are captioned
-    train_text_encoder: bool = True  # t2i: train CLIP with the UNet; False keeps it frozen at its seeded init
+    train_text_encoder: bool = True  # train CLIP too (t2i: from its seeded init; motion: see train_motion)
     token_identity_weight: float = 0.0  # t2i: loss for decoding each token from its CLIP state (see train_t2i)
     high_noise_cap: float = 0.0  # motion: cap of `high_noise_weights`; 0 = min-SNR-gamma / plain MSE instead
     min_timestep: int = 0  # motion: half of each batch draws timesteps from [min_timestep, T)
@@ -86,7 +86,7 @@ class PretrainConfig:
         static_captions=0.3, token_identity_weight=0.1, monitor_every=1000))
     motion: PhaseConfig = field(default_factory=lambda: PhaseConfig(
         steps=2500, batch_size=8, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, high_noise_cap=20.0,
-        min_timestep=750, monitor_every=500))
+        min_timestep=750, train_text_encoder=False, monitor_every=500))
 
 
 def override(cfg: PretrainConfig, assignment: str) -> None:
@@ -368,36 +368,38 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     phase = cfg.motion
     pipe = inflate(out / "t2i", cfg)
     pipe.vae.requires_grad_(False)
-    pipe.text_encoder.requires_grad_(False)
     pipe.unet.freeze_unet2d_params()
+    pipe.text_encoder.requires_grad_(phase.train_text_encoder)
     latents = data.latents(pipe.vae)  # (n, 4, f, h', w')
-    prompts = sorted(set(data.captions)) + [""]
-    table = encode_prompts(pipe.tokenizer, pipe.text_encoder, prompts)  # (p, seq, dim)
-    row = {p: i for i, p in enumerate(prompts)}
     model, scheduler = VideoDenoiser(pipe.unet), build_scheduler()
     monitors = []
     probe_ids = torch.arange(min(32, len(latents)))  # fixed clips for `direction_gap`
-    probe_text = table[[row[data.captions[i]] for i in probe_ids]]
-    swapped = encode_prompts(pipe.tokenizer, pipe.text_encoder, [
-        caption(dataclasses.replace(data.specs[i], direction=OPPOSITE[data.specs[i].direction])) for i in probe_ids])
+    probe_captions = [data.captions[i] for i in probe_ids]
+    swapped = [caption(dataclasses.replace(data.specs[i], direction=OPPOSITE[data.specs[i].direction]))
+               for i in probe_ids]
+
+    def embed(prompts: list[str]) -> torch.Tensor:
+        return pipe.text_encoder(data.tokens(prompts))[0]  # (b, seq, dim)
 
     def step_loss():
         videos = torch.randint(len(latents), (phase.batch_size,))
-        text = table[[row[p] for p in choose_captions(data, videos, phase)]]
+        text = embed(choose_captions(data, videos, phase))
         if phase.high_noise_cap:
             return motion_loss(model, scheduler, latents[videos], text, phase.high_noise_cap, phase.min_timestep)
         return video_loss(model, scheduler, latents[videos], text, phase.snr_gamma or None)
 
     def on_step(step):
         if step == 1 or (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
-            with torch.random.fork_rng():  # sampling must not shift the training's random stream
+            with torch.random.fork_rng(), torch.no_grad():  # sampling must not shift the training's random stream
                 figures = probe.monitor(pipe, cfg.monitor_videos, cfg.num_frames, cfg.resolution,
                                         cfg.monitor_steps, cfg.guidance_scale, cfg.seed)
-                figures["direction_gap"] = direction_gap(model, scheduler, latents[probe_ids], probe_text, swapped)
+                figures["direction_gap"] = direction_gap(model, scheduler, latents[probe_ids], embed(probe_captions),
+                                                         embed(swapped))
             monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
             log.info("motion monitor %s", monitors[-1])
 
     params = [p for p in pipe.unet.parameters() if p.requires_grad]
+    params += list(pipe.text_encoder.parameters()) if phase.train_text_encoder else []
     stats = fit(params, step_loss, phase, "motion", on_step)
     save_world(pipe, out)
     return {**stats, "trainable_params": sum(p.numel() for p in params), "monitor": monitors}
