@@ -34,12 +34,18 @@ from diffusers.training_utils import compute_snr
 from tqdm.auto import tqdm
 from transformers import CLIPTokenizer
 
-from stillmoving.data.frozen import encode_pixels, encode_prompts
+from stillmoving.data.frozen import encode_pixels
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
-from stillmoving.training.loop import VideoDenoiser, video_loss
+from stillmoving.training.loop import VideoDenoiser
 from stillmoving.world import probe
-from stillmoving.world.architectures import (PRESETS, build_motion_modules, build_scheduler, build_text_encoder,
-                                             build_unet, build_vae)
+from stillmoving.world.architectures import (
+    PRESETS,
+    build_motion_modules,
+    build_scheduler,
+    build_text_encoder,
+    build_unet,
+    build_vae,
+)
 from stillmoving.world.synthetic import caption, make_video_dataset, world_vocabulary
 from stillmoving.world.tokenizer import build_tokenizer
 
@@ -264,17 +270,6 @@ def t2i_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionPipeline:
                                    requires_safety_checker=False)
 
 
-def monitor_t2i(cfg: PretrainConfig, pipe: StableDiffusionPipeline) -> dict:
-    """Colour, background and object presence of images sampled for the monitor's (motion) captions."""
-    specs = probe.monitor_scenes(cfg.monitor_videos, num_frames=cfg.num_frames)
-    with torch.no_grad():
-        images = pipe([caption(s) for s in specs], height=cfg.resolution, width=cfg.resolution,
-                      num_inference_steps=cfg.monitor_steps, guidance_scale=cfg.guidance_scale, output_type="np",
-                      generator=torch.Generator().manual_seed(cfg.seed)).images
-    figures = probe.summarise(probe.to_uint8(images)[:, None], specs)
-    return {k: figures[k] for k in ("object_found", "colour_accuracy", "background_accuracy")}
-
-
 def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     arch, phase = PRESETS[cfg.preset], cfg.t2i
     vae = AutoencoderKL.from_pretrained(out / "vae").eval().requires_grad_(False)
@@ -287,7 +282,9 @@ def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     pipe = t2i_pipeline(vae, text_encoder, tokenizer, unet)
     pipe.set_progress_bar_config(disable=True)
     monitors = []
-
+    # SD's CLIP tells every word apart; a CLIP trained only through the UNet lets the words that do not
+    # change a frame (directions, speeds, unseen words) collapse. A linear head that must read each token
+    # back from its state keeps them apart; it is dropped after training.
     identity_head = torch.nn.Linear(text_encoder.config.hidden_size, len(tokenizer))
 
     def step_loss():
@@ -295,13 +292,15 @@ def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
         tokens = data.tokens(choose_captions(data, videos, phase))
         text = text_encoder(tokens)[0]  # (b, seq, dim)
         loss = image_loss(unet, scheduler, latents[videos, :, frames], text, phase.snr_gamma)
-        if phase.token_identity_weight:
-            loss = loss + phase.token_identity_weight * F.cross_entropy(identity_head(text).flatten(0, 1), tokens.flatten())
-        return loss
+        identity = F.cross_entropy(identity_head(text).flatten(0, 1), tokens.flatten())
+        return loss + phase.token_identity_weight * identity
 
     def on_step(step):
         if (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
-            monitors.append({"step": step, **monitor_t2i(cfg, pipe)})
+            with torch.random.fork_rng():  # sampling must not shift the training's random stream
+                figures = probe.monitor_images(pipe, cfg.monitor_videos, cfg.resolution, cfg.monitor_steps,
+                                               cfg.guidance_scale, cfg.seed)
+            monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
             log.info("t2i monitor %s", monitors[-1])
 
     text_encoder.requires_grad_(phase.train_text_encoder)
@@ -333,35 +332,20 @@ def high_noise_weights(scheduler, timesteps: torch.Tensor, cap: float) -> torch.
     return torch.clamp(1 + 1 / snr, max=cap)
 
 
-def motion_loss(model, scheduler, latents: torch.Tensor, text: torch.Tensor, cap: float,
-                min_timestep: int = 0) -> torch.Tensor:
-    """The video denoising loss (training/loop.py's video_loss) with `high_noise_weights`, timesteps drawn
-    from [min_timestep, T) for the second half of the batch."""
+def motion_loss(model, scheduler, latents: torch.Tensor, text: torch.Tensor, phase: PhaseConfig) -> torch.Tensor:
+    """The video denoising loss (as training/loop.py's video_loss) of clips (b, c, f, h, w); timesteps of the
+    second half of the batch come from [min_timestep, T), and the loss is weighted by `high_noise_weights`
+    (or min-SNR-gamma when no cap is set)."""
     noise = torch.randn_like(latents)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],))
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),))
     high = torch.arange(len(timesteps)) >= len(timesteps) // 2
-    timesteps[high] = torch.randint(min_timestep, scheduler.config.num_train_timesteps, (int(high.sum()),))
+    timesteps[high] = torch.randint(phase.min_timestep, scheduler.config.num_train_timesteps, (int(high.sum()),))
     prediction = model(scheduler.add_noise(latents, noise, timesteps), timesteps, text)
-    target = diffusion_target(scheduler, latents, noise, timesteps)
-    return denoising_loss(prediction, target, high_noise_weights(scheduler, timesteps, cap) if cap else None)
-
-
-OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
-
-
-@torch.no_grad()
-def direction_gap(model, scheduler, latents: torch.Tensor, text: torch.Tensor, swapped: torch.Tensor,
-                  seed: int = 0) -> float:
-    """How much worse the video model denoises clips (b, c, f, h, w) at high noise (t >= 500, where the motion
-    is decided) when their captions name the opposite direction: relative x0 error, 0 while the model ignores
-    the direction word. Cheaper and steadier than sampling videos."""
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(latents.shape, generator=generator)
-    timesteps = torch.randint(500, scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
-    noisy = scheduler.add_noise(latents, noise, timesteps)
-    alpha = scheduler.alphas_cumprod[timesteps].view(-1, 1, 1, 1, 1)
-    error = lambda t: ((noisy - (1 - alpha).sqrt() * model(noisy, timesteps, t)) / alpha.sqrt() - latents).pow(2).mean()
-    return float(error(swapped) / error(text) - 1)
+    if phase.high_noise_cap:
+        weights = high_noise_weights(scheduler, timesteps, phase.high_noise_cap)
+    else:
+        weights = snr_weights(scheduler, timesteps, phase.snr_gamma) if phase.snr_gamma else None
+    return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
 
 
 def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
@@ -375,7 +359,7 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     monitors = []
     probe_ids = torch.arange(min(32, len(latents)))  # fixed clips for `direction_gap`
     probe_captions = [data.captions[i] for i in probe_ids]
-    swapped = [caption(dataclasses.replace(data.specs[i], direction=OPPOSITE[data.specs[i].direction]))
+    swapped = [caption(dataclasses.replace(data.specs[i], direction=probe.OPPOSITE[data.specs[i].direction]))
                for i in probe_ids]
 
     def embed(prompts: list[str]) -> torch.Tensor:
@@ -384,17 +368,15 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     def step_loss():
         videos = torch.randint(len(latents), (phase.batch_size,))
         text = embed(choose_captions(data, videos, phase))
-        if phase.high_noise_cap:
-            return motion_loss(model, scheduler, latents[videos], text, phase.high_noise_cap, phase.min_timestep)
-        return video_loss(model, scheduler, latents[videos], text, phase.snr_gamma or None)
+        return motion_loss(model, scheduler, latents[videos], text, phase)
 
     def on_step(step):
         if step == 1 or (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
             with torch.random.fork_rng(), torch.no_grad():  # sampling must not shift the training's random stream
                 figures = probe.monitor(pipe, cfg.monitor_videos, cfg.num_frames, cfg.resolution,
                                         cfg.monitor_steps, cfg.guidance_scale, cfg.seed)
-                figures["direction_gap"] = direction_gap(model, scheduler, latents[probe_ids], embed(probe_captions),
-                                                         embed(swapped))
+                figures["direction_gap"] = probe.direction_gap(model, scheduler, latents[probe_ids],
+                                                               embed(probe_captions), embed(swapped))
             monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
             log.info("motion monitor %s", monitors[-1])
 
