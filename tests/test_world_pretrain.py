@@ -69,15 +69,17 @@ def test_loaded_pipeline_generates_frames(world_dir):
     assert torch.isfinite(frames).all()
 
 
-def test_same_seed_same_weights(tmp_path):
+def test_same_seed_same_weights_and_log(tmp_path):
     for name in ("a", "b"):
         cfg = tiny_config()
         cfg.num_videos = 4
-        run(cfg, tmp_path / name, ("vae", "t2i"))
-    for part in ("vae", "t2i/unet", "t2i/text_encoder"):
+        run(cfg, tmp_path / name)
+    for part in ("vae", "t2i/unet", "t2i/text_encoder", "pipeline/unet"):
         file = "model.safetensors" if "text" in part else "diffusion_pytorch_model.safetensors"
         first, second = (load_file(tmp_path / n / part / file) for n in ("a", "b"))
         assert all(torch.equal(first[k], second[k]) for k in first), part
+    logs = [json.loads((tmp_path / n / "pretrain_log.json").read_text()) for n in ("a", "b")]
+    assert logs[0]["motion"]["monitor"] == logs[1]["motion"]["monitor"]
 
 
 def test_overrides_are_typed_and_strict():

@@ -8,6 +8,8 @@ direction and distance), its frame-to-frame overlap (temporal consistency) and i
 
 `monitor` samples a few prompts from a pipeline and scores the videos against their prompts; the
 pretraining prints it while the motion modules learn, and the same numbers describe a finished world.
+Beside it: `monitor_images` for a T2I, `direction_gap` (does the denoiser use the direction word at all?)
+and `reconstruction_psnr` for a VAE, on base frames or the held-out looks.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from stillmoving.world.synthetic import (
     SPEEDS,
     SceneSpec,
     caption,
+    make_video_dataset,
     sample_scene,
 )
 
@@ -221,3 +224,21 @@ def direction_gap(model, scheduler, latents: torch.Tensor, text: torch.Tensor, s
         return (x0 - latents).pow(2).mean()
 
     return float(x0_error(swapped) / x0_error(text) - 1)
+
+
+HELD_OUT_LOOKS = {"star": ("star", None), "crayon": (None, "crayon"), "neon": (None, "neon")}  # (subject, style)
+
+
+def held_out_pixels(look: str, resolution: int, count: int = 32, seed: int = 99) -> torch.Tensor:
+    """(count, 3, h, w) frames in [-1, 1] of a held-out subject or style, which pretraining never shows."""
+    subject, style = HELD_OUT_LOOKS[look]
+    samples = make_video_dataset(count, seed, 1, resolution, subject=subject, style=style)
+    pixels = torch.from_numpy(np.stack([s.pixels[0] for s in samples]))
+    return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+@torch.no_grad()
+def reconstruction_psnr(vae, pixels: torch.Tensor) -> float:
+    """PSNR (dB, peak-to-peak 2) of a VAE's posterior-mean reconstruction of pixels (b, 3, h, w) in [-1, 1]."""
+    recon = vae.decode(vae.encode(pixels).latent_dist.mean).sample.clamp(-1, 1)
+    return float(10 * torch.log10(4.0 / (recon - pixels).pow(2).mean()))
