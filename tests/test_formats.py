@@ -5,6 +5,7 @@ only one way), loaded back through the API and the CLI offline, and compared wit
 loaded from its diffusers folder: equal weights, equal frames. Then a table of bad inputs.
 """
 
+import json
 import re
 
 import pytest
@@ -359,6 +360,41 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(parts, tmp_path, capsy
     (line,) = [line for line in err.splitlines() if "error:" in line]  # progress bars aside, one line
     assert code == 2 and message in line, err
     assert not out.exists()
+
+
+TRAIN = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "1", "--sample-steps", "1"]
+
+
+@pytest.mark.parametrize("verb", [["motion-adapter", "train", "--sample-prompt", "a red circle"],
+                                  ["customize", "--motion-adapter", "none", "--prompt", "a sks dog"]])
+def test_training_refuses_more_frames_than_the_positional_table(parts, tmp_path, capsys, monkeypatch, verb):
+    code, _, err = run(capsys, monkeypatch, *verb, "--model", parts["sd"], "--motion-modules", parts["mm"],
+                       "-o", tmp_path / "run", *TRAIN, "--num-frames", "17")
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and "positional table holds (16 frames)" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_verbs_take_a_single_file_base_with_config_dir(parts, tmp_path, capsys, monkeypatch):
+    """An LDM single file + motion-module file through both stages; `generate --customization` re-reads
+    `--config-dir` from the record, so the customization runs without repeating it."""
+    reference = parts["pipe"]
+    save_file(to_ldm(t2i_unet_from_t2v(reference.unet), reference.text_encoder, reference.vae), tmp_path / "sd15.safetensors")
+    torch.save(to_animatediff({k: v for k, v in reference.unet.state_dict().items() if "motion_modules" in k}),
+               tmp_path / "mm.ckpt")
+    base = ["--model", tmp_path / "sd15.safetensors", "--motion-modules", tmp_path / "mm.ckpt", "--config-dir", parts["sd"]]
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", *base, "-o", tmp_path / "motion",
+                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", *TRAIN)
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "customize", *base, "-o", tmp_path / "custom", "--motion-adapter",
+                       tmp_path / "motion/motion_adapter", "--customized", parts["sd"], "--prompt", "a sks dog", "--num-images", "1",
+                       "--num-prior-videos", "1", "--spatial-rank", "2", *TRAIN)
+    assert code == 0, err
+    record = json.loads((tmp_path / "custom/customization.json").read_text())
+    assert record["config_dir"] == str(parts["sd"].resolve())
+    code, _, err = run(capsys, monkeypatch, "generate", "--customization", tmp_path / "custom", "--prompt", "a sks dog",
+                       "-o", tmp_path / "v.gif", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "1")
+    assert code == 0 and (tmp_path / "v.gif").is_file(), err
 
 
 def test_info_refuses_a_pickle_that_needs_code(tmp_path, capsys, monkeypatch):

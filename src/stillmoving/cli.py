@@ -23,6 +23,8 @@ motion_app = typer.Typer(help="Stage 1: the motion adapter (once per video model
 app.add_typer(motion_app, name="motion-adapter")
 t2i_app = typer.Typer(help="Make a customized T2I the way users do (DreamBooth, style LoRA).", no_args_is_help=True)
 app.add_typer(t2i_app, name="t2i")
+world_app = typer.Typer(help="The embedded synthetic world: render its videos and images.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
 console = Console(stderr=True)
 
 # Options both training stages share; None means "the config's default".
@@ -82,7 +84,8 @@ def motion_train(
     steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
     num_frames: Frames = None, height: Height = None, width: Width = None, mixed_precision: Precision = None,
     gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None, seed: Seed = None,
-    checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None, config: Config = None,
+    checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None,
+    config_dir: ConfigDir = None, config: Config = None,
 ):
     """Train the motion adapter on frozen videos (alpha = 1)."""
     values = dict(locals())
@@ -157,7 +160,7 @@ def customize(
     grad_accum: GradAccum = None, num_frames: Frames = None, height: Height = None, width: Width = None,
     mixed_precision: Precision = None, gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None,
     seed: Seed = None, checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None,
-    config: Config = None,
+    config_dir: ConfigDir = None, config: Config = None,
 ):
     """Train spatial adapters for one customized T2I (the whole Still-Moving stage 2)."""
     values = dict(locals())
@@ -207,7 +210,7 @@ def generate(
         customized=customized or sources.get("customized"), loras=loras,
         spatial_adapters=spatial_adapters or sources.get("spatial_adapters"),
         motion_adapter=motion_adapter or sources.get("motion_adapter") or None, device=device,
-        dtype=_dtype(dtype), config_dir=config_dir,
+        dtype=_dtype(dtype), config_dir=config_dir or sources.get("config_dir"),
     )
     check_num_frames(pipe, num_frames)
     written = generate_videos(pipe, prompt, output, motion_scale=motion_scale, negative_prompt=negative_prompt,
@@ -256,6 +259,31 @@ def demo(
     values = dict(output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter)
     cfg = DemoConfig.quick(**values) if quick else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")
+
+
+@world_app.command("render")
+def world_render(
+    output: Annotated[Path, typer.Argument(help="Folder to write (captions go to metadata.jsonl).")],
+    count: Annotated[int, typer.Option(help="How many videos or images.")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed renders the same folder.")] = 0,
+    images: Annotated[bool, typer.Option(help="Still images (PNG) instead of videos.")] = False,
+    subject: Annotated[Optional[str], typer.Option(help="A held-out subject instead of base objects: star.")] = None,
+    style: Annotated[Optional[str], typer.Option(help="A held-out style: crayon, neon.")] = None,
+    num_frames: Annotated[int, typer.Option(help="Frames per video.")] = 8,
+    resolution: Annotated[int, typer.Option(help="Frame side in pixels.")] = 32,
+    video_format: Annotated[str, typer.Option("--format", help="frames (PNG folders, lossless) | gif | mp4.")] = "frames",
+):
+    """Render captioned world videos (or images) into a folder the training and eval commands read."""
+    from stillmoving.world.folders import write_image_folder, write_video_folder
+
+    if images:
+        folder = write_image_folder(output, count, seed, resolution, subject, style)
+    else:
+        suffix = {"frames": "", "gif": ".gif", "mp4": ".mp4"}.get(video_format)
+        if suffix is None:
+            raise StillMovingError(f"--format must be frames, gif or mp4, not {video_format!r}")
+        folder = write_video_folder(output, count, seed, num_frames, resolution, subject, style, suffix)
+    console.print(f"{count} {'images' if images else 'videos'} written to {folder}")
 
 
 @app.command("eval")

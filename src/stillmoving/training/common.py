@@ -11,7 +11,7 @@ from accelerate import Accelerator
 from diffusers import DDPMScheduler
 
 from stillmoving.files import write_text
-from stillmoving.loading import load_t2v
+from stillmoving.loading import check_num_frames, load_t2v
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.training.config import OptimConfig, TrainConfig
 from stillmoving.training.loop import freeze
@@ -21,7 +21,8 @@ WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloa
 
 def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovingPipeline:
     """V with every weight frozen, in the mixed-precision dtype (adapters are added in fp32 later)."""
-    pipe = load_t2v(cfg.model, cfg.motion_modules, dtype=WEIGHT_DTYPES[cfg.mixed_precision])
+    pipe = load_t2v(cfg.model, cfg.motion_modules, dtype=WEIGHT_DTYPES[cfg.mixed_precision], config_dir=cfg.config_dir)
+    check_num_frames(pipe, cfg.num_frames)
     pipe.to(accelerator.device)
     pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
     freeze(pipe.unet, pipe.vae, pipe.text_encoder)

@@ -42,7 +42,8 @@ class TrainConfig(OptimConfig):
     `model` is the video model V: an AnimateDiff pipeline folder, or an SD folder with `motion_modules`.
     """
 
-    motion_modules: str | None = None  # AnimateDiff motion modules (MotionAdapter folder) when model is SD
+    motion_modules: str | None = None  # AnimateDiff motion modules (folder or v1/v2/v3 file) when model is a T2I
+    config_dir: str | None = None  # diffusers folder whose configs/tokenizer shape single files (default: SD1.5's)
     num_frames: int = 16  # frames per training video (AnimateDiff v1/v2: 16)
     sample_steps: int = 25  # denoising steps when sampling training data from the models
     guidance_scale: float = 7.5  # classifier-free guidance when sampling training data

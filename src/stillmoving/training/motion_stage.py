@@ -37,10 +37,10 @@ def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
 
 def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     """Run stage 1; returns the folder holding the adapter in diffusers' LoRA format."""
-    output = prepare_output_dir(cfg)
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
-    latents, prompts = motion_videos(cfg, pipe)
+    latents, prompts = motion_videos(cfg, pipe)  # every input is read before anything is written
+    output = prepare_output_dir(cfg)
     bank = PromptBank()
     clips = LatentClips(latents, [bank.add(p) for p in prompts])
     text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)

@@ -131,6 +131,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
 def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapters) -> None:
     """The adapter file, and a record of everything `generate --customization` needs to rebuild the model."""
     sources = {"model": _absolute(cfg.model), "motion_modules": _absolute(cfg.motion_modules),
+               "config_dir": _absolute(cfg.config_dir),
                "customized": _absolute(cfg.customized), "loras": [[_absolute(p), w] for p, w in cfg.loras],
                "motion_adapter": _absolute(cfg.motion_adapter)}
     spatial.save(output / ADAPTER_FILE, extra_metadata={k: json.dumps(v) for k, v in sources.items()})

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stillmoving.data.video_io import to_uint8_frames, write_image
+from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2i_pipeline
@@ -26,7 +26,8 @@ from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.world.metrics import video_metrics
 from stillmoving.world.report import Variant, write_report
-from stillmoving.world.synthetic import make_image_dataset, make_video_dataset
+from stillmoving.world.folders import write_image_folder
+from stillmoving.world.synthetic import make_video_dataset
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 COLUMNS = ["speed", "direction_match", "is_static", "fidelity", "consistency", "artifact"]
@@ -79,12 +80,7 @@ class Generation:
 
 def render_customization_images(folder: Path, target: str, count: int, seed: int, resolution: int) -> Path:
     """The user's side: a folder of images of the new subject/style, captioned in metadata.jsonl."""
-    lines = []
-    for i, (image, caption, _) in enumerate(make_image_dataset(count, seed, resolution, **TARGETS[target])):
-        write_image(image, folder / f"{i:03d}.png")
-        lines.append(json.dumps({"file_name": f"{i:03d}.png", "text": caption}))
-    write_text(folder / "metadata.jsonl", "\n".join(lines) + "\n")
-    return folder
+    return write_image_folder(folder, count, seed, resolution, **TARGETS[target])
 
 
 def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -> dict:
