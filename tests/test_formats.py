@@ -242,6 +242,44 @@ def test_lora_layouts_fuse_to_the_same_unet(parts, tmp_path, layout, alpha):
                                    atol=1e-5, rtol=1e-4)
 
 
+def test_peft_folder_with_alpha_and_rslora_from_its_adapter_config(parts, tmp_path):
+    """peft's own `save_pretrained` folder: adapter_config.json carries lora_alpha != r, rsLoRA and an
+    alpha_pattern; the fused UNet equals the peft model at the same weight."""
+    from peft import get_peft_model
+
+    unet = t2i_unet_from_t2v(parts["pipe"].unet)
+    config = LoraConfig(r=4, lora_alpha=3, use_rslora=True, alpha_pattern={"to_v": 8},
+                        target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    model = get_peft_model(unet, config)
+    perturb([p for n, p in model.named_parameters() if "lora_B" in n], seed=3, scale=0.1)
+    model.save_pretrained(tmp_path / "peft")
+    assert json.loads((tmp_path / "peft/adapter_config.json").read_text())["lora_alpha"] == 3
+    m1 = load_customized(parts["pipe"], loras=[(str(tmp_path / "peft"), 0.5)])
+    for module in model.modules():
+        if hasattr(module, "scaling") and "default" in getattr(module, "scaling", {}):
+            module.scaling["default"] *= 0.5
+    sample, text = torch.randn(1, 4, 16, 16), torch.randn(1, 16, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(m1.unet(sample, 10, text).sample, model(sample, 10, text).sample,
+                                   atol=1e-5, rtol=1e-4)
+
+
+def test_peft_text_encoder_lora_customizes_the_text_encoder(parts, tmp_path):
+    import copy
+
+    from peft import get_peft_model
+
+    text = get_peft_model(copy.deepcopy(parts["pipe"].text_encoder),
+                          LoraConfig(r=2, lora_alpha=6, target_modules=["q_proj", "v_proj"]))
+    perturb([p for n, p in text.named_parameters() if "lora_B" in n], seed=4, scale=0.1)
+    text.save_pretrained(tmp_path / "te")
+    m1 = load_customized(parts["pipe"], loras=[(str(tmp_path / "te"), 1.0)])
+    assert m1.text_encoder is not None
+    ids = parts["pipe"].tokenizer(["a red circle"], padding="max_length", max_length=16, return_tensors="pt").input_ids
+    with torch.no_grad():
+        torch.testing.assert_close(m1.text_encoder(ids)[0], text(input_ids=ids)[0], atol=1e-5, rtol=1e-4)
+
+
 def test_base_single_file_plus_motion_module_file_equals_the_animatediff_folder(parts, tmp_path, capsys, monkeypatch):
     reference = parts["pipe"]
     save_file(to_ldm(t2i_unet_from_t2v(reference.unet), reference.text_encoder, reference.vae), tmp_path / "sd15.safetensors")

@@ -1,13 +1,17 @@
 """LoRA files in the layouts users bring: kohya/civitai (`lora_unet_*`, alphas), diffusers (`unet.*`), peft.
 
 diffusers' `lora_state_dict` converts kohya and diffusers layouts; a peft `adapter_model.safetensors`
-(`base_model.model.<module>.lora_A.weight`) only needs its prefix turned into diffusers' `unet.`.
+(`base_model.model.<module>.lora_A.weight`) needs its prefix turned into diffusers' `unet.` (or
+`text_encoder.` for a CLIP text model's `text_model.*` modules), and the `lora_alpha / r` of the
+`adapter_config.json` beside it folded into `lora_B` (diffusers reads no alpha from a peft file).
 Every LoRA is checked against the T2I it goes into before anything is loaded: a LoRA for another
 architecture (an SDXL LoRA into SD1.5) is refused with the first module that does not fit.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from stillmoving.formats.safety import read_state_dict
 
 PEFT_PREFIX = "base_model.model."
 PEFT_KEY = re.compile(r"(?:base_model\.model\.)?(.+)\.(lora_[AB]|lora_magnitude_vector)(?:\.weight)?")
+TEXT_ROOTS = ("text_model.", "encoder.", "embeddings.", "final_layer_norm.")  # CLIPTextModel's top-level modules
 DOWN_KEY = re.compile(r"(lora_A|lora\.down|lora_down|_lora\.down)\.weight$")
 
 
@@ -42,16 +47,47 @@ def _is_peft_layout(state: dict) -> bool:
             and all(PEFT_KEY.fullmatch(k) for k in state))
 
 
-def _peft_to_diffusers(state: dict) -> dict:
-    """peft keys name modules of the UNet the adapter was saved from; diffusers wants them under `unet.`."""
-    return {"unet." + k.removeprefix(PEFT_PREFIX): v for k, v in state.items()}
+def _peft_scale(module: str, rank: int, config: dict) -> float:
+    """peft's `scaling` of one module: lora_alpha / r (or / sqrt(r) with rsLoRA), with alpha_pattern overrides."""
+    alpha = config.get("lora_alpha", rank)
+    for pattern, value in (config.get("alpha_pattern") or {}).items():
+        if re.fullmatch(rf"(.*\.)?(?:{pattern})", module):
+            alpha = value
+            break
+    return alpha / (math.sqrt(rank) if config.get("use_rslora") else rank)
+
+
+def _peft_config(path: Path) -> dict:
+    """The `adapter_config.json` saved beside a peft adapter; without one, alpha = r (scale 1) is assumed."""
+    config = path.parent / "adapter_config.json"
+    if not config.is_file():
+        return {}
+    try:
+        return json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise StillMovingError(f"{config}: not valid JSON ({error})") from None
+
+
+def _peft_to_diffusers(state: dict, config: dict) -> dict:
+    """peft keys name modules of the model the adapter was saved from: a CLIP text model's start with
+    `encoder.`/`embeddings.` (transformers 5) or `text_model.` (older), a UNet's never do. diffusers wants
+    them under `text_encoder.` / `unet.`, at scale 1."""
+    out = {}
+    for key, value in state.items():
+        module, kind = PEFT_KEY.fullmatch(key).groups()
+        if kind == "lora_B":
+            rank = value.shape[1]
+            value = value * _peft_scale(module.removeprefix(PEFT_PREFIX), rank, config)
+        bare = key.removeprefix(PEFT_PREFIX)
+        out[("text_encoder." if bare.startswith(TEXT_ROOTS) else "unet.") + bare] = value
+    return out
 
 
 def read_lora(path: str | Path) -> tuple[Path, dict[str, torch.Tensor]]:
     """A LoRA file and its tensors, peft keys renamed to diffusers' (`unet.<module>.lora_A.weight`)."""
     path = lora_file(path)
     state = read_state_dict(path)
-    return path, _peft_to_diffusers(state) if _is_peft_layout(state) else state
+    return path, _peft_to_diffusers(state, _peft_config(path)) if _is_peft_layout(state) else state
 
 
 def _lora_layers(*models: torch.nn.Module, adapter: str) -> int:
