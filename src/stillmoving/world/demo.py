@@ -11,6 +11,7 @@ T2V. Every video is scored by the world's oracle metrics and the report folder g
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -223,6 +224,7 @@ def run_demo(cfg: DemoConfig) -> Path:
         if not Path(path).exists():
             raise StillMovingError(f"no such model or adapter: {path}")
     out = Path(cfg.output_dir)
+    shutil.rmtree(out / "work", ignore_errors=True)  # the demo's own scratch (models, images) from an earlier run
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
     sections = {t: customization_section(cfg, t, out / "work" / t, gen) for t in cfg.targets}
     sweep = motion_sweep(cfg, gen)

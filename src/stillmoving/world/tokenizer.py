@@ -2,9 +2,12 @@
 
 CLIP's tokenizer is byte-level BPE: the base vocabulary is the 256 byte symbols (plain and with the
 end-of-word marker `</w>`), and merges join symbols into longer tokens. Adding, for each word of the
-world, the chain of merges that spells it left to right makes every known word one token, while any
+world, the chain of merges that spells it left to right makes most known words one token, while any
 other word (a placeholder such as "sks", a user's new subject) still tokenizes into byte symbols, exactly
-as SD1.5's tokenizer treats rare words.
+as SD1.5's tokenizer treats rare words. BPE applies merges by rank, so a chain can be pre-empted by an
+earlier merge of another word ("qu" of "quickly" before "sq" of "square"): in the shipped world,
+"square", "striped" and "triangle" are several tokens each, as rare words are in SD1.5's tokenizer.
+The shipped weights were trained with exactly this tokenizer, so it is kept as it is.
 """
 
 from __future__ import annotations
