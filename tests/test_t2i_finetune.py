@@ -108,6 +108,18 @@ def test_dreambooth_prior_preservation_and_text_encoder(tiny_dir, tiny_pipe, sub
     assert m1.text_encoder is not None and differs(m1.text_encoder, tiny_pipe.text_encoder)
 
 
+@pytest.mark.parametrize("use_captions", [False, True])
+def test_dreambooth_captions_come_from_the_folder_only_when_asked(tiny_dir, style, tmp_path, monkeypatch, use_captions):
+    """`style` has one image captioned by a sidecar and one without: kohya-style captions fall back to the prompt."""
+    encoded = []
+    real = t2i_finetune.PromptBank.encode
+    monkeypatch.setattr(t2i_finetune.PromptBank, "encode", lambda self, *a: (encoded.append(list(self.prompts)),
+                                                                              real(self, *a))[1])
+    train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path, style, use_captions=use_captions))
+    expected = {"a dog", "a red circle in striped style"} if use_captions else {"a dog"}
+    assert set(encoded[0]) == expected
+
+
 def test_dreambooth_is_deterministic_on_cpu(tiny_dir, subject, tmp_path):
     a = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "a", subject, max_train_steps=1))
     b = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "b", subject, max_train_steps=1))

@@ -108,6 +108,8 @@ def t2i_dreambooth(
     class_prompt: Annotated[Optional[str], typer.Option(help="Turns prior preservation on, e.g. 'a dog'.")] = None,
     num_class_images: Annotated[Optional[int], typer.Option(help="Class images sampled from the base.")] = None,
     train_text_encoder: Annotated[Optional[bool], typer.Option(help="Also fine-tune the text encoder.")] = None,
+    use_captions: Annotated[Optional[bool], typer.Option(help="Caption each image from metadata.jsonl/.txt "
+                                                              "(kohya-style); --prompt for the rest.")] = None,
     steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
     height: Height = None, width: Width = None, mixed_precision: Precision = None,
     gradient_checkpointing: Checkpointing = None, seed: Seed = None, checkpoint_every: SaveEvery = None,
@@ -220,6 +222,17 @@ def generate(
         console.print(f"wrote {path}")
 
 
+@app.command()
+def export(
+    customization: Annotated[Path, typer.Argument(help="Folder written by `customize`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="New folder to write.")],
+):
+    """Write a self-contained diffusers AnimateDiff folder (customized weights injected) + adapters + README."""
+    from stillmoving.export import export_customization
+
+    console.print(f"exported to {export_customization(customization, output)}")
+
+
 def _dtype(name: str):
     import torch
 
@@ -254,8 +267,13 @@ def demo(
     motion_adapter: Annotated[Optional[str], typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
     from stillmoving.world.demo import DemoConfig, run_demo
 
+    diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
+    transformers_logging.disable_progress_bar()
     values = dict(output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter)
     cfg = DemoConfig.quick(**values) if quick else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")

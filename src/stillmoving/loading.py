@@ -170,6 +170,10 @@ def read_customization(folder: str | Path) -> dict:
         raise StillMovingError(f"{folder} is not a customization folder (no customization.json)")
     sources = json.loads(record.read_text())
     sources["spatial_adapters"] = str(Path(folder) / sources["spatial_adapters"])
+    for key in ("model", "motion_modules", "config_dir", "customized", "motion_adapter"):
+        value = sources.get(key)  # an exported folder records paths inside itself, relative to it
+        if value and not Path(value).is_absolute() and (Path(folder) / value).exists():
+            sources[key] = str(Path(folder) / value)
     return sources
 
 

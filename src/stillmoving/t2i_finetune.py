@@ -67,6 +67,7 @@ class DreamBoothConfig(T2ITrainConfig):
 
     instance_images: str  # folder of subject images (DreamBooth uses 3-5)
     instance_prompt: str  # prompt of every subject image, with the rare identifier: "a sks dog"
+    use_captions: bool = False  # caption each image from metadata.jsonl/.txt (kohya-style); instance_prompt for the rest
     learning_rate: float = 5e-6  # diffusers' DreamBooth recipe for SD1.5 (full fine-tune: keep it small)
     adam_weight_decay: float = 1e-2  # diffusers' DreamBooth default
     train_text_encoder: bool = False  # also fine-tune the text encoder (saved to <out>/text_encoder)
@@ -247,11 +248,12 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
     accelerator = make_accelerator(cfg)
     pipe = _frozen_base(accelerator, cfg)
     output = prepare_output_dir(cfg)
-    instance, _ = images_from_folder(cfg.instance_images, pipe.vae, cfg.height, cfg.width, cfg.instance_prompt)
+    instance, captions = images_from_folder(cfg.instance_images, pipe.vae, cfg.height, cfg.width, cfg.instance_prompt)
+    instance_prompts = captions if cfg.use_captions else [cfg.instance_prompt] * len(instance)
     image_dir = output / CLASS_IMAGE_DIR if accelerator.is_main_process else None
     prior, prior_prompts = class_latents(cfg, pipe, image_dir)  # from the base M, before it trains
     bank = PromptBank()
-    datasets = [(latent_dataset(instance, [cfg.instance_prompt] * len(instance), bank), 1.0)]
+    datasets = [(latent_dataset(instance, instance_prompts, bank), 1.0)]
     if prior:
         datasets.append((latent_dataset(prior, prior_prompts, bank), cfg.prior_loss_weight))
     table = text_table(bank, pipe, token_ids=cfg.train_text_encoder)

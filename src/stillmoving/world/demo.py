@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -45,9 +48,13 @@ class DemoConfig:
     targets: tuple[str, ...] = ("star", "crayon")  # customizations to run (keys of TARGETS)
     resolution: int = 32  # the world's frame size
     num_frames: int = 8  # frames per video
-    customization_images: int = 8  # rendered images a customization is made from
-    t2i_steps: int = 150  # DreamBooth / style-LoRA steps
-    t2i_lr: float = 2e-4  # their learning rate (the world model is small and trained fast)
+    customization_images: int = 24  # rendered images a customization is made from
+    dreambooth_steps: int = 1500  # DreamBooth steps (full UNet + text encoder, per-image captions)
+    dreambooth_lr: float = 5e-5  # low: a full fine-tune of a model this small forgets its world quickly
+    style_steps: int = 400  # style-LoRA steps
+    style_lr: float = 1e-3  # style-LoRA learning rate
+    style_rank: int = 16  # style-LoRA rank
+    t2i_batch_size: int = 4  # images per customization step
     spatial_steps: int = 120  # spatial-adapter steps (the paper: ~500 on SD-sized models)
     spatial_lr: float = 1e-3  # spatial-adapter learning rate
     spatial_rank: int = 8  # spatial-adapter rank
@@ -63,9 +70,22 @@ class DemoConfig:
     @classmethod
     def quick(cls, **overrides) -> "DemoConfig":
         """CI-sized: one customization, few steps, one seed."""
-        small = dict(targets=("star",), customization_images=4, t2i_steps=10, spatial_steps=6, num_images=4,
+        small = dict(targets=("star",), customization_images=4, dreambooth_steps=10, style_steps=10, spatial_steps=6,
+                     num_images=4,
                      num_prior_videos=2, eval_prompts=2, seeds=1, sample_steps=4, alphas=(-1.0, 0.0, 1.0))
         return cls(**{**small, **overrides})
+
+
+TIMINGS: dict[str, float] = {}  # seconds per phase of the current run, written to claims.json
+
+
+@contextmanager
+def phase(name: str):
+    """One line per phase on stderr (the trainers draw their own bars below it), and its wall time."""
+    print(f"demo: {name} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    yield
+    TIMINGS[name] = round(time.perf_counter() - start, 1)
 
 
 @dataclass
@@ -87,11 +107,14 @@ def render_customization_images(folder: Path, target: str, count: int, seed: int
 def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -> dict:
     """DreamBooth for a subject, a style LoRA for a style; returns `load_customized` arguments."""
     common = dict(model=cfg.model, output_dir=str(out), height=cfg.resolution, width=cfg.resolution,
-                  max_train_steps=cfg.t2i_steps, learning_rate=cfg.t2i_lr, seed=cfg.seed)
+                  train_batch_size=cfg.t2i_batch_size, seed=cfg.seed)
     if "subject" in TARGETS[target]:
-        train_dreambooth(DreamBoothConfig(**common, instance_images=str(images), instance_prompt=f"a sks {target}"))
+        train_dreambooth(DreamBoothConfig(**common, instance_images=str(images), instance_prompt=f"a sks {target}",
+                                          use_captions=True, train_text_encoder=True,
+                                          max_train_steps=cfg.dreambooth_steps, learning_rate=cfg.dreambooth_lr))
         return {"customized": str(out), "loras": []}
-    lora = train_style_lora(StyleLoRAConfig(**common, images=str(images), rank=8))
+    lora = train_style_lora(StyleLoRAConfig(**common, images=str(images), rank=cfg.style_rank,
+                                            max_train_steps=cfg.style_steps, learning_rate=cfg.style_lr))
     return {"customized": None, "loras": [(str(lora), 1.0)]}
 
 
@@ -101,6 +124,7 @@ def evaluation_prompts(target: str, count: int, seed: int, resolution: int, num_
 
 
 def generate(pipe, prompts: list[str], gen: Generation, seeds: int, motion_scale: float = 0.0) -> Variant:
+    pipe.set_progress_bar_config(disable=True)
     variant = Variant("", "")
     for prompt in prompts:
         for seed in range(seeds):
@@ -158,26 +182,30 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
 
 
 def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generation) -> list[Variant]:
-    images = render_customization_images(work / "images", target, cfg.customization_images, cfg.seed + 1,
-                                         cfg.resolution)
-    m1 = make_customized_t2i(cfg, target, images, work / "t2i")
+    with phase(f"[{target}] customized T2I from {cfg.customization_images} rendered images"):
+        images = render_customization_images(work / "images", target, cfg.customization_images, cfg.seed + 1,
+                                             cfg.resolution)
+        m1 = make_customized_t2i(cfg, target, images, work / "t2i")
     prompts = evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames)
-    base = assemble_pipeline(cfg.model)
-    variants = [score(generate(base, prompts, gen, cfg.seeds), target, "base T2V", "the video model, uncustomized"),
-                score(t2i_reference(cfg, m1, prompts, gen), target, "customized T2I (image)",
-                      "the customized T2I alone: the fidelity to keep")]
-    naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
-    variants.append(score(generate(naive, prompts, gen, cfg.seeds), target, "naive injection",
-                          "customized T2I weights plugged into the T2V, nothing else"))
+    with phase(f"[{target}] base T2V, customized T2I, naive injection"):
+        base = assemble_pipeline(cfg.model)
+        variants = [score(generate(base, prompts, gen, cfg.seeds), target, "base T2V", "the video model, uncustomized"),
+                    score(t2i_reference(cfg, m1, prompts, gen), target, "customized T2I (image)",
+                          "the customized T2I alone: the fidelity to keep")]
+        naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
+        variants.append(score(generate(naive, prompts, gen, cfg.seeds), target, "naive injection",
+                              "customized T2I weights plugged into the T2V, nothing else"))
     runs = [("no motion adapter", "frozen-video training of spatial adapters without the motion adapter",
              {"motion_adapter": ""}),
             ("no prior preservation", "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
             ("Still-Moving", "spatial adapters on frozen videos (motion adapter on) + prior videos", {})]
     train_prompts = evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames)
     for name, description, changes in runs:
-        adapters = spatial_run(cfg, m1, train_prompts, work / name.replace(" ", "_"), **changes)
-        pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters)
-        variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, name, description))
+        with phase(f"[{target}] {name}"):
+            adapters = spatial_run(cfg, m1, train_prompts, work / name.replace(" ", "_"), **changes)
+            pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"],
+                                     spatial_adapters=adapters)
+            variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, name, description))
     return variants
 
 
@@ -226,9 +254,14 @@ def run_demo(cfg: DemoConfig) -> Path:
     out = Path(cfg.output_dir)
     shutil.rmtree(out / "work", ignore_errors=True)  # the demo's own scratch (models, images) from an earlier run
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
+    TIMINGS.clear()
+    start = time.perf_counter()
     sections = {t: customization_section(cfg, t, out / "work" / t, gen) for t in cfg.targets}
-    sweep = motion_sweep(cfg, gen)
+    with phase("motion-scale sweep"):
+        sweep = motion_sweep(cfg, gen)
     found = claims(sections, sweep)
-    write_text(out / "claims.json", json.dumps({"config": asdict(cfg), "claims": found}, indent=2) + "\n")
+    timings = {**TIMINGS, "total": round(time.perf_counter() - start, 1)}
+    write_text(out / "claims.json", json.dumps({"config": asdict(cfg), "claims": found, "timings_s": timings},
+                                               indent=2) + "\n")
     return write_report(out, "Still-Moving on the embedded world", sections, COLUMNS, sweep,
                         notes=f"claims: {json.dumps(found)}")

@@ -1,0 +1,105 @@
+"""`stillmoving export`: one self-contained folder per customization, loadable by plain diffusers.
+
+The folder is an `AnimateDiffPipeline` (V with the customized T2I's weights injected, its text encoder
+when it has one), the spatial-adapter file, the motion adapter when the customization had one, a
+`customization.json` whose paths point inside the folder (so `stillmoving generate --customization`
+runs from it anywhere) and a README model card. It is built beside the target and renamed into place
+in one step, so a failure leaves nothing behind and an existing folder is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from diffusers import AnimateDiffPipeline
+
+from stillmoving.errors import StillMovingError
+from stillmoving.files import temporary_sibling
+from stillmoving.loading import load_customized, load_t2v, read_customization
+from stillmoving.training.spatial_stage import ADAPTER_FILE, RECORD_FILE
+
+MOTION_ADAPTER_DIR = "motion_adapter"
+MOTION_ADAPTER_FILE = "pytorch_lora_weights.safetensors"
+
+CARD = """# {name}
+
+A Still-Moving customization exported by `stillmoving export`: an AnimateDiff text-to-video model with a
+customized text-to-image model's weights injected, plus the spatial adapters trained for it.
+
+- video model: `{model}`{motion_modules}
+- customized T2I: {customized}
+- spatial adapters: `{adapters}` (rank {rank}, {layers} layers)
+- motion adapter: {motion}
+
+## Use it
+
+```bash
+stillmoving generate --customization {name} --prompt "..." -o video.mp4 [--motion-scale -0.5]
+```
+
+or with diffusers alone plus this package's adapter hook:
+
+```python
+from diffusers import AnimateDiffPipeline
+from stillmoving import attach_spatial_adapters
+
+pipe = AnimateDiffPipeline.from_pretrained("{name}")
+attach_spatial_adapters(pipe, "{name}/{adapters}")
+frames = pipe("...", num_frames=16).frames[0]
+```
+
+Without the spatial adapters the folder is the *naive injection* of the customized T2I into the video
+model; with them it is Still-Moving. The motion adapter is only needed for `--motion-scale` other than 0
+(`pipe.load_lora_weights("{name}/{motion_dir}")`, then `pipe.set_adapters([name], [alpha])`).
+"""
+
+
+def _check_target(output: Path) -> None:
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        raise StillMovingError(f"{output} already exists and is not empty; export into a new folder")
+
+
+def export_customization(customization: str | Path, output: str | Path) -> Path:
+    """Write the self-contained folder for the customization folder `customization` (written by `customize`)."""
+    output = Path(output)
+    _check_target(output)
+    sources = read_customization(customization)
+    t2v = load_t2v(sources["model"], sources.get("motion_modules"), config_dir=sources.get("config_dir"))
+    if sources.get("customized") or sources.get("loras"):
+        m1 = load_customized(t2v, sources.get("customized"), [tuple(x) for x in sources.get("loras", [])])
+        t2v.inject_customized(m1.unet, m1.text_encoder)
+    adapters = t2v.load_spatial_adapters(sources["spatial_adapters"])  # refuses adapters of another shape
+    adapters.detach()
+
+    staging = temporary_sibling(output, "export")
+    try:
+        plain = AnimateDiffPipeline(vae=t2v.vae, text_encoder=t2v.text_encoder, tokenizer=t2v.tokenizer,
+                                    unet=t2v.unet, motion_adapter=None, scheduler=t2v.scheduler)
+        plain.save_pretrained(staging, safe_serialization=True)
+        shutil.copy2(sources["spatial_adapters"], staging / ADAPTER_FILE)
+        motion = sources.get("motion_adapter")
+        record = {"model": ".", "motion_modules": None, "config_dir": None, "customized": None, "loras": [],
+                  "spatial_adapters": ADAPTER_FILE, "motion_adapter": None, "exported_from": sources}
+        if motion:
+            source = Path(motion) / MOTION_ADAPTER_FILE if Path(motion).is_dir() else Path(motion)
+            (staging / MOTION_ADAPTER_DIR).mkdir()
+            shutil.copy2(source, staging / MOTION_ADAPTER_DIR / MOTION_ADAPTER_FILE)
+            record["motion_adapter"] = MOTION_ADAPTER_DIR
+        (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
+        (staging / "README.md").write_text(CARD.format(
+            name=output.name, model=sources["model"],
+            motion_modules=f" + motion modules `{sources['motion_modules']}`" if sources.get("motion_modules") else "",
+            customized=" + ".join(x for x in (f"`{sources['customized']}`" if sources.get("customized") else "", loras) if x),
+            adapters=ADAPTER_FILE, rank=adapters.rank, layers=len(adapters.layers),
+            motion=f"`{MOTION_ADAPTER_DIR}/` (diffusers LoRA format)" if motion else "none",
+            motion_dir=MOTION_ADAPTER_DIR))
+        if output.is_dir():
+            output.rmdir()  # empty (checked above)
+        os.replace(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output

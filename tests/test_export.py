@@ -1,0 +1,60 @@
+"""`stillmoving export`: a self-contained diffusers folder that plain diffusers loads and that gives the
+same frames as the customization it came from."""
+
+import json
+
+import numpy as np
+import torch
+from diffusers import AnimateDiffPipeline
+
+from test_cli import custom_run, customized, motion_run, run, workdir  # noqa: F401 (module fixtures)
+
+from stillmoving import attach_spatial_adapters
+from stillmoving.loading import assemble_pipeline, read_customization
+
+CALL = dict(num_frames=4, height=32, width=32, num_inference_steps=2, output_type="np")
+
+
+def frames(pipe, **kw):
+    return pipe("a sks dog running", generator=torch.Generator().manual_seed(0), **CALL, **kw).frames[0]
+
+
+def test_export_is_plain_diffusers_and_equals_the_customization(custom_run, tmp_path, capsys, monkeypatch):  # noqa: F811
+    code, _, err = run(capsys, monkeypatch, "export", custom_run, "-o", tmp_path / "exported")
+    assert code == 0, err
+    out = tmp_path / "exported"
+    assert json.loads((out / "model_index.json").read_text())["_class_name"] == "AnimateDiffPipeline"
+    assert {p.name for p in out.iterdir()} >= {"unet", "vae", "text_encoder", "tokenizer", "scheduler", "README.md",
+                                               "spatial_adapters.safetensors", "motion_adapter", "customization.json"}
+    assert not list(out.rglob("*.bin")) and not list(tmp_path.glob(".*"))  # safetensors only, no staging left
+
+    sources = read_customization(custom_run)
+    ours = assemble_pipeline(sources["model"], customized=sources["customized"],
+                             spatial_adapters=sources["spatial_adapters"])
+    plain = AnimateDiffPipeline.from_pretrained(out)
+    attach_spatial_adapters(plain, out / "spatial_adapters.safetensors")
+    np.testing.assert_array_equal(frames(plain), frames(ours))
+
+    plain.load_lora_weights(str(out / "motion_adapter"), adapter_name="motion")  # the motion adapter loads too
+    plain.set_adapters(["motion"], [1.0])
+    assert not np.array_equal(frames(plain), frames(ours))
+
+
+def test_exported_folder_generates_from_anywhere(custom_run, tmp_path, capsys, monkeypatch):  # noqa: F811
+    assert run(capsys, monkeypatch, "export", custom_run, "-o", tmp_path / "a" / "exported")[0] == 0
+    (tmp_path / "a").rename(tmp_path / "moved")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, monkeypatch, "generate", "--customization", "moved/exported", "--prompt", "a sks dog",
+                       "-o", "v.gif", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2",
+                       "--motion-scale", "0.5")
+    assert code == 0 and (tmp_path / "v.gif").is_file(), err
+
+
+def test_export_refuses_a_non_empty_target_and_a_non_customization(custom_run, tmp_path, capsys, monkeypatch):  # noqa: F811
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    code, _, err = run(capsys, monkeypatch, "export", custom_run, "-o", tmp_path / "taken")
+    assert code == 2 and "not empty" in err
+    assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
+    code, _, err = run(capsys, monkeypatch, "export", tmp_path / "taken", "-o", tmp_path / "new")
+    assert code == 2 and "not a customization folder" in err and not (tmp_path / "new").exists()
