@@ -23,7 +23,8 @@ def test_quick_demo_writes_every_variant_and_the_sweep(tmp_path, capsys, monkeyp
     assert {"motion_kept", "fidelity_kept", "no_motion_adapter_static_share"} <= set(found["claims"]["star"])
     assert found["timings_s"]["total"] > 0
     assert (tmp_path / "report/index.html").is_file() and (tmp_path / "report/motion_vs_alpha.png").is_file()
-    assert len(list((tmp_path / "report/videos").glob("*.gif"))) == 6 * 2
+    assert len(list((tmp_path / "report/videos").glob("*.gif"))) == 6 * 2 + 3 * 2  # variants, then alphas
+    assert list(record["sections"]["motion scale (base T2V + motion adapter)"]) == ["alpha -1", "alpha 0", "alpha 1"]
     assert "demo: [star] Still-Moving" in err
 
 

@@ -35,6 +35,7 @@ from stillmoving.world.synthetic import make_video_dataset
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 COLUMNS = ["speed", "direction_match", "is_static", "fidelity", "consistency", "artifact"]
+SWEEP_SECTION = "motion scale (base T2V + motion adapter)"
 TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-out looks, synthetic.py
 
 
@@ -209,19 +210,21 @@ def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generat
     return variants
 
 
-def motion_sweep(cfg: DemoConfig, gen: Generation) -> dict[str, list[float]]:
-    """Displacement of base-world videos against alpha, the motion adapter on the base T2V."""
+def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float]], list[Variant]]:
+    """Displacement of base-world videos against alpha, the motion adapter on the base T2V; and the videos."""
     pipe = assemble_pipeline(cfg.model, motion_adapter=cfg.motion_adapter)
     prompts = [s.caption for s in make_video_dataset(cfg.eval_prompts, cfg.seed + 3, cfg.num_frames, cfg.resolution)]
-    sweep = {"alpha": [], "mean": [], "std": []}
+    sweep, variants = {"alpha": [], "mean": [], "std": []}, []
     for alpha in cfg.alphas:
-        variant = score(generate(pipe, prompts, gen, cfg.seeds, motion_scale=alpha), None, f"alpha {alpha}", "")
+        variant = score(generate(pipe, prompts, gen, cfg.seeds, motion_scale=alpha), None, f"alpha {alpha:g}",
+                        {1.0: "static", 0.0: "the T2V's own motion", -1.0: "more motion"}.get(alpha, ""))
         displacement = np.array([m["displacement"] for m in variant.metrics], dtype=float)
         displacement = displacement[np.isfinite(displacement)]
         sweep["alpha"].append(alpha)
         sweep["mean"].append(float(displacement.mean()) if displacement.size else float("nan"))
         sweep["std"].append(float(displacement.std()) if displacement.size else float("nan"))
-    return sweep
+        variants.append(variant)
+    return sweep, variants
 
 
 def claims(sections: dict[str, list[Variant]], sweep: dict[str, list[float]]) -> dict:
@@ -258,10 +261,11 @@ def run_demo(cfg: DemoConfig) -> Path:
     start = time.perf_counter()
     sections = {t: customization_section(cfg, t, out / "work" / t, gen) for t in cfg.targets}
     with phase("motion-scale sweep"):
-        sweep = motion_sweep(cfg, gen)
+        sweep, sweep_videos = motion_sweep(cfg, gen)
     found = claims(sections, sweep)
     timings = {**TIMINGS, "total": round(time.perf_counter() - start, 1)}
     write_text(out / "claims.json", json.dumps({"config": asdict(cfg), "claims": found, "timings_s": timings},
                                                indent=2) + "\n")
+    sections[SWEEP_SECTION] = sweep_videos
     return write_report(out, "Still-Moving on the embedded world", sections, COLUMNS, sweep,
                         notes=f"claims: {json.dumps(found)}")
