@@ -50,6 +50,10 @@ SnrGamma = Annotated[Optional[float], typer.Option(help="Min-SNR-gamma loss weig
 Seed = Annotated[Optional[int], typer.Option(help="Random seed.")]
 SaveEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save resumable state every N steps.")]
 Resume = Annotated[Optional[bool], typer.Option("--resume", help="Continue from the newest checkpoint.")]
+Overwrite = Annotated[Optional[bool], typer.Option("--overwrite", help="Start afresh in an output folder that holds "
+                                                                     "another run's results.")]
+SkipNonFinite = Annotated[Optional[int], typer.Option(help="Skip up to N steps with a NaN/inf loss or gradient "
+                                                           "instead of stopping.")]
 SampleSteps = Annotated[Optional[int], typer.Option(help="Denoising steps when sampling training data.")]
 Config = Annotated[Optional[Path], typer.Option(help="JSON/YAML config; options given here override it.")]
 
@@ -84,7 +88,7 @@ def motion_train(
     steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
     num_frames: Frames = None, height: Height = None, width: Width = None, mixed_precision: Precision = None,
     gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None, seed: Seed = None,
-    checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None,
+    checkpoint_every: SaveEvery = None, resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, sample_steps: SampleSteps = None,
     config_dir: ConfigDir = None, config: Config = None,
 ):
     """Train the motion adapter on frozen videos (alpha = 1)."""
@@ -113,7 +117,7 @@ def t2i_dreambooth(
     steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
     height: Height = None, width: Width = None, mixed_precision: Precision = None,
     gradient_checkpointing: Checkpointing = None, seed: Seed = None, checkpoint_every: SaveEvery = None,
-    resume: Resume = None, config: Config = None,
+    resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, config: Config = None,
 ):
     """DreamBooth: fully fine-tune the T2I UNet on a few images of a subject."""
     values = dict(locals())
@@ -132,7 +136,7 @@ def t2i_lora(
     steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
     height: Height = None, width: Width = None, mixed_precision: Precision = None,
     gradient_checkpointing: Checkpointing = None, seed: Seed = None, checkpoint_every: SaveEvery = None,
-    resume: Resume = None, config: Config = None,
+    resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, config: Config = None,
 ):
     """Style LoRA: train a LoRA on the T2I's spatial attention from captioned images of a style."""
     values = dict(locals())
@@ -161,7 +165,7 @@ def customize(
     motion_modules: MotionModules = None, steps: Steps = None, lr: LR = None, batch_size: BatchSize = None,
     grad_accum: GradAccum = None, num_frames: Frames = None, height: Height = None, width: Width = None,
     mixed_precision: Precision = None, gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None,
-    seed: Seed = None, checkpoint_every: SaveEvery = None, resume: Resume = None, sample_steps: SampleSteps = None,
+    seed: Seed = None, checkpoint_every: SaveEvery = None, resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, sample_steps: SampleSteps = None,
     config_dir: ConfigDir = None, config: Config = None,
 ):
     """Train spatial adapters for one customized T2I (the whole Still-Moving stage 2)."""
@@ -321,6 +325,33 @@ def evaluate(
     Console().print(table)
     if output:
         console.print(f"metrics written to {write_evaluation(result, output)}")
+
+
+@app.command()
+def bench(
+    preset: Annotated[list[str], typer.Option(help="tiny | world | sd15-256 | sd15-512 (repeatable or a comma list; "
+                                                   "sd15 presets are random SD1.5 + mm_sd_v15_v2, meant for a GPU).")] = ["world"],
+    steps: Annotated[int, typer.Option(help="Timed steps per stage, after two warm-up steps.")] = 5,
+    batch_size: Annotated[int, typer.Option(help="Videos per batch (the spatial step takes two batches).")] = 1,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16 frozen weights + autocast "
+                                            "(the straightforward step stays fp32).")] = "float32",
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Gradient checkpointing in the UNet.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the results as JSON here.")] = None,
+):
+    """Seconds, memory and FLOPs per training step of both stages against a floor and a straightforward version."""
+    from stillmoving.bench import BenchSettings, generation_table, run_bench, training_table, write_report
+
+    settings = BenchSettings(presets=preset, steps=steps, batch_size=batch_size, device=device, dtype=dtype,
+                             gradient_checkpointing=gradient_checkpointing)
+    report = run_bench(settings, on_preset=lambda result: console.print(f"benchmarked {result.preset}"))
+    out = Console()
+    out = out if out.is_terminal else Console(width=130)  # piped into a log: one line per row
+    out.print(training_table(report.presets))
+    out.print(generation_table(report.presets))
+    if output:
+        write_report(report, output)
+        console.print(f"results written to {output}")
 
 
 def main() -> None:

@@ -1,0 +1,64 @@
+"""`stillmoving bench` end to end on the tiny preset: every field of every stage, ratios from the timings."""
+
+import json
+
+import pytest
+
+from test_cli import run
+
+from stillmoving.bench import PRESETS, parse_presets
+from stillmoving.errors import StillMovingError
+
+STAGES = {"floor", "motion", "spatial", "straightforward"}
+STAGE_FIELDS = {"stage", "batches_per_step", "trainable_parameters", "seconds_per_step", "peak_memory_mb",
+                "flops_per_step", "mfu", "error"}
+
+
+def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path):
+    out = tmp_path / "bench.json"
+    code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--steps", "1", "-o", out)
+    assert code == 0, err
+    assert "straightforward" in stdout and "spatial adapters" in stdout  # both tables printed
+    report = json.loads(out.read_text())
+    assert report["settings"]["presets"] == ["tiny"] and report["settings"]["steps"] == 1
+    assert report["environment"]["device_name"] == "cpu" and report["memory_measure"]
+    (result,) = report["presets"]
+    assert (result["preset"], result["num_frames"], result["height"]) == ("tiny", PRESETS["tiny"].num_frames, 32)
+    stages = result["stages"]
+    assert set(stages) == STAGES
+    for name, stage in stages.items():
+        assert set(stage) == STAGE_FIELDS and stage["stage"] == name and stage["error"] is None
+        assert stage["seconds_per_step"] > 0 and stage["flops_per_step"] > 0
+        assert stage["peak_memory_mb"] is not None and stage["peak_memory_mb"] >= 0
+        assert stage["mfu"] is None  # CPU: no peak to compare with
+    assert stages["floor"]["trainable_parameters"] == 0
+    assert stages["spatial"]["trainable_parameters"] == stages["straightforward"]["trainable_parameters"] > 0
+    assert stages["motion"]["trainable_parameters"] > 0
+    assert (stages["spatial"]["batches_per_step"], stages["motion"]["batches_per_step"]) == (2, 1)
+    # The straightforward step differentiates through the VAE and text encoder too: strictly more FLOPs.
+    assert stages["straightforward"]["flops_per_step"] > stages["spatial"]["flops_per_step"]
+
+    seconds = {name: stage["seconds_per_step"] for name, stage in stages.items()}
+    ratios = result["ratios"]
+    assert ratios["motion_over_floor"] == pytest.approx(seconds["motion"] / seconds["floor"])
+    assert ratios["spatial_over_floor"] == pytest.approx(seconds["spatial"] / (2 * seconds["floor"]))
+    assert ratios["straightforward_over_spatial"] == pytest.approx(seconds["straightforward"] / seconds["spatial"])
+
+    gen = result["generation"]
+    assert gen["seconds_per_video"] > 0 and gen["seconds_per_video_with_spatial_adapters"] > 0
+    overhead = 100 * (gen["seconds_per_video_with_spatial_adapters"] / gen["seconds_per_video"] - 1)
+    assert gen["spatial_overhead_percent"] == pytest.approx(overhead)
+
+
+def test_bench_unknown_preset_is_one_line_error(capsys, monkeypatch, tmp_path):
+    out = tmp_path / "bench.json"
+    code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "tiny,sd21", "-o", out)
+    assert code == 2
+    assert err.strip().startswith("error:") and "sd21" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_parse_presets_accepts_repeats_and_comma_lists():
+    assert parse_presets(["tiny,world", "tiny", " sd15-256 "]) == ["tiny", "world", "sd15-256"]
+    with pytest.raises(StillMovingError):
+        parse_presets([","])
