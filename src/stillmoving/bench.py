@@ -313,7 +313,7 @@ def measure(stage: str, step: Callable[[], None], settings: BenchSettings, devic
                 step()
             _sync(device)
             seconds = (time.perf_counter() - start) / settings.steps
-    except torch.OutOfMemoryError:
+    except torch.cuda.OutOfMemoryError:  # the step does not fit: say so, go on with the next
         gc.collect()
         torch.cuda.empty_cache()
         return StageResult(stage, batches_per_step, parameters, None, None, None, None, error="out of memory")
@@ -466,7 +466,9 @@ def bench_preset(name: str, settings: BenchSettings) -> PresetResult:
         module.requires_grad_(True)
     straightforward = run("straightforward", straightforward_step(pipe, model, scheduler, motion, batch,
                                                                   preset.num_frames, params), 2, params)
-    freeze(pipe.unet, pipe.vae, pipe.text_encoder)
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)
+        module.zero_grad(set_to_none=True)  # the straightforward step's unused gradients: a model's worth of memory
     pipe.unet.delete_adapters(motion.name)  # inference: the motion adapter removed (alpha = 0)
     spatial.detach()
     pipe.to(dtype=dtype)
