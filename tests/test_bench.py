@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from test_cli import run
 
@@ -14,7 +15,16 @@ STAGE_FIELDS = {"stage", "batches_per_step", "trainable_parameters", "seconds_pe
                 "flops_per_step", "mfu", "error"}
 
 
-def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path):
+@pytest.fixture
+def one_thread():
+    """The bench on one thread: two threads on a core another process is using run it ten times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread):
     out = tmp_path / "bench.json"
     code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--steps", "1", "-o", out)
     assert code == 0, err
