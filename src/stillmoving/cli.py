@@ -341,10 +341,12 @@ def bench(
 ):
     """Seconds, memory and FLOPs per training step of both stages against a floor and a straightforward version."""
     from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
     from stillmoving.bench import BenchSettings, generation_table, run_bench, training_table, write_report
 
     diffusers_logging.disable_progress_bar()  # model loading bars; the bench prints one line per preset
+    transformers_logging.disable_progress_bar()
     settings = BenchSettings(presets=preset, steps=steps, batch_size=batch_size, device=device, dtype=dtype,
                              gradient_checkpointing=gradient_checkpointing)
     report = run_bench(settings, on_preset=lambda result: console.print(f"benchmarked {result.preset}"))
