@@ -37,7 +37,7 @@ from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import _local_or_hub, load_t2v, t2i_pipeline
 from stillmoving.training.config import OptimConfig
-from stillmoving.training.common import WEIGHT_DTYPES, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.common import WEIGHT_DTYPES, check_output_dir, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.loop import (batches, freeze, make_accelerator, make_optimizer, micro_batches_done,
                                        resume_step, train, video_loss)
 
@@ -245,6 +245,7 @@ def _frozen_base(accelerator, cfg: T2ITrainConfig) -> StableDiffusionPipeline:
 def train_dreambooth(cfg: DreamBoothConfig) -> Path:
     """DreamBooth end to end; returns `output_dir`, holding `unet/` (and `text_encoder/`) for load_customized."""
     check_dreambooth_inputs(cfg)
+    check_output_dir(cfg)
     accelerator = make_accelerator(cfg)
     pipe = _frozen_base(accelerator, cfg)
     output = prepare_output_dir(cfg)
@@ -283,6 +284,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
 def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     """Style LoRA end to end; returns the LoRA file (diffusers format) for load_customized(loras=...)."""
     check_style_inputs(cfg)
+    check_output_dir(cfg)
     accelerator = make_accelerator(cfg)
     pipe = _frozen_base(accelerator, cfg)
     output = prepare_output_dir(cfg)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,7 +16,8 @@ from stillmoving.files import write_text
 from stillmoving.loading import check_num_frames, load_t2v
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.training.config import OptimConfig, TrainConfig
-from stillmoving.training.loop import freeze
+from stillmoving.errors import StillMovingError
+from stillmoving.training.loop import checkpoints, freeze
 
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -42,6 +45,25 @@ def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
     generator = torch.Generator().manual_seed(cfg.seed)
     return torch.utils.data.DataLoader(dataset, batch_size=cfg.train_batch_size, shuffle=True, drop_last=False,
                                        generator=generator)
+
+
+def check_output_dir(cfg: OptimConfig) -> None:
+    """Before any long work: the output folder is writable and holds no other run's results, unless the
+    user resumes that run or asked to overwrite it (then its old checkpoints go, so none can mix in)."""
+    output = Path(cfg.output_dir)
+    if output.exists() and not output.is_dir():
+        raise StillMovingError(f"output {output} is a file, not a folder")
+    existing = next((p for p in [output, *output.parents] if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StillMovingError(f"cannot write into {existing} (permission denied); choose another --output")
+    if not output.is_dir() or cfg.resume:
+        return
+    results = sorted(p.name for p in output.glob("*_run.json")) + (["checkpoints/"] if checkpoints(output) else [])
+    if results and not cfg.overwrite:
+        raise StillMovingError(f"{output} holds another run's results ({', '.join(results)}); pass --resume to "
+                               f"continue it, --overwrite to start afresh, or choose another --output")
+    if cfg.overwrite:
+        shutil.rmtree(output / "checkpoints", ignore_errors=True)
 
 
 def prepare_output_dir(cfg: OptimConfig) -> Path:

@@ -33,6 +33,8 @@ class OptimConfig:
     checkpointing_steps: int = 0  # save resumable state every N steps (0: only at the end)
     checkpoints_total_limit: int = 2  # keep the last K checkpoints
     resume: bool = False  # continue from the newest checkpoint in output_dir
+    overwrite: bool = False  # start afresh in an output_dir that holds another run's results
+    skip_nonfinite_steps: int = 0  # skip up to N steps whose loss or gradient is NaN/inf; beyond that, stop
 
 
 @dataclass

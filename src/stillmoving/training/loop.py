@@ -7,8 +7,10 @@ tensors, never the frozen model.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -116,33 +118,80 @@ def resume_step(accelerator: Accelerator, cfg: OptimConfig) -> int:
 
 
 def save_checkpoint(accelerator: Accelerator, cfg: OptimConfig, step: int) -> None:
+    """accelerate's full state (trainable weights, optimizer, scheduler, RNGs, sampler), written into a hidden
+    folder and renamed into place: a run killed mid-save leaves the previous checkpoints as they were, and
+    `checkpoints()` never lists the partial one."""
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(Path(cfg.output_dir, "checkpoints", f"{CHECKPOINT_PREFIX}{step}")))
+    root = Path(cfg.output_dir, "checkpoints")
+    final, partial = root / f"{CHECKPOINT_PREFIX}{step}", root / f".{CHECKPOINT_PREFIX}{step}.partial"
     if accelerator.is_main_process:
+        shutil.rmtree(partial, ignore_errors=True)  # a killed run's leftover
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        if final.exists():  # the same step saved by an earlier run that was resumed from before it
+            shutil.rmtree(final)
+        os.replace(partial, final)
         for old in checkpoints(cfg.output_dir)[: -cfg.checkpoints_total_limit]:
             shutil.rmtree(old)
+    accelerator.wait_for_everyone()
+
+
+def check_disk_space(cfg: OptimConfig, params: list[torch.nn.Parameter]) -> None:
+    """Checkpoints hold the trained tensors and AdamW's two moments: refuse to start if the disk cannot take
+    the `checkpoints_total_limit` + 1 of them that exist at once while a new one is written."""
+    if not cfg.checkpointing_steps:
+        return
+    need = 3 * sum(p.numel() * 4 for p in params) * (cfg.checkpoints_total_limit + 1)
+    free = shutil.disk_usage(Path(cfg.output_dir)).free
+    if free < need:
+        raise StillMovingError(f"checkpoints need about {need / 2**20:.0f} MiB in {cfg.output_dir}, only "
+                               f"{free / 2**20:.0f} MiB are free; free space, lower --checkpoints-total-limit "
+                               f"or checkpoint less often")
 
 
 def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule, cfg: OptimConfig,
           step_loss: Callable[[], torch.Tensor], start_step: int = 0, desc: str = "training") -> list[float]:
     """The training loop: accumulate, clip, step, checkpoint. Returns the loss of every optimizer step."""
     params = [p for p in model.parameters() if p.requires_grad]
+    check_disk_space(cfg, params)
     progress = tqdm(range(cfg.max_train_steps), initial=start_step, desc=desc,
                     disable=not accelerator.is_local_main_process)
-    losses, step, accumulated = [], start_step, 0.0
+    losses, step, accumulated, skipped = [], start_step, 0.0, 0
+
+    def non_finite(what: str, value: float) -> None:
+        """Stop (the last checkpoint stays as it is), or skip the step when the user allowed it."""
+        nonlocal skipped
+        skipped += 1
+        if skipped > cfg.skip_nonfinite_steps:
+            allowed = f" (after skipping {cfg.skip_nonfinite_steps})" if cfg.skip_nonfinite_steps else ""
+            raise StillMovingError(f"{what} became {value} at step {step + 1}{allowed}; lower the learning rate or "
+                                   f"use fp32; the last checkpoint is kept")
+        tqdm.write(f"skipping step {step + 1}: {what} is {value} ({skipped} of {cfg.skip_nonfinite_steps} allowed)",
+                   file=sys.stderr)
+
     model.train()
     while step < cfg.max_train_steps:
         with accelerator.accumulate(model):
             loss = step_loss()
-            if not torch.isfinite(loss):
-                raise StillMovingError(f"loss became {loss.item()} at step {step + 1}; lower the learning rate "
-                                       f"or use fp32 (the last checkpoint is kept)")
-            accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            schedule.step()
+            finite = bool(torch.isfinite(loss))
+            if not finite:
+                non_finite("the loss", loss.item())
+            else:
+                accelerator.backward(loss)
+            if accelerator.sync_gradients and finite:
+                norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                if norm is not None and not torch.isfinite(torch.as_tensor(norm)):
+                    non_finite("the gradient norm", float(norm))
+                    finite = False
+            if finite:
+                optimizer.step()
+                schedule.step()
             optimizer.zero_grad(set_to_none=True)
+        if not finite:
+            accumulated = 0.0
+            continue
         accumulated += loss.detach().item() / cfg.gradient_accumulation_steps
         if accelerator.sync_gradients:
             step += 1

@@ -15,7 +15,7 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
 from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
-from stillmoving.training.common import frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.common import check_output_dir, frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.config import MotionAdapterConfig
 from stillmoving.training.loop import (VideoDenoiser, batches, make_accelerator, make_optimizer,
                                        micro_batches_done, resume_step, train, video_loss)
@@ -37,6 +37,7 @@ def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
 
 def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     """Run stage 1; returns the folder holding the adapter in diffusers' LoRA format."""
+    check_output_dir(cfg)
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     latents, prompts = motion_videos(cfg, pipe)  # every input is read before anything is written

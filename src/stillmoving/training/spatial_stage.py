@@ -24,7 +24,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
-from stillmoving.training.common import frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.common import check_output_dir, frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.loop import (VideoDenoiser, batches, freeze, make_accelerator, make_optimizer,
                                        micro_batches_done, resume_step, train, video_loss)
@@ -77,6 +77,7 @@ def attach_motion_adapter(cfg: CustomizeConfig, unet) -> MotionLoRA | None:
 
 def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     """Run stage 2 end to end; returns the spatial-adapter file."""
+    check_output_dir(cfg)
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     m1 = load_customized(pipe, cfg.customized, cfg.loras)

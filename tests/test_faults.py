@@ -1,0 +1,179 @@
+"""Training that survives faults: SIGKILL mid-run then --resume gives the same adapter bit for bit (both stages,
+real subprocesses), a kill mid-write leaves the previous file intact, NaN stops with the last checkpoint kept
+(or skips when allowed), and output folders holding another run are refused."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import save_customized_unet
+from safetensors.torch import load_file
+
+from test_cli import run
+
+from stillmoving.training import loop
+
+TRAIN = ["--num-frames", "4", "--height", "32", "--width", "32", "--sample-steps", "2", "--seed", "0",
+         "--checkpoint-every", "1"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+
+
+def cli(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "stillmoving", *map(str, args)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process: subprocess.Popen) -> None:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-2000:]
+
+
+def kill_at_checkpoint(process: subprocess.Popen, output: Path, step: int) -> None:
+    """SIGKILL the run as soon as checkpoint `step` is in place (it may be writing the next one)."""
+    target = output / "checkpoints" / f"checkpoint-{step}"
+    deadline = time.monotonic() + 600
+    while not target.is_dir():
+        assert process.poll() is None, f"the run ended before checkpoint {step}: {process.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+
+
+def equal_files(a: Path, b: Path) -> None:
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(torch.count_nonzero(wa[k]) for k in wa)
+
+
+def killed_and_resumed_equals_uninterrupted(args: list, tmp_path: Path, steps: int, result: str) -> None:
+    kill_step = random.Random(os.getpid()).randint(1, 3)  # a checkpoint lives until two newer ones exist
+    full = cli(*args, "-o", tmp_path / "full", "--steps", steps)
+    cut = cli(*args, "-o", tmp_path / "cut", "--steps", steps)
+    kill_at_checkpoint(cut, tmp_path / "cut", kill_step)
+    finish(full)
+    assert not (tmp_path / "cut" / result).exists()  # nothing final was written by the killed run
+    finish(cli(*args, "-o", tmp_path / "cut", "--steps", steps, "--resume"))
+    equal_files(tmp_path / "full" / result, tmp_path / "cut" / result)
+
+
+def test_motion_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path):
+    args = ["motion-adapter", "train", "--model", tiny_dir, "--sample-prompt", "a red circle moving left",
+            "--num-sampled-videos", "2", "--rank", "2", *TRAIN]
+    killed_and_resumed_equals_uninterrupted(args, tmp_path, 12, "motion_adapter/pytorch_lora_weights.safetensors")
+
+
+def test_spatial_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path, capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
+                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
+                       *TRAIN[:-2])
+    assert code == 0, err
+    customized = save_customized_unet(tiny_dir, tmp_path / "m1")
+    args = ["customize", "--model", tiny_dir, "--motion-adapter", tmp_path / "motion/motion_adapter", "--customized",
+            customized, "--prompt", "a sks dog", "--num-images", "2", "--num-prior-videos", "2", "--spatial-rank", "2",
+            *TRAIN]
+    killed_and_resumed_equals_uninterrupted(args, tmp_path, 12, "spatial_adapters.safetensors")
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from stillmoving.files import atomic_write
+
+def write(temporary):
+    with open(temporary, "wb") as f:
+        f.write(b"new" * 1000)
+        f.flush()
+        Path(sys.argv[2]).touch()  # tell the test we are mid-write
+        time.sleep(60)
+        f.write(b"end")
+
+atomic_write(sys.argv[1], write)
+"""
+
+
+def test_kill_in_the_middle_of_a_write_keeps_the_previous_file(tmp_path):
+    target, started = tmp_path / "adapter.safetensors", tmp_path / "started"
+    target.write_bytes(b"previous good file")
+    process = subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(started)], env=ENV)
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert target.read_bytes() == b"previous good file"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["adapter.safetensors",
+                                                                                         "started"]
+
+
+def test_kill_during_a_checkpoint_save_leaves_only_complete_checkpoints(tmp_path):
+    (tmp_path / "checkpoints" / "checkpoint-1").mkdir(parents=True)
+    (tmp_path / "checkpoints" / ".checkpoint-2.partial").mkdir()  # what a kill mid-save leaves
+    assert [p.name for p in loop.checkpoints(tmp_path)] == ["checkpoint-1"]
+
+
+def nan_after(monkeypatch, module, calls: int):
+    real, count = module.video_loss, {"n": 0}
+
+    def loss(*args, **kwargs):
+        count["n"] += 1
+        value = real(*args, **kwargs)
+        return value * float("nan") if count["n"] > calls else value
+
+    monkeypatch.setattr(module, "video_loss", loss)
+
+
+def test_nan_loss_stops_with_one_line_exit_2_and_keeps_the_last_checkpoint(tiny_dir, tmp_path, capsys, monkeypatch):
+    from stillmoving.training import motion_stage
+
+    nan_after(monkeypatch, motion_stage, 2)
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "run",
+                       "--sample-prompt", "a red circle", "--num-sampled-videos", "2", "--rank", "2", "--steps", "4",
+                       *TRAIN)
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and "the loss became nan at step 3" in line and "last checkpoint is kept" in line
+    assert [p.name for p in loop.checkpoints(tmp_path / "run")] == ["checkpoint-1", "checkpoint-2"]
+    state = load_file(str(tmp_path / "run/checkpoints/checkpoint-2/model.safetensors"))
+    assert state and all(torch.isfinite(v).all() for v in state.values())
+    assert not (tmp_path / "run/motion_adapter").exists()
+
+
+def test_nan_steps_can_be_skipped_when_allowed(tiny_dir, tmp_path, capsys, monkeypatch):
+    from stillmoving.training import motion_stage
+
+    nan_after(monkeypatch, motion_stage, 2)  # every step after the second is NaN: 2 skips allowed, then stop
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "run",
+                       "--sample-prompt", "a red circle", "--num-sampled-videos", "2", "--rank", "2", "--steps", "4",
+                       "--skip-nonfinite-steps", "2", *TRAIN[:-2])
+    assert code == 2 and "after skipping 2" in err and err.count("skipping step 3") == 2
+
+
+@pytest.mark.parametrize("flag,code", [(None, 2), ("--overwrite", 0), ("--resume", 0)])
+def test_an_output_folder_holding_another_run_is_refused_unless_asked(tiny_dir, tmp_path, capsys, monkeypatch,
+                                                                        flag, code):
+    args = ["motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "run", "--sample-prompt", "a red circle",
+            "--num-sampled-videos", "1", "--rank", "2", *TRAIN]
+    assert run(capsys, monkeypatch, *args, "--steps", "1")[0] == 0
+    before = (tmp_path / "run/motion_adapter/pytorch_lora_weights.safetensors").read_bytes()
+    got, _, err = run(capsys, monkeypatch, *args, "--steps", "2", *([flag] if flag else []))
+    assert got == code, err
+    after = (tmp_path / "run/motion_adapter/pytorch_lora_weights.safetensors").read_bytes()
+    if flag is None:
+        assert "holds another run's results" in err and after == before
+    else:
+        assert after != before
+
+
+def test_an_output_path_that_is_a_file_is_refused(tiny_dir, tmp_path, capsys, monkeypatch):
+    (tmp_path / "taken").write_text("x")
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "taken",
+                       "--sample-prompt", "a", *TRAIN)
+    assert code == 2 and "is a file" in err
