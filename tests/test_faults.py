@@ -177,3 +177,32 @@ def test_an_output_path_that_is_a_file_is_refused(tiny_dir, tmp_path, capsys, mo
     code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "taken",
                        "--sample-prompt", "a", *TRAIN)
     assert code == 2 and "is a file" in err
+
+
+def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys, monkeypatch):
+    """The file records the UNet it trained against: another checkpoint of the same architecture is a warning.
+    (Another architecture is an error naming the layer: tests/test_spatial_adapters.py.)"""
+    import warnings
+
+    from stillmoving.adapters.spatial import SpatialAdapters
+    from stillmoving.loading import assemble_pipeline
+
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
+                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
+                       *TRAIN[:-2])
+    assert code == 0, err
+    customized = save_customized_unet(tiny_dir, tmp_path / "m1")
+    code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", tmp_path / "custom",
+                       "--motion-adapter", tmp_path / "motion/motion_adapter", "--customized", customized,
+                       "--prompt", "a sks dog", "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2",
+                       "--steps", "1", *TRAIN[:-2])
+    assert code == 0, err
+    file = tmp_path / "custom/spatial_adapters.safetensors"
+    assert len(SpatialAdapters.load(file).metadata["unet_fingerprint"]) == 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the model it trained with: no warning, motion adapter loaded or not
+        assemble_pipeline(str(tiny_dir), customized=str(customized), spatial_adapters=str(file))
+        assemble_pipeline(str(tiny_dir), customized=str(customized), spatial_adapters=str(file),
+                          motion_adapter=str(tmp_path / "motion/motion_adapter"))
+    with pytest.warns(UserWarning, match="trained against other weights"):
+        assemble_pipeline(str(tiny_dir), spatial_adapters=str(file))  # V without the customization

@@ -48,6 +48,14 @@ def _describe_weights(tensors: dict) -> dict | None:
     return None
 
 
+def _json_or_text(value: str):
+    """Metadata values are JSON (the models a run used) or plain text (a weights fingerprint)."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 def describe_file(path: str | Path) -> dict:
     """A summary dict of an adapter file, a motion-module file, a checkpoint, or any other weights file."""
     from stillmoving.formats.safety import SAFETENSORS, read_state_dict
@@ -60,7 +68,7 @@ def describe_file(path: str | Path) -> dict:
     summary = {"file": str(path), "tensors": len(tensors), "parameters": sum(t.numel() for t in tensors.values())}
     if metadata.get("format") == FORMAT:
         placements = json.loads(metadata["placements"])
-        extra = {k: json.loads(v) for k, v in metadata.items()
+        extra = {k: _json_or_text(v) for k, v in metadata.items()
                  if k not in ("format", "format_version", "rank", "placements")}
         return {**summary, "kind": "spatial adapters", "format_version": metadata.get("format_version"),
                 "rank": int(metadata["rank"]), "layers": len(placements),

@@ -15,7 +15,7 @@ import torch
 from diffusers import AnimateDiffPipeline
 
 from stillmoving.adapters.motion import ADAPTER_NAME, MotionLoRA
-from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.adapters.spatial import SpatialAdapters, check_fingerprint
 from stillmoving.errors import StillMovingError
 from stillmoving.injection import inject_t2i_weights
 
@@ -25,6 +25,7 @@ def attach_spatial_adapters(pipe: AnimateDiffPipeline, adapters: SpatialAdapters
     if not isinstance(adapters, SpatialAdapters):
         adapters = SpatialAdapters.load(adapters)
     adapters.to(device=pipe.unet.device)
+    check_fingerprint(adapters, pipe.unet)
     return adapters.attach(pipe.unet)
 
 

@@ -13,9 +13,11 @@ gradient checkpointing, and which work on any diffusers UNet of the same archite
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -29,6 +31,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write
 
 FORMAT = "stillmoving.spatial_adapters"
+FINGERPRINT_KEY = "unet_fingerprint"  # metadata: weights_fingerprint of the UNet (M1 injected) they trained with
 FORMAT_VERSION = "1"
 PLACEMENT_PATTERN = r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.(resnets|attentions)\.\d+"
 
@@ -82,6 +85,7 @@ class SpatialAdapters(torch.nn.Module):
     def __init__(self, placements: dict[str, int], rank: int):
         super().__init__()
         self.rank = rank
+        self.metadata: dict[str, str] = {}  # the file's metadata when loaded (models it was trained with)
         self.placements = dict(placements)  # layer name -> channels, in the UNet's module order
         self.layers = torch.nn.ModuleList(ChannelAdapter(c, rank) for c in self.placements.values())
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -154,6 +158,7 @@ class SpatialAdapters(torch.nn.Module):
                                    f"this stillmoving reads version {FORMAT_VERSION}")
         placements = dict(json.loads(metadata["placements"]))
         adapters = cls(placements, int(metadata["rank"]))
+        adapters.metadata = metadata
         expected = {k: tuple(v.shape) for k, v in adapters.named_tensors().items()}
         got = {k: tuple(v.shape) for k, v in tensors.items()}
         if expected != got:
@@ -164,6 +169,35 @@ class SpatialAdapters(torch.nn.Module):
                 adapter.down.copy_(tensors[f"{name}.down"])
                 adapter.up.copy_(tensors[f"{name}.up"])
         return adapters
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """A cheap fingerprint of a model's weights: every tensor's name and shape and a few of its values (the
+    first and last 8), LoRA adapters left out. Different checkpoints of one architecture differ in it; it is
+    not a cryptographic hash of every byte."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if "lora_" in name:
+            continue
+        name = name.replace(".base_layer", "")  # the same weight, wrapped by peft or not
+        flat = tensor.detach().reshape(-1)
+        sample = torch.cat([flat[:8], flat[-8:]]).float().cpu().numpy().round(6)  # dtype-independent
+        digest.update(f"{name}{tuple(tensor.shape)}".encode())
+        digest.update(sample.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def check_fingerprint(adapters: "SpatialAdapters", unet: torch.nn.Module, source: str = "spatial adapters") -> bool:
+    """Warn (not fail: a user may re-inject on purpose) when the adapters were trained against other weights."""
+    expected = getattr(adapters, "metadata", {}).get(FINGERPRINT_KEY)
+    if not expected:
+        return True
+    if expected != weights_fingerprint(unet):
+        warnings.warn(f"{source} were trained against other weights (fingerprint {expected}, this model "
+                      f"{weights_fingerprint(unet)}): same architecture, different model; results may differ",
+                      stacklevel=3)
+        return False
+    return True
 
 
 def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

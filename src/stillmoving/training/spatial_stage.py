@@ -15,7 +15,7 @@ import torch
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
-from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, weights_fingerprint
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.sources import (PromptBank, decode_latents, images_from_folder, sample_images,
                                       sample_videos, videos_from_folder)
@@ -123,19 +123,20 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="spatial adapters")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        save_customization(output, cfg, spatial)
+        save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
         write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors))
     accelerator.end_training()
     return output / ADAPTER_FILE
 
 
-def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapters) -> None:
+def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapters, fingerprint: str) -> None:
     """The adapter file, and a record of everything `generate --customization` needs to rebuild the model."""
     sources = {"model": _absolute(cfg.model), "motion_modules": _absolute(cfg.motion_modules),
                "config_dir": _absolute(cfg.config_dir),
                "customized": _absolute(cfg.customized), "loras": [[_absolute(p), w] for p, w in cfg.loras],
                "motion_adapter": _absolute(cfg.motion_adapter)}
-    spatial.save(output / ADAPTER_FILE, extra_metadata={k: json.dumps(v) for k, v in sources.items()})
+    spatial.save(output / ADAPTER_FILE, extra_metadata={**{k: json.dumps(v) for k, v in sources.items()},
+                                                        FINGERPRINT_KEY: fingerprint})
     write_text(output / RECORD_FILE, json.dumps({**sources, "spatial_adapters": ADAPTER_FILE}, indent=2) + "\n")
 
 
