@@ -206,3 +206,59 @@ def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys
                           motion_adapter=str(tmp_path / "motion/motion_adapter"))
     with pytest.warns(UserWarning, match="trained against other weights"):
         assemble_pipeline(str(tiny_dir), spatial_adapters=str(file))  # V without the customization
+
+
+def _corrupt_image_folder(tmp):
+    folder = tmp / "imgs"
+    folder.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(folder / "a.png")
+    (folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 10)
+    return folder
+
+
+def _short_videos(tmp):
+    from stillmoving.world.folders import write_video_folder
+
+    return write_video_folder(tmp / "vids", 2, 0, num_frames=2, resolution=32)
+
+
+def _busy_output(tmp):
+    (tmp / "out").mkdir()
+    (tmp / "out" / "customize_run.json").write_text("{}")
+    return tmp / "out"
+
+
+MOTION = ["motion-adapter", "train", "--model", "{tiny}", "--sample-prompt", "a red circle"]
+TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected message); every row: exit 2, one line
+    ("dreambooth-corrupt-image", ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog"],
+     _corrupt_image_folder, "cannot read image"),
+    ("style-corrupt-image", ["t2i", "lora", "--model", "{tiny}", "--images", "{f}", "--prompt", "x in y style"],
+     _corrupt_image_folder, "cannot read image"),
+    ("customize-corrupt-image", ["customize", "--model", "{tiny}", "--motion-adapter", "x", "--images", "{f}",
+                                 "--prompt", "a sks dog"], _corrupt_image_folder, "cannot read image"),
+    ("videos-too-short", ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"], _short_videos,
+     "training needs at least 4"),
+    ("videos-folder-missing", ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"],
+     lambda t: t / "nowhere", "nowhere"),
+    ("output-holds-another-run", MOTION + ["-o", "{f}"], _busy_output, "holds another run's results"),
+    ("resume-without-checkpoint", MOTION + ["-o", "{f}", "--resume"], lambda t: t / "fresh", "no checkpoint"),
+    ("too-many-frames", MOTION + ["--num-frames", "17"], lambda t: None, "positional table holds (16 frames)"),
+]
+
+
+@pytest.mark.parametrize("args,make,message", [r[1:] for r in TRAIN_BAD_INPUTS], ids=[r[0] for r in TRAIN_BAD_INPUTS])
+def test_training_bad_inputs_are_one_line_exit_2_and_write_nothing(tiny_dir, tmp_path, capsys, monkeypatch,
+                                                                   args, make, message):
+    made = make(tmp_path)
+    values = {"tiny": tiny_dir, "f": made}
+    args = [a.format(**values) for a in args]
+    output = [] if "-o" in args else ["-o", tmp_path / "new"]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    settings = ["--height", "32", "--width", "32", "--steps", "1"] + (["--num-frames", "4"] if "--num-frames" not in
+                                                                      args and args[0] != "t2i" else [])
+    code, _, err = run(capsys, monkeypatch, *args, *output, *settings)
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and message in line, err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written

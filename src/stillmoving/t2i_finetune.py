@@ -31,7 +31,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
 from stillmoving.data.sources import PromptBank, decode_latents, images_from_folder, sample_images
-from stillmoving.data.video_io import list_images, read_captions, write_image
+from stillmoving.data.video_io import check_images, read_captions, write_image
 from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
@@ -150,14 +150,14 @@ def _nonempty(text: str | None) -> bool:
 
 def check_dreambooth_inputs(cfg: DreamBoothConfig) -> None:
     """Fail on bad input before any model is loaded."""
-    list_images(cfg.instance_images)  # missing folder, or no images in it
+    check_images(cfg.instance_images)  # missing folder, no images in it, or one that does not decode
     if not _nonempty(cfg.instance_prompt):
         raise StillMovingError("give an instance prompt with the subject's identifier, e.g. 'a sks dog'")
     if cfg.class_images is not None and not _nonempty(cfg.class_prompt):
         raise StillMovingError("class images need a class prompt (e.g. 'a dog') for prior preservation")
     if _nonempty(cfg.class_prompt):
         if cfg.class_images is not None:
-            list_images(cfg.class_images)
+            check_images(cfg.class_images)
         elif cfg.num_class_images < 1:
             raise StillMovingError("prior preservation needs num_class_images >= 1 or a folder of class images")
 
@@ -165,7 +165,7 @@ def check_dreambooth_inputs(cfg: DreamBoothConfig) -> None:
 def check_style_inputs(cfg: StyleLoRAConfig) -> None:
     """Fail on bad input before any model is loaded: every image needs a caption or the default prompt."""
     captions = read_captions(cfg.images)
-    uncaptioned = [p for p in list_images(cfg.images) if p.name not in captions]
+    uncaptioned = [p for p in check_images(cfg.images) if p.name not in captions]
     if uncaptioned and not _nonempty(cfg.prompt):
         raise StillMovingError(f"no caption for {uncaptioned[0]} (add metadata.jsonl or {uncaptioned[0].stem}.txt, "
                                f"or give a prompt such as 'a house in crayon style')")

@@ -73,6 +73,14 @@ def list_images(folder: PathLike) -> list[Path]:
     return images
 
 
+def check_images(folder: PathLike) -> list[Path]:
+    """`list_images`, each one decoded once: a corrupt file is refused before any model is loaded."""
+    images = list_images(folder)
+    for path in images:
+        read_image(path)
+    return images
+
+
 def list_videos(folder: PathLike) -> list[Path]:
     """Video files and sub-folders of image frames inside `folder`, sorted naturally."""
     folder = _existing_folder(folder)

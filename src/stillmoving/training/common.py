@@ -56,6 +56,8 @@ def check_output_dir(cfg: OptimConfig) -> None:
     existing = next((p for p in [output, *output.parents] if p.exists()), Path("."))
     if not os.access(existing, os.W_OK | os.X_OK):
         raise StillMovingError(f"cannot write into {existing} (permission denied); choose another --output")
+    if cfg.resume and not checkpoints(output):
+        raise StillMovingError(f"--resume: no checkpoint in {output / 'checkpoints'}")
     if not output.is_dir() or cfg.resume:
         return
     results = sorted(p.name for p in output.glob("*_run.json")) + (["checkpoints/"] if checkpoints(output) else [])

@@ -15,6 +15,7 @@ import torch
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
+from stillmoving.data.video_io import check_images
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, weights_fingerprint
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.sources import (PromptBank, decode_latents, images_from_folder, sample_images,
@@ -78,6 +79,8 @@ def attach_motion_adapter(cfg: CustomizeConfig, unet) -> MotionLoRA | None:
 def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     """Run stage 2 end to end; returns the spatial-adapter file."""
     check_output_dir(cfg)
+    if cfg.images:
+        check_images(cfg.images)  # before any model is loaded
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     m1 = load_customized(pipe, cfg.customized, cfg.loras)
