@@ -19,13 +19,17 @@ def frozen_video(latents: torch.Tensor, num_frames: int) -> torch.Tensor:
     return latents.unsqueeze(2).expand(-1, -1, num_frames, -1, -1).contiguous()
 
 
-def random_frozen_frames(videos: torch.Tensor, num_frames: int) -> torch.Tensor:
+def random_frozen_frames(videos: torch.Tensor, num_frames: int,
+                         generators: list[torch.Generator] | None = None) -> torch.Tensor:
     """Stage-1 data: ONE random frame of each video (b, c, f, h, w), repeated into frozen videos (b, c, F, h, w).
 
-    Drawn in the training step from the global RNG (seeded, and restored on resume), not in the dataset:
+    Drawn in the training step (from the global RNG, or one generator per item), not in the dataset:
     accelerate's loaders fetch one batch ahead, which would move draws made there across checkpoints.
     """
-    frames = torch.randint(videos.shape[2], (videos.shape[0],), device=videos.device)
+    if generators is None:
+        frames = torch.randint(videos.shape[2], (videos.shape[0],), device=videos.device)
+    else:
+        frames = torch.cat([torch.randint(videos.shape[2], (1,), generator=g) for g in generators]).to(videos.device)
     picked = videos[torch.arange(videos.shape[0], device=videos.device), :, frames]  # (b, c, h, w)
     return frozen_video(picked, num_frames)
 

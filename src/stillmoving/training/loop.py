@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
@@ -47,11 +48,36 @@ def freeze(*modules: torch.nn.Module) -> None:
         module.requires_grad_(False)
 
 
+class ItemRandomness:
+    """Per-item random streams: the draws for an item depend on (seed, stream, micro-step, its position in the
+    GLOBAL batch), not on which process holds it. So N processes with batch b draw exactly what one process
+    with batch N*b draws, and a resumed run draws what an uninterrupted one did."""
+
+    def __init__(self, seed: int, stream: int, accelerator: Accelerator, per_process_batch: int, micro_step: int = 0):
+        self.seed, self.stream, self.micro_step = seed, stream, micro_step
+        self.offset = accelerator.process_index * per_process_batch
+
+    def next(self, count: int) -> list[torch.Generator]:
+        """`count` generators for the items of this process's next micro-batch."""
+        generators = []
+        for j in range(count):
+            key = np.random.SeedSequence([self.seed, self.stream, self.micro_step, self.offset + j])
+            generators.append(torch.Generator().manual_seed(int(key.generate_state(1, np.uint64)[0])))
+        self.micro_step += 1
+        return generators
+
+
 def video_loss(model: torch.nn.Module, scheduler, latents: torch.Tensor, text: torch.Tensor,
-               snr_gamma: float | None = None) -> torch.Tensor:
-    """The diffusion denoising loss of one batch of video latents (b, c, f, h, w)."""
-    noise = torch.randn_like(latents)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
+               snr_gamma: float | None = None, generators: list[torch.Generator] | None = None) -> torch.Tensor:
+    """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
+    from the global RNG, or from one generator per item (`ItemRandomness`)."""
+    if generators is None:
+        noise = torch.randn_like(latents)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
+    else:
+        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
+        timesteps = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g)
+                               for g in generators]).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = model(noisy, timesteps, text)
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None

@@ -17,7 +17,7 @@ from stillmoving.data.sources import PromptBank, sample_videos, videos_from_fold
 from stillmoving.errors import StillMovingError
 from stillmoving.training.common import check_output_dir, frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.config import MotionAdapterConfig
-from stillmoving.training.loop import (VideoDenoiser, batches, make_accelerator, make_optimizer,
+from stillmoving.training.loop import (ItemRandomness, VideoDenoiser, batches, make_accelerator, make_optimizer,
                                        micro_batches_done, resume_step, train, video_loss)
 
 ADAPTER_DIR = "motion_adapter"
@@ -57,10 +57,13 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     stream = batches(accelerator, data, micro_batches_done(cfg, start))
     noise_scheduler = training_scheduler(pipe)
 
+    randomness = ItemRandomness(cfg.seed, 0, accelerator, cfg.train_batch_size, micro_batches_done(cfg, start))
+
     def step_loss():
         batch = next(stream)
-        frozen = random_frozen_frames(batch["latents"], cfg.num_frames)  # (b, c, f, h, w), one frame repeated
-        return video_loss(model, noise_scheduler, frozen, text_table[batch["prompt_id"]], cfg.snr_gamma)
+        generators = randomness.next(len(batch["latents"]))  # frame, noise, timestep: per item, process-independent
+        frozen = random_frozen_frames(batch["latents"], cfg.num_frames, generators)  # one frame repeated
+        return video_loss(model, noise_scheduler, frozen, text_table[batch["prompt_id"]], cfg.snr_gamma, generators)
 
     losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="motion adapter")
     accelerator.wait_for_everyone()

@@ -27,7 +27,8 @@ from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
 from stillmoving.training.common import check_output_dir, frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.training.loop import (VideoDenoiser, batches, freeze, make_accelerator, make_optimizer,
+from stillmoving.training.loop import (ItemRandomness, VideoDenoiser, batches, freeze, make_accelerator,
+                                       make_optimizer,
                                        micro_batches_done, resume_step, train, video_loss)
 
 ADAPTER_FILE = "spatial_adapters.safetensors"
@@ -110,17 +111,23 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     prior_stream = batches(accelerator, prior_data, micro_batches_done(cfg, start)) if prior_data else None
     noise_scheduler = training_scheduler(pipe)
 
+    done = micro_batches_done(cfg, start)
+    frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.train_batch_size, done)
+    prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.train_batch_size, done)
+
     def step_loss():
         batch = next(frozen_stream)
         if motion is not None:
             motion.set_scale(1.0)  # motion adapter ON for frozen customized videos
-        loss = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma)
+        loss = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma,
+                          frozen_random.next(len(batch["latents"])))
         if prior_stream is None:
             return loss
         batch = next(prior_stream)
         if motion is not None:
             motion.set_scale(0.0)  # OFF for prior-preservation videos
-        prior = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma)
+        prior = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma,
+                           prior_random.next(len(batch["latents"])))
         return loss + cfg.prior_loss_weight * prior
 
     losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="spatial adapters")

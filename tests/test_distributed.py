@@ -1,0 +1,79 @@
+"""Both stages on 2 CPU processes (torch.distributed over gloo, driven by accelerate) equal 1 process with the
+same global batch and seed, within float-reduction noise; a 2-process checkpoint resumes on 1 process.
+
+Tolerance: the trained LoRA/adapter tensors may differ by at most 1% of their largest value (measured: 0.1%,
+from the all-reduce summing in another order than one process's batch mean). The random draws (frame, noise,
+timestep) are per item of the global batch (`ItemRandomness`), so they are the same in both settings.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from conftest import save_customized_unet
+from safetensors.torch import load_file
+
+from test_cli import run
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+SIZES = ["--num-frames", "4", "--height", "32", "--width", "32", "--sample-steps", "2", "--seed", "0"]
+
+
+def launch(processes: int, *args) -> subprocess.Popen:
+    """`stillmoving ARGS` on `processes` CPU processes (torchrun sets the env accelerate reads)."""
+    head = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+            if processes > 1 else [sys.executable])
+    return subprocess.Popen([*head, "-m", "stillmoving", *map(str, args)], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+
+
+def close(a: Path, b: Path, rtol: float = 0.01) -> None:
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        scale = wa[key].abs().max().item()
+        assert (wa[key] - wb[key]).abs().max().item() <= rtol * scale + 1e-9, key
+
+
+def files(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_motion_stage_on_2_processes_equals_1_and_resumes_on_1(tiny_dir, tmp_path):
+    args = ["motion-adapter", "train", "--model", tiny_dir, "--sample-prompt", "a red circle moving left",
+            "--num-sampled-videos", "4", "--rank", "2", *SIZES]
+    one = launch(1, *args, "-o", tmp_path / "one", "--batch-size", "2", "--steps", "4")
+    two = launch(2, *args, "-o", tmp_path / "two", "--batch-size", "1", "--steps", "4")
+    cut = launch(2, *args, "-o", tmp_path / "cut", "--batch-size", "1", "--steps", "2", "--checkpoint-every", "1")
+    wait(one, two, cut)
+    result = "motion_adapter/pytorch_lora_weights.safetensors"
+    close(tmp_path / "one" / result, tmp_path / "two" / result)
+    assert files(tmp_path / "two") == files(tmp_path / "one")  # only the main process wrote
+    assert (tmp_path / "cut/checkpoints/checkpoint-2/random_states_1.pkl").is_file()  # a 2-process state
+    wait(launch(1, *args, "-o", tmp_path / "cut", "--batch-size", "2", "--steps", "4", "--resume"))
+    close(tmp_path / "one" / result, tmp_path / "cut" / result)
+
+
+def test_spatial_stage_on_2_processes_equals_1(tiny_dir, tmp_path, capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
+                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
+                       *SIZES)
+    assert code == 0, err
+    customized = save_customized_unet(tiny_dir, tmp_path / "m1")
+    args = ["customize", "--model", tiny_dir, "--motion-adapter", tmp_path / "motion/motion_adapter", "--customized",
+            customized, "--prompt", "a sks dog", "--num-images", "4", "--num-prior-videos", "4", "--spatial-rank", "2",
+            "--steps", "3", *SIZES]
+    one = launch(1, *args, "-o", tmp_path / "one", "--batch-size", "2")
+    two = launch(2, *args, "-o", tmp_path / "two", "--batch-size", "1")
+    wait(one, two)
+    close(tmp_path / "one/spatial_adapters.safetensors", tmp_path / "two/spatial_adapters.safetensors")
+    up = load_file(str(tmp_path / "two/spatial_adapters.safetensors"))
+    assert any(torch.count_nonzero(v) for k, v in up.items() if k.endswith(".up"))  # it trained
