@@ -77,3 +77,39 @@ def test_spatial_stage_on_2_processes_equals_1(tiny_dir, tmp_path, capsys, monke
     close(tmp_path / "one/spatial_adapters.safetensors", tmp_path / "two/spatial_adapters.safetensors")
     up = load_file(str(tmp_path / "two/spatial_adapters.safetensors"))
     assert any(torch.count_nonzero(v) for k, v in up.items() if k.endswith(".up"))  # it trained
+
+
+def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, capsys, monkeypatch):
+    """3 customizations on 2 processes: rank 0 trains runs 0 and 2, rank 1 run 1; each equals the same run
+    made alone by `customize` (bit for bit: no gradient is exchanged)."""
+    import json
+
+    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
+                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
+                       *SIZES)
+    assert code == 0, err
+    units = [save_customized_unet(tiny_dir, tmp_path / f"m{i}", seed=i) for i in range(3)]
+    defaults = dict(model=str(tiny_dir), motion_adapter=str(tmp_path / "motion/motion_adapter"), num_images=1,
+                    num_prior_videos=1, spatial_rank=2, max_train_steps=2, num_frames=4, height=32, width=32,
+                    sample_steps=2)
+    runs = [dict(customized=str(u), output_dir=str(tmp_path / f"out{i}"), prompts=[f"a sks dog {i}"])
+            for i, u in enumerate(units)]
+    (tmp_path / "batch.json").write_text(json.dumps({"defaults": defaults, "runs": runs}))
+    wait(launch(2, "customize-batch", tmp_path / "batch.json"))
+    alone = launch(1, "customize", "--model", tiny_dir, "-o", tmp_path / "alone", "--motion-adapter",
+                   tmp_path / "motion/motion_adapter", "--customized", units[1], "--prompt", "a sks dog 1",
+                   "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2", "--steps", "2", *SIZES)
+    wait(alone)
+    for i in range(3):
+        assert (tmp_path / f"out{i}/spatial_adapters.safetensors").is_file()
+    a, b = (load_file(str(tmp_path / d / "spatial_adapters.safetensors")) for d in ("alone", "out1"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_customize_batch_refuses_shared_outputs(tmp_path, capsys, monkeypatch):
+    import json
+
+    (tmp_path / "b.json").write_text(json.dumps([{"model": "m", "output_dir": str(tmp_path / "x")},
+                                                 {"model": "m", "output_dir": str(tmp_path / "x")}]))
+    code, _, err = run(capsys, monkeypatch, "customize-batch", tmp_path / "b.json")
+    assert code == 2 and "give each its own output_dir" in err

@@ -179,6 +179,18 @@ def customize(
     console.print(f"spatial adapters written to {train_spatial_adapters(cfg)}")
 
 
+@app.command("customize-batch")
+def customize_batch(
+    runs: Annotated[Path, typer.Argument(help="JSON/YAML: a list of customize configs, or "
+                                              "{defaults: {...}, runs: [{...}, ...]}; each run its own output_dir.")],
+):
+    """Train many customizations, spread over the launched processes (one spatial-adapter set each)."""
+    from stillmoving.training.batch import customize_many, read_batch
+
+    for path in customize_many(read_batch(runs)):
+        console.print(f"spatial adapters written to {path}")
+
+
 @app.command()
 def generate(
     prompt: Annotated[list[str], typer.Option(help="Prompt (repeatable: one video each).")],
