@@ -77,3 +77,16 @@ def spy_gradients(module, monkeypatch, name: str = "train"):
 
     monkeypatch.setattr(module, name, wrapper)
     return seen
+
+
+@pytest.fixture(scope="session")
+def stage2_inputs(tiny_dir, tmp_path_factory):
+    """What a stage-2 run needs besides V: a 1-step motion adapter of the tiny T2V and a customized UNet."""
+    from stillmoving.training.config import MotionAdapterConfig
+    from stillmoving.training.motion_stage import train_motion_adapter
+
+    root = tmp_path_factory.mktemp("stage2_inputs")
+    adapter = train_motion_adapter(MotionAdapterConfig(
+        model=str(tiny_dir), output_dir=str(root / "motion"), sample_prompts=["a red circle"], num_sampled_videos=1,
+        motion_rank=2, num_frames=4, height=32, width=32, max_train_steps=1, sample_steps=2))
+    return {"motion_adapter": adapter, "customized": save_customized_unet(tiny_dir, root / "m1")}

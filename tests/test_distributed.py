@@ -62,13 +62,10 @@ def test_motion_stage_on_2_processes_equals_1_and_resumes_on_1(tiny_dir, tmp_pat
     close(tmp_path / "one" / result, tmp_path / "cut" / result)
 
 
-def test_spatial_stage_on_2_processes_equals_1(tiny_dir, tmp_path, capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
-                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
-                       *SIZES)
-    assert code == 0, err
-    customized = save_customized_unet(tiny_dir, tmp_path / "m1")
-    args = ["customize", "--model", tiny_dir, "--motion-adapter", tmp_path / "motion/motion_adapter", "--customized",
+def test_spatial_stage_on_2_processes_equals_1(tiny_dir, tmp_path, stage2_inputs):
+    motion_adapter = stage2_inputs["motion_adapter"]
+    customized = stage2_inputs["customized"]
+    args = ["customize", "--model", tiny_dir, "--motion-adapter", motion_adapter, "--customized",
             customized, "--prompt", "a sks dog", "--num-images", "4", "--num-prior-videos", "4", "--spatial-rank", "2",
             "--steps", "3", *SIZES]
     one = launch(1, *args, "-o", tmp_path / "one", "--batch-size", "2")
@@ -79,17 +76,14 @@ def test_spatial_stage_on_2_processes_equals_1(tiny_dir, tmp_path, capsys, monke
     assert any(torch.count_nonzero(v) for k, v in up.items() if k.endswith(".up"))  # it trained
 
 
-def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, capsys, monkeypatch):
+def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, stage2_inputs):
     """3 customizations on 2 processes: rank 0 trains runs 0 and 2, rank 1 run 1; each equals the same run
     made alone by `customize` (bit for bit: no gradient is exchanged)."""
     import json
 
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
-                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
-                       *SIZES)
-    assert code == 0, err
+    motion_adapter = stage2_inputs["motion_adapter"]
     units = [save_customized_unet(tiny_dir, tmp_path / f"m{i}", seed=i) for i in range(3)]
-    defaults = dict(model=str(tiny_dir), motion_adapter=str(tmp_path / "motion/motion_adapter"), num_images=1,
+    defaults = dict(model=str(tiny_dir), motion_adapter=str(motion_adapter), num_images=1,
                     num_prior_videos=1, spatial_rank=2, max_train_steps=2, num_frames=4, height=32, width=32,
                     sample_steps=2)
     runs = [dict(customized=str(u), output_dir=str(tmp_path / f"out{i}"), prompts=[f"a sks dog {i}"])
@@ -97,7 +91,7 @@ def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, capsys,
     (tmp_path / "batch.json").write_text(json.dumps({"defaults": defaults, "runs": runs}))
     wait(launch(2, "customize-batch", tmp_path / "batch.json"))
     alone = launch(1, "customize", "--model", tiny_dir, "-o", tmp_path / "alone", "--motion-adapter",
-                   tmp_path / "motion/motion_adapter", "--customized", units[1], "--prompt", "a sks dog 1",
+                   motion_adapter, "--customized", units[1], "--prompt", "a sks dog 1",
                    "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2", "--steps", "2", *SIZES)
     wait(alone)
     for i in range(3):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import save_customized_unet
 from safetensors.torch import load_file
 
 from test_cli import run
@@ -70,13 +69,9 @@ def test_motion_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path
     killed_and_resumed_equals_uninterrupted(args, tmp_path, 12, "motion_adapter/pytorch_lora_weights.safetensors")
 
 
-def test_spatial_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path, capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
-                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
-                       *TRAIN[:-2])
-    assert code == 0, err
-    customized = save_customized_unet(tiny_dir, tmp_path / "m1")
-    args = ["customize", "--model", tiny_dir, "--motion-adapter", tmp_path / "motion/motion_adapter", "--customized",
+def test_spatial_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path, stage2_inputs):
+    motion_adapter, customized = stage2_inputs["motion_adapter"], stage2_inputs["customized"]
+    args = ["customize", "--model", tiny_dir, "--motion-adapter", motion_adapter, "--customized",
             customized, "--prompt", "a sks dog", "--num-images", "2", "--num-prior-videos", "2", "--spatial-rank", "2",
             *TRAIN]
     killed_and_resumed_equals_uninterrupted(args, tmp_path, 12, "spatial_adapters.safetensors")
@@ -179,7 +174,7 @@ def test_an_output_path_that_is_a_file_is_refused(tiny_dir, tmp_path, capsys, mo
     assert code == 2 and "is a file" in err
 
 
-def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys, monkeypatch):
+def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys, monkeypatch, stage2_inputs):
     """The file records the UNet it trained against: another checkpoint of the same architecture is a warning.
     (Another architecture is an error naming the layer: tests/test_spatial_adapters.py.)"""
     import warnings
@@ -187,13 +182,9 @@ def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys
     from stillmoving.adapters.spatial import SpatialAdapters
     from stillmoving.loading import assemble_pipeline
 
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "motion",
-                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", "--steps", "1",
-                       *TRAIN[:-2])
-    assert code == 0, err
-    customized = save_customized_unet(tiny_dir, tmp_path / "m1")
+    motion_adapter, customized = stage2_inputs["motion_adapter"], stage2_inputs["customized"]
     code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", tmp_path / "custom",
-                       "--motion-adapter", tmp_path / "motion/motion_adapter", "--customized", customized,
+                       "--motion-adapter", motion_adapter, "--customized", customized,
                        "--prompt", "a sks dog", "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2",
                        "--steps", "1", *TRAIN[:-2])
     assert code == 0, err
@@ -203,7 +194,7 @@ def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys
         warnings.simplefilter("error")  # the model it trained with: no warning, motion adapter loaded or not
         assemble_pipeline(str(tiny_dir), customized=str(customized), spatial_adapters=str(file))
         assemble_pipeline(str(tiny_dir), customized=str(customized), spatial_adapters=str(file),
-                          motion_adapter=str(tmp_path / "motion/motion_adapter"))
+                          motion_adapter=str(motion_adapter))
     with pytest.warns(UserWarning, match="trained against other weights"):
         assemble_pipeline(str(tiny_dir), spatial_adapters=str(file))  # V without the customization
 
