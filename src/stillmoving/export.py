@@ -16,13 +16,12 @@ from pathlib import Path
 
 from diffusers import AnimateDiffPipeline
 
+from stillmoving.adapters.motion import WEIGHT_NAME, split_adapter_path
 from stillmoving.errors import StillMovingError
 from stillmoving.files import temporary_sibling
-from stillmoving.loading import load_customized, load_t2v, read_customization
+from stillmoving.loading import assemble_pipeline, read_customization
+from stillmoving.training.motion_stage import ADAPTER_DIR as MOTION_ADAPTER_DIR
 from stillmoving.training.spatial_stage import ADAPTER_FILE, RECORD_FILE
-
-MOTION_ADAPTER_DIR = "motion_adapter"
-MOTION_ADAPTER_FILE = "pytorch_lora_weights.safetensors"
 
 CARD = """# {name}
 
@@ -67,12 +66,11 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
     output = Path(output)
     _check_target(output)
     sources = read_customization(customization)
-    t2v = load_t2v(sources["model"], sources.get("motion_modules"), config_dir=sources.get("config_dir"))
-    if sources.get("customized") or sources.get("loras"):
-        m1 = load_customized(t2v, sources.get("customized"), [tuple(x) for x in sources.get("loras", [])])
-        t2v.inject_customized(m1.unet, m1.text_encoder)
-    adapters = t2v.load_spatial_adapters(sources["spatial_adapters"])  # refuses adapters of another shape
-    adapters.detach()
+    t2v = assemble_pipeline(sources["model"], sources.get("motion_modules"), sources.get("customized"),
+                            [tuple(x) for x in sources.get("loras", [])], config_dir=sources.get("config_dir"),
+                            spatial_adapters=sources["spatial_adapters"])  # refuses adapters of another shape
+    adapters = t2v.spatial_adapters
+    adapters.detach()  # hooks are not saved; the file is copied beside the weights
 
     staging = temporary_sibling(output, "export")
     try:
@@ -84,9 +82,9 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
         record = {"model": ".", "motion_modules": None, "config_dir": None, "customized": None, "loras": [],
                   "spatial_adapters": ADAPTER_FILE, "motion_adapter": None, "exported_from": sources}
         if motion:
-            source = Path(motion) / MOTION_ADAPTER_FILE if Path(motion).is_dir() else Path(motion)
+            folder, name = split_adapter_path(motion)
             (staging / MOTION_ADAPTER_DIR).mkdir()
-            shutil.copy2(source, staging / MOTION_ADAPTER_DIR / MOTION_ADAPTER_FILE)
+            shutil.copy2(folder / name, staging / MOTION_ADAPTER_DIR / WEIGHT_NAME)
             record["motion_adapter"] = MOTION_ADAPTER_DIR
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))

@@ -34,7 +34,7 @@ def motion_target_modules(unet: torch.nn.Module) -> list[str]:
     return [name for name, _ in unet.named_modules() if re.fullmatch(TARGET_PATTERN, name)]
 
 
-def _split_path(path: str | Path) -> tuple[Path, str]:
+def split_adapter_path(path: str | Path) -> tuple[Path, str]:
     """A `.safetensors` path names the file; any other path is a folder holding WEIGHT_NAME."""
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -67,7 +67,7 @@ class MotionLoRA:
     @classmethod
     def load(cls, unet: UNetMotionModel, path: str | Path, name: str = ADAPTER_NAME) -> "MotionLoRA":
         """Load an adapter saved by `save` (diffusers LoRA format) into `unet`."""
-        directory, weight_name = _split_path(path)
+        directory, weight_name = split_adapter_path(path)
         if not (directory / weight_name).is_file():
             raise StillMovingError(f"no motion adapter at {directory / weight_name}")
         unet.load_lora_adapter(str(directory), weight_name=weight_name, prefix="unet", adapter_name=name)
@@ -102,7 +102,7 @@ class MotionLoRA:
 
     def save(self, path: str | Path) -> Path:
         """Write the adapter in diffusers' LoRA format (`unet.`-prefixed keys, safetensors)."""
-        directory, weight_name = _split_path(path)
+        directory, weight_name = split_adapter_path(path)
         config = self.unet.peft_config[self.name]
         metadata = {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": TARGET_PATTERN}
         state = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}

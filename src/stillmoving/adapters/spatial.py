@@ -192,17 +192,15 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_fingerprint(adapters: "SpatialAdapters", unet: torch.nn.Module, source: str = "spatial adapters") -> bool:
+def check_fingerprint(adapters: "SpatialAdapters", unet: torch.nn.Module) -> None:
     """Warn (not fail: a user may re-inject on purpose) when the adapters were trained against other weights."""
-    expected = getattr(adapters, "metadata", {}).get(FINGERPRINT_KEY)
+    expected = adapters.metadata.get(FINGERPRINT_KEY)
     if not expected:
-        return True
-    if expected != weights_fingerprint(unet):
-        warnings.warn(f"{source} were trained against other weights (fingerprint {expected}, this model "
-                      f"{weights_fingerprint(unet)}): same architecture, different model; results may differ",
-                      stacklevel=3)
-        return False
-    return True
+        return
+    found = weights_fingerprint(unet)
+    if expected != found:
+        warnings.warn(f"spatial adapters were trained against other weights (fingerprint {expected}, this model "
+                      f"{found}): same architecture, different model; results may differ", stacklevel=3)
 
 
 def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

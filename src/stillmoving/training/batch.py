@@ -9,12 +9,11 @@ its own local GPU.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from stillmoving.errors import StillMovingError
-from stillmoving.training.config import CustomizeConfig, make_config
+from stillmoving.training.config import CustomizeConfig, make_config, read_config_file
 
 LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
                       "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
@@ -23,11 +22,7 @@ LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "G
 def read_batch(path: str | Path, shared: dict | None = None) -> list[CustomizeConfig]:
     """The list file (JSON or YAML: a list of `customize` configs, or {"defaults": {...}, "runs": [...]}),
     each entry on top of the shared values; output folders must differ."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text()) if path.suffix == ".json" else _yaml(path)
-    except (OSError, ValueError) as error:
-        raise StillMovingError(f"cannot read batch list {path}: {error}") from None
+    data = read_config_file(path, "batch list")
     if isinstance(data, dict):
         shared, data = {**(shared or {}), **data.get("defaults", {})}, data.get("runs")
     if not isinstance(data, list) or not data or not all(isinstance(entry, dict) for entry in data):
@@ -38,12 +33,6 @@ def read_batch(path: str | Path, shared: dict | None = None) -> list[CustomizeCo
     if duplicate:
         raise StillMovingError(f"{path}: two runs write to {duplicate}; give each its own output_dir")
     return configs
-
-
-def _yaml(path: Path):
-    import yaml
-
-    return yaml.safe_load(path.read_text())
 
 
 def take_launcher_rank() -> tuple[int, int]:

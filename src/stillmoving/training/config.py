@@ -79,13 +79,18 @@ class CustomizeConfig(TrainConfig):
     spatial_rank: int = 8  # rank r of each spatial adapter's A_down/A_up
 
 
-def load_config(cls, path: str | Path, **overrides):
-    """A config from a JSON file, with CLI overrides on top; unknown keys are refused."""
+def read_config_file(path: str | Path, what: str = "config"):
+    """The contents of a JSON file (`.json`) or a YAML one (anything else), with a one-line error."""
     path = Path(path)
     try:
-        values = json.loads(path.read_text()) if path.suffix == ".json" else _load_yaml(path)
+        return json.loads(path.read_text()) if path.suffix == ".json" else _load_yaml(path)
     except (OSError, ValueError) as error:
-        raise StillMovingError(f"cannot read config {path}: {error}") from None
+        raise StillMovingError(f"cannot read {what} {path}: {error}") from None
+
+
+def load_config(cls, path: str | Path, **overrides):
+    """A config from a JSON/YAML file, with CLI overrides on top; unknown keys are refused."""
+    values = read_config_file(path)
     return make_config(cls, {**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 

@@ -54,10 +54,11 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     data = loader(VideoClipDataset(clips), cfg)
     model, optimizer, data, schedule = accelerator.prepare(model, optimizer, data, schedule)
     start = resume_step(accelerator, cfg)
-    stream = batches(accelerator, data, micro_batches_done(cfg, start))
+    done = micro_batches_done(cfg, start)
+    stream = batches(accelerator, data, done)
     noise_scheduler = training_scheduler(pipe)
 
-    randomness = ItemRandomness(cfg.seed, 0, accelerator, cfg.train_batch_size, micro_batches_done(cfg, start))
+    randomness = ItemRandomness(cfg.seed, 0, accelerator, cfg.train_batch_size, done)
 
     def step_loss():
         batch = next(stream)

@@ -15,9 +15,9 @@ import torch
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
-from stillmoving.data.video_io import check_images
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, weights_fingerprint
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
+from stillmoving.data.video_io import check_images
 from stillmoving.data.sources import (PromptBank, decode_latents, images_from_folder, sample_images,
                                       sample_videos, videos_from_folder)
 from stillmoving.data.video_io import write_image
@@ -28,8 +28,7 @@ from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
 from stillmoving.training.common import check_output_dir, frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.loop import (ItemRandomness, VideoDenoiser, batches, freeze, make_accelerator,
-                                       make_optimizer,
-                                       micro_batches_done, resume_step, train, video_loss)
+                                       make_optimizer, micro_batches_done, resume_step, train, video_loss)
 
 ADAPTER_FILE = "spatial_adapters.safetensors"
 RECORD_FILE = "customization.json"
@@ -107,11 +106,11 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     model, optimizer, frozen_data, schedule = accelerator.prepare(model, optimizer, frozen_data, schedule)
     prior_data = accelerator.prepare(prior_data) if prior_data is not None else None
     start = resume_step(accelerator, cfg)
-    frozen_stream = batches(accelerator, frozen_data, micro_batches_done(cfg, start))
-    prior_stream = batches(accelerator, prior_data, micro_batches_done(cfg, start)) if prior_data else None
+    done = micro_batches_done(cfg, start)
+    frozen_stream = batches(accelerator, frozen_data, done)
+    prior_stream = batches(accelerator, prior_data, done) if prior_data else None
     noise_scheduler = training_scheduler(pipe)
 
-    done = micro_batches_done(cfg, start)
     frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.train_batch_size, done)
     prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.train_batch_size, done)
 

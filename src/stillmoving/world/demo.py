@@ -72,8 +72,7 @@ class DemoConfig:
     def quick(cls, **overrides) -> "DemoConfig":
         """CI-sized: one customization, few steps, one seed."""
         small = dict(targets=("star",), customization_images=4, dreambooth_steps=10, style_steps=10, spatial_steps=6,
-                     num_images=4,
-                     num_prior_videos=2, eval_prompts=2, seeds=1, sample_steps=4, alphas=(-1.0, 0.0, 1.0))
+                     num_images=4, num_prior_videos=2, eval_prompts=2, seeds=1, sample_steps=4, alphas=(-1.0, 0.0, 1.0))
         return cls(**{**small, **overrides})
 
 
