@@ -36,8 +36,8 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import _local_or_hub, load_t2v, t2i_pipeline
-from stillmoving.training.config import OptimConfig
 from stillmoving.training.common import WEIGHT_DTYPES, check_output_dir, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.config import OptimConfig
 from stillmoving.training.loop import (batches, freeze, make_accelerator, make_optimizer, micro_batches_done,
                                        resume_step, train, video_loss)
 

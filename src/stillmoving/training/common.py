@@ -12,11 +12,11 @@ import torch
 from accelerate import Accelerator
 from diffusers import DDPMScheduler
 
+from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.loading import check_num_frames, load_t2v
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.training.config import OptimConfig, TrainConfig
-from stillmoving.errors import StillMovingError
 from stillmoving.training.loop import checkpoints, freeze
 
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
