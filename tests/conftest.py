@@ -67,13 +67,14 @@ def spy_gradients(module, monkeypatch, name: str = "train"):
     seen = {}
     real = getattr(module, name)
 
-    def wrapper(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs):
-        step_loss().backward()
+    def wrapper(accelerator, model, optimizer, schedule, cfg, loss_terms, *args, **kwargs):
+        for term in loss_terms():
+            term().backward()
         seen["grad"] = {n for n, p in model.named_parameters() if p.grad is not None}
         seen["trainable"] = {n for n, p in model.named_parameters() if p.requires_grad}
         seen["all"] = {n for n, _ in model.named_parameters()}
         optimizer.zero_grad(set_to_none=True)
-        return real(accelerator, model, optimizer, schedule, cfg, step_loss, *args, **kwargs)
+        return real(accelerator, model, optimizer, schedule, cfg, loss_terms, *args, **kwargs)
 
     monkeypatch.setattr(module, name, wrapper)
     return seen

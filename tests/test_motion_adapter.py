@@ -61,6 +61,24 @@ def test_scale_zero_is_the_base_model_and_other_scales_are_not(tiny_pipe):
     assert (one - minus).abs().max() > 1e-3
 
 
+def test_baked_scales_match_the_lora_branch_and_zero_stays_exactly_the_base(tiny_pipe):
+    base = generate(tiny_pipe)
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    perturb(motion)
+    tiny_pipe.motion_lora = motion
+    unbaked = {scale: generate(tiny_pipe, motion_scale=scale) for scale in (1.0, -1.0)}
+    weights = {n: p.clone() for n, p in tiny_pipe.unet.state_dict().items()}
+    motion.bake([1.0, 0.0])
+    assert torch.equal(generate(tiny_pipe, motion_scale=0.0), base)
+    torch.testing.assert_close(generate(tiny_pipe, motion_scale=1.0), unbaked[1.0], rtol=0, atol=1e-5)
+    assert torch.equal(generate(tiny_pipe, motion_scale=-1.0), unbaked[-1.0])  # not baked: peft's branch
+    motion.set_scale(1.0)
+    assert all(not layer.base_layer.weight.requires_grad for layer in motion.layers)
+    motion.unbake()
+    assert all(torch.equal(p, weights[n]) for n, p in tiny_pipe.unet.state_dict().items())
+    assert torch.equal(generate(tiny_pipe, motion_scale=1.0), unbaked[1.0])
+
+
 def test_save_load_round_trip_is_bit_exact(tiny_pipe, tiny_dir, tmp_path):
     motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
     perturb(motion)

@@ -42,6 +42,28 @@ def test_channel_adapter_is_x_times_identity_plus_low_rank():
     assert torch.equal(channel_adapter(x, down, torch.zeros(2, 5, dtype=torch.float64)), x)
 
 
+def test_channel_adapter_gradients_are_autograds_of_the_formula():
+    x, down, up = (torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in [(2, 5, 3, 4), (5, 2), (2, 5)])
+    assert torch.autograd.gradcheck(channel_adapter, (x, down, up))
+    grad = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    reference = torch.einsum("nchw,cd->ndhw", x, torch.eye(5, dtype=torch.float64) + down @ up)
+    expected = torch.autograd.grad(reference, (x, down, up), grad)
+    torch.testing.assert_close(torch.autograd.grad(channel_adapter(x, down, up), (x, down, up), grad), expected)
+    frozen_input = x.detach()  # the first adapter of a UNet: only the adapter's own gradients are asked for
+    got = torch.autograd.grad(channel_adapter(frozen_input, down, up), (down, up), grad)
+    torch.testing.assert_close(got, expected[1:])
+
+
+def test_channel_adapter_keeps_x_dtype_under_autocast():
+    x = torch.randn(2, 5, 3, 4, requires_grad=True)
+    down, up = torch.randn(5, 2, requires_grad=True), torch.zeros(2, 5, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = channel_adapter(x, down, up)
+    assert out.dtype == torch.float32 and torch.equal(out, x)  # identity at init, in grad mode too
+    out.square().sum().backward()
+    assert all(t.grad.dtype == torch.float32 and torch.isfinite(t.grad).all() for t in (x, down, up))
+
+
 def test_fresh_adapters_give_exactly_diffusers_frames(tiny_pipe, tiny_dir):
     plain = AnimateDiffPipeline.from_pretrained(tiny_dir)
     plain.set_progress_bar_config(disable=True)

@@ -187,3 +187,52 @@ def test_spatial_stage_with_prior_video_folder_and_v_prediction(tiny_dir, tmp_pa
     spatial_stage.train_spatial_adapters(cfg)
     record = json.loads((tmp_path / "out/customize_run.json").read_text())
     assert record["prior_videos"] == 3 and all(loss == loss for loss in record["losses"])
+
+
+def _two_scale_gradients(unet, motion, adapters, checkpointing: bool):
+    """Stage 2's two loss terms (motion scale 1, then 0) through the training loop's `backward_terms`."""
+    from accelerate import Accelerator
+
+    from stillmoving.training.loop import backward_terms
+
+    unet.disable_gradient_checkpointing()
+    if checkpointing:
+        unet.enable_gradient_checkpointing()
+    unet.train()
+    gen = torch.Generator().manual_seed(0)
+    samples = [torch.randn(1, 4, 3, 16, 16, generator=gen) for _ in range(2)]
+    text = torch.randn(3, 16, 32, generator=gen)
+
+    def term(scale, sample):
+        motion.set_scale(scale)
+        return unet(sample, torch.tensor([500]), encoder_hidden_states=text).sample.square().mean()
+
+    adapters.zero_grad()
+    backward_terms(Accelerator(cpu=True), unet, [lambda: term(1.0, samples[0]), lambda: term(0.0, samples[1])])
+    return [p.grad.clone() for p in adapters.parameters()]
+
+
+@pytest.mark.parametrize("baked", [False, True])
+def test_stage2_gradients_are_the_same_under_gradient_checkpointing(tiny_dir, baked):
+    """Each term is back-propagated before the motion scale changes, so checkpointing recomputes the frozen
+    batch at scale 1, not at the scale the prior batch left behind."""
+    import conftest
+    from diffusers import UNetMotionModel
+
+    from stillmoving.adapters.motion import MotionLoRA
+    from stillmoving.adapters.spatial import SpatialAdapters
+
+    unet = UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet")
+    motion = MotionLoRA.inject(unet, rank=4)
+    conftest.perturb(motion.trainable_parameters(), seed=1, scale=0.3)
+    unet.requires_grad_(False)
+    if baked:
+        motion.bake([1.0])
+    adapters = SpatialAdapters.for_unet(unet, rank=2)
+    conftest.perturb(adapters.parameters(), seed=2, scale=0.1)
+    adapters.attach(unet)
+    plain = _two_scale_gradients(unet, motion, adapters, checkpointing=False)
+    checkpointed = _two_scale_gradients(unet, motion, adapters, checkpointing=True)
+    assert all(g.abs().sum() > 0 for g in plain)
+    for a, b in zip(plain, checkpointed):
+        torch.testing.assert_close(a, b)

@@ -18,6 +18,7 @@ Image latents and prompt embeddings are encoded once, before training.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -222,15 +223,14 @@ def fit(accelerator, cfg: T2ITrainConfig, model: ImageDenoiser, params: list[tor
     noise_scheduler = training_scheduler(pipe)
     table = table.to(accelerator.device)
 
-    def step_loss():
-        total = 0.0
-        for stream, weight in zip(streams, weights):
-            latents, prompt_ids = next(stream)  # (b, c, h, w), (b,)
-            # video_loss only noises, predicts and regresses: any latent shape works.
-            total = total + weight * video_loss(model, noise_scheduler, latents, table[prompt_ids], cfg.snr_gamma)
-        return total
+    def term(stream, weight: float) -> torch.Tensor:
+        latents, prompt_ids = next(stream)  # (b, c, h, w), (b,)
+        # video_loss only noises, predicts and regresses: any latent shape works.
+        return weight * video_loss(model, noise_scheduler, latents, table[prompt_ids], cfg.snr_gamma)
 
-    losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc=desc)
+    terms = [functools.partial(term, stream, weight) for stream, weight in zip(streams, weights)]  # one per dataset
+
+    losses = train(accelerator, model, optimizer, schedule, cfg, lambda: terms, start, desc=desc)
     accelerator.wait_for_everyone()
     return model, losses, start
 

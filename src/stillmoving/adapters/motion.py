@@ -52,6 +52,7 @@ class MotionLoRA:
         self.name = name
         self.layers = [m for m in unet.modules() if isinstance(m, LoraLayer) and name in m.lora_A]
         self._scale = 1.0
+        self._baked: dict[float, list[torch.nn.Parameter]] = {}  # see `bake`
         self.set_scale(1.0)
 
     @classmethod
@@ -86,11 +87,50 @@ class MotionLoRA:
         """alpha = 1: frozen videos; 0: the video model unchanged; < 0: more motion than the video model.
 
         Sets peft's per-layer scaling directly: `set_adapters` would also mark the adapter trainable,
-        and stage 2 must keep it frozen while switching alpha every step.
+        and stage 2 must keep it frozen while switching alpha every step. A scale that was baked swaps in
+        its precomputed weights instead (see `bake`).
         """
-        for layer in self.layers:
-            layer.set_scale(self.name, float(scale))
-        self._scale = float(scale)
+        scale = float(scale)
+        baked = self._baked.get(scale)
+        for i, layer in enumerate(self.layers):
+            layer.set_scale(self.name, scale)
+            if self._baked:
+                layer.base_layer.weight = (baked or self._baked[0.0])[i]
+                # peft's own switch (BaseTunerLayer.enable_adapters without its requires_grad side effect):
+                # when set, the layer's forward is base_layer(x) alone.
+                layer._disable_adapters = baked is not None
+        self._scale = scale
+
+    def bake(self, scales: list[float]) -> None:
+        """For a FROZEN adapter switched between a few motion scales (stage 2 switches 1 and 0 every step):
+        precompute W + alpha * A_down A_up for each scale, once. `set_scale` to a baked scale then swaps the
+        projection's weight and skips peft's LoRA branch, so the forward costs what the bare video model's
+        does. alpha = 0 is always the untouched base weight: scale 0 stays exactly V. The price is one copy of
+        the wrapped q/k/v weights per nonzero scale. Bake after moving the model to its device and dtype;
+        `unbake` before saving or fingerprinting the UNet.
+        """
+        self.unbake()
+        base = [layer.base_layer.weight for layer in self.layers]
+        baked = {0.0: base}
+        with torch.no_grad():
+            for scale in sorted({float(s) for s in scales} - {0.0}):
+                merged = []
+                for layer, weight in zip(self.layers, base):
+                    layer.set_scale(self.name, scale)
+                    delta = layer.get_delta_weight(self.name).to(device=weight.device, dtype=torch.float32)
+                    merged.append(torch.nn.Parameter((weight.float() + delta).to(weight.dtype), requires_grad=False))
+                baked[scale] = merged
+        self._baked = baked
+        self.set_scale(self._scale)
+
+    def unbake(self) -> None:
+        """Back to peft's LoRA branch on the base weights (any scale works again, nothing precomputed)."""
+        if not self._baked:
+            return
+        for layer, weight in zip(self.layers, self._baked[0.0]):
+            layer.base_layer.weight = weight
+            layer._disable_adapters = False  # peft's per-layer scaling is already self.scale's
+        self._baked = {}
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """A_down and A_up of every wrapped projection."""

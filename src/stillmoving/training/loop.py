@@ -7,6 +7,7 @@ tensors, never the frozen model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -177,8 +178,33 @@ def check_disk_space(cfg: OptimConfig, params: list[torch.nn.Parameter]) -> None
                                f"or checkpoint less often")
 
 
+LossTerms = Callable[[], list[Callable[[], torch.Tensor]]]  # one micro-batch: its loss terms, each computed lazily
+
+
+def backward_terms(accelerator: Accelerator, model: torch.nn.Module, terms: list[Callable[[], torch.Tensor]]
+                   ) -> tuple[torch.Tensor, str | None]:
+    """Compute and back-propagate each loss term before the next is computed; returns their sum, detached,
+    and the first non-finite term's value as text (nothing more is computed then).
+
+    Stage 2's terms run the model in two states (motion scale 1, then 0): backing the first term up before
+    the second forward frees its activations first (peak memory is one term's, not two) and keeps gradient
+    checkpointing right, since its recomputation happens while the model is still in the first state.
+    Under DDP only the last term's backward all-reduces.
+    """
+    total = torch.zeros(())
+    for i, term in enumerate(terms):
+        last = i == len(terms) - 1
+        with contextlib.nullcontext() if last or not accelerator.sync_gradients else accelerator.no_sync(model):
+            loss = term()
+            if not torch.isfinite(loss):
+                return total, f"{loss.item()}"
+            accelerator.backward(loss)
+        total = total + loss.detach().float().cpu()
+    return total, None
+
+
 def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule, cfg: OptimConfig,
-          step_loss: Callable[[], torch.Tensor], start_step: int = 0, desc: str = "training") -> list[float]:
+          loss_terms: LossTerms, start_step: int = 0, desc: str = "training") -> list[float]:
     """The training loop: accumulate, clip, step, checkpoint. Returns the loss of every optimizer step."""
     params = [p for p in model.parameters() if p.requires_grad]
     check_disk_space(cfg, params)
@@ -186,7 +212,7 @@ def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule,
                     disable=not accelerator.is_local_main_process)
     losses, step, accumulated, skipped = [], start_step, 0.0, 0
 
-    def non_finite(what: str, value: float) -> None:
+    def non_finite(what: str, value: float | str) -> None:
         """Stop (the last checkpoint stays as it is), or skip the step when the user allowed it."""
         nonlocal skipped
         skipped += 1
@@ -200,12 +226,10 @@ def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule,
     model.train()
     while step < cfg.max_train_steps:
         with accelerator.accumulate(model):
-            loss = step_loss()
-            finite = bool(torch.isfinite(loss))
+            loss, bad = backward_terms(accelerator, model, loss_terms())
+            finite = bad is None
             if not finite:
-                non_finite("the loss", loss.item())
-            else:
-                accelerator.backward(loss)
+                non_finite("the loss", bad)
             if accelerator.sync_gradients and finite:
                 norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                 if norm is not None and not torch.isfinite(torch.as_tensor(norm)):
@@ -218,7 +242,7 @@ def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule,
         if not finite:
             accumulated = 0.0
             continue
-        accumulated += loss.detach().item() / cfg.gradient_accumulation_steps
+        accumulated += loss.item() / cfg.gradient_accumulation_steps
         if accelerator.sync_gradients:
             step += 1
             losses.append(accumulated)

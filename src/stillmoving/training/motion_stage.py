@@ -60,13 +60,13 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
 
     randomness = ItemRandomness(cfg.seed, 0, accelerator, cfg.train_batch_size, done)
 
-    def step_loss():
+    def loss():
         batch = next(stream)
         generators = randomness.next(len(batch["latents"]))  # frame, noise, timestep: per item, process-independent
         frozen = random_frozen_frames(batch["latents"], cfg.num_frames, generators)  # one frame repeated
         return video_loss(model, noise_scheduler, frozen, text_table[batch["prompt_id"]], cfg.snr_gamma, generators)
 
-    losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="motion adapter")
+    losses = train(accelerator, model, optimizer, schedule, cfg, lambda: [loss], start, desc="motion adapter")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         motion.save(output / ADAPTER_DIR)

@@ -73,6 +73,7 @@ def attach_motion_adapter(cfg: CustomizeConfig, unet) -> MotionLoRA | None:
         return None
     motion = MotionLoRA.load(unet, cfg.motion_adapter)
     freeze(unet)
+    motion.bake([1.0])  # frozen, switched between 1 and 0 every step: no LoRA branch in the forward
     return motion
 
 
@@ -114,23 +115,26 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.train_batch_size, done)
     prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.train_batch_size, done)
 
-    def step_loss():
+    def frozen_loss():
         batch = next(frozen_stream)
         if motion is not None:
             motion.set_scale(1.0)  # motion adapter ON for frozen customized videos
-        loss = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma,
+        return video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma,
                           frozen_random.next(len(batch["latents"])))
-        if prior_stream is None:
-            return loss
+
+    def prior_loss():
         batch = next(prior_stream)
         if motion is not None:
             motion.set_scale(0.0)  # OFF for prior-preservation videos
-        prior = video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma,
-                           prior_random.next(len(batch["latents"])))
-        return loss + cfg.prior_loss_weight * prior
+        return cfg.prior_loss_weight * video_loss(model, noise_scheduler, batch["latents"],
+                                                  text_table[batch["prompt_id"]], cfg.snr_gamma,
+                                                  prior_random.next(len(batch["latents"])))
 
-    losses = train(accelerator, model, optimizer, schedule, cfg, step_loss, start, desc="spatial adapters")
+    terms = [frozen_loss, prior_loss] if prior_stream is not None else [frozen_loss]  # back-propagated in turn
+    losses = train(accelerator, model, optimizer, schedule, cfg, lambda: terms, start, desc="spatial adapters")
     accelerator.wait_for_everyone()
+    if motion is not None:
+        motion.unbake()  # the UNet's own weights again, for the fingerprint
     if accelerator.is_main_process:
         save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
         write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors))
