@@ -26,9 +26,10 @@ def one_thread():
 
 def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread):
     out = tmp_path / "bench.json"
-    code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--steps", "1", "-o", out)
+    code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--steps", "1", "--customize-steps", "2",
+                            "--customize-items", "1", "-o", out)
     assert code == 0, err
-    assert "straightforward" in stdout and "spatial adapters" in stdout  # both tables printed
+    assert "straightforward" in stdout and "spatial adapters" in stdout and "whole customization" in stdout
     report = json.loads(out.read_text())
     assert report["settings"]["presets"] == ["tiny"] and report["settings"]["steps"] == 1
     assert report["environment"]["device_name"] == "cpu" and report["memory_measure"]
@@ -58,6 +59,42 @@ def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread
     assert gen["seconds_per_video"] > 0 and gen["seconds_per_video_with_spatial_adapters"] > 0
     overhead = 100 * (gen["seconds_per_video_with_spatial_adapters"] / gen["seconds_per_video"] - 1)
     assert gen["spatial_overhead_percent"] == pytest.approx(overhead)
+
+    whole = result["customize"]
+    assert (whole["steps"], whole["items"]) == (2, 1)
+    for name in ("stillmoving", "straightforward"):
+        run_ = whole[name]
+        assert run_["sampling_seconds"] > 0 and run_["training_seconds"] > 0
+        assert run_["total_seconds"] >= run_["sampling_seconds"] + run_["training_seconds"] - 1e-6
+    assert whole["speedup"] == pytest.approx(whole["straightforward"]["total_seconds"] / whole["stillmoving"]["total_seconds"])
+
+
+def test_stages_are_timed_in_interleaved_rounds_and_reported_as_medians(monkeypatch):
+    """One warm-up and one FLOP-counted step per stage, then rounds of one step each; an outlier round does not
+    move the median. The clock is fake: each step advances it by a set amount."""
+    from stillmoving.bench import measure
+
+    clock, calls = {"now": 0.0}, []
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: clock["now"])
+
+    def contender(name, durations):
+        durations = iter(durations)
+
+        def step():
+            calls.append(name)
+            clock["now"] += next(durations)
+        return measure.Contender(name, lambda: calls.append(f"enter {name}"), step)
+
+    def out_of_memory():
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    stages = [contender("a", [0, 0, 1.0, 1.0, 50.0]), contender("b", [0, 0, 3.0, 2.0, 3.0]),
+              measure.Contender("c", lambda: None, out_of_memory)]
+    results = measure.measure_interleaved(stages, rounds=3, device=torch.device("cpu"))
+    assert calls == ["enter a", "a", "a", "enter b", "b", "b"] + ["enter a", "a", "enter b", "b"] * 3
+    assert (results["a"].seconds, results["b"].seconds) == (1.0, 3.0)
+    assert results["a"].flops == 0 and results["a"].error is None
+    assert results["c"].error == "out of memory" and results["c"].seconds is None
 
 
 def test_bench_unknown_preset_is_one_line_error(capsys, monkeypatch, tmp_path):

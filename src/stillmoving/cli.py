@@ -343,29 +343,37 @@ def evaluate(
 def bench(
     preset: Annotated[list[str], typer.Option(help="tiny | world | sd15-256 | sd15-512 (repeatable or a comma list; "
                                                    "sd15 presets are random SD1.5 + mm_sd_v15_v2, meant for a GPU).")] = ["world"],
-    steps: Annotated[int, typer.Option(help="Timed steps per stage, after two warm-up steps.")] = 5,
+    steps: Annotated[int, typer.Option(help="Timing rounds (one step of every stage each), after a warm-up "
+                                            "and a FLOP-counted step of each.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Videos per batch (the spatial step takes two batches).")] = 1,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16 frozen weights + autocast "
                                             "(the straightforward step stays fp32).")] = "float32",
     gradient_checkpointing: Annotated[bool, typer.Option(help="Gradient checkpointing in the UNet.")] = False,
+    customize_steps: Annotated[int, typer.Option(help="Also time the whole customize command with this many "
+                                                      "training steps against a straightforward one (0: skip).")] = 0,
+    customize_items: Annotated[int, typer.Option(help="Images and prior videos sampled in that comparison.")] = 8,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the results as JSON here.")] = None,
 ):
     """Seconds, memory and FLOPs per training step of both stages against a floor and a straightforward version."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    from stillmoving.bench import BenchSettings, generation_table, run_bench, training_table, write_report
+    from stillmoving.bench import (BenchSettings, customize_table, generation_table, run_bench, training_table,
+                                   write_report)
 
     diffusers_logging.disable_progress_bar()  # model loading bars; the bench prints one line per preset
     transformers_logging.disable_progress_bar()
     settings = BenchSettings(presets=preset, steps=steps, batch_size=batch_size, device=device, dtype=dtype,
-                             gradient_checkpointing=gradient_checkpointing)
+                             gradient_checkpointing=gradient_checkpointing, customize_steps=customize_steps,
+                             customize_items=customize_items)
     report = run_bench(settings, on_preset=lambda result: console.print(f"benchmarked {result.preset}"))
     out = Console()
     out = out if out.is_terminal else Console(width=130)  # piped into a log: one line per row
     out.print(training_table(report.presets))
     out.print(generation_table(report.presets))
+    if (whole := customize_table(report.presets)) is not None:
+        out.print(whole)
     if output:
         write_report(report, output)
         console.print(f"results written to {output}")

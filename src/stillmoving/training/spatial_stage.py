@@ -9,6 +9,7 @@ adapters train, with gradients flowing through the whole video model.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -88,6 +89,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     check_t2i_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
     output = prepare_output_dir(cfg)
     bank = PromptBank()
+    started = time.perf_counter()
     prior_latents, prior_prompts = prior_videos(cfg, pipe)  # V itself: M1 is not injected yet
     image_dir = output / "images" if accelerator.is_main_process else None
     image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
@@ -131,13 +133,16 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
                                                   prior_random.next(len(batch["latents"])))
 
     terms = [frozen_loss, prior_loss] if prior_stream is not None else [frozen_loss]  # back-propagated in turn
+    sampled = time.perf_counter()
     losses = train(accelerator, model, optimizer, schedule, cfg, lambda: terms, start, desc="spatial adapters")
+    seconds = {"sampling": sampled - started, "training": time.perf_counter() - sampled}  # this process's wall time
     accelerator.wait_for_everyone()
     if motion is not None:
         motion.unbake()  # the UNet's own weights again, for the fingerprint
     if accelerator.is_main_process:
         save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
-        write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors))
+        write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors),
+                         seconds=seconds)
     accelerator.end_training()
     return output / ADAPTER_FILE
 
