@@ -1,9 +1,12 @@
 """Tiny seeded models built in-process; nothing touches the network."""
 
 import os
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The prior-video cache of this test process (subprocesses inherit it): never the user's ~/.cache.
+os.environ["STILLMOVING_CACHE"] = tempfile.mkdtemp(prefix="stillmoving-test-cache-")
 
 import pytest
 import torch

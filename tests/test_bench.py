@@ -62,11 +62,13 @@ def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread
 
     whole = result["customize"]
     assert (whole["steps"], whole["items"]) == (2, 1)
-    for name in ("stillmoving", "straightforward"):
+    for name in ("stillmoving", "stillmoving_cached_priors", "straightforward"):
         run_ = whole[name]
         assert run_["sampling_seconds"] > 0 and run_["training_seconds"] > 0
         assert run_["total_seconds"] >= run_["sampling_seconds"] + run_["training_seconds"] - 1e-6
     assert whole["speedup"] == pytest.approx(whole["straightforward"]["total_seconds"] / whole["stillmoving"]["total_seconds"])
+    cached = whole["stillmoving_cached_priors"]
+    assert whole["speedup_cached_priors"] == pytest.approx(whole["straightforward"]["total_seconds"] / cached["total_seconds"])
 
 
 def test_stages_are_timed_in_interleaved_rounds_and_reported_as_medians(monkeypatch):

@@ -62,9 +62,9 @@ def customized_dir(tiny_dir, tmp_path_factory):
 
 
 def spatial_cfg(tiny_dir, out, motion_adapter, customized_dir, **kw):
+    defaults = dict(prompts=["a sks dog"], num_images=2, num_prior_videos=2, spatial_rank=2, **SMALL)
     return CustomizeConfig(model=str(tiny_dir), output_dir=str(out), motion_adapter=str(motion_adapter),
-                           customized=str(customized_dir), prompts=["a sks dog"], num_images=2,
-                           num_prior_videos=2, spatial_rank=2, **{**SMALL, **kw})
+                           customized=str(customized_dir), **{**defaults, **kw})
 
 
 def test_spatial_stage_trains_only_spatial_adapters(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):
@@ -236,3 +236,37 @@ def test_stage2_gradients_are_the_same_under_gradient_checkpointing(tiny_dir, ba
     assert all(g.abs().sum() > 0 for g in plain)
     for a, b in zip(plain, checkpointed):
         torch.testing.assert_close(a, b)
+
+
+def test_prior_videos_are_sampled_once_per_video_model_and_settings(tiny_dir, tmp_path, monkeypatch, motion_adapter,
+                                                                     customized_dir):
+    """A second customization of the same V reuses the cached prior videos and trains the same adapters bit
+    for bit; another setting, the cache turned off, or an unreadable cache file samples again."""
+    from safetensors.torch import load_file
+
+    sampled = []
+    real = spatial_stage.sample_videos
+    monkeypatch.setattr(spatial_stage, "sample_videos", lambda pipe, prompts, **kw: (sampled.append(len(prompts)),
+                                                                                       real(pipe, prompts, **kw))[1])
+    cache = tmp_path / "cache"
+
+    def customize(name, **kw):
+        cfg = spatial_cfg(tiny_dir, tmp_path / name, motion_adapter, customized_dir, cache_dir=str(cache),
+                          prior_prompts=["a dog moving left"], **kw)
+        return load_file(spatial_stage.train_spatial_adapters(cfg))
+
+    first = customize("first")
+    assert sampled == [2] and len(list((cache / "prior_videos").glob("*.safetensors"))) == 1
+    second = customize("second", prompts=["a sks cat"])  # another customization, same V and prior settings
+    assert sampled == [2]
+    again = customize("again", prompts=["a sks cat"], cache_prior_videos=False)
+    assert sampled == [2, 2]
+    assert all(torch.equal(second[k], again[k]) for k in second)  # the cached videos are the sampled ones
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # (the customization itself did differ)
+    customize("more", num_prior_videos=3)
+    assert sampled == [2, 2, 3]
+    for path in (cache / "prior_videos").glob("*.safetensors"):
+        path.write_bytes(b"not a safetensors file")
+    with pytest.warns(UserWarning, match="unreadable cached prior videos"):
+        customize("corrupt")
+    assert sampled == [2, 2, 3, 2]

@@ -161,6 +161,10 @@ def customize(
     prior_prompt: Annotated[Optional[list[str]], typer.Option(help="Prompt for sampled prior videos (repeatable).")] = None,
     num_prior_videos: Annotated[Optional[int], typer.Option(help="Prior videos to sample from V.")] = None,
     prior_loss_weight: Annotated[Optional[float], typer.Option(help="Prior-preservation loss weight (0: none).")] = None,
+    cache_prior_videos: Annotated[Optional[bool], typer.Option(help="Reuse prior videos sampled before from the same "
+                                                                    "video model with the same settings.")] = None,
+    cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default: $STILLMOVING_CACHE, else "
+                                                          "~/.cache/stillmoving).")] = None,
     spatial_rank: Annotated[Optional[int], typer.Option(help="Rank of each spatial adapter.")] = None,
     motion_modules: MotionModules = None, steps: Steps = None, lr: LR = None, batch_size: BatchSize = None,
     grad_accum: GradAccum = None, num_frames: Frames = None, height: Height = None, width: Width = None,

@@ -46,9 +46,10 @@ def customize_table(results: list[PresetResult]) -> Table | None:
                   title="whole customization (sample images and prior videos, then train the spatial adapters)")
     for result in rows:
         c = result.customize
-        for name in ("stillmoving", "straightforward"):
+        speedups = {"stillmoving": c["speedup"], "stillmoving_cached_priors": c["speedup_cached_priors"]}
+        for name in ("stillmoving", "stillmoving_cached_priors", "straightforward"):
             run = c[name]
-            speedup = f"{c['speedup']:.2f}x" if name == "stillmoving" else ""
-            table.add_row(result.preset, name, f"{run['sampling_seconds']:.1f}", f"{run['training_seconds']:.1f}",
+            speedup = f"{speedups[name]:.2f}x" if name in speedups else ""
+            table.add_row(result.preset, name.replace("_", " "), f"{run['sampling_seconds']:.1f}", f"{run['training_seconds']:.1f}",
                           f"{run['total_seconds']:.1f}", _fmt(run.get('peak_memory_mb'), ".0f"), speedup)
     return table

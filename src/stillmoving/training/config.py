@@ -76,6 +76,8 @@ class CustomizeConfig(TrainConfig):
     prior_prompts: list[str] = field(default_factory=list)  # prompts for prior videos sampled from V
     num_prior_videos: int = 40  # prior videos sampled from V when no folder is given (paper: ~40)
     prior_loss_weight: float = 1.0  # weight of the prior-preservation loss
+    cache_prior_videos: bool = True  # reuse prior videos sampled before from the same V with the same settings
+    cache_dir: str | None = None  # that cache's folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving)
     spatial_rank: int = 8  # rank r of each spatial adapter's A_down/A_up
 
 

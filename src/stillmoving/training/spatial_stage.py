@@ -18,6 +18,7 @@ from diffusers.training_utils import cast_training_params
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, weights_fingerprint
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
+from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.video_io import check_images
 from stillmoving.data.sources import (PromptBank, decode_latents, images_from_folder, sample_images,
                                       sample_videos, videos_from_folder)
@@ -47,8 +48,17 @@ def prior_videos(cfg: CustomizeConfig, pipe) -> tuple[list[torch.Tensor], list[s
     if cfg.prior_videos:
         return videos_from_folder(cfg.prior_videos, pipe.vae, cfg.num_frames, cfg.height, cfg.width)
     prompts = spread(cfg.prior_prompts or cfg.prompts, cfg.num_prior_videos)
-    return sample_videos(pipe, prompts, cfg.num_frames, cfg.height, cfg.width, cfg.seed + 10_000,
-                         cfg.sample_steps, cfg.guidance_scale), prompts
+    settings = dict(num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=cfg.seed + 10_000,
+                    steps=cfg.sample_steps, guidance_scale=cfg.guidance_scale)
+    if not cfg.cache_prior_videos:
+        return sample_videos(pipe, prompts, **settings), prompts
+    root = cache_root(cfg.cache_dir)
+    key = prior_key(pipe, [cfg.model, cfg.motion_modules, cfg.config_dir], prompts, **settings)
+    latents = load_prior_videos(root, key)
+    if latents is None:
+        latents = sample_videos(pipe, prompts, **settings)
+        store_prior_videos(root, key, latents)
+    return latents, prompts
 
 
 def customized_images(cfg: CustomizeConfig, pipe, m1: CustomizedT2I, image_dir: Path | None):
