@@ -54,6 +54,25 @@ def test_channel_adapter_gradients_are_autograds_of_the_formula():
     torch.testing.assert_close(got, expected[1:])
 
 
+def test_inference_hook_adapts_in_place_with_the_same_values(tiny_pipe, monkeypatch):
+    from stillmoving.adapters import spatial
+
+    x = torch.randn(4, 6, 5, 3)
+    down, up = torch.randn(6, 2), torch.randn(2, 6)
+    target = x.clone()
+    assert spatial.channel_adapter_(target, down, up) is target
+    torch.testing.assert_close(target, channel_adapter(x, down, up), rtol=0, atol=1e-6)
+
+    tiny_pipe.load_spatial_adapters(perturbed(tiny_pipe.unet))
+    in_place_calls = []
+    real = spatial.channel_adapter_
+    monkeypatch.setattr(spatial, "channel_adapter_", lambda *a: (in_place_calls.append(1), real(*a))[1])
+    in_place = generate(tiny_pipe)  # the pipeline runs without gradients: the in-place path
+    assert len(in_place_calls) > 0
+    monkeypatch.setattr(spatial, "_adapt", lambda adapter, x: adapter(x))  # always out of place
+    torch.testing.assert_close(generate(tiny_pipe), in_place, rtol=0, atol=1e-5)
+
+
 def test_channel_adapter_keeps_x_dtype_under_autocast():
     x = torch.randn(2, 5, 3, 4, requires_grad=True)
     down, up = torch.randn(5, 2, requires_grad=True), torch.zeros(2, 5, requires_grad=True)

@@ -95,8 +95,9 @@ def peak_flops(device: torch.device) -> float | None:
 
 
 def count_flops(step: Callable[[], None]) -> float:
-    """FLOPs of one call of `step`, forward and backward (matmuls, convolutions, attention)."""
-    with FlopCounterMode(display=False) as counter:
+    """FLOPs of one call of `step`, forward and backward (matmuls, convolutions, attention); counted eagerly,
+    since compiled kernels bypass the counter."""
+    with torch.compiler.set_stance("force_eager"), FlopCounterMode(display=False) as counter:
         step()
     return float(counter.get_total_flops())
 
@@ -115,6 +116,7 @@ class Measured:
     seconds: float | None  # median over rounds; None when the step did not fit
     peak_memory_mb: float | None
     flops: float | None
+    first_step_seconds: float | None = None  # the warm-up step: allocation, and compilation under --compile
     error: str | None = None
 
 
@@ -127,7 +129,10 @@ def measure_interleaved(contenders: list[Contender], rounds: int, device: torch.
         try:
             contender.enter()
             with PeakMemory(device) as memory:
+                start = time.perf_counter()
                 contender.step()
+                sync(device)
+                first = time.perf_counter() - start
                 flops = count_flops(contender.step)
                 sync(device)
         except torch.cuda.OutOfMemoryError:  # the step does not fit: say so, go on with the next
@@ -135,7 +140,7 @@ def measure_interleaved(contenders: list[Contender], rounds: int, device: torch.
             torch.cuda.empty_cache()
             results[contender.name] = Measured(None, None, None, error="out of memory")
             continue
-        results[contender.name] = Measured(None, memory.peak_mb, flops)
+        results[contender.name] = Measured(None, memory.peak_mb, flops, first)
         live.append(contender)
     times: dict[str, list[float]] = {c.name: [] for c in live}
     for _ in range(rounds):

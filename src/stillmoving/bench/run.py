@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from diffusers import AnimateDiffPipeline
+from diffusers.models.attention_processor import AttnProcessor
 
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.bench.measure import Contender, Measured, measure_interleaved, memory_measure, peak_flops, sync
@@ -37,6 +38,8 @@ class BenchSettings:
     seed: int = 0  # random weights of tiny/sd15, the batch, the noise
     customize_steps: int = 0  # > 0: also time the whole `customize` command against a straightforward one
     customize_items: int = 8  # images sampled from M1 and prior videos sampled from V in that comparison
+    attention: str = "sdpa"  # sdpa: diffusers' default AttnProcessor2_0; classic: AttnProcessor (bmm + softmax)
+    compile: bool = False  # torch.compile the video UNet (the first step of each stage then includes compiling)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class StageResult:
     peak_memory_mb: float | None  # see BenchReport.memory_measure
     flops_per_step: float | None  # forward + backward, counted by FlopCounterMode
     mfu: float | None  # model FLOPs utilisation; None on CPU or an unknown GPU
+    first_step_seconds: float | None = None  # the untimed warm-up step (compilation included under --compile)
     error: str | None = None  # "out of memory" when the step does not fit the device
 
 
@@ -58,10 +62,12 @@ class GenerationResult:
     """Seconds per generated video (one pipeline call), without and with spatial adapters attached."""
 
     denoising_steps: int
-    videos: int  # timed calls of each kind (medians), after one warm-up call of each
-    seconds_per_video: float
-    seconds_per_video_with_spatial_adapters: float
-    spatial_overhead_percent: float
+    videos: int  # timed calls of each kind, alternated, after one warm-up call of each
+    seconds_per_video: float  # median
+    seconds_per_video_with_spatial_adapters: float  # median
+    spatial_overhead_percent: float  # median over the pairs of (with / without - 1), in percent
+    seconds: list[float] = field(default_factory=list)  # every timed call without adapters, in order
+    seconds_with_spatial_adapters: list[float] = field(default_factory=list)  # and with, each right after
 
 
 @dataclass
@@ -103,6 +109,8 @@ def check_settings(settings: BenchSettings) -> None:
         raise StillMovingError("--steps, --batch-size and --customize-items must be at least 1, --customize-steps 0 or more")
     if not (settings.device == "cpu" or settings.device.startswith("cuda")):
         raise StillMovingError(f"--device must be cpu or cuda, not {settings.device!r}")
+    if settings.attention not in ("sdpa", "classic"):
+        raise StillMovingError(f"--attention must be sdpa or classic, not {settings.attention!r}")
     if settings.device.startswith("cuda") and not torch.cuda.is_available():
         raise StillMovingError("--device cuda: no CUDA device is available")
 
@@ -120,22 +128,25 @@ def _timed_call(pipe: AnimateDiffPipeline, preset: Preset, device: torch.device,
 def bench_generation(pipe: AnimateDiffPipeline, preset: Preset, spatial: SpatialAdapters, device: torch.device,
                      videos: int) -> GenerationResult:
     """Pipeline calls of the bare video model and with `spatial` attached (METHOD.md, stage 3), alternated so
-    that a machine slowing down or speeding up weighs on both alike; medians after one warm-up call of each."""
+    that a machine slowing down or speeding up weighs on both alike; the overhead is the median of each pair's
+    ratio, which a slow moment of the machine moves less than a ratio of two medians."""
     plain, adapted = [], []
     for seed in range(videos + 1):
         plain.append(_timed_call(pipe, preset, device, seed))
         attach_spatial_adapters(pipe, spatial)
         adapted.append(_timed_call(pipe, preset, device, seed))
         spatial.detach()
-    plain_s, adapted_s = statistics.median(plain[1:]), statistics.median(adapted[1:])
-    return GenerationResult(GENERATION_STEPS, videos, plain_s, adapted_s, 100 * (adapted_s - plain_s) / plain_s)
+    plain, adapted = plain[1:], adapted[1:]
+    overhead = 100 * statistics.median(a / p - 1 for p, a in zip(plain, adapted))
+    return GenerationResult(GENERATION_STEPS, videos, statistics.median(plain), statistics.median(adapted), overhead,
+                            plain, adapted)
 
 
 def _stage_result(stage: str, measured: Measured, batches: int, trainable: int, device: torch.device) -> StageResult:
     peak = peak_flops(device)
     mfu = measured.flops / measured.seconds / peak if peak and measured.seconds else None
     return StageResult(stage, batches, trainable, measured.seconds, measured.peak_memory_mb, measured.flops, mfu,
-                       measured.error)
+                       measured.first_step_seconds, measured.error)
 
 
 def _ratio(numerator: StageResult, denominator: StageResult, batches: int = 1) -> float | None:
@@ -151,6 +162,11 @@ def bench_preset(name: str, settings: BenchSettings) -> PresetResult:
     batch = make_batch(pipe, preset, settings.batch_size, device)
     unet_parameters = sum(p.numel() for p in pipe.unet.parameters())
     rig = Rig(pipe, batch, preset.num_frames, dtype, settings.gradient_checkpointing)
+    if settings.attention == "classic":
+        pipe.unet.set_attn_processor(AttnProcessor())
+    if settings.compile:
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 16)  # graphs per stage state
+        pipe.unet.compile()
     contenders = [Contender("floor", rig.enter_floor, floor_step(rig)),
                   Contender("motion", rig.enter_motion, motion_step(rig)),
                   Contender("spatial", rig.enter_spatial, spatial_step(rig)),

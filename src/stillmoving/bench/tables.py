@@ -12,8 +12,8 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 
 
 def training_table(results: list[PresetResult]) -> Table:
-    table = Table("preset", "stage", "batches", "trained params", "s/step", "peak MiB", "GFLOP/step", "MFU",
-                  "ratio", title="training step, median of interleaved rounds (floor: fwd + input-grad bwd of V)")
+    table = Table("preset", "stage", "batches", "trained params", "s/step", "first step s", "peak MiB",
+                  "GFLOP/step", "MFU", "ratio", title="training step, median of interleaved rounds (floor: fwd + input-grad bwd of V)")
     vs = {"motion": ("motion_over_floor", "x floor"), "spatial": ("spatial_over_floor", "x floor"),
           "straightforward": ("straightforward_over_spatial", "x spatial")}
     for result in results:
@@ -21,7 +21,8 @@ def training_table(results: list[PresetResult]) -> Table:
             key, label = vs.get(stage.stage, (None, ""))
             ratio = _fmt(result.ratios[key], ".2f", label) if key else ""
             table.add_row(result.preset, stage.stage, str(stage.batches_per_step), f"{stage.trainable_parameters:,}",
-                          stage.error or _fmt(stage.seconds_per_step, ".4f"), _fmt(stage.peak_memory_mb, ".0f"),
+                          stage.error or _fmt(stage.seconds_per_step, ".4f"), _fmt(stage.first_step_seconds, ".2f"),
+                          _fmt(stage.peak_memory_mb, ".0f"),
                           _fmt(stage.flops_per_step and stage.flops_per_step / 1e9, ".2f"),
                           _fmt(stage.mfu and 100 * stage.mfu, ".1f", "%"), ratio)
     return table
