@@ -358,7 +358,6 @@ def bench(
                                                       "training steps against a straightforward one (0: skip).")] = 0,
     customize_items: Annotated[int, typer.Option(help="Images and prior videos sampled in that comparison.")] = 8,
     attention: Annotated[str, typer.Option(help="sdpa (diffusers' default, torch SDPA) or classic (bmm + softmax).")] = "sdpa",
-    compile: Annotated[bool, typer.Option(help="torch.compile the video UNet (first steps include compiling).")] = False,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the results as JSON here.")] = None,
 ):
     """Seconds, memory and FLOPs per training step of both stages against a floor and a straightforward version."""
@@ -372,7 +371,7 @@ def bench(
     transformers_logging.disable_progress_bar()
     settings = BenchSettings(presets=preset, steps=steps, batch_size=batch_size, device=device, dtype=dtype,
                              gradient_checkpointing=gradient_checkpointing, customize_steps=customize_steps,
-                             customize_items=customize_items, attention=attention, compile=compile)
+                             customize_items=customize_items, attention=attention)
     report = run_bench(settings, on_preset=lambda result: console.print(f"benchmarked {result.preset}"))
     out = Console()
     out = out if out.is_terminal else Console(width=130)  # piped into a log: one line per row

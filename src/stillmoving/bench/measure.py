@@ -116,7 +116,7 @@ class Measured:
     seconds: float | None  # median over rounds; None when the step did not fit
     peak_memory_mb: float | None
     flops: float | None
-    first_step_seconds: float | None = None  # the warm-up step: allocation, and compilation under --compile
+    first_step_seconds: float | None = None  # the warm-up step (first allocations, oneDNN kernel choice)
     error: str | None = None
 
 

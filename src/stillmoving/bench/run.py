@@ -39,7 +39,6 @@ class BenchSettings:
     customize_steps: int = 0  # > 0: also time the whole `customize` command against a straightforward one
     customize_items: int = 8  # images sampled from M1 and prior videos sampled from V in that comparison
     attention: str = "sdpa"  # sdpa: diffusers' default AttnProcessor2_0; classic: AttnProcessor (bmm + softmax)
-    compile: bool = False  # torch.compile the video UNet (the first step of each stage then includes compiling)
 
 
 @dataclass
@@ -53,7 +52,7 @@ class StageResult:
     peak_memory_mb: float | None  # see BenchReport.memory_measure
     flops_per_step: float | None  # forward + backward, counted by FlopCounterMode
     mfu: float | None  # model FLOPs utilisation; None on CPU or an unknown GPU
-    first_step_seconds: float | None = None  # the untimed warm-up step (compilation included under --compile)
+    first_step_seconds: float | None = None  # the untimed warm-up step
     error: str | None = None  # "out of memory" when the step does not fit the device
 
 
@@ -164,9 +163,6 @@ def bench_preset(name: str, settings: BenchSettings) -> PresetResult:
     rig = Rig(pipe, batch, preset.num_frames, dtype, settings.gradient_checkpointing)
     if settings.attention == "classic":
         pipe.unet.set_attn_processor(AttnProcessor())
-    if settings.compile:
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 16)  # graphs per stage state
-        pipe.unet.compile()
     contenders = [Contender("floor", rig.enter_floor, floor_step(rig)),
                   Contender("motion", rig.enter_motion, motion_step(rig)),
                   Contender("spatial", rig.enter_spatial, spatial_step(rig)),
