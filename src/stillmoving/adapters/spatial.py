@@ -13,6 +13,7 @@ gradient checkpointing, and which work on any diffusers UNet of the same archite
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -52,6 +53,13 @@ def _like(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return weight.to(device=x.device, dtype=x.dtype)
 
 
+def _no_autocast(device_type: str):
+    """Autocast off on `device_type` (a no-op where autocast does not exist, e.g. the meta device)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     """X @ (I + A_down @ A_up) on the channel dimension of x (N, C, H, W), in x's dtype.
 
@@ -65,7 +73,7 @@ def channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> to
     n, c = x.shape[:2]
     pixels = x.reshape(n, c, -1)  # (n, c, h*w)
     if torch.is_grad_enabled() and (x.requires_grad or down.requires_grad or up.requires_grad):
-        with torch.autocast(x.device.type, enabled=False):  # x's dtype throughout, forward and backward alike
+        with _no_autocast(x.device.type):  # x's dtype throughout, forward and backward alike
             return _ChannelAdapterFn.apply(pixels, down, up).view_as(x)
     low = torch.bmm(down.t().expand(n, -1, -1), pixels)  # (n, r, h*w)
     return torch.baddbmm(pixels, up.t().expand(n, -1, -1), low).view_as(x)

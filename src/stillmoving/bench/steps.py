@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -47,7 +48,8 @@ class Rig:
         self.spatial = SpatialAdapters.for_unet(pipe.unet, SPATIAL_RANK).to(pipe.unet.device)
         self.scheduler = training_scheduler(pipe)
         self.model = VideoDenoiser(pipe.unet, self.spatial)
-        self.precision = torch.autocast(pipe.unet.device.type, dtype=dtype, enabled=dtype != torch.float32)
+        self.precision = (contextlib.nullcontext() if dtype == torch.float32  # (also on the meta device)
+                          else torch.autocast(pipe.unet.device.type, dtype=dtype))
 
     def _frozen(self, dtype: torch.dtype) -> None:
         """Every weight frozen and without gradients, in `dtype`; the motion adapter on peft's branch."""
