@@ -79,11 +79,14 @@ def test_spatial_stage_trains_only_spatial_adapters(tiny_dir, tmp_path, monkeypa
 def test_spatial_stage_switches_motion_scale_per_batch(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):
     from stillmoving.adapters.motion import MotionLoRA
 
-    scales = []
-    real = MotionLoRA.set_scale
+    scales, baked = [], []
+    real, real_bake, real_unbake = MotionLoRA.set_scale, MotionLoRA.bake, MotionLoRA.unbake
     monkeypatch.setattr(MotionLoRA, "set_scale", lambda self, s: (scales.append(s), real(self, s)))
+    monkeypatch.setattr(MotionLoRA, "bake", lambda self, s: (baked.append(list(s)), real_bake(self, s)))
+    monkeypatch.setattr(MotionLoRA, "unbake", lambda self: (baked.append("unbake"), real_unbake(self)))
     spatial_stage.train_spatial_adapters(spatial_cfg(tiny_dir, tmp_path, motion_adapter, customized_dir))
     assert scales[-4:] == [1.0, 0.0, 1.0, 0.0]  # frozen customized videos at 1, prior videos at 0
+    assert baked[0] == [1.0] and baked[-1] == "unbake"  # trained baked, fingerprinted on the UNet's own weights
 
 
 def test_images_are_encoded_once_not_per_frame(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import torch
+from accelerate.utils import DistributedType
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
@@ -78,13 +79,15 @@ def customized_images(cfg: CustomizeConfig, pipe, m1: CustomizedT2I, image_dir: 
     return latents, prompts
 
 
-def attach_motion_adapter(cfg: CustomizeConfig, unet) -> MotionLoRA | None:
-    """The frozen stage-1 adapter; none only for the no-motion-adapter ablation."""
+def attach_motion_adapter(cfg: CustomizeConfig, unet, bake: bool = True) -> MotionLoRA | None:
+    """The frozen stage-1 adapter; none only for the no-motion-adapter ablation. Baked (frozen, switched
+    between 1 and 0 every step: no LoRA branch in the forward) unless FSDP will shard the weights it swaps."""
     if not cfg.motion_adapter:
         return None
     motion = MotionLoRA.load(unet, cfg.motion_adapter)
     freeze(unet)
-    motion.bake([1.0])  # frozen, switched between 1 and 0 every step: no LoRA branch in the forward
+    if bake:
+        motion.bake([1.0])
     return motion
 
 
@@ -109,7 +112,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
     text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)
 
-    motion = attach_motion_adapter(cfg, pipe.unet)
+    motion = attach_motion_adapter(cfg, pipe.unet, bake=accelerator.distributed_type != DistributedType.FSDP)
     spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank).to(accelerator.device).attach(pipe.unet)
     cast_training_params(spatial)
     model = VideoDenoiser(pipe.unet, spatial)
