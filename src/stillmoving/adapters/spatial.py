@@ -66,8 +66,9 @@ def channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> to
     Written as x + (x A_down) A_up so it costs O(C r) per pixel, not O(C^2), and is exactly x when A_up = 0:
     one batched matmul and one fused multiply-add (baddbmm) over the flattened pixels. When a gradient is
     needed it runs as `_ChannelAdapterFn`, whose hand-written backward is 4 batched matmuls and no copies.
-    Measured on the 2-core CPU, rank 8 (`python benchmarks/channel_adapter.py`): forward + backward 185 us
-    instead of 354 us through autograd at (8, 64, 8, 8), 55 ms instead of 114 ms at (32, 320, 32, 32); both were two 1x1 convolutions and an add before, 1.1 ms and 209 ms.
+    Forward + backward on the 2-core CPU, rank 8 (`python benchmarks/channel_adapter.py`): 377 us against
+    610 us through autograd at (8, 64, 8, 8), 59 ms against 119 ms at (32, 320, 32, 32); the first version's
+    two 1x1 convolutions and an add took 1166 us and 202 ms.
     """
     down, up = _like(down, x), _like(up, x)
     n, c = x.shape[:2]
@@ -81,8 +82,8 @@ def channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> to
 
 @torch.no_grad()
 def channel_adapter_(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
-    """`channel_adapter` written into x itself, for inference: no output allocation, which on the 2-core CPU
-    took the adapter from 24 ms to 7.6 ms at (32, 320, 32, 32) and from 38 to 30 us at (16, 64, 8, 8)."""
+    """`channel_adapter` written into x itself, for inference: no output is allocated (x must be contiguous
+    and must not be needed unadapted; the hooks pass a layer's fresh output)."""
     down, up = _like(down, x), _like(up, x)
     n, c = x.shape[:2]
     pixels = x.view(n, c, -1)
