@@ -81,6 +81,14 @@ def test_channel_adapter_keeps_x_dtype_under_autocast():
     assert out.dtype == torch.float32 and torch.equal(out, x)  # identity at init, in grad mode too
     out.square().sum().backward()
     assert all(t.grad.dtype == torch.float32 and torch.isfinite(t.grad).all() for t in (x, down, up))
+    from stillmoving.adapters.spatial import channel_adapter_
+
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # inference: out of place and in place
+        trained_up = torch.randn(2, 5)
+        expected = channel_adapter(x, down, trained_up)
+        in_place = channel_adapter_(x.detach().clone(), down, trained_up)
+    assert expected.dtype == in_place.dtype == torch.float32
+    torch.testing.assert_close(in_place, expected, rtol=0, atol=1e-5)
 
 
 def test_fresh_adapters_give_exactly_diffusers_frames(tiny_pipe, tiny_dir):
