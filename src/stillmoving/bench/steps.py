@@ -93,7 +93,7 @@ class Rig:
         self.spatial.detach()
 
 
-def _optimizer_step(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer) -> None:
+def optimizer_step(params: list[torch.nn.Parameter], optimizer: torch.optim.Optimizer) -> None:
     """What the training loop does after backward: clip, step, clear."""
     torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
     optimizer.step()
@@ -123,7 +123,7 @@ def motion_step(rig: Rig) -> Callable[[], None]:
         with rig.precision:
             loss = video_loss(model, rig.scheduler, frozen, rig.batch.text)
         loss.backward()
-        _optimizer_step(params, optimizer)
+        optimizer_step(params, optimizer)
     return step
 
 
@@ -141,7 +141,7 @@ def spatial_step(rig: Rig) -> Callable[[], None]:
             with rig.precision:
                 loss = weight * video_loss(rig.model, rig.scheduler, latents, rig.batch.text)
             loss.backward()
-        _optimizer_step(params, optimizer)
+        optimizer_step(params, optimizer)
     return step
 
 
@@ -174,5 +174,5 @@ def straightforward_step(rig: Rig) -> Callable[[], None]:
     def step():
         straightforward_loss(rig.pipe, rig.model, rig.scheduler, rig.motion, rig.batch.images,
                              rig.batch.prior_pixels, rig.batch.prompts, rig.num_frames).backward()
-        _optimizer_step(params, optimizer)
+        optimizer_step(params, optimizer)
     return step

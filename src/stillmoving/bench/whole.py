@@ -29,7 +29,7 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.bench.measure import PeakMemory, sync
 from stillmoving.bench.models import IMAGE_PROMPT, PRIOR_PROMPT, Preset, build_video_model
-from stillmoving.bench.steps import LEARNING_RATE, MAX_GRAD_NORM, MOTION_RANK, straightforward_loss
+from stillmoving.bench.steps import LEARNING_RATE, MAX_GRAD_NORM, MOTION_RANK, optimizer_step, straightforward_loss
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
 from stillmoving.training.common import training_scheduler
@@ -95,9 +95,7 @@ def run_straightforward(cfg: CustomizeConfig, device: torch.device) -> dict:
             loss = straightforward_loss(pipe, model, scheduler, motion, images[step % len(images)][None].to(device),
                                         priors[step % len(priors)][None].to(device), [IMAGE_PROMPT], cfg.num_frames)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(params, optimizer)
         sync(device)
         end = time.perf_counter()
     return {"sampling_seconds": sampled - start, "training_seconds": end - sampled, "total_seconds": end - start,

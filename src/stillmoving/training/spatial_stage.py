@@ -20,10 +20,9 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, weights_fingerprint
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
-from stillmoving.data.video_io import check_images
 from stillmoving.data.sources import (PromptBank, decode_latents, images_from_folder, sample_images,
                                       sample_videos, videos_from_folder)
-from stillmoving.data.video_io import write_image
+from stillmoving.data.video_io import check_images, write_image
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.injection import check_t2i_fits
