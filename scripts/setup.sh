@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# One-time set-up (idempotent): a virtual environment in .venv with PyTorch pinned (2.13.0; on a CPU
-# machine with a local wheel this takes the CPU build instead of several GB of CUDA packages), then
-# stillmoving itself with its test tools. Override the torch requirement with TORCH_SPEC if needed.
+# One-time set-up (idempotent): a virtual environment in .venv with exactly the versions the tests passed
+# with. PyTorch first, pinned (2.13.0; on a CPU machine with a local wheel this takes the CPU build instead
+# of several GB of CUDA packages; override with TORCH_SPEC), then every other dependency at its version in
+# requirements-lock.txt, then stillmoving itself without dependencies, so nothing can move a locked version.
+# `bash scripts/lock.sh` refreshes the lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "${TORCH_SPEC:-torch==2.13.0}"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+"${pip[@]}" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
+"${pip[@]}" install --quiet -r requirements-lock.txt
+"${pip[@]}" install --quiet --no-deps -e ".[test]"
+"${pip[@]}" check >/dev/null
