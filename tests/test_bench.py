@@ -110,6 +110,15 @@ def test_bench_unknown_preset_is_one_line_error(capsys, monkeypatch, tmp_path):
     assert not out.exists()
 
 
+def test_bench_on_an_absent_gpu_is_one_line_error_naming_the_devices(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    code, _, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--device", "cuda", "-o", tmp_path / "b.json")
+    assert (code, err.strip().splitlines()) == (2, ["error: --device cuda: CUDA is not available on this machine "
+                                                    "(available: cpu)"])
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_parse_presets_accepts_repeats_and_comma_lists():
     assert parse_presets(["tiny,world", "tiny", " sd15-256 "]) == ["tiny", "world", "sd15-256"]
     with pytest.raises(StillMovingError):

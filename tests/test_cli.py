@@ -82,11 +82,13 @@ def test_customize_writes_spatial_adapters_and_record(custom_run, customized):
 
 @pytest.mark.parametrize("output", ["video.mp4", "video.gif"])
 def test_generate_from_a_customization_folder(custom_run, workdir, capsys, monkeypatch, output):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # --device auto: the CPU, also on a GPU machine
     code, _, err = run(capsys, monkeypatch, "generate", "--customization", custom_run, "--prompt", "a sks dog",
                        "-o", workdir / output, "--num-frames", "4", "--height", "32", "--width", "32",
                        "--steps", "2", "--motion-scale", "-1")
     assert code == 0, err
     assert (workdir / output).stat().st_size > 0
+    assert "device: cpu, dtype: float32" in err.splitlines()  # what --device auto and --dtype auto chose
 
 
 def test_info_describes_both_adapter_kinds(custom_run, motion_run, capsys, monkeypatch):
@@ -120,6 +122,49 @@ def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, m
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, monkeypatch, *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one line, exit 2, nothing loaded or written
+    ("cuda-on-a-cpu-machine", ["--device", "cuda"],
+     "error: --device cuda: CUDA is not available on this machine (available: cpu)"),
+    ("height-not-a-multiple", ["--height", "33"], "error: --height 33 is not a multiple of the VAE's factor {f}; "
+                                                  "use e.g. {below} or {above}"),
+    ("zero-steps", ["--steps", "0"], "error: --steps must be at least 1, not 0"),
+    ("zero-frames", ["--num-frames", "0"], "error: --num-frames must be at least 1, not 0"),
+    ("negative-guidance", ["--guidance-scale", "-1"], "error: --guidance-scale must be at least 0, not -1.0"),
+    ("unknown-suffix", ["-o", "video.xyz"], "error: cannot write video video.xyz: unknown suffix '.xyz' "
+                                            "(use .mp4, .gif, or a folder path for PNG frames)"),
+    ("missing-spatial-adapters", ["--spatial-adapters", "none.safetensors"],
+     "error: --spatial-adapters none.safetensors: no such file or folder"),
+]
+
+
+@pytest.mark.parametrize("args,message", [r[1:] for r in GENERATE_BAD_INPUTS], ids=[r[0] for r in GENERATE_BAD_INPUTS])
+def test_generate_bad_inputs_fail_before_any_model_loads(tiny_dir, tiny_pipe, tmp_path, capsys, monkeypatch, args,
+                                                         message):
+    """On a CPU-only machine (also when the test runs on a GPU one): refused before V is loaded, which would fail."""
+    from stillmoving import loading
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
+    factor = tiny_pipe.vae_scale_factor
+    output = [] if "-o" in args else ["-o", "video.gif"]
+    code, _, err = run(capsys, monkeypatch, "generate", "--model", tiny_dir, "--prompt", "x", "--height", "32",
+                       "--width", "32", *output, *args)
+    expected = message.format(f=factor, below=33 // factor * factor, above=33 // factor * factor + factor)
+    assert (code, err.strip().splitlines()) == (2, [expected])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_customize_batch_checks_every_run_before_training(tiny_dir, tmp_path, capsys, monkeypatch):
+    runs = [{"model": str(tiny_dir), "output_dir": str(tmp_path / name), "height": 32, "width": 32,
+             "max_train_steps": steps} for name, steps in (("a", 1), ("b", 0))]
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    code, _, err = run(capsys, monkeypatch, "customize-batch", tmp_path / "runs.json")
+    assert (code, err.strip().splitlines()) == (2, ["error: --steps must be at least 1, not 0"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.json"]
 
 
 def test_every_verb_has_help(capsys, monkeypatch):

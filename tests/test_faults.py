@@ -236,6 +236,11 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
     ("output-holds-another-run", MOTION + ["-o", "{f}"], _busy_output, "holds another run's results"),
     ("resume-without-checkpoint", MOTION + ["-o", "{f}", "--resume"], lambda t: t / "fresh", "no checkpoint"),
     ("too-many-frames", MOTION + ["--num-frames", "17"], lambda t: None, "positional table holds (16 frames)"),
+    ("zero-sample-steps", MOTION + ["--sample-steps", "0"], lambda t: None, "--sample-steps must be at least 1, not 0"),
+    ("unknown-precision", MOTION + ["--mixed-precision", "fp8"], lambda t: None,
+     "--mixed-precision must be one of no, fp16, bf16, not 'fp8'"),
+    ("dreambooth-zero-batch", ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog",
+                               "--batch-size", "0"], lambda t: t / "nowhere", "--batch-size must be at least 1, not 0"),
 ]
 
 

@@ -60,12 +60,15 @@ Config = Annotated[Optional[Path], typer.Option(help="JSON/YAML config; options 
 
 def _config(cls, config_file: Optional[Path], values: dict):
     from stillmoving.training.config import load_config, make_config
+    from stillmoving.validation import check_training
 
     renamed = {"output": "output_dir", "steps": "max_train_steps", "lr": "learning_rate", "batch_size":
                "train_batch_size", "grad_accum": "gradient_accumulation_steps", "checkpoint_every":
                "checkpointing_steps", "rank": "motion_rank", "lora_rank": "rank"}
     values = {renamed.get(k, k): v for k, v in values.items() if v is not None and v != []}
-    return load_config(cls, config_file, **values) if config_file else make_config(cls, values)
+    cfg = load_config(cls, config_file, **values) if config_file else make_config(cls, values)
+    check_training(cfg)
+    return cfg
 
 
 def _parse_lora(spec: str) -> tuple[str, float]:
@@ -217,23 +220,31 @@ def generate(
     scheduler: Annotated[Optional[str], typer.Option(help="diffusers scheduler class, e.g. DPMSolverMultistepScheduler.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first video; the next ones count up.")] = 0,
     fps: Annotated[int, typer.Option(help="Frames per second of the output.")] = 8,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, mps.")] = "cpu",
-    dtype: Annotated[str, typer.Option(help="float32, float16 or bfloat16 weights.")] = "float32",
+    device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (float32 on the CPU; bfloat16 on a GPU that supports it, "
+                                            "else float16), float32, float16 or bfloat16 weights.")] = "auto",
 ):
     """Generate videos with a (customized) video model."""
     from stillmoving.inference import generate_videos
     from stillmoving.loading import assemble_pipeline, check_num_frames, read_customization
+    from stillmoving.validation import check_device, check_dtype, check_generation, check_model_files
 
     sources = read_customization(customization) if customization else {}
     loras = [_parse_lora(s) for s in lora] if lora else [tuple(p) for p in sources.get("loras", [])]
-    pipe = assemble_pipeline(
+    files = dict(
         model=model or sources.get("model") or _missing("--model or --customization"),
         motion_modules=motion_modules or sources.get("motion_modules"),
         customized=customized or sources.get("customized"), loras=loras,
         spatial_adapters=spatial_adapters or sources.get("spatial_adapters"),
-        motion_adapter=motion_adapter or sources.get("motion_adapter") or None, device=device,
-        dtype=_dtype(dtype), config_dir=config_dir or sources.get("config_dir"),
+        motion_adapter=motion_adapter or sources.get("motion_adapter") or None,
+        config_dir=config_dir or sources.get("config_dir"),
     )
+    check_model_files(**files)
+    check_generation(files["model"], output, height, width, num_frames, steps, guidance_scale, fps)
+    device = check_device(device)
+    weights = check_dtype(dtype, device)
+    console.print(f"device: {device}, dtype: {str(weights).removeprefix('torch.')}", highlight=False)
+    pipe = assemble_pipeline(**files, device=device, dtype=weights)
     check_num_frames(pipe, num_frames)
     written = generate_videos(pipe, prompt, output, motion_scale=motion_scale, negative_prompt=negative_prompt,
                               num_frames=num_frames, height=height, width=width, steps=steps,
@@ -251,14 +262,6 @@ def export(
     from stillmoving.export import export_customization
 
     console.print(f"exported to {export_customization(customization, output)}")
-
-
-def _dtype(name: str):
-    import torch
-
-    if name not in ("float32", "float16", "bfloat16"):
-        raise StillMovingError(f"--dtype must be float32, float16 or bfloat16, not {name!r}")
-    return getattr(torch, name)
 
 
 def _missing(what: str):
@@ -290,8 +293,11 @@ def demo(
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
+    from stillmoving.validation import check_exists
     from stillmoving.world.demo import DemoConfig, run_demo
 
+    check_exists("--model", model)
+    check_exists("--motion-adapter", motion_adapter)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
     values = dict(output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter)
@@ -312,8 +318,11 @@ def world_render(
     video_format: Annotated[str, typer.Option("--format", help="frames (PNG folders, lossless) | gif | mp4.")] = "frames",
 ):
     """Render captioned world videos (or images) into a folder the training and eval commands read."""
+    from stillmoving.validation import at_least
     from stillmoving.world.folders import write_image_folder, write_video_folder
 
+    for flag, value in (("--count", count), ("--num-frames", num_frames), ("--resolution", resolution)):
+        at_least(flag, value, 1)
     if images:
         folder = write_image_folder(output, count, seed, resolution, subject, style)
     else:
@@ -350,7 +359,7 @@ def bench(
     steps: Annotated[int, typer.Option(help="Timing rounds (one step of every stage each), after a warm-up "
                                             "and a FLOP-counted step of each.")] = 5,
     batch_size: Annotated[int, typer.Option(help="Videos per batch (the spatial step takes two batches).")] = 1,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16 frozen weights + autocast "
                                             "(the straightforward step stays fp32).")] = "float32",
     gradient_checkpointing: Annotated[bool, typer.Option(help="Gradient checkpointing in the UNet.")] = False,

@@ -25,17 +25,7 @@ from stillmoving.formats.safety import is_weights_file, read_state_dict
 from stillmoving.formats.single_file import base_components, text_encoder_from_state, unet_from_file
 from stillmoving.injection import _t2i_config, t2i_unet_from_t2v
 from stillmoving.pipeline import StillMovingPipeline
-
-
-def _local_or_hub(path: str | Path) -> str:
-    """A local folder or file as is; anything else must be a Hub id, which is refused while offline."""
-    import os
-
-    if Path(path).exists():
-        return str(path)
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or "/" not in str(path) or str(path).startswith((".", "/")):
-        raise StillMovingError(f"no such model folder: {path}")
-    return str(path)
+from stillmoving.validation import local_or_hub
 
 
 def _model_index(path: str) -> dict:
@@ -47,7 +37,7 @@ def _motion_adapter(motion_modules: str, base_unet_config: dict, config_dir: str
                     dtype: torch.dtype) -> MotionAdapter:
     if is_weights_file(motion_modules):
         return load_motion_modules_file(motion_modules, config_dir, base_unet_config, dtype)
-    return MotionAdapter.from_pretrained(_local_or_hub(motion_modules), dtype=dtype)
+    return MotionAdapter.from_pretrained(local_or_hub(motion_modules), dtype=dtype)
 
 
 def load_t2v(model: str | Path, motion_modules: str | Path | None = None,
@@ -56,7 +46,7 @@ def load_t2v(model: str | Path, motion_modules: str | Path | None = None,
 
     `config_dir` is a diffusers folder whose configs (and tokenizer) shape single files; default SD1.5's.
     """
-    model = _local_or_hub(model)
+    model = local_or_hub(model)
     kwargs = {"dtype": dtype}
     if is_weights_file(model):
         if motion_modules is None:
@@ -149,7 +139,7 @@ def load_customized(t2v: StillMovingPipeline, customized: str | Path | None = No
         raise StillMovingError("give a customized T2I: a UNet/pipeline folder, LoRA files, or both")
     dtype = t2v.unet.dtype
     if customized is not None:
-        path = Path(_local_or_hub(customized))
+        path = Path(local_or_hub(customized))
         unet, text = _load_unet_file(path, t2v) if is_weights_file(path) else _load_unet_folder(path, dtype)
     else:
         unet, text = t2i_unet_from_t2v(t2v.unet), None

@@ -36,11 +36,12 @@ from stillmoving.data.video_io import check_images, read_captions, write_image
 from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
-from stillmoving.loading import _local_or_hub, load_t2v, t2i_pipeline
+from stillmoving.loading import load_t2v, t2i_pipeline
 from stillmoving.training.common import WEIGHT_DTYPES, check_output_dir, loader, prepare_output_dir, training_scheduler, write_run_record
 from stillmoving.training.config import OptimConfig
 from stillmoving.training.loop import (batches, freeze, make_accelerator, make_optimizer, micro_batches_done,
                                        resume_step, train, video_loss)
+from stillmoving.validation import local_or_hub
 
 UNET_DIR = "unet"
 TEXT_ENCODER_DIR = "text_encoder"
@@ -111,7 +112,7 @@ class ImageDenoiser(torch.nn.Module):
 
 def load_base_t2i(model: str, dtype: torch.dtype = torch.float32) -> StableDiffusionPipeline:
     """M as a Stable Diffusion pipeline: an AnimateDiff folder's T2I part, or a Stable Diffusion folder."""
-    model = _local_or_hub(model)
+    model = local_or_hub(model)
     try:
         index = DiffusionPipeline.load_config(model)
     except (OSError, ValueError) as error:

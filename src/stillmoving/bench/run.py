@@ -20,6 +20,7 @@ from stillmoving.bench.steps import Rig, floor_step, motion_step, spatial_step, 
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.pipeline import attach_spatial_adapters
+from stillmoving.validation import check_device
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 GENERATION_STEPS = 4  # denoising steps per generated video
@@ -110,8 +111,7 @@ def check_settings(settings: BenchSettings) -> None:
         raise StillMovingError(f"--device must be cpu or cuda, not {settings.device!r}")
     if settings.attention not in ("sdpa", "classic"):
         raise StillMovingError(f"--attention must be sdpa or classic, not {settings.attention!r}")
-    if settings.device.startswith("cuda") and not torch.cuda.is_available():
-        raise StillMovingError("--device cuda: no CUDA device is available")
+    check_device(settings.device)
 
 
 def _timed_call(pipe: AnimateDiffPipeline, preset: Preset, device: torch.device, seed: int) -> float:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stillmoving.errors import StillMovingError
 from stillmoving.training.config import CustomizeConfig, make_config, read_config_file
+from stillmoving.validation import check_training
 
 LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
                       "ROLE_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
@@ -28,6 +29,8 @@ def read_batch(path: str | Path, shared: dict | None = None) -> list[CustomizeCo
     if not isinstance(data, list) or not data or not all(isinstance(entry, dict) for entry in data):
         raise StillMovingError(f"{path}: expected a non-empty list of customize configs (or defaults + runs)")
     configs = [make_config(CustomizeConfig, {**(shared or {}), **entry}) for entry in data]
+    for config in configs:
+        check_training(config)
     outputs = [str(Path(c.output_dir).resolve()) for c in configs]
     duplicate = next((o for o in outputs if outputs.count(o) > 1), None)
     if duplicate:

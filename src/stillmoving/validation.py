@@ -1,0 +1,145 @@
+"""A verb's numbers, paths and devices, checked before any model loads: each problem is one `error:` line.
+
+Every verb calls these (generate through `check_generation`, the training verbs through `check_training`,
+bench through `check_device`), so a bad value never reaches diffusers as a traceback or costs a model load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from stillmoving.errors import StillMovingError
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+MIXED_PRECISIONS = ("no", "fp16", "bf16")
+SD_VAE_FACTOR = 8  # Stable Diffusion's VAE: 4 blocks, 3 downsamplings
+
+
+def at_least(flag: str, value: float, minimum: float) -> None:
+    if value < minimum:
+        raise StillMovingError(f"{flag} must be at least {minimum}, not {value}")
+
+
+def one_of(flag: str, value: str, choices) -> None:
+    if value not in choices:
+        raise StillMovingError(f"{flag} must be one of {', '.join(choices)}, not {value!r}")
+
+
+def vae_factor(model: str | Path | None) -> int:
+    """Pixels per latent of a diffusers folder's VAE, 2 ** (len(block_out_channels) - 1), read from its config
+    alone; Stable Diffusion's 8 for anything else (a single file, a Hub id)."""
+    config = Path(model or "") / "vae" / "config.json"
+    try:
+        return 2 ** (len(json.loads(config.read_text())["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return SD_VAE_FACTOR
+
+
+def check_size(height: int, width: int, factor: int) -> None:
+    """Height and width: positive multiples of the VAE's factor (the latent grid must divide the image)."""
+    for flag, value in (("--height", height), ("--width", width)):
+        if value < factor or value % factor:
+            below = max(factor, value // factor * factor)
+            raise StillMovingError(f"{flag} {value} is not a multiple of the VAE's factor {factor}; "
+                                   f"use e.g. {below} or {below + factor}")
+
+
+def available_devices() -> list[str]:
+    """What this machine can run on, best first: each CUDA device, MPS, the CPU."""
+    cuda = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return cuda + (["mps"] if torch.backends.mps.is_available() else []) + ["cpu"]
+
+
+def check_device(name: str) -> str:
+    """`auto` becomes the best device here (cuda, then mps, then cpu); any other name must be present."""
+    available = available_devices()
+    if name == "auto":
+        return available[0].removesuffix(":0")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise StillMovingError(f"--device {name}: not a device name (available: {', '.join(available)})") from None
+    present = {torch.device(d).type for d in available}
+    if device.type not in present:
+        what = {"cuda": "CUDA", "mps": "MPS"}.get(device.type, device.type)
+        raise StillMovingError(f"--device {name}: {what} is not available on this machine "
+                               f"(available: {', '.join(available)})")
+    if device.type == "cuda" and device.index is not None and f"cuda:{device.index}" not in available:
+        raise StillMovingError(f"--device {name}: no such CUDA device (available: {', '.join(available)})")
+    return name
+
+
+def check_dtype(name: str, device: str) -> torch.dtype:
+    """`auto`: float32 on the CPU, half precision on a GPU (bfloat16 where CUDA supports it, else float16)."""
+    if name != "auto":
+        one_of("--dtype", name, ("auto", *DTYPES))
+        return DTYPES[name]
+    kind = torch.device(device).type
+    if kind == "cpu":
+        return torch.float32
+    return torch.bfloat16 if kind == "cuda" and torch.cuda.is_bf16_supported() else torch.float16
+
+
+def check_writable(output: Path) -> None:
+    """The nearest existing folder of `output` takes new files."""
+    existing = next((p for p in [output.parent, *output.parents] if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise StillMovingError(f"cannot write {output}: {existing} is not a writable folder")
+
+
+def check_exists(flag: str, path: str | None) -> None:
+    if path is not None and not Path(path).exists():
+        raise StillMovingError(f"{flag} {path}: no such file or folder")
+
+
+def local_or_hub(path: str | Path) -> str:
+    """A local folder or file as is; anything else must be a Hub id, which is refused while offline."""
+    if Path(path).exists():
+        return str(path)
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or "/" not in str(path) or str(path).startswith((".", "/")):
+        raise StillMovingError(f"no such model folder: {path}")
+    return str(path)
+
+
+def check_model_files(model: str, motion_modules: str | None = None, customized: str | None = None,
+                      config_dir: str | None = None, loras=(), spatial_adapters: str | None = None,
+                      motion_adapter: str | None = None) -> None:
+    """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one)."""
+    for path in (model, motion_modules, customized, config_dir):
+        if path is not None:
+            local_or_hub(path)
+    for flag, path in [("--lora", p) for p, _ in loras] + [("--spatial-adapters", spatial_adapters),
+                                                          ("--motion-adapter", motion_adapter)]:
+        check_exists(flag, path)
+
+
+def check_generation(model: str, output: Path, height: int, width: int, num_frames: int, steps: int,
+                     guidance_scale: float, fps: int) -> None:
+    """`generate`'s numbers and output path (its model files: `check_model_files`)."""
+    from stillmoving.data.video_io import _video_kind as video_kind
+
+    check_size(height, width, vae_factor(model))
+    for flag, value in (("--num-frames", num_frames), ("--steps", steps), ("--fps", fps)):
+        at_least(flag, value, 1)
+    at_least("--guidance-scale", guidance_scale, 0)
+    video_kind(output)  # .mp4, .gif or a folder, else one line naming the suffix
+    check_writable(Path(output))
+
+
+COUNTS = {"max_train_steps": "--steps", "train_batch_size": "--batch-size", "gradient_accumulation_steps":
+          "--grad-accum", "num_frames": "--num-frames", "sample_steps": "--sample-steps"}
+
+
+def check_training(cfg) -> None:
+    """A training config's numbers (both stages and both T2I customizers; fields a config lacks are skipped)."""
+    check_size(cfg.height, cfg.width, vae_factor(cfg.model))
+    for field, flag in COUNTS.items():
+        if hasattr(cfg, field):
+            at_least(flag, getattr(cfg, field), 1)
+    if hasattr(cfg, "guidance_scale"):
+        at_least("guidance_scale", cfg.guidance_scale, 0)
+    one_of("--mixed-precision", cfg.mixed_precision, MIXED_PRECISIONS)
