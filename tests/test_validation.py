@@ -51,7 +51,8 @@ def test_absent_devices_are_refused_naming_the_present_ones(monkeypatch, cuda, m
 def test_vae_factor_is_read_from_the_folder_config(tiny_dir, tiny_pipe, tmp_path):
     assert vae_factor(tiny_dir) == tiny_pipe.vae_scale_factor  # what diffusers computes from the loaded VAE
     assert vae_factor(tiny_dir) != 8  # the tiny VAE has fewer blocks than SD's: the config was read
-    assert vae_factor(tmp_path / "model.safetensors") == 8 and vae_factor(None) == 8  # SD's, for the rest
+    assert vae_factor(tmp_path / "model.safetensors", tiny_dir) == tiny_pipe.vae_scale_factor  # its --config-dir
+    assert vae_factor(tmp_path / "model.safetensors", None) == 8 and vae_factor(None) == 8  # SD's, for the rest
 
 
 @pytest.mark.parametrize("height,width,message", [

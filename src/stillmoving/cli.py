@@ -240,7 +240,8 @@ def generate(
         config_dir=config_dir or sources.get("config_dir"),
     )
     check_model_files(**files)
-    check_generation(files["model"], output, height, width, num_frames, steps, guidance_scale, fps)
+    check_generation(files["model"], files["config_dir"], output, height, width, num_frames, steps, guidance_scale,
+                     fps)
     device = check_device(device)
     weights = check_dtype(dtype, device)
     console.print(f"device: {device}, dtype: {str(weights).removeprefix('torch.')}", highlight=False)

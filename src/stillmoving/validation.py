@@ -29,14 +29,16 @@ def one_of(flag: str, value: str, choices) -> None:
         raise StillMovingError(f"{flag} must be one of {', '.join(choices)}, not {value!r}")
 
 
-def vae_factor(model: str | Path | None) -> int:
-    """Pixels per latent of a diffusers folder's VAE, 2 ** (len(block_out_channels) - 1), read from its config
-    alone; Stable Diffusion's 8 for anything else (a single file, a Hub id)."""
-    config = Path(model or "") / "vae" / "config.json"
-    try:
-        return 2 ** (len(json.loads(config.read_text())["block_out_channels"]) - 1)
-    except (OSError, ValueError, KeyError, TypeError):
-        return SD_VAE_FACTOR
+def vae_factor(*folders: str | Path | None) -> int:
+    """Pixels per latent of the first diffusers folder's VAE (the model, else the `--config-dir` shaping a single
+    file), 2 ** (len(block_out_channels) - 1), read from its config alone; else Stable Diffusion's 8."""
+    for folder in filter(None, folders):
+        try:
+            config = json.loads((Path(folder) / "vae" / "config.json").read_text())
+            return 2 ** (len(config["block_out_channels"]) - 1)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return SD_VAE_FACTOR
 
 
 def check_size(height: int, width: int, factor: int) -> None:
@@ -109,20 +111,23 @@ def check_model_files(model: str, motion_modules: str | None = None, customized:
                       config_dir: str | None = None, loras=(), spatial_adapters: str | None = None,
                       motion_adapter: str | None = None) -> None:
     """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one)."""
+    from stillmoving.formats.lora_files import lora_file
+
     for path in (model, motion_modules, customized, config_dir):
         if path is not None:
             local_or_hub(path)
-    for flag, path in [("--lora", p) for p, _ in loras] + [("--spatial-adapters", spatial_adapters),
-                                                          ("--motion-adapter", motion_adapter)]:
-        check_exists(flag, path)
+    for path, _ in loras:
+        lora_file(path)
+    check_exists("--spatial-adapters", spatial_adapters)
+    check_exists("--motion-adapter", motion_adapter)
 
 
-def check_generation(model: str, output: Path, height: int, width: int, num_frames: int, steps: int,
-                     guidance_scale: float, fps: int) -> None:
+def check_generation(model: str, config_dir: str | None, output: Path, height: int, width: int, num_frames: int,
+                     steps: int, guidance_scale: float, fps: int) -> None:
     """`generate`'s numbers and output path (its model files: `check_model_files`)."""
     from stillmoving.data.video_io import _video_kind as video_kind
 
-    check_size(height, width, vae_factor(model))
+    check_size(height, width, vae_factor(model, config_dir))
     for flag, value in (("--num-frames", num_frames), ("--steps", steps), ("--fps", fps)):
         at_least(flag, value, 1)
     at_least("--guidance-scale", guidance_scale, 0)
@@ -136,7 +141,7 @@ COUNTS = {"max_train_steps": "--steps", "train_batch_size": "--batch-size", "gra
 
 def check_training(cfg) -> None:
     """A training config's numbers (both stages and both T2I customizers; fields a config lacks are skipped)."""
-    check_size(cfg.height, cfg.width, vae_factor(cfg.model))
+    check_size(cfg.height, cfg.width, vae_factor(cfg.model, getattr(cfg, "config_dir", None)))
     for field, flag in COUNTS.items():
         if hasattr(cfg, field):
             at_least(flag, getattr(cfg, field), 1)
