@@ -13,4 +13,4 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 "${pip[@]}" install --quiet -r requirements-lock.txt
 "${pip[@]}" install --quiet --no-deps -e ".[test]"
-"${pip[@]}" check >/dev/null
+"${pip[@]}" check

@@ -15,7 +15,6 @@ import torch
 from stillmoving.errors import StillMovingError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-MIXED_PRECISIONS = ("no", "fp16", "bf16")
 SD_VAE_FACTOR = 8  # Stable Diffusion's VAE: 4 blocks, 3 downsamplings
 
 
@@ -141,10 +140,12 @@ COUNTS = {"max_train_steps": "--steps", "train_batch_size": "--batch-size", "gra
 
 def check_training(cfg) -> None:
     """A training config's numbers (both stages and both T2I customizers; fields a config lacks are skipped)."""
+    from stillmoving.training.common import WEIGHT_DTYPES
+
     check_size(cfg.height, cfg.width, vae_factor(cfg.model, getattr(cfg, "config_dir", None)))
     for field, flag in COUNTS.items():
         if hasattr(cfg, field):
             at_least(flag, getattr(cfg, field), 1)
     if hasattr(cfg, "guidance_scale"):
         at_least("guidance_scale", cfg.guidance_scale, 0)
-    one_of("--mixed-precision", cfg.mixed_precision, MIXED_PRECISIONS)
+    one_of("--mixed-precision", cfg.mixed_precision, tuple(WEIGHT_DTYPES))

@@ -20,9 +20,8 @@ from stillmoving.bench.steps import Rig, floor_step, motion_step, spatial_step, 
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.pipeline import attach_spatial_adapters
-from stillmoving.validation import check_device
+from stillmoving.validation import DTYPES, check_device, one_of
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 GENERATION_STEPS = 4  # denoising steps per generated video
 
 
@@ -103,8 +102,7 @@ def parse_presets(specs: list[str]) -> list[str]:
 def check_settings(settings: BenchSettings) -> None:
     """Refuse impossible settings before any model is built."""
     parse_presets(settings.presets)
-    if settings.dtype not in DTYPES:
-        raise StillMovingError(f"--dtype must be float32, bfloat16 or float16, not {settings.dtype!r}")
+    one_of("--dtype", settings.dtype, tuple(DTYPES))
     if settings.steps < 1 or settings.batch_size < 1 or settings.customize_steps < 0 or settings.customize_items < 1:
         raise StillMovingError("--steps, --batch-size and --customize-items must be at least 1, --customize-steps 0 or more")
     if not (settings.device == "cpu" or settings.device.startswith("cuda")):
