@@ -38,7 +38,7 @@ def main(root: Path) -> None:
                 "--steps", "20", "--sample-steps", "4", "--overwrite", *SIZE)  # a rerun starts afresh
     stillmoving("customize", "--model", str(root / "t2v"), "-o", str(root / "customization"),
                 "--motion-adapter", str(root / "motion/motion_adapter"), "--customized", str(root / "customized_unet"),
-                "--prompt", "a sks dog", "--num-images", "4", "--num-prior-videos", "4",
+                "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "4", "--num-prior-videos", "4",
                 "--steps", "20", "--sample-steps", "4", "--overwrite", *SIZE)
     for scale in ("1", "0", "-1"):
         stillmoving("generate", "--customization", str(root / "customization"), "--prompt", "a sks dog",

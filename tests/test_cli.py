@@ -52,7 +52,8 @@ def motion_run(tiny_dir, workdir):
 @pytest.fixture(scope="module")
 def custom_run(tiny_dir, workdir, customized, motion_run):
     invoke("customize", "--model", tiny_dir, "-o", workdir / "custom", "--motion-adapter", motion_run / "motion_adapter",
-           "--customized", customized, "--prompt", "a sks dog", "--num-images", "2", "--num-prior-videos", "2",
+           "--customized", customized, "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "2",
+           "--num-prior-videos", "2",
            "--spatial-rank", "2", *SMALL)
     return workdir / "custom"
 

@@ -66,7 +66,7 @@ def test_spatial_stage_on_2_processes_equals_1(tiny_dir, tmp_path, stage2_inputs
     motion_adapter = stage2_inputs["motion_adapter"]
     customized = stage2_inputs["customized"]
     args = ["customize", "--model", tiny_dir, "--motion-adapter", motion_adapter, "--customized",
-            customized, "--prompt", "a sks dog", "--num-images", "4", "--num-prior-videos", "4", "--spatial-rank", "2",
+            customized, "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "4", "--num-prior-videos", "4", "--spatial-rank", "2",
             "--steps", "3", *SIZES]
     one = launch(1, *args, "-o", tmp_path / "one", "--batch-size", "2")
     two = launch(2, *args, "-o", tmp_path / "two", "--batch-size", "1")
@@ -85,13 +85,13 @@ def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, stage2_
     units = [save_customized_unet(tiny_dir, tmp_path / f"m{i}", seed=i) for i in range(3)]
     defaults = dict(model=str(tiny_dir), motion_adapter=str(motion_adapter), num_images=1,
                     num_prior_videos=1, spatial_rank=2, max_train_steps=2, num_frames=4, height=32, width=32,
-                    sample_steps=2)
+                    sample_steps=2, identifier="sks")
     runs = [dict(customized=str(u), output_dir=str(tmp_path / f"out{i}"), prompts=[f"a sks dog {i}"])
             for i, u in enumerate(units)]
     (tmp_path / "batch.json").write_text(json.dumps({"defaults": defaults, "runs": runs}))
     wait(launch(2, "customize-batch", tmp_path / "batch.json"))
     alone = launch(1, "customize", "--model", tiny_dir, "-o", tmp_path / "alone", "--motion-adapter",
-                   motion_adapter, "--customized", units[1], "--prompt", "a sks dog 1",
+                   motion_adapter, "--customized", units[1], "--prompt", "a sks dog 1", "--identifier", "sks",
                    "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2", "--steps", "2", *SIZES)
     wait(alone)
     for i in range(3):

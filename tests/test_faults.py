@@ -72,7 +72,8 @@ def test_motion_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path
 def test_spatial_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path, stage2_inputs):
     motion_adapter, customized = stage2_inputs["motion_adapter"], stage2_inputs["customized"]
     args = ["customize", "--model", tiny_dir, "--motion-adapter", motion_adapter, "--customized",
-            customized, "--prompt", "a sks dog", "--num-images", "2", "--num-prior-videos", "2", "--spatial-rank", "2",
+            customized, "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "2", "--num-prior-videos", "2",
+            "--spatial-rank", "2",
             *TRAIN]
     killed_and_resumed_equals_uninterrupted(args, tmp_path, 12, "spatial_adapters.safetensors")
 
@@ -185,7 +186,8 @@ def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys
     motion_adapter, customized = stage2_inputs["motion_adapter"], stage2_inputs["customized"]
     code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", tmp_path / "custom",
                        "--motion-adapter", motion_adapter, "--customized", customized,
-                       "--prompt", "a sks dog", "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2",
+                       "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "1", "--num-prior-videos", "1",
+                       "--spatial-rank", "2",
                        "--steps", "1", *TRAIN[:-2])
     assert code == 0, err
     file = tmp_path / "custom/spatial_adapters.safetensors"

@@ -404,7 +404,8 @@ TRAIN = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "1",
 
 
 @pytest.mark.parametrize("verb", [["motion-adapter", "train", "--sample-prompt", "a red circle"],
-                                  ["customize", "--motion-adapter", "none", "--prompt", "a sks dog"]])
+                                  ["customize", "--motion-adapter", "none", "--prompt", "a sks dog",
+                                   "--identifier", "sks"]])
 def test_training_refuses_more_frames_than_the_positional_table(parts, tmp_path, capsys, monkeypatch, verb):
     code, _, err = run(capsys, monkeypatch, *verb, "--model", parts["sd"], "--motion-modules", parts["mm"],
                        "-o", tmp_path / "run", *TRAIN, "--num-frames", "17")
@@ -425,8 +426,8 @@ def test_training_verbs_take_a_single_file_base_with_config_dir(parts, tmp_path,
                        "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", *TRAIN)
     assert code == 0, err
     code, _, err = run(capsys, monkeypatch, "customize", *base, "-o", tmp_path / "custom", "--motion-adapter",
-                       tmp_path / "motion/motion_adapter", "--customized", parts["sd"], "--prompt", "a sks dog", "--num-images", "1",
-                       "--num-prior-videos", "1", "--spatial-rank", "2", *TRAIN)
+                       tmp_path / "motion/motion_adapter", "--customized", parts["sd"], "--prompt", "a sks dog", "--identifier", "sks",
+                       "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2", *TRAIN)
     assert code == 0, err
     record = json.loads((tmp_path / "custom/customization.json").read_text())
     assert record["config_dir"] == str(parts["sd"].resolve())

@@ -62,7 +62,7 @@ def customized_dir(tiny_dir, tmp_path_factory):
 
 
 def spatial_cfg(tiny_dir, out, motion_adapter, customized_dir, **kw):
-    defaults = dict(prompts=["a sks dog"], num_images=2, num_prior_videos=2, spatial_rank=2, **SMALL)
+    defaults = dict(prompts=["a sks dog"], identifier="sks", num_images=2, num_prior_videos=2, spatial_rank=2, **SMALL)
     return CustomizeConfig(model=str(tiny_dir), output_dir=str(out), motion_adapter=str(motion_adapter),
                            customized=str(customized_dir), **{**defaults, **kw})
 

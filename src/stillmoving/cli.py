@@ -161,7 +161,11 @@ def customize(
     images: Annotated[Optional[str], typer.Option(help="Folder of the customized T2I's images (else sampled).")] = None,
     num_images: Annotated[Optional[int], typer.Option(help="Images to sample from the customized T2I.")] = None,
     prior_videos: Annotated[Optional[str], typer.Option(help="Folder of non-customized videos.")] = None,
-    prior_prompt: Annotated[Optional[list[str]], typer.Option(help="Prompt for sampled prior videos (repeatable).")] = None,
+    prior_prompt: Annotated[Optional[list[str]], typer.Option(help="Prompt for sampled prior videos, without the "
+                                                                   "identifier, e.g. 'a dog' (repeatable).")] = None,
+    identifier: Annotated[Optional[str], typer.Option(help="Word or phrase naming the customization in the prompts "
+                                                           "('sks', 'in crayon style'); prior prompts default to the "
+                                                           "prompts without it.")] = None,
     num_prior_videos: Annotated[Optional[int], typer.Option(help="Prior videos to sample from V.")] = None,
     prior_loss_weight: Annotated[Optional[float], typer.Option(help="Prior-preservation loss weight (0: none).")] = None,
     cache_prior_videos: Annotated[Optional[bool], typer.Option(help="Reuse prior videos sampled before from the same "

@@ -73,7 +73,8 @@ class CustomizeConfig(TrainConfig):
     images: str | None = None  # a folder of M1's images to use instead of sampling M1
     num_images: int = 40  # images to sample from M1, spread over the prompts
     prior_videos: str | None = None  # a folder of non-customized videos
-    prior_prompts: list[str] = field(default_factory=list)  # prompts for prior videos sampled from V
+    prior_prompts: list[str] = field(default_factory=list)  # prompts for prior videos sampled from V (never the identifier)
+    identifier: str | None = None  # word/phrase naming the customization ("sks", "in crayon style"); prior prompts default to the prompts without it
     num_prior_videos: int = 40  # prior videos sampled from V when no folder is given (paper: ~40)
     prior_loss_weight: float = 1.0  # weight of the prior-preservation loss
     cache_prior_videos: bool = True  # reuse prior videos sampled before from the same V with the same settings

@@ -9,6 +9,7 @@ adapters train, with gradients flowing through the whole video model.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -41,13 +42,49 @@ def spread(prompts: list[str], count: int) -> list[str]:
     return [prompts[i % len(prompts)] for i in range(count)]
 
 
+def without_identifier(prompt: str, identifier: str) -> str:
+    """`prompt` with every whole-word occurrence of `identifier` removed: "a sks dog" -> "a dog"."""
+    return " ".join(re.sub(rf"(?<!\w){re.escape(identifier.strip())}(?!\w)", " ", prompt, flags=re.I).split())
+
+
+def prior_prompt_list(cfg: CustomizeConfig) -> list[str]:
+    """The prompts prior videos are sampled from V with: the user's, or the customization prompts without the
+    identifier (DreamBooth's class prompt). Never the customization's own label: V does not know "sks", so
+    such videos would teach the adapters that "a sks dog" at alpha 0, the inference setting, is un-customized."""
+    identifier = (cfg.identifier or "").strip()
+    prompts = list(cfg.prior_prompts)
+    if not prompts and identifier:
+        prompts = [without_identifier(p, identifier) for p in cfg.prompts]
+    if not prompts:
+        raise StillMovingError("prior videos sampled from the video model need prompts without the customization: "
+                               "give --identifier (the word that names it, e.g. sks) to drop it from the prompts, "
+                               "--prior-prompt (e.g. 'a dog'), --prior-videos DIR, or --prior-loss-weight 0")
+    for prompt in prompts:
+        if prompt in cfg.prompts or (identifier and without_identifier(prompt, identifier) != " ".join(prompt.split())):
+            raise StillMovingError(f"prior prompt {prompt!r} names the customization; prior videos show the "
+                                   f"un-customized model, so their prompts must not (e.g. 'a dog' for 'a sks dog')")
+        if not prompt.strip():
+            raise StillMovingError("a prior prompt is empty")
+    return prompts
+
+
+def check_prior_inputs(cfg: CustomizeConfig) -> None:
+    """Fail on prior-video settings that cannot work, before any model is loaded."""
+    if cfg.prior_loss_weight < 0:
+        raise StillMovingError(f"--prior-loss-weight must be at least 0, got {cfg.prior_loss_weight}")
+    if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
+        if cfg.num_prior_videos < 1:
+            raise StillMovingError(f"--num-prior-videos must be at least 1, got {cfg.num_prior_videos}")
+        prior_prompt_list(cfg)
+
+
 def prior_videos(cfg: CustomizeConfig, pipe) -> tuple[list[torch.Tensor], list[str]]:
     """Non-customized videos: the user's folder, or samples of the un-customized V (call before injection)."""
     if cfg.prior_loss_weight == 0:
         return [], []
     if cfg.prior_videos:
         return videos_from_folder(cfg.prior_videos, pipe.vae, cfg.num_frames, cfg.height, cfg.width)
-    prompts = spread(cfg.prior_prompts or cfg.prompts, cfg.num_prior_videos)
+    prompts = spread(prior_prompt_list(cfg), cfg.num_prior_videos)
     settings = dict(num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=cfg.seed + 10_000,
                     steps=cfg.sample_steps, guidance_scale=cfg.guidance_scale)
     if not cfg.cache_prior_videos:
@@ -95,6 +132,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     check_output_dir(cfg)
     if cfg.images:
         check_images(cfg.images)  # before any model is loaded
+    check_prior_inputs(cfg)
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     m1 = load_customized(pipe, cfg.customized, cfg.loras)
