@@ -1,30 +1,51 @@
-"""`stillmoving demo --quick` end to end on the shipped world: every variant, the sweep, the report.
+"""`stillmoving demo --quick` end to end on the shipped world: every variant, the sweep, claims.json, the page.
 
 Quick mode trains for a few steps only, so its figures say little; the full demo's table is in the README.
 """
 
 import json
+import re
 
+from html_tree import parse, rows
 from test_cli import run
 
+from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
 from stillmoving.world.demo import still_caption
+from stillmoving.world.legend import DEMO_METRICS
+
+VARIANTS = ["base T2V", "customized T2I (image)", "naive injection", "no motion adapter", "no prior preservation",
+            "Still-Moving"]
 
 
-def test_quick_demo_writes_every_variant_and_the_sweep(tmp_path, capsys, monkeypatch):
+def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path, capsys, monkeypatch):
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "-o", tmp_path / "report")
     assert code == 0, err
-    record = json.loads((tmp_path / "report/metrics.json").read_text())
+    report = tmp_path / "report"
+    record = json.loads((report / "metrics.json").read_text())
     variants = record["sections"]["star"]
-    assert list(variants) == ["base T2V", "customized T2I (image)", "naive injection", "no motion adapter",
-                              "no prior preservation", "Still-Moving"]
-    assert all(len(v["per_video"]) == 2 for v in variants.values())  # 2 prompts x 1 seed
+    assert list(variants) == VARIANTS
+    assert all(v["seeds"] == [0, 1, 0, 1] for v in variants.values())  # 2 prompts x 2 seeds, paired
     assert record["motion_scale_sweep"]["alpha"] == [-1.0, 0.0, 1.0]
-    found = json.loads((tmp_path / "report/claims.json").read_text())
-    assert {"motion_kept", "fidelity_kept", "no_motion_adapter_static_share"} <= set(found["claims"]["star"])
-    assert found["timings_s"]["total"] > 0
-    assert (tmp_path / "report/index.html").is_file() and (tmp_path / "report/motion_vs_alpha.png").is_file()
-    assert len(list((tmp_path / "report/videos").glob("*.gif"))) == 6 * 2 + 3 * 2  # variants, then alphas
     assert list(record["sections"]["motion scale (base T2V + motion adapter)"]) == ["alpha -1", "alpha 0", "alpha 1"]
+
+    found = json.loads((report / "claims.json").read_text())
+    claims = found["claims"]["star"]
+    assert set(claims) == {"better_than_naive", "fidelity_kept", "motion_kept", "no_motion_adapter_static",
+                           "no_worse_than_naive"}
+    monotone = found["claims"]["motion scale"]["monotone"]
+    assert all(c["verdict"] in (HOLDS, FAILS, UNJUDGED) for c in [*claims.values(), monotone])
+    gap = found["still_moving_minus_naive"]["star"]
+    assert set(gap) == {m.key for m in DEMO_METRICS} and all(i["n"] == 4 for i in gap.values())
+    assert len(found["verdicts"]) == 6 and found["timings_s"]["total"] > 0
+
+    page = parse((report / "index.html").read_text())
+    assert not re.search(r"\bnan\b", page.text(), re.IGNORECASE)
+    assert len(page.all("ul", "verdicts")[0].all("li")) == 6 and page.all("table", "legend")
+    grid = rows(page.all("table", "grid")[0])
+    assert [c.text().split(" one still")[0] for c in grid[0][1:]] == VARIANTS and len(grid) == 1 + 4
+    assert (report / "motion_vs_alpha.png").is_file()
+    assert len(list((report / "videos").glob("*.gif"))) == 5 * 4 + 3 * 4  # video variants, then alphas
+    assert len(list((report / "videos").glob("*.png"))) == 4  # the customized T2I's stills
     assert "demo: [star] Still-Moving" in err
 
 

@@ -4,8 +4,10 @@ For each held-out customization (the "sks star" subject by DreamBooth, the crayo
 made from rendered images by the same commands a user runs, it compares: the base T2V, the customized
 T2I alone (the fidelity reference), naive injection, frozen-video training without the motion adapter,
 Still-Moving without prior preservation, and Still-Moving; then sweeps the motion scale on the base
-T2V. Every video is scored by the world's oracle metrics and the report folder gets the GIFs, a table
-(mean and spread over prompts and seeds), a plot of motion against alpha and metrics.json.
+T2V. Every video is scored by the world's oracle metrics; claims.json judges the paper's claims with
+paired bootstrap intervals (claims.py), and the report folder gets a page with those verdicts, a
+legend, a table per customization, the videos as a (prompt, seed) x variant grid, a plot of motion
+against alpha, and metrics.json.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2
 from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.world.metrics import video_metrics
-from stillmoving.world.report import Variant, write_report
+from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, OURS, T2I, judge
 from stillmoving.world.folders import write_image_folder
+from stillmoving.world.legend import DEMO_METRICS
+from stillmoving.world.metrics import video_metrics
+from stillmoving.world.report import Page, Variant, json_safe, write_report
 from stillmoving.world.synthetic import make_video_dataset
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
-COLUMNS = ["speed", "direction_match", "is_static", "fidelity", "consistency", "artifact"]
 SWEEP_SECTION = "motion scale (base T2V + motion adapter)"
 TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-out looks, synthetic.py
 
@@ -70,9 +73,9 @@ class DemoConfig:
 
     @classmethod
     def quick(cls, **overrides) -> "DemoConfig":
-        """CI-sized: one customization, few steps, one seed."""
+        """CI-sized: one customization, few steps; 2 prompts x 2 seeds, the fewest pairs the claims judge."""
         small = dict(targets=("star",), customization_images=4, dreambooth_steps=10, style_steps=10, spatial_steps=6,
-                     num_images=4, num_prior_videos=2, eval_prompts=2, seeds=1, sample_steps=4, alphas=(-1.0, 0.0, 1.0))
+                     num_images=4, num_prior_videos=2, eval_prompts=2, seeds=2, sample_steps=4, alphas=(-1.0, 0.0, 1.0))
         return cls(**{**small, **overrides})
 
 
@@ -131,8 +134,7 @@ def generate(pipe, prompts: list[str], gen: Generation, seeds: int, motion_scale
             frames = pipe(prompt, num_frames=gen.num_frames, height=gen.resolution, width=gen.resolution,
                           num_inference_steps=gen.steps, guidance_scale=gen.guidance_scale, motion_scale=motion_scale,
                           generator=torch.Generator().manual_seed(seed), output_type="np").frames[0]
-            variant.videos.append(to_uint8_frames(frames))
-            variant.captions.append(prompt)
+            variant.add(to_uint8_frames(frames), prompt, seed)
     return variant
 
 
@@ -154,8 +156,7 @@ def t2i_reference(cfg: DemoConfig, m1_args: dict, prompts: list[str], gen: Gener
             image = t2i(prompt, height=gen.resolution, width=gen.resolution, num_inference_steps=gen.steps,
                         guidance_scale=gen.guidance_scale, generator=torch.Generator().manual_seed(seed),
                         output_type="np").images[0]
-            variant.videos.append(to_uint8_frames(image[None]))
-            variant.captions.append(prompt)
+            variant.add(to_uint8_frames(image[None]), prompt, seed)
     return variant
 
 
@@ -189,16 +190,16 @@ def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generat
     prompts = evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames)
     with phase(f"[{target}] base T2V, customized T2I, naive injection"):
         base = assemble_pipeline(cfg.model)
-        variants = [score(generate(base, prompts, gen, cfg.seeds), target, "base T2V", "the video model, uncustomized"),
-                    score(t2i_reference(cfg, m1, prompts, gen), target, "customized T2I (image)",
+        variants = [score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
+                    score(t2i_reference(cfg, m1, prompts, gen), target, T2I,
                           "the customized T2I alone: the fidelity to keep")]
         naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
-        variants.append(score(generate(naive, prompts, gen, cfg.seeds), target, "naive injection",
+        variants.append(score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE,
                               "customized T2I weights plugged into the T2V, nothing else"))
-    runs = [("no motion adapter", "frozen-video training of spatial adapters without the motion adapter",
+    runs = [(NO_MOTION, "frozen-video training of spatial adapters without the motion adapter",
              {"motion_adapter": ""}),
             ("no prior preservation", "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
-            ("Still-Moving", "spatial adapters on frozen videos (motion adapter on) + prior videos", {})]
+            (OURS, "spatial adapters on frozen videos (motion adapter on) + prior videos", {})]
     train_prompts = evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames)
     for name, description, changes in runs:
         with phase(f"[{target}] {name}"):
@@ -226,24 +227,11 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
     return sweep, variants
 
 
-def claims(sections: dict[str, list[Variant]], sweep: dict[str, list[float]]) -> dict:
-    """The paper's claims as numbers: retention ratios, the ablation's stillness, monotone motion."""
-    from stillmoving.world.report import summarize
-
-    out = {}
-    for target, variants in sections.items():
-        s = {v.name: summarize(v.metrics) for v in variants}
-        out[target] = {
-            "motion_kept": s["Still-Moving"]["speed"]["mean"] / s["base T2V"]["speed"]["mean"],
-            "fidelity_kept": s["Still-Moving"]["fidelity"]["mean"] / s["customized T2I (image)"]["fidelity"]["mean"],
-            "no_motion_adapter_static_share": s["no motion adapter"]["is_static"]["mean"],
-            "naive_vs_ours_fidelity": [s["naive injection"]["fidelity"]["mean"], s["Still-Moving"]["fidelity"]["mean"]],
-            "naive_vs_ours_consistency": [s["naive injection"]["consistency"]["mean"],
-                                          s["Still-Moving"]["consistency"]["mean"]],
-        }
-    means = sweep["mean"]
-    out["motion_rises_as_alpha_falls"] = all(a >= b for a, b in zip(means, means[1:]))  # alphas ascending
-    return out
+def demo_notes(cfg: DemoConfig) -> str:
+    """The line under the report's title: how many videos each figure rests on, and how they pair."""
+    return (f"Each variant: {cfg.eval_prompts} prompts x {cfg.seeds} seeds = {cfg.eval_prompts * cfg.seeds} videos "
+            f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps. Every variant uses "
+            "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals.")
 
 
 def run_demo(cfg: DemoConfig) -> Path:
@@ -261,10 +249,10 @@ def run_demo(cfg: DemoConfig) -> Path:
     sections = {t: customization_section(cfg, t, out / "work" / t, gen) for t in cfg.targets}
     with phase("motion-scale sweep"):
         sweep, sweep_videos = motion_sweep(cfg, gen)
-    found = claims(sections, sweep)
+    findings = judge(sections, sweep["alpha"], sweep_videos, list(DEMO_METRICS), seed=cfg.seed)
     timings = {**TIMINGS, "total": round(time.perf_counter() - start, 1)}
-    write_text(out / "claims.json", json.dumps({"config": asdict(cfg), "claims": found, "timings_s": timings},
-                                               indent=2) + "\n")
-    sections[SWEEP_SECTION] = sweep_videos
-    return write_report(out, "Still-Moving on the embedded world", sections, COLUMNS, sweep,
-                        notes=f"claims: {json.dumps(found)}")
+    record = {**findings.record(), "config": asdict(cfg), "timings_s": timings}
+    write_text(out / "claims.json", json.dumps(json_safe(record), indent=2, allow_nan=False) + "\n")
+    page = Page("Still-Moving on the embedded world", {**sections, SWEEP_SECTION: sweep_videos}, list(DEMO_METRICS),
+                findings, sweep, SWEEP_SECTION, demo_notes(cfg))
+    return write_report(out, page)

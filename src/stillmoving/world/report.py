@@ -1,62 +1,54 @@
-"""The demo's report folder: enlarged GIFs side by side, a metrics table, a motion-vs-alpha plot, metrics.json."""
+"""The demo's report folder: index.html, the enlarged videos it shows, motion_vs_alpha.png, metrics.json.
+
+The page reads top-down: the verdicts on the paper's claims, a legend of the metrics, then per
+customization the metrics table (with Still-Moving minus naive injection and its interval) and the
+videos as a grid, one row per (prompt, seed) and one column per variant.
+"""
 
 from __future__ import annotations
 
-import html
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
-import numpy as np
-
-from stillmoving.data.video_io import upscale_nearest, write_video
+from stillmoving.data.video_io import upscale_nearest, write_image, write_video
 from stillmoving.files import atomic_write, write_text
+from stillmoving.world import report_html
+from stillmoving.world.claims import GAP, KEEP, STATIC_SHARE, Findings
+from stillmoving.world.legend import Metric
+from stillmoving.world.variants import Key, Variant, summarize
+
+__all__ = ["Page", "Variant", "json_safe", "plot_motion_vs_alpha", "summarize", "write_report"]
 
 ENLARGE = 4  # 32 px videos become 128 px GIFs a person can see
+GRID_ROWS = 16  # (prompt, seed) rows shown per section; metrics.json keeps every video's figures
 
 
 @dataclass
-class Variant:
-    """One row of the report: a model variant, its videos and their metrics."""
+class Page:
+    """Everything the report shows."""
 
-    name: str  # e.g. "naive injection"
-    description: str  # one line: what the variant is
-    videos: list[np.ndarray] = field(default_factory=list)  # uint8 (F, H, W, 3) each
-    captions: list[str] = field(default_factory=list)  # the prompt of each video
-    metrics: list[dict[str, float]] = field(default_factory=list)  # per video
-
-
-def summarize(metrics: list[dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Mean and spread (population std) of every metric over a variant's videos; NaNs ignored."""
-    keys = sorted({k for m in metrics for k in m})
-    summary = {}
-    for key in keys:
-        values = np.array([m.get(key, np.nan) for m in metrics], dtype=float)
-        finite = values[np.isfinite(values)]
-        summary[key] = {"mean": float(finite.mean()) if finite.size else float("nan"),
-                        "std": float(finite.std()) if finite.size else float("nan"), "n": int(finite.size)}
-    return summary
+    title: str
+    sections: dict[str, list[Variant]]  # heading -> variants, each a table row and a grid column
+    columns: list[Metric]
+    findings: Findings | None = None  # the verdicts and, per section, Still-Moving minus naive injection
+    sweep: dict[str, list[float]] | None = None  # "alpha", "mean", "std" of displacement: the plot
+    sweep_section: str = ""  # the section holding the sweep's videos; the plot heads it
+    notes: str = ""  # plain text under the title
+    grid_rows: int = GRID_ROWS
 
 
-def _gif_cells(folder: Path, variant: Variant, slug: str, limit: int) -> str:
-    cells = []
-    for i, (video, caption) in enumerate(list(zip(variant.videos, variant.captions))[:limit]):
-        name = f"{slug}_{i}.gif"
-        write_video(upscale_nearest(video, ENLARGE), folder / "videos" / name, fps=6)
-        cells.append(f'<figure><img src="videos/{name}" alt="{html.escape(caption)}">'
-                     f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    return "".join(cells)
-
-
-def _table(rows: dict[str, dict[str, dict[str, float]]], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = []
-    for name, summary in rows.items():
-        cells = "".join(
-            f"<td>{summary[c]['mean']:.3f} &plusmn; {summary[c]['std']:.3f}</td>" if c in summary else "<td>-</td>"
-            for c in columns)
-        body.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
-    return f"<table><tr><th>variant</th>{head}</tr>{''.join(body)}</table>"
+def json_safe(value):
+    """NaN and infinities become null, recursively, so metrics.json and claims.json are strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def plot_motion_vs_alpha(alphas: list[float], means: list[float], stds: list[float], path: Path) -> Path:
@@ -77,28 +69,82 @@ def plot_motion_vs_alpha(alphas: list[float], means: list[float], stds: list[flo
     return path
 
 
-def write_report(folder: str | Path, title: str, sections: dict[str, list[Variant]], columns: list[str],
-                 sweep: dict[str, list[float]] | None = None, notes: str = "", videos_per_variant: int = 4) -> Path:
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+def grid_rows(variants: list[Variant], limit: int) -> list[Key]:
+    """The (prompt, seed) keys of a section in the order they were generated, the first `limit`."""
+    keys = list(dict.fromkeys(key for v in variants for key in v.keys()))
+    return keys[:limit]
+
+
+def write_media(folder: Path, section: str, variants: list[Variant], rows: list[Key]) -> dict[str, dict[Key, str]]:
+    """Enlarged GIFs (PNG for a still image) of the grid's videos; variant -> key -> path relative to `folder`."""
+    media: dict[str, dict[Key, str]] = {}
+    wanted = set(rows)
+    for v in variants:
+        for index, (key, video) in enumerate(zip(v.keys(), v.videos)):
+            if key not in wanted:
+                continue
+            big, name = upscale_nearest(video, ENLARGE), f"videos/{_slug(f'{section}_{v.name}')}_{index}"
+            if len(video) == 1:
+                write_image(big[0], folder / f"{name}.png")
+            else:
+                write_video(big, folder / f"{name}.gif", fps=6)
+            media.setdefault(v.name, {})[key] = f"{name}.{'png' if len(video) == 1 else 'gif'}"
+    return media
+
+
+def _section(folder: Path, page: Page, name: str, variants: list[Variant]) -> str:
+    measured = [m for m in page.columns if any(m.key in x for v in variants for x in v.metrics)]
+    skipped = [m.key for m in page.columns if m not in measured]
+    gaps = page.findings.differences if page.findings else {}
+    rows = grid_rows(variants, page.grid_rows)
+    total = len(grid_rows(variants, 10**9))
+    parts = [f'<h2 id="{_slug(name)}">{escape(name)}</h2>']
+    if page.sweep and name == page.sweep_section:
+        parts.append('<img src="motion_vs_alpha.png" alt="object displacement against the motion scale alpha">')
+    parts.append(report_html.metrics_table(variants, measured, (GAP, gaps[name]) if name in gaps else None))
+    if skipped:
+        parts.append(f'<p class="note">Not measured for these videos: {escape(", ".join(skipped))}.</p>')
+    shown = f"all {total}" if len(rows) == total else f"the first {len(rows)} of {total}"
+    parts.append(f"<h3>Videos: {shown} (prompt, seed) pairs, the same in every column</h3>"
+                 + report_html.video_grid(variants, write_media(folder, name, variants, rows), rows, measured))
+    return "".join(parts)
+
+
+def _record(page: Page) -> dict:
+    return {"sections": {section: {v.name: {"description": v.description, "summary": summarize(v.metrics),
+                                            "per_video": v.metrics, "captions": v.captions, "seeds": v.seeds}
+                                   for v in variants} for section, variants in page.sections.items()},
+            **({"motion_scale_sweep": page.sweep} if page.sweep else {})}
+
+
+def _head(page: Page) -> str:
+    links = ["verdicts", "legend", *page.sections] if page.findings else ["legend", *page.sections]
+    nav = " &middot; ".join(f'<a href="#{_slug(x)}">{escape(x)}</a>' for x in links)
+    parts = [f"<h1>{escape(page.title)}</h1>", f'<p class="intro">{escape(page.notes)}</p>' if page.notes else "",
+             f"<p>{nav}</p>"]
+    if page.findings:
+        parts += ['<h2 id="verdicts">Verdicts on the paper\'s claims</h2>',
+                  report_html.verdict_list(page.findings.claims), report_html.verdict_rules(KEEP, STATIC_SHARE)]
+    parts += ['<h2 id="legend">What the metrics measure</h2>', report_html.legend(page.columns)]
+    return "".join(parts)
+
+
+def _foot(page: Page) -> str:
+    also = " and claims.json (the verdicts and their intervals)" if page.findings else ""
+    return f'<p class="note">Every number of this page is in metrics.json (per video){also}, next to it.</p>'
+
+
+def write_report(folder: str | Path, page: Page) -> Path:
     """index.html + metrics.json (+ motion_vs_alpha.png) in `folder`; returns the HTML path."""
     folder = Path(folder)
-    parts = [f"<h1>{html.escape(title)}</h1>", f"<p>{notes}</p>" if notes else ""]
-    record: dict = {"sections": {}}
-    for section, variants in sections.items():
-        summaries = {v.name: summarize(v.metrics) for v in variants}
-        record["sections"][section] = {v.name: {"description": v.description, "summary": summaries[v.name],
-                                                "per_video": v.metrics, "captions": v.captions} for v in variants}
-        parts.append(f"<h2>{html.escape(section)}</h2>{_table(summaries, columns)}")
-        for v in variants:
-            slug = "".join(c if c.isalnum() else "_" for c in f"{section}_{v.name}")
-            parts.append(f"<h3>{html.escape(v.name)}</h3><p>{html.escape(v.description)}</p>"
-                         f'<div class="row">{_gif_cells(folder, v, slug, videos_per_variant)}</div>')
-    if sweep:
-        plot_motion_vs_alpha(sweep["alpha"], sweep["mean"], sweep["std"], folder / "motion_vs_alpha.png")
-        record["motion_scale_sweep"] = sweep
-        parts.append('<h2>Motion scale sweep</h2><img src="motion_vs_alpha.png" alt="motion against alpha">')
-    style = ("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-             "padding:3px 8px}.row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;width:140px}"
-             "img{image-rendering:pixelated}figcaption{font-size:11px}</style>")
-    write_text(folder / "metrics.json", json.dumps(record, indent=2) + "\n")
+    if page.sweep:
+        plot_motion_vs_alpha(page.sweep["alpha"], page.sweep["mean"], page.sweep["std"], folder / "motion_vs_alpha.png")
+    body = _head(page) + "".join(_section(folder, page, name, variants) for name, variants in page.sections.items())
+    write_text(folder / "metrics.json", json.dumps(json_safe(_record(page)), indent=2, allow_nan=False) + "\n")
     return write_text(folder / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><title>"
-                      f"{html.escape(title)}</title>{style}</head><body>{''.join(parts)}</body></html>\n")
+                      f"{escape(page.title)}</title><style>{report_html.STYLE}</style></head><body>{body}{_foot(page)}"
+                      "</body></html>\n")

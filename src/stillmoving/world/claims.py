@@ -1,0 +1,226 @@
+"""The paper's claims judged on the demo's videos: holds, does not hold, or cannot be judged.
+
+Every verdict follows from a 95% paired bootstrap interval (stats.py), so a reader can redo it:
+  - "better than": the interval of the difference lies wholly on the good side of zero;
+  - "no worse than": the issue's non-inferiority reading, it fails only when an interval lies wholly
+    on the bad side;
+  - "keeps at least" a share (90% of the fidelity or of the motion, half the videos static): holds
+    when the whole interval is at or above the share, fails when the whole interval is below it, and
+    cannot be judged when the interval contains it (more videos would decide);
+  - fewer than MIN_PAIRS (prompt, seed) pairs cannot be judged at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY, Metric
+from stillmoving.world.stats import Interval, bootstrap_mean, paired_bootstrap, paired_ratio_bootstrap
+from stillmoving.world.variants import Variant, paired
+
+HOLDS, FAILS, UNJUDGED = "holds", "does not hold", "cannot be judged"
+MIN_PAIRS = 4  # a percentile interval from fewer pairs is too narrow to mean anything
+KEEP = 0.9  # Still-Moving keeps at least this share of the customized T2I's fidelity and the base T2V's motion
+STATIC_SHARE = 0.5  # "near-static": at least this share of the no-motion-adapter videos is static
+FIDELITY_FLOOR = 0.1  # below this the customized T2I does not show its look, and a share of it is noise
+BASE, T2I, NAIVE, NO_MOTION, OURS = ("base T2V", "customized T2I (image)", "naive injection", "no motion adapter",
+                                     "Still-Moving")
+MOTION_SCALE = "motion scale"  # the scope of the sweep's claim
+GAP = f"{OURS} minus {NAIVE}"
+
+
+@dataclass
+class Claim:
+    """One claim of the paper, its verdict and the numbers behind it."""
+
+    scope: str  # the customization ("star", "crayon") or MOTION_SCALE
+    name: str  # a key for machines, e.g. "better_than_naive"
+    statement: str  # the claim in words
+    rule: str  # how the verdict follows from the numbers
+    verdict: str  # HOLDS, FAILS or UNJUDGED
+    measured: str  # one sentence: what was measured and what came out
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    values: dict[str, float] = field(default_factory=dict)  # other figures the sentence quotes
+
+    def line(self) -> str:
+        return f"{self.scope}: {self.statement}: {self.verdict}. {self.measured}"
+
+    def as_dict(self) -> dict:
+        return {"statement": self.statement, "verdict": self.verdict, "measured": self.measured, "rule": self.rule,
+                "intervals": {k: v.as_dict() for k, v in self.intervals.items()},
+                "values": {k: (float(v) if np.isfinite(v) else None) for k, v in self.values.items()}}
+
+
+def signed(x: float) -> str:
+    """'+0.012'; a value that would round to +-0.000 keeps two significant digits ('-4.2e-04'), so an
+    interval that excludes zero never reads as touching it."""
+    x += 0.0  # -0.0 reads as +0.000
+    return f"{x:+.1e}" if 0 < abs(x) < 5e-4 else f"{x:+.3f}"
+
+
+def describe(interval: Interval, percent: bool = False) -> str:
+    """'+0.012 [-0.020, +0.041]' or '97% [80%, 110%]' for a sentence; 'n/a' without finite pairs."""
+    if not interval.n or not np.isfinite([interval.estimate, interval.low, interval.high]).all():
+        return "n/a"
+    if percent:
+        return f"{interval.estimate:.0%} [{interval.low:.0%}, {interval.high:.0%}]"
+    return f"{signed(interval.estimate)} [{signed(interval.low)}, {signed(interval.high)}]"
+
+
+def judgeable(interval: Interval) -> bool:
+    return interval.n >= MIN_PAIRS and bool(np.isfinite([interval.low, interval.high]).all())
+
+
+def side(metric: Metric, difference: Interval) -> str | None:
+    """Where the interval of a difference (ours minus theirs) lies: 'good', 'bad' or 'unclear' (it
+    contains zero, or the metric has no better direction); None with too few pairs."""
+    if not judgeable(difference):
+        return None
+    low, high = sorted((metric.sign() * difference.low, metric.sign() * difference.high))
+    return "good" if low > 0 else "bad" if high < 0 else "unclear"
+
+
+def too_few(n: int) -> str:
+    return f" Too few pairs to judge ({n}; at least {MIN_PAIRS} are needed)."
+
+
+def at_least(interval: Interval, share: float) -> tuple[str, str]:
+    """The verdict of 'keeps at least `share`' and, when it cannot be judged, why."""
+    if not judgeable(interval):
+        return UNJUDGED, too_few(interval.n)
+    if interval.low >= share:
+        return HOLDS, ""
+    if interval.high < share:
+        return FAILS, ""
+    return UNJUDGED, f" The interval contains {share:.0%}: more videos would decide."
+
+
+def differences(ours: Variant, theirs: Variant, columns: list[Metric], seed: int) -> dict[str, Interval]:
+    """ours minus theirs for every column, paired by (prompt, seed)."""
+    return {m.key: paired_bootstrap(*paired(theirs, ours, m.key), seed=seed) for m in columns}
+
+
+def _pairs(gap: dict[str, Interval]) -> int:
+    return max((i.n for i in gap.values()), default=0)
+
+
+def better_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
+    sides = [side(m, gap[m.key]) for m in (CONSISTENCY, ARTIFACT)]
+    verdict = UNJUDGED if sides == [None, None] else HOLDS if "good" in sides else FAILS
+    return Claim(scope, "better_than_naive", f"{OURS} is better than {NAIVE} on consistency or artifacts",
+                 "the interval of the difference lies wholly on the good side for consistency (above 0) or "
+                 "artifact (below 0)", verdict,
+                 f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: consistency {describe(gap['consistency'])}, "
+                 f"artifact {describe(gap['artifact'])}." + (too_few(_pairs(gap)) if verdict == UNJUDGED else ""),
+                 {"consistency": gap["consistency"], "artifact": gap["artifact"]})
+
+
+def no_worse_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
+    metrics = (FIDELITY, CONSISTENCY, ARTIFACT)
+    sides = [side(m, gap[m.key]) for m in metrics]
+    verdict = UNJUDGED if all(s is None for s in sides) else FAILS if "bad" in sides else HOLDS
+    worse = [m.key for m, s in zip(metrics, sides) if s == "bad"]
+    return Claim(scope, "no_worse_than_naive", f"{OURS} is no worse than {NAIVE}",
+                 "no interval of the difference (fidelity, consistency, artifact) lies wholly on the bad side",
+                 verdict, f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: "
+                 + ", ".join(f"{m.key} {describe(gap[m.key])}" for m in metrics)
+                 + (f"; worse on {', '.join(worse)}." if worse else ".")
+                 + (too_few(_pairs(gap)) if verdict == UNJUDGED else ""),
+                 {m.key: gap[m.key] for m in metrics})
+
+
+def fidelity_kept(scope: str, t2i: Variant, ours: Variant, seed: int) -> Claim:
+    kept = paired_ratio_bootstrap(*paired(t2i, ours, "fidelity"), seed=seed)
+    reference, own = float(np.nanmean(t2i.values("fidelity"))), float(np.nanmean(ours.values("fidelity")))
+    verdict, why = at_least(kept, KEEP)
+    if not reference >= FIDELITY_FLOOR:
+        verdict, why = UNJUDGED, (f" The customized T2I itself scores {reference:.3f} (below {FIDELITY_FLOOR}): it "
+                                  "does not show the look, so a share of its fidelity says nothing.")
+    return Claim(scope, "fidelity_kept", f"{OURS} keeps at least {KEEP:.0%} of the customized T2I's fidelity",
+                 f"the interval of mean fidelity ({OURS} / customized T2I image) lies at or above {KEEP:.0%}, and "
+                 f"the T2I's own fidelity is at least {FIDELITY_FLOOR}", verdict,
+                 f"{OURS}'s fidelity over the customized T2I's for the same prompt and seed: {describe(kept, True)} "
+                 f"over {kept.n} pairs ({own:.3f} vs {reference:.3f}).{why}",
+                 {"kept": kept}, {"still_moving": own, "customized_t2i": reference})
+
+
+def motion_kept(scope: str, base: Variant, ours: Variant, seed: int) -> Claim:
+    kept = paired_ratio_bootstrap(*paired(base, ours, "speed"), seed=seed)
+    own, reference = float(np.nanmean(ours.values("speed"))), float(np.nanmean(base.values("speed")))
+    verdict, why = at_least(kept, KEEP)
+    return Claim(scope, "motion_kept", f"{OURS} keeps at least {KEEP:.0%} of the base T2V's motion",
+                 f"the interval of mean speed ({OURS} / base T2V) lies at or above {KEEP:.0%}", verdict,
+                 f"{OURS}'s speed over the base T2V's for the same prompt and seed: {describe(kept, True)} over "
+                 f"{kept.n} pairs ({own:.2f} vs {reference:.2f} px/frame).{why}",
+                 {"kept": kept}, {"still_moving": own, "base_t2v": reference})
+
+
+def ablation_static(scope: str, ablation: Variant, seed: int) -> Claim:
+    static = ablation.values("is_static")
+    share = bootstrap_mean(static, seed=seed)
+    verdict, why = at_least(share, STATIC_SHARE)
+    return Claim(scope, "no_motion_adapter_static", "without the motion adapter the videos are near-static",
+                 f"the interval of the static share lies at or above {STATIC_SHARE:.0%}", verdict,
+                 f"{int(np.nansum(static))} of {share.n} videos trained without the motion adapter are static "
+                 f"(share {describe(share, True)}).{why}", {"static_share": share})
+
+
+def customization_claims(scope: str, variants: list[Variant], gap: dict[str, Interval], seed: int) -> list[Claim]:
+    """The five claims for one customization, in the order the report lists them."""
+    by = {v.name: v for v in variants}
+    return [better_than_naive(scope, gap), fidelity_kept(scope, by[T2I], by[OURS], seed),
+            motion_kept(scope, by[BASE], by[OURS], seed), ablation_static(scope, by[NO_MOTION], seed),
+            no_worse_than_naive(scope, gap)]
+
+
+def motion_scale_monotone(alphas: list[float], variants: list[Variant], seed: int) -> Claim:
+    """Motion falls as alpha rises: no step up is significant, and the largest alpha moves less than the smallest."""
+    order = sorted(range(len(alphas)), key=lambda i: alphas[i])
+    step = lambda i, j: paired_bootstrap(*paired(variants[i], variants[j], "displacement"), seed=seed)
+    steps = {f"alpha {alphas[j]:g} minus {alphas[i]:g}": step(i, j) for i, j in zip(order, order[1:])}
+    ends = step(order[0], order[-1]) if order else Interval.empty()
+    rising = [name for name, s in steps.items() if judgeable(s) and s.low > 0]
+    verdict = (UNJUDGED if not judgeable(ends) else FAILS if rising or ends.low > 0
+               else HOLDS if ends.high < 0 else UNJUDGED)
+    why = too_few(ends.n) if not judgeable(ends) else " The interval contains 0: more videos would decide."
+    means = ", ".join(f"{alphas[i]:g}: {np.nanmean(variants[i].values('displacement')):.2f}" for i in order)
+    return Claim(MOTION_SCALE, "monotone", "motion falls monotonically as the motion scale alpha rises",
+                 "no step to a larger alpha has an interval of the displacement difference wholly above 0, and "
+                 "the largest alpha's minus the smallest's lies wholly below 0", verdict,
+                 f"Mean displacement (px over the clip) at alpha {means}; largest minus smallest alpha "
+                 f"{describe(ends)} over {ends.n} pairs"
+                 + (f"; motion rises at {', '.join(rising)}." if rising else ".")
+                 + (why if verdict == UNJUDGED else ""),
+                 {"largest minus smallest alpha": ends, **steps})
+
+
+@dataclass
+class Findings:
+    """What the demo found: the claims and, per customization, ours minus naive for every column."""
+
+    claims: list[Claim]
+    differences: dict[str, dict[str, Interval]]  # customization -> metric -> Still-Moving minus naive injection
+
+    def record(self) -> dict:
+        """claims.json's content: one-line verdicts for people, then every number for machines."""
+        grouped: dict[str, dict] = {}
+        for claim in self.claims:
+            grouped.setdefault(claim.scope, {})[claim.name] = claim.as_dict()
+        return {"verdicts": [claim.line() for claim in self.claims], "claims": grouped,
+                "still_moving_minus_naive": {scope: {k: v.as_dict() for k, v in gap.items()}
+                                             for scope, gap in self.differences.items()},
+                "rules": {"level": 0.95, "min_pairs": MIN_PAIRS, "keep": KEEP, "static_share": STATIC_SHARE,
+                          "fidelity_floor": FIDELITY_FLOOR}}
+
+
+def judge(sections: dict[str, list[Variant]], alphas: list[float], sweep: list[Variant], columns: list[Metric],
+          seed: int = 0) -> Findings:
+    """Every claim of the demo, from its customizations' variants and its motion-scale sweep."""
+    gaps = {scope: differences(next(v for v in variants if v.name == OURS),
+                               next(v for v in variants if v.name == NAIVE), columns, seed)
+            for scope, variants in sections.items()}
+    found = [claim for scope, variants in sections.items()
+             for claim in customization_claims(scope, variants, gaps[scope], seed)]
+    return Findings([*found, motion_scale_monotone(alphas, sweep, seed)], gaps)
