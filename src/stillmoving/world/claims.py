@@ -131,30 +131,22 @@ def no_worse_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
                  {m.key: gap[m.key] for m in metrics})
 
 
-def fidelity_kept(scope: str, t2i: Variant, ours: Variant, seed: int) -> Claim:
-    kept = paired_ratio_bootstrap(*paired(t2i, ours, "fidelity"), seed=seed)
-    reference, own = float(np.nanmean(t2i.values("fidelity"))), float(np.nanmean(ours.values("fidelity")))
+def share_kept(scope: str, name: str, metric: str, whose: str, reference: Variant, ours: Variant, seed: int,
+               floor: float = 0.0) -> Claim:
+    """Ours' mean `metric` over the reference's, paired: at least KEEP of it, judged only where the
+    reference itself reaches `floor` (a share of almost nothing is noise)."""
+    kept = paired_ratio_bootstrap(*paired(reference, ours, metric), seed=seed)
+    own, theirs = (float(np.nanmean(v.values(metric))) for v in (ours, reference))
     verdict, why = at_least(kept, KEEP)
-    if not reference >= FIDELITY_FLOOR:
-        verdict, why = UNJUDGED, (f" The customized T2I itself scores {reference:.3f} (below {FIDELITY_FLOOR}): it "
-                                  "does not show the look, so a share of its fidelity says nothing.")
-    return Claim(scope, "fidelity_kept", f"{OURS} keeps at least {KEEP:.0%} of the customized T2I's fidelity",
-                 f"the interval of mean fidelity ({OURS} / customized T2I image) lies at or above {KEEP:.0%}, and "
-                 f"the T2I's own fidelity is at least {FIDELITY_FLOOR}", verdict,
-                 f"{OURS}'s fidelity over the customized T2I's for the same prompt and seed: {describe(kept, True)} "
-                 f"over {kept.n} pairs ({own:.3f} vs {reference:.3f}).{why}",
-                 {"kept": kept}, {"still_moving": own, "customized_t2i": reference})
-
-
-def motion_kept(scope: str, base: Variant, ours: Variant, seed: int) -> Claim:
-    kept = paired_ratio_bootstrap(*paired(base, ours, "speed"), seed=seed)
-    own, reference = float(np.nanmean(ours.values("speed"))), float(np.nanmean(base.values("speed")))
-    verdict, why = at_least(kept, KEEP)
-    return Claim(scope, "motion_kept", f"{OURS} keeps at least {KEEP:.0%} of the base T2V's motion",
-                 f"the interval of mean speed ({OURS} / base T2V) lies at or above {KEEP:.0%}", verdict,
-                 f"{OURS}'s speed over the base T2V's for the same prompt and seed: {describe(kept, True)} over "
-                 f"{kept.n} pairs ({own:.2f} vs {reference:.2f} px/frame).{why}",
-                 {"kept": kept}, {"still_moving": own, "base_t2v": reference})
+    if not theirs >= floor:
+        verdict, why = UNJUDGED, (f" The {reference.name} itself scores {theirs:.3f} (below {floor}): it does not "
+                                  "show what should be kept, so a share of it says nothing.")
+    return Claim(scope, name, f"{OURS} keeps at least {KEEP:.0%} of the {whose}",
+                 f"the interval of mean {metric} ({OURS} / {reference.name}) lies at or above {KEEP:.0%}"
+                 + (f", and the {reference.name} itself reaches {floor}" if floor else ""), verdict,
+                 f"Mean {metric}, {OURS} / {reference.name}, same prompts and seeds: "
+                 f"{describe(kept, True)} over {kept.n} pairs ({own:.3f} vs {theirs:.3f}).{why}",
+                 {"kept": kept}, {"still_moving": own, "reference": theirs})
 
 
 def ablation_static(scope: str, ablation: Variant, seed: int) -> Claim:
@@ -170,9 +162,11 @@ def ablation_static(scope: str, ablation: Variant, seed: int) -> Claim:
 def customization_claims(scope: str, variants: list[Variant], gap: dict[str, Interval], seed: int) -> list[Claim]:
     """The five claims for one customization, in the order the report lists them."""
     by = {v.name: v for v in variants}
-    return [better_than_naive(scope, gap), fidelity_kept(scope, by[T2I], by[OURS], seed),
-            motion_kept(scope, by[BASE], by[OURS], seed), ablation_static(scope, by[NO_MOTION], seed),
-            no_worse_than_naive(scope, gap)]
+    return [better_than_naive(scope, gap),
+            share_kept(scope, "fidelity_kept", "fidelity", "customized T2I's fidelity", by[T2I], by[OURS], seed,
+                       FIDELITY_FLOOR),
+            share_kept(scope, "motion_kept", "speed", "base T2V's motion (speed)", by[BASE], by[OURS], seed),
+            ablation_static(scope, by[NO_MOTION], seed), no_worse_than_naive(scope, gap)]
 
 
 def motion_scale_monotone(alphas: list[float], variants: list[Variant], seed: int) -> Claim:
