@@ -85,7 +85,8 @@ def test_spatial_stage_switches_motion_scale_per_batch(tiny_dir, tmp_path, monke
     monkeypatch.setattr(MotionLoRA, "bake", lambda self, s: (baked.append(list(s)), real_bake(self, s)))
     monkeypatch.setattr(MotionLoRA, "unbake", lambda self: (baked.append("unbake"), real_unbake(self)))
     spatial_stage.train_spatial_adapters(spatial_cfg(tiny_dir, tmp_path, motion_adapter, customized_dir))
-    assert scales[-4:] == [1.0, 0.0, 1.0, 0.0]  # frozen customized videos at 1, prior videos at 0
+    # frozen customized videos at 1, prior videos at 0; then 0 (removed) for the validation videos
+    assert scales[-5:] == [1.0, 0.0, 1.0, 0.0, 0.0]
     assert baked[0] == [1.0] and baked[-1] == "unbake"  # trained baked, fingerprinted on the UNet's own weights
 
 

@@ -173,6 +173,10 @@ def customize(
     cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default: $STILLMOVING_CACHE, else "
                                                           "~/.cache/stillmoving).")] = None,
     spatial_rank: Annotated[Optional[int], typer.Option(help="Rank of each spatial adapter.")] = None,
+    num_validation_videos: Annotated[Optional[int], typer.Option(help="Videos made with and without the adapters at "
+                                                                     "the end and compared (0: none).")] = None,
+    validation_prompt: Annotated[Optional[list[str]], typer.Option(help="Prompt of the validation videos "
+                                                                        "(repeatable; default: --prompt).")] = None,
     motion_modules: MotionModules = None, steps: Steps = None, lr: LR = None, batch_size: BatchSize = None,
     grad_accum: GradAccum = None, num_frames: Frames = None, height: Height = None, width: Width = None,
     mixed_precision: Precision = None, gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None,
@@ -186,6 +190,7 @@ def customize(
 
     values["loras"] = [_parse_lora(s) for s in values.pop("lora") or []]
     values["prompts"], values["prior_prompts"] = values.pop("prompt"), values.pop("prior_prompt")
+    values["validation_prompts"] = values.pop("validation_prompt")
     cfg = _config(CustomizeConfig, values.pop("config"), values)
     console.print(f"spatial adapters written to {train_spatial_adapters(cfg)}")
 

@@ -114,7 +114,8 @@ def compare_customize(preset: Preset, settings) -> dict:
             num_prior_videos=settings.customize_items, height=preset.resolution, width=preset.resolution,
             num_frames=preset.num_frames, max_train_steps=settings.customize_steps, seed=settings.seed,
             mixed_precision=PRECISION[settings.dtype], gradient_checkpointing=settings.gradient_checkpointing,
-            learning_rate=LEARNING_RATE, max_grad_norm=MAX_GRAD_NORM, cache_dir=str(root / "cache"))
+            learning_rate=LEARNING_RATE, max_grad_norm=MAX_GRAD_NORM, cache_dir=str(root / "cache"),
+            num_validation_videos=0)  # the comparison times training; the straightforward loop has no check
         first = run_stillmoving(cfg, device)  # an empty prior-video cache: V's first customization
         cfg.output_dir = str(root / "customization-2")
         cfg.prompts = [IMAGE_PROMPT.replace("dog", "cat")]  # another customization of the same V

@@ -80,6 +80,8 @@ class CustomizeConfig(TrainConfig):
     cache_prior_videos: bool = True  # reuse prior videos sampled before from the same V with the same settings
     cache_dir: str | None = None  # that cache's folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving)
     spatial_rank: int = 8  # rank r of each spatial adapter's A_down/A_up
+    num_validation_videos: int = 4  # videos made with and without the adapters at the end, to catch a customization worse than naive injection (0: none)
+    validation_prompts: list[str] = field(default_factory=list)  # their prompts (default: the customization prompts)
 
 
 def read_config_file(path: str | Path, what: str = "config"):

@@ -32,6 +32,7 @@ from stillmoving.training.common import check_output_dir, frozen_video_model, lo
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.loop import (ItemRandomness, VideoDenoiser, batches, freeze, make_accelerator,
                                        make_optimizer, micro_batches_done, resume_step, train, video_loss)
+from stillmoving.training.naive_check import check_against_naive
 
 ADAPTER_FILE = "spatial_adapters.safetensors"
 RECORD_FILE = "customization.json"
@@ -70,6 +71,8 @@ def prior_prompt_list(cfg: CustomizeConfig) -> list[str]:
 
 def check_prior_inputs(cfg: CustomizeConfig) -> None:
     """Fail on prior-video settings that cannot work, before any model is loaded."""
+    if cfg.num_validation_videos < 0:
+        raise StillMovingError(f"--num-validation-videos must be at least 0, got {cfg.num_validation_videos}")
     if cfg.prior_loss_weight < 0:
         raise StillMovingError(f"--prior-loss-weight must be at least 0, got {cfg.prior_loss_weight}")
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
@@ -191,8 +194,11 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         motion.unbake()  # the UNet's own weights again, for the fingerprint
     if accelerator.is_main_process:
         save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
+        validation = None if accelerator.distributed_type == DistributedType.FSDP else check_against_naive(
+            pipe, spatial, motion, cfg, list(dict.fromkeys(image_prompts)), output)  # FSDP: the UNet is sharded
         write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors),
-                         seconds=seconds)
+                         seconds=seconds, validation=validation and {k: validation[k] for k in
+                                                                     ("means", "difference", "worse_than_naive")})
     accelerator.end_training()
     return output / ADAPTER_FILE
 

@@ -1,0 +1,81 @@
+"""The end of `customize`: validation videos with and without the spatial adapters, and a plain verdict.
+
+Still-Moving exists to do better than plugging the customized weights into the video model ("naive
+injection"); a customization that makes the videos worse than that must not pass silently (issue 13).
+After training, the same prompts and seeds are generated twice with the motion adapter removed (alpha = 0,
+the inference setting): the adapters detached (naive injection) and attached (Still-Moving). Both sets are
+written as GIFs to `<output>/validation/` and scored with the model-agnostic figures of
+`stillmoving.video_metrics`; `validation.json` holds the figures, their paired differences and the verdict,
+which is also printed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from stillmoving.data.video_io import to_uint8_frames, write_video
+from stillmoving.files import write_text
+from stillmoving.video_metrics import video_figures
+
+VALIDATION_DIR = "validation"
+REPORT_FILE = "validation.json"
+WORSE_BY = 0.02  # a paired mean drop of colour consistency beyond this is reported as "worse than naive injection"
+
+
+@torch.no_grad()
+def validation_videos(pipe, spatial, prompts: list[str], cfg) -> dict[str, list[np.ndarray]]:
+    """uint8 videos (F, H, W, 3) per variant, one per prompt, seeds cfg.seed, cfg.seed + 1, ..."""
+    videos = {"naive injection": [], "Still-Moving": []}
+    for i, prompt in enumerate(prompts):
+        for name, attach in (("naive injection", False), ("Still-Moving", True)):
+            spatial.attach(pipe.unet) if attach else spatial.detach()
+            frames = pipe(prompt, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width,
+                          num_inference_steps=cfg.sample_steps, guidance_scale=cfg.guidance_scale,
+                          generator=torch.Generator().manual_seed(cfg.seed + i), output_type="np").frames[0]
+            videos[name].append(to_uint8_frames(frames))
+    spatial.attach(pipe.unet)
+    return videos
+
+
+def verdict(figures: dict[str, list[dict[str, float]]]) -> dict:
+    """Means per variant, the paired mean difference (Still-Moving - naive) of each figure, and a sentence."""
+    naive, ours = figures["naive injection"], figures["Still-Moving"]
+    keys = list(naive[0])
+    means = {name: {k: float(np.mean([f[k] for f in rows])) for k in keys} for name, rows in figures.items()}
+    difference = {k: float(np.mean([b[k] - a[k] for a, b in zip(naive, ours)])) for k in keys}
+    worse = difference["colour_consistency"] < -WORSE_BY
+    message = (f"colour consistency {means['Still-Moving']['colour_consistency']:.3f} with the spatial adapters, "
+               f"{means['naive injection']['colour_consistency']:.3f} with naive injection "
+               f"({len(naive)} paired videos in {VALIDATION_DIR}/)")
+    if worse:
+        message += ("; the adapters make the videos LESS consistent than naive injection: look at the videos; "
+                    "fewer --steps, a lower --lr, or generating without --spatial-adapters may serve you better")
+    return {"means": means, "difference": difference, "worse_than_naive": worse, "message": message}
+
+
+def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: Path) -> dict | None:
+    """Generate, write and score the validation videos; print and return the verdict (None when disabled)."""
+    count = cfg.num_validation_videos
+    if count == 0:
+        return None
+    prompts = [(cfg.validation_prompts or prompts)[i % len(cfg.validation_prompts or prompts)] for i in range(count)]
+    if motion is not None:
+        motion.set_scale(0.0)  # the inference setting: motion adapter removed
+    pipe.set_progress_bar_config(disable=True)
+    pipe.unet.eval()
+    videos = validation_videos(pipe, spatial, prompts, cfg)
+    figures = {name: [video_figures(v) for v in vs] for name, vs in videos.items()}
+    for name, vs in videos.items():
+        for i, video in enumerate(vs):
+            write_video(video, output / VALIDATION_DIR / f"{name.replace(' ', '_').lower()}_{i:03d}.gif")
+    result = {"prompts": prompts, "seeds": [cfg.seed + i for i in range(count)], "figures": figures,
+              **verdict(figures)}
+    write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
+    tqdm.write(f"validation: {result['message']}", file=sys.stderr)
+    return result

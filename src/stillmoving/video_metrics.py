@@ -1,0 +1,46 @@
+"""Model-agnostic figures of a generated video, computed from its frames alone (any model, any size).
+
+They are what `customize` can measure on the user's own models without any extra network: the end-of-run
+check (`training/naive_check.py`) compares the spatial adapters against naive injection with them.
+
+  colour_consistency  mean histogram intersection of the RGB colour histograms of consecutive frames, in
+                      [0, 1], 1 = every frame has the same colours. Moving an object keeps a frame's
+                      histogram, so motion barely lowers it; flicker (colours jumping), colour noise and
+                      fragments that come and go lower it (Swain & Ballard 1991, histogram intersection).
+  frame_change        mean absolute difference of consecutive frames, in [0, 1] of the pixel range: the
+                      amount of change, motion and flicker alike (0 = a still video).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HIST_BINS = 8  # per channel: 512 colour cells, coarse enough that noise of a few levels does not move a pixel
+
+
+def colour_histograms(frames: np.ndarray, bins: int = HIST_BINS) -> np.ndarray:
+    """(F, bins**3) normalised joint RGB histograms of uint8 frames (F, H, W, 3)."""
+    cells = (frames.astype(np.int64) * bins) // 256  # (f, h, w, 3) in [0, bins)
+    index = (cells[..., 0] * bins + cells[..., 1]) * bins + cells[..., 2]
+    counts = np.stack([np.bincount(i.ravel(), minlength=bins**3) for i in index]).astype(np.float64)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def colour_consistency(frames: np.ndarray) -> float:
+    """Mean histogram intersection sum_k min(h_t[k], h_{t+1}[k]) over consecutive frames; 1.0 for one frame."""
+    histograms = colour_histograms(frames)
+    if len(histograms) < 2:
+        return 1.0
+    return float(np.minimum(histograms[1:], histograms[:-1]).sum(axis=1).mean())
+
+
+def frame_change(frames: np.ndarray) -> float:
+    """Mean |frame_{t+1} - frame_t| over pixels and frame pairs, divided by 255; 0.0 for one frame."""
+    if len(frames) < 2:
+        return 0.0
+    return float(np.abs(np.diff(frames.astype(np.float64), axis=0)).mean() / 255)
+
+
+def video_figures(frames: np.ndarray) -> dict[str, float]:
+    """Both figures of one uint8 video (F, H, W, 3)."""
+    return {"colour_consistency": colour_consistency(frames), "frame_change": frame_change(frames)}

@@ -1,0 +1,77 @@
+"""The end-of-customize check against naive injection, and the model-agnostic figures it scores with."""
+
+import json
+
+import numpy as np
+import pytest
+
+from stillmoving.training.config import CustomizeConfig
+from stillmoving.training.naive_check import WORSE_BY, verdict
+from stillmoving.training.spatial_stage import train_spatial_adapters
+from stillmoving.video_metrics import colour_consistency, frame_change, video_figures
+
+
+def square_video(positions, colour=(200, 40, 40), background=(10, 10, 60)) -> np.ndarray:
+    frames = np.empty((len(positions), 32, 32, 3), np.uint8)
+    frames[:] = background
+    for frame, (y, x) in zip(frames, positions):
+        frame[y:y + 6, x:x + 6] = colour
+    return frames
+
+
+def test_colour_consistency_ignores_motion_and_sees_colour_jumps():
+    still = square_video([(10, 10)] * 4)
+    moving = square_video([(10, 4 + 3 * i) for i in range(4)])
+    assert colour_consistency(still) == 1.0
+    assert colour_consistency(moving) == 1.0  # the same colours, elsewhere
+    flicker = np.concatenate([square_video([(10, 10)] * 2), square_video([(10, 10)] * 2, background=(250, 250, 0))])
+    # frames 1->2 change the background (1024 - 36 px) to a colour cell no other frame has
+    assert colour_consistency(flicker) == pytest.approx((1 + 36 / 1024 + 1) / 3)
+    assert colour_consistency(still[:1]) == 1.0
+
+
+def test_frame_change_is_the_mean_absolute_step():
+    black_white = np.stack([np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)])
+    assert frame_change(black_white) == 1.0
+    assert frame_change(square_video([(10, 10)] * 3)) == 0.0
+    assert video_figures(black_white) == {"colour_consistency": 0.0, "frame_change": 1.0}
+
+
+def figures(values):
+    return [{"colour_consistency": v, "frame_change": 0.1} for v in values]
+
+
+def test_verdict_reports_a_paired_drop_beyond_the_margin_as_worse():
+    drop = 2 * WORSE_BY
+    result = verdict({"naive injection": figures([0.9, 0.8]), "Still-Moving": figures([0.9 - drop, 0.8 - drop])})
+    assert result["worse_than_naive"] and "LESS consistent than naive injection" in result["message"]
+    assert result["difference"]["colour_consistency"] == pytest.approx(-drop)
+    same = verdict({"naive injection": figures([0.9, 0.8]), "Still-Moving": figures([0.9, 0.8])})
+    assert not same["worse_than_naive"] and same["difference"] == {"colour_consistency": 0.0, "frame_change": 0.0}
+
+
+def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):
+    cfg = CustomizeConfig(model=str(tiny_dir), output_dir=str(tmp_path), motion_adapter=str(stage2_inputs["motion_adapter"]),
+                          customized=str(stage2_inputs["customized"]), prompts=["a sks dog"], identifier="sks",
+                          num_images=1, num_prior_videos=1, spatial_rank=2, num_frames=4, height=32, width=32,
+                          max_train_steps=2, sample_steps=2, guidance_scale=1.0, num_validation_videos=2,
+                          validation_prompts=["a sks dog running", "a sks dog sitting"])
+    train_spatial_adapters(cfg)
+    assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == [
+        "naive_injection_000.gif", "naive_injection_001.gif", "still-moving_000.gif", "still-moving_001.gif"]
+    report = json.loads((tmp_path / "validation.json").read_text())
+    assert report["prompts"] == ["a sks dog running", "a sks dog sitting"] and report["seeds"] == [0, 1]
+    assert [len(report["figures"][k]) for k in ("naive injection", "Still-Moving")] == [2, 2]
+    record = json.loads((tmp_path / "customize_run.json").read_text())
+    assert record["validation"]["worse_than_naive"] == report["worse_than_naive"]
+    assert "validation: colour consistency" in capsys.readouterr().err
+
+
+def test_no_validation_videos_when_disabled(tiny_dir, tmp_path, stage2_inputs):
+    cfg = CustomizeConfig(model=str(tiny_dir), output_dir=str(tmp_path), motion_adapter=str(stage2_inputs["motion_adapter"]),
+                          customized=str(stage2_inputs["customized"]), prompts=["a sks dog"], identifier="sks",
+                          num_images=1, num_prior_videos=1, spatial_rank=2, num_frames=4, height=32, width=32,
+                          max_train_steps=1, sample_steps=2, num_validation_videos=0)
+    train_spatial_adapters(cfg)
+    assert not (tmp_path / "validation").exists() and not (tmp_path / "validation.json").exists()
+    assert json.loads((tmp_path / "customize_run.json").read_text())["validation"] is None
