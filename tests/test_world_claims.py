@@ -72,3 +72,8 @@ def test_record_has_an_interval_for_every_column_and_a_verdict_per_claim(scope):
 
 def test_numbers_that_round_to_zero_keep_their_sign_and_digits():
     assert [signed(x) for x in (0.0, -0.0, -4e-4, 0.012)] == ["+0.000", "+0.000", "-4.0e-04", "+0.012"]
+
+
+def test_a_section_without_a_compared_variant_is_refused_by_name():
+    with pytest.raises(ValueError, match="naive injection"):
+        judge({"star": [v for v in section() if v.name != "naive injection"]}, *sweep(), list(DEMO_METRICS))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY, Metric
-from stillmoving.world.stats import Interval, bootstrap_mean, paired_bootstrap, paired_ratio_bootstrap
+from stillmoving.world.stats import LEVEL, Interval, bootstrap_mean, paired_bootstrap, paired_ratio_bootstrap
 from stillmoving.world.variants import Variant, paired
 
 HOLDS, FAILS, UNJUDGED = "holds", "does not hold", "cannot be judged"
@@ -159,9 +159,17 @@ def ablation_static(scope: str, ablation: Variant, seed: int) -> Claim:
                  f"(share {describe(share, True)}).{why}", {"static_share": share})
 
 
-def customization_claims(scope: str, variants: list[Variant], gap: dict[str, Interval], seed: int) -> list[Claim]:
-    """The five claims for one customization, in the order the report lists them."""
-    by = {v.name: v for v in variants}
+def by_name(scope: str, variants: list[Variant]) -> dict[str, Variant]:
+    """The section's variants by name; every one the claims compare must be there."""
+    found = {v.name: v for v in variants}
+    missing = [name for name in (BASE, T2I, NAIVE, NO_MOTION, OURS) if name not in found]
+    if missing:
+        raise ValueError(f"section {scope!r} lacks the variants {missing} that its claims compare")
+    return found
+
+
+def customization_claims(scope: str, by: dict[str, Variant], gap: dict[str, Interval], seed: int) -> list[Claim]:
+    """The five claims for one customization (`by_name` of its variants), in the order the report lists them."""
     return [better_than_naive(scope, gap),
             share_kept(scope, "fidelity_kept", "fidelity", "customized T2I's fidelity", by[T2I], by[OURS], seed,
                        FIDELITY_FLOOR),
@@ -205,16 +213,14 @@ class Findings:
         return {"verdicts": [claim.line() for claim in self.claims], "claims": grouped,
                 "still_moving_minus_naive": {scope: {k: v.as_dict() for k, v in gap.items()}
                                              for scope, gap in self.differences.items()},
-                "rules": {"level": 0.95, "min_pairs": MIN_PAIRS, "keep": KEEP, "static_share": STATIC_SHARE,
+                "rules": {"level": LEVEL, "min_pairs": MIN_PAIRS, "keep": KEEP, "static_share": STATIC_SHARE,
                           "fidelity_floor": FIDELITY_FLOOR}}
 
 
 def judge(sections: dict[str, list[Variant]], alphas: list[float], sweep: list[Variant], columns: list[Metric],
           seed: int = 0) -> Findings:
     """Every claim of the demo, from its customizations' variants and its motion-scale sweep."""
-    gaps = {scope: differences(next(v for v in variants if v.name == OURS),
-                               next(v for v in variants if v.name == NAIVE), columns, seed)
-            for scope, variants in sections.items()}
-    found = [claim for scope, variants in sections.items()
-             for claim in customization_claims(scope, variants, gaps[scope], seed)]
+    named = {scope: by_name(scope, variants) for scope, variants in sections.items()}
+    gaps = {scope: differences(by[OURS], by[NAIVE], columns, seed) for scope, by in named.items()}
+    found = [claim for scope, by in named.items() for claim in customization_claims(scope, by, gaps[scope], seed)]
     return Findings([*found, motion_scale_monotone(alphas, sweep, seed)], gaps)
