@@ -73,10 +73,9 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)
 
 
-def grid_rows(variants: list[Variant], limit: int) -> list[Key]:
-    """The (prompt, seed) keys of a section in the order they were generated, the first `limit`."""
-    keys = list(dict.fromkeys(key for v in variants for key in v.keys()))
-    return keys[:limit]
+def section_keys(variants: list[Variant]) -> list[Key]:
+    """The (prompt, seed) keys of a section, once each, in the order they were generated."""
+    return list(dict.fromkeys(key for v in variants for key in v.keys()))
 
 
 def write_media(folder: Path, section: str, variants: list[Variant], rows: list[Key]) -> dict[str, dict[Key, str]]:
@@ -87,12 +86,13 @@ def write_media(folder: Path, section: str, variants: list[Variant], rows: list[
         for index, (key, video) in enumerate(zip(v.keys(), v.videos)):
             if key not in wanted:
                 continue
-            big, name = upscale_nearest(video, ENLARGE), f"videos/{_slug(f'{section}_{v.name}')}_{index}"
+            big = upscale_nearest(video, ENLARGE)
+            name = f"videos/{_slug(f'{section}_{v.name}')}_{index}.{'png' if len(video) == 1 else 'gif'}"
             if len(video) == 1:
-                write_image(big[0], folder / f"{name}.png")
+                write_image(big[0], folder / name)
             else:
-                write_video(big, folder / f"{name}.gif", fps=6)
-            media.setdefault(v.name, {})[key] = f"{name}.{'png' if len(video) == 1 else 'gif'}"
+                write_video(big, folder / name, fps=6)
+            media.setdefault(v.name, {})[key] = name
     return media
 
 
@@ -100,8 +100,8 @@ def _section(folder: Path, page: Page, name: str, variants: list[Variant]) -> st
     measured = [m for m in page.columns if any(m.key in x for v in variants for x in v.metrics)]
     skipped = [m.key for m in page.columns if m not in measured]
     gaps = page.findings.differences if page.findings else {}
-    rows = grid_rows(variants, page.grid_rows)
-    total = len(grid_rows(variants, 10**9))
+    keys = section_keys(variants)
+    rows, total = keys[: page.grid_rows], len(keys)
     parts = [f'<h2 id="{_slug(name)}">{escape(name)}</h2>']
     if page.sweep and name == page.sweep_section:
         parts.append('<img src="motion_vs_alpha.png" alt="object displacement against the motion scale alpha">')

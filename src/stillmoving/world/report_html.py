@@ -11,7 +11,7 @@ from html import escape
 
 from stillmoving.world.claims import FAILS, HOLDS, MIN_PAIRS, Claim, side, signed
 from stillmoving.world.legend import HIGHER, LOWER, Metric
-from stillmoving.world.stats import Interval
+from stillmoving.world.stats import LEVEL, Interval
 from stillmoving.world.variants import Key, Variant, summarize
 
 STYLE = """
@@ -49,8 +49,8 @@ def verdict_list(claims: list[Claim]) -> str:
 
 
 def verdict_rules(keep: float, static_share: float) -> str:
-    return ('<p class="note">Intervals are 95% bootstrap intervals over (prompt, seed) pairs: every variant is '
-            'generated from the same prompts and seeds. "Better" needs the whole interval on the good side; "no '
+    return (f'<p class="note">Intervals are {LEVEL:.0%} bootstrap intervals over (prompt, seed) pairs: every '
+            'variant is generated from the same prompts and seeds. "Better" needs the whole interval on the good side; "no '
             'worse" fails only when an interval lies wholly on the bad side; "keeps at least" a share '
             f'({keep:.0%} of fidelity or motion, {static_share:.0%} static) holds when the whole interval is at or '
             'above it, fails when the whole interval is below it, and cannot be judged when it contains it. '
@@ -114,7 +114,7 @@ def metrics_table(variants: list[Variant], columns: list[Metric], gap: tuple[str
     if gap:
         label, intervals = gap
         pairs = max((i.n for i in intervals.values()), default=0)
-        rows.append(f'<tr class="gap"><th>{escape(label)} <small>mean difference and 95% interval over {pairs} '
+        rows.append(f'<tr class="gap"><th>{escape(label)} <small>mean difference and {LEVEL:.0%} interval over {pairs} '
                     "(prompt, seed) pairs; green: wholly better, red: wholly worse</small></th>"
                     + "".join(_gap_cell(m, intervals[m.key], notes) for m in columns) + "</tr>")
     caption = "mean &plusmn; standard deviation over the videos"
@@ -128,18 +128,20 @@ def _figures(variant: Variant, key: Key, columns: list[Metric]) -> str:
     return ", ".join(f"{m.key} {figures[m.key]:.2f}" for m in columns if math.isfinite(figures.get(m.key, math.nan)))
 
 
+def _grid_cell(variant: Variant, key: Key, src: str | None, columns: list[Metric]) -> str:
+    if src is None:
+        return '<td title="this variant has no video for this prompt and seed">-</td>'
+    still = ' class="still"' if variant.is_still() else ""
+    return (f'<td><img{still} src="{escape(src)}" alt="{escape(variant.name)}: {escape(key[0])}, seed {key[1]}" '
+            f'title="{escape(_figures(variant, key, columns))}"></td>')
+
+
 def video_grid(variants: list[Variant], media: dict[str, dict[Key, str]], rows: list[Key],
                columns: list[Metric]) -> str:
     """One row per (prompt, seed), one column per variant; `media[variant][key]` is the image's path."""
     head = "".join(f"<th>{escape(v.name)}{' <small>one still image</small>' if v.is_still() else ''}</th>"
                    for v in variants)
-    body = []
-    for prompt, seed in rows:
-        cells = []
-        for v in variants:
-            src = media.get(v.name, {}).get((prompt, seed))
-            still = ' class="still"' if v.is_still() else ""
-            cells.append(f'<td><img{still} src="{escape(src)}" alt="{escape(v.name)}: {escape(prompt)}, seed {seed}"'
-                         f' title="{escape(_figures(v, (prompt, seed), columns))}"></td>' if src else "<td>-</td>")
-        body.append(f"<tr><th>{escape(prompt)} <small>seed {seed}</small></th>{''.join(cells)}</tr>")
+    body = [f"<tr><th>{escape(prompt)} <small>seed {seed}</small></th>"
+            + "".join(_grid_cell(v, (prompt, seed), media.get(v.name, {}).get((prompt, seed)), columns)
+                      for v in variants) + "</tr>" for prompt, seed in rows]
     return f'<table class="grid"><tr><th>prompt, seed</th>{head}</tr>{"".join(body)}</table>'
