@@ -168,6 +168,8 @@ def customize(
                                                            "prompts without it.")] = None,
     num_prior_videos: Annotated[Optional[int], typer.Option(help="Prior videos to sample from V.")] = None,
     prior_loss_weight: Annotated[Optional[float], typer.Option(help="Prior-preservation loss weight (0: none).")] = None,
+    prior_loss: Annotated[Optional[str], typer.Option(help="video: the prior videos' whole denoising error (the "
+                                                           "paper); motion: only its frame-varying part.")] = None,
     cache_prior_videos: Annotated[Optional[bool], typer.Option(help="Reuse prior videos sampled before from the same "
                                                                     "video model with the same settings.")] = None,
     cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default: $STILLMOVING_CACHE, else "

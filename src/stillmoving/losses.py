@@ -8,7 +8,6 @@ video model's own noise schedule, predict, and regress onto the target the sched
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
@@ -37,9 +36,23 @@ def snr_weights(scheduler: DDPMScheduler, timesteps: torch.Tensor, gamma: float)
     return clipped / snr
 
 
-def denoising_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error per sample (any trailing shape), optionally weighted per sample, averaged."""
-    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").flatten(1).mean(1)
+def frame_deviation(x: torch.Tensor) -> torch.Tensor:
+    """x (b, c, f, h, w) minus its mean over frames: the part that differs from frame to frame."""
+    return x - x.mean(dim=2, keepdim=True)
+
+
+def denoising_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
+                   motion_only: bool = False) -> torch.Tensor:
+    """Mean squared error per sample (any trailing shape), optionally weighted per sample, averaged.
+
+    `motion_only` (videos (b, c, f, h, w)) keeps only the frame-varying part of the error,
+    `frame_deviation(prediction - target)`: what the prediction gets wrong about how frames differ, with the
+    part common to all frames (the appearance) left out (docs/method.md, "the motion prior loss").
+    """
+    error = prediction.float() - target.float()
+    if motion_only:
+        error = frame_deviation(error)
+    per_sample = error.pow(2).flatten(1).mean(1)
     if weights is not None:
         per_sample = per_sample * weights.to(per_sample)
     return per_sample.mean()

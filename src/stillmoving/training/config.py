@@ -77,6 +77,7 @@ class CustomizeConfig(TrainConfig):
     identifier: str | None = None  # word/phrase naming the customization ("sks", "in crayon style"); prior prompts default to the prompts without it
     num_prior_videos: int = 40  # prior videos sampled from V when no folder is given (paper: ~40)
     prior_loss_weight: float = 1.0  # weight of the prior-preservation loss
+    prior_loss: str = "video"  # "video": the whole denoising error (the paper); "motion": only its frame-varying part, appearance left to M1 (docs/method.md)
     cache_prior_videos: bool = True  # reuse prior videos sampled before from the same V with the same settings
     cache_dir: str | None = None  # that cache's folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving)
     spatial_rank: int = 8  # rank r of each spatial adapter's A_down/A_up

@@ -69,9 +69,10 @@ class ItemRandomness:
 
 
 def video_loss(model: torch.nn.Module, scheduler, latents: torch.Tensor, text: torch.Tensor,
-               snr_gamma: float | None = None, generators: list[torch.Generator] | None = None) -> torch.Tensor:
+               snr_gamma: float | None = None, generators: list[torch.Generator] | None = None,
+               motion_only: bool = False) -> torch.Tensor:
     """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
-    from the global RNG, or from one generator per item (`ItemRandomness`)."""
+    from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`."""
     if generators is None:
         noise = torch.randn_like(latents)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
@@ -82,7 +83,7 @@ def video_loss(model: torch.nn.Module, scheduler, latents: torch.Tensor, text: t
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = model(noisy, timesteps, text)
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
-    return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
+    return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights, motion_only)
 
 
 def make_accelerator(cfg: OptimConfig) -> Accelerator:

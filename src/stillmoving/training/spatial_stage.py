@@ -36,6 +36,7 @@ from stillmoving.training.naive_check import check_against_naive
 
 ADAPTER_FILE = "spatial_adapters.safetensors"
 RECORD_FILE = "customization.json"
+PRIOR_LOSSES = ("video", "motion")  # the prior term on the whole denoising error, or on its frame-varying part
 
 
 def spread(prompts: list[str], count: int) -> list[str]:
@@ -73,6 +74,8 @@ def check_prior_inputs(cfg: CustomizeConfig) -> None:
     """Fail on prior-video settings that cannot work, before any model is loaded."""
     if cfg.num_validation_videos < 0:
         raise StillMovingError(f"--num-validation-videos must be at least 0, got {cfg.num_validation_videos}")
+    if cfg.prior_loss not in PRIOR_LOSSES:
+        raise StillMovingError(f"--prior-loss must be one of {', '.join(PRIOR_LOSSES)}, not {cfg.prior_loss!r}")
     if cfg.prior_loss_weight < 0:
         raise StillMovingError(f"--prior-loss-weight must be at least 0, got {cfg.prior_loss_weight}")
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
@@ -183,7 +186,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             motion.set_scale(0.0)  # OFF for prior-preservation videos
         return cfg.prior_loss_weight * video_loss(model, noise_scheduler, batch["latents"],
                                                   text_table[batch["prompt_id"]], cfg.snr_gamma,
-                                                  prior_random.next(len(batch["latents"])))
+                                                  prior_random.next(len(batch["latents"])),
+                                                  motion_only=cfg.prior_loss == "motion")
 
     terms = [frozen_loss, prior_loss] if prior_stream is not None else [frozen_loss]  # back-propagated in turn
     sampled = time.perf_counter()
