@@ -25,7 +25,12 @@ from stillmoving.video_metrics import video_figures
 
 VALIDATION_DIR = "validation"
 REPORT_FILE = "validation.json"
-WORSE_BY = 0.02  # a paired mean drop of colour consistency beyond this is reported as "worse than naive injection"
+# "Worse than naive injection": the adapters' colour inconsistency (1 - colour consistency) at least WORSE_RATIO
+# times naive injection's, and at least MIN_DROP lower consistency. Calibrated on the heavy-drift study
+# (docs/method.md; 32 videos each): every variant the world's oracle scored as worse had 1.56-2.4 times
+# naive injection's inconsistency, random adapters of the same size 0.99, the mild-drift ones 1.16-1.19.
+WORSE_RATIO = 1.5
+MIN_DROP = 0.005
 
 
 @torch.no_grad()
@@ -49,7 +54,9 @@ def verdict(figures: dict[str, list[dict[str, float]]]) -> dict:
     keys = list(naive[0])
     means = {name: {k: float(np.mean([f[k] for f in rows])) for k in keys} for name, rows in figures.items()}
     difference = {k: float(np.mean([b[k] - a[k] for a, b in zip(naive, ours)])) for k in keys}
-    worse = difference["colour_consistency"] < -WORSE_BY
+    inconsistency = {name: 1 - m["colour_consistency"] for name, m in means.items()}
+    worse = (inconsistency["Still-Moving"] >= WORSE_RATIO * inconsistency["naive injection"]
+             and difference["colour_consistency"] <= -MIN_DROP)
     message = (f"colour consistency {means['Still-Moving']['colour_consistency']:.3f} with the spatial adapters, "
                f"{means['naive injection']['colour_consistency']:.3f} with naive injection "
                f"({len(naive)} paired videos in {VALIDATION_DIR}/)")
