@@ -15,6 +15,27 @@ shared = over.pop("shared_noise", 0)
 temporal_prior = over.pop("temporal_prior", 0)
 tdistill = over.pop("tdistill", 0)
 skew = over.pop("skew", 0)
+frozen_distill = over.pop("frozen_distill", 0)
+if frozen_distill:
+    import stillmoving.training.spatial_stage as st
+    from stillmoving.training import loop
+    from stillmoving.loading import load_t2v, load_customized
+    _t2v = load_t2v(str(shipped_model()))
+    _m1 = load_customized(_t2v, m1, [])
+    teacher2d = _m1.unet.requires_grad_(False)
+    def video_loss_fd(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
+        if not bool((latents == latents[:, :, :1]).all()):
+            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
+        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
+        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noisy = scheduler.add_noise(latents, noise, t)  # (b, c, f, h, w)
+        b, c, f, h, w = noisy.shape
+        with torch.no_grad():  # the customized T2I's own prediction, frame by frame: what V + M1 should reproduce
+            flat = noisy.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+            target = teacher2d(flat, t.repeat_interleave(f), encoder_hidden_states=text.repeat_interleave(f, 0)).sample
+            target = target.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
+        return ((model(noisy, t, text) - target) ** 2).mean()
+    st.video_loss = video_loss_fd
 if skew:
     import stillmoving.adapters.spatial as sp
     def skew_forward(self, x):
@@ -28,9 +49,9 @@ if tdistill:
     from stillmoving.training import loop
     from stillmoving.loading import load_t2v
     teacher = load_t2v(str(shipped_model())).unet.requires_grad_(False)
-    def video_loss_td(model, scheduler, latents, text, snr_gamma=None, generators=None):
+    def video_loss_td(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if bool((latents == latents[:, :, :1]).all()):
-            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators)
+            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
         noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
         t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
         noisy = scheduler.add_noise(latents, noise, t)
@@ -44,9 +65,9 @@ if temporal_prior:
     import stillmoving.training.spatial_stage as st
     from stillmoving.training import loop
     from stillmoving.losses import diffusion_target
-    def video_loss_tp(model, scheduler, latents, text, snr_gamma=None, generators=None):
+    def video_loss_tp(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if bool((latents == latents[:, :, :1]).all()):
-            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators)
+            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
         noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
         t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
         err = model(scheduler.add_noise(latents, noise, t), t, text) - diffusion_target(scheduler, latents, noise, t)
@@ -57,9 +78,9 @@ if shared:
     import stillmoving.training.spatial_stage as st
     from stillmoving.training import loop
     from stillmoving.losses import denoising_loss, diffusion_target
-    def video_loss(model, scheduler, latents, text, snr_gamma=None, generators=None):
+    def video_loss(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if not bool((latents == latents[:, :, :1]).all()):
-            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators)
+            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
         f = latents.shape[2]
         noise = torch.stack([torch.randn(latents[:, :, :1].shape[1:], generator=g) for g in generators]).to(latents)
         if shared < 1:  # partly shared: mix
