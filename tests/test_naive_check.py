@@ -63,7 +63,7 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
                           validation_prompts=["a sks dog running", "a sks dog sitting"])
     train_spatial_adapters(cfg)
     assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == [
-        "naive_injection_000.gif", "naive_injection_001.gif", "still-moving_000.gif", "still-moving_001.gif"]
+        "naive_injection_000.gif", "naive_injection_001.gif", "still_moving_000.gif", "still_moving_001.gif"]
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["prompts"] == ["a sks dog running", "a sks dog sitting"] and report["seeds"] == [0, 1]
     assert [len(report["figures"][k]) for k in ("naive injection", "Still-Moving")] == [2, 2]

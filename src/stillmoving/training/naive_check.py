@@ -12,6 +12,7 @@ which is also printed.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: 
     figures = {name: [video_figures(v) for v in vs] for name, vs in videos.items()}
     for name, vs in videos.items():
         for i, video in enumerate(vs):
-            write_video(video, output / VALIDATION_DIR / f"{name.replace(' ', '_').lower()}_{i:03d}.gif")
+            write_video(video, output / VALIDATION_DIR / f"{re.sub(r'[^a-z]+', '_', name.lower())}_{i:03d}.gif")
     result = {"prompts": prompts, "seeds": [cfg.seed + i for i in range(count)], "figures": figures,
               **verdict(figures)}
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
