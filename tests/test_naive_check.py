@@ -8,7 +8,7 @@ import pytest
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.naive_check import MIN_DROP, WORSE_RATIO, verdict
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.video_metrics import colour_consistency, frame_change, video_figures
+from stillmoving.video_metrics import colour_agreement, colour_consistency, frame_change, video_figures
 
 
 def square_video(positions, colour=(200, 40, 40), background=(10, 10, 60)) -> np.ndarray:
@@ -28,6 +28,14 @@ def test_colour_consistency_ignores_motion_and_sees_colour_jumps():
     # frames 1->2 change the background (1024 - 36 px) to a colour cell no other frame has
     assert colour_consistency(flicker) == pytest.approx((1 + 36 / 1024 + 1) / 3)
     assert colour_consistency(still[:1]) == 1.0
+
+
+def test_colour_agreement_compares_paired_frames():
+    video = square_video([(10, 4 + 3 * i) for i in range(4)])
+    assert colour_agreement(video, video) == 1.0
+    assert colour_agreement(video, square_video([(2, 2)] * 4)) == 1.0  # same colours, other places
+    other = square_video([(10, 10)] * 4, colour=(0, 250, 0), background=(250, 250, 250))
+    assert colour_agreement(video, other) == 0.0
 
 
 def test_frame_change_is_the_mean_absolute_step():
@@ -67,6 +75,7 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["prompts"] == ["a sks dog running", "a sks dog sitting"] and report["seeds"] == [0, 1]
     assert [len(report["figures"][k]) for k in ("naive injection", "Still-Moving")] == [2, 2]
+    assert 0 <= report["colour_agreement"] <= 1 and "colours agree with naive injection's" in report["message"]
     record = json.loads((tmp_path / "customize_run.json").read_text())
     assert record["validation"]["worse_than_naive"] == report["worse_than_naive"]
     assert "validation: colour consistency" in capsys.readouterr().err

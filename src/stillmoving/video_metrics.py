@@ -7,6 +7,9 @@ check (`training/naive_check.py`) compares the spatial adapters against naive in
                       [0, 1], 1 = every frame has the same colours. Moving an object keeps a frame's
                       histogram, so motion barely lowers it; flicker (colours jumping), colour noise and
                       fragments that come and go lower it (Swain & Ballard 1991, histogram intersection).
+  colour_agreement    of two videos of the same prompt and seed: mean histogram intersection of their frames
+                      taken pairwise, in [0, 1]; 1 = the same colours. Between naive injection and the
+                      spatial adapters it says how much the adapters change the look.
   frame_change        mean absolute difference of consecutive frames, in [0, 1] of the pixel range: the
                       amount of change, motion and flicker alike (0 = a still video).
 """
@@ -32,6 +35,11 @@ def colour_consistency(frames: np.ndarray) -> float:
     if len(histograms) < 2:
         return 1.0
     return float(np.minimum(histograms[1:], histograms[:-1]).sum(axis=1).mean())
+
+
+def colour_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over frames t of sum_k min(h_a,t[k], h_b,t[k]) for two videos of the same length."""
+    return float(np.minimum(colour_histograms(a), colour_histograms(b)).sum(axis=1).mean())
 
 
 def frame_change(frames: np.ndarray) -> float:

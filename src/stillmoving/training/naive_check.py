@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from stillmoving.data.video_io import to_uint8_frames, write_video
 from stillmoving.files import write_text
-from stillmoving.video_metrics import video_figures
+from stillmoving.video_metrics import colour_agreement, video_figures
 
 VALIDATION_DIR = "validation"
 REPORT_FILE = "validation.json"
@@ -82,8 +82,11 @@ def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: 
     for name, vs in videos.items():
         for i, video in enumerate(vs):
             write_video(video, output / VALIDATION_DIR / f"{re.sub(r'[^a-z]+', '_', name.lower())}_{i:03d}.gif")
+    agreement = float(np.mean([colour_agreement(a, b) for a, b in zip(*videos.values())]))
     result = {"prompts": prompts, "seeds": [cfg.seed + i for i in range(count)], "figures": figures,
-              **verdict(figures)}
+              **verdict(figures), "colour_agreement": agreement}
+    result["message"] += (f"; colours agree with naive injection's at {agreement:.3f} (1: the same look; lower: "
+                          f"the adapters change it)")
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
     tqdm.write(f"validation: {result['message']}", file=sys.stderr)
     return result
