@@ -30,7 +30,9 @@ from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2
 from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, OURS, T2I, judge
+from stillmoving.t2i_finetune import LORA_FILE
+from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, OURS, T2I, by_name, judge
+from stillmoving.world.drift import FIGURE, DriftPoint, drift_html, drift_point, drift_record, plot_drift, relative_drift
 from stillmoving.world.folders import write_image_folder
 from stillmoving.world.legend import DEMO_METRICS
 from stillmoving.world.metrics import video_metrics
@@ -69,13 +71,16 @@ class DemoConfig:
     sample_steps: int = 15  # DDIM steps of every generation
     guidance_scale: float = 4.0  # classifier-free guidance of every generation
     alphas: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the motion-scale sweep
+    drift_target: str = "crayon"  # the style whose LoRA weight the drift study varies (a key of TARGETS)
+    drift_weights: tuple[float, ...] = (0.5, 1.0, 2.0)  # its LoRA weights (1.0 reuses the main section); () skips it
     seed: int = 0  # everything else follows from it
 
     @classmethod
     def quick(cls, **overrides) -> "DemoConfig":
         """CI-sized: one customization, few steps; 2 prompts x 2 seeds, the fewest pairs the claims judge."""
         small = dict(targets=("star",), customization_images=4, dreambooth_steps=10, style_steps=10, spatial_steps=6,
-                     num_images=4, num_prior_videos=2, eval_prompts=2, seeds=2, sample_steps=4, alphas=(-1.0, 0.0, 1.0))
+                     num_images=4, num_prior_videos=2, eval_prompts=2, seeds=2, sample_steps=4, alphas=(-1.0, 0.0, 1.0),
+                     drift_weights=())
         return cls(**{**small, **overrides})
 
 
@@ -210,6 +215,33 @@ def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generat
     return variants
 
 
+def drift_variants(cfg: DemoConfig, target: str, weight: float, work: Path, gen: Generation) -> tuple[Variant, Variant]:
+    """Naive injection and Still-Moving with the target's LoRA fused at `weight`."""
+    loras = [(str(work / "t2i" / LORA_FILE), weight)]
+    prompts = evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames)
+    train_prompts = evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames)
+    naive = generate(assemble_pipeline(cfg.model, loras=loras), prompts, gen, cfg.seeds)
+    adapters = spatial_run(cfg, {"customized": None, "loras": loras}, train_prompts, work / f"drift_{weight:g}")
+    ours = generate(assemble_pipeline(cfg.model, loras=loras, spatial_adapters=adapters), prompts, gen, cfg.seeds)
+    return score(naive, target, NAIVE, ""), score(ours, target, OURS, "")
+
+
+def drift_study(cfg: DemoConfig, sections: dict[str, list[Variant]], work: Path, gen: Generation) -> list[DriftPoint]:
+    """Still-Moving against naive injection at each of `drift_weights` (docs: world/drift.py)."""
+    target = cfg.drift_target
+    if not cfg.drift_weights or target not in sections or "style" not in TARGETS[target]:
+        return []
+    main = by_name(target, sections[target])
+    points = []
+    for weight in cfg.drift_weights:
+        with phase(f"[drift] {target} LoRA at weight {weight:g}"):
+            naive, ours = ((main[NAIVE], main[OURS]) if weight == 1.0
+                           else drift_variants(cfg, target, weight, work / target, gen))
+            drift = relative_drift(cfg.model, None, [(str(work / target / "t2i" / LORA_FILE), weight)])
+            points.append(drift_point(weight, drift, naive, ours, list(DEMO_METRICS), cfg.seed))
+    return points
+
+
 def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float]], list[Variant]]:
     """Displacement of base-world videos against alpha, the motion adapter on the base T2V; and the videos."""
     pipe = assemble_pipeline(cfg.model, motion_adapter=cfg.motion_adapter)
@@ -247,12 +279,16 @@ def run_demo(cfg: DemoConfig) -> Path:
     TIMINGS.clear()
     start = time.perf_counter()
     sections = {t: customization_section(cfg, t, out / "work" / t, gen) for t in cfg.targets}
+    points = drift_study(cfg, sections, out / "work", gen)
     with phase("motion-scale sweep"):
         sweep, sweep_videos = motion_sweep(cfg, gen)
     findings = judge(sections, sweep["alpha"], sweep_videos, list(DEMO_METRICS), seed=cfg.seed)
     timings = {**TIMINGS, "total": round(time.perf_counter() - start, 1)}
-    record = {**findings.record(), "config": asdict(cfg), "timings_s": timings}
+    record = {**findings.record(), "drift_study": drift_record(points), "config": asdict(cfg), "timings_s": timings}
+    if points:
+        plot_drift(points, out / FIGURE)
     write_text(out / "claims.json", json.dumps(json_safe(record), indent=2, allow_nan=False) + "\n")
     page = Page("Still-Moving on the embedded world", {**sections, SWEEP_SECTION: sweep_videos}, list(DEMO_METRICS),
-                findings, sweep, SWEEP_SECTION, demo_notes(cfg))
+                findings, sweep, SWEEP_SECTION, demo_notes(cfg),
+                drift=drift_html(points, list(DEMO_METRICS), cfg.drift_target) if points else "")
     return write_report(out, page)

@@ -37,6 +37,7 @@ class Page:
     sweep: dict[str, list[float]] | None = None  # "alpha", "mean", "std" of displacement: the plot
     sweep_section: str = ""  # the section holding the sweep's videos; the plot heads it
     notes: str = ""  # plain text under the title
+    drift: str = ""  # the drift study's section (world/drift.py), shown after the legend
     grid_rows: int = GRID_ROWS
 
 
@@ -122,14 +123,15 @@ def _record(page: Page) -> dict:
 
 
 def _head(page: Page) -> str:
-    links = ["verdicts", "legend", *page.sections] if page.findings else ["legend", *page.sections]
+    links = ["verdicts", "legend"] if page.findings else ["legend"]
+    links += ["drift"] * bool(page.drift) + list(page.sections)
     nav = " &middot; ".join(f'<a href="#{_slug(x)}">{escape(x)}</a>' for x in links)
     parts = [f"<h1>{escape(page.title)}</h1>", f'<p class="intro">{escape(page.notes)}</p>' if page.notes else "",
              f"<p>{nav}</p>"]
     if page.findings:
         parts += ['<h2 id="verdicts">Verdicts on the paper\'s claims</h2>',
                   report_html.verdict_list(page.findings.claims), report_html.verdict_rules(KEEP, STATIC_SHARE)]
-    parts += ['<h2 id="legend">What the metrics measure</h2>', report_html.legend(page.columns)]
+    parts += ['<h2 id="legend">What the metrics measure</h2>', report_html.legend(page.columns), page.drift]
     return "".join(parts)
 
 

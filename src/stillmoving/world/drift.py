@@ -1,0 +1,104 @@
+"""The demo's drift study: naive injection against Still-Moving as the customization drifts further from M.
+
+The style LoRA is fused at several weights s (W + s * B A), so one trained customization gives a family
+whose drift, the relative change of the T2I UNet's weights ||W_M1 - W_M|| / ||W_M||, grows linearly with s.
+At each weight the demo generates naive injection and Still-Moving (spatial adapters trained at that
+weight) on the same prompts and seeds, and reports Still-Moving minus naive injection for every metric
+with its paired 95% interval, and a figure of consistency, artifacts and speed against the drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stillmoving.files import atomic_write
+from stillmoving.injection import t2i_unet_from_t2v
+from stillmoving.loading import load_customized, load_t2v
+from stillmoving.world.claims import describe, differences
+from stillmoving.world.legend import Metric
+from stillmoving.world.stats import Interval
+from stillmoving.world.variants import Variant
+
+FIGURE = "drift.png"
+PLOTTED = ("consistency", "artifact", "speed")  # the figure's panels
+
+
+@dataclass
+class DriftPoint:
+    """One LoRA weight: its drift, both variants' videos, and Still-Moving minus naive injection."""
+
+    lora_weight: float
+    drift: float  # ||W_M1 - W_M|| / ||W_M|| over the T2I UNet's weights
+    naive: Variant
+    ours: Variant
+    gap: dict[str, Interval]
+
+
+@torch.no_grad()
+def relative_drift(model: str, customized: str | None, loras: list[tuple[str, float]]) -> float:
+    """||W_M1 - W_M|| / ||W_M|| over every weight of the T2I UNet (M: the video model's own T2I)."""
+    t2v = load_t2v(model)
+    base = t2i_unet_from_t2v(t2v.unet).state_dict()
+    custom = load_customized(t2v, customized, loras).unet.state_dict()
+    change = sum(float((custom[k].float() - w.float()).pow(2).sum()) for k, w in base.items())
+    size = sum(float(w.float().pow(2).sum()) for w in base.values())
+    return (change / size) ** 0.5
+
+
+def drift_point(weight: float, drift: float, naive: Variant, ours: Variant, columns: list[Metric],
+                seed: int) -> DriftPoint:
+    return DriftPoint(weight, drift, naive, ours, differences(ours, naive, columns, seed))
+
+
+def _mean(variant: Variant, key: str) -> float:
+    values = np.array([m.get(key, np.nan) for m in variant.metrics], dtype=float)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def plot_drift(points: list[DriftPoint], path: Path) -> Path:
+    """Consistency, artifacts and speed of naive injection and Still-Moving against the drift."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drifts = [p.drift for p in points]
+    fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.2), dpi=110)
+    for ax, key in zip(axes, PLOTTED):
+        for name, pick in (("naive injection", lambda p: p.naive), ("Still-Moving", lambda p: p.ours)):
+            ax.plot(drifts, [_mean(pick(p), key) for p in points], marker="o", label=name)
+        ax.set_xlabel("drift ||M1 - M|| / ||M||")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return path
+
+
+def drift_html(points: list[DriftPoint], columns: list[Metric], target: str) -> str:
+    """The section: what was varied, the figure, and the table of Still-Moving minus naive injection."""
+    head = "".join(f"<th>{escape(m.key)}</th>" for m in columns)
+    rows = "".join(
+        f"<tr><th>{p.lora_weight:g}</th><td>{p.drift:.3f}</td>"
+        + "".join(f"<td>{escape(describe(p.gap[m.key]))}</td>" for m in columns) + "</tr>" for p in points)
+    return (f'<h2 id="drift">Drift study ({escape(target)})</h2>'
+            f"<p>The {escape(target)} LoRA fused at several weights: the further the customized T2I drifts from "
+            "the video model's own, the more naive injection should suffer. Each cell: Still-Moving minus naive "
+            "injection, mean and paired 95% interval over the same (prompt, seed) pairs.</p>"
+            f'<img src="{FIGURE}" style="max-width:100%" alt="consistency, artifacts and speed against the drift">'
+            f"<table><tr><th>LoRA weight</th><th>drift</th>{head}</tr>{rows}</table>")
+
+
+def drift_record(points: list[DriftPoint]) -> list[dict]:
+    """claims.json's drift_study: per LoRA weight, the drift, both variants' means and every interval."""
+    return [{"lora_weight": p.lora_weight, "drift": p.drift,
+             "naive_injection_mean": {k: _mean(p.naive, k) for k in p.gap},
+             "still_moving_mean": {k: _mean(p.ours, k) for k in p.gap},
+             "still_moving_minus_naive": {k: vars(v) for k, v in p.gap.items()}} for p in points]

@@ -1,0 +1,59 @@
+"""The demo's drift study: the drift of a LoRA family, the figure, the section and claims.json's record."""
+
+import numpy as np
+import pytest
+
+from stillmoving.data.video_io import write_image
+from stillmoving.t2i_finetune import StyleLoRAConfig, train_style_lora
+from stillmoving.world.drift import DriftPoint, drift_html, drift_point, drift_record, plot_drift, relative_drift
+from stillmoving.world.legend import CONSISTENCY, SPEED
+from stillmoving.world.variants import Variant
+
+
+@pytest.fixture(scope="module")
+def lora(tiny_dir, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("striped")
+    for i in range(2):
+        image = np.zeros((32, 32, 3), np.uint8)
+        image[:, i::3] = (20, 120, 240)
+        write_image(image, folder / f"{i}.png")
+    return str(train_style_lora(StyleLoRAConfig(
+        model=str(tiny_dir), output_dir=str(folder / "out"), images=str(folder), prompt="a square in striped style",
+        rank=4, height=32, width=32, max_train_steps=2, learning_rate=1e-2)))
+
+
+def test_drift_is_zero_without_the_lora_and_linear_in_its_weight(tiny_dir, lora):
+    assert relative_drift(str(tiny_dir), None, [(lora, 0.0)]) == 0.0
+    one, two = relative_drift(str(tiny_dir), None, [(lora, 1.0)]), relative_drift(str(tiny_dir), None, [(lora, 2.0)])
+    assert one > 0 and two == pytest.approx(2 * one, rel=1e-3)  # W + s B A: the change scales with s
+
+
+def variant(name: str, consistency: list[float]) -> Variant:
+    v = Variant(name, "")
+    for i, c in enumerate(consistency):
+        v.add(np.zeros((2, 4, 4, 3), np.uint8), f"prompt {i // 2}", i % 2)
+        v.metrics.append({"consistency": c, "speed": 1.0})
+    return v
+
+
+def points() -> list[DriftPoint]:
+    naive = [variant("naive injection", [0.8, 0.7, 0.6, 0.5]), variant("naive injection", [0.6, 0.5, 0.4, 0.3])]
+    ours = [variant("Still-Moving", [0.9, 0.8, 0.7, 0.6]), variant("Still-Moving", [0.6, 0.5, 0.4, 0.3])]
+    return [drift_point(w, d, n, o, [CONSISTENCY, SPEED], seed=0) for w, d, n, o in zip((1.0, 2.0), (0.1, 0.2), naive, ours)]
+
+
+def test_each_point_holds_still_moving_minus_naive_paired():
+    first, second = points()
+    assert (first.gap["consistency"].low, first.gap["consistency"].high) == pytest.approx((0.1, 0.1))
+    assert (second.gap["consistency"].low, second.gap["consistency"].high) == (0.0, 0.0)
+    record = drift_record([first, second])
+    assert [r["lora_weight"] for r in record] == [1.0, 2.0]
+    assert record[0]["still_moving_minus_naive"]["consistency"]["n"] == 4
+    assert record[0]["naive_injection_mean"]["consistency"] == pytest.approx(0.65)
+    assert record[0]["still_moving_mean"]["consistency"] == pytest.approx(0.75)
+
+
+def test_the_section_has_the_figure_and_a_row_per_weight(tmp_path):
+    html = drift_html(points(), [CONSISTENCY, SPEED], "crayon")
+    assert '<img src="drift.png"' in html and html.count("<tr><th>") == 3 and "+0.100 [+0.100, +0.100]" in html
+    assert plot_drift(points(), tmp_path / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
