@@ -6,7 +6,7 @@ import torch
 from stillmoving.errors import StillMovingError
 from stillmoving.losses import denoising_loss, frame_deviation
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.training.spatial_stage import check_prior_inputs
+from stillmoving.training.spatial_stage import check_customize_inputs
 
 
 def dyadic(*shape) -> torch.Tensor:
@@ -37,4 +37,4 @@ def test_an_unknown_prior_loss_is_refused(tmp_path):
     cfg = CustomizeConfig(model="m", output_dir=str(tmp_path), prompts=["a sks dog"], identifier="sks",
                           prior_loss="appearance")
     with pytest.raises(StillMovingError, match="--prior-loss must be one of video, motion"):
-        check_prior_inputs(cfg)
+        check_customize_inputs(cfg)

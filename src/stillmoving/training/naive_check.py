@@ -68,11 +68,10 @@ def verdict(figures: dict[str, list[dict[str, float]]]) -> dict:
 
 
 def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: Path) -> dict | None:
-    """Generate, write and score the validation videos; print and return the verdict (None when disabled)."""
-    count = cfg.num_validation_videos
-    if count == 0:
+    """Generate one validation video per prompt with and without the adapters, write and score them; print and
+    return the verdict (None without prompts: the check is off)."""
+    if not prompts:
         return None
-    prompts = [(cfg.validation_prompts or prompts)[i % len(cfg.validation_prompts or prompts)] for i in range(count)]
     if motion is not None:
         motion.set_scale(0.0)  # the inference setting: motion adapter removed
     pipe.set_progress_bar_config(disable=True)
@@ -83,7 +82,7 @@ def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: 
         for i, video in enumerate(vs):
             write_video(video, output / VALIDATION_DIR / f"{re.sub(r'[^a-z]+', '_', name.lower())}_{i:03d}.gif")
     agreement = float(np.mean([colour_agreement(a, b) for a, b in zip(*videos.values())]))
-    result = {"prompts": prompts, "seeds": [cfg.seed + i for i in range(count)], "figures": figures,
+    result = {"prompts": prompts, "seeds": [cfg.seed + i for i in range(len(prompts))], "figures": figures,
               **verdict(figures), "colour_agreement": agreement}
     result["message"] += (f"; colours agree with naive injection's at {agreement:.3f} (1: the same look; lower: "
                           f"the adapters change it)")

@@ -33,6 +33,7 @@ from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.loop import (ItemRandomness, VideoDenoiser, batches, freeze, make_accelerator,
                                        make_optimizer, micro_batches_done, resume_step, train, video_loss)
 from stillmoving.training.naive_check import check_against_naive
+from stillmoving.validation import at_least, one_of
 
 ADAPTER_FILE = "spatial_adapters.safetensors"
 RECORD_FILE = "customization.json"
@@ -70,17 +71,13 @@ def prior_prompt_list(cfg: CustomizeConfig) -> list[str]:
     return prompts
 
 
-def check_prior_inputs(cfg: CustomizeConfig) -> None:
-    """Fail on prior-video settings that cannot work, before any model is loaded."""
-    if cfg.num_validation_videos < 0:
-        raise StillMovingError(f"--num-validation-videos must be at least 0, got {cfg.num_validation_videos}")
-    if cfg.prior_loss not in PRIOR_LOSSES:
-        raise StillMovingError(f"--prior-loss must be one of {', '.join(PRIOR_LOSSES)}, not {cfg.prior_loss!r}")
-    if cfg.prior_loss_weight < 0:
-        raise StillMovingError(f"--prior-loss-weight must be at least 0, got {cfg.prior_loss_weight}")
+def check_customize_inputs(cfg: CustomizeConfig) -> None:
+    """Fail on stage-2 settings that cannot work (prior videos, validation videos), before any model is loaded."""
+    at_least("--num-validation-videos", cfg.num_validation_videos, 0)
+    one_of("--prior-loss", cfg.prior_loss, PRIOR_LOSSES)
+    at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
-        if cfg.num_prior_videos < 1:
-            raise StillMovingError(f"--num-prior-videos must be at least 1, got {cfg.num_prior_videos}")
+        at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)
 
 
@@ -138,7 +135,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     check_output_dir(cfg)
     if cfg.images:
         check_images(cfg.images)  # before any model is loaded
-    check_prior_inputs(cfg)
+    check_customize_inputs(cfg)
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     m1 = load_customized(pipe, cfg.customized, cfg.loras)
@@ -198,8 +195,10 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         motion.unbake()  # the UNet's own weights again, for the fingerprint
     if accelerator.is_main_process:
         save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
+        validation_prompts = spread(cfg.validation_prompts or list(dict.fromkeys(image_prompts)),
+                                    cfg.num_validation_videos)
         validation = None if accelerator.distributed_type == DistributedType.FSDP else check_against_naive(
-            pipe, spatial, motion, cfg, list(dict.fromkeys(image_prompts)), output)  # FSDP: the UNet is sharded
+            pipe, spatial, motion, cfg, validation_prompts, output)  # FSDP: the UNet is sharded
         write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors),
                          seconds=seconds, validation=validation and {k: validation[k] for k in
                                                                      ("means", "difference", "worse_than_naive")})

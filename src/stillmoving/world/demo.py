@@ -187,12 +187,19 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
     return str(train_spatial_adapters(replace(run, **changes)))
 
 
+def section_prompts(cfg: DemoConfig, target: str) -> tuple[list[str], list[str]]:
+    """A customization's evaluation prompts and the prompts its spatial adapters train on: the same for every
+    variant of the section and of the drift study, so their videos pair up by (prompt, seed)."""
+    return (evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames),
+            evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames))
+
+
 def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generation) -> list[Variant]:
     with phase(f"[{target}] customized T2I from {cfg.customization_images} rendered images"):
         images = render_customization_images(work / "images", target, cfg.customization_images, cfg.seed + 1,
                                              cfg.resolution)
         m1 = make_customized_t2i(cfg, target, images, work / "t2i")
-    prompts = evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames)
+    prompts, train_prompts = section_prompts(cfg, target)
     with phase(f"[{target}] base T2V, customized T2I, naive injection"):
         base = assemble_pipeline(cfg.model)
         variants = [score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
@@ -205,7 +212,6 @@ def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generat
              {"motion_adapter": ""}),
             ("no prior preservation", "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
             (OURS, "spatial adapters on frozen videos (motion adapter on) + prior videos", {})]
-    train_prompts = evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames)
     for name, description, changes in runs:
         with phase(f"[{target}] {name}"):
             adapters = spatial_run(cfg, m1, train_prompts, work / name.replace(" ", "_"), **changes)
@@ -218,8 +224,7 @@ def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generat
 def drift_variants(cfg: DemoConfig, target: str, weight: float, work: Path, gen: Generation) -> tuple[Variant, Variant]:
     """Naive injection and Still-Moving with the target's LoRA fused at `weight`."""
     loras = [(str(work / "t2i" / LORA_FILE), weight)]
-    prompts = evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames)
-    train_prompts = evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames)
+    prompts, train_prompts = section_prompts(cfg, target)
     naive = generate(assemble_pipeline(cfg.model, loras=loras), prompts, gen, cfg.seeds)
     adapters = spatial_run(cfg, {"customized": None, "loras": loras}, train_prompts, work / f"drift_{weight:g}")
     ours = generate(assemble_pipeline(cfg.model, loras=loras, spatial_adapters=adapters), prompts, gen, cfg.seeds)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from stillmoving.files import atomic_write
@@ -22,7 +21,7 @@ from stillmoving.loading import load_customized, load_t2v
 from stillmoving.world.claims import describe, differences
 from stillmoving.world.legend import Metric
 from stillmoving.world.stats import Interval
-from stillmoving.world.variants import Variant
+from stillmoving.world.variants import Variant, summarize
 
 FIGURE = "drift.png"
 PLOTTED = ("consistency", "artifact", "speed")  # the figure's panels
@@ -55,9 +54,9 @@ def drift_point(weight: float, drift: float, naive: Variant, ours: Variant, colu
     return DriftPoint(weight, drift, naive, ours, differences(ours, naive, columns, seed))
 
 
-def _mean(variant: Variant, key: str) -> float:
-    values = np.array([m.get(key, np.nan) for m in variant.metrics], dtype=float)
-    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+def _means(variant: Variant) -> dict[str, float]:
+    """Every metric's mean over the variant's videos (NaNs ignored; NaN where none is finite)."""
+    return {key: s["mean"] for key, s in summarize(variant.metrics).items()}
 
 
 def plot_drift(points: list[DriftPoint], path: Path) -> Path:
@@ -68,10 +67,11 @@ def plot_drift(points: list[DriftPoint], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     drifts = [p.drift for p in points]
+    lines = {"naive injection": [_means(p.naive) for p in points], "Still-Moving": [_means(p.ours) for p in points]}
     fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.2), dpi=110)
     for ax, key in zip(axes, PLOTTED):
-        for name, pick in (("naive injection", lambda p: p.naive), ("Still-Moving", lambda p: p.ours)):
-            ax.plot(drifts, [_mean(pick(p), key) for p in points], marker="o", label=name)
+        for name, means in lines.items():
+            ax.plot(drifts, [m.get(key, float("nan")) for m in means], marker="o", label=name)
         ax.set_xlabel("drift ||M1 - M|| / ||M||")
         ax.set_title(key)
         ax.grid(alpha=0.3)
@@ -99,6 +99,6 @@ def drift_html(points: list[DriftPoint], columns: list[Metric], target: str) -> 
 def drift_record(points: list[DriftPoint]) -> list[dict]:
     """claims.json's drift_study: per LoRA weight, the drift, both variants' means and every interval."""
     return [{"lora_weight": p.lora_weight, "drift": p.drift,
-             "naive_injection_mean": {k: _mean(p.naive, k) for k in p.gap},
-             "still_moving_mean": {k: _mean(p.ours, k) for k in p.gap},
+             "naive_injection_mean": {k: _means(p.naive).get(k, float("nan")) for k in p.gap},
+             "still_moving_mean": {k: _means(p.ours).get(k, float("nan")) for k in p.gap},
              "still_moving_minus_naive": {k: vars(v) for k, v in p.gap.items()}} for p in points]
