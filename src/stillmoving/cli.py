@@ -345,21 +345,55 @@ def world_render(
     console.print(f"{count} {'images' if images else 'videos'} written to {folder}")
 
 
+ClipModel = Annotated[Optional[str], typer.Option(help="CLIP model folder or Hub id, for CLIP-T, CLIP-I and temporal "
+                                                       "consistency (published: openai/clip-vit-base-patch32).")]
+DinoModel = Annotated[Optional[str], typer.Option(help="DINO or DINOv2 model folder or Hub id, for DINO-I "
+                                                       "(published: facebook/dino-vits16).")]
+ReferenceImages = Annotated[Optional[str], typer.Option(help="Folder of the subject's or style's images, for CLIP-I "
+                                                             "and DINO-I.")]
+DinoPreprocess = Annotated[str, typer.Option(help="dreamvideo (resize 256, centre crop 224, as published) or "
+                                                  "processor (the DINO folder's own).")]
+Flow = Annotated[str, typer.Option(help="Optical flow of dynamic degree: farneback (measured best here) or dis.")]
+Fps = Annotated[float, typer.Option(help="Frames per second of the videos; dynamic degree samples 8 (VBench).")]
+WorldMetrics = Annotated[Optional[bool], typer.Option(help="The embedded world's oracle metrics (default: for "
+                                                           "videos of the world).")]
+EvalDevice = Annotated[str, typer.Option(help="Where the CLIP/DINO models run: auto, cpu, cuda, cuda:1, mps.")]
+
+
+def _eval_settings(values: dict):
+    from stillmoving.evaluation.score import EvalSettings
+
+    keys = ("clip_model", "dino_model", "reference_images", "dino_preprocess", "flow", "fps", "world_metrics",
+            "target", "device")
+    return EvalSettings(**{k: values[k] for k in keys if k in values})
+
+
+def _summary_table(summary: dict, title: str) -> Table:
+    table = Table("metric", "mean", "std", "n", title=title)
+    for key, stats in summary.items():
+        table.add_row(key, f"{stats['mean']:.3f}", f"{stats['std']:.3f}", str(stats["n"]))
+    return table
+
+
 @app.command("eval")
 def evaluate(
     videos: Annotated[Path, typer.Argument(help="Folder of videos (captions in metadata.jsonl or .txt sidecars).")],
-    target: Annotated[Optional[str], typer.Option(help="Customization to score fidelity on: star, crayon, neon.")] = None,
+    clip_model: ClipModel = None, dino_model: DinoModel = None, reference_images: ReferenceImages = None,
     prompt: Annotated[Optional[str], typer.Option(help="Prompt of videos without a caption.")] = None,
+    dino_preprocess: DinoPreprocess = "dreamvideo", flow: Flow = "farneback", fps: Fps = 8.0,
+    world_metrics: WorldMetrics = None,
+    target: Annotated[Optional[str], typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
+    device: EvalDevice = "auto",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the metrics as JSON here.")] = None,
 ):
-    """Score videos with the embedded world's oracle metrics (motion, fidelity, consistency, artifacts)."""
-    from stillmoving.world.evaluate import evaluate_folder, write_evaluation
+    """Score videos: CLIP-T, CLIP-I, DINO-I, temporal consistency, dynamic degree (and the world's oracle)."""
+    from stillmoving.evaluation.score import evaluate_folder, write_evaluation
+    from stillmoving.validation import check_writable
 
-    result = evaluate_folder(videos, target, prompt)
-    table = Table("metric", "mean", "std", "n", title=str(videos))
-    for key, stats in result["summary"].items():
-        table.add_row(key, f"{stats['mean']:.3f}", f"{stats['std']:.3f}", str(stats["n"]))
-    Console().print(table)
+    if output:
+        check_writable(output)
+    result = evaluate_folder(videos, _eval_settings(locals()), prompt)
+    Console().print(_summary_table(result["summary"], str(videos)))
     if output:
         console.print(f"metrics written to {write_evaluation(result, output)}")
 
