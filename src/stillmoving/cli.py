@@ -399,6 +399,44 @@ def evaluate(
 
 
 @app.command()
+def compare(
+    customization: Annotated[Path, typer.Option(help="Folder written by `customize`: the video model, the "
+                                                     "customized T2I and the spatial adapters come from it.")],
+    prompt: Annotated[list[str], typer.Option(help="Evaluation prompt, naming the customization (repeatable).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder; rerun to resume.")] = Path("compare-report"),
+    seeds: Annotated[int, typer.Option(help="Videos per prompt (seeds 0..N-1), the same for every variant.")] = 2,
+    interpolation_weight: Annotated[float, typer.Option(help="w of the weight-interpolation baseline: the video "
+                                                             "model's T2I + w (customized - base), in [0, 1].")] = 0.5,
+    clip_model: ClipModel = None, dino_model: DinoModel = None, reference_images: ReferenceImages = None,
+    dino_preprocess: DinoPreprocess = "dreamvideo", flow: Flow = "farneback", world_metrics: WorldMetrics = None,
+    target: Annotated[Optional[str], typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
+    num_frames: Annotated[int, typer.Option(help="Frames.")] = 16,
+    height: Annotated[int, typer.Option(help="Height in pixels.")] = 512,
+    width: Annotated[int, typer.Option(help="Width in pixels.")] = 512,
+    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 25,
+    guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, float16 or bfloat16 generation weights.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Discard videos made with other settings in --output.")] = False,
+):
+    """The paper's comparison: base T2V, customized T2I, naive injection, weight interpolation, Still-Moving."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    from stillmoving.evaluation.compare import CompareConfig, run_compare
+
+    diffusers_logging.disable_progress_bar()  # a model load per variant; one line each instead
+    transformers_logging.disable_progress_bar()
+    cfg = CompareConfig(customization=str(customization), output_dir=str(output), prompts=prompt, seeds=seeds,
+                        interpolation_weight=interpolation_weight, num_frames=num_frames, height=height, width=width,
+                        steps=steps, guidance_scale=guidance_scale, device=device, dtype=dtype, overwrite=overwrite,
+                        evaluation=_eval_settings(locals()))
+    report = run_compare(cfg, on_variant=lambda name, seconds: console.print(
+        f"{name}: {'generated in %.0f s' % seconds if seconds else 'all videos on disk'}", highlight=False))
+    console.print(f"report written to {report}")
+
+
+@app.command()
 def bench(
     preset: Annotated[list[str], typer.Option(help="tiny | world | sd15-256 | sd15-512 (repeatable or a comma list; "
                                                    "sd15 presets are random SD1.5 + mm_sd_v15_v2, meant for a GPU).")] = ["world"],

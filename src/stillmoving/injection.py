@@ -75,3 +75,20 @@ def t2i_unet_from_t2v(unet: UNetMotionModel) -> UNet2DConditionModel:
         raise StillMovingError(f"cannot rebuild the T2I UNet of this video model: "
                                f"{(result.missing_keys + result.unexpected_keys)[:3]}")
     return t2i.to(device=unet.device, dtype=unet.dtype)
+
+
+def interpolate_weights(base: dict[str, torch.Tensor], customized: dict[str, torch.Tensor],
+                        weight: float) -> dict[str, torch.Tensor]:
+    """Weight interpolation, the paper's baseline between naive injection and the base T2V:
+    theta = theta_M + w (theta_M1 - theta_M) for every floating-point tensor (w = 0: the base T2I M, w = 1: the
+    customized M1); integer buffers (position ids) are M1's. Both state dicts must have the same keys and shapes."""
+    if base.keys() != customized.keys():
+        odd = sorted(base.keys() ^ customized.keys())
+        raise StillMovingError(f"cannot interpolate weights: {odd[0]!r} is in one model only ({len(odd)} keys differ)")
+    out = {}
+    for key, theta in customized.items():
+        if theta.shape != base[key].shape:
+            raise StillMovingError(f"cannot interpolate weights: {key} is {tuple(base[key].shape)} in the base "
+                                   f"and {tuple(theta.shape)} in the customized model")
+        out[key] = torch.lerp(base[key].to(theta), theta, weight) if theta.is_floating_point() else theta
+    return out

@@ -9,6 +9,7 @@ embedded world (captions naming its directions and backgrounds, square frames) a
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -126,15 +127,18 @@ class VideoScorer:
         if self._world(frames, caption):
             from stillmoving.world.metrics import video_metrics
 
-            out |= video_metrics(frames, prompt=caption, target=self.settings.target)
+            with warnings.catch_warnings():  # figures that do not apply (a still's motion) are NaN, and say so
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out |= video_metrics(frames, prompt=caption, target=self.settings.target)
         return out
 
-    def record(self) -> dict:
-        """The settings and the dynamic-degree rule, for the JSON next to the numbers."""
-        return {**asdict(self.settings), "dynamic_degree_rule": (
-            f"VBench: frames at 8 fps; a pair scores the mean of its top {flow.TOP_SHARE:.0%} flow magnitudes "
-            f"({self.settings.flow}); dynamic when at least max(1, round(4 F / 16)) pairs exceed "
-            f"{flow.THRESHOLD_PX_AT_256:g} * min(H, W) / 256 px")}
+
+def evaluation_record(settings: EvalSettings) -> dict:
+    """The settings and the dynamic-degree rule, for the JSON next to the numbers."""
+    return {**asdict(settings), "dynamic_degree_rule": (
+        f"VBench: frames at 8 fps; a pair scores the mean of its top {flow.TOP_SHARE:.0%} flow magnitudes "
+        f"({settings.flow}); dynamic when at least max(1, round(4 F / 16)) pairs exceed "
+        f"{flow.THRESHOLD_PX_AT_256:g} * min(H, W) / 256 px")}
 
 
 def evaluate_folder(folder: str | Path, settings: EvalSettings, prompt: str | None = None) -> dict:
@@ -143,7 +147,7 @@ def evaluate_folder(folder: str | Path, settings: EvalSettings, prompt: str | No
     videos, captions = list_videos(folder), read_captions(folder)  # before any model loads
     scorer = VideoScorer(settings)
     per_video = {p.name: scorer.score(read_video(p), captions.get(p.name, prompt)) for p in videos}
-    return {"settings": scorer.record(), "summary": summarize(list(per_video.values())), "per_video": per_video}
+    return {"settings": evaluation_record(settings), "summary": summarize(list(per_video.values())), "per_video": per_video}
 
 
 def write_evaluation(result: dict, path: str | Path) -> Path:

@@ -106,13 +106,14 @@ def _gap_cell(metric: Metric, gap: Interval, notes: Footnotes) -> str:
             "</td>")
 
 
-def metrics_table(variants: list[Variant], columns: list[Metric], gap: tuple[str, dict[str, Interval]] | None) -> str:
-    """Mean &plusmn; std per variant and column, then the row of a paired difference with its interval."""
+def metrics_table(variants: list[Variant], columns: list[Metric], gap: tuple[str, dict[str, Interval]] | None,
+                  more_gaps: list[tuple[str, dict[str, Interval]]] = ()) -> str:
+    """Mean &plusmn; std per variant and column, then the row of a paired difference with its interval (and one
+    row per entry of `more_gaps`, e.g. every variant against the same reference)."""
     notes = Footnotes()
     head = "".join(f'<th><a href="#legend">{escape(m.key)}</a>{ARROW.get(m.better, "")}</th>' for m in columns)
     rows = [_variant_row(v, columns, notes) for v in variants]
-    if gap:
-        label, intervals = gap
+    for label, intervals in [gap] * bool(gap) + list(more_gaps):
         pairs = max((i.n for i in intervals.values()), default=0)
         rows.append(f'<tr class="gap"><th>{escape(label)} <small>mean difference and {LEVEL:.0%} interval over {pairs} '
                     "(prompt, seed) pairs; green: wholly better, red: wholly worse</small></th>"

@@ -1,0 +1,219 @@
+"""`stillmoving compare`: the paper's comparison on the user's own models, resumable.
+
+From a customization folder (written by `customize`: the video model V, the customized T2I M1, the spatial
+adapters) it generates, for every prompt and seed, the base T2V, M1's image, naive injection (M1's weights
+in V), weight interpolation between V's T2I and M1 at `--interpolation-weight`, and Still-Moving (naive
+injection + the spatial adapters), scores them with `VideoScorer` and writes the report (compare_report.py).
+
+Each video is a folder of PNG frames under `videos/<variant>/`, written atomically the moment it is made, so
+a run that stops resumes where it was: a video on disk is not generated again. compare.json records what the
+videos depend on; a later run with other settings is refused rather than mixing videos of two set-ups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from stillmoving.data.video_io import read_video, to_uint8_frames, write_video
+from stillmoving.errors import StillMovingError
+from stillmoving.evaluation.score import EvalSettings, VideoScorer, check_settings, evaluation_record
+from stillmoving.files import write_text
+from stillmoving.validation import at_least, check_device, check_dtype, check_size, check_writable, vae_factor
+from stillmoving.world.claims import BASE, NAIVE, OURS, T2I
+from stillmoving.world.variants import Key, Variant
+
+INTERPOLATION = "weight interpolation"
+RECORD = "compare.json"
+
+
+@dataclass
+class CompareConfig:
+    """One comparison; every field is a `compare` option of the same name."""
+
+    customization: str  # folder written by `customize` (V, M1 and the spatial adapters come from it)
+    output_dir: str  # the report folder; its videos/ make a rerun resume
+    prompts: list[str] = field(default_factory=list)  # evaluation prompts (they name the customization, "a sks dog")
+    seeds: int = 2  # videos per prompt, seeds 0 .. seeds - 1; every variant uses the same ones
+    interpolation_weight: float = 0.5  # w of the interpolation baseline: V's T2I + w (M1 - V's T2I)
+    num_frames: int = 16  # frames per video
+    height: int = 512  # pixels
+    width: int = 512  # pixels
+    steps: int = 25  # denoising steps
+    guidance_scale: float = 7.5  # classifier-free guidance
+    device: str = "auto"  # generation and scoring device
+    dtype: str = "auto"  # generation weights: float32 on the CPU, half precision on a GPU
+    overwrite: bool = False  # discard videos made with other settings instead of refusing
+    evaluation: EvalSettings = field(default_factory=EvalSettings)  # how the videos are scored
+
+
+def check_compare(cfg: CompareConfig) -> dict:
+    """Every input checked before a model loads; returns the customization's sources."""
+    from stillmoving.loading import read_customization
+    from stillmoving.validation import check_model_files
+
+    sources = read_customization(cfg.customization)
+    check_model_files(sources["model"], sources.get("motion_modules"), sources.get("customized"),
+                      sources.get("config_dir"), [tuple(x) for x in sources.get("loras", [])],
+                      sources["spatial_adapters"], None)
+    if not cfg.prompts:
+        raise StillMovingError("give at least one --prompt")
+    for flag, value in (("--seeds", cfg.seeds), ("--num-frames", cfg.num_frames), ("--steps", cfg.steps)):
+        at_least(flag, value, 1)
+    at_least("--guidance-scale", cfg.guidance_scale, 0)
+    if not 0 <= cfg.interpolation_weight <= 1:
+        raise StillMovingError(f"--interpolation-weight must be between 0 and 1, not {cfg.interpolation_weight}")
+    check_size(cfg.height, cfg.width, vae_factor(sources["model"], sources.get("config_dir")))
+    check_dtype(cfg.dtype, check_device(cfg.device))
+    check_writable(Path(cfg.output_dir) / RECORD)
+    check_settings(cfg.evaluation)
+    return sources
+
+
+def video_settings(cfg: CompareConfig, sources: dict) -> dict:
+    """What the videos depend on: a rerun with other values must not reuse them."""
+    keys = ("model", "motion_modules", "config_dir", "customized", "loras", "spatial_adapters")
+    generation = ("interpolation_weight", "num_frames", "height", "width", "steps", "guidance_scale", "dtype")
+    return {**{k: sources.get(k) for k in keys}, **{k: getattr(cfg, k) for k in generation}}
+
+
+def claim_output(cfg: CompareConfig, settings: dict) -> None:
+    """Refuse (or with `overwrite`, clear) an output folder whose videos were made with other settings."""
+    record = Path(cfg.output_dir) / RECORD
+    if record.is_file():
+        before = json.loads(record.read_text()).get("video_settings", {})
+        changed = sorted(k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k))
+        if changed and not cfg.overwrite:
+            raise StillMovingError(f"{cfg.output_dir} holds videos made with another {changed[0]} "
+                                   f"({before.get(changed[0])!r}); pass --overwrite or another --output")
+        if changed:
+            shutil.rmtree(Path(cfg.output_dir) / "videos", ignore_errors=True)
+    write_text(record, json.dumps({"video_settings": settings}, indent=2) + "\n")
+
+
+def video_path(output: Path, variant: str, key: Key) -> Path:
+    """videos/<variant>/<prompt's first words>_<hash>_seed<s>: readable, and unique per prompt."""
+    prompt, seed = key
+    words = "_".join("".join(c for c in w if c.isalnum()) for w in prompt.split()[:6])
+    digest = hashlib.sha1(prompt.encode()).hexdigest()[:8]
+    return output / "videos" / variant.replace(" ", "_") / f"{words}_{digest}_seed{seed}"
+
+
+# ----------------------------------------------------------------------------- the variants' models
+
+
+def _pipe(sources: dict, device: str, dtype: torch.dtype, **parts):
+    from stillmoving.loading import assemble_pipeline
+
+    return assemble_pipeline(sources["model"], sources.get("motion_modules"), device=device, dtype=dtype,
+                             config_dir=sources.get("config_dir"), **parts)
+
+
+def _customized(sources: dict) -> dict:
+    return dict(customized=sources.get("customized"), loras=[tuple(x) for x in sources.get("loras", [])])
+
+
+def interpolated_pipe(sources: dict, weight: float, device: str, dtype: torch.dtype):
+    """V with its T2I part (and text encoder, where M1 has its own) at V's T2I + w (M1 - V's T2I)."""
+    from stillmoving.injection import inject_t2i_weights, interpolate_weights, spatial_state_dict
+    from stillmoving.loading import load_customized, load_t2v
+
+    pipe = load_t2v(sources["model"], sources.get("motion_modules"), dtype, sources.get("config_dir"))
+    m1 = load_customized(pipe, **_customized(sources))
+    inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), m1.unet.state_dict(), weight))
+    if m1.text_encoder is not None:
+        pipe.text_encoder.load_state_dict(interpolate_weights(pipe.text_encoder.state_dict(),
+                                                              m1.text_encoder.state_dict(), weight))
+    return pipe.to(device)
+
+
+def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
+    """M1 on its own, as a Stable Diffusion pipeline sharing V's VAE, tokenizer and scheduler."""
+    from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
+
+    t2v = load_t2v(sources["model"], sources.get("motion_modules"), dtype, sources.get("config_dir"))
+    m1 = load_customized(t2v, **_customized(sources))
+    return t2i_pipeline(t2v, m1.unet, m1.text_encoder).to(device)
+
+
+def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torch.dtype) -> dict:
+    """name -> (description, pipeline factory); the table's and the grid's order."""
+    w = cfg.interpolation_weight
+    return {
+        BASE: ("the video model, uncustomized", lambda: _pipe(sources, device, dtype)),
+        T2I: ("the customized T2I alone: one image per prompt and seed", lambda: t2i_pipe(sources, device, dtype)),
+        NAIVE: ("the customized T2I's weights plugged into the video model",
+                lambda: _pipe(sources, device, dtype, **_customized(sources))),
+        INTERPOLATION: (f"the video model's T2I weights moved a share w = {w:g} of the way to the customized T2I's",
+                        lambda: interpolated_pipe(sources, w, device, dtype)),
+        OURS: ("naive injection + the spatial adapters of the customization folder",
+               lambda: _pipe(sources, device, dtype, spatial_adapters=sources["spatial_adapters"], **_customized(sources))),
+    }
+
+
+# ----------------------------------------------------------------------------- generating and scoring
+
+
+def _sample(pipe, name: str, cfg: CompareConfig, key: Key) -> np.ndarray:
+    prompt, seed = key
+    common = dict(height=cfg.height, width=cfg.width, num_inference_steps=cfg.steps,
+                  guidance_scale=cfg.guidance_scale, generator=torch.Generator().manual_seed(seed), output_type="np")
+    if name == T2I:
+        return to_uint8_frames(pipe(prompt, **common).images[0][None])  # (1, h, w, 3): a still
+    return to_uint8_frames(pipe(prompt, num_frames=cfg.num_frames, **common).frames[0])
+
+
+def generate_missing(cfg: CompareConfig, name: str, build: Callable, keys: list[Key]) -> float:
+    """Generate the variant's videos that are not on disk yet (the model loads only if one is missing);
+    returns the seconds spent."""
+    output = Path(cfg.output_dir)
+    missing = [key for key in keys if not video_path(output, name, key).is_dir()]
+    if not missing:
+        return 0.0
+    start = time.perf_counter()
+    pipe = build()
+    pipe.set_progress_bar_config(disable=True)
+    for key in missing:
+        write_video(_sample(pipe, name, cfg, key), video_path(output, name, key))
+    return time.perf_counter() - start
+
+
+def score_variants(cfg: CompareConfig, keys: list[Key], descriptions: dict[str, str]) -> list[Variant]:
+    """Every variant's videos, read back from disk (a resumed run scores exactly what a fresh one would)."""
+    scorer = VideoScorer(cfg.evaluation)
+    variants = []
+    for name, description in descriptions.items():
+        variant = Variant(name, description)
+        for key in keys:
+            variant.add(read_video(video_path(Path(cfg.output_dir), name, key)), *key)
+        variant.metrics = [scorer.score(video, prompt) for video, prompt in zip(variant.videos, variant.captions)]
+        variants.append(variant)
+    return variants
+
+
+def run_compare(cfg: CompareConfig, on_variant: Callable[[str, float], None] = lambda name, seconds: None) -> Path:
+    """Generate what is missing, score everything, write the report; returns index.html."""
+    from stillmoving.evaluation.compare_report import write_compare_report
+
+    sources = check_compare(cfg)
+    claim_output(cfg, video_settings(cfg, sources))
+    device = check_device(cfg.device)
+    dtype = check_dtype(cfg.dtype, device)
+    keys = [(prompt, seed) for prompt in cfg.prompts for seed in range(cfg.seeds)]
+    builders = variant_builders(cfg, sources, device, dtype)
+    timings = {}
+    for name, (_, build) in builders.items():
+        timings[name] = round(generate_missing(cfg, name, build, keys), 1)
+        on_variant(name, timings[name])
+    variants = score_variants(cfg, keys, {name: description for name, (description, _) in builders.items()})
+    settings = {**video_settings(cfg, sources), "prompts": cfg.prompts, "seeds": cfg.seeds,
+                "evaluation": evaluation_record(cfg.evaluation)}
+    return write_compare_report(Path(cfg.output_dir), variants, settings, timings)
