@@ -118,6 +118,9 @@ def test_mismatched_customized_unet_is_refused(tiny_dir, workdir, motion_run, ca
     (["generate", "--model", "no/such/folder", "--prompt", "x", "-o", "x.gif"], "no such model folder"),
     (["info", "missing.safetensors"], "no such file"),
     (["generate", "--prompt", "x", "-o", "x.gif"], "missing --model or --customization"),
+    (["eval", "missing"], "missing: no such folder"),
+    (["eval", ".", "--clip-model", "no_such_clip"], "no videos found in ."),
+    (["compare", "--customization", "missing", "--prompt", "x"], "missing is not a customization folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, message):
     monkeypatch.chdir(tmp_path)
@@ -169,7 +172,7 @@ def test_customize_batch_checks_every_run_before_training(tiny_dir, tmp_path, ca
 
 
 def test_every_verb_has_help(capsys, monkeypatch):
-    for verb in (["motion-adapter", "train"], ["customize"], ["generate"], ["info"], ["demo"], ["eval"],
+    for verb in (["motion-adapter", "train"], ["customize"], ["generate"], ["info"], ["demo"], ["eval"], ["compare"],
                  ["t2i", "dreambooth"], ["t2i", "lora"]):
         code, out, _ = run(capsys, monkeypatch, *verb, "--help")
         assert code == 0 and "Usage" in out

@@ -1,0 +1,110 @@
+"""`stillmoving compare` end to end on the embedded world (CI-sized), its resumption, and weight interpolation."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from diffusers import UNetMotionModel
+
+from conftest import perturb
+from evaluation_models import save_tiny_clip, save_tiny_dino
+from test_cli import invoke, run
+
+from stillmoving.errors import StillMovingError
+from stillmoving.injection import interpolate_weights, t2i_unet_from_t2v
+from stillmoving.world.claims import BASE, NAIVE, OURS, T2I
+from stillmoving.world.weights import shipped_model, shipped_motion_adapter
+
+PROMPTS = ["a sks star moving left quickly on a gray background", "a sks star moving up slowly on a blue background"]
+VARIANTS = [BASE, T2I, NAIVE, "weight interpolation", OURS]
+WORLD = ["--num-frames", "8", "--height", "32", "--width", "32"]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A 1-step customization of the shipped world model (its T2I nudged: a stand-in DreamBooth), CLIP, DINO and
+    reference images."""
+    root = tmp_path_factory.mktemp("compare")
+    unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(shipped_model(), subfolder="unet"))
+    perturb(unet.parameters(), seed=3, scale=0.01, add=True)
+    unet.save_pretrained(root / "m1")
+    invoke("customize", "--model", shipped_model(), "--motion-adapter", shipped_motion_adapter(), "-o", root / "custom",
+           "--customized", root / "m1", "--prompt", "a sks star on a gray background", "--num-images", "1",
+           "--num-prior-videos", "1", "--prior-prompt", "a red circle moving left slowly on a gray background",
+           "--steps", "1", "--sample-steps", "2", "--num-validation-videos", "0", *WORLD)
+    invoke("world", "render", root / "refs", "--images", "--subject", "star", "--count", "2")
+    return dict(custom=root / "custom", clip=save_tiny_clip(root), dino=save_tiny_dino(root), refs=root / "refs")
+
+
+def compare(capsys, monkeypatch, inputs, output, *extra):
+    return run(capsys, monkeypatch, "compare", "--customization", inputs["custom"], "--prompt", PROMPTS[0],
+               "--prompt", PROMPTS[1], "--seeds", "2", "--steps", "2", "--clip-model", inputs["clip"],
+               "--dino-model", inputs["dino"], "--reference-images", inputs["refs"], "--device", "cpu",
+               "-o", output, *WORLD, *extra)
+
+
+def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_path, capsys, monkeypatch):
+    output = tmp_path / "report"
+    code, _, err = compare(capsys, monkeypatch, inputs, output)
+    assert code == 0, err
+    record = json.loads((output / "metrics.json").read_text())
+    assert list(record["variants"]) == VARIANTS
+    for name, variant in record["variants"].items():
+        assert len(variant["per_video"]) == 4 and variant["seeds"] == [0, 1, 0, 1]
+        keys = {"clip_t", "clip_i", "dino_i"} | ({"temporal_consistency", "dynamic_degree", "speed"} if name != T2I else set())
+        assert all(keys <= set(figures) for figures in variant["per_video"]), name
+    gaps = record["minus naive injection"]
+    assert list(gaps) == [BASE, T2I, "weight interpolation", OURS]
+    assert gaps[OURS]["clip_t"]["n"] == 4 and gaps[OURS]["clip_t"]["low"] <= gaps[OURS]["clip_t"]["high"]
+    assert gaps[T2I]["temporal_consistency"]["n"] == 0  # a still image has none
+    page = (output / "index.html").read_text()
+    assert all(f"{name} minus naive injection" in page for name in gaps) and "metrics.png" in page
+    assert (output / "metrics.png").stat().st_size > 0 and len(list((output / "media").iterdir())) == 20
+
+    removed = sorted((output / "videos" / "naive_injection").iterdir())[0]
+    shutil.rmtree(removed)  # as if the run had stopped there
+    code, _, err = compare(capsys, monkeypatch, inputs, output)
+    assert code == 0, err
+    assert [line.split(":")[0] for line in err.splitlines() if "generated in" in line] == [NAIVE]
+    assert err.count("all videos on disk") == 4 and removed.is_dir()
+    assert json.loads((output / "metrics.json").read_text())["variants"] == record["variants"]  # same videos again
+
+    code, _, err = compare(capsys, monkeypatch, inputs, output, "--guidance-scale", "3")
+    assert (code, err.strip().splitlines()[-1]) == (2, f"error: {output} holds videos made with another "
+                                                       "guidance_scale (7.5); pass --overwrite or another --output")
+
+
+def test_weight_interpolation_is_the_base_at_0_the_customized_at_1_and_linear_between():
+    base = {"w": torch.zeros(2, 3), "ids": torch.arange(3)}
+    customized = {"w": torch.ones(2, 3) * 4, "ids": torch.arange(3) + 1}
+    assert torch.equal(interpolate_weights(base, customized, 0.0)["w"], base["w"])
+    assert torch.equal(interpolate_weights(base, customized, 1.0)["w"], customized["w"])
+    halfway = interpolate_weights(base, customized, 0.25)
+    assert torch.equal(halfway["w"], torch.ones(2, 3)) and torch.equal(halfway["ids"], customized["ids"])
+    with pytest.raises(StillMovingError, match="'extra' is in one model only"):
+        interpolate_weights(base, {**customized, "extra": torch.zeros(1)}, 0.5)
+
+
+BASE_ARGS = ["--customization", "{custom}", "--prompt", PROMPTS[0]]
+COMPARE_BAD_INPUTS = [  # (id, arguments, expected message); exit 2 and nothing written, before any model loads
+    ("not-a-customization", ["--customization", "{tmp}", "--prompt", PROMPTS[0]],
+     "error: {tmp} is not a customization folder (no customization.json)"),
+    ("no-prompt", ["--customization", "{custom}"], "Missing option '--prompt'"),
+    ("weight-above-1", [*BASE_ARGS, "--interpolation-weight", "1.5"],
+     "error: --interpolation-weight must be between 0 and 1, not 1.5"),
+    ("zero-seeds", [*BASE_ARGS, "--seeds", "0"], "error: --seeds must be at least 1, not 0"),
+    ("height-not-a-multiple", [*BASE_ARGS, "--height", "31"], "error: --height 31 is not a multiple of the VAE's factor"),
+    ("clip-is-dino", [*BASE_ARGS, "--clip-model", "{dino}"], "expected model_type clip"),
+]
+
+
+@pytest.mark.parametrize("args,message", [r[1:] for r in COMPARE_BAD_INPUTS], ids=[r[0] for r in COMPARE_BAD_INPUTS])
+def test_compare_bad_inputs_fail_before_any_model_loads(inputs, tmp_path, capsys, monkeypatch, args, message):
+    from stillmoving import loading
+
+    monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
+    fill = dict(tmp=tmp_path, custom=inputs["custom"], dino=inputs["dino"])
+    code, _, err = run(capsys, monkeypatch, "compare", "-o", tmp_path / "out", *WORLD, *[a.format(**fill) for a in args])
+    assert code == 2 and message.format(**fill) in err, err
+    assert not (tmp_path / "out").exists()
