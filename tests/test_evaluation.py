@@ -80,6 +80,9 @@ def test_frames_identical_to_the_references_score_1_and_noise_lower(backbones, t
     for key in ("clip_i", "dino_i"):
         assert result["same"][key] == pytest.approx(1.0, abs=1e-5)
         assert result["noise"][key] < result["same"][key] - 1e-3
+    own = evaluate(capsys, monkeypatch, folder, "--dino-model", dino, "--reference-images", tmp_path / "refs",
+                   "--dino-preprocess", "processor")  # the DINO folder's own resize: the same properties
+    assert own["same"]["dino_i"] == pytest.approx(1.0, abs=1e-5) and own["noise"]["dino_i"] < 1.0 - 1e-3
 
 
 def test_clip_t_equals_a_direct_computation_with_the_same_model(backbones, tmp_path, capsys, monkeypatch):

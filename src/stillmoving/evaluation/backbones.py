@@ -112,7 +112,8 @@ class DinoBackbone:
         short = round(self.crop * 256 / 224)
         w, h = picture.size
         scale = short / min(w, h)
-        picture = picture.resize((max(short, round(w * scale)), max(short, round(h * scale))), Image.BICUBIC)
+        size = (max(short, int(w * scale)), max(short, int(h * scale)))  # torchvision's Resize truncates the long side
+        picture = picture.resize(size, Image.BICUBIC)
         w, h = picture.size
         left, top = round((w - self.crop) / 2), round((h - self.crop) / 2)
         array = np.asarray(picture.crop((left, top, left + self.crop, top + self.crop)), np.float32) / 255
