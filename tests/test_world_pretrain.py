@@ -69,6 +69,38 @@ def test_loaded_pipeline_generates_frames(world_dir):
     assert torch.isfinite(frames).all()
 
 
+def test_joint_phase_trains_spatial_and_temporal_weights_from_the_video_model(world_dir, tmp_path):
+    cfg = tiny_config()
+    cfg.joint.steps, cfg.joint.batch_size, cfg.joint.warmup_steps, cfg.joint.monitor_every = 2, 2, 1, 0
+    cfg.joint_from = str(world_dir / "pipeline")
+    record = run(cfg, tmp_path, ("joint",))["joint"]
+    before = load_file(world_dir / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
+    after = load_file(tmp_path / "joint" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
+    assert before.keys() == after.keys()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any("motion_modules" in k for k in moved) and any("motion_modules" not in k for k in moved)
+    spatial = [k for k in before if "motion_modules" not in k]
+    change = sum(float((after[k] - before[k]).pow(2).sum()) for k in spatial)
+    expected = (change / sum(float(before[k].pow(2).sum()) for k in spatial)) ** 0.5
+    assert record["spatial_drift"] == pytest.approx(expected, abs=1e-5) and record["spatial_drift"] > 0
+    assert {"unnamed_look_color_consistency", "unconditional_shape_consistency"} <= set(record["monitor"][-1])
+    assert (tmp_path / "joint" / "motion_adapter").is_dir()
+
+
+def test_captions_leave_the_look_unnamed_at_the_configured_rate(world_dir):
+    from stillmoving.world.pretrain import WorldData, choose_captions
+    from transformers import CLIPTokenizer
+
+    cfg = tiny_config()
+    data = WorldData(cfg, CLIPTokenizer.from_pretrained(world_dir / "pipeline" / "tokenizer"))
+    cfg.joint.caption_dropout, cfg.joint.appearance_dropout = 0.0, 1.0
+    ids = torch.arange(len(data.captions))
+    assert choose_captions(data, ids, cfg.joint) == data.unnamed_look_captions
+    assert all(spec.color not in text for spec, text in zip(data.specs, data.unnamed_look_captions))
+    cfg.joint.appearance_dropout = 0.0
+    assert choose_captions(data, ids, cfg.joint) == data.captions
+
+
 def test_same_seed_same_weights_and_log(tmp_path):
     for name in ("a", "b"):
         cfg = tiny_config()

@@ -194,6 +194,7 @@ def test_caption_example():
     spec = SceneSpec("circle", "red", "striped", "left", "quickly", "gray", 0.3, (0.5, 0.5))
     assert caption(spec) == "a red striped circle moving left quickly on a gray background"
     assert caption(dataclasses.replace(spec, texture="plain"), motion=False) == "a red circle on a gray background"
+    assert caption(spec, appearance=False) == "a circle moving left quickly on a gray background"
 
 
 def test_invalid_values_are_errors():

@@ -12,6 +12,12 @@ Three phases, each a plain loop over cached tensors, each saving a standard diff
 The result is an AnimateDiffPipeline folder (`pipeline/`) that `StillMovingPipeline.from_pretrained` loads,
 plus `pretrain_log.json` (steps, wall time, losses, monitor figures).
 
+A fourth phase, not part of `all`, makes the world's second video model from the first:
+  joint   the jointly trained kind (ModelScope/ZeroScope, VideoCrafter, LaVie, AnimateDiff v3's domain
+          adapter): every UNet weight of `pipeline/` (or `joint_from`), spatial layers included, trains
+          on videos whose captions often leave the object's look unnamed or are empty, so the temporal
+          layers must carry the look from frame to frame; writes `joint/`.
+
 Measured limit: the motion modules learn coherent motion of the data's magnitude within ~500 steps, but
 not to follow the direction word (`probe.direction_gap` stays ~0). A T2I trained on single frames has no use
 for direction words, so its frozen spatial features change by ~1% between "left" and "right"; trained on one
@@ -42,7 +48,7 @@ from transformers import CLIPTokenizer
 from stillmoving.data.frozen import encode_pixels
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
 from stillmoving.training.loop import VideoDenoiser
-from stillmoving.world import probe
+from stillmoving.world import metrics, probe
 from stillmoving.world.architectures import (
     PRESETS,
     build_motion_modules,
@@ -54,7 +60,8 @@ from stillmoving.world.architectures import (
 from stillmoving.world.synthetic import caption, make_video_dataset, world_vocabulary
 from stillmoving.world.tokenizer import build_tokenizer
 
-PHASES = ("vae", "t2i", "motion")
+PHASES = ("vae", "t2i", "motion")  # `--phase all`
+EXTRA_PHASES = ("joint",)
 log = logging.getLogger("stillmoving.world.pretrain")
 
 
@@ -71,6 +78,7 @@ class PhaseConfig:
     kl_weight: float = 0.0  # vae: weight of KL(q(z|x) || N(0, I)) per latent element
     object_weight: float = 0.0  # vae: extra reconstruction weight on object pixels (probe.foreground)
     static_captions: float = 0.0  # t2i: fraction of captions without the motion words, as images are captioned
+    appearance_dropout: float = 0.0  # fraction of captions that leave the object's colour and texture unnamed
     train_text_encoder: bool = True  # train CLIP too (t2i: from its seeded init; motion: see train_motion)
     token_identity_weight: float = 0.0  # t2i: loss for decoding each token from its CLIP state (see train_t2i)
     high_noise_cap: float = 0.0  # motion: cap of `high_noise_weights`; 0 = min-SNR-gamma / plain MSE instead
@@ -98,6 +106,10 @@ class PretrainConfig:
     motion: PhaseConfig = field(default_factory=lambda: PhaseConfig(
         steps=2500, batch_size=8, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, high_noise_cap=20.0,
         min_timestep=750, train_text_encoder=False, monitor_every=500))
+    joint: PhaseConfig = field(default_factory=lambda: PhaseConfig(
+        steps=1500, batch_size=8, learning_rate=2e-4, warmup_steps=50, caption_dropout=0.3, appearance_dropout=0.3,
+        high_noise_cap=20.0, min_timestep=750, train_text_encoder=False, monitor_every=500))
+    joint_from: str = ""  # joint: the AnimateDiff folder it starts from; "" = <out>/pipeline
 
 
 def override(cfg: PretrainConfig, assignment: str) -> None:
@@ -106,7 +118,7 @@ def override(cfg: PretrainConfig, assignment: str) -> None:
     *path, name = key.split(".")
     target = getattr(cfg, path[0]) if path else cfg
     fields = {f.name: f for f in dataclasses.fields(target)}
-    if len(path) > 1 or (path and path[0] not in PHASES) or name not in fields or dataclasses.is_dataclass(
+    if len(path) > 1 or (path and path[0] not in PHASES + EXTRA_PHASES) or name not in fields or dataclasses.is_dataclass(
             getattr(target, name)):
         raise KeyError(f"unknown setting {key!r}")
     kind = type(getattr(target, name))
@@ -125,6 +137,7 @@ class WorldData:
         self.specs = [s.spec for s in samples]
         self.captions = [s.caption for s in samples]
         self.static_captions = [caption(s.spec, motion=False) for s in samples]
+        self.unnamed_look_captions = [caption(s.spec, appearance=False) for s in samples]
         self.tokenizer = tokenizer
 
     @property
@@ -154,11 +167,16 @@ class WorldData:
 
 
 def choose_captions(data: WorldData, video_ids: torch.Tensor, phase: PhaseConfig) -> list[str]:
-    """Each item's caption, with caption dropout ("") and, for the t2i, static captions mixed in."""
+    """Each item's caption, with caption dropout (""), captions that leave the look unnamed and, for the
+    t2i, static captions mixed in."""
     draws = torch.rand(len(video_ids), 2)
-    return ["" if drop < phase.caption_dropout else
+    if phase.appearance_dropout:  # one more draw only where it is used: the other phases' streams stay as they were
+        unnamed = (torch.rand(len(video_ids)) < phase.appearance_dropout).tolist()
+    else:
+        unnamed = [False] * len(video_ids)
+    return ["" if drop < phase.caption_dropout else data.unnamed_look_captions[i] if bare else
             (data.static_captions[i] if static < phase.static_captions else data.captions[i])
-            for i, (drop, static) in zip(video_ids.tolist(), draws.tolist())]
+            for i, (drop, static), bare in zip(video_ids.tolist(), draws.tolist(), unnamed)]
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -337,11 +355,27 @@ def motion_loss(model, scheduler, latents: torch.Tensor, text: torch.Tensor, pha
     return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
 
 
-def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
-    phase = cfg.motion
-    pipe = inflate(out / "t2i", cfg)
+def look_consistency(pipe, cfg: PretrainConfig) -> dict:
+    """The oracle's shape and colour consistency of the object in videos whose captions leave its look
+    unnamed, and in unconditional ones: does the video model carry the object's look from frame to frame
+    when the text does not pin it down? (A customized subject's look is exactly what the text does not name.)"""
+    specs = probe.monitor_scenes(cfg.monitor_videos, num_frames=cfg.num_frames)
+    figures = {}
+    for name, prompts in (("unnamed_look", [caption(s, appearance=False) for s in specs]), ("unconditional", [""] * len(specs))):
+        videos = pipe(prompt=prompts, num_frames=cfg.num_frames, height=cfg.resolution, width=cfg.resolution,
+                      num_inference_steps=cfg.monitor_steps, guidance_scale=cfg.guidance_scale, output_type="np",
+                      generator=torch.Generator().manual_seed(cfg.seed)).frames
+        scores = [metrics.consistency_metrics(v, metrics.segment(v)) for v in probe.to_uint8(videos)]
+        for key in ("shape_consistency", "color_consistency"):
+            figures[f"{name}_{key}"] = float(np.nanmean([s[key] for s in scores]))
+    return figures
+
+
+def train_video(pipe, cfg: PretrainConfig, data: WorldData, phase: PhaseConfig, name: str) -> dict:
+    """The video phases' loop: `motion_loss` on the cached latents of the world's videos, for the UNet's
+    parameters that require grad (and the text encoder's when `phase.train_text_encoder`), monitored by
+    `probe.monitor`, `probe.direction_gap` and `look_consistency`."""
     pipe.vae.requires_grad_(False)
-    pipe.unet.freeze_unet2d_params()
     pipe.text_encoder.requires_grad_(phase.train_text_encoder)
     latents = data.latents(pipe.vae)  # (n, 4, f, h', w')
     model, scheduler = VideoDenoiser(pipe.unet), build_scheduler()
@@ -366,14 +400,44 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
                                         cfg.monitor_steps, cfg.guidance_scale, cfg.seed)
                 figures["direction_gap"] = probe.direction_gap(model, scheduler, latents[probe_ids],
                                                                embed(probe_captions), embed(swapped))
+                figures |= look_consistency(pipe, cfg)
             monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
-            log.info("motion monitor %s", monitors[-1])
+            log.info("%s monitor %s", name, monitors[-1])
 
     params = [p for p in pipe.unet.parameters() if p.requires_grad]
     params += list(pipe.text_encoder.parameters()) if phase.train_text_encoder else []
-    stats = fit(params, step_loss, phase, "motion", on_step)
-    save_world(pipe, out)
+    stats = fit(params, step_loss, phase, name, on_step)
     return {**stats, "trainable_params": sum(p.numel() for p in params), "monitor": monitors}
+
+
+def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
+    pipe = inflate(out / "t2i", cfg)
+    pipe.unet.freeze_unet2d_params()
+    record = train_video(pipe, cfg, data, cfg.motion, "motion")
+    save_world(pipe, out)
+    return record
+
+
+def spatial_drift(before: dict[str, torch.Tensor], unet) -> float:
+    """||W_after - W_before|| / ||W_before|| over the spatial (non motion-module) weights of the UNet."""
+    after = {k: v for k, v in unet.state_dict().items() if k in before}
+    change = sum(float((after[k] - before[k]).pow(2).sum()) for k in before)
+    return (change / sum(float(v.pow(2).sum()) for v in before.values())) ** 0.5
+
+
+def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
+    source = Path(cfg.joint_from) if cfg.joint_from else out / "pipeline"
+    torch.manual_seed(cfg.seed + 3)
+    pipe = AnimateDiffPipeline.from_pretrained(source)
+    pipe.set_progress_bar_config(disable=True)
+    spatial = {k: v.clone() for k, v in pipe.unet.state_dict().items() if "motion_modules" not in k}
+    pipe.unet.requires_grad_(True)
+    record = train_video(pipe, cfg, data, cfg.joint, "joint")
+    record["spatial_drift"] = round(spatial_drift(spatial, pipe.unet), 5)
+    record["source"] = str(source)
+    log.info("joint: spatial weights moved by %.2f%% of their norm", 100 * record["spatial_drift"])
+    save_world(pipe, out / "joint")
+    return record
 
 
 def save_world(pipe: AnimateDiffPipeline, out: Path) -> None:
@@ -396,7 +460,7 @@ def run(cfg: PretrainConfig, out: str | Path, phases: tuple[str, ...] = PHASES) 
     record_path = out / "pretrain_log.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record["config"] = dataclasses.asdict(cfg)
-    train = {"vae": train_vae, "t2i": train_t2i, "motion": train_motion}
+    train = {"vae": train_vae, "t2i": train_t2i, "motion": train_motion, "joint": train_joint}
     for name in phases:
         log.info("phase %s", name)
         record[name] = train[name](cfg, data, out)
@@ -410,7 +474,7 @@ def run(cfg: PretrainConfig, out: str | Path, phases: tuple[str, ...] = PHASES) 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="output folder (phases read and write sub-folders)")
-    parser.add_argument("--phase", choices=(*PHASES, "all"), default="all")
+    parser.add_argument("--phase", choices=(*PHASES, *EXTRA_PHASES, "all"), default="all")
     parser.add_argument("--steps", type=int, help="optimizer steps of every selected phase")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     parser.add_argument("--seed", type=int, default=0)

@@ -173,11 +173,14 @@ def sample_scene(rng: np.random.Generator, num_frames: int = 8, subject: str | N
     return SceneSpec(shape, color, texture, direction, speed, background, size, start_xy, subject, style)
 
 
-def caption(spec: SceneSpec, placeholder: str = "sks", motion: bool = True) -> str:
+def caption(spec: SceneSpec, placeholder: str = "sks", motion: bool = True, appearance: bool = True) -> str:
     """E.g. "a red striped circle moving left quickly on a gray background"; the held-out subject is
-    "a <placeholder> star ...", a style appends "in crayon style"; plain texture is not named."""
+    "a <placeholder> star ...", a style appends "in crayon style"; plain texture is not named.
+    `appearance=False` leaves the object's colour and texture unnamed ("a circle moving left ...")."""
     if spec.subject is not None:
         noun = [placeholder, spec.shape]
+    elif not appearance:
+        noun = [spec.shape]
     else:
         noun = [spec.color] + ([spec.texture] if spec.texture != "plain" else []) + [spec.shape]
     words = ["a", *noun] + (["moving", spec.direction, spec.speed] if motion else [])
