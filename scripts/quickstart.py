@@ -1,7 +1,8 @@
 """Smoke run of every stage through the CLI on an UNTRAINED tiny model (seconds, offline).
 
 It proves the installation works end to end: build a tiny AnimateDiff-shaped model and a "customized"
-T2I (its UNet nudged by noise), train a motion adapter, customize, and generate at three motion scales.
+T2I (its UNet nudged by noise), train a motion adapter, customize, generate at three motion scales, compare
+the variants and score videos.
 The videos are noise: the weights are random. The embedded, pretrained world model replaces this.
 """
 
@@ -43,6 +44,9 @@ def main(root: Path) -> None:
     for scale in ("1", "0", "-1"):
         stillmoving("generate", "--customization", str(root / "customization"), "--prompt", "a sks dog",
                     "--motion-scale", scale, "--steps", "4", "-o", str(root / f"video_alpha{scale}.gif"), *SIZE)
+    stillmoving("compare", "--customization", str(root / "customization"), "--prompt", "a sks dog", "--seeds", "1",
+                "--steps", "4", "-o", str(root / "compare"), "--overwrite", *SIZE)  # no backbones: dynamic degree
+    stillmoving("eval", str(root / "compare/videos/Still-Moving"), "--prompt", "a sks dog")
     stillmoving("info", str(root / "customization"))
 
 

@@ -1,6 +1,7 @@
 """`stillmoving compare` end to end on the embedded world (CI-sized), its resumption, and weight interpolation."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -73,6 +74,10 @@ def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_pa
     code, _, err = compare(capsys, monkeypatch, inputs, output, "--guidance-scale", "3")
     assert (code, err.strip().splitlines()[-1]) == (2, f"error: {output} holds videos made with another "
                                                        "guidance_scale (7.5); pass --overwrite or another --output")
+    adapters = inputs["custom"] / "spatial_adapters.safetensors"
+    os.utime(adapters, ns=(adapters.stat().st_atime_ns, adapters.stat().st_mtime_ns + 10**9))  # as if retrained
+    code, _, err = compare(capsys, monkeypatch, inputs, output)
+    assert code == 2 and "holds videos made with another spatial_adapters_files" in err
 
 
 def test_weight_interpolation_is_the_base_at_0_the_customized_at_1_and_linear_between():

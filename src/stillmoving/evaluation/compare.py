@@ -78,11 +78,26 @@ def check_compare(cfg: CompareConfig) -> dict:
     return sources
 
 
+def files_stamp(path: str | None) -> str | None:
+    """Sizes and modification times of a file, or of every file under a folder: a model retrained in place is
+    another model. None for a path that is not on disk (a Hub id)."""
+    if not path or not Path(path).exists():
+        return None
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    text = "".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in files)
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
 def video_settings(cfg: CompareConfig, sources: dict) -> dict:
-    """What the videos depend on: a rerun with other values must not reuse them."""
+    """What the videos depend on: a rerun with other values, or other files under the same paths, must not
+    reuse them."""
     keys = ("model", "motion_modules", "config_dir", "customized", "loras", "spatial_adapters")
     generation = ("interpolation_weight", "num_frames", "height", "width", "steps", "guidance_scale", "dtype")
-    return {**{k: sources.get(k) for k in keys}, **{k: getattr(cfg, k) for k in generation}}
+    stamps = {f"{k}_files": files_stamp(sources.get(k)) for k in ("model", "motion_modules", "customized",
+                                                                 "spatial_adapters")}
+    stamps["loras_files"] = [files_stamp(path) for path, _ in sources.get("loras", [])]
+    return {**{k: sources.get(k) for k in keys}, **stamps, **{k: getattr(cfg, k) for k in generation}}
 
 
 def claim_output(cfg: CompareConfig, settings: dict) -> None:
