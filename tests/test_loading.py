@@ -112,3 +112,20 @@ def test_sd_folder_plus_motion_modules_loads(tiny_pipe, tiny_dir, tmp_path):
     pipe = load_t2v(tmp_path / "sd", tmp_path / "mm")
     for key, value in tiny_pipe.unet.state_dict().items():
         assert torch.equal(pipe.unet.state_dict()[key], value), key
+
+
+def test_a_video_model_folder_gives_its_spatial_layers_as_the_base_of_a_lora(tiny_dir, tmp_path):
+    """M from an AnimateDiff folder (its spatial layers), a LoRA fused on it, injected into another V: the
+    jointly trained world model's users customize M, not the joint model's own spatial layers."""
+    other = load_t2v(tiny_dir)
+    with torch.no_grad():
+        for name, p in other.unet.named_parameters():
+            if "motion_modules" not in name:
+                p.add_(0.05)  # another V: its spatial layers are no longer M
+    _, _, file = write_lora(load_t2v(tiny_dir), tmp_path)
+    on_m = load_customized(load_t2v(tiny_dir), loras=[(str(file), 1.0)]).unet.state_dict()
+    from_folder = load_customized(other, str(tiny_dir), [(str(file), 1.0)]).unet.state_dict()
+    on_other = load_customized(other, loras=[(str(file), 1.0)]).unet.state_dict()
+    assert on_m.keys() == from_folder.keys()
+    assert all(torch.equal(on_m[k], from_folder[k]) for k in on_m)
+    assert not all(torch.equal(on_m[k], on_other[k]) for k in on_m)

@@ -13,8 +13,9 @@ from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
 from stillmoving.world.demo import still_caption
 from stillmoving.world.legend import DEMO_METRICS
 
-VARIANTS = ["base T2V", "customized T2I (image)", "naive injection", "no motion adapter", "no prior preservation",
-            "Still-Moving"]
+VARIANTS = ["base T2V", "customized T2I (image)", "naive injection", "weight interpolation", "no motion adapter",
+            "no prior preservation", "Still-Moving"]
+SWEEP = "motion scale (base T2V + motion adapter)"
 
 
 def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path, capsys, monkeypatch):
@@ -22,31 +23,38 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     assert code == 0, err
     report = tmp_path / "report"
     record = json.loads((report / "metrics.json").read_text())
-    variants = record["sections"]["star"]
-    assert list(variants) == VARIANTS
-    assert all(v["seeds"] == [0, 1, 0, 1] for v in variants.values())  # 2 prompts x 2 seeds, paired
+    # Both shipped video models: the AnimateDiff-like one's sections by the customization's name, the jointly
+    # trained one's with "(joint V)"; each with every variant and its own motion-scale sweep.
+    assert list(record["sections"]) == ["star", SWEEP, "star (joint V)", f"{SWEEP} (joint V)"]
+    for scope in ("star", "star (joint V)"):
+        variants = record["sections"][scope]
+        assert list(variants) == VARIANTS
+        assert all(v["seeds"] == [0, 1, 0, 1] for v in variants.values())  # 2 prompts x 2 seeds, paired
     assert record["motion_scale_sweep"]["alpha"] == [-1.0, 0.0, 1.0]
-    assert list(record["sections"]["motion scale (base T2V + motion adapter)"]) == ["alpha -1", "alpha 0", "alpha 1"]
+    for sweep in (SWEEP, f"{SWEEP} (joint V)"):
+        assert list(record["sections"][sweep]) == ["alpha -1", "alpha 0", "alpha 1"]
 
     found = json.loads((report / "claims.json").read_text())
-    claims = found["claims"]["star"]
-    assert set(claims) == {"better_than_naive", "fidelity_kept", "motion_kept", "no_motion_adapter_static",
-                           "no_worse_than_naive"}
-    monotone = found["claims"]["motion scale"]["monotone"]
-    assert all(c["verdict"] in (HOLDS, FAILS, UNJUDGED) for c in [*claims.values(), monotone])
-    gap = found["still_moving_minus_naive"]["star"]
-    assert set(gap) == {m.key for m in DEMO_METRICS} and all(i["n"] == 4 for i in gap.values())
-    assert len(found["verdicts"]) == 6 and found["timings_s"]["total"] > 0
+    assert [m["name"] for m in found["video_models"]] == ["animatediff", "joint"]
+    for scope, sweep in (("star", "motion scale"), ("star (joint V)", "motion scale (joint V)")):
+        claims = found["claims"][scope]
+        assert set(claims) == {"better_than_naive", "fidelity_kept", "motion_kept", "no_motion_adapter_static",
+                               "no_worse_than_naive"}
+        monotone = found["claims"][sweep]["monotone"]
+        assert all(c["verdict"] in (HOLDS, FAILS, UNJUDGED) for c in [*claims.values(), monotone])
+        gap = found["still_moving_minus_naive"][scope]
+        assert set(gap) == {m.key for m in DEMO_METRICS} and all(i["n"] == 4 for i in gap.values())
+    assert len(found["verdicts"]) == 12 and found["timings_s"]["total"] > 0
 
     page = parse((report / "index.html").read_text())
     assert not re.search(r"\bnan\b", page.text(), re.IGNORECASE)
-    assert len(page.all("ul", "verdicts")[0].all("li")) == 6 and page.all("table", "legend")
-    grid = rows(page.all("table", "grid")[0])
-    assert [c.text().split(" one still")[0] for c in grid[0][1:]] == VARIANTS and len(grid) == 1 + 4
+    assert len(page.all("ul", "verdicts")[0].all("li")) == 12 and page.all("table", "legend")
+    for grid in (rows(page.all("table", "grid")[i]) for i in (0, 2)):
+        assert [c.text().split(" one still")[0] for c in grid[0][1:]] == VARIANTS and len(grid) == 1 + 4
     assert (report / "motion_vs_alpha.png").is_file()
-    assert len(list((report / "videos").glob("*.gif"))) == 5 * 4 + 3 * 4  # video variants, then alphas
-    assert len(list((report / "videos").glob("*.png"))) == 4  # the customized T2I's stills
-    assert "demo: [star] Still-Moving" in err
+    assert len(list((report / "videos").glob("*.gif"))) == 2 * (6 * 4 + 3 * 4)  # video variants, then alphas
+    assert len(list((report / "videos").glob("*.png"))) == 2 * 4  # the customized T2I's stills
+    assert "demo: [star] Still-Moving" in err and "demo: [star (joint V)] Still-Moving" in err
 
 
 def test_still_caption_drops_motion_words():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import MotionAdapter, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import MotionAdapter, StableDiffusionPipeline, UNet2DConditionModel, UNetMotionModel
 from transformers import CLIPTextModel
 
 from stillmoving.errors import StillMovingError
@@ -87,6 +87,11 @@ class CustomizedT2I:
 
 
 def _load_unet_folder(path: Path, dtype: torch.dtype) -> tuple[UNet2DConditionModel, CLIPTextModel | None]:
+    """A T2I pipeline folder, a UNet folder, or an AnimateDiff folder whose spatial layers are the T2I
+    (the video model's M: what a LoRA made for M fuses into)."""
+    if (path / "unet").is_dir() and _model_index(path).get("unet", [None, None])[1] == "UNetMotionModel":
+        unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(path, subfolder="unet", dtype=dtype))
+        return unet, CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype)
     if (path / "unet").is_dir():
         unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", dtype=dtype)
         has_text = (path / "text_encoder").is_dir()

@@ -177,7 +177,7 @@ def customization_claims(scope: str, by: dict[str, Variant], gap: dict[str, Inte
             ablation_static(scope, by[NO_MOTION], seed), no_worse_than_naive(scope, gap)]
 
 
-def motion_scale_monotone(alphas: list[float], variants: list[Variant], seed: int) -> Claim:
+def motion_scale_monotone(alphas: list[float], variants: list[Variant], seed: int, scope: str = MOTION_SCALE) -> Claim:
     """Motion falls as alpha rises: no step up is significant, and the largest alpha moves less than the smallest."""
     order = sorted(range(len(alphas)), key=lambda i: alphas[i])
     step = lambda i, j: paired_bootstrap(*paired(variants[i], variants[j], "displacement"), seed=seed)
@@ -188,7 +188,7 @@ def motion_scale_monotone(alphas: list[float], variants: list[Variant], seed: in
                else HOLDS if ends.high < 0 else UNJUDGED)
     why = too_few(ends.n) if not judgeable(ends) else " The interval contains 0: more videos would decide."
     means = ", ".join(f"{alphas[i]:g}: {np.nanmean(variants[i].values('displacement')):.2f}" for i in order)
-    return Claim(MOTION_SCALE, "monotone", "motion falls monotonically as the motion scale alpha rises",
+    return Claim(scope, "monotone", "motion falls monotonically as the motion scale alpha rises",
                  "no step to a larger alpha has an interval of the displacement difference wholly above 0, and "
                  "the largest alpha's minus the smallest's lies wholly below 0", verdict,
                  f"Mean displacement (px over the clip) at alpha {means}; largest minus smallest alpha "
@@ -205,6 +205,10 @@ class Findings:
     claims: list[Claim]
     differences: dict[str, dict[str, Interval]]  # customization -> metric -> Still-Moving minus naive injection
 
+    def __add__(self, other: "Findings") -> "Findings":
+        """Two video models' findings on one page: claims in order, scopes kept apart."""
+        return Findings([*self.claims, *other.claims], {**self.differences, **other.differences})
+
     def record(self) -> dict:
         """claims.json's content: one-line verdicts for people, then every number for machines."""
         grouped: dict[str, dict] = {}
@@ -218,9 +222,9 @@ class Findings:
 
 
 def judge(sections: dict[str, list[Variant]], alphas: list[float], sweep: list[Variant], columns: list[Metric],
-          seed: int = 0) -> Findings:
-    """Every claim of the demo, from its customizations' variants and its motion-scale sweep."""
+          seed: int = 0, sweep_scope: str = MOTION_SCALE) -> Findings:
+    """Every claim of one video model, from its customizations' variants and its motion-scale sweep."""
     named = {scope: by_name(scope, variants) for scope, variants in sections.items()}
     gaps = {scope: differences(by[OURS], by[NAIVE], columns, seed) for scope, by in named.items()}
     found = [claim for scope, by in named.items() for claim in customization_claims(scope, by, gaps[scope], seed)]
-    return Findings([*found, motion_scale_monotone(alphas, sweep, seed)], gaps)
+    return Findings([*found, motion_scale_monotone(alphas, sweep, seed, sweep_scope)], gaps)

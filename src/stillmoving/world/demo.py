@@ -1,10 +1,12 @@
 """`stillmoving demo`: the whole method on the embedded world, against its baselines and ablations.
 
 For each held-out customization (the "sks star" subject by DreamBooth, the crayon style by a LoRA),
-made from rendered images by the same commands a user runs, it compares: the base T2V, the customized
-T2I alone (the fidelity reference), naive injection, frozen-video training without the motion adapter,
-Still-Moving without prior preservation, and Still-Moving; then sweeps the motion scale on the base
-T2V. Every video is scored by the world's oracle metrics; claims.json judges the paper's claims with
+made from rendered images by the same commands a user runs, and on each of the world's video models
+(the AnimateDiff-like one, whose spatial layers are the T2I M, and the jointly trained one, whose are
+not; weights/__init__.py), it compares: the base T2V, the customized T2I alone (the fidelity
+reference), naive injection, weight interpolation (the paper's baseline), frozen-video training
+without the motion adapter, Still-Moving without prior preservation, and Still-Moving; then sweeps the
+motion scale on each base T2V. Every video is scored by the world's oracle metrics; claims.json judges the paper's claims with
 paired bootstrap intervals (claims.py), and the report folder gets a page with those verdicts, a
 legend, a table per customization, the videos as a (prompt, seed) x variant grid, a plot of motion
 against alpha, and metrics.json.
@@ -31,7 +33,7 @@ from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dr
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.t2i_finetune import LORA_FILE
-from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, OURS, T2I, by_name, judge
+from stillmoving.world.claims import BASE, MOTION_SCALE, NAIVE, NO_MOTION, OURS, T2I, Findings, by_name, judge
 from stillmoving.world.drift import FIGURE, DriftPoint, drift_html, drift_point, drift_record, plot_drift, relative_drift
 from stillmoving.world.folders import write_image_folder
 from stillmoving.world.legend import DEMO_METRICS
@@ -41,6 +43,7 @@ from stillmoving.world.synthetic import make_video_dataset
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 SWEEP_SECTION = "motion scale (base T2V + motion adapter)"
+INTERPOLATION = "weight interpolation"  # the paper's baseline: V's T2I part at M + w (M1 - M)
 TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-out looks, synthetic.py
 
 
@@ -49,8 +52,10 @@ class DemoConfig:
     """Sizes of the demo; the defaults take about ten minutes on 2 CPU cores, `quick()` far less."""
 
     output_dir: str = "demo-report"  # the report folder
-    model: str | None = None  # the T2V (default: the shipped world model)
-    motion_adapter: str | None = None  # the stage-1 adapter (default: the shipped one)
+    model: str | None = None  # a T2V of the user's instead of the shipped ones (then the only video model)
+    motion_adapter: str | None = None  # its stage-1 adapter (default: the shipped AnimateDiff-like model's)
+    video_models: tuple[str, ...] = ("animatediff", "joint")  # shipped video models (weights.VIDEO_MODELS)
+    interpolation_weight: float = 0.5  # weight interpolation's w
     targets: tuple[str, ...] = ("star", "crayon")  # customizations to run (keys of TARGETS)
     resolution: int = 32  # the world's frame size
     num_frames: int = 8  # frames per video
@@ -105,6 +110,41 @@ class Generation:
     steps: int
     guidance_scale: float
     videos: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VideoModel:
+    """One video model the demo runs on, and how its sections and phases are named."""
+
+    name: str  # a key of weights.VIDEO_MODELS, or "" for the user's --model
+    model: str
+    motion_adapter: str
+
+    def scope(self, section: str) -> str:
+        """The first model's sections are named by the customization alone ("star"), the others' carry the
+        model's name ("star (joint V)"), in the report, in claims.json and in the phase lines."""
+        return section if self.name in ("", "animatediff") else f"{section} ({self.name} V)"
+
+
+def video_models(cfg: DemoConfig) -> list[VideoModel]:
+    """The user's video model, else the shipped ones `cfg.video_models` names."""
+    if cfg.model:
+        return [VideoModel("", cfg.model, cfg.motion_adapter or str(shipped_motion_adapter()))]
+    return [VideoModel(name, str(shipped_model(name)), str(shipped_motion_adapter(name))) for name in cfg.video_models]
+
+
+def t2i_base(cfg: DemoConfig) -> str:
+    """The T2I M users customize: the user's video model's spatial layers, else the AnimateDiff-like world
+    model's (the jointly trained one's spatial layers are no longer M)."""
+    return cfg.model or str(shipped_model("animatediff"))
+
+
+def on_video_model(m1_args: dict, vm: VideoModel, base: str) -> dict:
+    """`load_customized` arguments of M1 for this video model: a LoRA fuses into M (`base`), never into
+    another video model's own spatial layers."""
+    if m1_args["customized"] is None and vm.model != base:
+        return {**m1_args, "customized": base}
+    return m1_args
 
 
 def render_customization_images(folder: Path, target: str, count: int, seed: int, resolution: int) -> Path:
@@ -194,13 +234,27 @@ def section_prompts(cfg: DemoConfig, target: str) -> tuple[list[str], list[str]]
             evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames))
 
 
-def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generation) -> list[Variant]:
+def customized_t2i(cfg: DemoConfig, target: str, work: Path) -> dict:
+    """The user's side, once per customization whatever the video model: images, then M1 from M."""
     with phase(f"[{target}] customized T2I from {cfg.customization_images} rendered images"):
         images = render_customization_images(work / "images", target, cfg.customization_images, cfg.seed + 1,
                                              cfg.resolution)
-        m1 = make_customized_t2i(cfg, target, images, work / "t2i")
+        return make_customized_t2i(replace(cfg, model=t2i_base(cfg)), target, images, work / "t2i")
+
+
+def interpolation_variant(cfg: DemoConfig, m1: dict, prompts: list[str], gen: Generation) -> Variant:
+    from stillmoving.evaluation.compare import interpolated_pipe
+
+    sources = {"model": cfg.model, "customized": m1["customized"], "loras": m1["loras"]}
+    pipe = interpolated_pipe(sources, cfg.interpolation_weight, "cpu", torch.float32)
+    return generate(pipe, prompts, gen, cfg.seeds)
+
+
+def customization_section(cfg: DemoConfig, target: str, m1: dict, work: Path, gen: Generation,
+                          scope: str) -> list[Variant]:
+    """Every variant of one customization on one video model (`cfg.model`)."""
     prompts, train_prompts = section_prompts(cfg, target)
-    with phase(f"[{target}] base T2V, customized T2I, naive injection"):
+    with phase(f"[{scope}] base T2V, customized T2I, naive injection, weight interpolation"):
         base = assemble_pipeline(cfg.model)
         variants = [score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
                     score(t2i_reference(cfg, m1, prompts, gen), target, T2I,
@@ -208,12 +262,15 @@ def customization_section(cfg: DemoConfig, target: str, work: Path, gen: Generat
         naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
         variants.append(score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE,
                               "customized T2I weights plugged into the T2V, nothing else"))
+        variants.append(score(interpolation_variant(cfg, m1, prompts, gen), target, INTERPOLATION,
+                              f"the T2V's spatial weights moved {cfg.interpolation_weight:g} of the way to the "
+                              "customized T2I's"))
     runs = [(NO_MOTION, "frozen-video training of spatial adapters without the motion adapter",
              {"motion_adapter": ""}),
             ("no prior preservation", "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
             (OURS, "spatial adapters on frozen videos (motion adapter on) + prior videos", {})]
     for name, description, changes in runs:
-        with phase(f"[{target}] {name}"):
+        with phase(f"[{scope}] {name}"):
             adapters = spatial_run(cfg, m1, train_prompts, work / name.replace(" ", "_"), **changes)
             pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"],
                                      spatial_adapters=adapters)
@@ -248,6 +305,7 @@ def drift_study(cfg: DemoConfig, sections: dict[str, list[Variant]], work: Path,
 
 
 def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float]], list[Variant]]:
+    """On `cfg.model` with `cfg.motion_adapter`."""
     """Displacement of base-world videos against alpha, the motion adapter on the base T2V; and the videos."""
     pipe = assemble_pipeline(cfg.model, motion_adapter=cfg.motion_adapter)
     prompts = [s.caption for s in make_video_dataset(cfg.eval_prompts, cfg.seed + 3, cfg.num_frames, cfg.resolution)]
@@ -271,11 +329,34 @@ def demo_notes(cfg: DemoConfig) -> str:
             "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals.")
 
 
+@dataclass
+class ModelPart:
+    """What one video model contributes to the page: its sections (customizations, then the sweep's videos),
+    its claims, and its sweep's displacement figures."""
+
+    sections: dict[str, list[Variant]]
+    findings: Findings
+    sweep: dict[str, list[float]]
+
+
+def video_model_part(cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path,
+                     gen: Generation) -> ModelPart:
+    """Every customization's variants on one video model, its motion-scale sweep, and their claims."""
+    model_cfg = replace(cfg, model=vm.model, motion_adapter=vm.motion_adapter)
+    base = t2i_base(cfg)
+    sections = {vm.scope(t): customization_section(model_cfg, t, on_video_model(m1, vm, base),
+                                                   work / t / (vm.name or "model"), gen, vm.scope(t))
+                for t, m1 in customized.items()}
+    with phase(vm.scope("motion-scale sweep")):
+        sweep, videos = motion_sweep(model_cfg, gen)
+    findings = judge(sections, sweep["alpha"], videos, list(DEMO_METRICS), cfg.seed, vm.scope(MOTION_SCALE))
+    return ModelPart({**sections, vm.scope(SWEEP_SECTION): videos}, findings, sweep)
+
+
 def run_demo(cfg: DemoConfig) -> Path:
     """Run everything; returns the report's index.html."""
-    cfg = replace(cfg, model=cfg.model or str(shipped_model()),
-                  motion_adapter=cfg.motion_adapter or str(shipped_motion_adapter()))
-    for path in (cfg.model, cfg.motion_adapter):
+    models = video_models(cfg)
+    for path in [x for vm in models for x in (vm.model, vm.motion_adapter)]:
         if not Path(path).exists():
             raise StillMovingError(f"no such model or adapter: {path}")
     out = Path(cfg.output_dir)
@@ -283,17 +364,20 @@ def run_demo(cfg: DemoConfig) -> Path:
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
     TIMINGS.clear()
     start = time.perf_counter()
-    sections = {t: customization_section(cfg, t, out / "work" / t, gen) for t in cfg.targets}
-    points = drift_study(cfg, sections, out / "work", gen)
-    with phase("motion-scale sweep"):
-        sweep, sweep_videos = motion_sweep(cfg, gen)
-    findings = judge(sections, sweep["alpha"], sweep_videos, list(DEMO_METRICS), seed=cfg.seed)
+    customized = {t: customized_t2i(cfg, t, out / "work" / t) for t in cfg.targets}
+    parts = [video_model_part(cfg, vm, customized, out / "work", gen) for vm in models]
+    sections = {name: variants for part in parts for name, variants in part.sections.items()}
+    findings = sum((part.findings for part in parts[1:]), parts[0].findings)
+    # The drift study: on the first video model, reusing its section's weight-1 variants.
+    points = drift_study(replace(cfg, model=models[0].model, motion_adapter=models[0].motion_adapter),
+                         parts[0].sections, out / "work", gen)
     timings = {**TIMINGS, "total": round(time.perf_counter() - start, 1)}
-    record = {**findings.record(), "drift_study": drift_record(points), "config": asdict(cfg), "timings_s": timings}
+    record = {**findings.record(), "drift_study": drift_record(points), "config": asdict(cfg), "timings_s": timings,
+              "video_models": [asdict(vm) for vm in models]}
     if points:
         plot_drift(points, out / FIGURE)
     write_text(out / "claims.json", json.dumps(json_safe(record), indent=2, allow_nan=False) + "\n")
-    page = Page("Still-Moving on the embedded world", {**sections, SWEEP_SECTION: sweep_videos}, list(DEMO_METRICS),
-                findings, sweep, SWEEP_SECTION, demo_notes(cfg),
+    page = Page("Still-Moving on the embedded world", sections, list(DEMO_METRICS),
+                findings, parts[0].sweep, SWEEP_SECTION, demo_notes(cfg),
                 drift=drift_html(points, list(DEMO_METRICS), cfg.drift_target) if points else "")
     return write_report(out, page)

@@ -17,11 +17,26 @@ def _shipped(relative: str) -> Path:
     return path
 
 
-def shipped_model() -> Path:
-    """The world T2V: a diffusers AnimateDiff pipeline folder."""
-    return _shipped("t2v")
+# The world's video models: name -> (its folder, its motion adapter's folder).
+#   animatediff  the T2I M frozen, motion modules trained on videos (AnimateDiff's recipe): V's spatial layers are M
+#   joint        that model with every UNet weight trained further on videos (the jointly trained kind:
+#                ModelScope/ZeroScope, VideoCrafter, LaVie); its spatial layers are no longer M
+VIDEO_MODELS = {"animatediff": ("t2v", "motion_adapter"), "joint": ("t2v_joint", "motion_adapter_joint")}
 
 
-def shipped_motion_adapter() -> Path:
-    """The world T2V's motion adapter (diffusers LoRA format), trained by `stillmoving motion-adapter train`."""
-    return _shipped("motion_adapter")
+def _check(video_model: str) -> None:
+    if video_model not in VIDEO_MODELS:
+        raise StillMovingError(f"unknown world video model {video_model!r} (known: {', '.join(VIDEO_MODELS)})")
+
+
+def shipped_model(video_model: str = "animatediff") -> Path:
+    """A world T2V: a diffusers AnimateDiff pipeline folder. The users' T2I, M, is the "animatediff" one's
+    spatial layers (`load_customized` and the T2I trainers read it from that folder)."""
+    _check(video_model)
+    return _shipped(VIDEO_MODELS[video_model][0])
+
+
+def shipped_motion_adapter(video_model: str = "animatediff") -> Path:
+    """That T2V's motion adapter (diffusers LoRA format), trained by `stillmoving motion-adapter train`."""
+    _check(video_model)
+    return _shipped(VIDEO_MODELS[video_model][1])
