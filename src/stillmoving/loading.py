@@ -23,7 +23,13 @@ from stillmoving.formats.lora_files import load_lora_checked
 from stillmoving.formats.motion_modules import load_motion_modules_file
 from stillmoving.formats.safety import is_weights_file, read_state_dict
 from stillmoving.formats.single_file import base_components, text_encoder_from_state, unet_from_file
-from stillmoving.injection import _t2i_config, t2i_unet_from_t2v
+from stillmoving.injection import (
+    _t2i_config,
+    inject_t2i_weights,
+    interpolate_weights,
+    spatial_state_dict,
+    t2i_unet_from_t2v,
+)
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.validation import local_or_hub
 
@@ -187,3 +193,17 @@ def assemble_pipeline(model: str, motion_modules: str | None = None, customized:
     if spatial_adapters:
         pipe.load_spatial_adapters(spatial_adapters)
     return pipe
+
+
+def assemble_interpolated(model: str, weight: float, motion_modules: str | None = None, customized: str | None = None,
+                          loras: list[tuple[str, float]] = (), device: str = "cpu", dtype: torch.dtype = torch.float32,
+                          config_dir: str | None = None) -> StillMovingPipeline:
+    """Weight interpolation, the paper's baseline: V with its T2I part (and text encoder, where M1 has its
+    own) at V's T2I + w (M1 - V's T2I); w = 1 is naive injection, w = 0 is V."""
+    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir)
+    m1 = load_customized(pipe, customized, loras)
+    inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), m1.unet.state_dict(), weight))
+    if m1.text_encoder is not None:
+        pipe.text_encoder.load_state_dict(interpolate_weights(pipe.text_encoder.state_dict(),
+                                                              m1.text_encoder.state_dict(), weight))
+    return pipe.to(device)

@@ -137,17 +137,11 @@ def _customized(sources: dict) -> dict:
 
 
 def interpolated_pipe(sources: dict, weight: float, device: str, dtype: torch.dtype):
-    """V with its T2I part (and text encoder, where M1 has its own) at V's T2I + w (M1 - V's T2I)."""
-    from stillmoving.injection import inject_t2i_weights, interpolate_weights, spatial_state_dict
-    from stillmoving.loading import load_customized, load_t2v
+    """V with its T2I part at V's T2I + w (M1 - V's T2I) (`loading.assemble_interpolated`)."""
+    from stillmoving.loading import assemble_interpolated
 
-    pipe = load_t2v(sources["model"], sources.get("motion_modules"), dtype, sources.get("config_dir"))
-    m1 = load_customized(pipe, **_customized(sources))
-    inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), m1.unet.state_dict(), weight))
-    if m1.text_encoder is not None:
-        pipe.text_encoder.load_state_dict(interpolate_weights(pipe.text_encoder.state_dict(),
-                                                              m1.text_encoder.state_dict(), weight))
-    return pipe.to(device)
+    return assemble_interpolated(sources["model"], weight, sources.get("motion_modules"), device=device, dtype=dtype,
+                                 config_dir=sources.get("config_dir"), **_customized(sources))
 
 
 def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):

@@ -28,7 +28,7 @@ import torch
 from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
-from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2i_pipeline
+from stillmoving.loading import assemble_interpolated, assemble_pipeline, load_customized, load_t2v, t2i_pipeline
 from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
@@ -243,10 +243,7 @@ def customized_t2i(cfg: DemoConfig, target: str, work: Path) -> dict:
 
 
 def interpolation_variant(cfg: DemoConfig, m1: dict, prompts: list[str], gen: Generation) -> Variant:
-    from stillmoving.evaluation.compare import interpolated_pipe
-
-    sources = {"model": cfg.model, "customized": m1["customized"], "loras": m1["loras"]}
-    pipe = interpolated_pipe(sources, cfg.interpolation_weight, "cpu", torch.float32)
+    pipe = assemble_interpolated(cfg.model, cfg.interpolation_weight, customized=m1["customized"], loras=m1["loras"])
     return generate(pipe, prompts, gen, cfg.seeds)
 
 
