@@ -28,10 +28,9 @@ from stillmoving.errors import StillMovingError
 from stillmoving.evaluation.score import EvalSettings, VideoScorer, check_settings, evaluation_record
 from stillmoving.files import write_text
 from stillmoving.validation import at_least, check_device, check_dtype, check_size, check_writable, vae_factor
-from stillmoving.world.claims import BASE, NAIVE, OURS, T2I
+from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, OURS, T2I
 from stillmoving.world.variants import Key, Variant
 
-INTERPOLATION = "weight interpolation"
 RECORD = "compare.json"
 
 

@@ -27,6 +27,7 @@ STATIC_SHARE = 0.5  # "near-static": at least this share of the no-motion-adapte
 FIDELITY_FLOOR = 0.1  # below this the customized T2I does not show its look, and a share of it is noise
 BASE, T2I, NAIVE, NO_MOTION, OURS = ("base T2V", "customized T2I (image)", "naive injection", "no motion adapter",
                                      "Still-Moving")
+INTERPOLATION = "weight interpolation"  # the paper's baseline: V's T2I part at V's T2I + w (M1 - V's T2I)
 MOTION_SCALE = "motion scale"  # the scope of the sweep's claim
 GAP = f"{OURS} minus {NAIVE}"
 

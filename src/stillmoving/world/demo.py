@@ -33,7 +33,18 @@ from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dr
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.t2i_finetune import LORA_FILE
-from stillmoving.world.claims import BASE, MOTION_SCALE, NAIVE, NO_MOTION, OURS, T2I, Findings, by_name, judge
+from stillmoving.world.claims import (
+    BASE,
+    INTERPOLATION,
+    MOTION_SCALE,
+    NAIVE,
+    NO_MOTION,
+    OURS,
+    T2I,
+    Findings,
+    by_name,
+    judge,
+)
 from stillmoving.world.drift import FIGURE, DriftPoint, drift_html, drift_point, drift_record, plot_drift, relative_drift
 from stillmoving.world.folders import write_image_folder
 from stillmoving.world.legend import DEMO_METRICS
@@ -43,7 +54,6 @@ from stillmoving.world.synthetic import make_video_dataset
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 SWEEP_SECTION = "motion scale (base T2V + motion adapter)"
-INTERPOLATION = "weight interpolation"  # the paper's baseline: V's T2I part at M + w (M1 - M)
 TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-out looks, synthetic.py
 
 
