@@ -1,4 +1,4 @@
-"""The diffusion denoising loss every Still-Moving stage trains with (METHOD.md, stages 1 and 2).
+"""The diffusion denoising loss every Still-Moving stage trains with (docs/method.md, stages 1 and 2).
 
 Both adapters train with "the ordinary diffusion denoising loss": noise a clean latent x_0 to x_t with the
 video model's own noise schedule, predict, and regress onto the target the scheduler's
@@ -47,7 +47,7 @@ def denoising_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torc
 
     `motion_only` (videos (b, c, f, h, w)) keeps only the frame-varying part of the error,
     `frame_deviation(prediction - target)`: what the prediction gets wrong about how frames differ, with the
-    part common to all frames (the appearance) left out (docs/method.md, "the motion prior loss").
+    part common to all frames (the appearance) left out (docs/method.md, "When the spatial stage hurts").
     """
     error = prediction.float() - target.float()
     if motion_only:

@@ -1,4 +1,4 @@
-"""Inference: diffusers' AnimateDiff pipeline plus Still-Moving's adapters (METHOD.md, stage 3).
+"""Inference: diffusers' AnimateDiff pipeline plus Still-Moving's adapters (docs/method.md, stage 3).
 
 `StillMovingPipeline` is an `AnimateDiffPipeline` (it loads any AnimateDiff folder and takes every
 argument, scheduler and option of its parent) with three verbs: inject a customized T2I, attach spatial

@@ -1,6 +1,6 @@
 """Customized T2I models made the way users make them: DreamBooth and style LoRA (issue 3).
 
-Still-Moving is evaluated on customizations M1 of the video model's own T2I M (METHOD.md, "Applications"):
+Still-Moving is evaluated on customizations M1 of the video model's own T2I M (docs/method.md, "The problem"):
 a DreamBooth subject ("a sks dog") and a style LoRA. Both customizers here train M, the T2I part of an
 AnimateDiff folder (or a plain Stable Diffusion folder), with the ordinary diffusion loss of M's own
 scheduler, through the same accelerate loop as the Still-Moving stages:

@@ -1,6 +1,6 @@
 """Still-Moving's motion adapter: a peft LoRA on every temporal-attention projection.
 
-    W~ = W + alpha * A_down @ A_up          (METHOD.md, stage 1; paper eq. 1)
+    W~ = W + alpha * A_down @ A_up          (docs/method.md, stage 1; paper eq. 1)
 
 for W in {W_Q, W_K, W_V} of attn1 and attn2 of every AnimateDiff motion module. A_down starts random and
 A_up at zero, so the video model is unchanged before training. `alpha` is the motion scale: 1 makes the

@@ -1,7 +1,7 @@
 """Still-Moving's spatial adapters: a low-rank channel map after every injected spatial layer.
 
     Adapter(X) = X @ (I + A_down @ A_up),   A_down in R^{C x r} random,  A_up in R^{r x C} zero
-                                                         (METHOD.md, stage 2; paper eq. 2)
+                                                         (docs/method.md, stage 2; paper eq. 2)
 
 X holds one C-vector per pixel and frame, so the map acts on the channel dimension of the (B*F, C, H, W)
 output of each ResNet block and each spatial transformer of the down, mid and up blocks: exactly where

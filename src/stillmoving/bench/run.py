@@ -124,7 +124,7 @@ def _timed_call(pipe: AnimateDiffPipeline, preset: Preset, device: torch.device,
 
 def bench_generation(pipe: AnimateDiffPipeline, preset: Preset, spatial: SpatialAdapters, device: torch.device,
                      videos: int) -> GenerationResult:
-    """Pipeline calls of the bare video model and with `spatial` attached (METHOD.md, stage 3), alternated so
+    """Pipeline calls of the bare video model and with `spatial` attached (docs/method.md, stage 3), alternated so
     that a machine slowing down or speeding up weighs on both alike; the overhead is the median of each pair's
     ratio, which a slow moment of the machine moves less than a ratio of two medians."""
     plain, adapted = [], []

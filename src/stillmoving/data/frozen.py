@@ -1,4 +1,4 @@
-"""Frozen videos and the latent caches the training stages read (METHOD.md, stages 1 and 2).
+"""Frozen videos and the latent caches the training stages read (docs/method.md, stages 1 and 2).
 
 A frozen video is one image repeated F times. The image is VAE-encoded once and its latent repeated
 along the frame axis, never encoded F times. Every image, frame and prompt of a run is encoded once,

@@ -1,4 +1,4 @@
-"""Stage 1: train the motion adapter on frozen videos at alpha = 1 (METHOD.md, stage 1).
+"""Stage 1: train the motion adapter on frozen videos at alpha = 1 (docs/method.md, stage 1).
 
 Each step takes a batch of videos, picks ONE random frame of each, repeats it F times and trains only
 the temporal q/k/v LoRA with the diffusion loss, so that at alpha = 1 the video model generates static

@@ -1,4 +1,4 @@
-"""Stage 2: train spatial adapters for one customized T2I (METHOD.md, stage 2).
+"""Stage 2: train spatial adapters for one customized T2I (docs/method.md, stage 2).
 
 DreamBooth-style data: frozen videos of images sampled from the customized T2I M1, trained with the
 motion adapter ON (alpha = 1), and prior-preservation videos of the un-customized V, trained with it
