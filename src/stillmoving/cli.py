@@ -477,6 +477,29 @@ def bench(
         console.print(f"results written to {output}")
 
 
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 (this machine only) unless you mean to "
+                                           "serve others, e.g. 0.0.0.0.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder the app writes customizations, uploaded "
+                                                                 "images and videos into.")] = Path("stillmoving-ui"),
+    folder: Annotated[Optional[list[Path]], typer.Option(help="Folder of your own models, customizations or images "
+                                                              "the app may read (repeatable); it reads nothing "
+                                                              "else but --output and the embedded world.")] = None,
+):
+    """A local web app: generate with the motion-scale slider, customize with live progress, compare."""
+    from stillmoving.ui import require_gradio, serve
+    from stillmoving.validation import at_least
+
+    at_least("--port", port, 1)
+    require_gradio()
+    try:
+        serve(output, folder or [], host=host, port=port)
+    except OSError as error:
+        raise StillMovingError(f"cannot listen on {host}:{port}: {error}") from None
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:

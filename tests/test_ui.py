@@ -1,0 +1,159 @@
+"""`stillmoving ui` through gradio_client (no browser): generate and the motion scale, the exact command that
+reproduces a video, a customization cancelled, left clean and resumed, compare, and bad inputs as messages."""
+
+import json
+import shlex
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from test_cli import run
+from ui_server import start_server
+
+WORLD = "world:animatediff"
+PROMPT = "a red circle moving left quickly on a gray background"
+SMALL = dict(seed=0, num_frames=8, height=32, width=32, steps=4, guidance_scale=4.0)
+
+
+def settings(prompt=PROMPT, motion_scale=0.0, customization="(none)", video_model=WORLD, **changes):
+    """/generate and /compare's inputs in the page's order."""
+    s = {**SMALL, **changes}
+    return [video_model, customization, "", prompt, "", s["seed"], s["num_frames"], s["height"], s["width"],
+            s["steps"], s["guidance_scale"], motion_scale]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ui")
+    (root / "models").mkdir()
+    page, app, url = start_server(root / "out", [root / "models"])
+    from gradio_client import Client
+
+    yield Client(url, verbose=False), app, root, url
+    page.close()
+
+
+def frames(path):
+    from stillmoving.data.video_io import read_video
+
+    return read_video(path).astype(np.int16)
+
+
+def test_generate_motion_scale_and_the_command_that_reproduces_it(server, tmp_path, capsys, monkeypatch):
+    client, _, _, _ = server
+    still = client.predict(*settings(motion_scale=0.0), api_name="/generate")
+    moving = client.predict(*settings(motion_scale=1.0), api_name="/generate")
+    for video, files, command, status in (still, moving):
+        assert video.endswith(".mp4") and status.startswith("made"), status
+        assert sorted(p.rsplit(".", 1)[1] for p in files) == ["gif", "mp4"]
+    assert "--motion-scale 1" in moving[2] and "--motion-adapter" in moving[2]
+    assert np.abs(frames(still[0]) - frames(moving[0])).mean() > 1  # the knob changes the video
+    args = shlex.split(moving[2])
+    args[args.index("-o") + 1] = str(tmp_path / "again.mp4")
+    code, _, err = run(capsys, monkeypatch, *args[1:])
+    assert code == 0, err
+    assert np.array_equal(frames(tmp_path / "again.mp4"), frames(moving[0]))
+
+
+def test_bad_inputs_are_messages(server, monkeypatch):
+    client, _, root, _ = server
+    (root / "models" / "dreambooth.ckpt").write_bytes(b"\x80\x04not really")
+    (root / "models" / "empty").mkdir(exist_ok=True)
+    cases = {
+        "write a prompt": settings(prompt="  "),
+        "not a multiple of the VAE's factor": settings(height=30),
+        "--num-frames must be at least 1": settings(num_frames=0),
+        "outside the folders this app may read": settings(customization="/etc"),
+        "not a customization folder": settings(customization=str(root / "models" / "empty")),
+        "holds pickle files": settings(customization=str(root / "models")),
+    }
+    for expected, values in cases.items():
+        video, files, command, status = client.predict(*values, api_name="/generate")
+        assert video is None and status.startswith("**error:**") and expected in status, (expected, status)
+        assert "Traceback" not in status
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="greater than maximum value 1"):  # the slider's bounds: gradio's own message
+        client.predict(*settings(motion_scale=3.0), api_name="/generate")
+    job, status = client.predict("bad name/..", WORLD, "", "a sks star", "sks", [], "", "dreambooth", 3, "", "", 4,
+                                 2, 1, 2, 8, 32, 32, 2, api_name="/customize")
+    assert "customization name" in status
+    job, status = client.predict("pickled", WORLD, "", "a sks star", "sks", [], "", "dreambooth", 3,
+                                 str(root / "models" / "dreambooth.ckpt"), "", 4, 2, 1, 2, 8, 32, 32, 2,
+                                 api_name="/customize")
+    assert "pickle files" in status and "never loads" in status
+    from stillmoving.world import weights
+
+    monkeypatch.setitem(weights.VIDEO_MODELS, "joint", ("t2v_not_built_yet", "motion_adapter_not_built_yet"))
+    status = client.predict(*settings(video_model="world:joint"), api_name="/generate")[3]
+    assert "not in this install" in status
+
+
+def test_only_the_output_folder_is_served(server):
+    _, _, root, url = server
+    for path in ("/etc/passwd", str(root / "models" / "dreambooth.ckpt"), __file__):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}gradio_api/file={path}")
+        assert refused.value.code in (403, 404)
+
+
+def wait_for(client, job_id, done):
+    """Poll /job until `done(job)` (each poll is a request: no sleeping on a clock)."""
+    while not done(job := client.predict(int(job_id), api_name="/job")):
+        pass
+    return job
+
+
+def test_customize_cancelled_leaves_nothing_half_written_and_resumes(server):
+    client, app, root, _ = server
+    images, prompt, identifier, _ = client.predict(api_name="/example")
+    values = ["star", WORLD, "", prompt, identifier, [], images, "dreambooth", 2, "", "", 12, 2, 1, 2, 8, 32, 32, 2]
+    job_id, status = client.predict(*values, api_name="/customize")
+    assert "queued" in status
+    job = wait_for(client, job_id, lambda j: j["state"] != "running" and j["state"] != "queued"
+                   or (j["phase"] == "training (spatial adapters)" and j["step"] >= 3))
+    assert job["state"] == "running", job
+    client.predict(job_id, api_name="/cancel")
+    job = wait_for(client, job_id, lambda j: j["state"] in ("done", "failed", "cancelled"))
+    assert job["state"] == "cancelled" and job["losses"]
+    run = root / "out" / "customizations" / "star"
+    written = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file())
+    assert not (run / "spatial_adapters.safetensors").exists() and not (run / "customization.json").exists()
+    assert not [p for p in written if "partial" in p or p.endswith(".tmp") or "/." in p], written
+    assert (run / "t2i" / "dreambooth_run.json").is_file() and (run / "checkpoints").is_dir()
+
+    job_id, status = client.predict(*values, api_name="/customize")  # the same settings again: it resumes
+    job = wait_for(client, job_id, lambda j: j["state"] in ("done", "failed", "cancelled"))
+    assert job["state"] == "done", job
+    assert len(job["commands"]) == 1 and job["commands"][0].endswith("--resume")  # the T2I is not trained again
+    record = json.loads((run / "customize_run.json").read_text())
+    assert 0 < len(record["losses"]) < 12  # only the steps after the checkpoint
+    assert str(run) in app.refreshed_choices(None)["choices"]
+
+    naive, ours, minus, zero, plus, commands, status = client.predict(
+        *settings(prompt="a sks star moving right slowly on a black background", customization=str(run)),
+        api_name="/compare")
+    assert status.startswith("compared 4 videos"), status
+    assert np.abs(frames(naive) - frames(ours)).mean() > 0  # the spatial adapters change the video
+    assert np.abs(frames(minus) - frames(plus)).mean() > 1
+    assert commands.count("stillmoving generate") == 4 and f"--customization {run}" in commands
+
+
+def test_ui_without_gradio_is_one_error_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio raises ImportError
+    code, _, err = run(capsys, monkeypatch, "ui")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and 'pip install "gradio>=6.31"' in err
+
+
+def test_video_model_choices_mark_a_missing_world_model(monkeypatch, tmp_path):
+    from stillmoving.ui.folders import Folders, video_model_choices
+    from stillmoving.world import weights
+
+    monkeypatch.setitem(weights.VIDEO_MODELS, "joint", ("t2v_not_built_yet", "motion_adapter_not_built_yet"))
+    labels = dict((value, label) for label, value in video_model_choices(Folders(tmp_path)))
+    assert labels["world:animatediff"] == "world: animatediff"
+    assert labels["world:joint"] == "world: joint (not installed)"
