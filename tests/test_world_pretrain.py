@@ -87,6 +87,17 @@ def test_joint_phase_trains_spatial_and_temporal_weights_from_the_video_model(wo
     assert (tmp_path / "joint" / "motion_adapter").is_dir()
 
 
+def test_joint_phase_can_keep_the_spatial_layers(world_dir, tmp_path):
+    cfg = tiny_config()
+    cfg.joint.steps, cfg.joint.batch_size, cfg.joint.warmup_steps, cfg.joint.monitor_every = 2, 2, 1, 0
+    cfg.joint_from, cfg.joint.train_spatial = str(world_dir / "pipeline"), False
+    record = run(cfg, tmp_path, ("joint",))["joint"]
+    before = load_file(world_dir / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
+    after = load_file(tmp_path / "joint" / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all("motion_modules" in k for k in moved) and record["spatial_drift"] == 0.0
+
+
 def test_captions_leave_the_look_unnamed_at_the_configured_rate(world_dir):
     from stillmoving.world.pretrain import WorldData, choose_captions
     from transformers import CLIPTokenizer

@@ -80,6 +80,7 @@ class PhaseConfig:
     static_captions: float = 0.0  # t2i: fraction of captions without the motion words, as images are captioned
     appearance_dropout: float = 0.0  # fraction of captions that leave the object's colour and texture unnamed
     train_text_encoder: bool = True  # train CLIP too (t2i: from its seeded init; motion: see train_motion)
+    train_spatial: bool = True  # joint: the UNet's spatial layers train too (False: its motion modules only)
     token_identity_weight: float = 0.0  # t2i: loss for decoding each token from its CLIP state (see train_t2i)
     high_noise_cap: float = 0.0  # motion: cap of `high_noise_weights`; 0 = min-SNR-gamma / plain MSE instead
     min_timestep: int = 0  # motion: half of each batch draws timesteps from [min_timestep, T)
@@ -432,6 +433,8 @@ def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     pipe.set_progress_bar_config(disable=True)
     spatial = {k: v.clone() for k, v in pipe.unet.state_dict().items() if "motion_modules" not in k}
     pipe.unet.requires_grad_(True)
+    if not cfg.joint.train_spatial:
+        pipe.unet.freeze_unet2d_params()
     record = train_video(pipe, cfg, data, cfg.joint, "joint")
     record["spatial_drift"] = round(spatial_drift(spatial, pipe.unet), 5)
     record["source"] = str(source)
