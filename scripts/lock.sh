@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Refresh requirements-lock.txt: install ".[test]" unlocked (the newest versions pip picks today, PyTorch
+# Refresh requirements-lock.txt: install ".[test,ui]" unlocked (the newest versions pip picks today, PyTorch
 # pinned as in setup.sh) into a fresh temporary virtual environment, run the test suite there, and only if
 # it passes write every installed version (transitive ones included; torch, triton and nvidia-* left to
 # setup.sh) to the lock, atomically. Usage: bash scripts/lock.sh [extra pytest arguments]
@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 python3 -m venv "$tmp/venv"
 pip=("$tmp/venv/bin/python" -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
-"${pip[@]}" install --quiet -e ".[test]"
+"${pip[@]}" install --quiet -e ".[test,ui]"
 # tests/test_lock.py compares the environment with the lock being replaced: it is the one test left out.
 "$tmp/venv/bin/python" -m pytest --ignore=tests/test_lock.py "$@"
 {

@@ -12,5 +12,9 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
 "${pip[@]}" install --quiet "${TORCH_SPEC:-torch==2.13.0}"
 "${pip[@]}" install --quiet -r requirements-lock.txt
-"${pip[@]}" install --quiet --no-deps -e ".[test]"
+"${pip[@]}" install --quiet --no-deps -e ".[test,ui]"
 "${pip[@]}" check
+# The web app's browser test drives Debian's Chromium; as root, install it where it is missing (else that test skips).
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+  apt-get install -y -q chromium chromium-driver >/dev/null || echo "setup.sh: chromium not installed; the browser test will skip" >&2
+fi
