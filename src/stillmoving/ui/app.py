@@ -18,8 +18,7 @@ import pandas as pd
 
 from stillmoving.errors import StillMovingError
 from stillmoving.ui import work
-from stillmoving.ui.folders import (Folders, check_name, customization_choices, native_settings, readable,
-                                    video_model, video_model_choices)
+from stillmoving.ui.folders import Folders, check_name, customization_choices, native_settings, video_model
 from stillmoving.ui.jobs import FINISHED, Job, JobQueue, run_command
 
 EXAMPLE_PROMPT = "a red circle moving left quickly on a gray background"
@@ -50,7 +49,7 @@ def in_page(*fallback):
     return wrap
 
 
-def wait(queue: JobQueue, job: Job):
+def wait(job: Job):
     """Block until the job has run; its result, or its error raised as a message."""
     job.finished.wait()
     if job.error:
@@ -103,7 +102,7 @@ class App:
         work.check_generation_inputs(self.folders, gen)  # bad input: a message now, not after the queue
         job = self.queue.submit("generate", f"{gen.prompt} (seed {gen.seed}, motion {gen.motion_scale:g})",
                                 lambda job: work.generate(self.folders, self.pipelines, gen))
-        video: work.Video = wait(self.queue, job)
+        video: work.Video = wait(job)
         return str(video.mp4), [str(video.mp4), str(video.gif)], video.command, \
             f"made {video.mp4.name} (motion scale {gen.motion_scale:g})"
 
@@ -113,7 +112,7 @@ class App:
         work.check_generation_inputs(self.folders, replace(gen, motion_scale=0.0))
         job = self.queue.submit("compare", f"{gen.prompt} (seed {gen.seed})",
                                 lambda job: work.compare(self.folders, self.pipelines, gen))
-        videos: list[work.Video] = wait(self.queue, job)
+        videos: list[work.Video] = wait(job)
         naive = [str(v.mp4) for v in videos if v.label == "naive injection"]
         scales = [str(v.mp4) for v in videos if v.label != "naive injection"]
         commands = "\n".join(f"# {v.label}\n{v.command}" for v in videos)
@@ -223,9 +222,6 @@ class App:
     def jobs(self) -> list[dict]:
         """API: every job, oldest first."""
         return [job_summary(job) for job in self.queue.jobs()]
-
-    def check_folder(self, text: str) -> str:
-        return readable(self.folders, text, "folder") if text.strip() else ""
 
 
 def build(app: App) -> gr.Blocks:
