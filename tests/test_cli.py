@@ -209,3 +209,15 @@ def test_t2i_verbs_make_customizations_that_customize_accepts(tiny_dir, tmp_path
     t2v = load_t2v(tiny_dir)
     assert load_customized(t2v, tmp_path / "db").unet is not None
     assert load_customized(t2v, loras=[(str(tmp_path / "lora/pytorch_lora_weights.safetensors"), 1.0)]).unet is not None
+
+
+def test_error_text_is_printed_as_written_not_as_markup(capsys, monkeypatch):
+    """A message holding square brackets ("stillmoving[ui]", "[-1, 1]") reaches the user whole."""
+    from stillmoving.errors import StillMovingError
+
+    def fail():
+        raise StillMovingError('install it: pip install "stillmoving[ui]" (scale in [-1, 1])')
+
+    monkeypatch.setattr(cli, "app", fail)
+    code, _, err = run(capsys, monkeypatch)
+    assert code == 2 and 'pip install "stillmoving[ui]" (scale in [-1, 1])' in err

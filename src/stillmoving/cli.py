@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stillmoving.errors import StillMovingError
@@ -505,7 +506,7 @@ def main() -> None:
     try:
         app()
     except StillMovingError as error:
-        console.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False, soft_wrap=True)  # "[ui]" is text
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         console.print("interrupted")
