@@ -13,6 +13,7 @@ pipe = assemble_pipeline(os.environ.get("MODEL", str(shipped_model())), customiz
                          spatial_adapters=ad, motion_adapter=os.environ.get("MOTION_ADAPTER", str(shipped_motion_adapter())))
 vids = np.load(os.environ.get("VIDEOS", "results/naive_heavy.npy"))[:32:4]  # 8 videos (one per prompt), (n, f, h, w, 3)
 caps = json.load(open(os.environ.get("VIDEOS", "results/naive_heavy.npy").replace(".npy", ".json")))["captions"][:32:4]
+pipe.set_motion_scale(float(os.environ.get("ALPHA", 0)))  # $ALPHA: the motion adapter's scale (default 0)
 unet, vae = pipe.unet, pipe.vae
 res = {}
 def hook(name):
