@@ -60,7 +60,9 @@ def main() -> None:
     for shape in SHAPES:
         repeats = max(10, args.repeats // (10 if shape[2] * shape[3] * shape[1] > 1e5 else 1))
         for grad, mode in ((True, "fwd+bwd"), (False, "fwd no-grad")):
-            cells = [median_us(fn, shape, args.rank, repeats, grad) for fn in (channel_adapter, autograd_ops, convolutions)]
+            cells = [
+                median_us(fn, shape, args.rank, repeats, grad) for fn in (channel_adapter, autograd_ops, convolutions)
+            ]
             print(f"{str(shape):>20} {mode:>12} " + " ".join(f"{c:>10.0f}" for c in cells))
 
 

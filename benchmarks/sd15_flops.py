@@ -34,15 +34,22 @@ def main() -> None:
     size, frames, latent = preset.resolution, preset.num_frames, preset.resolution // 8
     with tempfile.TemporaryDirectory() as tokenizer_dir, torch.device("meta"):
         pipe = sd15_pipeline(tokenizer_dir)
-        batch = Batch(images=torch.empty(1, 3, size, size), prior_pixels=torch.empty(1, frames, 3, size, size),
-                      image_latents=torch.empty(1, 4, latent, latent),
-                      prior_latents=torch.empty(1, 4, frames, latent, latent), prompts=[IMAGE_PROMPT],
-                      text=torch.empty(1, 77, 768))
+        batch = Batch(
+            images=torch.empty(1, 3, size, size),
+            prior_pixels=torch.empty(1, frames, 3, size, size),
+            image_latents=torch.empty(1, 4, latent, latent),
+            prior_latents=torch.empty(1, 4, frames, latent, latent),
+            prompts=[IMAGE_PROMPT],
+            text=torch.empty(1, 77, 768),
+        )
     rig = Rig(pipe, batch, frames, torch.float32, gradient_checkpointing=False)
     print(f"{args.preset}: {frames} frames at {size} px, batch 1; TFLOP")
-    for stage, enter, make in [("floor", rig.enter_floor, floor_step), ("motion", rig.enter_motion, motion_step),
-                               ("spatial (2 batches)", rig.enter_spatial, spatial_step),
-                               ("straightforward (2 batches)", rig.enter_straightforward, straightforward_step)]:
+    for stage, enter, make in [
+        ("floor", rig.enter_floor, floor_step),
+        ("motion", rig.enter_motion, motion_step),
+        ("spatial (2 batches)", rig.enter_spatial, spatial_step),
+        ("straightforward (2 batches)", rig.enter_straightforward, straightforward_step),
+    ]:
         enter()
         print(f"  {stage:<28} {flops(make(rig)) / 1e12:8.2f}")
     rig.for_generation()
@@ -57,8 +64,10 @@ def main() -> None:
     plain = flops(forward)
     spatial = SpatialAdapters.for_unet(unet, rank=8).to("meta").attach(unet)
     adapted = flops(forward)
-    print(f"  generation UNet forward (CFG) {plain / 1e12:8.2f}; with {len(spatial.placements)} spatial adapters "
-          f"+{100 * (adapted / plain - 1):.3f}%")
+    print(
+        f"  generation UNet forward (CFG) {plain / 1e12:8.2f}; with {len(spatial.placements)} spatial adapters "
+        f"+{100 * (adapted / plain - 1):.3f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -43,14 +43,14 @@ def noisy(image: np.ndarray, rng) -> np.ndarray:
 def object_pair(size: int, d: float) -> tuple[np.ndarray, np.ndarray]:
     """A size/4 patch of the photo moving by d over a static blurred copy of it."""
     background = cv2.GaussianBlur(photo(size), (0, 0), size / 64)
-    patch = photo(size)[size // 4: size // 2, size // 3: size // 3 + size // 4]
+    patch = photo(size)[size // 4 : size // 2, size // 3 : size // 3 + size // 4]
     frames = []
     for offset in (0.0, d):
         canvas = background.copy()
         mask = np.zeros(background.shape[:2], np.float32)
-        mask[size // 3: size // 3 + patch.shape[0], size // 3: size // 3 + patch.shape[1]] = 1
+        mask[size // 3 : size // 3 + patch.shape[0], size // 3 : size // 3 + patch.shape[1]] = 1
         layer = np.zeros_like(background)
-        layer[size // 3: size // 3 + patch.shape[0], size // 3: size // 3 + patch.shape[1]] = patch
+        layer[size // 3 : size // 3 + patch.shape[0], size // 3 : size // 3 + patch.shape[1]] = patch
         layer, mask = shifted(layer, offset), shifted(mask, offset)[..., None]
         frames.append((canvas * (1 - mask) + layer * mask).astype(np.uint8))
     return frames[0], frames[1]
@@ -89,13 +89,19 @@ def main() -> None:
         base = photo(size)
         threshold = vbench_rule(16, size, 8.0)[0]
         shifts = SHIFTS + tuple(threshold * m for m in AROUND_THRESHOLD)
-        cases[f"photo translated, {size} px"] = (threshold, [
-            (noisy(base, rng), noisy(shifted(base, d), rng), d) for d in shifts])
-        cases[f"object on still background, {size} px"] = (threshold, [
-            (noisy(a, rng), noisy(b, rng), d) for d in shifts for a, b in [object_pair(size, d)]])
+        cases[f"photo translated, {size} px"] = (
+            threshold,
+            [(noisy(base, rng), noisy(shifted(base, d), rng), d) for d in shifts],
+        )
+        cases[f"object on still background, {size} px"] = (
+            threshold,
+            [(noisy(a, rng), noisy(b, rng), d) for d in shifts for a, b in [object_pair(size, d)]],
+        )
     cases["world videos, 32 px (0.4 / 1.2 px per frame)"] = (vbench_rule(8, 32, 8.0)[0], world_pairs())
-    print("| case | estimator | median relative error of the top-5% score | VBench threshold decision right | "
-          "score of a still pair (px) | ms per pair |")
+    print(
+        "| case | estimator | median relative error of the top-5% score | VBench threshold decision right | "
+        "score of a still pair (px) | ms per pair |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for name, (threshold, pairs) in cases.items():
         for estimator in FLOW_ESTIMATORS:

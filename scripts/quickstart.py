@@ -34,18 +34,79 @@ def main(root: Path) -> None:
         for p in customized.parameters():
             p.add_(0.02 * torch.randn_like(p))
     customized.save_pretrained(root / "customized_unet")
-    stillmoving("motion-adapter", "train", "--model", str(root / "t2v"), "-o", str(root / "motion"),
-                "--sample-prompt", "a red circle moving left", "--num-sampled-videos", "4",
-                "--steps", "20", "--sample-steps", "4", "--overwrite", *SIZE)  # a rerun starts afresh
-    stillmoving("customize", "--model", str(root / "t2v"), "-o", str(root / "customization"),
-                "--motion-adapter", str(root / "motion/motion_adapter"), "--customized", str(root / "customized_unet"),
-                "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "4", "--num-prior-videos", "4",
-                "--steps", "20", "--sample-steps", "4", "--overwrite", *SIZE)
+    stillmoving(
+        "motion-adapter",
+        "train",
+        "--model",
+        str(root / "t2v"),
+        "-o",
+        str(root / "motion"),
+        "--sample-prompt",
+        "a red circle moving left",
+        "--num-sampled-videos",
+        "4",
+        "--steps",
+        "20",
+        "--sample-steps",
+        "4",
+        "--overwrite",
+        *SIZE,
+    )  # a rerun starts afresh
+    stillmoving(
+        "customize",
+        "--model",
+        str(root / "t2v"),
+        "-o",
+        str(root / "customization"),
+        "--motion-adapter",
+        str(root / "motion/motion_adapter"),
+        "--customized",
+        str(root / "customized_unet"),
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "4",
+        "--num-prior-videos",
+        "4",
+        "--steps",
+        "20",
+        "--sample-steps",
+        "4",
+        "--overwrite",
+        *SIZE,
+    )
     for scale in ("1", "0", "-1"):
-        stillmoving("generate", "--customization", str(root / "customization"), "--prompt", "a sks dog",
-                    "--motion-scale", scale, "--steps", "4", "-o", str(root / f"video_alpha{scale}.gif"), *SIZE)
-    stillmoving("compare", "--customization", str(root / "customization"), "--prompt", "a sks dog", "--seeds", "1",
-                "--steps", "4", "-o", str(root / "compare"), "--overwrite", *SIZE)  # no backbones: dynamic degree
+        stillmoving(
+            "generate",
+            "--customization",
+            str(root / "customization"),
+            "--prompt",
+            "a sks dog",
+            "--motion-scale",
+            scale,
+            "--steps",
+            "4",
+            "-o",
+            str(root / f"video_alpha{scale}.gif"),
+            *SIZE,
+        )
+    stillmoving(
+        "compare",
+        "--customization",
+        str(root / "customization"),
+        "--prompt",
+        "a sks dog",
+        "--seeds",
+        "1",
+        "--steps",
+        "4",
+        "-o",
+        str(root / "compare"),
+        "--overwrite",
+        *SIZE,
+    )  # no backbones: dynamic degree
     stillmoving("eval", str(root / "compare/videos/Still-Moving"), "--prompt", "a sks dog")
     stillmoving("info", str(root / "customization"))
 

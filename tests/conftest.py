@@ -90,7 +90,18 @@ def stage2_inputs(tiny_dir, tmp_path_factory):
     from stillmoving.training.motion_stage import train_motion_adapter
 
     root = tmp_path_factory.mktemp("stage2_inputs")
-    adapter = train_motion_adapter(MotionAdapterConfig(
-        model=str(tiny_dir), output_dir=str(root / "motion"), sample_prompts=["a red circle"], num_sampled_videos=1,
-        motion_rank=2, num_frames=4, height=32, width=32, max_train_steps=1, sample_steps=2))
+    adapter = train_motion_adapter(
+        MotionAdapterConfig(
+            model=str(tiny_dir),
+            output_dir=str(root / "motion"),
+            sample_prompts=["a red circle"],
+            num_sampled_videos=1,
+            motion_rank=2,
+            num_frames=4,
+            height=32,
+            width=32,
+            max_train_steps=1,
+            sample_steps=2,
+        )
+    )
     return {"motion_adapter": adapter, "customized": save_customized_unet(tiny_dir, root / "m1")}

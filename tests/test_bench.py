@@ -5,15 +5,23 @@ import statistics
 
 import pytest
 import torch
-
 from test_cli import run
 
 from stillmoving.bench import PRESETS, parse_presets
 from stillmoving.errors import StillMovingError
 
 STAGES = {"floor", "motion", "spatial", "straightforward"}
-STAGE_FIELDS = {"stage", "batches_per_step", "trainable_parameters", "seconds_per_step", "peak_memory_mb",
-                "flops_per_step", "mfu", "first_step_seconds", "error"}
+STAGE_FIELDS = {
+    "stage",
+    "batches_per_step",
+    "trainable_parameters",
+    "seconds_per_step",
+    "peak_memory_mb",
+    "flops_per_step",
+    "mfu",
+    "first_step_seconds",
+    "error",
+}
 
 
 @pytest.fixture
@@ -27,8 +35,21 @@ def one_thread():
 
 def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread):
     out = tmp_path / "bench.json"
-    code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--steps", "1", "--customize-steps", "2",
-                            "--customize-items", "1", "-o", out)
+    code, stdout, err = run(
+        capsys,
+        monkeypatch,
+        "bench",
+        "--preset",
+        "tiny",
+        "--steps",
+        "1",
+        "--customize-steps",
+        "2",
+        "--customize-items",
+        "1",
+        "-o",
+        out,
+    )
     assert code == 0, err
     assert "straightforward" in stdout and "spatial adapters" in stdout and "whole customization" in stdout
     report = json.loads(out.read_text())
@@ -69,9 +90,13 @@ def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread
         run_ = whole[name]
         assert run_["sampling_seconds"] > 0 and run_["training_seconds"] > 0
         assert run_["total_seconds"] >= run_["sampling_seconds"] + run_["training_seconds"] - 1e-6
-    assert whole["speedup"] == pytest.approx(whole["straightforward"]["total_seconds"] / whole["stillmoving"]["total_seconds"])
+    assert whole["speedup"] == pytest.approx(
+        whole["straightforward"]["total_seconds"] / whole["stillmoving"]["total_seconds"]
+    )
     cached = whole["stillmoving_cached_priors"]
-    assert whole["speedup_cached_priors"] == pytest.approx(whole["straightforward"]["total_seconds"] / cached["total_seconds"])
+    assert whole["speedup_cached_priors"] == pytest.approx(
+        whole["straightforward"]["total_seconds"] / cached["total_seconds"]
+    )
 
 
 def test_stages_are_timed_in_interleaved_rounds_and_reported_as_medians(monkeypatch):
@@ -88,13 +113,17 @@ def test_stages_are_timed_in_interleaved_rounds_and_reported_as_medians(monkeypa
         def step():
             calls.append(name)
             clock["now"] += next(durations)
+
         return measure.Contender(name, lambda: calls.append(f"enter {name}"), step)
 
     def out_of_memory():
         raise torch.cuda.OutOfMemoryError("CUDA out of memory")
 
-    stages = [contender("a", [0, 0, 1.0, 1.0, 50.0]), contender("b", [0, 0, 3.0, 2.0, 3.0]),
-              measure.Contender("c", lambda: None, out_of_memory)]
+    stages = [
+        contender("a", [0, 0, 1.0, 1.0, 50.0]),
+        contender("b", [0, 0, 3.0, 2.0, 3.0]),
+        measure.Contender("c", lambda: None, out_of_memory),
+    ]
     results = measure.measure_interleaved(stages, rounds=3, device=torch.device("cpu"))
     assert calls == ["enter a", "a", "a", "enter b", "b", "b"] + ["enter a", "a", "enter b", "b"] * 3
     assert (results["a"].seconds, results["b"].seconds) == (1.0, 3.0)
@@ -114,8 +143,10 @@ def test_bench_on_an_absent_gpu_is_one_line_error_naming_the_devices(capsys, mon
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     code, _, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--device", "cuda", "-o", tmp_path / "b.json")
-    assert (code, err.strip().splitlines()) == (2, ["error: --device cuda: CUDA is not available on this machine "
-                                                    "(available: cpu)"])
+    assert (code, err.strip().splitlines()) == (
+        2,
+        ["error: --device cuda: CUDA is not available on this machine (available: cpu)"],
+    )
     assert list(tmp_path.iterdir()) == []
 
 

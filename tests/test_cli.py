@@ -5,10 +5,9 @@ import sys
 
 import pytest
 import torch
+from conftest import save_customized_unet
 from diffusers import UNet2DConditionModel
 from safetensors import safe_open
-
-from conftest import save_customized_unet
 
 from stillmoving import cli
 
@@ -44,17 +43,48 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def motion_run(tiny_dir, workdir):
-    invoke("motion-adapter", "train", "--model", tiny_dir, "-o", workdir / "motion",
-           "--sample-prompt", "a red circle moving left", "--num-sampled-videos", "2", "--rank", "4", *SMALL)
+    invoke(
+        "motion-adapter",
+        "train",
+        "--model",
+        tiny_dir,
+        "-o",
+        workdir / "motion",
+        "--sample-prompt",
+        "a red circle moving left",
+        "--num-sampled-videos",
+        "2",
+        "--rank",
+        "4",
+        *SMALL,
+    )
     return workdir / "motion"
 
 
 @pytest.fixture(scope="module")
 def custom_run(tiny_dir, workdir, customized, motion_run):
-    invoke("customize", "--model", tiny_dir, "-o", workdir / "custom", "--motion-adapter", motion_run / "motion_adapter",
-           "--customized", customized, "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "2",
-           "--num-prior-videos", "2",
-           "--spatial-rank", "2", *SMALL)
+    invoke(
+        "customize",
+        "--model",
+        tiny_dir,
+        "-o",
+        workdir / "custom",
+        "--motion-adapter",
+        motion_run / "motion_adapter",
+        "--customized",
+        customized,
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "2",
+        "--num-prior-videos",
+        "2",
+        "--spatial-rank",
+        "2",
+        *SMALL,
+    )
     return workdir / "custom"
 
 
@@ -84,9 +114,27 @@ def test_customize_writes_spatial_adapters_and_record(custom_run, customized):
 @pytest.mark.parametrize("output", ["video.mp4", "video.gif"])
 def test_generate_from_a_customization_folder(custom_run, workdir, capsys, monkeypatch, output):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # --device auto: the CPU, also on a GPU machine
-    code, _, err = run(capsys, monkeypatch, "generate", "--customization", custom_run, "--prompt", "a sks dog",
-                       "-o", workdir / output, "--num-frames", "4", "--height", "32", "--width", "32",
-                       "--steps", "2", "--motion-scale", "-1")
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--customization",
+        custom_run,
+        "--prompt",
+        "a sks dog",
+        "-o",
+        workdir / output,
+        "--num-frames",
+        "4",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--steps",
+        "2",
+        "--motion-scale",
+        "-1",
+    )
     assert code == 0, err
     assert (workdir / output).stat().st_size > 0
     assert "device: cpu, dtype: float32" in err.splitlines()  # what --device auto and --dtype auto chose
@@ -100,28 +148,52 @@ def test_info_describes_both_adapter_kinds(custom_run, motion_run, capsys, monke
 
 
 def test_mismatched_customized_unet_is_refused(tiny_dir, workdir, motion_run, capsys, monkeypatch):
-    other = UNet2DConditionModel(block_out_channels=(32, 48), layers_per_block=1, norm_num_groups=8,
-                                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                                 cross_attention_dim=32, attention_head_dim=2, sample_size=16)
+    other = UNet2DConditionModel(
+        block_out_channels=(32, 48),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        sample_size=16,
+    )
     other.save_pretrained(workdir / "other")
-    code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", workdir / "refused",
-                       "--motion-adapter", motion_run / "motion_adapter", "--customized", workdir / "other",
-                       "--prompt", "a sks dog", "--prior-loss-weight", "0", *SMALL)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "customize",
+        "--model",
+        tiny_dir,
+        "-o",
+        workdir / "refused",
+        "--motion-adapter",
+        motion_run / "motion_adapter",
+        "--customized",
+        workdir / "other",
+        "--prompt",
+        "a sks dog",
+        "--prior-loss-weight",
+        "0",
+        *SMALL,
+    )
     assert code == 2
     (line,) = [line for line in err.splitlines() if "error:" in line]  # progress bars aside, one line
     assert "customized UNet does not fit the video model" in line and "(48," in line
     assert not (workdir / "refused").exists()
 
 
-@pytest.mark.parametrize("args,message", [
-    (["generate", "--model", "no/such/folder", "--prompt", "x", "-o", "x.gif"], "no such model folder"),
-    (["info", "missing.safetensors"], "no such file"),
-    (["generate", "--prompt", "x", "-o", "x.gif"], "missing --model or --customization"),
-    (["eval", "missing"], "missing: no such folder"),
-    (["eval", ".", "--clip-model", "no_such_clip"], "no videos found in ."),
-    (["compare", "--customization", "missing", "--prompt", "x"], "missing is not a customization folder"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["generate", "--model", "no/such/folder", "--prompt", "x", "-o", "x.gif"], "no such model folder"),
+        (["info", "missing.safetensors"], "no such file"),
+        (["generate", "--prompt", "x", "-o", "x.gif"], "missing --model or --customization"),
+        (["eval", "missing"], "missing: no such folder"),
+        (["eval", ".", "--clip-model", "no_such_clip"], "no videos found in ."),
+        (["compare", "--customization", "missing", "--prompt", "x"], "missing is not a customization folder"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, message):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, monkeypatch, *args)
@@ -129,23 +201,36 @@ def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, m
 
 
 GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one line, exit 2, nothing loaded or written
-    ("cuda-on-a-cpu-machine", ["--device", "cuda"],
-     "error: --device cuda: CUDA is not available on this machine (available: cpu)"),
-    ("height-not-a-multiple", ["--height", "33"], "error: --height 33 is not a multiple of the VAE's factor {f}; "
-                                                  "use e.g. {below} or {above}"),
+    (
+        "cuda-on-a-cpu-machine",
+        ["--device", "cuda"],
+        "error: --device cuda: CUDA is not available on this machine (available: cpu)",
+    ),
+    (
+        "height-not-a-multiple",
+        ["--height", "33"],
+        "error: --height 33 is not a multiple of the VAE's factor {f}; use e.g. {below} or {above}",
+    ),
     ("zero-steps", ["--steps", "0"], "error: --steps must be at least 1, not 0"),
     ("zero-frames", ["--num-frames", "0"], "error: --num-frames must be at least 1, not 0"),
     ("negative-guidance", ["--guidance-scale", "-1"], "error: --guidance-scale must be at least 0, not -1.0"),
-    ("unknown-suffix", ["-o", "video.xyz"], "error: cannot write video video.xyz: unknown suffix '.xyz' "
-                                            "(use .mp4, .gif, or a folder path for PNG frames)"),
-    ("missing-spatial-adapters", ["--spatial-adapters", "none.safetensors"],
-     "error: --spatial-adapters none.safetensors: no such file or folder"),
+    (
+        "unknown-suffix",
+        ["-o", "video.xyz"],
+        "error: cannot write video video.xyz: unknown suffix '.xyz' (use .mp4, .gif, or a folder path for PNG frames)",
+    ),
+    (
+        "missing-spatial-adapters",
+        ["--spatial-adapters", "none.safetensors"],
+        "error: --spatial-adapters none.safetensors: no such file or folder",
+    ),
 ]
 
 
 @pytest.mark.parametrize("args,message", [r[1:] for r in GENERATE_BAD_INPUTS], ids=[r[0] for r in GENERATE_BAD_INPUTS])
-def test_generate_bad_inputs_fail_before_any_model_loads(tiny_dir, tiny_pipe, tmp_path, capsys, monkeypatch, args,
-                                                         message):
+def test_generate_bad_inputs_fail_before_any_model_loads(
+    tiny_dir, tiny_pipe, tmp_path, capsys, monkeypatch, args, message
+):
     """On a CPU-only machine (also when the test runs on a GPU one): refused before V is loaded, which would fail."""
     from stillmoving import loading
 
@@ -155,16 +240,37 @@ def test_generate_bad_inputs_fail_before_any_model_loads(tiny_dir, tiny_pipe, tm
     monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
     factor = tiny_pipe.vae_scale_factor
     output = [] if "-o" in args else ["-o", "video.gif"]
-    code, _, err = run(capsys, monkeypatch, "generate", "--model", tiny_dir, "--prompt", "x", "--height", "32",
-                       "--width", "32", *output, *args)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--model",
+        tiny_dir,
+        "--prompt",
+        "x",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        *output,
+        *args,
+    )
     expected = message.format(f=factor, below=33 // factor * factor, above=33 // factor * factor + factor)
     assert (code, err.strip().splitlines()) == (2, [expected])
     assert list(tmp_path.iterdir()) == []
 
 
 def test_customize_batch_checks_every_run_before_training(tiny_dir, tmp_path, capsys, monkeypatch):
-    runs = [{"model": str(tiny_dir), "output_dir": str(tmp_path / name), "height": 32, "width": 32,
-             "max_train_steps": steps} for name, steps in (("a", 1), ("b", 0))]
+    runs = [
+        {
+            "model": str(tiny_dir),
+            "output_dir": str(tmp_path / name),
+            "height": 32,
+            "width": 32,
+            "max_train_steps": steps,
+        }
+        for name, steps in (("a", 1), ("b", 0))
+    ]
     (tmp_path / "runs.json").write_text(json.dumps(runs))
     code, _, err = run(capsys, monkeypatch, "customize-batch", tmp_path / "runs.json")
     assert (code, err.strip().splitlines()) == (2, ["error: --steps must be at least 1, not 0"])
@@ -172,8 +278,17 @@ def test_customize_batch_checks_every_run_before_training(tiny_dir, tmp_path, ca
 
 
 def test_every_verb_has_help(capsys, monkeypatch):
-    for verb in (["motion-adapter", "train"], ["customize"], ["generate"], ["info"], ["demo"], ["eval"], ["compare"],
-                 ["t2i", "dreambooth"], ["t2i", "lora"]):
+    for verb in (
+        ["motion-adapter", "train"],
+        ["customize"],
+        ["generate"],
+        ["info"],
+        ["demo"],
+        ["eval"],
+        ["compare"],
+        ["t2i", "dreambooth"],
+        ["t2i", "lora"],
+    ):
         code, out, _ = run(capsys, monkeypatch, *verb, "--help")
         assert code == 0 and "Usage" in out
 
@@ -185,8 +300,16 @@ def test_trained_motion_adapter_changes_frames_at_1_and_minus_1(tiny_dir, motion
     pipe.set_progress_bar_config(disable=True)
 
     def frames(scale):
-        return pipe("a red circle moving left", num_frames=4, height=32, width=32, num_inference_steps=2,
-                    motion_scale=scale, generator=torch.Generator().manual_seed(0), output_type="pt").frames
+        return pipe(
+            "a red circle moving left",
+            num_frames=4,
+            height=32,
+            width=32,
+            num_inference_steps=2,
+            motion_scale=scale,
+            generator=torch.Generator().manual_seed(0),
+            output_type="pt",
+        ).frames
 
     base = frames(0.0)
     assert not torch.equal(frames(1.0), base)
@@ -202,10 +325,34 @@ def test_t2i_verbs_make_customizations_that_customize_accepts(tiny_dir, tmp_path
     for i, (image, _, _) in enumerate(make_image_dataset(2, seed=0, resolution=32, subject="star")):
         write_image(image, tmp_path / "subject" / f"{i}.png")
     size = ["--height", "32", "--width", "32", "--steps", "2"]
-    invoke("t2i", "dreambooth", "--model", tiny_dir, "-o", tmp_path / "db", "--images", tmp_path / "subject",
-           "--prompt", "a sks star", *size)
-    invoke("t2i", "lora", "--model", tiny_dir, "-o", tmp_path / "lora", "--images", tmp_path / "subject",
-           "--prompt", "a star in crayon style", "--rank", "2", *size)
+    invoke(
+        "t2i",
+        "dreambooth",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "db",
+        "--images",
+        tmp_path / "subject",
+        "--prompt",
+        "a sks star",
+        *size,
+    )
+    invoke(
+        "t2i",
+        "lora",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "lora",
+        "--images",
+        tmp_path / "subject",
+        "--prompt",
+        "a star in crayon style",
+        "--rank",
+        "2",
+        *size,
+    )
     t2v = load_t2v(tiny_dir)
     assert load_customized(t2v, tmp_path / "db").unet is not None
     assert load_customized(t2v, loras=[(str(tmp_path / "lora/pytorch_lora_weights.safetensors"), 1.0)]).unet is not None

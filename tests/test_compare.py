@@ -6,9 +6,8 @@ import shutil
 
 import pytest
 import torch
-from diffusers import UNetMotionModel
-
 from conftest import perturb
+from diffusers import UNetMotionModel
 from evaluation_models import save_tiny_clip, save_tiny_dino
 from test_cli import invoke, run
 
@@ -30,19 +29,64 @@ def inputs(tmp_path_factory):
     unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(shipped_model(), subfolder="unet"))
     perturb(unet.parameters(), seed=3, scale=0.01, add=True)
     unet.save_pretrained(root / "m1")
-    invoke("customize", "--model", shipped_model(), "--motion-adapter", shipped_motion_adapter(), "-o", root / "custom",
-           "--customized", root / "m1", "--prompt", "a sks star on a gray background", "--num-images", "1",
-           "--num-prior-videos", "1", "--prior-prompt", "a red circle moving left slowly on a gray background",
-           "--steps", "1", "--sample-steps", "2", "--num-validation-videos", "0", *WORLD)
+    invoke(
+        "customize",
+        "--model",
+        shipped_model(),
+        "--motion-adapter",
+        shipped_motion_adapter(),
+        "-o",
+        root / "custom",
+        "--customized",
+        root / "m1",
+        "--prompt",
+        "a sks star on a gray background",
+        "--num-images",
+        "1",
+        "--num-prior-videos",
+        "1",
+        "--prior-prompt",
+        "a red circle moving left slowly on a gray background",
+        "--steps",
+        "1",
+        "--sample-steps",
+        "2",
+        "--num-validation-videos",
+        "0",
+        *WORLD,
+    )
     invoke("world", "render", root / "refs", "--images", "--subject", "star", "--count", "2")
     return dict(custom=root / "custom", clip=save_tiny_clip(root), dino=save_tiny_dino(root), refs=root / "refs")
 
 
 def compare(capsys, monkeypatch, inputs, output, *extra):
-    return run(capsys, monkeypatch, "compare", "--customization", inputs["custom"], "--prompt", PROMPTS[0],
-               "--prompt", PROMPTS[1], "--seeds", "2", "--steps", "2", "--clip-model", inputs["clip"],
-               "--dino-model", inputs["dino"], "--reference-images", inputs["refs"], "--device", "cpu",
-               "-o", output, *WORLD, *extra)
+    return run(
+        capsys,
+        monkeypatch,
+        "compare",
+        "--customization",
+        inputs["custom"],
+        "--prompt",
+        PROMPTS[0],
+        "--prompt",
+        PROMPTS[1],
+        "--seeds",
+        "2",
+        "--steps",
+        "2",
+        "--clip-model",
+        inputs["clip"],
+        "--dino-model",
+        inputs["dino"],
+        "--reference-images",
+        inputs["refs"],
+        "--device",
+        "cpu",
+        "-o",
+        output,
+        *WORLD,
+        *extra,
+    )
 
 
 def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_path, capsys, monkeypatch):
@@ -53,7 +97,9 @@ def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_pa
     assert list(record["variants"]) == VARIANTS
     for name, variant in record["variants"].items():
         assert len(variant["per_video"]) == 4 and variant["seeds"] == [0, 1, 0, 1]
-        keys = {"clip_t", "clip_i", "dino_i"} | ({"temporal_consistency", "dynamic_degree", "speed"} if name != T2I else set())
+        keys = {"clip_t", "clip_i", "dino_i"} | (
+            {"temporal_consistency", "dynamic_degree", "speed"} if name != T2I else set()
+        )
         assert all(keys <= set(figures) for figures in variant["per_video"]), name
     gaps = record["minus naive injection"]
     assert list(gaps) == [BASE, T2I, "weight interpolation", OURS]
@@ -72,8 +118,10 @@ def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_pa
     assert json.loads((output / "metrics.json").read_text())["variants"] == record["variants"]  # same videos again
 
     code, _, err = compare(capsys, monkeypatch, inputs, output, "--guidance-scale", "3")
-    assert (code, err.strip().splitlines()[-1]) == (2, f"error: {output} holds videos made with another "
-                                                       "guidance_scale (7.5); pass --overwrite or another --output")
+    assert (code, err.strip().splitlines()[-1]) == (
+        2,
+        f"error: {output} holds videos made with another guidance_scale (7.5); pass --overwrite or another --output",
+    )
     adapters = inputs["custom"] / "spatial_adapters.safetensors"
     os.utime(adapters, ns=(adapters.stat().st_atime_ns, adapters.stat().st_mtime_ns + 10**9))  # as if retrained
     code, _, err = compare(capsys, monkeypatch, inputs, output)
@@ -93,13 +141,23 @@ def test_weight_interpolation_is_the_base_at_0_the_customized_at_1_and_linear_be
 
 BASE_ARGS = ["--customization", "{custom}", "--prompt", PROMPTS[0]]
 COMPARE_BAD_INPUTS = [  # (id, arguments, expected message); exit 2 and nothing written, before any model loads
-    ("not-a-customization", ["--customization", "{tmp}", "--prompt", PROMPTS[0]],
-     "error: {tmp} is not a customization folder (no customization.json)"),
+    (
+        "not-a-customization",
+        ["--customization", "{tmp}", "--prompt", PROMPTS[0]],
+        "error: {tmp} is not a customization folder (no customization.json)",
+    ),
     ("no-prompt", ["--customization", "{custom}"], "Missing option '--prompt'"),
-    ("weight-above-1", [*BASE_ARGS, "--interpolation-weight", "1.5"],
-     "error: --interpolation-weight must be between 0 and 1, not 1.5"),
+    (
+        "weight-above-1",
+        [*BASE_ARGS, "--interpolation-weight", "1.5"],
+        "error: --interpolation-weight must be between 0 and 1, not 1.5",
+    ),
     ("zero-seeds", [*BASE_ARGS, "--seeds", "0"], "error: --seeds must be at least 1, not 0"),
-    ("height-not-a-multiple", [*BASE_ARGS, "--height", "31"], "error: --height 31 is not a multiple of the VAE's factor"),
+    (
+        "height-not-a-multiple",
+        [*BASE_ARGS, "--height", "31"],
+        "error: --height 31 is not a multiple of the VAE's factor",
+    ),
     ("clip-is-dino", [*BASE_ARGS, "--clip-model", "{dino}"], "expected model_type clip"),
 ]
 
@@ -110,6 +168,8 @@ def test_compare_bad_inputs_fail_before_any_model_loads(inputs, tmp_path, capsys
 
     monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
     fill = dict(tmp=tmp_path, custom=inputs["custom"], dino=inputs["dino"])
-    code, _, err = run(capsys, monkeypatch, "compare", "-o", tmp_path / "out", *WORLD, *[a.format(**fill) for a in args])
+    code, _, err = run(
+        capsys, monkeypatch, "compare", "-o", tmp_path / "out", *WORLD, *[a.format(**fill) for a in args]
+    )
     assert code == 2 and message.format(**fill) in err, err
     assert not (tmp_path / "out").exists()

@@ -14,7 +14,6 @@ from pathlib import Path
 import torch
 from conftest import save_customized_unet
 from safetensors.torch import load_file
-
 from test_cli import run
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
@@ -23,10 +22,18 @@ SIZES = ["--num-frames", "4", "--height", "32", "--width", "32", "--sample-steps
 
 def launch(processes: int, *args) -> subprocess.Popen:
     """`stillmoving ARGS` on `processes` CPU processes (torchrun sets the env accelerate reads)."""
-    head = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
-            if processes > 1 else [sys.executable])
-    return subprocess.Popen([*head, "-m", "stillmoving", *map(str, args)], env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    head = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+        if processes > 1
+        else [sys.executable]
+    )
+    return subprocess.Popen(
+        [*head, "-m", "stillmoving", *map(str, args)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait(*processes: subprocess.Popen) -> None:
@@ -48,8 +55,19 @@ def files(folder: Path) -> set[str]:
 
 
 def test_motion_stage_on_2_processes_equals_1_and_resumes_on_1(tiny_dir, tmp_path):
-    args = ["motion-adapter", "train", "--model", tiny_dir, "--sample-prompt", "a red circle moving left",
-            "--num-sampled-videos", "4", "--rank", "2", *SIZES]
+    args = [
+        "motion-adapter",
+        "train",
+        "--model",
+        tiny_dir,
+        "--sample-prompt",
+        "a red circle moving left",
+        "--num-sampled-videos",
+        "4",
+        "--rank",
+        "2",
+        *SIZES,
+    ]
     one = launch(1, *args, "-o", tmp_path / "one", "--batch-size", "2", "--steps", "4")
     two = launch(2, *args, "-o", tmp_path / "two", "--batch-size", "1", "--steps", "4")
     cut = launch(2, *args, "-o", tmp_path / "cut", "--batch-size", "1", "--steps", "2", "--checkpoint-every", "1")
@@ -65,9 +83,28 @@ def test_motion_stage_on_2_processes_equals_1_and_resumes_on_1(tiny_dir, tmp_pat
 def test_spatial_stage_on_2_processes_equals_1(tiny_dir, tmp_path, stage2_inputs):
     motion_adapter = stage2_inputs["motion_adapter"]
     customized = stage2_inputs["customized"]
-    args = ["customize", "--model", tiny_dir, "--motion-adapter", motion_adapter, "--customized",
-            customized, "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "4", "--num-prior-videos", "4", "--spatial-rank", "2",
-            "--steps", "3", *SIZES]
+    args = [
+        "customize",
+        "--model",
+        tiny_dir,
+        "--motion-adapter",
+        motion_adapter,
+        "--customized",
+        customized,
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "4",
+        "--num-prior-videos",
+        "4",
+        "--spatial-rank",
+        "2",
+        "--steps",
+        "3",
+        *SIZES,
+    ]
     one = launch(1, *args, "-o", tmp_path / "one", "--batch-size", "2")
     two = launch(2, *args, "-o", tmp_path / "two", "--batch-size", "1")
     wait(one, two)
@@ -83,16 +120,50 @@ def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, stage2_
 
     motion_adapter = stage2_inputs["motion_adapter"]
     units = [save_customized_unet(tiny_dir, tmp_path / f"m{i}", seed=i) for i in range(3)]
-    defaults = dict(model=str(tiny_dir), motion_adapter=str(motion_adapter), num_images=1,
-                    num_prior_videos=1, spatial_rank=2, max_train_steps=2, num_frames=4, height=32, width=32,
-                    sample_steps=2, identifier="sks")
-    runs = [dict(customized=str(u), output_dir=str(tmp_path / f"out{i}"), prompts=[f"a sks dog {i}"])
-            for i, u in enumerate(units)]
+    defaults = dict(
+        model=str(tiny_dir),
+        motion_adapter=str(motion_adapter),
+        num_images=1,
+        num_prior_videos=1,
+        spatial_rank=2,
+        max_train_steps=2,
+        num_frames=4,
+        height=32,
+        width=32,
+        sample_steps=2,
+        identifier="sks",
+    )
+    runs = [
+        dict(customized=str(u), output_dir=str(tmp_path / f"out{i}"), prompts=[f"a sks dog {i}"])
+        for i, u in enumerate(units)
+    ]
     (tmp_path / "batch.json").write_text(json.dumps({"defaults": defaults, "runs": runs}))
     wait(launch(2, "customize-batch", tmp_path / "batch.json"))
-    alone = launch(1, "customize", "--model", tiny_dir, "-o", tmp_path / "alone", "--motion-adapter",
-                   motion_adapter, "--customized", units[1], "--prompt", "a sks dog 1", "--identifier", "sks",
-                   "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2", "--steps", "2", *SIZES)
+    alone = launch(
+        1,
+        "customize",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "alone",
+        "--motion-adapter",
+        motion_adapter,
+        "--customized",
+        units[1],
+        "--prompt",
+        "a sks dog 1",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "1",
+        "--num-prior-videos",
+        "1",
+        "--spatial-rank",
+        "2",
+        "--steps",
+        "2",
+        *SIZES,
+    )
     wait(alone)
     for i in range(3):
         assert (tmp_path / f"out{i}/spatial_adapters.safetensors").is_file()
@@ -103,7 +174,10 @@ def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, stage2_
 def test_customize_batch_refuses_shared_outputs(tmp_path, capsys, monkeypatch):
     import json
 
-    (tmp_path / "b.json").write_text(json.dumps([{"model": "m", "output_dir": str(tmp_path / "x")},
-                                                 {"model": "m", "output_dir": str(tmp_path / "x")}]))
+    (tmp_path / "b.json").write_text(
+        json.dumps(
+            [{"model": "m", "output_dir": str(tmp_path / "x")}, {"model": "m", "output_dir": str(tmp_path / "x")}]
+        )
+    )
     code, _, err = run(capsys, monkeypatch, "customize-batch", tmp_path / "b.json")
     assert code == 2 and "give each its own output_dir" in err

@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from transformers import CLIPModel, CLIPProcessor
-
 from evaluation_models import save_tiny_clip, save_tiny_dino
 from test_cli import run
+from transformers import CLIPModel, CLIPProcessor
 
 from stillmoving.data.video_io import write_image, write_video
 from stillmoving.evaluation.dynamic_degree import dynamic_degree, top_flow_magnitude, vbench_rule
@@ -27,7 +26,9 @@ def textured(seed: int, side: int = 64) -> np.ndarray:
     """A smooth random image (blurred noise): texture optical flow can follow."""
     import cv2
 
-    blurred = cv2.GaussianBlur(np.random.default_rng(seed).uniform(0, 255, (side, side, 3)).astype(np.float32), (0, 0), 2)
+    blurred = cv2.GaussianBlur(
+        np.random.default_rng(seed).uniform(0, 255, (side, side, 3)).astype(np.float32), (0, 0), 2
+    )
     return np.clip(128 + 60 * (blurred - blurred.mean()) / blurred.std(), 0, 255).astype(np.uint8)
 
 
@@ -53,14 +54,16 @@ def evaluate(capsys, monkeypatch, folder, *args) -> dict:
     return json.loads(out.read_text())["per_video"]
 
 
-def test_repeated_frame_is_consistent_and_static_and_shuffling_lowers_consistency(backbones, tmp_path, capsys,
-                                                                                 monkeypatch):
+def test_repeated_frame_is_consistent_and_static_and_shuffling_lowers_consistency(
+    backbones, tmp_path, capsys, monkeypatch
+):
     clip, _ = backbones
     frame, walk = textured(0), moving(textured(1), 8, 2)
     shuffled = walk[np.random.default_rng(0).permutation(8)]
     noise = np.random.default_rng(2).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
-    folder = videos_folder(tmp_path / "v", {"still": np.repeat(frame[None], 8, axis=0), "walk": walk,
-                                            "shuffled": shuffled, "noise": noise})
+    folder = videos_folder(
+        tmp_path / "v", {"still": np.repeat(frame[None], 8, axis=0), "walk": walk, "shuffled": shuffled, "noise": noise}
+    )
     result = evaluate(capsys, monkeypatch, folder, "--clip-model", clip)
     assert result["still"]["temporal_consistency"] == pytest.approx(1.0, abs=1e-6)
     assert (result["still"]["dynamic_degree"], result["still"]["flow_magnitude"]) == (0.0, 0.0)
@@ -75,13 +78,23 @@ def test_frames_identical_to_the_references_score_1_and_noise_lower(backbones, t
     write_image(reference, tmp_path / "refs" / "subject.png")
     noise = np.random.default_rng(4).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
     folder = videos_folder(tmp_path / "v", {"same": np.repeat(reference[None], 4, axis=0), "noise": noise})
-    result = evaluate(capsys, monkeypatch, folder, "--clip-model", clip, "--dino-model", dino,
-                      "--reference-images", tmp_path / "refs")
+    result = evaluate(
+        capsys, monkeypatch, folder, "--clip-model", clip, "--dino-model", dino, "--reference-images", tmp_path / "refs"
+    )
     for key in ("clip_i", "dino_i"):
         assert result["same"][key] == pytest.approx(1.0, abs=1e-5)
         assert result["noise"][key] < result["same"][key] - 1e-3
-    own = evaluate(capsys, monkeypatch, folder, "--dino-model", dino, "--reference-images", tmp_path / "refs",
-                   "--dino-preprocess", "processor")  # the DINO folder's own resize: the same properties
+    own = evaluate(
+        capsys,
+        monkeypatch,
+        folder,
+        "--dino-model",
+        dino,
+        "--reference-images",
+        tmp_path / "refs",
+        "--dino-preprocess",
+        "processor",
+    )  # the DINO folder's own resize: the same properties
     assert own["same"]["dino_i"] == pytest.approx(1.0, abs=1e-5) and own["noise"]["dino_i"] < 1.0 - 1e-3
 
 
@@ -101,8 +114,11 @@ def test_clip_t_equals_a_direct_computation_with_the_same_model(backbones, tmp_p
 
 def test_world_videos_also_get_the_oracle_metrics(tmp_path, capsys, monkeypatch):
     samples = make_video_dataset(2, 0)
-    folder = videos_folder(tmp_path / "v", {f"w{i}": s.pixels for i, s in enumerate(samples)},
-                           {f"w{i}": s.caption for i, s in enumerate(samples)})
+    folder = videos_folder(
+        tmp_path / "v",
+        {f"w{i}": s.pixels for i, s in enumerate(samples)},
+        {f"w{i}": s.caption for i, s in enumerate(samples)},
+    )
     result = evaluate(capsys, monkeypatch, folder)
     assert all({"speed", "consistency", "dynamic_degree"} <= set(r) for r in result.values())
     assert not any("clip_t" in r for r in result.values())  # no CLIP model, no CLIP metric
@@ -124,13 +140,25 @@ EVAL_BAD_INPUTS = [  # (id, arguments after `eval FOLDER`, expected message); on
     ("no-such-folder", "missing", [], "error: {tmp}/missing: no such folder"),
     ("no-videos", "empty", [], "error: no videos found in {tmp}/empty"),
     ("clip-is-dino", "videos", ["--clip-model", "{dino}"], "expected model_type clip"),
-    ("dino-is-clip", "videos", ["--dino-model", "{clip}"], "error: --dino-model {clip}: is a 'clip' model; expected "
-                                                            "model_type vit or dinov2"),
+    (
+        "dino-is-clip",
+        "videos",
+        ["--dino-model", "{clip}"],
+        "error: --dino-model {clip}: is a 'clip' model; expected model_type vit or dinov2",
+    ),
     ("missing-clip", "videos", ["--clip-model", "{tmp}/nothing"], "error: no such model folder: {tmp}/nothing"),
-    ("references-without-backbone", "videos", ["--reference-images", "{tmp}/videos"],
-     "error: --reference-images needs --clip-model or --dino-model"),
-    ("references-empty", "videos", ["--clip-model", "{clip}", "--reference-images", "{tmp}/empty"],
-     "error: no images found in {tmp}/empty"),
+    (
+        "references-without-backbone",
+        "videos",
+        ["--reference-images", "{tmp}/videos"],
+        "error: --reference-images needs --clip-model or --dino-model",
+    ),
+    (
+        "references-empty",
+        "videos",
+        ["--clip-model", "{clip}", "--reference-images", "{tmp}/empty"],
+        "error: no images found in {tmp}/empty",
+    ),
     ("zero-fps", "videos", ["--fps", "0"], "error: --fps must be above 0, not 0.0"),
     ("unknown-flow", "videos", ["--flow", "raft"], "error: --flow must be one of farneback, dis, not 'raft'"),
     ("unknown-target", "videos", ["--target", "moon"], "error: --target must be one of star, crayon, neon"),

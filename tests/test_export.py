@@ -6,7 +6,6 @@ import json
 import numpy as np
 import torch
 from diffusers import AnimateDiffPipeline
-
 from test_cli import custom_run, customized, motion_run, run, workdir  # noqa: F401 (module fixtures)
 
 from stillmoving import attach_spatial_adapters
@@ -24,13 +23,23 @@ def test_export_is_plain_diffusers_and_equals_the_customization(custom_run, tmp_
     assert code == 0, err
     out = tmp_path / "exported"
     assert json.loads((out / "model_index.json").read_text())["_class_name"] == "AnimateDiffPipeline"
-    assert {p.name for p in out.iterdir()} >= {"unet", "vae", "text_encoder", "tokenizer", "scheduler", "README.md",
-                                               "spatial_adapters.safetensors", "motion_adapter", "customization.json"}
+    assert {p.name for p in out.iterdir()} >= {
+        "unet",
+        "vae",
+        "text_encoder",
+        "tokenizer",
+        "scheduler",
+        "README.md",
+        "spatial_adapters.safetensors",
+        "motion_adapter",
+        "customization.json",
+    }
     assert not list(out.rglob("*.bin")) and not list(tmp_path.glob(".*"))  # safetensors only, no staging left
 
     sources = read_customization(custom_run)
-    ours = assemble_pipeline(sources["model"], customized=sources["customized"],
-                             spatial_adapters=sources["spatial_adapters"])
+    ours = assemble_pipeline(
+        sources["model"], customized=sources["customized"], spatial_adapters=sources["spatial_adapters"]
+    )
     plain = AnimateDiffPipeline.from_pretrained(out)
     attach_spatial_adapters(plain, out / "spatial_adapters.safetensors")
     np.testing.assert_array_equal(frames(plain), frames(ours))
@@ -44,9 +53,27 @@ def test_exported_folder_generates_from_anywhere(custom_run, tmp_path, capsys, m
     assert run(capsys, monkeypatch, "export", custom_run, "-o", tmp_path / "a" / "exported")[0] == 0
     (tmp_path / "a").rename(tmp_path / "moved")
     monkeypatch.chdir(tmp_path)
-    code, _, err = run(capsys, monkeypatch, "generate", "--customization", "moved/exported", "--prompt", "a sks dog",
-                       "-o", "v.gif", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2",
-                       "--motion-scale", "0.5")
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--customization",
+        "moved/exported",
+        "--prompt",
+        "a sks dog",
+        "-o",
+        "v.gif",
+        "--num-frames",
+        "4",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--steps",
+        "2",
+        "--motion-scale",
+        "0.5",
+    )
     assert code == 0 and (tmp_path / "v.gif").is_file(), err
 
 

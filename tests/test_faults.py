@@ -13,19 +13,35 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from test_cli import run
 
 from stillmoving.training import loop
 
-TRAIN = ["--num-frames", "4", "--height", "32", "--width", "32", "--sample-steps", "2", "--seed", "0",
-         "--checkpoint-every", "1"]
+TRAIN = [
+    "--num-frames",
+    "4",
+    "--height",
+    "32",
+    "--width",
+    "32",
+    "--sample-steps",
+    "2",
+    "--seed",
+    "0",
+    "--checkpoint-every",
+    "1",
+]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
 
 
 def cli(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "stillmoving", *map(str, args)], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "stillmoving", *map(str, args)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -64,17 +80,44 @@ def killed_and_resumed_equals_uninterrupted(args: list, tmp_path: Path, steps: i
 
 
 def test_motion_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path):
-    args = ["motion-adapter", "train", "--model", tiny_dir, "--sample-prompt", "a red circle moving left",
-            "--num-sampled-videos", "2", "--rank", "2", *TRAIN]
+    args = [
+        "motion-adapter",
+        "train",
+        "--model",
+        tiny_dir,
+        "--sample-prompt",
+        "a red circle moving left",
+        "--num-sampled-videos",
+        "2",
+        "--rank",
+        "2",
+        *TRAIN,
+    ]
     killed_and_resumed_equals_uninterrupted(args, tmp_path, 12, "motion_adapter/pytorch_lora_weights.safetensors")
 
 
 def test_spatial_stage_killed_and_resumed_equals_uninterrupted(tiny_dir, tmp_path, stage2_inputs):
     motion_adapter, customized = stage2_inputs["motion_adapter"], stage2_inputs["customized"]
-    args = ["customize", "--model", tiny_dir, "--motion-adapter", motion_adapter, "--customized",
-            customized, "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "2", "--num-prior-videos", "2",
-            "--spatial-rank", "2",
-            *TRAIN]
+    args = [
+        "customize",
+        "--model",
+        tiny_dir,
+        "--motion-adapter",
+        motion_adapter,
+        "--customized",
+        customized,
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "2",
+        "--num-prior-videos",
+        "2",
+        "--spatial-rank",
+        "2",
+        *TRAIN,
+    ]
     killed_and_resumed_equals_uninterrupted(args, tmp_path, 12, "spatial_adapters.safetensors")
 
 
@@ -106,8 +149,10 @@ def test_kill_in_the_middle_of_a_write_keeps_the_previous_file(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert target.read_bytes() == b"previous good file"
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["adapter.safetensors",
-                                                                                         "started"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "adapter.safetensors",
+        "started",
+    ]
 
 
 def test_kill_during_a_checkpoint_save_leaves_only_complete_checkpoints(tmp_path):
@@ -131,9 +176,25 @@ def test_nan_loss_stops_with_one_line_exit_2_and_keeps_the_last_checkpoint(tiny_
     from stillmoving.training import motion_stage
 
     nan_after(monkeypatch, motion_stage, 2)
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "run",
-                       "--sample-prompt", "a red circle", "--num-sampled-videos", "2", "--rank", "2", "--steps", "4",
-                       *TRAIN)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "motion-adapter",
+        "train",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "run",
+        "--sample-prompt",
+        "a red circle",
+        "--num-sampled-videos",
+        "2",
+        "--rank",
+        "2",
+        "--steps",
+        "4",
+        *TRAIN,
+    )
     (line,) = [line for line in err.splitlines() if "error:" in line]
     assert code == 2 and "the loss became nan at step 3" in line and "last checkpoint is kept" in line
     assert [p.name for p in loop.checkpoints(tmp_path / "run")] == ["checkpoint-1", "checkpoint-2"]
@@ -146,17 +207,49 @@ def test_nan_steps_can_be_skipped_when_allowed(tiny_dir, tmp_path, capsys, monke
     from stillmoving.training import motion_stage
 
     nan_after(monkeypatch, motion_stage, 2)  # every step after the second is NaN: 2 skips allowed, then stop
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "run",
-                       "--sample-prompt", "a red circle", "--num-sampled-videos", "2", "--rank", "2", "--steps", "4",
-                       "--skip-nonfinite-steps", "2", *TRAIN[:-2])
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "motion-adapter",
+        "train",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "run",
+        "--sample-prompt",
+        "a red circle",
+        "--num-sampled-videos",
+        "2",
+        "--rank",
+        "2",
+        "--steps",
+        "4",
+        "--skip-nonfinite-steps",
+        "2",
+        *TRAIN[:-2],
+    )
     assert code == 2 and "after skipping 2" in err and err.count("skipping step 3") == 2
 
 
 @pytest.mark.parametrize("flag,code", [(None, 2), ("--overwrite", 0), ("--resume", 0)])
-def test_an_output_folder_holding_another_run_is_refused_unless_asked(tiny_dir, tmp_path, capsys, monkeypatch,
-                                                                        flag, code):
-    args = ["motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "run", "--sample-prompt", "a red circle",
-            "--num-sampled-videos", "1", "--rank", "2", *TRAIN]
+def test_an_output_folder_holding_another_run_is_refused_unless_asked(
+    tiny_dir, tmp_path, capsys, monkeypatch, flag, code
+):
+    args = [
+        "motion-adapter",
+        "train",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "run",
+        "--sample-prompt",
+        "a red circle",
+        "--num-sampled-videos",
+        "1",
+        "--rank",
+        "2",
+        *TRAIN,
+    ]
     assert run(capsys, monkeypatch, *args, "--steps", "1")[0] == 0
     before = (tmp_path / "run/motion_adapter/pytorch_lora_weights.safetensors").read_bytes()
     got, _, err = run(capsys, monkeypatch, *args, "--steps", "2", *([flag] if flag else []))
@@ -170,8 +263,19 @@ def test_an_output_folder_holding_another_run_is_refused_unless_asked(tiny_dir, 
 
 def test_an_output_path_that_is_a_file_is_refused(tiny_dir, tmp_path, capsys, monkeypatch):
     (tmp_path / "taken").write_text("x")
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "taken",
-                       "--sample-prompt", "a", *TRAIN)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "motion-adapter",
+        "train",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "taken",
+        "--sample-prompt",
+        "a",
+        *TRAIN,
+    )
     assert code == 2 and "is a file" in err
 
 
@@ -184,19 +288,41 @@ def test_adapters_warn_when_loaded_onto_other_weights(tiny_dir, tmp_path, capsys
     from stillmoving.loading import assemble_pipeline
 
     motion_adapter, customized = stage2_inputs["motion_adapter"], stage2_inputs["customized"]
-    code, _, err = run(capsys, monkeypatch, "customize", "--model", tiny_dir, "-o", tmp_path / "custom",
-                       "--motion-adapter", motion_adapter, "--customized", customized,
-                       "--prompt", "a sks dog", "--identifier", "sks", "--num-images", "1", "--num-prior-videos", "1",
-                       "--spatial-rank", "2",
-                       "--steps", "1", *TRAIN[:-2])
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "customize",
+        "--model",
+        tiny_dir,
+        "-o",
+        tmp_path / "custom",
+        "--motion-adapter",
+        motion_adapter,
+        "--customized",
+        customized,
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "1",
+        "--num-prior-videos",
+        "1",
+        "--spatial-rank",
+        "2",
+        "--steps",
+        "1",
+        *TRAIN[:-2],
+    )
     assert code == 0, err
     file = tmp_path / "custom/spatial_adapters.safetensors"
     assert len(SpatialAdapters.load(file).metadata["unet_fingerprint"]) == 16
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the model it trained with: no warning, motion adapter loaded or not
         assemble_pipeline(str(tiny_dir), customized=str(customized), spatial_adapters=str(file))
-        assemble_pipeline(str(tiny_dir), customized=str(customized), spatial_adapters=str(file),
-                          motion_adapter=str(motion_adapter))
+        assemble_pipeline(
+            str(tiny_dir), customized=str(customized), spatial_adapters=str(file), motion_adapter=str(motion_adapter)
+        )
     with pytest.warns(UserWarning, match="trained against other weights"):
         assemble_pipeline(str(tiny_dir), spatial_adapters=str(file))  # V without the customization
 
@@ -225,37 +351,67 @@ def _busy_output(tmp):
 
 MOTION = ["motion-adapter", "train", "--model", "{tiny}", "--sample-prompt", "a red circle"]
 TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected message); every row: exit 2, one line
-    ("dreambooth-corrupt-image", ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog"],
-     _corrupt_image_folder, "cannot read image"),
-    ("style-corrupt-image", ["t2i", "lora", "--model", "{tiny}", "--images", "{f}", "--prompt", "x in y style"],
-     _corrupt_image_folder, "cannot read image"),
-    ("customize-corrupt-image", ["customize", "--model", "{tiny}", "--motion-adapter", "x", "--images", "{f}",
-                                 "--prompt", "a sks dog"], _corrupt_image_folder, "cannot read image"),
-    ("videos-too-short", ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"], _short_videos,
-     "training needs at least 4"),
-    ("videos-folder-missing", ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"],
-     lambda t: t / "nowhere", "nowhere"),
+    (
+        "dreambooth-corrupt-image",
+        ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog"],
+        _corrupt_image_folder,
+        "cannot read image",
+    ),
+    (
+        "style-corrupt-image",
+        ["t2i", "lora", "--model", "{tiny}", "--images", "{f}", "--prompt", "x in y style"],
+        _corrupt_image_folder,
+        "cannot read image",
+    ),
+    (
+        "customize-corrupt-image",
+        ["customize", "--model", "{tiny}", "--motion-adapter", "x", "--images", "{f}", "--prompt", "a sks dog"],
+        _corrupt_image_folder,
+        "cannot read image",
+    ),
+    (
+        "videos-too-short",
+        ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"],
+        _short_videos,
+        "training needs at least 4",
+    ),
+    (
+        "videos-folder-missing",
+        ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"],
+        lambda t: t / "nowhere",
+        "nowhere",
+    ),
     ("output-holds-another-run", MOTION + ["-o", "{f}"], _busy_output, "holds another run's results"),
     ("resume-without-checkpoint", MOTION + ["-o", "{f}", "--resume"], lambda t: t / "fresh", "no checkpoint"),
     ("too-many-frames", MOTION + ["--num-frames", "17"], lambda t: None, "positional table holds (16 frames)"),
     ("zero-sample-steps", MOTION + ["--sample-steps", "0"], lambda t: None, "--sample-steps must be at least 1, not 0"),
-    ("unknown-precision", MOTION + ["--mixed-precision", "fp8"], lambda t: None,
-     "--mixed-precision must be one of no, fp16, bf16, not 'fp8'"),
-    ("dreambooth-zero-batch", ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog",
-                               "--batch-size", "0"], lambda t: t / "nowhere", "--batch-size must be at least 1, not 0"),
+    (
+        "unknown-precision",
+        MOTION + ["--mixed-precision", "fp8"],
+        lambda t: None,
+        "--mixed-precision must be one of no, fp16, bf16, not 'fp8'",
+    ),
+    (
+        "dreambooth-zero-batch",
+        ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog", "--batch-size", "0"],
+        lambda t: t / "nowhere",
+        "--batch-size must be at least 1, not 0",
+    ),
 ]
 
 
 @pytest.mark.parametrize("args,make,message", [r[1:] for r in TRAIN_BAD_INPUTS], ids=[r[0] for r in TRAIN_BAD_INPUTS])
-def test_training_bad_inputs_are_one_line_exit_2_and_write_nothing(tiny_dir, tmp_path, capsys, monkeypatch,
-                                                                   args, make, message):
+def test_training_bad_inputs_are_one_line_exit_2_and_write_nothing(
+    tiny_dir, tmp_path, capsys, monkeypatch, args, make, message
+):
     made = make(tmp_path)
     values = {"tiny": tiny_dir, "f": made}
     args = [a.format(**values) for a in args]
     output = [] if "-o" in args else ["-o", tmp_path / "new"]
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    settings = ["--height", "32", "--width", "32", "--steps", "1"] + (["--num-frames", "4"] if "--num-frames" not in
-                                                                      args and args[0] != "t2i" else [])
+    settings = ["--height", "32", "--width", "32", "--steps", "1"] + (
+        ["--num-frames", "4"] if "--num-frames" not in args and args[0] != "t2i" else []
+    )
     code, _, err = run(capsys, monkeypatch, *args, *output, *settings)
     (line,) = [line for line in err.splitlines() if "error:" in line]
     assert code == 2 and message in line, err

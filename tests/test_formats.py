@@ -10,13 +10,12 @@ import re
 
 import pytest
 import torch
+from conftest import generate, perturb
 from diffusers import MotionAdapter, StableDiffusionPipeline
 from diffusers.loaders.single_file_utils import convert_animatediff_checkpoint_to_diffusers
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from safetensors.torch import save_file
-
-from conftest import generate, perturb
 from test_cli import run
 
 from stillmoving.formats.motion_modules import inspect_motion_modules, load_motion_modules_file
@@ -35,15 +34,26 @@ def to_animatediff(state: dict) -> dict:
             for i in (0, 1):
                 out[key.replace("pos_embed.pe", f"attention_blocks.{i}.pos_encoder.pe")] = value.clone()
             continue
-        for new, old in ((".attn1.", ".attention_blocks.0."), (".attn2.", ".attention_blocks.1."),
-                         (".norm1.", ".norms.0."), (".norm2.", ".norms.1."), (".norm3.", ".ff_norm.")):
+        for new, old in (
+            (".attn1.", ".attention_blocks.0."),
+            (".attn2.", ".attention_blocks.1."),
+            (".norm1.", ".norms.0."),
+            (".norm2.", ".norms.1."),
+            (".norm3.", ".ff_norm."),
+        ):
             key = key.replace(new, old)
         out[key] = value
     return out
 
 
-RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "norm2": "out_layers.0", "conv2": "out_layers.3",
-          "time_emb_proj": "emb_layers.1", "conv_shortcut": "skip_connection"}
+RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "time_emb_proj": "emb_layers.1",
+    "conv_shortcut": "skip_connection",
+}
 
 
 def _ldm_unet_prefixes(config) -> dict[str, str]:
@@ -59,10 +69,18 @@ def _ldm_unet_prefixes(config) -> dict[str, str]:
             table[f"up_blocks.{i}.attentions.{j}."] = f"output_blocks.{per * i + j}.1."
         attn = "CrossAttn" in config["up_block_types"][i]
         table[f"up_blocks.{i}.upsamplers.0."] = f"output_blocks.{per * i + per - 1}.{2 if attn else 1}."
-    table.update({"mid_block.resnets.0.": "middle_block.0.", "mid_block.attentions.0.": "middle_block.1.",
-                  "mid_block.resnets.1.": "middle_block.2.", "time_embedding.linear_1.": "time_embed.0.",
-                  "time_embedding.linear_2.": "time_embed.2.", "conv_in.": "input_blocks.0.0.",
-                  "conv_norm_out.": "out.0.", "conv_out.": "out.2."})
+    table.update(
+        {
+            "mid_block.resnets.0.": "middle_block.0.",
+            "mid_block.attentions.0.": "middle_block.1.",
+            "mid_block.resnets.1.": "middle_block.2.",
+            "time_embedding.linear_1.": "time_embed.0.",
+            "time_embedding.linear_2.": "time_embed.2.",
+            "conv_in.": "input_blocks.0.0.",
+            "conv_norm_out.": "out.0.",
+            "conv_out.": "out.2.",
+        }
+    )
     return table
 
 
@@ -94,7 +112,7 @@ def to_ldm(unet, text_encoder=None, vae=None) -> dict:
     table, out = _ldm_unet_prefixes(unet.config), {}
     for key, value in unet.state_dict().items():
         prefix = max((p for p in table if key.startswith(p)), key=len)
-        rest = key[len(prefix):]
+        rest = key[len(prefix) :]
         if ".resnets." in prefix:
             name, _, tail = rest.partition(".")
             rest = f"{RESNET[name]}.{tail}"
@@ -125,9 +143,16 @@ def parts(tiny_dir, tmp_path_factory):
     from stillmoving.pipeline import StillMovingPipeline
 
     pipe = StillMovingPipeline.from_pretrained(tiny_dir)
-    sd = StableDiffusionPipeline(vae=pipe.vae, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer,
-                                 unet=t2i_unet_from_t2v(pipe.unet), scheduler=pipe.scheduler, safety_checker=None,
-                                 feature_extractor=None, requires_safety_checker=False)
+    sd = StableDiffusionPipeline(
+        vae=pipe.vae,
+        text_encoder=pipe.text_encoder,
+        tokenizer=pipe.tokenizer,
+        unet=t2i_unet_from_t2v(pipe.unet),
+        scheduler=pipe.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     sd.save_pretrained(root / "sd")
     pipe.unet.save_motion_modules(str(root / "sd" / "motion_adapter"))  # the config folder holds both
     return {"root": root, "sd": root / "sd", "mm": root / "sd" / "motion_adapter", "pipe": pipe}
@@ -224,7 +249,10 @@ def _write_layout(layout: str, unet, alpha: float, folder):
         save_file(kohya_lora(peft_state, alpha), folder / "style.safetensors")
         return folder / "style.safetensors"
     if layout == "peft":
-        save_file({"base_model.model." + k: v.contiguous() for k, v in peft_state.items()}, folder / "adapter_model.safetensors")
+        save_file(
+            {"base_model.model." + k: v.contiguous() for k, v in peft_state.items()},
+            folder / "adapter_model.safetensors",
+        )
         return folder  # a peft folder
     StableDiffusionPipeline.save_lora_weights(str(folder), unet_lora_layers=peft_state)
     return folder / "pytorch_lora_weights.safetensors"
@@ -238,8 +266,9 @@ def test_lora_layouts_fuse_to_the_same_unet(parts, tmp_path, layout, alpha):
     unet.set_adapters(["default"], [0.5])
     sample, text = torch.randn(1, 4, 16, 16), torch.randn(1, 16, 32)
     with torch.no_grad():
-        torch.testing.assert_close(m1.unet(sample, 10, text).sample, unet(sample, 10, text).sample,
-                                   atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            m1.unet(sample, 10, text).sample, unet(sample, 10, text).sample, atol=1e-5, rtol=1e-4
+        )
 
 
 def test_peft_folder_with_alpha_and_rslora_from_its_adapter_config(parts, tmp_path):
@@ -248,8 +277,13 @@ def test_peft_folder_with_alpha_and_rslora_from_its_adapter_config(parts, tmp_pa
     from peft import get_peft_model
 
     unet = t2i_unet_from_t2v(parts["pipe"].unet)
-    config = LoraConfig(r=4, lora_alpha=3, use_rslora=True, alpha_pattern={"to_v": 8},
-                        target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    config = LoraConfig(
+        r=4,
+        lora_alpha=3,
+        use_rslora=True,
+        alpha_pattern={"to_v": 8},
+        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+    )
     model = get_peft_model(unet, config)
     perturb([p for n, p in model.named_parameters() if "lora_B" in n], seed=3, scale=0.1)
     model.save_pretrained(tmp_path / "peft")
@@ -260,8 +294,9 @@ def test_peft_folder_with_alpha_and_rslora_from_its_adapter_config(parts, tmp_pa
             module.scaling["default"] *= 0.5
     sample, text = torch.randn(1, 4, 16, 16), torch.randn(1, 16, 32)
     with torch.no_grad():
-        torch.testing.assert_close(m1.unet(sample, 10, text).sample, model(sample, 10, text).sample,
-                                   atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            m1.unet(sample, 10, text).sample, model(sample, 10, text).sample, atol=1e-5, rtol=1e-4
+        )
 
 
 def test_peft_text_encoder_lora_customizes_the_text_encoder(parts, tmp_path):
@@ -269,8 +304,9 @@ def test_peft_text_encoder_lora_customizes_the_text_encoder(parts, tmp_path):
 
     from peft import get_peft_model
 
-    text = get_peft_model(copy.deepcopy(parts["pipe"].text_encoder),
-                          LoraConfig(r=2, lora_alpha=6, target_modules=["q_proj", "v_proj"]))
+    text = get_peft_model(
+        copy.deepcopy(parts["pipe"].text_encoder), LoraConfig(r=2, lora_alpha=6, target_modules=["q_proj", "v_proj"])
+    )
     perturb([p for n, p in text.named_parameters() if "lora_B" in n], seed=4, scale=0.1)
     text.save_pretrained(tmp_path / "te")
     m1 = load_customized(parts["pipe"], loras=[(str(tmp_path / "te"), 1.0)])
@@ -282,16 +318,38 @@ def test_peft_text_encoder_lora_customizes_the_text_encoder(parts, tmp_path):
 
 def test_base_single_file_plus_motion_module_file_equals_the_animatediff_folder(parts, tmp_path, capsys, monkeypatch):
     reference = parts["pipe"]
-    save_file(to_ldm(t2i_unet_from_t2v(reference.unet), reference.text_encoder, reference.vae), tmp_path / "sd15.safetensors")
+    save_file(
+        to_ldm(t2i_unet_from_t2v(reference.unet), reference.text_encoder, reference.vae), tmp_path / "sd15.safetensors"
+    )
     mm = {k: v for k, v in reference.unet.state_dict().items() if "motion_modules" in k}
     torch.save(to_animatediff(mm), tmp_path / "mm.ckpt")
     pipe = load_t2v(tmp_path / "sd15.safetensors", tmp_path / "mm.ckpt", config_dir=parts["sd"])
     for name in ("unet", "vae", "text_encoder"):
         for key, value in getattr(reference, name).state_dict().items():
             assert torch.equal(getattr(pipe, name).state_dict()[key], value), (name, key)
-    code, _, err = run(capsys, monkeypatch, "generate", "--model", tmp_path / "sd15.safetensors", "--motion-modules",
-                       tmp_path / "mm.ckpt", "--config-dir", parts["sd"], "--prompt", "a red circle", "-o",
-                       tmp_path / "frames", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2")
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--model",
+        tmp_path / "sd15.safetensors",
+        "--motion-modules",
+        tmp_path / "mm.ckpt",
+        "--config-dir",
+        parts["sd"],
+        "--prompt",
+        "a red circle",
+        "-o",
+        tmp_path / "frames",
+        "--num-frames",
+        "4",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--steps",
+        "2",
+    )
     assert code == 0, err
     assert len(list((tmp_path / "frames").iterdir())) == 4
     code, out, _ = run(capsys, monkeypatch, "info", tmp_path / "sd15.safetensors")
@@ -307,8 +365,10 @@ class Payload:  # a pickled object of a class: what weights_only refuses
 
 def _sdxl_like(tmp):
     """The keys diffusers tells SDXL by (a real one has 2,500 more)."""
-    state = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3),
-             "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias": torch.zeros(1280)}
+    state = {
+        "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3),
+        "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias": torch.zeros(1280),
+    }
     save_file(state, tmp / "sdxl.safetensors")
     return tmp / "sdxl.safetensors"
 
@@ -322,10 +382,16 @@ def _sd2_like(tmp):
 def _mismatched_dreambooth(parts, tmp):
     from diffusers import UNet2DConditionModel
 
-    other = UNet2DConditionModel(block_out_channels=(32, 48), layers_per_block=1, norm_num_groups=8,
-                                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                                 cross_attention_dim=32, attention_head_dim=2, sample_size=16)
+    other = UNet2DConditionModel(
+        block_out_channels=(32, 48),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        sample_size=16,
+    )
     save_file(to_ldm(other), tmp / "other.safetensors")
     return tmp / "other.safetensors"
 
@@ -357,8 +423,14 @@ def _wrong_layout_mm(parts, tmp):
 
 def _kohya(tmp, module, shape_in, name="lora.safetensors"):
     key = "lora_unet_" + module.replace(".", "_")
-    save_file({f"{key}.lora_down.weight": torch.zeros(2, shape_in), f"{key}.lora_up.weight": torch.zeros(32, 2),
-               f"{key}.alpha": torch.tensor(2.0)}, tmp / name)
+    save_file(
+        {
+            f"{key}.lora_down.weight": torch.zeros(2, shape_in),
+            f"{key}.lora_up.weight": torch.zeros(32, 2),
+            f"{key}.alpha": torch.tensor(2.0),
+        },
+        tmp / name,
+    )
     return tmp / name
 
 
@@ -372,19 +444,64 @@ BAD_INPUTS = [  # (id, arguments after `generate ... -o OUT`, making the file, e
     ("sdxl-checkpoint", SD + ["--customized", "{f}"], lambda p, t: _sdxl_like(t), "'xl_base' checkpoint"),
     ("sd2-checkpoint", SD + ["--customized", "{f}"], lambda p, t: _sd2_like(t), "'v2' checkpoint"),
     ("dreambooth-other-shapes", SD + ["--customized", "{f}"], _mismatched_dreambooth, "does not fit"),
-    ("not-a-checkpoint", SD + ["--customized", "{f}"], lambda p, t: _kohya(t, ATTN.format(0), 32), "not a Stable Diffusion checkpoint"),
-    ("mm-wrong-block-layout", ["--model", "{sd}", "--motion-modules", "{f}"], _wrong_layout_mm, "do not fit the base model"),
-    ("mm-file-without-modules", ["--model", "{sd}", "--motion-modules", "{f}"], lambda p, t: _kohya(t, ATTN.format(0), 32), "holds no AnimateDiff motion modules"),
-    ("mm-pickle-needs-code", ["--model", "{sd}", "--motion-modules", "{f}"], lambda p, t: _pickle(t, "mm.ckpt"), "needs arbitrary unpickling"),
+    (
+        "not-a-checkpoint",
+        SD + ["--customized", "{f}"],
+        lambda p, t: _kohya(t, ATTN.format(0), 32),
+        "not a Stable Diffusion checkpoint",
+    ),
+    (
+        "mm-wrong-block-layout",
+        ["--model", "{sd}", "--motion-modules", "{f}"],
+        _wrong_layout_mm,
+        "do not fit the base model",
+    ),
+    (
+        "mm-file-without-modules",
+        ["--model", "{sd}", "--motion-modules", "{f}"],
+        lambda p, t: _kohya(t, ATTN.format(0), 32),
+        "holds no AnimateDiff motion modules",
+    ),
+    (
+        "mm-pickle-needs-code",
+        ["--model", "{sd}", "--motion-modules", "{f}"],
+        lambda p, t: _pickle(t, "mm.ckpt"),
+        "needs arbitrary unpickling",
+    ),
     ("lora-sdxl-module", SD + ["--lora", "{f}"], lambda p, t: _kohya(t, ATTN.format(1), 32), "does not fit this model"),
-    ("lora-sdxl-shapes", SD + ["--lora", "{f}"], lambda p, t: _kohya(t, ATTN.format(0), 2048), "does not fit this model"),
-    ("lora-unknown-layout", SD + ["--lora", "{f}"], lambda p, t: save_file({"x.y": torch.zeros(1)}, t / "l.safetensors") or t / "l.safetensors", "unrecognised LoRA layout"),
+    (
+        "lora-sdxl-shapes",
+        SD + ["--lora", "{f}"],
+        lambda p, t: _kohya(t, ATTN.format(0), 2048),
+        "does not fit this model",
+    ),
+    (
+        "lora-unknown-layout",
+        SD + ["--lora", "{f}"],
+        lambda p, t: save_file({"x.y": torch.zeros(1)}, t / "l.safetensors") or t / "l.safetensors",
+        "unrecognised LoRA layout",
+    ),
     ("lora-missing", SD + ["--lora", "{f}"], lambda p, t: t / "none.safetensors", "no such LoRA file"),
     ("too-many-frames", SD + ["--num-frames", "17"], lambda p, t: None, "positional table holds (16 frames)"),
     ("base-file-without-mm", ["--model", "{f}"], lambda p, t: _truncated(p, t), "pass its motion modules too"),
-    ("base-file-no-tokenizer", ["--model", "{f}", "--motion-modules", "{mm}", "--config-dir", "{mm}"], lambda p, t: _garbage(t, "b.ckpt"), "not a diffusers config folder"),
-    ("base-file-shipped-configs", ["--model", "{f}", "--motion-modules", "{mm}"], lambda p, t: _garbage(t, "b.ckpt"), "has no tokenizer/ folder"),
-    ("unknown-suffix", SD + ["--customized", "{f}"], lambda p, t: (t / "w.txt").write_text("x") and t / "w.txt", "neither a diffusers UNet"),
+    (
+        "base-file-no-tokenizer",
+        ["--model", "{f}", "--motion-modules", "{mm}", "--config-dir", "{mm}"],
+        lambda p, t: _garbage(t, "b.ckpt"),
+        "not a diffusers config folder",
+    ),
+    (
+        "base-file-shipped-configs",
+        ["--model", "{f}", "--motion-modules", "{mm}"],
+        lambda p, t: _garbage(t, "b.ckpt"),
+        "has no tokenizer/ folder",
+    ),
+    (
+        "unknown-suffix",
+        SD + ["--customized", "{f}"],
+        lambda p, t: (t / "w.txt").write_text("x") and t / "w.txt",
+        "neither a diffusers UNet",
+    ),
 ]
 
 
@@ -393,8 +510,24 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(parts, tmp_path, capsy
     made = make(parts, tmp_path)
     values = {"sd": parts["sd"], "mm": parts["mm"], "f": made}
     out = tmp_path / "out.gif"
-    code, _, err = run(capsys, monkeypatch, "generate", "--prompt", "x", "-o", out, "--num-frames", "4", "--height",
-                       "32", "--width", "32", "--steps", "1", *[a.format(**values) for a in args])
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--prompt",
+        "x",
+        "-o",
+        out,
+        "--num-frames",
+        "4",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--steps",
+        "1",
+        *[a.format(**values) for a in args],
+    )
     (line,) = [line for line in err.splitlines() if "error:" in line]  # progress bars aside, one line
     assert code == 2 and message in line, err
     assert not out.exists()
@@ -403,12 +536,28 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(parts, tmp_path, capsy
 TRAIN = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "1", "--sample-steps", "1"]
 
 
-@pytest.mark.parametrize("verb", [["motion-adapter", "train", "--sample-prompt", "a red circle"],
-                                  ["customize", "--motion-adapter", "none", "--prompt", "a sks dog",
-                                   "--identifier", "sks"]])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["motion-adapter", "train", "--sample-prompt", "a red circle"],
+        ["customize", "--motion-adapter", "none", "--prompt", "a sks dog", "--identifier", "sks"],
+    ],
+)
 def test_training_refuses_more_frames_than_the_positional_table(parts, tmp_path, capsys, monkeypatch, verb):
-    code, _, err = run(capsys, monkeypatch, *verb, "--model", parts["sd"], "--motion-modules", parts["mm"],
-                       "-o", tmp_path / "run", *TRAIN, "--num-frames", "17")
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        *verb,
+        "--model",
+        parts["sd"],
+        "--motion-modules",
+        parts["mm"],
+        "-o",
+        tmp_path / "run",
+        *TRAIN,
+        "--num-frames",
+        "17",
+    )
     (line,) = [line for line in err.splitlines() if "error:" in line]
     assert code == 2 and "positional table holds (16 frames)" in line
     assert not (tmp_path / "run").exists()
@@ -418,21 +567,83 @@ def test_training_verbs_take_a_single_file_base_with_config_dir(parts, tmp_path,
     """An LDM single file + motion-module file through both stages; `generate --customization` re-reads
     `--config-dir` from the record, so the customization runs without repeating it."""
     reference = parts["pipe"]
-    save_file(to_ldm(t2i_unet_from_t2v(reference.unet), reference.text_encoder, reference.vae), tmp_path / "sd15.safetensors")
-    torch.save(to_animatediff({k: v for k, v in reference.unet.state_dict().items() if "motion_modules" in k}),
-               tmp_path / "mm.ckpt")
-    base = ["--model", tmp_path / "sd15.safetensors", "--motion-modules", tmp_path / "mm.ckpt", "--config-dir", parts["sd"]]
-    code, _, err = run(capsys, monkeypatch, "motion-adapter", "train", *base, "-o", tmp_path / "motion",
-                       "--sample-prompt", "a red circle", "--num-sampled-videos", "1", "--rank", "2", *TRAIN)
+    save_file(
+        to_ldm(t2i_unet_from_t2v(reference.unet), reference.text_encoder, reference.vae), tmp_path / "sd15.safetensors"
+    )
+    torch.save(
+        to_animatediff({k: v for k, v in reference.unet.state_dict().items() if "motion_modules" in k}),
+        tmp_path / "mm.ckpt",
+    )
+    base = [
+        "--model",
+        tmp_path / "sd15.safetensors",
+        "--motion-modules",
+        tmp_path / "mm.ckpt",
+        "--config-dir",
+        parts["sd"],
+    ]
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "motion-adapter",
+        "train",
+        *base,
+        "-o",
+        tmp_path / "motion",
+        "--sample-prompt",
+        "a red circle",
+        "--num-sampled-videos",
+        "1",
+        "--rank",
+        "2",
+        *TRAIN,
+    )
     assert code == 0, err
-    code, _, err = run(capsys, monkeypatch, "customize", *base, "-o", tmp_path / "custom", "--motion-adapter",
-                       tmp_path / "motion/motion_adapter", "--customized", parts["sd"], "--prompt", "a sks dog", "--identifier", "sks",
-                       "--num-images", "1", "--num-prior-videos", "1", "--spatial-rank", "2", *TRAIN)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "customize",
+        *base,
+        "-o",
+        tmp_path / "custom",
+        "--motion-adapter",
+        tmp_path / "motion/motion_adapter",
+        "--customized",
+        parts["sd"],
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "1",
+        "--num-prior-videos",
+        "1",
+        "--spatial-rank",
+        "2",
+        *TRAIN,
+    )
     assert code == 0, err
     record = json.loads((tmp_path / "custom/customization.json").read_text())
     assert record["config_dir"] == str(parts["sd"].resolve())
-    code, _, err = run(capsys, monkeypatch, "generate", "--customization", tmp_path / "custom", "--prompt", "a sks dog",
-                       "-o", tmp_path / "v.gif", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "1")
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--customization",
+        tmp_path / "custom",
+        "--prompt",
+        "a sks dog",
+        "-o",
+        tmp_path / "v.gif",
+        "--num-frames",
+        "4",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--steps",
+        "1",
+    )
     assert code == 0 and (tmp_path / "v.gif").is_file(), err
 
 

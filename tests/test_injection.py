@@ -36,12 +36,21 @@ def test_injection_changes_every_spatial_key_and_no_motion_key(tiny_pipe):
 
 
 def test_other_architecture_is_refused_naming_key_and_shapes(tiny_pipe):
-    other = UNet2DConditionModel(block_out_channels=(32, 48), layers_per_block=1, norm_num_groups=8,
-                                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-                                 cross_attention_dim=32, attention_head_dim=2, sample_size=16)
-    with pytest.raises(StillMovingError, match=r"customized UNet does not fit the video model: \S+ has shape "
-                                               r"\(48,.*\), the video model expects \(64,"):
+    other = UNet2DConditionModel(
+        block_out_channels=(32, 48),
+        layers_per_block=1,
+        norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=2,
+        sample_size=16,
+    )
+    with pytest.raises(
+        StillMovingError,
+        match=r"customized UNet does not fit the video model: \S+ has shape "
+        r"\(48,.*\), the video model expects \(64,",
+    ):
         inject_t2i_weights(tiny_pipe.unet, other)
 
 

@@ -25,8 +25,9 @@ def write_lora(tiny_pipe, path, text_encoder: bool = False, seed: int = 0):
     layers = {"unet_lora_layers": get_peft_model_state_dict(unet)}
     text = None
     if text_encoder:  # peft's own API: transformers' add_adapter refuses peft < 0.22 from transformers 5.24 on
-        text = inject_adapter_in_model(LoraConfig(r=2, lora_alpha=2, target_modules=["q_proj", "v_proj"]),
-                                       copy.deepcopy(tiny_pipe.text_encoder))
+        text = inject_adapter_in_model(
+            LoraConfig(r=2, lora_alpha=2, target_modules=["q_proj", "v_proj"]), copy.deepcopy(tiny_pipe.text_encoder)
+        )
         with torch.no_grad():
             for name, p in text.named_parameters():
                 if "lora_B" in name:
@@ -72,18 +73,28 @@ def test_text_encoder_lora_gives_a_customized_text_encoder_and_leaves_v_alone(ti
 
 
 def test_customized_pipeline_folder_brings_its_text_encoder(tiny_pipe, tmp_path):
-    t2i = StableDiffusionPipeline(vae=tiny_pipe.vae, text_encoder=tiny_pipe.text_encoder, tokenizer=tiny_pipe.tokenizer,
-                                  unet=t2i_unet_from_t2v(tiny_pipe.unet), scheduler=tiny_pipe.scheduler,
-                                  safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    t2i = StableDiffusionPipeline(
+        vae=tiny_pipe.vae,
+        text_encoder=tiny_pipe.text_encoder,
+        tokenizer=tiny_pipe.tokenizer,
+        unet=t2i_unet_from_t2v(tiny_pipe.unet),
+        scheduler=tiny_pipe.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     t2i.save_pretrained(tmp_path / "sd")
     m1 = load_customized(tiny_pipe, tmp_path / "sd")
     assert m1.text_encoder is not None and list(m1.unet.config.block_out_channels) == [32, 64]
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda tmp: tmp / "missing", "no such model folder"),
-    (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "neither a diffusers UNet"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda tmp: tmp / "missing", "no such model folder"),
+        (lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "neither a diffusers UNet"),
+    ],
+)
 def test_bad_customized_folders_are_refused(tiny_pipe, tmp_path, make, message):
     with pytest.raises(StillMovingError, match=message):
         load_customized(tiny_pipe, make(tmp_path))
@@ -95,18 +106,32 @@ def test_missing_lora_file_is_refused(tiny_pipe, tmp_path):
 
 
 def test_sd_folder_without_motion_modules_is_refused(tiny_pipe, tmp_path):
-    t2i = StableDiffusionPipeline(vae=tiny_pipe.vae, text_encoder=tiny_pipe.text_encoder, tokenizer=tiny_pipe.tokenizer,
-                                  unet=t2i_unet_from_t2v(tiny_pipe.unet), scheduler=tiny_pipe.scheduler,
-                                  safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    t2i = StableDiffusionPipeline(
+        vae=tiny_pipe.vae,
+        text_encoder=tiny_pipe.text_encoder,
+        tokenizer=tiny_pipe.tokenizer,
+        unet=t2i_unet_from_t2v(tiny_pipe.unet),
+        scheduler=tiny_pipe.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     t2i.save_pretrained(tmp_path / "sd")
     with pytest.raises(StillMovingError, match="pass its motion modules"):
         load_t2v(tmp_path / "sd")
 
 
 def test_sd_folder_plus_motion_modules_loads(tiny_pipe, tiny_dir, tmp_path):
-    t2i = StableDiffusionPipeline(vae=tiny_pipe.vae, text_encoder=tiny_pipe.text_encoder, tokenizer=tiny_pipe.tokenizer,
-                                  unet=t2i_unet_from_t2v(tiny_pipe.unet), scheduler=tiny_pipe.scheduler,
-                                  safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    t2i = StableDiffusionPipeline(
+        vae=tiny_pipe.vae,
+        text_encoder=tiny_pipe.text_encoder,
+        tokenizer=tiny_pipe.tokenizer,
+        unet=t2i_unet_from_t2v(tiny_pipe.unet),
+        scheduler=tiny_pipe.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     t2i.save_pretrained(tmp_path / "sd")
     tiny_pipe.unet.save_motion_modules(str(tmp_path / "mm"))
     pipe = load_t2v(tmp_path / "sd", tmp_path / "mm")

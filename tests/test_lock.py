@@ -49,15 +49,18 @@ def needed(root: str, extras: tuple[str, ...]) -> set[str]:
 
 
 def test_installed_versions_are_the_locked_ones():
-    drift = [f"{name}: locked {locked}, installed {installed or 'none'}"
-             for name, locked in sorted(locked_versions().items())
-             if (installed := installed_version(name)) is None or Version(installed) != Version(locked)]
+    drift = [
+        f"{name}: locked {locked}, installed {installed or 'none'}"
+        for name, locked in sorted(locked_versions().items())
+        if (installed := installed_version(name)) is None or Version(installed) != Version(locked)
+    ]
     assert not drift, f"{len(drift)} packages differ from {LOCK.name} ({REFRESH}):\n  " + "\n  ".join(drift)
 
 
 def test_the_lock_pins_every_dependency():
-    missing = sorted(name for name in needed("stillmoving", ("test", "ui")) if not unlocked(name)
-                     and name not in locked_versions())
+    missing = sorted(
+        name for name in needed("stillmoving", ("test", "ui")) if not unlocked(name) and name not in locked_versions()
+    )
     assert not missing, f"{LOCK.name} lacks {', '.join(missing)} ({REFRESH})"
 
 

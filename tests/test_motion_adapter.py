@@ -2,9 +2,9 @@
 
 import re
 
+import conftest
 import pytest
 import torch
-import conftest
 from conftest import generate
 from diffusers import AnimateDiffPipeline
 
@@ -20,9 +20,15 @@ def perturb(motion: MotionLoRA, seed: int = 1) -> None:
 def test_targets_exactly_temporal_qkv_of_every_motion_module(tiny_pipe):
     names = motion_target_modules(tiny_pipe.unet)
     # tiny: 2 down levels x 1 layer, mid 1, 2 up levels x 2 layers = 7 motion modules, attn1+attn2, q/k/v
-    blocks = ["down_blocks.0.motion_modules.0", "down_blocks.1.motion_modules.0", "mid_block.motion_modules.0",
-              "up_blocks.0.motion_modules.0", "up_blocks.0.motion_modules.1",
-              "up_blocks.1.motion_modules.0", "up_blocks.1.motion_modules.1"]
+    blocks = [
+        "down_blocks.0.motion_modules.0",
+        "down_blocks.1.motion_modules.0",
+        "mid_block.motion_modules.0",
+        "up_blocks.0.motion_modules.0",
+        "up_blocks.0.motion_modules.1",
+        "up_blocks.1.motion_modules.0",
+        "up_blocks.1.motion_modules.1",
+    ]
     expected = {f"{b}.transformer_blocks.0.{a}.to_{p}" for b in blocks for a in ("attn1", "attn2") for p in "qkv"}
     assert set(names) == expected
     motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
@@ -98,7 +104,10 @@ def test_saved_file_uses_diffusers_lora_keys(tiny_pipe, tmp_path):
     with safe_open(str(motion.save(tmp_path / "m.safetensors")), "pt") as f:
         keys = list(f.keys())
     assert len(keys) == 84
-    pattern = r"unet\.(down_blocks\.\d|mid_block|up_blocks\.\d)\.motion_modules\.\d\.transformer_blocks\.0\.attn[12]\.to_[qkv]\.lora_[AB]\.weight"
+    pattern = (
+        r"unet\.(down_blocks\.\d|mid_block|up_blocks\.\d)\.motion_modules\.\d"
+        r"\.transformer_blocks\.0\.attn[12]\.to_[qkv]\.lora_[AB]\.weight"
+    )
     assert all(re.fullmatch(pattern, k) for k in keys)
 
 

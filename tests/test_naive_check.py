@@ -15,7 +15,7 @@ def square_video(positions, colour=(200, 40, 40), background=(10, 10, 60)) -> np
     frames = np.empty((len(positions), 32, 32, 3), np.uint8)
     frames[:] = background
     for frame, (y, x) in zip(frames, positions):
-        frame[y:y + 6, x:x + 6] = colour
+        frame[y : y + 6, x : x + 6] = colour
     return frames
 
 
@@ -64,14 +64,32 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
 
 
 def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):
-    cfg = CustomizeConfig(model=str(tiny_dir), output_dir=str(tmp_path), motion_adapter=str(stage2_inputs["motion_adapter"]),
-                          customized=str(stage2_inputs["customized"]), prompts=["a sks dog"], identifier="sks",
-                          num_images=1, num_prior_videos=1, spatial_rank=2, num_frames=4, height=32, width=32,
-                          max_train_steps=2, sample_steps=2, guidance_scale=1.0, num_validation_videos=2,
-                          validation_prompts=["a sks dog running", "a sks dog sitting"])
+    cfg = CustomizeConfig(
+        model=str(tiny_dir),
+        output_dir=str(tmp_path),
+        motion_adapter=str(stage2_inputs["motion_adapter"]),
+        customized=str(stage2_inputs["customized"]),
+        prompts=["a sks dog"],
+        identifier="sks",
+        num_images=1,
+        num_prior_videos=1,
+        spatial_rank=2,
+        num_frames=4,
+        height=32,
+        width=32,
+        max_train_steps=2,
+        sample_steps=2,
+        guidance_scale=1.0,
+        num_validation_videos=2,
+        validation_prompts=["a sks dog running", "a sks dog sitting"],
+    )
     train_spatial_adapters(cfg)
     assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == [
-        "naive_injection_000.gif", "naive_injection_001.gif", "still_moving_000.gif", "still_moving_001.gif"]
+        "naive_injection_000.gif",
+        "naive_injection_001.gif",
+        "still_moving_000.gif",
+        "still_moving_001.gif",
+    ]
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["prompts"] == ["a sks dog running", "a sks dog sitting"] and report["seeds"] == [0, 1]
     assert [len(report["figures"][k]) for k in ("naive injection", "Still-Moving")] == [2, 2]
@@ -82,10 +100,23 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
 
 
 def test_no_validation_videos_when_disabled(tiny_dir, tmp_path, stage2_inputs):
-    cfg = CustomizeConfig(model=str(tiny_dir), output_dir=str(tmp_path), motion_adapter=str(stage2_inputs["motion_adapter"]),
-                          customized=str(stage2_inputs["customized"]), prompts=["a sks dog"], identifier="sks",
-                          num_images=1, num_prior_videos=1, spatial_rank=2, num_frames=4, height=32, width=32,
-                          max_train_steps=1, sample_steps=2, num_validation_videos=0)
+    cfg = CustomizeConfig(
+        model=str(tiny_dir),
+        output_dir=str(tmp_path),
+        motion_adapter=str(stage2_inputs["motion_adapter"]),
+        customized=str(stage2_inputs["customized"]),
+        prompts=["a sks dog"],
+        identifier="sks",
+        num_images=1,
+        num_prior_videos=1,
+        spatial_rank=2,
+        num_frames=4,
+        height=32,
+        width=32,
+        max_train_steps=1,
+        sample_steps=2,
+        num_validation_videos=0,
+    )
     train_spatial_adapters(cfg)
     assert not (tmp_path / "validation").exists() and not (tmp_path / "validation.json").exists()
     assert json.loads((tmp_path / "customize_run.json").read_text())["validation"] is None

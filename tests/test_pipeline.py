@@ -52,9 +52,17 @@ def test_nonzero_motion_scale_without_adapter_is_refused(tiny_pipe):
 
 def test_generate_videos_writes_mp4_gif_and_frames(tiny_pipe, tmp_path):
     for name in ("v.mp4", "v.gif", "frames"):
-        written = generate_videos(tiny_pipe, ["a red circle", "a blue square"], tmp_path / name, num_frames=4,
-                                  height=32, width=32, steps=2, scheduler="DPMSolverMultistepScheduler",
-                                  negative_prompt="blue")
+        written = generate_videos(
+            tiny_pipe,
+            ["a red circle", "a blue square"],
+            tmp_path / name,
+            num_frames=4,
+            height=32,
+            width=32,
+            steps=2,
+            scheduler="DPMSolverMultistepScheduler",
+            negative_prompt="blue",
+        )
         assert written == output_paths(tmp_path / name, 2)
         assert all(p.exists() for p in written)
     assert len(list((tmp_path / "frames_000").glob("*.png"))) == 4

@@ -8,8 +8,13 @@ from stillmoving.training.spatial_stage import prior_prompt_list, train_spatial_
 
 
 def config(tmp_path, **kw) -> CustomizeConfig:
-    return CustomizeConfig(model=str(tmp_path / "no-such-model"), output_dir=str(tmp_path / "out"),
-                           motion_adapter="x", prompts=["a sks dog", "a sks dog on a beach"], **kw)
+    return CustomizeConfig(
+        model=str(tmp_path / "no-such-model"),
+        output_dir=str(tmp_path / "out"),
+        motion_adapter="x",
+        prompts=["a sks dog", "a sks dog on a beach"],
+        **kw,
+    )
 
 
 def test_without_identifier_drops_whole_words_only():
@@ -55,10 +60,29 @@ def test_no_prior_preservation_needs_no_prior_prompts(tmp_path):
 def test_cli_refuses_a_prior_prompt_with_the_identifier_in_one_line(tmp_path, capsys, monkeypatch):
     from test_cli import run
 
-    code, _, err = run(capsys, monkeypatch, "customize", "--model", tmp_path / "no-such-model", "-o", tmp_path / "out",
-                       "--motion-adapter", "x", "--prompt", "a sks dog", "--identifier", "sks",
-                       "--prior-prompt", "a sks dog on grass")
-    assert (code, err.strip().splitlines()) == (2, ["error: prior prompt 'a sks dog on grass' names the customization; "
-                                                    "prior videos show the un-customized model, so their prompts must "
-                                                    "not (e.g. 'a dog' for 'a sks dog')"])
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "customize",
+        "--model",
+        tmp_path / "no-such-model",
+        "-o",
+        tmp_path / "out",
+        "--motion-adapter",
+        "x",
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--prior-prompt",
+        "a sks dog on grass",
+    )
+    assert (code, err.strip().splitlines()) == (
+        2,
+        [
+            "error: prior prompt 'a sks dog on grass' names the customization; "
+            "prior videos show the un-customized model, so their prompts must "
+            "not (e.g. 'a dog' for 'a sks dog')"
+        ],
+    )
     assert list(tmp_path.iterdir()) == []

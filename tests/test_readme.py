@@ -3,7 +3,6 @@
 import re
 from pathlib import Path
 
-
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.injection import t2i_unet_from_t2v
@@ -23,8 +22,9 @@ def test_readme_python_snippet_runs(tiny_pipe, tiny_dir, tmp_path, monkeypatch):
     t2i_unet_from_t2v(tiny_pipe.unet).save_pretrained("dreambooth-sks-dog/unet")
     SpatialAdapters.for_unet(tiny_pipe.unet, rank=2).save("runs/sks-dog/spatial_adapters.safetensors")
     MotionLoRA.inject(tiny_pipe.unet, rank=2).save("runs/motion/motion_adapter")
-    code = python_snippet().replace("num_frames=16, height=512, width=512", "num_frames=4, height=32, width=32,"
-                                    " num_inference_steps=2")
+    code = python_snippet().replace(
+        "num_frames=16, height=512, width=512", "num_frames=4, height=32, width=32, num_inference_steps=2"
+    )
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)
     video = namespace["video"]

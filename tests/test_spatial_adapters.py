@@ -13,11 +13,18 @@ from stillmoving.errors import StillMovingError
 from stillmoving.pipeline import attach_spatial_adapters
 
 TINY_PLACEMENTS = {
-    "down_blocks.0.attentions.0": 32, "down_blocks.0.resnets.0": 32, "down_blocks.1.resnets.0": 64,
-    "up_blocks.0.resnets.0": 64, "up_blocks.0.resnets.1": 64,
-    "up_blocks.1.attentions.0": 32, "up_blocks.1.attentions.1": 32,
-    "up_blocks.1.resnets.0": 32, "up_blocks.1.resnets.1": 32,
-    "mid_block.attentions.0": 64, "mid_block.resnets.0": 64, "mid_block.resnets.1": 64,
+    "down_blocks.0.attentions.0": 32,
+    "down_blocks.0.resnets.0": 32,
+    "down_blocks.1.resnets.0": 64,
+    "up_blocks.0.resnets.0": 64,
+    "up_blocks.0.resnets.1": 64,
+    "up_blocks.1.attentions.0": 32,
+    "up_blocks.1.attentions.1": 32,
+    "up_blocks.1.resnets.0": 32,
+    "up_blocks.1.resnets.1": 32,
+    "mid_block.attentions.0": 64,
+    "mid_block.resnets.0": 64,
+    "mid_block.resnets.1": 64,
 }
 
 
@@ -43,7 +50,9 @@ def test_channel_adapter_is_x_times_identity_plus_low_rank():
 
 
 def test_channel_adapter_gradients_are_autograds_of_the_formula():
-    x, down, up = (torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in [(2, 5, 3, 4), (5, 2), (2, 5)])
+    x, down, up = (
+        torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in [(2, 5, 3, 4), (5, 2), (2, 5)]
+    )
     assert torch.autograd.gradcheck(channel_adapter, (x, down, up))
     grad = torch.randn(2, 5, 3, 4, dtype=torch.float64)
     reference = torch.einsum("nchw,cd->ndhw", x, torch.eye(5, dtype=torch.float64) + down @ up)
@@ -166,10 +175,13 @@ def test_other_architecture_is_refused(tiny_pipe):
         adapters.attach(tiny_pipe.unet)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"not a safetensors file", "not a readable safetensors file"),
-    (None, "no such file"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"not a safetensors file", "not a readable safetensors file"),
+        (None, "no such file"),
+    ],
+)
 def test_bad_files_are_refused(tmp_path, content, message):
     path = tmp_path / "bad.safetensors"
     if content is not None:

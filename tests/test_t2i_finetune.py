@@ -3,10 +3,10 @@
 import dataclasses
 import json
 
+import conftest
 import numpy as np
 import pytest
 import torch
-import conftest
 from safetensors.torch import load_file
 
 from stillmoving import t2i_finetune
@@ -39,7 +39,7 @@ def subject(tmp_path_factory):
     folder = tmp_path_factory.mktemp("subject")
     for i in range(3):
         image = np.zeros((32, 32, 3), np.uint8)
-        image[8 + i : 24, 6:26 - i] = (230, 200, 20)
+        image[8 + i : 24, 6 : 26 - i] = (230, 200, 20)
         write_image(image, folder / f"{i}.png")
     return folder
 
@@ -94,9 +94,18 @@ def test_dreambooth_prior_preservation_and_text_encoder(tiny_dir, tiny_pipe, sub
     losses = []
     real_loss = t2i_finetune.video_loss
     monkeypatch.setattr(t2i_finetune, "video_loss", lambda *a, **k: (losses.append(a[2].shape), real_loss(*a, **k))[1])
-    cfg = dreambooth_cfg(tiny_dir, tmp_path, subject, class_prompt="a photo of a dog", num_class_images=2,
-                         sample_steps=2, guidance_scale=1.0, prior_loss_weight=0.5, train_text_encoder=True,
-                         gradient_checkpointing=True)
+    cfg = dreambooth_cfg(
+        tiny_dir,
+        tmp_path,
+        subject,
+        class_prompt="a photo of a dog",
+        num_class_images=2,
+        sample_steps=2,
+        guidance_scale=1.0,
+        prior_loss_weight=0.5,
+        train_text_encoder=True,
+        gradient_checkpointing=True,
+    )
     out = train_dreambooth(cfg)
     assert seen["grad"] == seen["trainable"] == seen["all"]
     assert {n.split(".")[0] for n in seen["grad"]} == {"unet", "text_encoder"}
@@ -113,8 +122,9 @@ def test_dreambooth_captions_come_from_the_folder_only_when_asked(tiny_dir, styl
     """`style` has one image captioned by a sidecar and one without: kohya-style captions fall back to the prompt."""
     encoded = []
     real = t2i_finetune.PromptBank.encode
-    monkeypatch.setattr(t2i_finetune.PromptBank, "encode", lambda self, *a: (encoded.append(list(self.prompts)),
-                                                                              real(self, *a))[1])
+    monkeypatch.setattr(
+        t2i_finetune.PromptBank, "encode", lambda self, *a: (encoded.append(list(self.prompts)), real(self, *a))[1]
+    )
     train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path, style, use_captions=use_captions))
     expected = {"a dog", "a red circle in striped style"} if use_captions else {"a dog"}
     assert set(encoded[0]) == expected
@@ -136,8 +146,12 @@ def test_resumed_dreambooth_equals_uninterrupted_run(tiny_dir, subject, tmp_path
         (images / name).write_bytes((subject / name).read_bytes())
     prior = dict(class_prompt="a photo of a dog", num_class_images=2, sample_steps=2, guidance_scale=1.0)
     full = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "full", images, max_train_steps=3, **prior))
-    train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "cut", images, max_train_steps=2, checkpointing_steps=2, **prior))
-    resumed = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "cut", images, max_train_steps=3, resume=True, **prior))
+    train_dreambooth(
+        dreambooth_cfg(tiny_dir, tmp_path / "cut", images, max_train_steps=2, checkpointing_steps=2, **prior)
+    )
+    resumed = train_dreambooth(
+        dreambooth_cfg(tiny_dir, tmp_path / "cut", images, max_train_steps=3, resume=True, **prior)
+    )
     wa, wb = (load_file(str(p / "unet/diffusion_pytorch_model.safetensors")) for p in (full, resumed))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert json.loads((resumed / "dreambooth_run.json").read_text())["start_step"] == 2
@@ -145,9 +159,13 @@ def test_resumed_dreambooth_equals_uninterrupted_run(tiny_dir, subject, tmp_path
 
 def test_style_lora_wraps_exactly_the_spatial_attention_projections(tiny_pipe):
     unet = t2i_unet_from_t2v(tiny_pipe.unet)
-    expected = [f"{block}.attentions.{i}.transformer_blocks.0.attn{a}.{proj}"
-                for block, count in (("down_blocks.0", 1), ("up_blocks.1", 2), ("mid_block", 1)) for i in range(count)
-                for a in (1, 2) for proj in ("to_q", "to_k", "to_v", "to_out.0")]
+    expected = [
+        f"{block}.attentions.{i}.transformer_blocks.0.attn{a}.{proj}"
+        for block, count in (("down_blocks.0", 1), ("up_blocks.1", 2), ("mid_block", 1))
+        for i in range(count)
+        for a in (1, 2)
+        for proj in ("to_q", "to_k", "to_v", "to_out.0")
+    ]
     assert sorted(t2i_finetune.spatial_attention_modules(unet)) == sorted(expected)
     assert not t2i_finetune.spatial_attention_modules(tiny_pipe.unet.down_blocks[0].motion_modules)
 
@@ -189,18 +207,25 @@ def test_style_lora_accepts_a_stable_diffusion_folder_and_is_deterministic(tiny_
     assert any(torch.count_nonzero(wa[k]) for k in wa if "lora_B" in k)  # it trained
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(instance_images="missing"), "no such folder"),
-    (dict(instance_images="empty"), "no images found"),
-    (dict(instance_prompt="  "), "instance prompt"),
-    (dict(class_images="subject"), "class prompt"),
-    (dict(class_prompt="a dog", num_class_images=0), "num_class_images"),
-    (dict(model="missing_model"), "no such model folder"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(instance_images="missing"), "no such folder"),
+        (dict(instance_images="empty"), "no images found"),
+        (dict(instance_prompt="  "), "instance prompt"),
+        (dict(class_images="subject"), "class prompt"),
+        (dict(class_prompt="a dog", num_class_images=0), "num_class_images"),
+        (dict(model="missing_model"), "no such model folder"),
+    ],
+)
 def test_dreambooth_refuses_bad_input(tiny_dir, subject, tmp_path, change, message):
     (tmp_path / "empty").mkdir()
-    paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "subject": subject,
-             "missing_model": tmp_path / "missing_model"}
+    paths = {
+        "missing": tmp_path / "missing",
+        "empty": tmp_path / "empty",
+        "subject": subject,
+        "missing_model": tmp_path / "missing_model",
+    }
     cfg = dreambooth_cfg(tiny_dir, tmp_path / "out", subject)
     cfg = dataclasses.replace(cfg, **{k: str(paths.get(v, v)) if isinstance(v, str) else v for k, v in change.items()})
     with pytest.raises(StillMovingError, match=message):

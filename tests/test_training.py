@@ -6,10 +6,10 @@ from conftest import save_customized_unet, spy_gradients
 from diffusers import DDPMScheduler
 
 from stillmoving.data.frozen import frozen_video, random_frozen_frames
+from stillmoving.errors import StillMovingError
 from stillmoving.losses import diffusion_target, snr_weights
 from stillmoving.training import motion_stage, spatial_stage
 from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig, make_config
-from stillmoving.errors import StillMovingError
 
 SMALL = dict(num_frames=4, height=32, width=32, max_train_steps=2, sample_steps=2, guidance_scale=1.0)
 
@@ -43,7 +43,9 @@ def test_resumed_run_equals_uninterrupted_run(tiny_dir, tmp_path, cut):
     from safetensors.torch import load_file
 
     full = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "full", max_train_steps=3))
-    motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=cut, checkpointing_steps=1))
+    motion_stage.train_motion_adapter(
+        motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=cut, checkpointing_steps=1)
+    )
     assert (tmp_path / f"cut/checkpoints/checkpoint-{cut}").is_dir()
     resumed = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=3, resume=True))
     wa = load_file(str(full / "pytorch_lora_weights.safetensors"))
@@ -63,8 +65,13 @@ def customized_dir(tiny_dir, tmp_path_factory):
 
 def spatial_cfg(tiny_dir, out, motion_adapter, customized_dir, **kw):
     defaults = dict(prompts=["a sks dog"], identifier="sks", num_images=2, num_prior_videos=2, spatial_rank=2, **SMALL)
-    return CustomizeConfig(model=str(tiny_dir), output_dir=str(out), motion_adapter=str(motion_adapter),
-                           customized=str(customized_dir), **{**defaults, **kw})
+    return CustomizeConfig(
+        model=str(tiny_dir),
+        output_dir=str(out),
+        motion_adapter=str(motion_adapter),
+        customized=str(customized_dir),
+        **{**defaults, **kw},
+    )
 
 
 def test_spatial_stage_trains_only_spatial_adapters(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):
@@ -92,6 +99,7 @@ def test_spatial_stage_switches_motion_scale_per_batch(tiny_dir, tmp_path, monke
 
 def test_images_are_encoded_once_not_per_frame(tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir):
     import numpy as np
+
     from stillmoving.data import frozen, sources
     from stillmoving.data.video_io import write_image
 
@@ -100,8 +108,15 @@ def test_images_are_encoded_once_not_per_frame(tiny_dir, tmp_path, monkeypatch, 
     encoded = []
     real = frozen.encode_pixels
     monkeypatch.setattr(sources, "encode_pixels", lambda vae, px, **kw: (encoded.append(len(px)), real(vae, px))[1])
-    cfg = spatial_cfg(tiny_dir, tmp_path / "out", motion_adapter, customized_dir, images=str(tmp_path / "imgs"),
-                      prior_loss_weight=0.0, max_train_steps=1)
+    cfg = spatial_cfg(
+        tiny_dir,
+        tmp_path / "out",
+        motion_adapter,
+        customized_dir,
+        images=str(tmp_path / "imgs"),
+        prior_loss_weight=0.0,
+        max_train_steps=1,
+    )
     spatial_stage.train_spatial_adapters(cfg)
     assert encoded == [3]  # three images, one encode each, although videos have 4 frames
 
@@ -242,21 +257,32 @@ def test_stage2_gradients_are_the_same_under_gradient_checkpointing(tiny_dir, ba
         torch.testing.assert_close(a, b)
 
 
-def test_prior_videos_are_sampled_once_per_video_model_and_settings(tiny_dir, tmp_path, monkeypatch, motion_adapter,
-                                                                     customized_dir):
+def test_prior_videos_are_sampled_once_per_video_model_and_settings(
+    tiny_dir, tmp_path, monkeypatch, motion_adapter, customized_dir
+):
     """A second customization of the same V reuses the cached prior videos and trains the same adapters bit
     for bit; another setting, the cache turned off, or an unreadable cache file samples again."""
     from safetensors.torch import load_file
 
     sampled = []
     real = spatial_stage.sample_videos
-    monkeypatch.setattr(spatial_stage, "sample_videos", lambda pipe, prompts, **kw: (sampled.append(len(prompts)),
-                                                                                       real(pipe, prompts, **kw))[1])
+    monkeypatch.setattr(
+        spatial_stage,
+        "sample_videos",
+        lambda pipe, prompts, **kw: (sampled.append(len(prompts)), real(pipe, prompts, **kw))[1],
+    )
     cache = tmp_path / "cache"
 
     def customize(name, **kw):
-        cfg = spatial_cfg(tiny_dir, tmp_path / name, motion_adapter, customized_dir, cache_dir=str(cache),
-                          prior_prompts=["a dog moving left"], **kw)
+        cfg = spatial_cfg(
+            tiny_dir,
+            tmp_path / name,
+            motion_adapter,
+            customized_dir,
+            cache_dir=str(cache),
+            prior_prompts=["a dog moving left"],
+            **kw,
+        )
         return load_file(spatial_stage.train_spatial_adapters(cfg))
 
     first = customize("first")

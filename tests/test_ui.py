@@ -9,7 +9,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-
 from test_cli import run
 from ui_server import start_server
 
@@ -21,8 +20,20 @@ SMALL = dict(seed=0, num_frames=8, height=32, width=32, steps=4, guidance_scale=
 def settings(prompt=PROMPT, motion_scale=0.0, customization="(none)", video_model=WORLD, **changes):
     """/generate and /compare's inputs in the page's order."""
     s = {**SMALL, **changes}
-    return [video_model, customization, "", prompt, "", s["seed"], s["num_frames"], s["height"], s["width"],
-            s["steps"], s["guidance_scale"], motion_scale]
+    return [
+        video_model,
+        customization,
+        "",
+        prompt,
+        "",
+        s["seed"],
+        s["num_frames"],
+        s["height"],
+        s["width"],
+        s["steps"],
+        s["guidance_scale"],
+        motion_scale,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +57,7 @@ def test_generate_motion_scale_and_the_command_that_reproduces_it(server, tmp_pa
     client, _, _, _ = server
     still = client.predict(*settings(motion_scale=0.0), api_name="/generate")
     moving = client.predict(*settings(motion_scale=1.0), api_name="/generate")
-    for video, files, command, status in (still, moving):
+    for video, files, _command, status in (still, moving):
         assert video.endswith(".mp4") and status.startswith("made"), status
         assert sorted(p.rsplit(".", 1)[1] for p in files) == ["gif", "mp4"]
     assert "--motion-scale 1" in moving[2] and "--motion-adapter" in moving[2]
@@ -78,12 +89,51 @@ def test_bad_inputs_are_messages(server, monkeypatch):
 
     with pytest.raises(AppError, match="greater than maximum value 1"):  # the slider's bounds: gradio's own message
         client.predict(*settings(motion_scale=3.0), api_name="/generate")
-    job, status = client.predict("bad name/..", WORLD, "", "a sks star", "sks", [], "", "dreambooth", 3, "", "", 4,
-                                 2, 1, 2, 8, 32, 32, 2, api_name="/customize")
+    job, status = client.predict(
+        "bad name/..",
+        WORLD,
+        "",
+        "a sks star",
+        "sks",
+        [],
+        "",
+        "dreambooth",
+        3,
+        "",
+        "",
+        4,
+        2,
+        1,
+        2,
+        8,
+        32,
+        32,
+        2,
+        api_name="/customize",
+    )
     assert "customization name" in status
-    job, status = client.predict("pickled", WORLD, "", "a sks star", "sks", [], "", "dreambooth", 3,
-                                 str(root / "models" / "dreambooth.ckpt"), "", 4, 2, 1, 2, 8, 32, 32, 2,
-                                 api_name="/customize")
+    job, status = client.predict(
+        "pickled",
+        WORLD,
+        "",
+        "a sks star",
+        "sks",
+        [],
+        "",
+        "dreambooth",
+        3,
+        str(root / "models" / "dreambooth.ckpt"),
+        "",
+        4,
+        2,
+        1,
+        2,
+        8,
+        32,
+        32,
+        2,
+        api_name="/customize",
+    )
     assert "pickle files" in status and "never loads" in status
     from stillmoving.world import weights
 
@@ -113,8 +163,15 @@ def test_customize_cancelled_leaves_nothing_half_written_and_resumes(server):
     values = ["star", WORLD, "", prompt, identifier, [], images, "dreambooth", 2, "", "", 12, 2, 1, 2, 8, 32, 32, 2]
     job_id, status = client.predict(*values, api_name="/customize")
     assert "queued" in status
-    job = wait_for(client, job_id, lambda j: j["state"] != "running" and j["state"] != "queued"
-                   or (j["phase"] == "training (spatial adapters)" and j["step"] >= 3))
+    job = wait_for(
+        client,
+        job_id,
+        lambda j: (
+            j["state"] != "running"
+            and j["state"] != "queued"
+            or (j["phase"] == "training (spatial adapters)" and j["step"] >= 3)
+        ),
+    )
     assert job["state"] == "running", job
     client.predict(job_id, api_name="/cancel")
     job = wait_for(client, job_id, lambda j: j["state"] in ("done", "failed", "cancelled"))
@@ -135,7 +192,8 @@ def test_customize_cancelled_leaves_nothing_half_written_and_resumes(server):
 
     naive, ours, minus, zero, plus, commands, status = client.predict(
         *settings(prompt="a sks star moving right slowly on a black background", customization=str(run)),
-        api_name="/compare")
+        api_name="/compare",
+    )
     assert status.startswith("compared 4 videos"), status
     assert np.abs(frames(naive) - frames(ours)).mean() > 0  # the spatial adapters change the video
     assert np.abs(frames(minus) - frames(plus)).mean() > 1

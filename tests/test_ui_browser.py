@@ -5,13 +5,15 @@ A screenshot is saved under test-artifacts/ (or $STILLMOVING_TEST_ARTIFACTS)."""
 import shutil
 
 import pytest
-
 from ui_server import ARTIFACTS, start_server
 
 CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(not (CHROMEDRIVER and CHROMIUM), reason="needs Debian's chromium and chromium-driver "
-                                "(apt-get install chromium chromium-driver; scripts/setup.sh does it as root)")
+pytestmark = pytest.mark.skipif(
+    not (CHROMEDRIVER and CHROMIUM),
+    reason="needs Debian's chromium and chromium-driver "
+    "(apt-get install chromium chromium-driver; scripts/setup.sh does it as root)",
+)
 
 
 @pytest.fixture
@@ -19,8 +21,13 @@ def browser():
     webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (in the lock)")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                 "--autoplay-policy=no-user-gesture-required"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
     yield driver
@@ -51,8 +58,11 @@ def test_generate_then_move_the_motion_slider(tmp_path, browser):
         wait.until(lambda d: video_source(d) not in ("", first) and "_motion1_" in video_source(d))
         command = browser.find_element("css selector", "#command").text
         assert "--motion-scale 1" in command and "--motion-adapter" in command
-        wait.until(lambda d: d.execute_script("const v = document.querySelector('#video video');"
-                                              "return v && v.readyState >= 2 && v.videoWidth > 0"))  # it decodes
+        wait.until(
+            lambda d: d.execute_script(
+                "const v = document.querySelector('#video video');return v && v.readyState >= 2 && v.videoWidth > 0"
+            )
+        )  # it decodes
         browser.execute_script("window.scrollTo(0, 0)")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "ui-generate.png"))

@@ -17,12 +17,15 @@ def machine(monkeypatch, cuda: int = 0, bf16: bool = False, mps: bool = False) -
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
 
 
-@pytest.mark.parametrize("cuda,bf16,mps,device,dtype", [
-    (2, True, False, "cuda", torch.bfloat16),
-    (1, False, False, "cuda", torch.float16),
-    (0, False, True, "mps", torch.float16),
-    (0, False, False, "cpu", torch.float32),
-])
+@pytest.mark.parametrize(
+    "cuda,bf16,mps,device,dtype",
+    [
+        (2, True, False, "cuda", torch.bfloat16),
+        (1, False, False, "cuda", torch.float16),
+        (0, False, True, "mps", torch.float16),
+        (0, False, False, "cpu", torch.float32),
+    ],
+)
 def test_auto_picks_the_best_device_and_its_precision(monkeypatch, cuda, bf16, mps, device, dtype):
     machine(monkeypatch, cuda, bf16, mps)
     assert check_device("auto") == device
@@ -35,12 +38,15 @@ def test_named_devices_and_dtypes_are_kept_when_present(monkeypatch):
     assert check_dtype("float32", "cuda:1") == torch.float32 and check_dtype("bfloat16", "cpu") == torch.bfloat16
 
 
-@pytest.mark.parametrize("cuda,mps,name,message", [
-    (2, False, "cuda:2", "--device cuda:2: no such CUDA device (available: cuda:0, cuda:1, cpu)"),
-    (0, True, "cuda", "--device cuda: CUDA is not available on this machine (available: mps, cpu)"),
-    (1, False, "mps", "--device mps: MPS is not available on this machine (available: cuda:0, cpu)"),
-    (0, False, "gpu", "--device gpu: not a device name (available: cpu)"),
-])
+@pytest.mark.parametrize(
+    "cuda,mps,name,message",
+    [
+        (2, False, "cuda:2", "--device cuda:2: no such CUDA device (available: cuda:0, cuda:1, cpu)"),
+        (0, True, "cuda", "--device cuda: CUDA is not available on this machine (available: mps, cpu)"),
+        (1, False, "mps", "--device mps: MPS is not available on this machine (available: cuda:0, cpu)"),
+        (0, False, "gpu", "--device gpu: not a device name (available: cpu)"),
+    ],
+)
 def test_absent_devices_are_refused_naming_the_present_ones(monkeypatch, cuda, mps, name, message):
     machine(monkeypatch, cuda, mps=mps)
     with pytest.raises(StillMovingError) as error:
@@ -55,11 +61,14 @@ def test_vae_factor_is_read_from_the_folder_config(tiny_dir, tiny_pipe, tmp_path
     assert vae_factor(tmp_path / "model.safetensors", None) == 8 and vae_factor(None) == 8  # SD's, for the rest
 
 
-@pytest.mark.parametrize("height,width,message", [
-    (33, 64, "--height 33 is not a multiple of the VAE's factor 8; use e.g. 32 or 40"),
-    (64, 4, "--width 4 is not a multiple of the VAE's factor 8; use e.g. 8 or 16"),
-    (0, 64, "--height 0 is not a multiple of the VAE's factor 8; use e.g. 8 or 16"),
-])
+@pytest.mark.parametrize(
+    "height,width,message",
+    [
+        (33, 64, "--height 33 is not a multiple of the VAE's factor 8; use e.g. 32 or 40"),
+        (64, 4, "--width 4 is not a multiple of the VAE's factor 8; use e.g. 8 or 16"),
+        (0, 64, "--height 0 is not a multiple of the VAE's factor 8; use e.g. 8 or 16"),
+    ],
+)
 def test_sizes_must_be_positive_multiples_of_the_factor(height, width, message):
     check_size(64, 512, 8)
     with pytest.raises(StillMovingError) as error:

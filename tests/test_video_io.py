@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from stillmoving.files import temporary_sibling
 from stillmoving.data.video_io import (
     list_images,
     list_videos,
@@ -22,6 +21,7 @@ from stillmoving.data.video_io import (
     write_video,
 )
 from stillmoving.errors import StillMovingError
+from stillmoving.files import temporary_sibling
 
 FLAT_COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (250, 250, 250)]
 
@@ -211,10 +211,10 @@ def test_captions_key_caption_and_empty_folder(tmp_path):
     "second_line, message",
     [
         ("{not json", "line 2 is not valid JSON"),
-        ('{"text": "no file name"}', "line 2 needs a \"file_name\""),
-        ('{"file_name": "b.png"}', "line 2 needs a \"file_name\" and one of text"),
+        ('{"text": "no file name"}', 'line 2 needs a "file_name"'),
+        ('{"file_name": "b.png"}', 'line 2 needs a "file_name" and one of text'),
         ('["a list"]', "line 2 needs"),
-        ('{"file_name": "b.png", "text": 3}', "line 2: \"file_name\" and \"text\" must be strings"),
+        ('{"file_name": "b.png", "text": 3}', 'line 2: "file_name" and "text" must be strings'),
     ],
 )
 def test_malformed_jsonl_names_the_line(tmp_path, second_line, message):

@@ -16,8 +16,14 @@ def verdicts(variants, *sweep_args, **sweep_sizes) -> dict[str, str]:
 
 
 def test_a_clear_win_holds_everywhere():
-    assert verdicts(section()) == {"better_than_naive": HOLDS, "fidelity_kept": HOLDS, "motion_kept": HOLDS,
-                                   "no_motion_adapter_static": HOLDS, "no_worse_than_naive": HOLDS, "monotone": HOLDS}
+    assert verdicts(section()) == {
+        "better_than_naive": HOLDS,
+        "fidelity_kept": HOLDS,
+        "motion_kept": HOLDS,
+        "no_motion_adapter_static": HOLDS,
+        "no_worse_than_naive": HOLDS,
+        "monotone": HOLDS,
+    }
 
 
 def test_worse_consistency_fails_better_and_no_worse():
@@ -61,8 +67,13 @@ def test_record_has_an_interval_for_every_column_and_a_verdict_per_claim(scope):
     found = judge({scope: section()}, *sweep(), list(DEMO_METRICS))
     record = json.loads(json.dumps(found.record(), allow_nan=False))  # strict JSON: NaN would raise
     assert set(record["still_moving_minus_naive"][scope]) == {m.key for m in DEMO_METRICS}
-    assert set(record["claims"][scope]) == {"better_than_naive", "fidelity_kept", "motion_kept",
-                                            "no_motion_adapter_static", "no_worse_than_naive"}
+    assert set(record["claims"][scope]) == {
+        "better_than_naive",
+        "fidelity_kept",
+        "motion_kept",
+        "no_motion_adapter_static",
+        "no_worse_than_naive",
+    }
     assert record["claims"]["motion scale"]["monotone"]["verdict"] == HOLDS
     assert all(c["verdict"] in (HOLDS, FAILS, UNJUDGED) and c["measured"] for c in record["claims"][scope].values())
     assert len(record["verdicts"]) == 6 and record["verdicts"][0].startswith(f"{scope}: Still-Moving is better")

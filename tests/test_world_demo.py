@@ -13,8 +13,15 @@ from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
 from stillmoving.world.demo import still_caption
 from stillmoving.world.legend import DEMO_METRICS
 
-VARIANTS = ["base T2V", "customized T2I (image)", "naive injection", "weight interpolation", "no motion adapter",
-            "no prior preservation", "Still-Moving"]
+VARIANTS = [
+    "base T2V",
+    "customized T2I (image)",
+    "naive injection",
+    "weight interpolation",
+    "no motion adapter",
+    "no prior preservation",
+    "Still-Moving",
+]
 SWEEP = "motion scale (base T2V + motion adapter)"
 
 
@@ -38,8 +45,13 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     assert [m["name"] for m in found["video_models"]] == ["animatediff", "joint"]
     for scope, sweep in (("star", "motion scale"), ("star (joint V)", "motion scale (joint V)")):
         claims = found["claims"][scope]
-        assert set(claims) == {"better_than_naive", "fidelity_kept", "motion_kept", "no_motion_adapter_static",
-                               "no_worse_than_naive"}
+        assert set(claims) == {
+            "better_than_naive",
+            "fidelity_kept",
+            "motion_kept",
+            "no_motion_adapter_static",
+            "no_worse_than_naive",
+        }
         monotone = found["claims"][sweep]["monotone"]
         assert all(c["verdict"] in (HOLDS, FAILS, UNJUDGED) for c in [*claims.values(), monotone])
         gap = found["still_moving_minus_naive"][scope]
@@ -59,5 +71,7 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
 
 def test_still_caption_drops_motion_words():
     assert still_caption("a sks star moving left quickly on a gray background") == "a sks star on a gray background"
-    assert (still_caption("a red circle moving up slowly on a dusk background in crayon style")
-            == "a red circle on a dusk background in crayon style")
+    assert (
+        still_caption("a red circle moving up slowly on a dusk background in crayon style")
+        == "a red circle on a dusk background in crayon style"
+    )

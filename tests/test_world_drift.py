@@ -17,9 +17,21 @@ def lora(tiny_dir, tmp_path_factory):
         image = np.zeros((32, 32, 3), np.uint8)
         image[:, i::3] = (20, 120, 240)
         write_image(image, folder / f"{i}.png")
-    return str(train_style_lora(StyleLoRAConfig(
-        model=str(tiny_dir), output_dir=str(folder / "out"), images=str(folder), prompt="a square in striped style",
-        rank=4, height=32, width=32, max_train_steps=2, learning_rate=1e-2)))
+    return str(
+        train_style_lora(
+            StyleLoRAConfig(
+                model=str(tiny_dir),
+                output_dir=str(folder / "out"),
+                images=str(folder),
+                prompt="a square in striped style",
+                rank=4,
+                height=32,
+                width=32,
+                max_train_steps=2,
+                learning_rate=1e-2,
+            )
+        )
+    )
 
 
 def test_drift_is_zero_without_the_lora_and_linear_in_its_weight(tiny_dir, lora):
@@ -39,7 +51,9 @@ def variant(name: str, consistency: list[float]) -> Variant:
 def points() -> list[DriftPoint]:
     naive = [variant("naive injection", [0.8, 0.7, 0.6, 0.5]), variant("naive injection", [0.6, 0.5, 0.4, 0.3])]
     ours = [variant("Still-Moving", [0.9, 0.8, 0.7, 0.6]), variant("Still-Moving", [0.6, 0.5, 0.4, 0.3])]
-    return [drift_point(w, d, n, o, [CONSISTENCY, SPEED], seed=0) for w, d, n, o in zip((1.0, 2.0), (0.1, 0.2), naive, ours)]
+    return [
+        drift_point(w, d, n, o, [CONSISTENCY, SPEED], seed=0) for w, d, n, o in zip((1.0, 2.0), (0.1, 0.2), naive, ours)
+    ]
 
 
 def test_each_point_holds_still_moving_minus_naive_paired():

@@ -3,7 +3,6 @@
 import json
 
 import numpy as np
-
 from test_cli import run
 
 from stillmoving.data.sources import videos_from_folder
@@ -22,8 +21,20 @@ def test_rendered_frame_folders_are_lossless_and_captioned(capsys, monkeypatch, 
 
 
 def test_rendered_images_of_a_held_out_subject(capsys, monkeypatch, tmp_path):
-    code, _, err = run(capsys, monkeypatch, "world", "render", tmp_path / "i", "--count", 2, "--images",
-                       "--subject", "star", "--seed", 1)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "world",
+        "render",
+        tmp_path / "i",
+        "--count",
+        2,
+        "--images",
+        "--subject",
+        "star",
+        "--seed",
+        1,
+    )
     assert code == 0, err
     lines = [json.loads(x) for x in (tmp_path / "i/metadata.jsonl").read_text().splitlines()]
     assert [x["text"] for x in lines] == [s.caption for s in make_image_dataset(2, 1, 32, subject="star")]
@@ -31,8 +42,9 @@ def test_rendered_images_of_a_held_out_subject(capsys, monkeypatch, tmp_path):
 
 
 def test_gif_folder_feeds_the_video_loader(capsys, monkeypatch, tmp_path, tiny_pipe):
-    code, _, err = run(capsys, monkeypatch, "world", "render", tmp_path / "g", "--count", 2, "--format", "gif",
-                       "--num-frames", 4)
+    code, _, err = run(
+        capsys, monkeypatch, "world", "render", tmp_path / "g", "--count", 2, "--format", "gif", "--num-frames", 4
+    )
     assert code == 0, err
     latents, captions = videos_from_folder(tmp_path / "g", tiny_pipe.vae, 4, 32, 32)
     assert len(latents) == 2 and latents[0].shape[1] == 4

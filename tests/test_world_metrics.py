@@ -39,7 +39,11 @@ def test_prompt_parser_recovers_the_scene_from_captions(subject, style):
     for sample in videos(30, subject=subject, style=style):
         spec, info = sample.spec, parse_prompt(sample.caption)
         assert (info.direction, info.speed, info.background, info.style) == (
-            spec.direction, spec.speed, spec.background, spec.style)
+            spec.direction,
+            spec.speed,
+            spec.background,
+            spec.style,
+        )
         assert info.shape == spec.shape and info.subject == spec.subject
         if subject:
             assert info.color is None and info.placeholder == "sks"
@@ -52,7 +56,13 @@ def test_prompt_parser_recovers_the_scene_from_captions(subject, style):
 
 def test_prompt_parser_is_lenient_and_says_nothing_when_unsure():
     info = parse_prompt("A Red Circle, moving LEFT.")
-    assert (info.shape, info.color, info.texture, info.direction, info.speed) == ("circle", "red", "plain", "left", None)
+    assert (info.shape, info.color, info.texture, info.direction, info.speed) == (
+        "circle",
+        "red",
+        "plain",
+        "left",
+        None,
+    )
     assert parse_prompt("a photo of a dog") == metrics.PromptInfo(*[None] * 9)
 
 
@@ -93,8 +103,10 @@ def test_direction_is_detected_for_held_out_looks(subject, style):
 def test_direction_survives_blur_and_noise():
     rng = np.random.default_rng(0)
     samples = videos(40, seed=SEED + 1)
-    matches = [video_metrics(degrade(s.pixels, rng, sigma=1.0, noise=8.0), prompt=s.caption)["direction_match"]
-               for s in samples]
+    matches = [
+        video_metrics(degrade(s.pixels, rng, sigma=1.0, noise=8.0), prompt=s.caption)["direction_match"]
+        for s in samples
+    ]
     assert np.mean(matches) >= 0.95
 
 
@@ -191,7 +203,10 @@ def test_artifacts_rank_noisy_and_ghosted_above_clean():
 
 def test_metrics_are_deterministic():
     sample = videos(1, subject="star")[0]
-    first, second = video_metrics(sample.pixels, expected=sample.spec), video_metrics(sample.pixels, expected=sample.spec)
+    first, second = (
+        video_metrics(sample.pixels, expected=sample.spec),
+        video_metrics(sample.pixels, expected=sample.spec),
+    )
     assert first.keys() == second.keys()
     assert all(first[k] == second[k] or (math.isnan(first[k]) and math.isnan(second[k])) for k in first)
     small = lambda: fidelity_model.__wrapped__("crayon", 32, num_images=10)  # uncached, from scratch
@@ -204,13 +219,24 @@ def test_video_metrics_keys_and_not_applicable_figures():
     assert all(isinstance(v, float) for v in result.values())
     for key in ("direction_match", "speed_ratio", "velocity_error", "track_error", "color_match"):
         assert math.isnan(result[key])
-    for key in ("speed", "displacement", "consistency", "shape_consistency", "color_consistency",
-                "smoothness", "artifact", "artifact_noise", "artifact_stray", "artifact_worst"):
+    for key in (
+        "speed",
+        "displacement",
+        "consistency",
+        "shape_consistency",
+        "color_consistency",
+        "smoothness",
+        "artifact",
+        "artifact_noise",
+        "artifact_stray",
+        "artifact_worst",
+    ):
         assert math.isfinite(result[key])
     with_prompt = video_metrics(sample.pixels, prompt=sample.caption)
     assert with_prompt["direction_match"] == 1.0 and with_prompt["color_match"] == 1.0
-    wrong = dataclasses.replace(sample.spec, direction={"left": "right", "right": "left", "up": "down",
-                                                        "down": "up"}[sample.spec.direction])
+    wrong = dataclasses.replace(
+        sample.spec, direction={"left": "right", "right": "left", "up": "down", "down": "up"}[sample.spec.direction]
+    )
     assert video_metrics(sample.pixels, expected=wrong)["direction_match"] == 0.0
     with pytest.raises(ValueError, match="square frames"):
         video_metrics(sample.pixels[:, :, :20])
@@ -233,8 +259,15 @@ def test_aggregate_ignores_nan():
 
 def test_validate_metrics_reports_every_figure():
     figures = validate_metrics(seed=3, n=4)
-    for key in ("direction_accuracy", "displacement_error_px", "static_speed_px_per_frame", "fidelity_auc_star",
-                "fidelity_auc_crayon", "fidelity_auc_neon", "consistency_clean_above_shuffled",
-                "artifact_noisy_above_clean"):
+    for key in (
+        "direction_accuracy",
+        "displacement_error_px",
+        "static_speed_px_per_frame",
+        "fidelity_auc_star",
+        "fidelity_auc_crayon",
+        "fidelity_auc_neon",
+        "consistency_clean_above_shuffled",
+        "artifact_noisy_above_clean",
+    ):
         assert math.isfinite(figures[key]), key
     assert figures["direction_accuracy"] == 1.0 and figures["fidelity_auc_star"] >= 0.9

@@ -16,8 +16,9 @@ RESOLUTION, FRAMES = 16, 4
 
 
 def tiny_config(steps: int = 2) -> PretrainConfig:
-    cfg = PretrainConfig(preset="tiny", resolution=RESOLUTION, num_frames=FRAMES, num_videos=8, monitor_videos=4,
-                         monitor_steps=2)
+    cfg = PretrainConfig(
+        preset="tiny", resolution=RESOLUTION, num_frames=FRAMES, num_videos=8, monitor_videos=4, monitor_steps=2
+    )
     for phase in (cfg.vae, cfg.t2i, cfg.motion):
         phase.steps, phase.batch_size, phase.warmup_steps, phase.monitor_every = steps, 2, 1, 0
     return cfg
@@ -62,9 +63,15 @@ def test_loaded_pipeline_generates_frames(world_dir):
 
     pipe = StillMovingPipeline.from_pretrained(world_dir / "pipeline")
     pipe.set_progress_bar_config(disable=True)
-    frames = pipe("a red circle moving left slowly on a gray background", num_frames=FRAMES, height=RESOLUTION,
-                  width=RESOLUTION, num_inference_steps=2, output_type="pt",
-                  generator=torch.Generator().manual_seed(0)).frames
+    frames = pipe(
+        "a red circle moving left slowly on a gray background",
+        num_frames=FRAMES,
+        height=RESOLUTION,
+        width=RESOLUTION,
+        num_inference_steps=2,
+        output_type="pt",
+        generator=torch.Generator().manual_seed(0),
+    ).frames
     assert frames.shape == (1, FRAMES, 3, RESOLUTION, RESOLUTION)
     assert torch.isfinite(frames).all()
 
@@ -99,8 +106,9 @@ def test_joint_phase_can_keep_the_spatial_layers(world_dir, tmp_path):
 
 
 def test_captions_leave_the_look_unnamed_at_the_configured_rate(world_dir):
-    from stillmoving.world.pretrain import WorldData, choose_captions
     from transformers import CLIPTokenizer
+
+    from stillmoving.world.pretrain import WorldData, choose_captions
 
     cfg = tiny_config()
     data = WorldData(cfg, CLIPTokenizer.from_pretrained(world_dir / "pipeline" / "tokenizer"))
@@ -136,8 +144,26 @@ def test_overrides_are_typed_and_strict():
 
 
 def test_cli_runs_one_phase(tmp_path):
-    main(["--out", str(tmp_path), "--phase", "vae", "--preset", "tiny", "--steps", "1", "--set", "num_videos=2",
-          "--set", f"resolution={RESOLUTION}", "--set", f"num_frames={FRAMES}", "--set", "vae.batch_size=2"])
+    main(
+        [
+            "--out",
+            str(tmp_path),
+            "--phase",
+            "vae",
+            "--preset",
+            "tiny",
+            "--steps",
+            "1",
+            "--set",
+            "num_videos=2",
+            "--set",
+            f"resolution={RESOLUTION}",
+            "--set",
+            f"num_frames={FRAMES}",
+            "--set",
+            "vae.batch_size=2",
+        ]
+    )
     assert json.loads((tmp_path / "pretrain_log.json").read_text())["vae"]["steps"] == 1
 
 

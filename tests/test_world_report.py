@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+
 import pytest
 from html_tree import parse, rows
 from world_sections import PROMPTS, section, sweep
@@ -13,6 +14,7 @@ from stillmoving.world.claims import GAP, T2I, judge
 from stillmoving.world.legend import DEMO_METRICS
 from stillmoving.world.report import Page, summarize, write_report
 
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
@@ -20,8 +22,15 @@ def report(tmp_path_factory):
     alphas, sweep_variants = sweep()
     findings = judge({"star": variants}, alphas, sweep_variants, list(DEMO_METRICS))
     plot = {"alpha": alphas, "mean": [16.0, 8.0, 0.25], "std": [0.1, 0.1, 0.0]}
-    page = Page("demo", {"star": variants, "sweep": sweep_variants}, list(DEMO_METRICS), findings, plot, "sweep",
-                "notes under the title")
+    page = Page(
+        "demo",
+        {"star": variants, "sweep": sweep_variants},
+        list(DEMO_METRICS),
+        findings,
+        plot,
+        "sweep",
+        "notes under the title",
+    )
     return folder, parse(write_report(folder, page).read_text()), variants
 
 
@@ -45,8 +54,10 @@ def test_legend_explains_every_column(report):
     _, page, _ = report
     table = rows(page.all("table", "legend")[0])
     assert [r[0].text() for r in table[1:]] == [m.key for m in DEMO_METRICS]
-    assert all(r[1].text() and r[2].text() and r[3].text().split(":")[0].split()[0] in ("higher", "lower", "neither")
-               for r in table[1:])
+    assert all(
+        r[1].text() and r[2].text() and r[3].text().split(":")[0].split()[0] in ("higher", "lower", "neither")
+        for r in table[1:]
+    )
 
 
 def test_no_nan_anywhere_and_n_a_cells_say_why(report):
@@ -72,8 +83,10 @@ def test_the_table_has_a_difference_row_for_every_column(report):
 def test_videos_are_a_grid_of_prompt_seed_rows_and_variant_columns(report):
     folder, page, variants = report
     grid = rows(page.all("table", "grid")[0])
-    assert [c.text() for c in grid[0]] == ["prompt, seed", *(v.name if v.name != T2I else f"{T2I} one still image"
-                                                             for v in variants)]
+    assert [c.text() for c in grid[0]] == [
+        "prompt, seed",
+        *(v.name if v.name != T2I else f"{T2I} one still image" for v in variants),
+    ]
     assert [r[0].text() for r in grid[1:]] == [f"{p} seed {s}" for p in PROMPTS for s in (0, 1)]
     for row in grid[1:]:
         images = [cell.all("img")[0].attrs for cell in row[1:]]
@@ -86,8 +99,12 @@ def test_sweep_section_keeps_the_plot_and_its_grid(report):
     folder, page, _ = report
     assert (folder / "motion_vs_alpha.png").read_bytes()[:4] == b"\x89PNG"
     assert any(img.attrs["src"] == "motion_vs_alpha.png" for img in page.all("img"))
-    assert [c.text() for c in rows(page.all("table", "grid")[1])[0]] == ["prompt, seed", "alpha -1", "alpha 0",
-                                                                          "alpha 1"]
+    assert [c.text() for c in rows(page.all("table", "grid")[1])[0]] == [
+        "prompt, seed",
+        "alpha -1",
+        "alpha 0",
+        "alpha 1",
+    ]
 
 
 def test_metrics_json_is_strict_and_keeps_seeds(report):

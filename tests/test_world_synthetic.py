@@ -135,8 +135,9 @@ def test_coverage_weighted_centroid_is_sub_pixel_exact():
 
 
 def test_rendered_pixels_change_under_sub_pixel_motion():
-    spec = next(s for s in scenes(50, seed=6) if s.speed == "slowly" and s.texture == "plain"
-                and s.background != "dusk")
+    spec = next(
+        s for s in scenes(50, seed=6) if s.speed == "slowly" and s.texture == "plain" and s.background != "dusk"
+    )
     video = render_video(spec, 8, 32).astype(int)
     assert all(np.abs(video[i + 1] - video[i]).sum() > 0 for i in range(7))
     colours = np.unique(video[0].reshape(-1, 3), axis=0)

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-
 from test_cli import run
 
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
@@ -42,27 +41,91 @@ def world():
 def test_unseen_subject_through_the_user_commands(world, tmp_path, capsys, monkeypatch):
     model, motion_adapter = world
     images = draw_moons(tmp_path / "moons")
-    code, _, err = run(capsys, monkeypatch, "t2i", "dreambooth", "--model", model, "-o", tmp_path / "db",
-                       "--images", images, "--prompt", "a sks moon", "--steps", "3", "--lr", "1e-4", *SMALL)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "t2i",
+        "dreambooth",
+        "--model",
+        model,
+        "-o",
+        tmp_path / "db",
+        "--images",
+        images,
+        "--prompt",
+        "a sks moon",
+        "--steps",
+        "3",
+        "--lr",
+        "1e-4",
+        *SMALL,
+    )
     assert code == 0, err
-    code, _, err = run(capsys, monkeypatch, "customize", "--model", model, "-o", tmp_path / "custom",
-                       "--motion-adapter", motion_adapter, "--customized", tmp_path / "db",
-                       "--prompt", "a sks moon on a black background", "--num-images", "2", "--num-prior-videos", "1",
-                       "--prior-prompt", "a red circle moving left slowly on a gray background",
-                       "--num-frames", "8", "--steps", "2", "--sample-steps", "3", *SMALL)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "customize",
+        "--model",
+        model,
+        "-o",
+        tmp_path / "custom",
+        "--motion-adapter",
+        motion_adapter,
+        "--customized",
+        tmp_path / "db",
+        "--prompt",
+        "a sks moon on a black background",
+        "--num-images",
+        "2",
+        "--num-prior-videos",
+        "1",
+        "--prior-prompt",
+        "a red circle moving left slowly on a gray background",
+        "--num-frames",
+        "8",
+        "--steps",
+        "2",
+        "--sample-steps",
+        "3",
+        *SMALL,
+    )
     assert code == 0, err
     videos = tmp_path / "videos"
-    code, _, err = run(capsys, monkeypatch, "generate", "--customization", tmp_path / "custom",
-                       "--prompt", "a sks moon moving right quickly on a blue background",
-                       "--prompt", "a sks moon moving up slowly on a black background",
-                       "-o", videos / "moon.gif", "--num-frames", "8", "--steps", "3", "--guidance-scale", "4", *SMALL)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--customization",
+        tmp_path / "custom",
+        "--prompt",
+        "a sks moon moving right quickly on a blue background",
+        "--prompt",
+        "a sks moon moving up slowly on a black background",
+        "-o",
+        videos / "moon.gif",
+        "--num-frames",
+        "8",
+        "--steps",
+        "3",
+        "--guidance-scale",
+        "4",
+        *SMALL,
+    )
     assert code == 0, err
     written = sorted(videos.glob("*.gif"))
     assert len(written) == 2
-    (videos / "metadata.jsonl").write_text("".join(
-        json.dumps({"file_name": p.name, "text": t}) + "\n" for p, t in zip(
-            written, ["a sks moon moving right quickly on a blue background",
-                      "a sks moon moving up slowly on a black background"])))
+    (videos / "metadata.jsonl").write_text(
+        "".join(
+            json.dumps({"file_name": p.name, "text": t}) + "\n"
+            for p, t in zip(
+                written,
+                [
+                    "a sks moon moving right quickly on a blue background",
+                    "a sks moon moving up slowly on a black background",
+                ],
+            )
+        )
+    )
     code, out, err = run(capsys, monkeypatch, "eval", videos, "-o", tmp_path / "metrics.json")
     assert code == 0, err
     result = json.loads((tmp_path / "metrics.json").read_text())

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from safetensors.torch import load_file
 
 from stillmoving.loading import assemble_pipeline
@@ -21,26 +20,46 @@ NUM_VIDEOS = 8  # monitor scenes: directions cycle left, right, up, down
 
 @pytest.fixture(scope="module", params=list(VIDEO_MODELS))
 def world_pipe(request):
-    return assemble_pipeline(str(shipped_model(request.param)), motion_adapter=str(shipped_motion_adapter(request.param)))
+    return assemble_pipeline(
+        str(shipped_model(request.param)), motion_adapter=str(shipped_motion_adapter(request.param))
+    )
 
 
 def sample(pipe, prompts: list[str], alpha: float = 0.0) -> np.ndarray:
-    return probe.to_uint8(pipe(prompts, num_frames=8, height=32, width=32, num_inference_steps=15, guidance_scale=4.0,
-                               motion_scale=alpha, generator=torch.Generator().manual_seed(0), output_type="np").frames)
+    return probe.to_uint8(
+        pipe(
+            prompts,
+            num_frames=8,
+            height=32,
+            width=32,
+            num_inference_steps=15,
+            guidance_scale=4.0,
+            motion_scale=alpha,
+            generator=torch.Generator().manual_seed(0),
+            output_type="np",
+        ).frames
+    )
 
 
 @pytest.fixture(scope="module")
 def figures(world_pipe) -> dict[float, dict]:
     """Monitor figures of the same prompts and seed at motion scales 1, 0 and -1."""
     specs = probe.monitor_scenes(NUM_VIDEOS)
-    return {alpha: probe.summarise(sample(world_pipe, [caption(s) for s in specs], alpha), specs)
-            for alpha in (1.0, 0.0, -1.0)}
+    return {
+        alpha: probe.summarise(sample(world_pipe, [caption(s) for s in specs], alpha), specs)
+        for alpha in (1.0, 0.0, -1.0)
+    }
 
 
 def stored_files() -> list[Path]:
     """Every file git stores under weights/: a linked folder (the joint model's shared parts) counts once."""
-    return [Path(root) / f for root, _, files in os.walk(HERE) if "__pycache__" not in root  # walk skips links
-            for f in files if not (Path(root) / f).is_symlink()]
+    return [
+        Path(root) / f
+        for root, _, files in os.walk(HERE)
+        if "__pycache__" not in root  # walk skips links
+        for f in files
+        if not (Path(root) / f).is_symlink()
+    ]
 
 
 def test_shipped_files_are_safetensors_in_the_diffusers_layout_and_small():
@@ -52,8 +71,12 @@ def test_shipped_files_are_safetensors_in_the_diffusers_layout_and_small():
         index = json.loads((shipped_model(name) / "model_index.json").read_text())
         assert index["_class_name"] == "AnimateDiffPipeline"
         assert {k: v[1] for k, v in index.items() if isinstance(v, list) and v[0]} == {
-            "scheduler": "DDIMScheduler", "text_encoder": "CLIPTextModel", "tokenizer": "CLIPTokenizer",
-            "unet": "UNetMotionModel", "vae": "AutoencoderKL"}
+            "scheduler": "DDIMScheduler",
+            "text_encoder": "CLIPTextModel",
+            "tokenizer": "CLIPTokenizer",
+            "unet": "UNetMotionModel",
+            "vae": "AutoencoderKL",
+        }
 
 
 def test_the_joint_model_shares_all_but_its_unet_and_its_spatial_layers_are_not_m():
@@ -66,7 +89,7 @@ def test_the_joint_model_shares_all_but_its_unet_and_its_spatial_layers_are_not_
     file = "unet/diffusion_pytorch_model.safetensors"
     m, v = load_file(inflated / file), load_file(joint / file)
     spatial = [k for k in m if "motion_modules" not in k]
-    drift = (sum(float((v[k] - m[k]).pow(2).sum()) for k in spatial) / sum(float(m[k].pow(2).sum()) for k in spatial))
+    drift = sum(float((v[k] - m[k]).pow(2).sum()) for k in spatial) / sum(float(m[k].pow(2).sum()) for k in spatial)
     assert 0.05 <= drift**0.5 <= 0.5  # MODEL_CARD.md: "the jointly trained model"
 
 
@@ -106,5 +129,7 @@ def test_the_joint_model_carries_a_look_the_text_leaves_unnamed_better():
     colour = {}
     for name in VIDEO_MODELS:
         videos = sample(assemble_pipeline(str(shipped_model(name))), prompts)
-        colour[name] = np.mean([metrics.consistency_metrics(v, metrics.segment(v))["color_consistency"] for v in videos])
+        colour[name] = np.mean(
+            [metrics.consistency_metrics(v, metrics.segment(v))["color_consistency"] for v in videos]
+        )
     assert colour["joint"] >= colour["animatediff"] + 0.05, colour

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,8 +18,11 @@ from stillmoving.errors import StillMovingError
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-app = typer.Typer(help="Still-Moving: customized text-to-video without customized video data.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Still-Moving: customized text-to-video without customized video data.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 motion_app = typer.Typer(help="Stage 1: the motion adapter (once per video model).", no_args_is_help=True)
 app.add_typer(motion_app, name="motion-adapter")
 t2i_app = typer.Typer(help="Make a customized T2I the way users do (DreamBooth, style LoRA).", no_args_is_help=True)
@@ -29,43 +32,72 @@ app.add_typer(world_app, name="world")
 console = Console(stderr=True)
 
 # Options both training stages share; None means "the config's default".
-Model = Annotated[str, typer.Option(help="Video model: AnimateDiff pipeline folder, or a base T2I (SD folder or one "
-                                         ".safetensors/.ckpt checkpoint) + --motion-modules.")]
-MotionModules = Annotated[Optional[str], typer.Option(help="AnimateDiff motion modules (folder, or an mm_sd_v15/v2/v3 "
-                                                           ".ckpt/.safetensors file), when --model is a base T2I.")]
-ConfigDir = Annotated[Optional[str], typer.Option(help="Diffusers folder whose configs (and tokenizer) shape single "
-                                                       "files; default: the shipped SD1.5 configs.")]
-Customized = Annotated[Optional[str], typer.Option(help="Customized T2I: UNet or SD pipeline folder, or a single-file "
-                                                        "checkpoint (DreamBooth, civitai; .safetensors/.ckpt).")]
+Model = Annotated[
+    str,
+    typer.Option(
+        help="Video model: AnimateDiff pipeline folder, or a base T2I (SD folder or one "
+        ".safetensors/.ckpt checkpoint) + --motion-modules."
+    ),
+]
+MotionModules = Annotated[
+    str | None,
+    typer.Option(
+        help="AnimateDiff motion modules (folder, or an mm_sd_v15/v2/v3 "
+        ".ckpt/.safetensors file), when --model is a base T2I."
+    ),
+]
+ConfigDir = Annotated[
+    str | None,
+    typer.Option(
+        help="Diffusers folder whose configs (and tokenizer) shape single files; default: the shipped SD1.5 configs."
+    ),
+]
+Customized = Annotated[
+    str | None,
+    typer.Option(
+        help="Customized T2I: UNet or SD pipeline folder, or a single-file "
+        "checkpoint (DreamBooth, civitai; .safetensors/.ckpt)."
+    ),
+]
 Output = Annotated[str, typer.Option("--output", "-o", help="Output folder.")]
-Steps = Annotated[Optional[int], typer.Option("--steps", help="Optimizer steps.")]
-LR = Annotated[Optional[float], typer.Option("--lr", help="Learning rate.")]
-BatchSize = Annotated[Optional[int], typer.Option(help="Videos per step per process.")]
-GradAccum = Annotated[Optional[int], typer.Option(help="Gradient accumulation steps.")]
-Frames = Annotated[Optional[int], typer.Option("--num-frames", help="Frames per video.")]
-Height = Annotated[Optional[int], typer.Option(help="Training height in pixels.")]
-Width = Annotated[Optional[int], typer.Option(help="Training width in pixels.")]
-Precision = Annotated[Optional[str], typer.Option(help="no | fp16 | bf16.")]
-Checkpointing = Annotated[Optional[bool], typer.Option(help="Gradient checkpointing in the UNet.")]
-SnrGamma = Annotated[Optional[float], typer.Option(help="Min-SNR-gamma loss weighting.")]
-Seed = Annotated[Optional[int], typer.Option(help="Random seed.")]
-SaveEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save resumable state every N steps.")]
-Resume = Annotated[Optional[bool], typer.Option("--resume", help="Continue from the newest checkpoint.")]
-Overwrite = Annotated[Optional[bool], typer.Option("--overwrite", help="Start afresh in an output folder that holds "
-                                                                     "another run's results.")]
-SkipNonFinite = Annotated[Optional[int], typer.Option(help="Skip up to N steps with a NaN/inf loss or gradient "
-                                                           "instead of stopping.")]
-SampleSteps = Annotated[Optional[int], typer.Option(help="Denoising steps when sampling training data.")]
-Config = Annotated[Optional[Path], typer.Option(help="JSON/YAML config; options given here override it.")]
+Steps = Annotated[int | None, typer.Option("--steps", help="Optimizer steps.")]
+LR = Annotated[float | None, typer.Option("--lr", help="Learning rate.")]
+BatchSize = Annotated[int | None, typer.Option(help="Videos per step per process.")]
+GradAccum = Annotated[int | None, typer.Option(help="Gradient accumulation steps.")]
+Frames = Annotated[int | None, typer.Option("--num-frames", help="Frames per video.")]
+Height = Annotated[int | None, typer.Option(help="Training height in pixels.")]
+Width = Annotated[int | None, typer.Option(help="Training width in pixels.")]
+Precision = Annotated[str | None, typer.Option(help="no | fp16 | bf16.")]
+Checkpointing = Annotated[bool | None, typer.Option(help="Gradient checkpointing in the UNet.")]
+SnrGamma = Annotated[float | None, typer.Option(help="Min-SNR-gamma loss weighting.")]
+Seed = Annotated[int | None, typer.Option(help="Random seed.")]
+SaveEvery = Annotated[int | None, typer.Option("--checkpoint-every", help="Save resumable state every N steps.")]
+Resume = Annotated[bool | None, typer.Option("--resume", help="Continue from the newest checkpoint.")]
+Overwrite = Annotated[
+    bool | None,
+    typer.Option("--overwrite", help="Start afresh in an output folder that holds another run's results."),
+]
+SkipNonFinite = Annotated[
+    int | None, typer.Option(help="Skip up to N steps with a NaN/inf loss or gradient instead of stopping.")
+]
+SampleSteps = Annotated[int | None, typer.Option(help="Denoising steps when sampling training data.")]
+Config = Annotated[Path | None, typer.Option(help="JSON/YAML config; options given here override it.")]
 
 
-def _config(cls, config_file: Optional[Path], values: dict):
+def _config(cls, config_file: Path | None, values: dict):
     from stillmoving.training.config import load_config, make_config
     from stillmoving.validation import check_training
 
-    renamed = {"output": "output_dir", "steps": "max_train_steps", "lr": "learning_rate", "batch_size":
-               "train_batch_size", "grad_accum": "gradient_accumulation_steps", "checkpoint_every":
-               "checkpointing_steps", "rank": "motion_rank", "lora_rank": "rank"}
+    renamed = {
+        "output": "output_dir",
+        "steps": "max_train_steps",
+        "lr": "learning_rate",
+        "batch_size": "train_batch_size",
+        "grad_accum": "gradient_accumulation_steps",
+        "checkpoint_every": "checkpointing_steps",
+        "rank": "motion_rank",
+        "lora_rank": "rank",
+    }
     values = {renamed.get(k, k): v for k, v in values.items() if v is not None and v != []}
     cfg = load_config(cls, config_file, **values) if config_file else make_config(cls, values)
     check_training(cfg)
@@ -83,17 +115,34 @@ def _parse_lora(spec: str) -> tuple[str, float]:
 
 @motion_app.command("train")
 def motion_train(
-    model: Model, output: Output, motion_modules: MotionModules = None,
-    videos: Annotated[Optional[str], typer.Option(help="Folder of training videos (mp4/gif/frame folders).")] = None,
-    video_prompt: Annotated[Optional[str], typer.Option(help="Caption for videos without one.")] = None,
-    sample_prompt: Annotated[Optional[list[str]], typer.Option(help="Without --videos: sample V for this prompt (repeatable).")] = None,
-    num_sampled_videos: Annotated[Optional[int], typer.Option(help="Videos to sample from V.")] = None,
-    rank: Annotated[Optional[int], typer.Option(help="LoRA rank of the motion adapter.")] = None,
-    steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
-    num_frames: Frames = None, height: Height = None, width: Width = None, mixed_precision: Precision = None,
-    gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None, seed: Seed = None,
-    checkpoint_every: SaveEvery = None, resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, sample_steps: SampleSteps = None,
-    config_dir: ConfigDir = None, config: Config = None,
+    model: Model,
+    output: Output,
+    motion_modules: MotionModules = None,
+    videos: Annotated[str | None, typer.Option(help="Folder of training videos (mp4/gif/frame folders).")] = None,
+    video_prompt: Annotated[str | None, typer.Option(help="Caption for videos without one.")] = None,
+    sample_prompt: Annotated[
+        list[str] | None, typer.Option(help="Without --videos: sample V for this prompt (repeatable).")
+    ] = None,
+    num_sampled_videos: Annotated[int | None, typer.Option(help="Videos to sample from V.")] = None,
+    rank: Annotated[int | None, typer.Option(help="LoRA rank of the motion adapter.")] = None,
+    steps: Steps = None,
+    lr: LR = None,
+    batch_size: BatchSize = None,
+    grad_accum: GradAccum = None,
+    num_frames: Frames = None,
+    height: Height = None,
+    width: Width = None,
+    mixed_precision: Precision = None,
+    gradient_checkpointing: Checkpointing = None,
+    snr_gamma: SnrGamma = None,
+    seed: Seed = None,
+    checkpoint_every: SaveEvery = None,
+    resume: Resume = None,
+    overwrite: Overwrite = None,
+    skip_nonfinite_steps: SkipNonFinite = None,
+    sample_steps: SampleSteps = None,
+    config_dir: ConfigDir = None,
+    config: Config = None,
 ):
     """Train the motion adapter on frozen videos (alpha = 1)."""
     values = dict(locals())
@@ -111,17 +160,31 @@ T2IImages = Annotated[str, typer.Option(help="Folder of training images.")]
 
 @t2i_app.command("dreambooth")
 def t2i_dreambooth(
-    model: T2IModel, output: Output, images: T2IImages,
+    model: T2IModel,
+    output: Output,
+    images: T2IImages,
     prompt: Annotated[str, typer.Option(help="Instance prompt with the rare identifier, e.g. 'a sks dog'.")],
-    class_prompt: Annotated[Optional[str], typer.Option(help="Turns prior preservation on, e.g. 'a dog'.")] = None,
-    num_class_images: Annotated[Optional[int], typer.Option(help="Class images sampled from the base.")] = None,
-    train_text_encoder: Annotated[Optional[bool], typer.Option(help="Also fine-tune the text encoder.")] = None,
-    use_captions: Annotated[Optional[bool], typer.Option(help="Caption each image from metadata.jsonl/.txt "
-                                                              "(kohya-style); --prompt for the rest.")] = None,
-    steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
-    height: Height = None, width: Width = None, mixed_precision: Precision = None,
-    gradient_checkpointing: Checkpointing = None, seed: Seed = None, checkpoint_every: SaveEvery = None,
-    resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, config: Config = None,
+    class_prompt: Annotated[str | None, typer.Option(help="Turns prior preservation on, e.g. 'a dog'.")] = None,
+    num_class_images: Annotated[int | None, typer.Option(help="Class images sampled from the base.")] = None,
+    train_text_encoder: Annotated[bool | None, typer.Option(help="Also fine-tune the text encoder.")] = None,
+    use_captions: Annotated[
+        bool | None,
+        typer.Option(help="Caption each image from metadata.jsonl/.txt (kohya-style); --prompt for the rest."),
+    ] = None,
+    steps: Steps = None,
+    lr: LR = None,
+    batch_size: BatchSize = None,
+    grad_accum: GradAccum = None,
+    height: Height = None,
+    width: Width = None,
+    mixed_precision: Precision = None,
+    gradient_checkpointing: Checkpointing = None,
+    seed: Seed = None,
+    checkpoint_every: SaveEvery = None,
+    resume: Resume = None,
+    overwrite: Overwrite = None,
+    skip_nonfinite_steps: SkipNonFinite = None,
+    config: Config = None,
 ):
     """DreamBooth: fully fine-tune the T2I UNet on a few images of a subject."""
     values = dict(locals())
@@ -134,13 +197,27 @@ def t2i_dreambooth(
 
 @t2i_app.command("lora")
 def t2i_lora(
-    model: T2IModel, output: Output, images: T2IImages,
-    prompt: Annotated[Optional[str], typer.Option(help="Caption of images without one, e.g. 'a house in crayon style'.")] = None,
-    rank: Annotated[Optional[int], typer.Option(help="LoRA rank.")] = None,
-    steps: Steps = None, lr: LR = None, batch_size: BatchSize = None, grad_accum: GradAccum = None,
-    height: Height = None, width: Width = None, mixed_precision: Precision = None,
-    gradient_checkpointing: Checkpointing = None, seed: Seed = None, checkpoint_every: SaveEvery = None,
-    resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, config: Config = None,
+    model: T2IModel,
+    output: Output,
+    images: T2IImages,
+    prompt: Annotated[
+        str | None, typer.Option(help="Caption of images without one, e.g. 'a house in crayon style'.")
+    ] = None,
+    rank: Annotated[int | None, typer.Option(help="LoRA rank.")] = None,
+    steps: Steps = None,
+    lr: LR = None,
+    batch_size: BatchSize = None,
+    grad_accum: GradAccum = None,
+    height: Height = None,
+    width: Width = None,
+    mixed_precision: Precision = None,
+    gradient_checkpointing: Checkpointing = None,
+    seed: Seed = None,
+    checkpoint_every: SaveEvery = None,
+    resume: Resume = None,
+    overwrite: Overwrite = None,
+    skip_nonfinite_steps: SkipNonFinite = None,
+    config: Config = None,
 ):
     """Style LoRA: train a LoRA on the T2I's spatial attention from captioned images of a style."""
     values = dict(locals())
@@ -153,38 +230,73 @@ def t2i_lora(
 
 @app.command()
 def customize(
-    model: Model, output: Output,
-    motion_adapter: Annotated[Optional[str], typer.Option(help="Stage-1 motion adapter (file or folder).")] = None,
+    model: Model,
+    output: Output,
+    motion_adapter: Annotated[str | None, typer.Option(help="Stage-1 motion adapter (file or folder).")] = None,
     customized: Customized = None,
-    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA (kohya, diffusers or peft) fused into the T2I, "
-                                                           "PATH[:WEIGHT] (repeatable).")] = None,
-    prompt: Annotated[Optional[list[str]], typer.Option(help="Customization prompt, e.g. 'a sks dog' (repeatable).")] = None,
-    images: Annotated[Optional[str], typer.Option(help="Folder of the customized T2I's images (else sampled).")] = None,
-    num_images: Annotated[Optional[int], typer.Option(help="Images to sample from the customized T2I.")] = None,
-    prior_videos: Annotated[Optional[str], typer.Option(help="Folder of non-customized videos.")] = None,
-    prior_prompt: Annotated[Optional[list[str]], typer.Option(help="Prompt for sampled prior videos, without the "
-                                                                   "identifier, e.g. 'a dog' (repeatable).")] = None,
-    identifier: Annotated[Optional[str], typer.Option(help="Word or phrase naming the customization in the prompts "
-                                                           "('sks', 'in crayon style'); prior prompts default to the "
-                                                           "prompts without it.")] = None,
-    num_prior_videos: Annotated[Optional[int], typer.Option(help="Prior videos to sample from V.")] = None,
-    prior_loss_weight: Annotated[Optional[float], typer.Option(help="Prior-preservation loss weight (0: none).")] = None,
-    prior_loss: Annotated[Optional[str], typer.Option(help="video: the prior videos' whole denoising error (the "
-                                                           "paper); motion: only its frame-varying part.")] = None,
-    cache_prior_videos: Annotated[Optional[bool], typer.Option(help="Reuse prior videos sampled before from the same "
-                                                                    "video model with the same settings.")] = None,
-    cache_dir: Annotated[Optional[str], typer.Option(help="Cache folder (default: $STILLMOVING_CACHE, else "
-                                                          "~/.cache/stillmoving).")] = None,
-    spatial_rank: Annotated[Optional[int], typer.Option(help="Rank of each spatial adapter.")] = None,
-    num_validation_videos: Annotated[Optional[int], typer.Option(help="Videos made with and without the adapters at "
-                                                                     "the end and compared (0: none).")] = None,
-    validation_prompt: Annotated[Optional[list[str]], typer.Option(help="Prompt of the validation videos "
-                                                                        "(repeatable; default: --prompt).")] = None,
-    motion_modules: MotionModules = None, steps: Steps = None, lr: LR = None, batch_size: BatchSize = None,
-    grad_accum: GradAccum = None, num_frames: Frames = None, height: Height = None, width: Width = None,
-    mixed_precision: Precision = None, gradient_checkpointing: Checkpointing = None, snr_gamma: SnrGamma = None,
-    seed: Seed = None, checkpoint_every: SaveEvery = None, resume: Resume = None, overwrite: Overwrite = None, skip_nonfinite_steps: SkipNonFinite = None, sample_steps: SampleSteps = None,
-    config_dir: ConfigDir = None, config: Config = None,
+    lora: Annotated[
+        list[str] | None,
+        typer.Option(help="LoRA (kohya, diffusers or peft) fused into the T2I, PATH[:WEIGHT] (repeatable)."),
+    ] = None,
+    prompt: Annotated[
+        list[str] | None, typer.Option(help="Customization prompt, e.g. 'a sks dog' (repeatable).")
+    ] = None,
+    images: Annotated[str | None, typer.Option(help="Folder of the customized T2I's images (else sampled).")] = None,
+    num_images: Annotated[int | None, typer.Option(help="Images to sample from the customized T2I.")] = None,
+    prior_videos: Annotated[str | None, typer.Option(help="Folder of non-customized videos.")] = None,
+    prior_prompt: Annotated[
+        list[str] | None,
+        typer.Option(help="Prompt for sampled prior videos, without the identifier, e.g. 'a dog' (repeatable)."),
+    ] = None,
+    identifier: Annotated[
+        str | None,
+        typer.Option(
+            help="Word or phrase naming the customization in the prompts "
+            "('sks', 'in crayon style'); prior prompts default to the "
+            "prompts without it."
+        ),
+    ] = None,
+    num_prior_videos: Annotated[int | None, typer.Option(help="Prior videos to sample from V.")] = None,
+    prior_loss_weight: Annotated[float | None, typer.Option(help="Prior-preservation loss weight (0: none).")] = None,
+    prior_loss: Annotated[
+        str | None,
+        typer.Option(
+            help="video: the prior videos' whole denoising error (the paper); motion: only its frame-varying part."
+        ),
+    ] = None,
+    cache_prior_videos: Annotated[
+        bool | None,
+        typer.Option(help="Reuse prior videos sampled before from the same video model with the same settings."),
+    ] = None,
+    cache_dir: Annotated[
+        str | None, typer.Option(help="Cache folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving).")
+    ] = None,
+    spatial_rank: Annotated[int | None, typer.Option(help="Rank of each spatial adapter.")] = None,
+    num_validation_videos: Annotated[
+        int | None, typer.Option(help="Videos made with and without the adapters at the end and compared (0: none).")
+    ] = None,
+    validation_prompt: Annotated[
+        list[str] | None, typer.Option(help="Prompt of the validation videos (repeatable; default: --prompt).")
+    ] = None,
+    motion_modules: MotionModules = None,
+    steps: Steps = None,
+    lr: LR = None,
+    batch_size: BatchSize = None,
+    grad_accum: GradAccum = None,
+    num_frames: Frames = None,
+    height: Height = None,
+    width: Width = None,
+    mixed_precision: Precision = None,
+    gradient_checkpointing: Checkpointing = None,
+    snr_gamma: SnrGamma = None,
+    seed: Seed = None,
+    checkpoint_every: SaveEvery = None,
+    resume: Resume = None,
+    overwrite: Overwrite = None,
+    skip_nonfinite_steps: SkipNonFinite = None,
+    sample_steps: SampleSteps = None,
+    config_dir: ConfigDir = None,
+    config: Config = None,
 ):
     """Train spatial adapters for one customized T2I (the whole Still-Moving stage 2)."""
     values = dict(locals())
@@ -200,8 +312,13 @@ def customize(
 
 @app.command("customize-batch")
 def customize_batch(
-    runs: Annotated[Path, typer.Argument(help="JSON/YAML: a list of customize configs, or "
-                                              "{defaults: {...}, runs: [{...}, ...]}; each run its own output_dir.")],
+    runs: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON/YAML: a list of customize configs, or "
+            "{defaults: {...}, runs: [{...}, ...]}; each run its own output_dir."
+        ),
+    ],
 ):
     """Train many customizations, spread over the launched processes (one spatial-adapter set each)."""
     from stillmoving.training.batch import customize_many, read_batch
@@ -213,28 +330,39 @@ def customize_batch(
 @app.command()
 def generate(
     prompt: Annotated[list[str], typer.Option(help="Prompt (repeatable: one video each).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File (.mp4/.gif) or folder of frames; numbered when several.")],
-    model: Annotated[Optional[str], typer.Option(help="Video model folder (default: from --customization).")] = None,
-    customization: Annotated[Optional[Path], typer.Option(help="Folder written by `customize`.")] = None,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File (.mp4/.gif) or folder of frames; numbered when several.")
+    ],
+    model: Annotated[str | None, typer.Option(help="Video model folder (default: from --customization).")] = None,
+    customization: Annotated[Path | None, typer.Option(help="Folder written by `customize`.")] = None,
     motion_modules: MotionModules = None,
     customized: Customized = None,
-    lora: Annotated[Optional[list[str]], typer.Option(help="LoRA (kohya, diffusers or peft) PATH[:WEIGHT] fused into the T2I.")] = None,
+    lora: Annotated[
+        list[str] | None, typer.Option(help="LoRA (kohya, diffusers or peft) PATH[:WEIGHT] fused into the T2I.")
+    ] = None,
     config_dir: ConfigDir = None,
-    spatial_adapters: Annotated[Optional[str], typer.Option(help="Spatial-adapter file.")] = None,
-    motion_adapter: Annotated[Optional[str], typer.Option(help="Motion adapter (needed for --motion-scale != 0).")] = None,
+    spatial_adapters: Annotated[str | None, typer.Option(help="Spatial-adapter file.")] = None,
+    motion_adapter: Annotated[str | None, typer.Option(help="Motion adapter (needed for --motion-scale != 0).")] = None,
     motion_scale: Annotated[float, typer.Option(help="alpha: 0 normal motion, 1 static, -1 more motion.")] = 0.0,
-    negative_prompt: Annotated[Optional[str], typer.Option(help="Negative prompt.")] = None,
+    negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
     num_frames: Annotated[int, typer.Option(help="Frames.")] = 16,
     height: Annotated[int, typer.Option(help="Height in pixels.")] = 512,
     width: Annotated[int, typer.Option(help="Width in pixels.")] = 512,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 25,
     guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
-    scheduler: Annotated[Optional[str], typer.Option(help="diffusers scheduler class, e.g. DPMSolverMultistepScheduler.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="diffusers scheduler class, e.g. DPMSolverMultistepScheduler.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first video; the next ones count up.")] = 0,
     fps: Annotated[int, typer.Option(help="Frames per second of the output.")] = 8,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto (float32 on the CPU; bfloat16 on a GPU that supports it, "
-                                            "else float16), float32, float16 or bfloat16 weights.")] = "auto",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="auto (float32 on the CPU; bfloat16 on a GPU that supports it, "
+            "else float16), float32, float16 or bfloat16 weights."
+        ),
+    ] = "auto",
 ):
     """Generate videos with a (customized) video model."""
     from stillmoving.inference import generate_videos
@@ -246,22 +374,34 @@ def generate(
     files = dict(
         model=model or sources.get("model") or _missing("--model or --customization"),
         motion_modules=motion_modules or sources.get("motion_modules"),
-        customized=customized or sources.get("customized"), loras=loras,
+        customized=customized or sources.get("customized"),
+        loras=loras,
         spatial_adapters=spatial_adapters or sources.get("spatial_adapters"),
         motion_adapter=motion_adapter or sources.get("motion_adapter") or None,
         config_dir=config_dir or sources.get("config_dir"),
     )
     check_model_files(**files)
-    check_generation(files["model"], files["config_dir"], output, height, width, num_frames, steps, guidance_scale,
-                     fps)
+    check_generation(files["model"], files["config_dir"], output, height, width, num_frames, steps, guidance_scale, fps)
     device = check_device(device)
     weights = check_dtype(dtype, device)
     console.print(f"device: {device}, dtype: {str(weights).removeprefix('torch.')}", highlight=False)
     pipe = assemble_pipeline(**files, device=device, dtype=weights)
     check_num_frames(pipe, num_frames)
-    written = generate_videos(pipe, prompt, output, motion_scale=motion_scale, negative_prompt=negative_prompt,
-                              num_frames=num_frames, height=height, width=width, steps=steps,
-                              guidance_scale=guidance_scale, scheduler=scheduler, seed=seed, fps=fps)
+    written = generate_videos(
+        pipe,
+        prompt,
+        output,
+        motion_scale=motion_scale,
+        negative_prompt=negative_prompt,
+        num_frames=num_frames,
+        height=height,
+        width=width,
+        steps=steps,
+        guidance_scale=guidance_scale,
+        scheduler=scheduler,
+        seed=seed,
+        fps=fps,
+    )
     for path in written:
         console.print(f"wrote {path}")
 
@@ -299,8 +439,8 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("demo-report"),
     quick: Annotated[bool, typer.Option(help="A reduced run (one customization, few steps), as CI runs it.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    model: Annotated[Optional[str], typer.Option(help="World T2V folder (default: the shipped one).")] = None,
-    motion_adapter: Annotated[Optional[str], typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
+    model: Annotated[str | None, typer.Option(help="World T2V folder (default: the shipped one).")] = None,
+    motion_adapter: Annotated[str | None, typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
     from diffusers.utils import logging as diffusers_logging
@@ -324,11 +464,13 @@ def world_render(
     count: Annotated[int, typer.Option(help="How many videos or images.")] = 100,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed renders the same folder.")] = 0,
     images: Annotated[bool, typer.Option(help="Still images (PNG) instead of videos.")] = False,
-    subject: Annotated[Optional[str], typer.Option(help="A held-out subject instead of base objects: star.")] = None,
-    style: Annotated[Optional[str], typer.Option(help="A held-out style: crayon, neon.")] = None,
+    subject: Annotated[str | None, typer.Option(help="A held-out subject instead of base objects: star.")] = None,
+    style: Annotated[str | None, typer.Option(help="A held-out style: crayon, neon.")] = None,
     num_frames: Annotated[int, typer.Option(help="Frames per video.")] = 8,
     resolution: Annotated[int, typer.Option(help="Frame side in pixels.")] = 32,
-    video_format: Annotated[str, typer.Option("--format", help="frames (PNG folders, lossless) | gif | mp4.")] = "frames",
+    video_format: Annotated[
+        str, typer.Option("--format", help="frames (PNG folders, lossless) | gif | mp4.")
+    ] = "frames",
 ):
     """Render captioned world videos (or images) into a folder the training and eval commands read."""
     from stillmoving.validation import at_least
@@ -346,26 +488,46 @@ def world_render(
     console.print(f"{count} {'images' if images else 'videos'} written to {folder}")
 
 
-ClipModel = Annotated[Optional[str], typer.Option(help="CLIP model folder or Hub id, for CLIP-T, CLIP-I and temporal "
-                                                       "consistency (published: openai/clip-vit-base-patch32).")]
-DinoModel = Annotated[Optional[str], typer.Option(help="DINO or DINOv2 model folder or Hub id, for DINO-I "
-                                                       "(published: facebook/dino-vits16).")]
-ReferenceImages = Annotated[Optional[str], typer.Option(help="Folder of the subject's or style's images, for CLIP-I "
-                                                             "and DINO-I.")]
-DinoPreprocess = Annotated[str, typer.Option(help="dreamvideo (resize 256, centre crop 224, as published) or "
-                                                  "processor (the DINO folder's own).")]
+ClipModel = Annotated[
+    str | None,
+    typer.Option(
+        help="CLIP model folder or Hub id, for CLIP-T, CLIP-I and temporal "
+        "consistency (published: openai/clip-vit-base-patch32)."
+    ),
+]
+DinoModel = Annotated[
+    str | None,
+    typer.Option(help="DINO or DINOv2 model folder or Hub id, for DINO-I (published: facebook/dino-vits16)."),
+]
+ReferenceImages = Annotated[
+    str | None, typer.Option(help="Folder of the subject's or style's images, for CLIP-I and DINO-I.")
+]
+DinoPreprocess = Annotated[
+    str,
+    typer.Option(help="dreamvideo (resize 256, centre crop 224, as published) or processor (the DINO folder's own)."),
+]
 Flow = Annotated[str, typer.Option(help="Optical flow of dynamic degree: farneback (measured best here) or dis.")]
 Fps = Annotated[float, typer.Option(help="Frames per second of the videos; dynamic degree samples 8 (VBench).")]
-WorldMetrics = Annotated[Optional[bool], typer.Option(help="The embedded world's oracle metrics (default: for "
-                                                           "videos of the world).")]
+WorldMetrics = Annotated[
+    bool | None, typer.Option(help="The embedded world's oracle metrics (default: for videos of the world).")
+]
 EvalDevice = Annotated[str, typer.Option(help="Where the CLIP/DINO models run: auto, cpu, cuda, cuda:1, mps.")]
 
 
 def _eval_settings(values: dict):
     from stillmoving.evaluation.score import EvalSettings
 
-    keys = ("clip_model", "dino_model", "reference_images", "dino_preprocess", "flow", "fps", "world_metrics",
-            "target", "device")
+    keys = (
+        "clip_model",
+        "dino_model",
+        "reference_images",
+        "dino_preprocess",
+        "flow",
+        "fps",
+        "world_metrics",
+        "target",
+        "device",
+    )
     return EvalSettings(**{k: values[k] for k in keys if k in values})
 
 
@@ -379,13 +541,17 @@ def _summary_table(summary: dict, title: str) -> Table:
 @app.command("eval")
 def evaluate(
     videos: Annotated[Path, typer.Argument(help="Folder of videos (captions in metadata.jsonl or .txt sidecars).")],
-    clip_model: ClipModel = None, dino_model: DinoModel = None, reference_images: ReferenceImages = None,
-    prompt: Annotated[Optional[str], typer.Option(help="Prompt of videos without a caption.")] = None,
-    dino_preprocess: DinoPreprocess = "dreamvideo", flow: Flow = "farneback", fps: Fps = 8.0,
+    clip_model: ClipModel = None,
+    dino_model: DinoModel = None,
+    reference_images: ReferenceImages = None,
+    prompt: Annotated[str | None, typer.Option(help="Prompt of videos without a caption.")] = None,
+    dino_preprocess: DinoPreprocess = "dreamvideo",
+    flow: Flow = "farneback",
+    fps: Fps = 8.0,
     world_metrics: WorldMetrics = None,
-    target: Annotated[Optional[str], typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
+    target: Annotated[str | None, typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
     device: EvalDevice = "auto",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the metrics as JSON here.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the metrics as JSON here.")] = None,
 ):
     """Score videos: CLIP-T, CLIP-I, DINO-I, temporal consistency, dynamic degree (and the world's oracle)."""
     from stillmoving.evaluation.score import evaluate_folder, write_evaluation
@@ -401,16 +567,31 @@ def evaluate(
 
 @app.command()
 def compare(
-    customization: Annotated[Path, typer.Option(help="Folder written by `customize`: the video model, the "
-                                                     "customized T2I and the spatial adapters come from it.")],
+    customization: Annotated[
+        Path,
+        typer.Option(
+            help="Folder written by `customize`: the video model, the "
+            "customized T2I and the spatial adapters come from it."
+        ),
+    ],
     prompt: Annotated[list[str], typer.Option(help="Evaluation prompt, naming the customization (repeatable).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder; rerun to resume.")] = Path("compare-report"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report folder; rerun to resume.")] = Path(
+        "compare-report"
+    ),
     seeds: Annotated[int, typer.Option(help="Videos per prompt (seeds 0..N-1), the same for every variant.")] = 2,
-    interpolation_weight: Annotated[float, typer.Option(help="w of the weight-interpolation baseline: the video "
-                                                             "model's T2I + w (customized - base), in [0, 1].")] = 0.5,
-    clip_model: ClipModel = None, dino_model: DinoModel = None, reference_images: ReferenceImages = None,
-    dino_preprocess: DinoPreprocess = "dreamvideo", flow: Flow = "farneback", world_metrics: WorldMetrics = None,
-    target: Annotated[Optional[str], typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
+    interpolation_weight: Annotated[
+        float,
+        typer.Option(
+            help="w of the weight-interpolation baseline: the video model's T2I + w (customized - base), in [0, 1]."
+        ),
+    ] = 0.5,
+    clip_model: ClipModel = None,
+    dino_model: DinoModel = None,
+    reference_images: ReferenceImages = None,
+    dino_preprocess: DinoPreprocess = "dreamvideo",
+    flow: Flow = "farneback",
+    world_metrics: WorldMetrics = None,
+    target: Annotated[str | None, typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
     num_frames: Annotated[int, typer.Option(help="Frames.")] = 16,
     height: Annotated[int, typer.Option(help="Height in pixels.")] = 512,
     width: Annotated[int, typer.Option(help="Width in pixels.")] = 512,
@@ -428,44 +609,94 @@ def compare(
 
     diffusers_logging.disable_progress_bar()  # a model load per variant; one line each instead
     transformers_logging.disable_progress_bar()
-    cfg = CompareConfig(customization=str(customization), output_dir=str(output), prompts=prompt, seeds=seeds,
-                        interpolation_weight=interpolation_weight, num_frames=num_frames, height=height, width=width,
-                        steps=steps, guidance_scale=guidance_scale, device=device, dtype=dtype, overwrite=overwrite,
-                        evaluation=_eval_settings(locals()))
-    report = run_compare(cfg, on_variant=lambda name, seconds: console.print(
-        f"{name}: {'generated in %.0f s' % seconds if seconds else 'all videos on disk'}", highlight=False))
+    cfg = CompareConfig(
+        customization=str(customization),
+        output_dir=str(output),
+        prompts=prompt,
+        seeds=seeds,
+        interpolation_weight=interpolation_weight,
+        num_frames=num_frames,
+        height=height,
+        width=width,
+        steps=steps,
+        guidance_scale=guidance_scale,
+        device=device,
+        dtype=dtype,
+        overwrite=overwrite,
+        evaluation=_eval_settings(locals()),
+    )
+    report = run_compare(
+        cfg,
+        on_variant=lambda name, seconds: console.print(
+            f"{name}: {f'generated in {seconds:.0f} s' if seconds else 'all videos on disk'}", highlight=False
+        ),
+    )
     console.print(f"report written to {report}")
 
 
 @app.command()
 def bench(
-    preset: Annotated[list[str], typer.Option(help="tiny | world | sd15-256 | sd15-512 (repeatable or a comma list; "
-                                                   "sd15 presets are random SD1.5 + mm_sd_v15_v2, meant for a GPU).")] = ["world"],
-    steps: Annotated[int, typer.Option(help="Timing rounds (one step of every stage each), after a warm-up "
-                                            "and a FLOP-counted step of each.")] = 5,
+    preset: Annotated[
+        list[str],
+        typer.Option(
+            help="tiny | world | sd15-256 | sd15-512 (repeatable or a comma list; "
+            "sd15 presets are random SD1.5 + mm_sd_v15_v2, meant for a GPU)."
+        ),
+    ] = ["world"],  # noqa: B006 (Typer reads the default and never mutates it)
+    steps: Annotated[
+        int,
+        typer.Option(
+            help="Timing rounds (one step of every stage each), after a warm-up and a FLOP-counted step of each."
+        ),
+    ] = 5,
     batch_size: Annotated[int, typer.Option(help="Videos per batch (the spatial step takes two batches).")] = 1,
     device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
-    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16 frozen weights + autocast "
-                                            "(the straightforward step stays fp32).")] = "float32",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            help="float32, bfloat16 or float16 frozen weights + autocast (the straightforward step stays fp32)."
+        ),
+    ] = "float32",
     gradient_checkpointing: Annotated[bool, typer.Option(help="Gradient checkpointing in the UNet.")] = False,
-    customize_steps: Annotated[int, typer.Option(help="Also time the whole customize command with this many "
-                                                      "training steps against a straightforward one (0: skip).")] = 0,
+    customize_steps: Annotated[
+        int,
+        typer.Option(
+            help="Also time the whole customize command with this many "
+            "training steps against a straightforward one (0: skip)."
+        ),
+    ] = 0,
     customize_items: Annotated[int, typer.Option(help="Images and prior videos sampled in that comparison.")] = 8,
-    attention: Annotated[str, typer.Option(help="sdpa (diffusers' default, torch SDPA) or classic (bmm + softmax).")] = "sdpa",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the results as JSON here.")] = None,
+    attention: Annotated[
+        str, typer.Option(help="sdpa (diffusers' default, torch SDPA) or classic (bmm + softmax).")
+    ] = "sdpa",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the results as JSON here.")] = None,
 ):
     """Seconds, memory and FLOPs per training step of both stages against a floor and a straightforward version."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    from stillmoving.bench import (BenchSettings, customize_table, generation_table, run_bench, training_table,
-                                   write_report)
+    from stillmoving.bench import (
+        BenchSettings,
+        customize_table,
+        generation_table,
+        run_bench,
+        training_table,
+        write_report,
+    )
 
     diffusers_logging.disable_progress_bar()  # model loading bars; the bench prints one line per preset
     transformers_logging.disable_progress_bar()
-    settings = BenchSettings(presets=preset, steps=steps, batch_size=batch_size, device=device, dtype=dtype,
-                             gradient_checkpointing=gradient_checkpointing, customize_steps=customize_steps,
-                             customize_items=customize_items, attention=attention)
+    settings = BenchSettings(
+        presets=preset,
+        steps=steps,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+        gradient_checkpointing=gradient_checkpointing,
+        customize_steps=customize_steps,
+        customize_items=customize_items,
+        attention=attention,
+    )
     report = run_bench(settings, on_preset=lambda result: console.print(f"benchmarked {result.preset}"))
     out = Console()
     out = out if out.is_terminal else Console(width=130)  # piped into a log: one line per row
@@ -480,14 +711,25 @@ def bench(
 
 @app.command()
 def ui(
-    host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 (this machine only) unless you mean to "
-                                           "serve others, e.g. 0.0.0.0.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on; 127.0.0.1 (this machine only) unless you mean to serve others, e.g. 0.0.0.0."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder the app writes customizations, uploaded "
-                                                                 "images and videos into.")] = Path("stillmoving-ui"),
-    folder: Annotated[Optional[list[Path]], typer.Option(help="Folder of your own models, customizations or images "
-                                                              "the app may read (repeatable); it reads nothing "
-                                                              "else but --output and the embedded world.")] = None,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Folder the app writes customizations, uploaded images and videos into."),
+    ] = Path("stillmoving-ui"),
+    folder: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Folder of your own models, customizations or images "
+            "the app may read (repeatable); it reads nothing "
+            "else but --output and the embedded world."
+        ),
+    ] = None,
 ):
     """A local web app: generate with the motion-scale slider, customize with live progress, compare."""
     from stillmoving.ui import require_gradio, serve

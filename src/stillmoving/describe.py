@@ -33,14 +33,20 @@ def _describe_weights(tensors: dict) -> dict | None:
     motion = inspect_motion_modules(tensors)
     if motion is not None:
         layout = "diffusers layout" if motion.version == "diffusers" else motion.version
-        return {"kind": f"AnimateDiff motion modules {layout}", "max_frames": motion.max_frames,
-                "mid_block": motion.mid_block, "block_channels": motion.block_channels,
-                "layers_per_block": motion.layers_per_block}
+        return {
+            "kind": f"AnimateDiff motion modules {layout}",
+            "max_frames": motion.max_frames,
+            "mid_block": motion.mid_block,
+            "block_channels": motion.block_channels,
+            "layers_per_block": motion.layers_per_block,
+        }
     if any(k.startswith(LDM_UNET_KEY) for k in tensors):
-        return {"kind": "Stable Diffusion checkpoint (original LDM layout, one file)",
-                "architecture": infer_diffusers_model_type(tensors),
-                "text_encoder": any(k.startswith("cond_stage_model.") for k in tensors),
-                "vae": any(k.startswith("first_stage_model.") for k in tensors)}
+        return {
+            "kind": "Stable Diffusion checkpoint (original LDM layout, one file)",
+            "architecture": infer_diffusers_model_type(tensors),
+            "text_encoder": any(k.startswith("cond_stage_model.") for k in tensors),
+            "vae": any(k.startswith("first_stage_model.") for k in tensors),
+        }
     if any(k.startswith(("lora_unet_", "lora_te")) for k in tensors):
         return {"kind": "LoRA (kohya layout)", "layers": sum(k.endswith("lora_down.weight") for k in tensors)}
     if tensors and all(".lora_" in k for k in tensors):
@@ -68,16 +74,29 @@ def describe_file(path: str | Path) -> dict:
     summary = {"file": str(path), "tensors": len(tensors), "parameters": sum(t.numel() for t in tensors.values())}
     if metadata.get("format") == FORMAT:
         placements = json.loads(metadata["placements"])
-        extra = {k: _json_or_text(v) for k, v in metadata.items()
-                 if k not in ("format", "format_version", "rank", "placements")}
-        return {**summary, "kind": "spatial adapters", "format_version": metadata.get("format_version"),
-                "rank": int(metadata["rank"]), "layers": len(placements),
-                "placements": [f"{name} ({channels} ch)" for name, channels in placements], **extra}
+        extra = {
+            k: _json_or_text(v)
+            for k, v in metadata.items()
+            if k not in ("format", "format_version", "rank", "placements")
+        }
+        return {
+            **summary,
+            "kind": "spatial adapters",
+            "format_version": metadata.get("format_version"),
+            "rank": int(metadata["rank"]),
+            "layers": len(placements),
+            "placements": [f"{name} ({channels} ch)" for name, channels in placements],
+            **extra,
+        }
     lora = {m.group(1): t for k, t in tensors.items() if (m := LORA_KEY.fullmatch(k)) and m.group(2) == "A"}
     if lora and all(re.fullmatch(TARGET_PATTERN, name) for name in lora):
         ranks = sorted({t.shape[0] for t in lora.values()})
-        return {**summary, "kind": "motion adapter (LoRA on temporal attention q/k/v, diffusers format)",
-                "rank": ranks[0] if len(ranks) == 1 else ranks, "layers": len(lora)}
+        return {
+            **summary,
+            "kind": "motion adapter (LoRA on temporal attention q/k/v, diffusers format)",
+            "rank": ranks[0] if len(ranks) == 1 else ranks,
+            "layers": len(lora),
+        }
     if lora:
         return {**summary, "kind": "LoRA (diffusers format)", "layers": len(lora)}
     return {**summary, **(_describe_weights(tensors) or {"kind": "unknown weights file"})}

@@ -66,21 +66,40 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
     output = Path(output)
     _check_target(output)
     sources = read_customization(customization)
-    t2v = assemble_pipeline(sources["model"], sources.get("motion_modules"), sources.get("customized"),
-                            [tuple(x) for x in sources.get("loras", [])], config_dir=sources.get("config_dir"),
-                            spatial_adapters=sources["spatial_adapters"])  # refuses adapters of another shape
+    t2v = assemble_pipeline(
+        sources["model"],
+        sources.get("motion_modules"),
+        sources.get("customized"),
+        [tuple(x) for x in sources.get("loras", [])],
+        config_dir=sources.get("config_dir"),
+        spatial_adapters=sources["spatial_adapters"],
+    )  # refuses adapters of another shape
     adapters = t2v.spatial_adapters
     adapters.detach()  # hooks are not saved; the file is copied beside the weights
 
     staging = temporary_sibling(output, "export")
     try:
-        plain = AnimateDiffPipeline(vae=t2v.vae, text_encoder=t2v.text_encoder, tokenizer=t2v.tokenizer,
-                                    unet=t2v.unet, motion_adapter=None, scheduler=t2v.scheduler)
+        plain = AnimateDiffPipeline(
+            vae=t2v.vae,
+            text_encoder=t2v.text_encoder,
+            tokenizer=t2v.tokenizer,
+            unet=t2v.unet,
+            motion_adapter=None,
+            scheduler=t2v.scheduler,
+        )
         plain.save_pretrained(staging, safe_serialization=True)
         shutil.copy2(sources["spatial_adapters"], staging / ADAPTER_FILE)
         motion = sources.get("motion_adapter")
-        record = {"model": ".", "motion_modules": None, "config_dir": None, "customized": None, "loras": [],
-                  "spatial_adapters": ADAPTER_FILE, "motion_adapter": None, "exported_from": sources}
+        record = {
+            "model": ".",
+            "motion_modules": None,
+            "config_dir": None,
+            "customized": None,
+            "loras": [],
+            "spatial_adapters": ADAPTER_FILE,
+            "motion_adapter": None,
+            "exported_from": sources,
+        }
         if motion:
             folder, name = split_adapter_path(motion)
             (staging / MOTION_ADAPTER_DIR).mkdir()
@@ -88,13 +107,23 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
             record["motion_adapter"] = MOTION_ADAPTER_DIR
         (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
-        (staging / "README.md").write_text(CARD.format(
-            name=output.name, model=sources["model"],
-            motion_modules=f" + motion modules `{sources['motion_modules']}`" if sources.get("motion_modules") else "",
-            customized=" + ".join(x for x in (f"`{sources['customized']}`" if sources.get("customized") else "", loras) if x),
-            adapters=ADAPTER_FILE, rank=adapters.rank, layers=len(adapters.layers),
-            motion=f"`{MOTION_ADAPTER_DIR}/` (diffusers LoRA format)" if motion else "none",
-            motion_dir=MOTION_ADAPTER_DIR))
+        (staging / "README.md").write_text(
+            CARD.format(
+                name=output.name,
+                model=sources["model"],
+                motion_modules=f" + motion modules `{sources['motion_modules']}`"
+                if sources.get("motion_modules")
+                else "",
+                customized=" + ".join(
+                    x for x in (f"`{sources['customized']}`" if sources.get("customized") else "", loras) if x
+                ),
+                adapters=ADAPTER_FILE,
+                rank=adapters.rank,
+                layers=len(adapters.layers),
+                motion=f"`{MOTION_ADAPTER_DIR}/` (diffusers LoRA format)" if motion else "none",
+                motion_dir=MOTION_ADAPTER_DIR,
+            )
+        )
         if output.is_dir():
             output.rmdir()  # empty (checked above)
         os.replace(staging, output)

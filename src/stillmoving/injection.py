@@ -32,15 +32,21 @@ def check_t2i_fits(unet: UNetMotionModel, t2i_state: dict[str, torch.Tensor]) ->
     target = spatial_state_dict(unet)
     for key, value in t2i_state.items():
         if key not in target:
-            raise StillMovingError(f"customized UNet does not fit the video model: it has key {key!r} "
-                                   f"{tuple(value.shape)}, which the video model lacks (another architecture?)")
+            raise StillMovingError(
+                f"customized UNet does not fit the video model: it has key {key!r} "
+                f"{tuple(value.shape)}, which the video model lacks (another architecture?)"
+            )
         if target[key].shape != value.shape:
-            raise StillMovingError(f"customized UNet does not fit the video model: {key} has shape "
-                                   f"{tuple(value.shape)}, the video model expects {tuple(target[key].shape)}")
+            raise StillMovingError(
+                f"customized UNet does not fit the video model: {key} has shape "
+                f"{tuple(value.shape)}, the video model expects {tuple(target[key].shape)}"
+            )
     missing = [key for key in target if key not in t2i_state]
     if missing:
-        raise StillMovingError(f"customized UNet does not fit the video model: it lacks {missing[0]!r} "
-                               f"{tuple(target[missing[0]].shape)} ({len(missing)} keys missing)")
+        raise StillMovingError(
+            f"customized UNet does not fit the video model: it lacks {missing[0]!r} "
+            f"{tuple(target[missing[0]].shape)} ({len(missing)} keys missing)"
+        )
 
 
 def inject_t2i_weights(unet: UNetMotionModel, t2i: UNet2DConditionModel | dict[str, torch.Tensor]) -> None:
@@ -59,7 +65,9 @@ def _t2i_config(unet: UNetMotionModel) -> dict:
     config["down_block_types"] = [
         "CrossAttnDownBlock2D" if "CrossAttn" in t else "DownBlock2D" for t in config["down_block_types"]
     ]
-    config["up_block_types"] = ["CrossAttnUpBlock2D" if "CrossAttn" in t else "UpBlock2D" for t in config["up_block_types"]]
+    config["up_block_types"] = [
+        "CrossAttnUpBlock2D" if "CrossAttn" in t else "UpBlock2D" for t in config["up_block_types"]
+    ]
     # SD1.5 configs store the head count under `attention_head_dim`; from_unet2d renamed it.
     config["attention_head_dim"] = config.pop("num_attention_heads")
     accepted = inspect.signature(UNet2DConditionModel.__init__).parameters
@@ -72,13 +80,15 @@ def t2i_unet_from_t2v(unet: UNetMotionModel) -> UNet2DConditionModel:
     state = spatial_state_dict(unet)
     result = t2i.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
-        raise StillMovingError(f"cannot rebuild the T2I UNet of this video model: "
-                               f"{(result.missing_keys + result.unexpected_keys)[:3]}")
+        raise StillMovingError(
+            f"cannot rebuild the T2I UNet of this video model: {(result.missing_keys + result.unexpected_keys)[:3]}"
+        )
     return t2i.to(device=unet.device, dtype=unet.dtype)
 
 
-def interpolate_weights(base: dict[str, torch.Tensor], customized: dict[str, torch.Tensor],
-                        weight: float) -> dict[str, torch.Tensor]:
+def interpolate_weights(
+    base: dict[str, torch.Tensor], customized: dict[str, torch.Tensor], weight: float
+) -> dict[str, torch.Tensor]:
     """Weight interpolation, the paper's baseline between naive injection and the base T2V:
     theta = theta_M + w (theta_M1 - theta_M) for every floating-point tensor (w = 0: the base T2I M, w = 1: the
     customized M1); integer buffers (position ids) are M1's. Both state dicts must have the same keys and shapes."""
@@ -88,7 +98,9 @@ def interpolate_weights(base: dict[str, torch.Tensor], customized: dict[str, tor
     out = {}
     for key, theta in customized.items():
         if theta.shape != base[key].shape:
-            raise StillMovingError(f"cannot interpolate weights: {key} is {tuple(base[key].shape)} in the base "
-                                   f"and {tuple(theta.shape)} in the customized model")
+            raise StillMovingError(
+                f"cannot interpolate weights: {key} is {tuple(base[key].shape)} in the base "
+                f"and {tuple(theta.shape)} in the customized model"
+            )
         out[key] = torch.lerp(base[key].to(theta), theta, weight) if theta.is_floating_point() else theta
     return out

@@ -39,15 +39,20 @@ def _model_index(path: str) -> dict:
     return json.loads(index.read_text()) if index.is_file() else {}
 
 
-def _motion_adapter(motion_modules: str, base_unet_config: dict, config_dir: str | Path | None,
-                    dtype: torch.dtype) -> MotionAdapter:
+def _motion_adapter(
+    motion_modules: str, base_unet_config: dict, config_dir: str | Path | None, dtype: torch.dtype
+) -> MotionAdapter:
     if is_weights_file(motion_modules):
         return load_motion_modules_file(motion_modules, config_dir, base_unet_config, dtype)
     return MotionAdapter.from_pretrained(local_or_hub(motion_modules), dtype=dtype)
 
 
-def load_t2v(model: str | Path, motion_modules: str | Path | None = None,
-             dtype: torch.dtype = torch.float32, config_dir: str | Path | None = None) -> StillMovingPipeline:
+def load_t2v(
+    model: str | Path,
+    motion_modules: str | Path | None = None,
+    dtype: torch.dtype = torch.float32,
+    config_dir: str | Path | None = None,
+) -> StillMovingPipeline:
     """V: an AnimateDiff folder, or a base T2I (SD folder or single file) + motion modules (folder or file).
 
     `config_dir` is a diffusers folder whose configs (and tokenizer) shape single files; default SD1.5's.
@@ -63,13 +68,15 @@ def load_t2v(model: str | Path, motion_modules: str | Path | None = None,
         pipe.set_progress_bar_config(leave=False)
         return pipe
     if motion_modules is not None:
-        unet_config = UNet2DConditionModel.load_config(model, subfolder="unet") if (Path(model) / "unet").is_dir() else None
+        unet_config = (
+            UNet2DConditionModel.load_config(model, subfolder="unet") if (Path(model) / "unet").is_dir() else None
+        )
         kwargs["motion_adapter"] = _motion_adapter(str(motion_modules), unet_config, config_dir, dtype)
     elif Path(model).exists() and _model_index(model).get("unet", [None, None])[1] != "UNetMotionModel":
         raise StillMovingError(f"{model} is not an AnimateDiff pipeline folder; pass its motion modules too")
     try:
         pipe = StillMovingPipeline.from_pretrained(model, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as error:
+    except (OSError, ValueError) as error:
         raise StillMovingError(f"cannot load the video model from {model}: {str(error).splitlines()[0]}") from None
     pipe.set_progress_bar_config(leave=False)
     return pipe
@@ -79,8 +86,10 @@ def check_num_frames(pipe: StillMovingPipeline, num_frames: int) -> None:
     """Refuse more frames than the motion modules' positional table holds (AnimateDiff v1: 24, v2/v3: 32)."""
     limit = pipe.unet.config.get("motion_max_seq_length")
     if limit and num_frames > limit:
-        raise StillMovingError(f"--num-frames {num_frames} is more than the motion modules' positional table "
-                               f"holds ({limit} frames); ask for at most {limit}")
+        raise StillMovingError(
+            f"--num-frames {num_frames} is more than the motion modules' positional table "
+            f"holds ({limit} frames); ask for at most {limit}"
+        )
 
 
 @dataclass
@@ -132,19 +141,27 @@ def fuse_loras(t2i: StableDiffusionPipeline, loras: list[tuple[str, float]]) -> 
     t2i.unload_lora_weights()
 
 
-def t2i_pipeline(t2v: StillMovingPipeline, unet: UNet2DConditionModel,
-                 text_encoder: torch.nn.Module | None = None) -> StableDiffusionPipeline:
+def t2i_pipeline(
+    t2v: StillMovingPipeline, unet: UNet2DConditionModel, text_encoder: torch.nn.Module | None = None
+) -> StableDiffusionPipeline:
     """A Stable Diffusion pipeline sharing V's VAE, tokenizer and scheduler, with the given UNet."""
     pipe = StableDiffusionPipeline(
-        vae=t2v.vae, text_encoder=text_encoder or t2v.text_encoder, tokenizer=t2v.tokenizer, unet=unet,
-        scheduler=t2v.scheduler, safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        vae=t2v.vae,
+        text_encoder=text_encoder or t2v.text_encoder,
+        tokenizer=t2v.tokenizer,
+        unet=unet,
+        scheduler=t2v.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
     )
     pipe.set_progress_bar_config(leave=False)
     return pipe
 
 
-def load_customized(t2v: StillMovingPipeline, customized: str | Path | None = None,
-                    loras: list[tuple[str, float]] = ()) -> CustomizedT2I:
+def load_customized(
+    t2v: StillMovingPipeline, customized: str | Path | None = None, loras: list[tuple[str, float]] = ()
+) -> CustomizedT2I:
     """M1 from a folder, or from a base (the folder, else V's own T2I) plus LoRA files fused in."""
     if customized is None and not loras:
         raise StillMovingError("give a customized T2I: a UNet/pipeline folder, LoRA files, or both")
@@ -178,10 +195,17 @@ def read_customization(folder: str | Path) -> dict:
     return sources
 
 
-def assemble_pipeline(model: str, motion_modules: str | None = None, customized: str | None = None,
-                      loras: list[tuple[str, float]] = (), spatial_adapters: str | None = None,
-                      motion_adapter: str | None = None, device: str = "cpu",
-                      dtype: torch.dtype = torch.float32, config_dir: str | None = None) -> StillMovingPipeline:
+def assemble_pipeline(
+    model: str,
+    motion_modules: str | None = None,
+    customized: str | None = None,
+    loras: list[tuple[str, float]] = (),
+    spatial_adapters: str | None = None,
+    motion_adapter: str | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    config_dir: str | None = None,
+) -> StillMovingPipeline:
     """V, with M1 injected when given, spatial adapters attached, and the motion adapter loaded (alpha 0)."""
     pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir)
     if customized or loras:
@@ -195,15 +219,23 @@ def assemble_pipeline(model: str, motion_modules: str | None = None, customized:
     return pipe
 
 
-def assemble_interpolated(model: str, weight: float, motion_modules: str | None = None, customized: str | None = None,
-                          loras: list[tuple[str, float]] = (), device: str = "cpu", dtype: torch.dtype = torch.float32,
-                          config_dir: str | None = None) -> StillMovingPipeline:
+def assemble_interpolated(
+    model: str,
+    weight: float,
+    motion_modules: str | None = None,
+    customized: str | None = None,
+    loras: list[tuple[str, float]] = (),
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    config_dir: str | None = None,
+) -> StillMovingPipeline:
     """Weight interpolation, the paper's baseline: V with its T2I part (and text encoder, where M1 has its
     own) at V's T2I + w (M1 - V's T2I); w = 1 is naive injection, w = 0 is V."""
     pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir)
     m1 = load_customized(pipe, customized, loras)
     inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), m1.unet.state_dict(), weight))
     if m1.text_encoder is not None:
-        pipe.text_encoder.load_state_dict(interpolate_weights(pipe.text_encoder.state_dict(),
-                                                              m1.text_encoder.state_dict(), weight))
+        pipe.text_encoder.load_state_dict(
+            interpolate_weights(pipe.text_encoder.state_dict(), m1.text_encoder.state_dict(), weight)
+        )
     return pipe.to(device)

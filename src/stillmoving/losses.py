@@ -12,8 +12,9 @@ from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
 
-def diffusion_target(scheduler: DDPMScheduler, latents: torch.Tensor, noise: torch.Tensor,
-                     timesteps: torch.Tensor) -> torch.Tensor:
+def diffusion_target(
+    scheduler: DDPMScheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
+) -> torch.Tensor:
     """What the denoiser should output: eps (epsilon), v = alpha_t eps - sigma_t x_0 (v_prediction), or x_0."""
     kind = scheduler.config.prediction_type
     if kind == "epsilon":
@@ -41,8 +42,9 @@ def frame_deviation(x: torch.Tensor) -> torch.Tensor:
     return x - x.mean(dim=2, keepdim=True)
 
 
-def denoising_loss(prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None,
-                   motion_only: bool = False) -> torch.Tensor:
+def denoising_loss(
+    prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None, motion_only: bool = False
+) -> torch.Tensor:
     """Mean squared error per sample (any trailing shape), optionally weighted per sample, averaged.
 
     `motion_only` (videos (b, c, f, h, w)) keeps only the frame-varying part of the error,

@@ -37,10 +37,25 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_t2v, t2i_pipeline
-from stillmoving.training.common import WEIGHT_DTYPES, check_output_dir, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.common import (
+    WEIGHT_DTYPES,
+    check_output_dir,
+    loader,
+    prepare_output_dir,
+    training_scheduler,
+    write_run_record,
+)
 from stillmoving.training.config import OptimConfig
-from stillmoving.training.loop import (batches, freeze, make_accelerator, make_optimizer, micro_batches_done,
-                                       resume_step, train, video_loss)
+from stillmoving.training.loop import (
+    batches,
+    freeze,
+    make_accelerator,
+    make_optimizer,
+    micro_batches_done,
+    resume_step,
+    train,
+    video_loss,
+)
 from stillmoving.validation import local_or_hub
 
 UNET_DIR = "unet"
@@ -49,8 +64,10 @@ CLASS_IMAGE_DIR = "class_images"
 LORA_FILE = "pytorch_lora_weights.safetensors"
 LORA_NAME = "style"
 # q/k/v/out of the self- (attn1) and cross-attention (attn2) of every spatial transformer; peft fullmatches it.
-SPATIAL_ATTENTION_PATTERN = (r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.attentions\.\d+"
-                             r"\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)")
+SPATIAL_ATTENTION_PATTERN = (
+    r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.attentions\.\d+"
+    r"\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
+)
 
 
 @dataclass
@@ -69,7 +86,9 @@ class DreamBoothConfig(T2ITrainConfig):
 
     instance_images: str  # folder of subject images (DreamBooth uses 3-5)
     instance_prompt: str  # prompt of every subject image, with the rare identifier: "a sks dog"
-    use_captions: bool = False  # caption each image from metadata.jsonl/.txt (kohya-style); instance_prompt for the rest
+    use_captions: bool = (
+        False  # caption each image from metadata.jsonl/.txt (kohya-style); instance_prompt for the rest
+    )
     learning_rate: float = 5e-6  # diffusers' DreamBooth recipe for SD1.5 (full fine-tune: keep it small)
     adam_weight_decay: float = 1e-2  # diffusers' DreamBooth default
     train_text_encoder: bool = False  # also fine-tune the text encoder (saved to <out>/text_encoder)
@@ -121,10 +140,13 @@ def load_base_t2i(model: str, dtype: torch.dtype = torch.float32) -> StableDiffu
         t2v = load_t2v(model, dtype=dtype)
         return t2i_pipeline(t2v, t2i_unet_from_t2v(t2v.unet))
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(model, dtype=dtype, safety_checker=None,
-                                                       requires_safety_checker=False)
+        pipe = StableDiffusionPipeline.from_pretrained(
+            model, dtype=dtype, safety_checker=None, requires_safety_checker=False
+        )
     except (OSError, ValueError, TypeError) as error:
-        raise StillMovingError(f"cannot load a Stable Diffusion model from {model}: {str(error).splitlines()[0]}") from None
+        raise StillMovingError(
+            f"cannot load a Stable Diffusion model from {model}: {str(error).splitlines()[0]}"
+        ) from None
     pipe.set_progress_bar_config(leave=False)
     return pipe
 
@@ -169,22 +191,32 @@ def check_style_inputs(cfg: StyleLoRAConfig) -> None:
     captions = read_captions(cfg.images)
     uncaptioned = [p for p in check_images(cfg.images) if p.name not in captions]
     if uncaptioned and not _nonempty(cfg.prompt):
-        raise StillMovingError(f"no caption for {uncaptioned[0]} (add metadata.jsonl or {uncaptioned[0].stem}.txt, "
-                               f"or give a prompt such as 'a house in crayon style')")
+        raise StillMovingError(
+            f"no caption for {uncaptioned[0]} (add metadata.jsonl or {uncaptioned[0].stem}.txt, "
+            f"or give a prompt such as 'a house in crayon style')"
+        )
     if cfg.rank < 1:
         raise StillMovingError(f"LoRA rank must be at least 1, got {cfg.rank}")
 
 
 def class_latents(cfg: DreamBoothConfig, pipe: StableDiffusionPipeline, image_dir: Path | None):
-    """Prior-preservation latents (C, h, w): the user's class folder, or samples of the base M (saved to `image_dir`)."""
+    """Prior-preservation latents (C, h, w): the user's class folder, or samples of the base M (saved to
+    `image_dir`)."""
     if not _nonempty(cfg.class_prompt) or cfg.prior_loss_weight == 0:
         return [], []
     if cfg.class_images is not None:
         latents, _ = images_from_folder(cfg.class_images, pipe.vae, cfg.height, cfg.width, cfg.class_prompt)
     else:
         pipe.set_progress_bar_config(disable=True)
-        latents = sample_images(pipe, [cfg.class_prompt] * cfg.num_class_images, cfg.height, cfg.width,
-                                cfg.seed + 10_000, cfg.sample_steps, cfg.guidance_scale)
+        latents = sample_images(
+            pipe,
+            [cfg.class_prompt] * cfg.num_class_images,
+            cfg.height,
+            cfg.width,
+            cfg.seed + 10_000,
+            cfg.sample_steps,
+            cfg.guidance_scale,
+        )
         if image_dir is not None:
             for i, image in enumerate(decode_latents(pipe.vae, torch.stack(latents))):
                 write_image(image.permute(1, 2, 0).numpy(), image_dir / f"{i:04d}.png")
@@ -196,8 +228,9 @@ def text_table(bank: PromptBank, pipe: StableDiffusionPipeline, token_ids: bool)
     if not token_ids:
         return bank.encode(pipe.tokenizer, pipe.text_encoder)
     tokenizer = pipe.tokenizer
-    return tokenizer(bank.prompts, padding="max_length", max_length=tokenizer.model_max_length,
-                     truncation=True, return_tensors="pt").input_ids
+    return tokenizer(
+        bank.prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
 
 
 def latent_dataset(latents: list[torch.Tensor], prompts: list[str], bank: PromptBank):
@@ -209,8 +242,16 @@ def latent_dataset(latents: list[torch.Tensor], prompts: list[str], bank: Prompt
 # ----------------------------------------------------------------------------- training
 
 
-def fit(accelerator, cfg: T2ITrainConfig, model: ImageDenoiser, params: list[torch.nn.Parameter], table: torch.Tensor,
-        pipe: StableDiffusionPipeline, datasets: list[tuple[torch.utils.data.Dataset, float]], desc: str):
+def fit(
+    accelerator,
+    cfg: T2ITrainConfig,
+    model: ImageDenoiser,
+    params: list[torch.nn.Parameter],
+    table: torch.Tensor,
+    pipe: StableDiffusionPipeline,
+    datasets: list[tuple[torch.utils.data.Dataset, float]],
+    desc: str,
+):
     """Train `params` on weighted datasets, one batch of each per micro-step: L = sum_k w_k L_k.
 
     Returns the prepared model, the loss of every optimizer step, and the step it resumed from.
@@ -276,8 +317,14 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
             save_model_folder(trained.text_encoder, output / TEXT_ENCODER_DIR)
         elif (output / TEXT_ENCODER_DIR).is_dir():  # an earlier run's; load_customized would pick it up
             shutil.rmtree(output / TEXT_ENCODER_DIR)
-        write_run_record(output / "dreambooth_run.json", cfg, losses, instance_images=len(instance),
-                         class_images=len(prior), start_step=start)
+        write_run_record(
+            output / "dreambooth_run.json",
+            cfg,
+            losses,
+            instance_images=len(instance),
+            class_images=len(prior),
+            start_step=start,
+        )
     accelerator.end_training()
     return output
 
@@ -298,8 +345,9 @@ def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     cast_training_params(pipe.unet)  # LoRA weights in fp32 under mixed precision
     if cfg.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
-    model, losses, start = fit(accelerator, cfg, ImageDenoiser(pipe.unet), params, table, pipe, datasets,
-                               desc="style lora")
+    model, losses, start = fit(
+        accelerator, cfg, ImageDenoiser(pipe.unet), params, table, pipe, datasets, desc="style lora"
+    )
     if accelerator.is_main_process:
         save_style_lora(accelerator.unwrap_model(model).unet, output / LORA_FILE, cfg.rank)
         write_run_record(output / "style_lora_run.json", cfg, losses, images=len(latents), start_step=start)
@@ -328,8 +376,14 @@ def save_model_folder(model, target: Path) -> Path:
 
 def save_style_lora(unet: torch.nn.Module, path: Path, rank: int) -> Path:
     """The LoRA alone, in diffusers' format (`unet.`-prefixed peft keys, safetensors, with its config)."""
-    state = {k: v.detach().float().cpu().contiguous()
-             for k, v in get_peft_model_state_dict(unet, adapter_name=LORA_NAME).items()}
+    state = {
+        k: v.detach().float().cpu().contiguous()
+        for k, v in get_peft_model_state_dict(unet, adapter_name=LORA_NAME).items()
+    }
     metadata = {"r": rank, "lora_alpha": rank, "target_modules": SPATIAL_ATTENTION_PATTERN}
-    return atomic_write(path, lambda tmp: StableDiffusionPipeline.save_lora_weights(
-        str(tmp.parent), unet_lora_layers=state, weight_name=tmp.name, unet_lora_adapter_metadata=metadata))
+    return atomic_write(
+        path,
+        lambda tmp: StableDiffusionPipeline.save_lora_weights(
+            str(tmp.parent), unet_lora_layers=state, weight_name=tmp.name, unet_lora_adapter_metadata=metadata
+        ),
+    )

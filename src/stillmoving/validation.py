@@ -45,8 +45,9 @@ def check_size(height: int, width: int, factor: int) -> None:
     for flag, value in (("--height", height), ("--width", width)):
         if value < factor or value % factor:
             below = max(factor, value // factor * factor)
-            raise StillMovingError(f"{flag} {value} is not a multiple of the VAE's factor {factor}; "
-                                   f"use e.g. {below} or {below + factor}")
+            raise StillMovingError(
+                f"{flag} {value} is not a multiple of the VAE's factor {factor}; use e.g. {below} or {below + factor}"
+            )
 
 
 def available_devices() -> list[str]:
@@ -67,8 +68,9 @@ def check_device(name: str) -> str:
     present = {torch.device(d).type for d in available}
     if device.type not in present:
         what = {"cuda": "CUDA", "mps": "MPS"}.get(device.type, device.type)
-        raise StillMovingError(f"--device {name}: {what} is not available on this machine "
-                               f"(available: {', '.join(available)})")
+        raise StillMovingError(
+            f"--device {name}: {what} is not available on this machine (available: {', '.join(available)})"
+        )
     if device.type == "cuda" and device.index is not None and f"cuda:{device.index}" not in available:
         raise StillMovingError(f"--device {name}: no such CUDA device (available: {', '.join(available)})")
     return name
@@ -106,9 +108,15 @@ def local_or_hub(path: str | Path) -> str:
     return str(path)
 
 
-def check_model_files(model: str, motion_modules: str | None = None, customized: str | None = None,
-                      config_dir: str | None = None, loras=(), spatial_adapters: str | None = None,
-                      motion_adapter: str | None = None) -> None:
+def check_model_files(
+    model: str,
+    motion_modules: str | None = None,
+    customized: str | None = None,
+    config_dir: str | None = None,
+    loras=(),
+    spatial_adapters: str | None = None,
+    motion_adapter: str | None = None,
+) -> None:
     """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one)."""
     from stillmoving.formats.lora_files import lora_file
 
@@ -121,8 +129,17 @@ def check_model_files(model: str, motion_modules: str | None = None, customized:
     check_exists("--motion-adapter", motion_adapter)
 
 
-def check_generation(model: str, config_dir: str | None, output: Path, height: int, width: int, num_frames: int,
-                     steps: int, guidance_scale: float, fps: int) -> None:
+def check_generation(
+    model: str,
+    config_dir: str | None,
+    output: Path,
+    height: int,
+    width: int,
+    num_frames: int,
+    steps: int,
+    guidance_scale: float,
+    fps: int,
+) -> None:
     """`generate`'s numbers and output path (its model files: `check_model_files`)."""
     from stillmoving.data.video_io import _video_kind as video_kind
 
@@ -134,8 +151,13 @@ def check_generation(model: str, config_dir: str | None, output: Path, height: i
     check_writable(Path(output))
 
 
-COUNTS = {"max_train_steps": "--steps", "train_batch_size": "--batch-size", "gradient_accumulation_steps":
-          "--grad-accum", "num_frames": "--num-frames", "sample_steps": "--sample-steps"}
+COUNTS = {
+    "max_train_steps": "--steps",
+    "train_batch_size": "--batch-size",
+    "gradient_accumulation_steps": "--grad-accum",
+    "num_frames": "--num-frames",
+    "sample_steps": "--sample-steps",
+}
 
 
 def check_training(cfg) -> None:

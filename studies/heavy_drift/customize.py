@@ -1,13 +1,20 @@
 """python customize.py NAME M1 [key=json ...]: stage 2 as the demo runs it, with overrides."""
+
 import os
+
 os.makedirs(os.environ.get("STUDY_DIR", "runs/heavy_drift"), exist_ok=True)
 os.chdir(os.environ.get("STUDY_DIR", "runs/heavy_drift"))  # every path below is relative to the study folder
-import json, sys, time, torch
-from pathlib import Path
+import json
+import sys
+import time
+
+import torch
+
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.world.demo import DemoConfig, evaluation_prompts, still_caption, prior_prompts
+from stillmoving.world.demo import DemoConfig, evaluation_prompts, prior_prompts, still_caption
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
+
 torch.set_num_threads(1)
 name, m1 = sys.argv[1], sys.argv[2]
 over = {k: json.loads(v) for k, v in (a.split("=", 1) for a in sys.argv[3:])}
@@ -18,11 +25,13 @@ skew = over.pop("skew", 0)
 frozen_distill = over.pop("frozen_distill", 0)
 if frozen_distill:
     import stillmoving.training.spatial_stage as st
+    from stillmoving.loading import load_customized, load_t2v
     from stillmoving.training import loop
-    from stillmoving.loading import load_t2v, load_customized
+
     _t2v = load_t2v(str(shipped_model()))
     _m1 = load_customized(_t2v, m1, [])
     teacher2d = _m1.unet.requires_grad_(False)
+
     def video_loss_fd(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if not bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
@@ -35,20 +44,25 @@ if frozen_distill:
             target = teacher2d(flat, t.repeat_interleave(f), encoder_hidden_states=text.repeat_interleave(f, 0)).sample
             target = target.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
         return ((model(noisy, t, text) - target) ** 2).mean()
+
     st.video_loss = video_loss_fd
 if skew:
     import stillmoving.adapters.spatial as sp
+
     def skew_forward(self, x):
-        down = torch.cat([self.down, self.up.t()], 1) / 2 ** 0.5   # (C, 2r)
-        up = torch.cat([self.up, -self.down.t()], 0) / 2 ** 0.5   # (2r, C): down @ up = (DU - U^T D^T) / 2
+        down = torch.cat([self.down, self.up.t()], 1) / 2**0.5  # (C, 2r)
+        up = torch.cat([self.up, -self.down.t()], 0) / 2**0.5  # (2r, C): down @ up = (DU - U^T D^T) / 2
         return sp.channel_adapter(x, down, up)
+
     sp.ChannelAdapter.forward = skew_forward
     sp._adapt = lambda adapter, x: adapter(x)
 if tdistill:
     import stillmoving.training.spatial_stage as st
-    from stillmoving.training import loop
     from stillmoving.loading import load_t2v
+    from stillmoving.training import loop
+
     teacher = load_t2v(str(shipped_model())).unet.requires_grad_(False)
+
     def video_loss_td(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
@@ -60,11 +74,13 @@ if tdistill:
         pred = model(noisy, t, text)
         dev = lambda x: x - x.mean(dim=2, keepdim=True)
         return ((dev(pred) - dev(target)) ** 2).mean() * tdistill
+
     st.video_loss = video_loss_td
 if temporal_prior:
     import stillmoving.training.spatial_stage as st
-    from stillmoving.training import loop
     from stillmoving.losses import diffusion_target
+    from stillmoving.training import loop
+
     def video_loss_tp(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
@@ -72,42 +88,63 @@ if temporal_prior:
         t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
         err = model(scheduler.add_noise(latents, noise, t), t, text) - diffusion_target(scheduler, latents, noise, t)
         dev = err - err.mean(dim=2, keepdim=True)  # (b, c, f, h, w): only the frame-varying part of the error
-        return (dev ** 2).mean()
+        return (dev**2).mean()
+
     st.video_loss = video_loss_tp
 if shared:
     import stillmoving.training.spatial_stage as st
-    from stillmoving.training import loop
     from stillmoving.losses import denoising_loss, diffusion_target
+    from stillmoving.training import loop
+
     def video_loss(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if not bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
-        f = latents.shape[2]
         noise = torch.stack([torch.randn(latents[:, :, :1].shape[1:], generator=g) for g in generators]).to(latents)
         if shared < 1:  # partly shared: mix
             ind = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-            noise = (shared ** 0.5) * noise + ((1 - shared) ** 0.5) * ind
+            noise = (shared**0.5) * noise + ((1 - shared) ** 0.5) * ind
         else:
             noise = noise.expand_as(latents).contiguous()
         t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
         noisy = scheduler.add_noise(latents, noise, t)
         return denoising_loss(model(noisy, t, text), diffusion_target(scheduler, latents, noise, t))
+
     st.video_loss = video_loss
 cfg = DemoConfig(num_prior_videos=16)
 train_prompts = evaluation_prompts("star", 16, 4, 32, 8)
-run = dict(model=str(shipped_model()), output_dir=f"runs/{name}", motion_adapter=str(shipped_motion_adapter()),
-           customized=m1, prompts=[still_caption(p) for p in train_prompts], prior_prompts=prior_prompts(cfg),
-           num_images=16, num_prior_videos=16, spatial_rank=8, num_frames=8, height=32, width=32,
-           max_train_steps=500, learning_rate=1e-4, sample_steps=15, guidance_scale=4.0, seed=0, overwrite=True,
-           cache_dir="cache")
+run = dict(
+    model=str(shipped_model()),
+    output_dir=f"runs/{name}",
+    motion_adapter=str(shipped_motion_adapter()),
+    customized=m1,
+    prompts=[still_caption(p) for p in train_prompts],
+    prior_prompts=prior_prompts(cfg),
+    num_images=16,
+    num_prior_videos=16,
+    spatial_rank=8,
+    num_frames=8,
+    height=32,
+    width=32,
+    max_train_steps=500,
+    learning_rate=1e-4,
+    sample_steps=15,
+    guidance_scale=4.0,
+    seed=0,
+    overwrite=True,
+    cache_dir="cache",
+)
 run.update(over)
 t = time.time()
 out = train_spatial_adapters(CustomizeConfig(**run))
 losses = json.load(open(f"runs/{name}/customize_run.json"))
 if skew:  # an equivalent plain adapter file of rank 2r
     from stillmoving.adapters.spatial import SpatialAdapters
-    a = SpatialAdapters.load(out); b = SpatialAdapters(a.placements, 2 * a.rank)
+
+    a = SpatialAdapters.load(out)
+    b = SpatialAdapters(a.placements, 2 * a.rank)
     with torch.no_grad():
         for la, lb in zip(a.layers, b.layers):
-            lb.down.copy_(torch.cat([la.down, la.up.t()], 1) / 2 ** 0.5); lb.up.copy_(torch.cat([la.up, -la.down.t()], 0) / 2 ** 0.5)
+            lb.down.copy_(torch.cat([la.down, la.up.t()], 1) / 2**0.5)
+            lb.up.copy_(torch.cat([la.up, -la.down.t()], 0) / 2**0.5)
     b.save(out)
-print(name, out, f"{time.time()-t:.0f}s")
+print(name, out, f"{time.time() - t:.0f}s")

@@ -1,10 +1,17 @@
 import os
+
 os.makedirs(os.environ.get("STUDY_DIR", "runs/heavy_drift"), exist_ok=True)
 os.chdir(os.environ.get("STUDY_DIR", "runs/heavy_drift"))  # every path below is relative to the study folder
-import json, sys, torch, numpy as np
+import json
+import sys
 from pathlib import Path
-from stillmoving.world.demo import DemoConfig, evaluation_prompts, t2i_reference, score, Generation
+
+import numpy as np
+import torch
+
+from stillmoving.world.demo import DemoConfig, Generation, evaluation_prompts, score, t2i_reference
 from stillmoving.world.weights import shipped_model
+
 torch.set_num_threads(1)
 name, m1 = sys.argv[1:3]
 cfg = DemoConfig(model=str(shipped_model()), seeds=4)

@@ -1,22 +1,37 @@
 """Evaluate a variant: python evalv.py NAME M1DIR [ADAPTERS] [--alpha A] -> results/NAME.json (per-video metrics)."""
+
 import os
+
 os.makedirs(os.environ.get("STUDY_DIR", "runs/heavy_drift"), exist_ok=True)
 os.chdir(os.environ.get("STUDY_DIR", "runs/heavy_drift"))  # every path below is relative to the study folder
-import argparse, json, time, torch, numpy as np
+import argparse
+import json
+import time
 from pathlib import Path
+
+import numpy as np
+import torch
+
 from stillmoving.loading import assemble_pipeline
-from stillmoving.world.demo import evaluation_prompts, generate, score, Generation
+from stillmoving.world.demo import Generation, evaluation_prompts, generate, score
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
+
 torch.set_num_threads(1)
 p = argparse.ArgumentParser()
-p.add_argument("name"); p.add_argument("m1"); p.add_argument("adapters", nargs="?")
-p.add_argument("--alpha", type=float, default=0.0); p.add_argument("--prompts", type=int, default=8)
-p.add_argument("--seeds", type=int, default=4); p.add_argument("--guidance", type=float, default=4.0); p.add_argument("--model", default=str(shipped_model()))
+p.add_argument("name")
+p.add_argument("m1")
+p.add_argument("adapters", nargs="?")
+p.add_argument("--alpha", type=float, default=0.0)
+p.add_argument("--prompts", type=int, default=8)
+p.add_argument("--seeds", type=int, default=4)
+p.add_argument("--guidance", type=float, default=4.0)
+p.add_argument("--model", default=str(shipped_model()))
 p.add_argument("--motion-adapter", default=str(shipped_motion_adapter()))
 a = p.parse_args()
 t = time.time()
-pipe = assemble_pipeline(a.model, customized=None if a.m1 == "none" else a.m1, spatial_adapters=a.adapters,
-                         motion_adapter=a.motion_adapter)
+pipe = assemble_pipeline(
+    a.model, customized=None if a.m1 == "none" else a.m1, spatial_adapters=a.adapters, motion_adapter=a.motion_adapter
+)
 prompts = evaluation_prompts("star", a.prompts, 2, 32, 8)
 gen = Generation(8, 32, 15, a.guidance)
 v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), "star", a.name, "")
@@ -24,4 +39,4 @@ Path("results").mkdir(exist_ok=True)
 Path(f"results/{a.name}.json").write_text(json.dumps({"captions": v.captions, "metrics": v.metrics}))
 np.save(f"results/{a.name}.npy", np.stack(v.videos))
 keys = ["speed", "is_static", "fidelity", "consistency", "artifact"]
-print(a.name, " ".join(f"{k}={np.nanmean([m[k] for m in v.metrics]):.3f}" for k in keys), f"({time.time()-t:.0f}s)")
+print(a.name, " ".join(f"{k}={np.nanmean([m[k] for m in v.metrics]):.3f}" for k in keys), f"({time.time() - t:.0f}s)")

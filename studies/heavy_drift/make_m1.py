@@ -1,18 +1,37 @@
 import os
+
 os.makedirs(os.environ.get("STUDY_DIR", "runs/heavy_drift"), exist_ok=True)
 os.chdir(os.environ.get("STUDY_DIR", "runs/heavy_drift"))  # every path below is relative to the study folder
-import sys, time, torch
+import sys
+import time
 from pathlib import Path
+
+import torch
+
+from stillmoving.t2i_finetune import DreamBoothConfig, train_dreambooth
 from stillmoving.world.folders import write_image_folder
 from stillmoving.world.weights import shipped_model
-from stillmoving.t2i_finetune import DreamBoothConfig, train_dreambooth
+
 torch.set_num_threads(1)
 lr, steps, out = float(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 imgs = Path("star_images")
 if not imgs.exists():
     write_image_folder(imgs, 24, 1, 32, subject="star")
 t = time.time()
-train_dreambooth(DreamBoothConfig(model=str(shipped_model()), output_dir=str(out), height=32, width=32,
-    train_batch_size=4, seed=0, instance_images=str(imgs), instance_prompt="a sks star", use_captions=True,
-    train_text_encoder=True, max_train_steps=steps, learning_rate=lr))
+train_dreambooth(
+    DreamBoothConfig(
+        model=str(shipped_model()),
+        output_dir=str(out),
+        height=32,
+        width=32,
+        train_batch_size=4,
+        seed=0,
+        instance_images=str(imgs),
+        instance_prompt="a sks star",
+        use_captions=True,
+        train_text_encoder=True,
+        max_train_steps=steps,
+        learning_rate=lr,
+    )
+)
 print("seconds", time.time() - t)

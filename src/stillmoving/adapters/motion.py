@@ -26,7 +26,9 @@ from stillmoving.files import atomic_write
 ADAPTER_NAME = "stillmoving_motion"
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 # peft matches a string target with re.fullmatch on each module name.
-TARGET_PATTERN = r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.motion_modules\.\d+\.transformer_blocks\.\d+\.attn[12]\.to_[qkv]"
+TARGET_PATTERN = (
+    r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.motion_modules\.\d+\.transformer_blocks\.\d+\.attn[12]\.to_[qkv]"
+)
 
 
 def motion_target_modules(unet: torch.nn.Module) -> list[str]:
@@ -56,7 +58,7 @@ class MotionLoRA:
         self.set_scale(1.0)
 
     @classmethod
-    def inject(cls, unet: UNetMotionModel, rank: int = 16, name: str = ADAPTER_NAME) -> "MotionLoRA":
+    def inject(cls, unet: UNetMotionModel, rank: int = 16, name: str = ADAPTER_NAME) -> MotionLoRA:
         """Add a fresh adapter (A_up = 0, so the model is unchanged) to every temporal q/k/v projection."""
         if not motion_target_modules(unet):
             raise StillMovingError("the video UNet has no motion modules to adapt (is it a UNetMotionModel?)")
@@ -66,7 +68,7 @@ class MotionLoRA:
         return cls(unet, name)
 
     @classmethod
-    def load(cls, unet: UNetMotionModel, path: str | Path, name: str = ADAPTER_NAME) -> "MotionLoRA":
+    def load(cls, unet: UNetMotionModel, path: str | Path, name: str = ADAPTER_NAME) -> MotionLoRA:
         """Load an adapter saved by `save` (diffusers LoRA format) into `unet`."""
         directory, weight_name = split_adapter_path(path)
         if not (directory / weight_name).is_file():
@@ -146,5 +148,9 @@ class MotionLoRA:
         config = self.unet.peft_config[self.name]
         metadata = {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": TARGET_PATTERN}
         state = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
-        return atomic_write(directory / weight_name, lambda tmp: AnimateDiffPipeline.save_lora_weights(
-            str(tmp.parent), unet_lora_layers=state, weight_name=tmp.name, unet_lora_adapter_metadata=metadata))
+        return atomic_write(
+            directory / weight_name,
+            lambda tmp: AnimateDiffPipeline.save_lora_weights(
+                str(tmp.parent), unet_lora_layers=state, weight_name=tmp.name, unet_lora_adapter_metadata=metadata
+            ),
+        )

@@ -163,14 +163,14 @@ class SpatialAdapters(torch.nn.Module):
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     @classmethod
-    def for_unet(cls, unet: torch.nn.Module, rank: int = 4) -> "SpatialAdapters":
+    def for_unet(cls, unet: torch.nn.Module, rank: int = 4) -> SpatialAdapters:
         """Fresh (identity) adapters for every spatial layer of `unet`."""
         placements = spatial_placements(unet)
         if not placements:
             raise StillMovingError("the UNet has no ResNet blocks or spatial transformers to adapt")
         return cls(placements, rank)
 
-    def attach(self, unet: torch.nn.Module) -> "SpatialAdapters":
+    def attach(self, unet: torch.nn.Module) -> SpatialAdapters:
         """Hook every adapter onto the output of its layer in `unet` (same architecture required)."""
         found = spatial_placements(unet)
         for name, channels in self.placements.items():
@@ -220,14 +220,16 @@ class SpatialAdapters(torch.nn.Module):
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
     @classmethod
-    def load(cls, path: str | Path) -> "SpatialAdapters":
+    def load(cls, path: str | Path) -> SpatialAdapters:
         """Read adapters written by `save`; refuses files of another format or with inconsistent tensors."""
         metadata, tensors = read_adapter_file(path)
         if metadata.get("format") != FORMAT:
             raise StillMovingError(f"{path} is not a Still-Moving spatial-adapter file")
         if metadata.get("format_version") != FORMAT_VERSION:
-            raise StillMovingError(f"{path} has spatial-adapter format version {metadata.get('format_version')}, "
-                                   f"this stillmoving reads version {FORMAT_VERSION}")
+            raise StillMovingError(
+                f"{path} has spatial-adapter format version {metadata.get('format_version')}, "
+                f"this stillmoving reads version {FORMAT_VERSION}"
+            )
         placements = dict(json.loads(metadata["placements"]))
         adapters = cls(placements, int(metadata["rank"]))
         adapters.metadata = metadata
@@ -235,7 +237,9 @@ class SpatialAdapters(torch.nn.Module):
         got = {k: tuple(v.shape) for k, v in tensors.items()}
         if expected != got:
             key = next(k for k in sorted(set(expected) | set(got)) if expected.get(k) != got.get(k))
-            raise StillMovingError(f"{path}: tensor {key} has shape {got.get(key)}, metadata implies {expected.get(key)}")
+            raise StillMovingError(
+                f"{path}: tensor {key} has shape {got.get(key)}, metadata implies {expected.get(key)}"
+            )
         with torch.no_grad():
             for name, adapter in zip(placements, adapters.layers):
                 adapter.down.copy_(tensors[f"{name}.down"])
@@ -259,15 +263,18 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def check_fingerprint(adapters: "SpatialAdapters", unet: torch.nn.Module) -> None:
+def check_fingerprint(adapters: SpatialAdapters, unet: torch.nn.Module) -> None:
     """Warn (not fail: a user may re-inject on purpose) when the adapters were trained against other weights."""
     expected = adapters.metadata.get(FINGERPRINT_KEY)
     if not expected:
         return
     found = weights_fingerprint(unet)
     if expected != found:
-        warnings.warn(f"spatial adapters were trained against other weights (fingerprint {expected}, this model "
-                      f"{found}): same architecture, different model; results may differ", stacklevel=3)
+        warnings.warn(
+            f"spatial adapters were trained against other weights (fingerprint {expected}, this model "
+            f"{found}): same architecture, different model; results may differ",
+            stacklevel=3,
+        )
 
 
 def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

@@ -13,5 +13,15 @@ from stillmoving.bench.models import PRESETS, Preset
 from stillmoving.bench.run import BenchReport, BenchSettings, parse_presets, run_bench, write_report
 from stillmoving.bench.tables import customize_table, generation_table, training_table
 
-__all__ = ["PRESETS", "Preset", "BenchReport", "BenchSettings", "parse_presets", "run_bench", "write_report",
-           "customize_table", "generation_table", "training_table"]
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "BenchReport",
+    "BenchSettings",
+    "parse_presets",
+    "run_bench",
+    "write_report",
+    "customize_table",
+    "generation_table",
+    "training_table",
+]

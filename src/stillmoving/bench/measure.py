@@ -62,7 +62,7 @@ class PeakMemory:
     def __init__(self, device: torch.device):
         self.device, self.peak_mb, self.start_kb = device, None, None
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             gc.collect()
             torch.cuda.empty_cache()

@@ -42,6 +42,7 @@ def sd15_pipeline(tokenizer_dir: str) -> AnimateDiffPipeline:
     v2, not v1: a 32-frame positional table and a motion mid block (mm_sd_v15 has 24 and no mid block).
     The tokenizer is a small offline CLIPTokenizer; its ids index the full 49408-token embedding.
     """
+
     def config(cls, name):
         return cls.load_config(str(SHIPPED_CONFIGS / name))
 
@@ -90,7 +91,11 @@ def make_batch(pipe: AnimateDiffPipeline, preset: Preset, batch_size: int, devic
     prior_pixels = torch.rand(batch_size, frames, 3, size, size) * 2 - 1
     prior_latents = encode_pixels(pipe.vae, prior_pixels.flatten(0, 1)).unflatten(0, (batch_size, frames))
     prompts = [IMAGE_PROMPT] * batch_size
-    return Batch(images=images.to(device), prior_pixels=prior_pixels.to(device),
-                 image_latents=encode_pixels(pipe.vae, images).to(device),
-                 prior_latents=prior_latents.transpose(1, 2).contiguous().to(device),  # (b, c, f, h, w)
-                 prompts=prompts, text=encode_prompts(pipe.tokenizer, pipe.text_encoder, prompts).to(device))
+    return Batch(
+        images=images.to(device),
+        prior_pixels=prior_pixels.to(device),
+        image_latents=encode_pixels(pipe.vae, images).to(device),
+        prior_latents=prior_latents.transpose(1, 2).contiguous().to(device),  # (b, c, f, h, w)
+        prompts=prompts,
+        text=encode_prompts(pipe.tokenizer, pipe.text_encoder, prompts).to(device),
+    )

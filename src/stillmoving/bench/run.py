@@ -104,7 +104,9 @@ def check_settings(settings: BenchSettings) -> None:
     parse_presets(settings.presets)
     one_of("--dtype", settings.dtype, tuple(DTYPES))
     if settings.steps < 1 or settings.batch_size < 1 or settings.customize_steps < 0 or settings.customize_items < 1:
-        raise StillMovingError("--steps, --batch-size and --customize-items must be at least 1, --customize-steps 0 or more")
+        raise StillMovingError(
+            "--steps, --batch-size and --customize-items must be at least 1, --customize-steps 0 or more"
+        )
     if not (settings.device == "cpu" or settings.device.startswith("cuda")):
         raise StillMovingError(f"--device must be cpu or cuda, not {settings.device!r}")
     if settings.attention not in ("sdpa", "classic"):
@@ -116,14 +118,22 @@ def _timed_call(pipe: AnimateDiffPipeline, preset: Preset, device: torch.device,
     """Seconds of one pipeline call, decoding included."""
     sync(device)
     start = time.perf_counter()
-    pipe(PRIOR_PROMPT, num_frames=preset.num_frames, height=preset.resolution, width=preset.resolution,
-         num_inference_steps=GENERATION_STEPS, generator=torch.Generator().manual_seed(seed), output_type="np")
+    pipe(
+        PRIOR_PROMPT,
+        num_frames=preset.num_frames,
+        height=preset.resolution,
+        width=preset.resolution,
+        num_inference_steps=GENERATION_STEPS,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+    )
     sync(device)
     return time.perf_counter() - start
 
 
-def bench_generation(pipe: AnimateDiffPipeline, preset: Preset, spatial: SpatialAdapters, device: torch.device,
-                     videos: int) -> GenerationResult:
+def bench_generation(
+    pipe: AnimateDiffPipeline, preset: Preset, spatial: SpatialAdapters, device: torch.device, videos: int
+) -> GenerationResult:
     """Pipeline calls of the bare video model and with `spatial` attached (docs/method.md, stage 3), alternated so
     that a machine slowing down or speeding up weighs on both alike; the overhead is the median of each pair's
     ratio, which a slow moment of the machine moves less than a ratio of two medians."""
@@ -135,15 +145,25 @@ def bench_generation(pipe: AnimateDiffPipeline, preset: Preset, spatial: Spatial
         spatial.detach()
     plain, adapted = plain[1:], adapted[1:]
     overhead = 100 * statistics.median(a / p - 1 for p, a in zip(plain, adapted))
-    return GenerationResult(GENERATION_STEPS, videos, statistics.median(plain), statistics.median(adapted), overhead,
-                            plain, adapted)
+    return GenerationResult(
+        GENERATION_STEPS, videos, statistics.median(plain), statistics.median(adapted), overhead, plain, adapted
+    )
 
 
 def _stage_result(stage: str, measured: Measured, batches: int, trainable: int, device: torch.device) -> StageResult:
     peak = peak_flops(device)
     mfu = measured.flops / measured.seconds / peak if peak and measured.seconds else None
-    return StageResult(stage, batches, trainable, measured.seconds, measured.peak_memory_mb, measured.flops, mfu,
-                       measured.first_step_seconds, measured.error)
+    return StageResult(
+        stage,
+        batches,
+        trainable,
+        measured.seconds,
+        measured.peak_memory_mb,
+        measured.flops,
+        mfu,
+        measured.first_step_seconds,
+        measured.error,
+    )
 
 
 def _ratio(numerator: StageResult, denominator: StageResult, batches: int = 1) -> float | None:
@@ -161,19 +181,27 @@ def bench_preset(name: str, settings: BenchSettings) -> PresetResult:
     rig = Rig(pipe, batch, preset.num_frames, dtype, settings.gradient_checkpointing)
     if settings.attention == "classic":
         pipe.unet.set_attn_processor(AttnProcessor())
-    contenders = [Contender("floor", rig.enter_floor, floor_step(rig)),
-                  Contender("motion", rig.enter_motion, motion_step(rig)),
-                  Contender("spatial", rig.enter_spatial, spatial_step(rig)),
-                  Contender("straightforward", rig.enter_straightforward, straightforward_step(rig))]
+    contenders = [
+        Contender("floor", rig.enter_floor, floor_step(rig)),
+        Contender("motion", rig.enter_motion, motion_step(rig)),
+        Contender("spatial", rig.enter_spatial, spatial_step(rig)),
+        Contender("straightforward", rig.enter_straightforward, straightforward_step(rig)),
+    ]
     measured = measure_interleaved(contenders, settings.steps, device)
     motion_params = sum(p.numel() for p in rig.motion.trainable_parameters())
     spatial_params = sum(p.numel() for p in rig.spatial.trainable_parameters())
-    shape = {"floor": (1, 0), "motion": (1, motion_params), "spatial": (2, spatial_params),
-             "straightforward": (2, spatial_params)}
+    shape = {
+        "floor": (1, 0),
+        "motion": (1, motion_params),
+        "spatial": (2, spatial_params),
+        "straightforward": (2, spatial_params),
+    }
     stages = {stage: _stage_result(stage, measured[stage], *shape[stage], device) for stage in shape}
-    ratios = {"motion_over_floor": _ratio(stages["motion"], stages["floor"]),
-              "spatial_over_floor": _ratio(stages["spatial"], stages["floor"], 2),
-              "straightforward_over_spatial": _ratio(stages["straightforward"], stages["spatial"])}
+    ratios = {
+        "motion_over_floor": _ratio(stages["motion"], stages["floor"]),
+        "spatial_over_floor": _ratio(stages["spatial"], stages["floor"], 2),
+        "straightforward_over_spatial": _ratio(stages["straightforward"], stages["spatial"]),
+    }
     rig.for_generation()
     generation = bench_generation(pipe, preset, rig.spatial, device, videos=max(2, settings.steps))
     del rig, pipe, batch
@@ -183,16 +211,29 @@ def bench_preset(name: str, settings: BenchSettings) -> PresetResult:
         from stillmoving.bench.whole import compare_customize
 
         customize = compare_customize(preset, settings)
-    return PresetResult(name, preset.num_frames, preset.resolution, preset.resolution, unet_parameters, stages,
-                        ratios, generation, customize)
+    return PresetResult(
+        name,
+        preset.num_frames,
+        preset.resolution,
+        preset.resolution,
+        unet_parameters,
+        stages,
+        ratios,
+        generation,
+        customize,
+    )
 
 
 def environment(device: torch.device) -> dict:
     import diffusers
 
-    return {"torch": torch.__version__, "diffusers": diffusers.__version__, "cpu_threads": torch.get_num_threads(),
-            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "peak_bf16_flops": peak_flops(device)}
+    return {
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "peak_bf16_flops": peak_flops(device),
+    }
 
 
 def run_bench(settings: BenchSettings, on_preset: Callable[[PresetResult], None] | None = None) -> BenchReport:

@@ -1,13 +1,13 @@
 """The training steps the bench times, all on one shared model (`Rig`) that each stage puts in its state.
 
-  floor            forward + input-gradient backward of the frozen video model V on one batch: no adapter
-                   inside the UNet trains for less, since its gradient must cross the whole video model
-  motion           stage 1: MotionLoRA on the temporal q/k/v, a frozen video of cached latents at alpha 1
-  spatial          stage 2 as `customize` runs it: cached latents and text, the frozen motion adapter baked
-                   per scale, the frozen-video term (alpha 1) back-propagated before the prior term (alpha 0)
-  straightforward  stage 2 written the easy way: every frame VAE-encoded and every prompt text-encoded each
-                   step, fp32, every frozen weight left with requires_grad (gradients computed, never used),
-                   peft's LoRA branch at both scales, one backward of the summed loss
+floor            forward + input-gradient backward of the frozen video model V on one batch: no adapter
+                 inside the UNet trains for less, since its gradient must cross the whole video model
+motion           stage 1: MotionLoRA on the temporal q/k/v, a frozen video of cached latents at alpha 1
+spatial          stage 2 as `customize` runs it: cached latents and text, the frozen motion adapter baked
+                 per scale, the frozen-video term (alpha 1) back-propagated before the prior term (alpha 0)
+straightforward  stage 2 written the easy way: every frame VAE-encoded and every prompt text-encoded each
+                 step, fp32, every frozen weight left with requires_grad (gradients computed, never used),
+                 peft's LoRA branch at both scales, one backward of the summed loss
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ LEARNING_RATE, MAX_GRAD_NORM = 1e-4, 1.0
 class Rig:
     """One preset's video model with a motion adapter and spatial adapters, and the state of each stage."""
 
-    def __init__(self, pipe: AnimateDiffPipeline, batch: Batch, num_frames: int, dtype: torch.dtype,
-                 gradient_checkpointing: bool):
+    def __init__(
+        self, pipe: AnimateDiffPipeline, batch: Batch, num_frames: int, dtype: torch.dtype, gradient_checkpointing: bool
+    ):
         self.pipe, self.batch, self.num_frames, self.dtype = pipe, batch, num_frames, dtype
         self.modules = (pipe.unet, pipe.vae, pipe.text_encoder)
         freeze(*self.modules)
@@ -48,8 +49,11 @@ class Rig:
         self.spatial = SpatialAdapters.for_unet(pipe.unet, SPATIAL_RANK).to(pipe.unet.device)
         self.scheduler = training_scheduler(pipe)
         self.model = VideoDenoiser(pipe.unet, self.spatial)
-        self.precision = (contextlib.nullcontext() if dtype == torch.float32  # (also on the meta device)
-                          else torch.autocast(pipe.unet.device.type, dtype=dtype))
+        self.precision = (
+            contextlib.nullcontext()
+            if dtype == torch.float32  # (also on the meta device)
+            else torch.autocast(pipe.unet.device.type, dtype=dtype)
+        )
 
     def _frozen(self, dtype: torch.dtype) -> None:
         """Every weight frozen and without gradients, in `dtype`; the motion adapter on peft's branch."""
@@ -109,6 +113,7 @@ def floor_step(rig: Rig) -> Callable[[], None]:
         with rig.precision:
             loss = video_loss(model, rig.scheduler, latents, rig.batch.text)
         loss.backward()
+
     return step
 
 
@@ -124,6 +129,7 @@ def motion_step(rig: Rig) -> Callable[[], None]:
             loss = video_loss(model, rig.scheduler, frozen, rig.batch.text)
         loss.backward()
         optimizer_step(params, optimizer)
+
     return step
 
 
@@ -142,6 +148,7 @@ def spatial_step(rig: Rig) -> Callable[[], None]:
                 loss = weight * video_loss(rig.model, rig.scheduler, latents, rig.batch.text)
             loss.backward()
         optimizer_step(params, optimizer)
+
     return step
 
 
@@ -151,12 +158,20 @@ def _encode_frames(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
     return latents.unflatten(0, pixels.shape[:2]).transpose(1, 2)
 
 
-def straightforward_loss(pipe: AnimateDiffPipeline, model: VideoDenoiser, scheduler, motion: MotionLoRA,
-                         images: torch.Tensor, prior_pixels: torch.Tensor, prompts: list[str],
-                         num_frames: int) -> torch.Tensor:
+def straightforward_loss(
+    pipe: AnimateDiffPipeline,
+    model: VideoDenoiser,
+    scheduler,
+    motion: MotionLoRA,
+    images: torch.Tensor,
+    prior_pixels: torch.Tensor,
+    prompts: list[str],
+    num_frames: int,
+) -> torch.Tensor:
     """Stage 2's loss as it is easy to write: tokenize, text-encode and VAE-encode every frame, every step."""
-    tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                            truncation=True, return_tensors="pt").input_ids.to(images.device)
+    tokens = pipe.tokenizer(
+        prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids.to(images.device)
     text = pipe.text_encoder(tokens)[0]
     frozen = _encode_frames(pipe.vae, images.unsqueeze(1).expand(-1, num_frames, -1, -1, -1))
     prior = _encode_frames(pipe.vae, prior_pixels)
@@ -172,7 +187,16 @@ def straightforward_step(rig: Rig) -> Callable[[], None]:
     optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE)
 
     def step():
-        straightforward_loss(rig.pipe, rig.model, rig.scheduler, rig.motion, rig.batch.images,
-                             rig.batch.prior_pixels, rig.batch.prompts, rig.num_frames).backward()
+        straightforward_loss(
+            rig.pipe,
+            rig.model,
+            rig.scheduler,
+            rig.motion,
+            rig.batch.images,
+            rig.batch.prior_pixels,
+            rig.batch.prompts,
+            rig.num_frames,
+        ).backward()
         optimizer_step(params, optimizer)
+
     return step

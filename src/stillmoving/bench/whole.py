@@ -64,8 +64,12 @@ def run_stillmoving(cfg: CustomizeConfig, device: torch.device) -> dict:
         sync(device)
         total = time.perf_counter() - start
     record = json.loads((Path(cfg.output_dir) / "customize_run.json").read_text())
-    return {"sampling_seconds": record["seconds"]["sampling"], "training_seconds": record["seconds"]["training"],
-            "total_seconds": total, "peak_memory_mb": memory.peak_mb}
+    return {
+        "sampling_seconds": record["seconds"]["sampling"],
+        "training_seconds": record["seconds"]["training"],
+        "total_seconds": total,
+        "peak_memory_mb": memory.peak_mb,
+    }
 
 
 def run_straightforward(cfg: CustomizeConfig, device: torch.device) -> dict:
@@ -77,12 +81,25 @@ def run_straightforward(cfg: CustomizeConfig, device: torch.device) -> dict:
         m1 = load_customized(pipe, cfg.customized)
         t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder)
         t2i.set_progress_bar_config(disable=True)
-        common = dict(height=cfg.height, width=cfg.width, num_inference_steps=cfg.sample_steps,
-                      guidance_scale=cfg.guidance_scale, output_type="pt")
-        priors = [pipe(PRIOR_PROMPT, num_frames=cfg.num_frames, generator=torch.Generator().manual_seed(i),
-                       **common).frames[0] * 2 - 1 for i in range(cfg.num_prior_videos)]  # (f, 3, H, W)
-        images = [t2i(IMAGE_PROMPT, generator=torch.Generator().manual_seed(i), **common).images[0] * 2 - 1
-                  for i in range(cfg.num_images)]  # (3, H, W)
+        common = dict(
+            height=cfg.height,
+            width=cfg.width,
+            num_inference_steps=cfg.sample_steps,
+            guidance_scale=cfg.guidance_scale,
+            output_type="pt",
+        )
+        priors = [
+            pipe(PRIOR_PROMPT, num_frames=cfg.num_frames, generator=torch.Generator().manual_seed(i), **common).frames[
+                0
+            ]
+            * 2
+            - 1
+            for i in range(cfg.num_prior_videos)
+        ]  # (f, 3, H, W)
+        images = [
+            t2i(IMAGE_PROMPT, generator=torch.Generator().manual_seed(i), **common).images[0] * 2 - 1
+            for i in range(cfg.num_images)
+        ]  # (3, H, W)
         pipe.inject_customized(m1.unet, m1.text_encoder)
         sync(device)
         sampled = time.perf_counter()
@@ -92,14 +109,26 @@ def run_straightforward(cfg: CustomizeConfig, device: torch.device) -> dict:
         optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE)
         model, scheduler = VideoDenoiser(pipe.unet, spatial), training_scheduler(pipe)
         for step in range(cfg.max_train_steps):
-            loss = straightforward_loss(pipe, model, scheduler, motion, images[step % len(images)][None].to(device),
-                                        priors[step % len(priors)][None].to(device), [IMAGE_PROMPT], cfg.num_frames)
+            loss = straightforward_loss(
+                pipe,
+                model,
+                scheduler,
+                motion,
+                images[step % len(images)][None].to(device),
+                priors[step % len(priors)][None].to(device),
+                [IMAGE_PROMPT],
+                cfg.num_frames,
+            )
             loss.backward()
             optimizer_step(params, optimizer)
         sync(device)
         end = time.perf_counter()
-    return {"sampling_seconds": sampled - start, "training_seconds": end - sampled, "total_seconds": end - start,
-            "peak_memory_mb": memory.peak_mb}
+    return {
+        "sampling_seconds": sampled - start,
+        "training_seconds": end - sampled,
+        "total_seconds": end - start,
+        "peak_memory_mb": memory.peak_mb,
+    }
 
 
 def compare_customize(preset: Preset, settings) -> dict:
@@ -109,19 +138,37 @@ def compare_customize(preset: Preset, settings) -> dict:
         root = Path(scratch)
         model, m1, adapter = prepare_folders(preset, settings.seed, root)
         cfg = CustomizeConfig(
-            model=str(model), output_dir=str(root / "customization"), motion_adapter=str(adapter), customized=str(m1),
-            prompts=[IMAGE_PROMPT], prior_prompts=[PRIOR_PROMPT], num_images=settings.customize_items,
-            num_prior_videos=settings.customize_items, height=preset.resolution, width=preset.resolution,
-            num_frames=preset.num_frames, max_train_steps=settings.customize_steps, seed=settings.seed,
-            mixed_precision=PRECISION[settings.dtype], gradient_checkpointing=settings.gradient_checkpointing,
-            learning_rate=LEARNING_RATE, max_grad_norm=MAX_GRAD_NORM, cache_dir=str(root / "cache"),
-            num_validation_videos=0)  # the comparison times training; the straightforward loop has no check
+            model=str(model),
+            output_dir=str(root / "customization"),
+            motion_adapter=str(adapter),
+            customized=str(m1),
+            prompts=[IMAGE_PROMPT],
+            prior_prompts=[PRIOR_PROMPT],
+            num_images=settings.customize_items,
+            num_prior_videos=settings.customize_items,
+            height=preset.resolution,
+            width=preset.resolution,
+            num_frames=preset.num_frames,
+            max_train_steps=settings.customize_steps,
+            seed=settings.seed,
+            mixed_precision=PRECISION[settings.dtype],
+            gradient_checkpointing=settings.gradient_checkpointing,
+            learning_rate=LEARNING_RATE,
+            max_grad_norm=MAX_GRAD_NORM,
+            cache_dir=str(root / "cache"),
+            num_validation_videos=0,
+        )  # the comparison times training; the straightforward loop has no check
         first = run_stillmoving(cfg, device)  # an empty prior-video cache: V's first customization
         cfg.output_dir = str(root / "customization-2")
         cfg.prompts = [IMAGE_PROMPT.replace("dog", "cat")]  # another customization of the same V
         next_ = run_stillmoving(cfg, device)
         easy = run_straightforward(cfg, device)
-    return {"steps": settings.customize_steps, "items": settings.customize_items, "stillmoving": first,
-            "stillmoving_cached_priors": next_, "straightforward": easy,
-            "speedup": easy["total_seconds"] / first["total_seconds"],
-            "speedup_cached_priors": easy["total_seconds"] / next_["total_seconds"]}
+    return {
+        "steps": settings.customize_steps,
+        "items": settings.customize_items,
+        "stillmoving": first,
+        "stillmoving_cached_priors": next_,
+        "straightforward": easy,
+        "speedup": easy["total_seconds"] / first["total_seconds"],
+        "speedup_cached_priors": easy["total_seconds"] / next_["total_seconds"],
+    }

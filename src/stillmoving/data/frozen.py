@@ -19,8 +19,9 @@ def frozen_video(latents: torch.Tensor, num_frames: int) -> torch.Tensor:
     return latents.unsqueeze(2).expand(-1, -1, num_frames, -1, -1).contiguous()
 
 
-def random_frozen_frames(videos: torch.Tensor, num_frames: int,
-                         generators: list[torch.Generator] | None = None) -> torch.Tensor:
+def random_frozen_frames(
+    videos: torch.Tensor, num_frames: int, generators: list[torch.Generator] | None = None
+) -> torch.Tensor:
     """Stage-1 data: ONE random frame of each video (b, c, f, h, w), repeated into frozen videos (b, c, F, h, w).
 
     Drawn in the training step (from the global RNG, or one generator per item), not in the dataset:
@@ -65,8 +66,9 @@ def encode_pixels(vae, pixels: torch.Tensor, batch_size: int = 16) -> torch.Tens
 @torch.no_grad()
 def encode_prompts(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
     """CLIP last hidden states (P, seq, dim) for each prompt, padded to the tokenizer's max length."""
-    tokens = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
-                       truncation=True, return_tensors="pt")
+    tokens = tokenizer(
+        prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    )
     return text_encoder(tokens.input_ids.to(text_encoder.device))[0].float().cpu()
 
 

@@ -46,21 +46,37 @@ def _files_signature(source: str | None) -> list:
         return [source]
     path = Path(source).resolve()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return [str(path)] + [[str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size,
-                           p.stat().st_mtime_ns] for p in files]
+    return [str(path)] + [
+        [str(p.relative_to(path)) if path.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files
+    ]
 
 
-def prior_key(pipe, sources: list[str | None], prompts: list[str], num_frames: int, height: int, width: int,
-              seed: int, steps: int, guidance_scale: float) -> str:
+def prior_key(
+    pipe,
+    sources: list[str | None],
+    prompts: list[str],
+    num_frames: int,
+    height: int,
+    width: int,
+    seed: int,
+    steps: int,
+    guidance_scale: float,
+) -> str:
     """The full key (JSON text) of one set of prior videos; its sha256 names the file."""
     key = {
         "format": KEY_FORMAT,
         "weights": [weights_fingerprint(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder)],
         "sources": [_files_signature(s) for s in sources],
         "scheduler": dict(pipe.scheduler.config),
-        "dtype": str(pipe.unet.dtype), "device": pipe.unet.device.type,
-        "prompts": prompts, "num_frames": num_frames, "height": height, "width": width, "seed": seed,
-        "steps": steps, "guidance_scale": guidance_scale,
+        "dtype": str(pipe.unet.dtype),
+        "device": pipe.unet.device.type,
+        "prompts": prompts,
+        "num_frames": num_frames,
+        "height": height,
+        "width": width,
+        "seed": seed,
+        "steps": steps,
+        "guidance_scale": guidance_scale,
     }
     return json.dumps(key, sort_keys=True, default=str)
 

@@ -39,8 +39,9 @@ def _caption(captions: dict[str, str], path: Path, default: str | None) -> str:
     return caption
 
 
-def videos_from_folder(folder: str | Path, vae, num_frames: int, height: int, width: int,
-                       default_prompt: str | None = None) -> tuple[list[torch.Tensor], list[str]]:
+def videos_from_folder(
+    folder: str | Path, vae, num_frames: int, height: int, width: int, default_prompt: str | None = None
+) -> tuple[list[torch.Tensor], list[str]]:
     """Latents (C, F, h, w) of the first `num_frames` frames of every video in `folder`, with captions."""
     folder = Path(folder)
     captions = read_captions(folder)
@@ -55,8 +56,9 @@ def videos_from_folder(folder: str | Path, vae, num_frames: int, height: int, wi
     return latents, prompts
 
 
-def images_from_folder(folder: str | Path, vae, height: int, width: int,
-                       default_prompt: str | None = None) -> tuple[list[torch.Tensor], list[str]]:
+def images_from_folder(
+    folder: str | Path, vae, height: int, width: int, default_prompt: str | None = None
+) -> tuple[list[torch.Tensor], list[str]]:
     """Latents (C, h, w) of every image in `folder` (one VAE encode each), with captions."""
     folder = Path(folder)
     captions = read_captions(folder)
@@ -71,28 +73,59 @@ def _generators(seed: int, count: int) -> list[torch.Generator]:
 
 
 @torch.no_grad()
-def sample_videos(pipe, prompts: list[str], num_frames: int, height: int, width: int, seed: int,
-                  steps: int = 25, guidance_scale: float = 7.5, batch_size: int = 4) -> list[torch.Tensor]:
+def sample_videos(
+    pipe,
+    prompts: list[str],
+    num_frames: int,
+    height: int,
+    width: int,
+    seed: int,
+    steps: int = 25,
+    guidance_scale: float = 7.5,
+    batch_size: int = 4,
+) -> list[torch.Tensor]:
     """Latents (C, F, h, w) of one video per prompt from an AnimateDiff pipeline, in batches."""
     latents = []
     for start in tqdm(range(0, len(prompts), batch_size), desc="sampling videos", leave=False):
         batch = prompts[start : start + batch_size]
-        out = pipe(batch, num_frames=num_frames, height=height, width=width, num_inference_steps=steps,
-                   guidance_scale=guidance_scale, generator=_generators(seed + start, len(batch)),
-                   output_type="latent")
+        out = pipe(
+            batch,
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=_generators(seed + start, len(batch)),
+            output_type="latent",
+        )
         latents.extend(out.frames.float().cpu())  # (b, c, f, h, w) -> b x (c, f, h, w)
     return latents
 
 
 @torch.no_grad()
-def sample_images(pipe, prompts: list[str], height: int, width: int, seed: int, steps: int = 25,
-                  guidance_scale: float = 7.5, batch_size: int = 8) -> list[torch.Tensor]:
+def sample_images(
+    pipe,
+    prompts: list[str],
+    height: int,
+    width: int,
+    seed: int,
+    steps: int = 25,
+    guidance_scale: float = 7.5,
+    batch_size: int = 8,
+) -> list[torch.Tensor]:
     """Latents (C, h, w) of one image per prompt from a Stable Diffusion pipeline, in batches."""
     latents = []
     for start in tqdm(range(0, len(prompts), batch_size), desc="sampling images", leave=False):
         batch = prompts[start : start + batch_size]
-        out = pipe(batch, height=height, width=width, num_inference_steps=steps, guidance_scale=guidance_scale,
-                   generator=_generators(seed + start, len(batch)), output_type="latent")
+        out = pipe(
+            batch,
+            height=height,
+            width=width,
+            num_inference_steps=steps,
+            guidance_scale=guidance_scale,
+            generator=_generators(seed + start, len(batch)),
+            output_type="latent",
+        )
         latents.extend(out.images.float().cpu())
     return latents
 

@@ -91,8 +91,7 @@ def list_videos(folder: PathLike) -> list[Path]:
     ]
     if not videos:
         raise StillMovingError(
-            f"no videos found in {folder} (expected {', '.join(VIDEO_SUFFIXES)} files "
-            "or sub-folders of image frames)"
+            f"no videos found in {folder} (expected {', '.join(VIDEO_SUFFIXES)} files or sub-folders of image frames)"
         )
     return videos
 
@@ -140,8 +139,7 @@ def _read_frame_folder(folder: Path) -> np.ndarray:
         if frame.shape != frames[0].shape:
             (h, w, _), (h0, w0, _) = frame.shape, frames[0].shape
             raise StillMovingError(
-                f"cannot read video {folder}: frame {file.name} is {w}x{h} "
-                f"but {files[0].name} is {w0}x{h0}"
+                f"cannot read video {folder}: frame {file.name} is {w}x{h} but {files[0].name} is {w0}x{h0}"
             )
     return np.stack(frames)  # (f, h, w, 3)
 
@@ -202,11 +200,9 @@ def _jsonl_captions(path: Path) -> dict[str, str]:
             raise StillMovingError(f"{path}: line {number} is not valid JSON ({error.msg})") from error
         key = next((k for k in CAPTION_KEYS if isinstance(record, dict) and k in record), None)
         if not isinstance(record, dict) or "file_name" not in record or key is None:
-            raise StillMovingError(
-                f"{path}: line {number} needs a \"file_name\" and one of {', '.join(CAPTION_KEYS)}"
-            )
+            raise StillMovingError(f'{path}: line {number} needs a "file_name" and one of {", ".join(CAPTION_KEYS)}')
         if not isinstance(record["file_name"], str) or not isinstance(record[key], str):
-            raise StillMovingError(f"{path}: line {number}: \"file_name\" and \"{key}\" must be strings")
+            raise StillMovingError(f'{path}: line {number}: "file_name" and "{key}" must be strings')
         captions[record["file_name"]] = record[key].strip()
     return captions
 
@@ -311,8 +307,13 @@ def _save_mp4(frames: np.ndarray, path: Path, fps: float) -> None:
     frames = _pad_to_even(frames)
     _, height, width, _ = frames.shape
     writer = imageio_ffmpeg.write_frames(
-        str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-        quality=None, output_params=["-crf", str(MP4_CRF)],
+        str(path),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        quality=None,
+        output_params=["-crf", str(MP4_CRF)],
         macro_block_size=2,  # we padded to even sizes, so imageio-ffmpeg must not rescale
         ffmpeg_log_level="error",
     )

@@ -46,8 +46,9 @@ def check_backbone(flag: str, path: str | None, accepted: tuple[str, ...]) -> No
         return
     kind = model_type(flag, path)
     if kind not in accepted:
-        raise StillMovingError(f"{flag} {path}: is a {kind or 'untyped'!r} model; expected model_type "
-                               f"{' or '.join(accepted)}")
+        raise StillMovingError(
+            f"{flag} {path}: is a {kind or 'untyped'!r} model; expected model_type {' or '.join(accepted)}"
+        )
 
 
 def _features(output) -> torch.Tensor:
@@ -76,7 +77,7 @@ class ClipBackbone:
         """(N, D) unit vectors of uint8 (N, H, W, 3) images."""
         out = []
         for start in range(0, len(frames), BATCH):
-            pixels = self.processor(images=list(frames[start:start + BATCH]), return_tensors="pt")["pixel_values"]
+            pixels = self.processor(images=list(frames[start : start + BATCH]), return_tensors="pt")["pixel_values"]
             out.append(_features(self.model.get_image_features(pixel_values=pixels.to(self.device))))
         return _normalised(torch.cat(out))
 
@@ -129,6 +130,6 @@ class DinoBackbone:
         """(N, D) unit vectors of uint8 (N, H, W, 3) images."""
         out = []
         for start in range(0, len(frames), BATCH):
-            pixels = self._pixels(frames[start:start + BATCH]).to(self.device)
+            pixels = self._pixels(frames[start : start + BATCH]).to(self.device)
             out.append(self.model(pixel_values=pixels).last_hidden_state[:, 0])
         return _normalised(torch.cat(out))

@@ -16,9 +16,9 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -60,9 +60,15 @@ def check_compare(cfg: CompareConfig) -> dict:
     from stillmoving.validation import check_model_files
 
     sources = read_customization(cfg.customization)
-    check_model_files(sources["model"], sources.get("motion_modules"), sources.get("customized"),
-                      sources.get("config_dir"), [tuple(x) for x in sources.get("loras", [])],
-                      sources["spatial_adapters"], None)
+    check_model_files(
+        sources["model"],
+        sources.get("motion_modules"),
+        sources.get("customized"),
+        sources.get("config_dir"),
+        [tuple(x) for x in sources.get("loras", [])],
+        sources["spatial_adapters"],
+        None,
+    )
     if not cfg.prompts:
         raise StillMovingError("give at least one --prompt")
     for flag, value in (("--seeds", cfg.seeds), ("--num-frames", cfg.num_frames), ("--steps", cfg.steps)):
@@ -93,8 +99,9 @@ def video_settings(cfg: CompareConfig, sources: dict) -> dict:
     reuse them."""
     keys = ("model", "motion_modules", "config_dir", "customized", "loras", "spatial_adapters")
     generation = ("interpolation_weight", "num_frames", "height", "width", "steps", "guidance_scale", "dtype")
-    stamps = {f"{k}_files": files_stamp(sources.get(k)) for k in ("model", "motion_modules", "customized",
-                                                                 "spatial_adapters")}
+    stamps = {
+        f"{k}_files": files_stamp(sources.get(k)) for k in ("model", "motion_modules", "customized", "spatial_adapters")
+    }
     stamps["loras_files"] = [files_stamp(path) for path, _ in sources.get("loras", [])]
     return {**{k: sources.get(k) for k in keys}, **stamps, **{k: getattr(cfg, k) for k in generation}}
 
@@ -106,8 +113,10 @@ def claim_output(cfg: CompareConfig, settings: dict) -> None:
         before = json.loads(record.read_text()).get("video_settings", {})
         changed = sorted(k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k))
         if changed and not cfg.overwrite:
-            raise StillMovingError(f"{cfg.output_dir} holds videos made with another {changed[0]} "
-                                   f"({before.get(changed[0])!r}); pass --overwrite or another --output")
+            raise StillMovingError(
+                f"{cfg.output_dir} holds videos made with another {changed[0]} "
+                f"({before.get(changed[0])!r}); pass --overwrite or another --output"
+            )
         if changed:
             shutil.rmtree(Path(cfg.output_dir) / "videos", ignore_errors=True)
     write_text(record, json.dumps({"video_settings": settings}, indent=2) + "\n")
@@ -127,8 +136,14 @@ def video_path(output: Path, variant: str, key: Key) -> Path:
 def _pipe(sources: dict, device: str, dtype: torch.dtype, **parts):
     from stillmoving.loading import assemble_pipeline
 
-    return assemble_pipeline(sources["model"], sources.get("motion_modules"), device=device, dtype=dtype,
-                             config_dir=sources.get("config_dir"), **parts)
+    return assemble_pipeline(
+        sources["model"],
+        sources.get("motion_modules"),
+        device=device,
+        dtype=dtype,
+        config_dir=sources.get("config_dir"),
+        **parts,
+    )
 
 
 def _customized(sources: dict) -> dict:
@@ -139,8 +154,15 @@ def interpolated_pipe(sources: dict, weight: float, device: str, dtype: torch.dt
     """V with its T2I part at V's T2I + w (M1 - V's T2I) (`loading.assemble_interpolated`)."""
     from stillmoving.loading import assemble_interpolated
 
-    return assemble_interpolated(sources["model"], weight, sources.get("motion_modules"), device=device, dtype=dtype,
-                                 config_dir=sources.get("config_dir"), **_customized(sources))
+    return assemble_interpolated(
+        sources["model"],
+        weight,
+        sources.get("motion_modules"),
+        device=device,
+        dtype=dtype,
+        config_dir=sources.get("config_dir"),
+        **_customized(sources),
+    )
 
 
 def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
@@ -158,12 +180,18 @@ def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torc
     return {
         BASE: ("the video model, uncustomized", lambda: _pipe(sources, device, dtype)),
         T2I: ("the customized T2I alone: one image per prompt and seed", lambda: t2i_pipe(sources, device, dtype)),
-        NAIVE: ("the customized T2I's weights plugged into the video model",
-                lambda: _pipe(sources, device, dtype, **_customized(sources))),
-        INTERPOLATION: (f"the video model's T2I weights moved a share w = {w:g} of the way to the customized T2I's",
-                        lambda: interpolated_pipe(sources, w, device, dtype)),
-        OURS: ("naive injection + the spatial adapters of the customization folder",
-               lambda: _pipe(sources, device, dtype, spatial_adapters=sources["spatial_adapters"], **_customized(sources))),
+        NAIVE: (
+            "the customized T2I's weights plugged into the video model",
+            lambda: _pipe(sources, device, dtype, **_customized(sources)),
+        ),
+        INTERPOLATION: (
+            f"the video model's T2I weights moved a share w = {w:g} of the way to the customized T2I's",
+            lambda: interpolated_pipe(sources, w, device, dtype),
+        ),
+        OURS: (
+            "naive injection + the spatial adapters of the customization folder",
+            lambda: _pipe(sources, device, dtype, spatial_adapters=sources["spatial_adapters"], **_customized(sources)),
+        ),
     }
 
 
@@ -172,8 +200,14 @@ def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torc
 
 def _sample(pipe, name: str, cfg: CompareConfig, key: Key) -> np.ndarray:
     prompt, seed = key
-    common = dict(height=cfg.height, width=cfg.width, num_inference_steps=cfg.steps,
-                  guidance_scale=cfg.guidance_scale, generator=torch.Generator().manual_seed(seed), output_type="np")
+    common = dict(
+        height=cfg.height,
+        width=cfg.width,
+        num_inference_steps=cfg.steps,
+        guidance_scale=cfg.guidance_scale,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+    )
     if name == T2I:
         return to_uint8_frames(pipe(prompt, **common).images[0][None])  # (1, h, w, 3): a still
     return to_uint8_frames(pipe(prompt, num_frames=cfg.num_frames, **common).frames[0])
@@ -222,6 +256,10 @@ def run_compare(cfg: CompareConfig, on_variant: Callable[[str, float], None] = l
         timings[name] = round(generate_missing(cfg, name, build, keys), 1)
         on_variant(name, timings[name])
     variants = score_variants(cfg, keys, {name: description for name, (description, _) in builders.items()})
-    settings = {**video_settings(cfg, sources), "prompts": cfg.prompts, "seeds": cfg.seeds,
-                "evaluation": evaluation_record(cfg.evaluation)}
+    settings = {
+        **video_settings(cfg, sources),
+        "prompts": cfg.prompts,
+        "seeds": cfg.seeds,
+        "evaluation": evaluation_record(cfg.evaluation),
+    }
     return write_compare_report(Path(cfg.output_dir), variants, settings, timings)

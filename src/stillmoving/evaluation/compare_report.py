@@ -38,8 +38,11 @@ def measured_columns(variants: list[Variant]) -> list[Metric]:
 def versus_naive(variants: list[Variant], columns: list[Metric], seed: int = 0) -> dict[str, dict[str, Interval]]:
     """Per variant other than naive injection: variant minus naive injection, paired by (prompt, seed)."""
     naive = next(v for v in variants if v.name == NAIVE)
-    return {v.name: {m.key: paired_bootstrap(*paired(naive, v, m.key), seed=seed) for m in columns}
-            for v in variants if v is not naive}
+    return {
+        v.name: {m.key: paired_bootstrap(*paired(naive, v, m.key), seed=seed) for m in columns}
+        for v in variants
+        if v is not naive
+    }
 
 
 def _frame_size(video: np.ndarray) -> np.ndarray:
@@ -81,7 +84,7 @@ def plot_metrics(variants: list[Variant], columns: list[Metric], path: Path) -> 
     rows = -(-len(columns) // PLOT_COLUMNS)
     width = min(len(columns), PLOT_COLUMNS)
     fig, axes = plt.subplots(rows, width, figsize=(2.8 * width, 3.3 * rows), dpi=110, squeeze=False)
-    for ax in axes.ravel()[len(columns):]:
+    for ax in axes.ravel()[len(columns) :]:
         ax.set_visible(False)
     for ax, metric in zip(axes.ravel(), columns):
         intervals = [bootstrap_mean(v.values(metric.key)) for v in variants]
@@ -100,29 +103,48 @@ def plot_metrics(variants: list[Variant], columns: list[Metric], path: Path) -> 
 
 
 def _record(variants: list[Variant], gaps: dict[str, dict[str, Interval]], settings: dict, timings: dict) -> dict:
-    return {"settings": settings, "generation_seconds": timings,
-            "variants": {v.name: {"description": v.description, "summary": summarize(v.metrics),
-                                  "per_video": v.metrics, "captions": v.captions, "seeds": v.seeds} for v in variants},
-            f"minus {NAIVE}": {name: {k: i.as_dict() for k, i in row.items()} for name, row in gaps.items()}}
+    return {
+        "settings": settings,
+        "generation_seconds": timings,
+        "variants": {
+            v.name: {
+                "description": v.description,
+                "summary": summarize(v.metrics),
+                "per_video": v.metrics,
+                "captions": v.captions,
+                "seeds": v.seeds,
+            }
+            for v in variants
+        },
+        f"minus {NAIVE}": {name: {k: i.as_dict() for k, i in row.items()} for name, row in gaps.items()},
+    }
 
 
-def _page(variants: list[Variant], columns: list[Metric], gaps: dict, media: dict, rows: list[Key],
-          settings: dict) -> str:
+def _page(
+    variants: list[Variant], columns: list[Metric], gaps: dict, media: dict, rows: list[Key], settings: dict
+) -> str:
     gap_rows = [(f"{name} minus {NAIVE}", row) for name, row in gaps.items()]
-    notes = (f"{len(settings['prompts'])} prompts x {settings['seeds']} seeds = {len(rows)} (prompt, seed) pairs per "
-             f"variant, {settings['num_frames']} frames at {settings['width']}x{settings['height']}, "
-             f"{settings['steps']} steps, guidance {settings['guidance_scale']:g}; every variant uses the same prompts "
-             f"and seeds, so videos pair up across the grid and in the {LEVEL:.0%} intervals.")
-    body = [f"<h1>Still-Moving against its baselines</h1><p class=\"intro\">{escape(notes)}</p>",
-            '<h2 id="legend">What the metrics measure</h2>', report_html.legend(columns),
-            '<h2 id="table">Means, and each variant minus naive injection</h2>',
-            report_html.metrics_table(variants, columns, None, gap_rows),
-            '<img src="metrics.png" alt="each metric\'s mean and 95% interval per variant">',
-            f"<h2>Videos: {len(rows)} (prompt, seed) pairs, the same in every column</h2>",
-            report_html.video_grid(variants, media, rows, columns),
-            '<p class="note">Every number of this page is in metrics.json, per video, next to it.</p>']
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Still-Moving comparison</title>"
-            f"<style>{report_html.STYLE}</style></head><body>{''.join(body)}</body></html>\n")
+    notes = (
+        f"{len(settings['prompts'])} prompts x {settings['seeds']} seeds = {len(rows)} (prompt, seed) pairs per "
+        f"variant, {settings['num_frames']} frames at {settings['width']}x{settings['height']}, "
+        f"{settings['steps']} steps, guidance {settings['guidance_scale']:g}; every variant uses the same prompts "
+        f"and seeds, so videos pair up across the grid and in the {LEVEL:.0%} intervals."
+    )
+    body = [
+        f'<h1>Still-Moving against its baselines</h1><p class="intro">{escape(notes)}</p>',
+        '<h2 id="legend">What the metrics measure</h2>',
+        report_html.legend(columns),
+        '<h2 id="table">Means, and each variant minus naive injection</h2>',
+        report_html.metrics_table(variants, columns, None, gap_rows),
+        '<img src="metrics.png" alt="each metric\'s mean and 95% interval per variant">',
+        f"<h2>Videos: {len(rows)} (prompt, seed) pairs, the same in every column</h2>",
+        report_html.video_grid(variants, media, rows, columns),
+        '<p class="note">Every number of this page is in metrics.json, per video, next to it.</p>',
+    ]
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Still-Moving comparison</title>"
+        f"<style>{report_html.STYLE}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def write_compare_report(folder: Path, variants: list[Variant], settings: dict, timings: dict) -> Path:
@@ -133,5 +155,6 @@ def write_compare_report(folder: Path, variants: list[Variant], settings: dict, 
     plot_metrics(variants, columns, folder / "metrics.png")
     record = json_safe(_record(variants, gaps, settings, timings))
     write_text(folder / "metrics.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
-    return write_text(folder / "index.html", _page(variants, columns, gaps, write_media(folder, variants, rows),
-                                                   rows, settings))
+    return write_text(
+        folder / "index.html", _page(variants, columns, gaps, write_media(folder, variants, rows), rows, settings)
+    )

@@ -71,8 +71,12 @@ def vbench_rule(num_frames: int, short_side: int, fps: float) -> tuple[float, in
 def flow_scores(frames: np.ndarray, estimator: str = "farneback") -> np.ndarray:
     """VBench's score of every consecutive pair of uint8 (F, H, W, 3) frames, (F - 1,). Identical frames score
     exactly 0 (Farneback leaves residues of a few hundredths of a pixel in flat regions)."""
-    return np.array([0.0 if np.array_equal(a, b) else top_flow_magnitude(optical_flow(a, b, estimator))
-                     for a, b in zip(frames[:-1], frames[1:])])
+    return np.array(
+        [
+            0.0 if np.array_equal(a, b) else top_flow_magnitude(optical_flow(a, b, estimator))
+            for a, b in zip(frames[:-1], frames[1:])
+        ]
+    )
 
 
 def dynamic_degree(frames: np.ndarray, fps: float = VBENCH_FPS, estimator: str = "farneback") -> dict[str, float]:

@@ -19,28 +19,63 @@ from stillmoving.data.video_io import check_images, list_videos, read_captions, 
 from stillmoving.errors import StillMovingError
 from stillmoving.evaluation import dynamic_degree as flow
 from stillmoving.evaluation import metrics
-from stillmoving.evaluation.backbones import (CLIP_TYPES, DINO_PREPROCESS, DINO_TYPES, ClipBackbone, DinoBackbone,
-                                              check_backbone)
+from stillmoving.evaluation.backbones import (
+    CLIP_TYPES,
+    DINO_PREPROCESS,
+    DINO_TYPES,
+    ClipBackbone,
+    DinoBackbone,
+    check_backbone,
+)
 from stillmoving.files import write_text
 from stillmoving.validation import check_device, one_of
 from stillmoving.world.legend import HIGHER, NEITHER, Metric
 from stillmoving.world.variants import summarize
 
-CLIP_T = Metric("clip_t", "Text alignment: CLIP cosine of the prompt and each frame, averaged over the frames "
-                "(DreamVideo's CLIP-T).", "-1 to 1; about 0.2 to 0.35 for real CLIP ViT-B/32", HIGHER)
-CLIP_I = Metric("clip_i", "Likeness to the reference images: CLIP cosine of every reference and every frame, "
-                "averaged (DreamVideo's CLIP-I).", "-1 to 1", HIGHER)
-DINO_I = Metric("dino_i", "Identity: the same with DINO ViT-S/16 features, which separate instances better than "
-                "CLIP's (DreamVideo's DINO-I).", "-1 to 1", HIGHER)
-TEMPORAL_CONSISTENCY = Metric("temporal_consistency", "CLIP cosine of consecutive frames, averaged "
-                              "(DreamVideo's T. Cons.).", "-1 to 1; 1 for a still video", HIGHER, temporal=True)
-DYNAMIC_DEGREE = Metric("dynamic_degree", "Share of videos that move by VBench's rule: enough frame pairs whose "
-                        "top 5% optical-flow magnitudes exceed 6 px at a 256 px short side.", "0 to 1", NEITHER,
-                        "close to the base T2V's: customizing should keep the video model's motion", temporal=True,
-                        share=True)
-FLOW_MAGNITUDE = Metric("flow_magnitude", "VBench's per-pair flow score (mean of the top 5% magnitudes), averaged "
-                        "over the video's frame pairs.", "px per 1/8 s, 0 and up", NEITHER,
-                        "close to the base T2V's", temporal=True)
+CLIP_T = Metric(
+    "clip_t",
+    "Text alignment: CLIP cosine of the prompt and each frame, averaged over the frames (DreamVideo's CLIP-T).",
+    "-1 to 1; about 0.2 to 0.35 for real CLIP ViT-B/32",
+    HIGHER,
+)
+CLIP_I = Metric(
+    "clip_i",
+    "Likeness to the reference images: CLIP cosine of every reference and every frame, averaged (DreamVideo's CLIP-I).",
+    "-1 to 1",
+    HIGHER,
+)
+DINO_I = Metric(
+    "dino_i",
+    "Identity: the same with DINO ViT-S/16 features, which separate instances better than "
+    "CLIP's (DreamVideo's DINO-I).",
+    "-1 to 1",
+    HIGHER,
+)
+TEMPORAL_CONSISTENCY = Metric(
+    "temporal_consistency",
+    "CLIP cosine of consecutive frames, averaged (DreamVideo's T. Cons.).",
+    "-1 to 1; 1 for a still video",
+    HIGHER,
+    temporal=True,
+)
+DYNAMIC_DEGREE = Metric(
+    "dynamic_degree",
+    "Share of videos that move by VBench's rule: enough frame pairs whose "
+    "top 5% optical-flow magnitudes exceed 6 px at a 256 px short side.",
+    "0 to 1",
+    NEITHER,
+    "close to the base T2V's: customizing should keep the video model's motion",
+    temporal=True,
+    share=True,
+)
+FLOW_MAGNITUDE = Metric(
+    "flow_magnitude",
+    "VBench's per-pair flow score (mean of the top 5% magnitudes), averaged over the video's frame pairs.",
+    "px per 1/8 s, 0 and up",
+    NEITHER,
+    "close to the base T2V's",
+    temporal=True,
+)
 COLUMNS: tuple[Metric, ...] = (CLIP_T, CLIP_I, DINO_I, TEMPORAL_CONSISTENCY, DYNAMIC_DEGREE, FLOW_MAGNITUDE)
 WORLD_TARGETS = ("star", "crayon", "neon")  # the held-out looks the world's oracle scores fidelity on
 
@@ -94,8 +129,11 @@ class VideoScorer:
         device = check_device(settings.device)
         self.clip = ClipBackbone(settings.clip_model, device) if settings.clip_model else None
         self.dino = DinoBackbone(settings.dino_model, device, settings.dino_preprocess) if settings.dino_model else None
-        references = (np.stack([read_image(p) for p in check_images(settings.reference_images)])
-                      if settings.reference_images else None)
+        references = (
+            np.stack([read_image(p) for p in check_images(settings.reference_images)])
+            if settings.reference_images
+            else None
+        )
         self.clip_references = self.clip.image_features(references) if self.clip and references is not None else None
         self.dino_references = self.dino.image_features(references) if self.dino and references is not None else None
 
@@ -135,10 +173,14 @@ class VideoScorer:
 
 def evaluation_record(settings: EvalSettings) -> dict:
     """The settings and the dynamic-degree rule, for the JSON next to the numbers."""
-    return {**asdict(settings), "dynamic_degree_rule": (
-        f"VBench: frames at 8 fps; a pair scores the mean of its top {flow.TOP_SHARE:.0%} flow magnitudes "
-        f"({settings.flow}); dynamic when at least max(1, round(4 F / 16)) pairs exceed "
-        f"{flow.THRESHOLD_PX_AT_256:g} * min(H, W) / 256 px")}
+    return {
+        **asdict(settings),
+        "dynamic_degree_rule": (
+            f"VBench: frames at 8 fps; a pair scores the mean of its top {flow.TOP_SHARE:.0%} flow magnitudes "
+            f"({settings.flow}); dynamic when at least max(1, round(4 F / 16)) pairs exceed "
+            f"{flow.THRESHOLD_PX_AT_256:g} * min(H, W) / 256 px"
+        ),
+    }
 
 
 def evaluate_folder(folder: str | Path, settings: EvalSettings, prompt: str | None = None) -> dict:
@@ -147,7 +189,11 @@ def evaluate_folder(folder: str | Path, settings: EvalSettings, prompt: str | No
     videos, captions = list_videos(folder), read_captions(folder)  # before any model loads
     scorer = VideoScorer(settings)
     per_video = {p.name: scorer.score(read_video(p), captions.get(p.name, prompt)) for p in videos}
-    return {"settings": evaluation_record(settings), "summary": summarize(list(per_video.values())), "per_video": per_video}
+    return {
+        "settings": evaluation_record(settings),
+        "summary": summarize(list(per_video.values())),
+        "per_video": per_video,
+    }
 
 
 def write_evaluation(result: dict, path: str | Path) -> Path:

@@ -34,8 +34,12 @@ def lora_file(path: str | Path) -> Path:
         raise StillMovingError(f"no such LoRA file: {path}")
     if path.is_file():
         return path
-    for name in ("pytorch_lora_weights.safetensors", "adapter_model.safetensors", "pytorch_lora_weights.bin",
-                 "adapter_model.bin"):
+    for name in (
+        "pytorch_lora_weights.safetensors",
+        "adapter_model.safetensors",
+        "pytorch_lora_weights.bin",
+        "adapter_model.bin",
+    ):
         if (path / name).is_file():
             return path / name
     raise StillMovingError(f"{path} holds no LoRA file (pytorch_lora_weights.safetensors or adapter_model.safetensors)")
@@ -43,8 +47,9 @@ def lora_file(path: str | Path) -> Path:
 
 def _is_peft_layout(state: dict) -> bool:
     """peft's own files name bare module paths (optionally under `base_model.model.`)."""
-    return (not any(k.startswith(("unet.", "text_encoder.", "lora_")) for k in state)
-            and all(PEFT_KEY.fullmatch(k) for k in state))
+    return not any(k.startswith(("unet.", "text_encoder.", "lora_")) for k in state) and all(
+        PEFT_KEY.fullmatch(k) for k in state
+    )
 
 
 def _peft_scale(module: str, rank: int, config: dict) -> float:
@@ -105,14 +110,20 @@ def load_lora_checked(t2i: StableDiffusionPipeline, path: str | Path, adapter: s
         raise StillMovingError(f"{path}: not a LoRA diffusers can read ({str(error).splitlines()[0]})") from None
     expected = sum(bool(DOWN_KEY.search(k)) for k in converted)
     if expected == 0:
-        raise StillMovingError(f"{path}: unrecognised LoRA layout (first key {next(iter(state))!r}); expected "
-                               f"kohya (lora_unet_*), diffusers (unet.*) or peft (*.lora_A.weight) keys")
+        raise StillMovingError(
+            f"{path}: unrecognised LoRA layout (first key {next(iter(state))!r}); expected "
+            f"kohya (lora_unet_*), diffusers (unet.*) or peft (*.lora_A.weight) keys"
+        )
     try:
         t2i.load_lora_weights(state, adapter_name=adapter)
     except (ValueError, RuntimeError, KeyError) as error:
-        raise StillMovingError(f"LoRA {path} does not fit this model (one for another architecture, e.g. SDXL?): "
-                               f"{str(error).strip().splitlines()[0][:200]}") from None
+        raise StillMovingError(
+            f"LoRA {path} does not fit this model (one for another architecture, e.g. SDXL?): "
+            f"{str(error).strip().splitlines()[0][:200]}"
+        ) from None
     loaded = _lora_layers(t2i.unet, t2i.text_encoder, adapter=adapter)
     if loaded != expected:
-        raise StillMovingError(f"LoRA {path} does not fit this model: {expected - loaded} of its {expected} layers "
-                               f"name modules the model lacks (a LoRA for another architecture, e.g. SDXL?)")
+        raise StillMovingError(
+            f"LoRA {path} does not fit this model: {expected - loaded} of its {expected} layers "
+            f"name modules the model lacks (a LoRA for another architecture, e.g. SDXL?)"
+        )

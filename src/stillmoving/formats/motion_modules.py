@@ -19,7 +19,9 @@ from stillmoving.formats import SHIPPED_CONFIGS
 from stillmoving.formats.safety import read_state_dict
 
 # Original AnimateDiff names keep the table in each attention; diffusers' in each transformer block.
-POSITIONAL = re.compile(r"(down_blocks|mid_block|up_blocks)(?:\.(\d+))?\.motion_modules\.(\d+)\..*pos_(?:encoder|embed)\.pe")
+POSITIONAL = re.compile(
+    r"(down_blocks|mid_block|up_blocks)(?:\.(\d+))?\.motion_modules\.(\d+)\..*pos_(?:encoder|embed)\.pe"
+)
 PROJ_IN = re.compile(r"down_blocks\.(\d+)\.motion_modules\.(\d+)\.(?:temporal_transformer\.)?proj_in\.weight")
 
 
@@ -65,11 +67,16 @@ def check_fits(info: MotionModuleInfo, unet_config: dict, path: str | Path) -> N
     if info.block_channels != channels or info.layers_per_block != layers:
         raise StillMovingError(
             f"motion modules {path} do not fit the base model: they are built for blocks of {info.block_channels} "
-            f"channels with {info.layers_per_block} per block, the base UNet has {channels} with {layers}")
+            f"channels with {info.layers_per_block} per block, the base UNet has {channels} with {layers}"
+        )
 
 
-def load_motion_modules_file(path: str | Path, config_dir: str | Path | None = None,
-                             unet_config: dict | None = None, dtype: torch.dtype = torch.float32) -> MotionAdapter:
+def load_motion_modules_file(
+    path: str | Path,
+    config_dir: str | Path | None = None,
+    unet_config: dict | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> MotionAdapter:
     """A MotionAdapter from one motion-module file, checked against the base UNet's config when given."""
     state = read_state_dict(path)
     info = inspect_motion_modules(state)
@@ -78,11 +85,16 @@ def load_motion_modules_file(path: str | Path, config_dir: str | Path | None = N
     if unet_config is not None:
         check_fits(info, unet_config, path)
     # The file's own shapes override the config's: a v1 file gets a 24-frame table and no mid block.
-    overrides = dict(block_out_channels=info.block_channels, motion_layers_per_block=info.layers_per_block,
-                     use_motion_mid_block=info.mid_block, motion_max_seq_length=info.max_frames)
+    overrides = dict(
+        block_out_channels=info.block_channels,
+        motion_layers_per_block=info.layers_per_block,
+        use_motion_mid_block=info.mid_block,
+        motion_max_seq_length=info.max_frames,
+    )
     try:
-        adapter = MotionAdapter.from_single_file(state, config=str(_config_dir(config_dir)), local_files_only=True,
-                                                 torch_dtype=dtype, **overrides)
+        adapter = MotionAdapter.from_single_file(
+            state, config=str(_config_dir(config_dir)), local_files_only=True, torch_dtype=dtype, **overrides
+        )
     except (ValueError, RuntimeError, KeyError) as error:
         raise StillMovingError(f"cannot load motion modules {path}: {str(error).splitlines()[0]}") from None
     return adapter

@@ -15,8 +15,10 @@ from stillmoving.errors import StillMovingError
 
 SAFETENSORS = (".safetensors",)
 PICKLES = (".ckpt", ".pt", ".pth", ".bin")
-CONVERT_HINT = ("if you trust its source, load it on a safe machine with torch.load(path, weights_only=False), "
-                "save its tensors as safetensors (safetensors.torch.save_file), and pass that file")
+CONVERT_HINT = (
+    "if you trust its source, load it on a safe machine with torch.load(path, weights_only=False), "
+    "save its tensors as safetensors (safetensors.torch.save_file), and pass that file"
+)
 
 
 def is_weights_file(path: str | Path) -> bool:
@@ -29,8 +31,10 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as error:  # SafetensorError, or OSError on a short read
-        raise StillMovingError(f"cannot read {path}: not a complete safetensors file, truncated or corrupt "
-                               f"({str(error).splitlines()[0]}); download it again") from None
+        raise StillMovingError(
+            f"cannot read {path}: not a complete safetensors file, truncated or corrupt "
+            f"({str(error).splitlines()[0]}); download it again"
+        ) from None
 
 
 def _read_pickle(path: Path) -> dict:
@@ -39,13 +43,17 @@ def _read_pickle(path: Path) -> dict:
     except pickle.UnpicklingError as error:
         detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0].split(". Please")[0]
         if "global" not in detail.lower():  # not a refused class or function: the bytes are no pickle
-            raise StillMovingError(f"cannot read {path}: not a readable PyTorch checkpoint, truncated or corrupt "
-                                   f"({detail})") from None
-        raise StillMovingError(f"refusing to load {path}: it needs arbitrary unpickling, which can run code "
-                               f"({detail}); {CONVERT_HINT}") from None
+            raise StillMovingError(
+                f"cannot read {path}: not a readable PyTorch checkpoint, truncated or corrupt ({detail})"
+            ) from None
+        raise StillMovingError(
+            f"refusing to load {path}: it needs arbitrary unpickling, which can run code ({detail}); {CONVERT_HINT}"
+        ) from None
     except Exception as error:  # a truncated zip, a file that is not a pickle at all
-        raise StillMovingError(f"cannot read {path}: not a readable PyTorch checkpoint, truncated or corrupt "
-                               f"({str(error).splitlines()[0]})") from None
+        raise StillMovingError(
+            f"cannot read {path}: not a readable PyTorch checkpoint, truncated or corrupt "
+            f"({str(error).splitlines()[0]})"
+        ) from None
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -33,21 +33,25 @@ def check_sd1(state: dict[str, torch.Tensor], path: str | Path) -> None:
     except (KeyError, IndexError):  # keys of a known type with shapes of none
         kind = "unrecognised"
     if kind not in SD1_TYPES:
-        raise StillMovingError(f"{path} is a {kind!r} checkpoint (diffusers' name for its architecture); "
-                               f"the video model is SD1.x-shaped")
+        raise StillMovingError(
+            f"{path} is a {kind!r} checkpoint (diffusers' name for its architecture); the video model is SD1.x-shaped"
+        )
 
 
 def _convert(cls, state: dict, config: Path, subfolder: str | None, path, dtype):
     try:
-        return cls.from_single_file(state, config=str(config), subfolder=subfolder, local_files_only=True,
-                                    torch_dtype=dtype)
+        return cls.from_single_file(
+            state, config=str(config), subfolder=subfolder, local_files_only=True, torch_dtype=dtype
+        )
     except (ValueError, RuntimeError, KeyError, IndexError) as error:
-        raise StillMovingError(f"{path} does not fit the {cls.__name__} config in {config}: "
-                               f"{str(error).splitlines()[0]}") from None
+        raise StillMovingError(
+            f"{path} does not fit the {cls.__name__} config in {config}: {str(error).splitlines()[0]}"
+        ) from None
 
 
-def unet_from_file(path: str | Path, unet_config: dict, dtype: torch.dtype = torch.float32,
-                   state: dict | None = None) -> UNet2DConditionModel:
+def unet_from_file(
+    path: str | Path, unet_config: dict, dtype: torch.dtype = torch.float32, state: dict | None = None
+) -> UNet2DConditionModel:
     """The UNet of an LDM checkpoint, shaped by `unet_config` (a UNet2DConditionModel config dict)."""
     state = state if state is not None else read_state_dict(path)
     check_sd1(state, path)
@@ -66,8 +70,10 @@ def text_encoder_from_state(state: dict, like: CLIPTextModel, path) -> CLIPTextM
     target = text.state_dict()
     for key, value in converted.items():
         if key in target and target[key].shape != value.shape:
-            raise StillMovingError(f"{path}: text encoder weight {key} has shape {tuple(value.shape)}, "
-                                   f"the video model's text encoder expects {tuple(target[key].shape)}")
+            raise StillMovingError(
+                f"{path}: text encoder weight {key} has shape {tuple(value.shape)}, "
+                f"the video model's text encoder expects {tuple(target[key].shape)}"
+            )
     result = text.load_state_dict(converted, strict=False)
     missing = [k for k in result.missing_keys if "position_ids" not in k]
     if missing:
@@ -82,23 +88,29 @@ def config_root(config_dir: str | Path | None) -> Path:
     return root
 
 
-def base_components(path: str | Path, config_dir: str | Path | None = None,
-                    dtype: torch.dtype = torch.float32) -> dict:
+def base_components(path: str | Path, config_dir: str | Path | None = None, dtype: torch.dtype = torch.float32) -> dict:
     """UNet, VAE, text encoder (from the file), tokenizer and scheduler (from the config folder) of a base T2I."""
     from diffusers import DDIMScheduler
     from transformers import CLIPTokenizer
 
     root = config_root(config_dir)
     if not (root / "tokenizer").is_dir():
-        raise StillMovingError(f"{root} has no tokenizer/ folder; pass --config-dir with an SD1.5 diffusers folder "
-                               f"(its configs and tokenizer suffice) to load the single file {path}")
+        raise StillMovingError(
+            f"{root} has no tokenizer/ folder; pass --config-dir with an SD1.5 diffusers folder "
+            f"(its configs and tokenizer suffice) to load the single file {path}"
+        )
     state = read_state_dict(path)
     unet = unet_from_file(path, UNet2DConditionModel.load_config(root, subfolder="unet"), dtype, state)
     vae = _convert(AutoencoderKL, state, root, "vae", path, dtype)
-    text = text_encoder_from_state(state, CLIPTextModel(CLIPTextConfig.from_pretrained(root, subfolder="text_encoder")),
-                                   path)
+    text = text_encoder_from_state(
+        state, CLIPTextModel(CLIPTextConfig.from_pretrained(root, subfolder="text_encoder")), path
+    )
     if text is None:
         raise StillMovingError(f"{path} carries no text encoder (cond_stage_model.transformer.*)")
-    return dict(unet=unet, vae=vae, text_encoder=text.to(dtype),
-                tokenizer=CLIPTokenizer.from_pretrained(root, subfolder="tokenizer"),
-                scheduler=DDIMScheduler.from_pretrained(root, subfolder="scheduler"))
+    return dict(
+        unet=unet,
+        vae=vae,
+        text_encoder=text.to(dtype),
+        tokenizer=CLIPTokenizer.from_pretrained(root, subfolder="tokenizer"),
+        scheduler=DDIMScheduler.from_pretrained(root, subfolder="scheduler"),
+    )

@@ -43,8 +43,9 @@ def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
     """Shuffled batches. The loader's own generator keeps iterator creation off the global RNG, so a run
     resumed mid-epoch draws the same noise as an uninterrupted one."""
     generator = torch.Generator().manual_seed(cfg.seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=cfg.train_batch_size, shuffle=True, drop_last=False,
-                                       generator=generator)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.train_batch_size, shuffle=True, drop_last=False, generator=generator
+    )
 
 
 def check_output_dir(cfg: OptimConfig) -> None:
@@ -62,8 +63,10 @@ def check_output_dir(cfg: OptimConfig) -> None:
         return
     results = sorted(p.name for p in output.glob("*_run.json")) + (["checkpoints/"] if checkpoints(output) else [])
     if results and not cfg.overwrite:
-        raise StillMovingError(f"{output} holds another run's results ({', '.join(results)}); pass --resume to "
-                               f"continue it, --overwrite to start afresh, or choose another --output")
+        raise StillMovingError(
+            f"{output} holds another run's results ({', '.join(results)}); pass --resume to "
+            f"continue it, --overwrite to start afresh, or choose another --output"
+        )
     if cfg.overwrite:
         shutil.rmtree(output / "checkpoints", ignore_errors=True)
 

@@ -73,15 +73,20 @@ class CustomizeConfig(TrainConfig):
     images: str | None = None  # a folder of M1's images to use instead of sampling M1
     num_images: int = 40  # images to sample from M1, spread over the prompts
     prior_videos: str | None = None  # a folder of non-customized videos
-    prior_prompts: list[str] = field(default_factory=list)  # prompts for prior videos sampled from V (never the identifier)
-    identifier: str | None = None  # word/phrase naming the customization ("sks", "in crayon style"); prior prompts default to the prompts without it
+    prior_prompts: list[str] = field(default_factory=list)  # prompts for prior videos sampled from V (no identifier)
+    # word/phrase naming the customization ("sks", "in crayon style"); prior prompts default to the prompts without it
+    identifier: str | None = None
     num_prior_videos: int = 40  # prior videos sampled from V when no folder is given (paper: ~40)
     prior_loss_weight: float = 1.0  # weight of the prior-preservation loss
-    prior_loss: str = "video"  # "video": the whole denoising error (the paper); "motion": only its frame-varying part, appearance left to M1 (docs/method.md)
+    # "video": the whole denoising error (the paper); "motion": only its frame-varying part, appearance left to M1
+    # (docs/method.md)
+    prior_loss: str = "video"
     cache_prior_videos: bool = True  # reuse prior videos sampled before from the same V with the same settings
     cache_dir: str | None = None  # that cache's folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving)
     spatial_rank: int = 8  # rank r of each spatial adapter's A_down/A_up
-    num_validation_videos: int = 4  # videos made with and without the adapters at the end, to catch a customization worse than naive injection (0: none)
+    # videos made with and without the adapters at the end, to catch a customization worse than naive injection
+    # (0: none)
+    num_validation_videos: int = 4
     validation_prompts: list[str] = field(default_factory=list)  # their prompts (default: the customization prompts)
 
 
@@ -116,4 +121,3 @@ def make_config(cls, values: dict):
         return cls(**values)
     except TypeError as error:
         raise StillMovingError(f"incomplete {cls.__name__}: {error}") from None
-

@@ -68,9 +68,15 @@ class ItemRandomness:
         return generators
 
 
-def video_loss(model: torch.nn.Module, scheduler, latents: torch.Tensor, text: torch.Tensor,
-               snr_gamma: float | None = None, generators: list[torch.Generator] | None = None,
-               motion_only: bool = False) -> torch.Tensor:
+def video_loss(
+    model: torch.nn.Module,
+    scheduler,
+    latents: torch.Tensor,
+    text: torch.Tensor,
+    snr_gamma: float | None = None,
+    generators: list[torch.Generator] | None = None,
+    motion_only: bool = False,
+) -> torch.Tensor:
     """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
     from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`."""
     if generators is None:
@@ -78,8 +84,9 @@ def video_loss(model: torch.nn.Module, scheduler, latents: torch.Tensor, text: t
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
     else:
         noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        timesteps = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g)
-                               for g in generators]).to(latents.device)
+        timesteps = torch.cat(
+            [torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators]
+        ).to(latents.device)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = model(noisy, timesteps, text)
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
@@ -112,8 +119,9 @@ def _save_only_trainable(accelerator: Accelerator) -> None:
 def make_optimizer(cfg: OptimConfig, params: list[torch.nn.Parameter]):
     """AdamW and the learning-rate schedule over the adapter parameters only."""
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.adam_weight_decay)
-    schedule = get_scheduler(cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps,
-                             num_training_steps=cfg.max_train_steps)
+    schedule = get_scheduler(
+        cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=cfg.max_train_steps
+    )
     return optimizer, schedule
 
 
@@ -130,8 +138,10 @@ def batches(accelerator: Accelerator, loader, start: int = 0) -> Iterator[dict]:
 def checkpoints(output_dir: str | Path) -> list[Path]:
     """Saved training states, oldest first."""
     found = Path(output_dir, "checkpoints").glob(f"{CHECKPOINT_PREFIX}*")
-    return sorted((p for p in found if re.fullmatch(rf"{CHECKPOINT_PREFIX}\d+", p.name)),
-                  key=lambda p: int(p.name[len(CHECKPOINT_PREFIX):]))
+    return sorted(
+        (p for p in found if re.fullmatch(rf"{CHECKPOINT_PREFIX}\d+", p.name)),
+        key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]),
+    )
 
 
 def resume_step(accelerator: Accelerator, cfg: OptimConfig) -> int:
@@ -142,7 +152,7 @@ def resume_step(accelerator: Accelerator, cfg: OptimConfig) -> int:
     if not saved:
         raise StillMovingError(f"--resume: no checkpoint in {Path(cfg.output_dir, 'checkpoints')}")
     accelerator.load_state(str(saved[-1]), strict=False)
-    return int(saved[-1].name[len(CHECKPOINT_PREFIX):])
+    return int(saved[-1].name[len(CHECKPOINT_PREFIX) :])
 
 
 def save_checkpoint(accelerator: Accelerator, cfg: OptimConfig, step: int) -> None:
@@ -174,16 +184,19 @@ def check_disk_space(cfg: OptimConfig, params: list[torch.nn.Parameter]) -> None
     need = 3 * sum(p.numel() * 4 for p in params) * (cfg.checkpoints_total_limit + 1)
     free = shutil.disk_usage(Path(cfg.output_dir)).free
     if free < need:
-        raise StillMovingError(f"checkpoints need about {need / 2**20:.0f} MiB in {cfg.output_dir}, only "
-                               f"{free / 2**20:.0f} MiB are free; free space, lower --checkpoints-total-limit "
-                               f"or checkpoint less often")
+        raise StillMovingError(
+            f"checkpoints need about {need / 2**20:.0f} MiB in {cfg.output_dir}, only "
+            f"{free / 2**20:.0f} MiB are free; free space, lower --checkpoints-total-limit "
+            f"or checkpoint less often"
+        )
 
 
 LossTerms = Callable[[], list[Callable[[], torch.Tensor]]]  # one micro-batch: its loss terms, each computed lazily
 
 
-def backward_terms(accelerator: Accelerator, model: torch.nn.Module, terms: list[Callable[[], torch.Tensor]]
-                   ) -> tuple[torch.Tensor, str | None]:
+def backward_terms(
+    accelerator: Accelerator, model: torch.nn.Module, terms: list[Callable[[], torch.Tensor]]
+) -> tuple[torch.Tensor, str | None]:
     """Compute and back-propagate each loss term before the next is computed; returns their sum, detached,
     and the first non-finite term's value as text (nothing more is computed then).
 
@@ -204,13 +217,22 @@ def backward_terms(accelerator: Accelerator, model: torch.nn.Module, terms: list
     return total, None
 
 
-def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule, cfg: OptimConfig,
-          loss_terms: LossTerms, start_step: int = 0, desc: str = "training") -> list[float]:
+def train(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer,
+    schedule,
+    cfg: OptimConfig,
+    loss_terms: LossTerms,
+    start_step: int = 0,
+    desc: str = "training",
+) -> list[float]:
     """The training loop: accumulate, clip, step, checkpoint. Returns the loss of every optimizer step."""
     params = [p for p in model.parameters() if p.requires_grad]
     check_disk_space(cfg, params)
-    progress = tqdm(range(cfg.max_train_steps), initial=start_step, desc=desc,
-                    disable=not accelerator.is_local_main_process)
+    progress = tqdm(
+        range(cfg.max_train_steps), initial=start_step, desc=desc, disable=not accelerator.is_local_main_process
+    )
     losses, step, accumulated, skipped = [], start_step, 0.0, 0
 
     def non_finite(what: str, value: float | str) -> None:
@@ -219,10 +241,14 @@ def train(accelerator: Accelerator, model: torch.nn.Module, optimizer, schedule,
         skipped += 1
         if skipped > cfg.skip_nonfinite_steps:
             allowed = f" (after skipping {cfg.skip_nonfinite_steps})" if cfg.skip_nonfinite_steps else ""
-            raise StillMovingError(f"{what} became {value} at step {step + 1}{allowed}; lower the learning rate or "
-                                   f"use fp32; the last checkpoint is kept")
-        tqdm.write(f"skipping step {step + 1}: {what} is {value} ({skipped} of {cfg.skip_nonfinite_steps} allowed)",
-                   file=sys.stderr)
+            raise StillMovingError(
+                f"{what} became {value} at step {step + 1}{allowed}; lower the learning rate or "
+                f"use fp32; the last checkpoint is kept"
+            )
+        tqdm.write(
+            f"skipping step {step + 1}: {what} is {value} ({skipped} of {cfg.skip_nonfinite_steps} allowed)",
+            file=sys.stderr,
+        )
 
     model.train()
     while step < cfg.max_train_steps:

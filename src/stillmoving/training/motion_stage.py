@@ -15,10 +15,26 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
 from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
-from stillmoving.training.common import check_output_dir, frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.common import (
+    check_output_dir,
+    frozen_video_model,
+    loader,
+    prepare_output_dir,
+    training_scheduler,
+    write_run_record,
+)
 from stillmoving.training.config import MotionAdapterConfig
-from stillmoving.training.loop import (ItemRandomness, VideoDenoiser, batches, make_accelerator, make_optimizer,
-                                       micro_batches_done, resume_step, train, video_loss)
+from stillmoving.training.loop import (
+    ItemRandomness,
+    VideoDenoiser,
+    batches,
+    make_accelerator,
+    make_optimizer,
+    micro_batches_done,
+    resume_step,
+    train,
+    video_loss,
+)
 
 ADAPTER_DIR = "motion_adapter"
 
@@ -30,8 +46,9 @@ def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
     if not cfg.sample_prompts:
         raise StillMovingError("give a folder of videos, or prompts to sample videos from the video model")
     prompts = [cfg.sample_prompts[i % len(cfg.sample_prompts)] for i in range(cfg.num_sampled_videos)]
-    latents = sample_videos(pipe, prompts, cfg.num_frames, cfg.height, cfg.width, cfg.seed,
-                            cfg.sample_steps, cfg.guidance_scale)
+    latents = sample_videos(
+        pipe, prompts, cfg.num_frames, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.guidance_scale
+    )
     return latents, prompts
 
 

@@ -41,9 +41,16 @@ def validation_videos(pipe, spatial, prompts: list[str], cfg) -> dict[str, list[
     for i, prompt in enumerate(prompts):
         for name, attach in (("naive injection", False), ("Still-Moving", True)):
             spatial.attach(pipe.unet) if attach else spatial.detach()
-            frames = pipe(prompt, num_frames=cfg.num_frames, height=cfg.height, width=cfg.width,
-                          num_inference_steps=cfg.sample_steps, guidance_scale=cfg.guidance_scale,
-                          generator=torch.Generator().manual_seed(cfg.seed + i), output_type="np").frames[0]
+            frames = pipe(
+                prompt,
+                num_frames=cfg.num_frames,
+                height=cfg.height,
+                width=cfg.width,
+                num_inference_steps=cfg.sample_steps,
+                guidance_scale=cfg.guidance_scale,
+                generator=torch.Generator().manual_seed(cfg.seed + i),
+                output_type="np",
+            ).frames[0]
             videos[name].append(to_uint8_frames(frames))
     spatial.attach(pipe.unet)
     return videos
@@ -56,14 +63,20 @@ def verdict(figures: dict[str, list[dict[str, float]]]) -> dict:
     means = {name: {k: float(np.mean([f[k] for f in rows])) for k in keys} for name, rows in figures.items()}
     difference = {k: float(np.mean([b[k] - a[k] for a, b in zip(naive, ours)])) for k in keys}
     inconsistency = {name: 1 - m["colour_consistency"] for name, m in means.items()}
-    worse = (inconsistency["Still-Moving"] >= WORSE_RATIO * inconsistency["naive injection"]
-             and difference["colour_consistency"] <= -MIN_DROP)
-    message = (f"colour consistency {means['Still-Moving']['colour_consistency']:.3f} with the spatial adapters, "
-               f"{means['naive injection']['colour_consistency']:.3f} with naive injection "
-               f"({len(naive)} paired videos in {VALIDATION_DIR}/)")
+    worse = (
+        inconsistency["Still-Moving"] >= WORSE_RATIO * inconsistency["naive injection"]
+        and difference["colour_consistency"] <= -MIN_DROP
+    )
+    message = (
+        f"colour consistency {means['Still-Moving']['colour_consistency']:.3f} with the spatial adapters, "
+        f"{means['naive injection']['colour_consistency']:.3f} with naive injection "
+        f"({len(naive)} paired videos in {VALIDATION_DIR}/)"
+    )
     if worse:
-        message += ("; the adapters make the videos LESS consistent than naive injection: look at the videos; "
-                    "fewer --steps, a lower --lr, or generating without --spatial-adapters may serve you better")
+        message += (
+            "; the adapters make the videos LESS consistent than naive injection: look at the videos; "
+            "fewer --steps, a lower --lr, or generating without --spatial-adapters may serve you better"
+        )
     return {"means": means, "difference": difference, "worse_than_naive": worse, "message": message}
 
 
@@ -82,10 +95,16 @@ def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: 
         for i, video in enumerate(vs):
             write_video(video, output / VALIDATION_DIR / f"{re.sub(r'[^a-z]+', '_', name.lower())}_{i:03d}.gif")
     agreement = float(np.mean([colour_agreement(a, b) for a, b in zip(*videos.values())]))
-    result = {"prompts": prompts, "seeds": [cfg.seed + i for i in range(len(prompts))], "figures": figures,
-              **verdict(figures), "colour_agreement": agreement}
-    result["message"] += (f"; colours agree with naive injection's at {agreement:.3f} (1: the same look; lower: "
-                          f"the adapters change it)")
+    result = {
+        "prompts": prompts,
+        "seeds": [cfg.seed + i for i in range(len(prompts))],
+        "figures": figures,
+        **verdict(figures),
+        "colour_agreement": agreement,
+    }
+    result["message"] += (
+        f"; colours agree with naive injection's at {agreement:.3f} (1: the same look; lower: the adapters change it)"
+    )
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
     tqdm.write(f"validation: {result['message']}", file=sys.stderr)
     return result

@@ -21,17 +21,40 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, weights_fingerprint
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
-from stillmoving.data.sources import (PromptBank, decode_latents, images_from_folder, sample_images,
-                                      sample_videos, videos_from_folder)
+from stillmoving.data.sources import (
+    PromptBank,
+    decode_latents,
+    images_from_folder,
+    sample_images,
+    sample_videos,
+    videos_from_folder,
+)
 from stillmoving.data.video_io import check_images, write_image
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
-from stillmoving.training.common import check_output_dir, frozen_video_model, loader, prepare_output_dir, training_scheduler, write_run_record
+from stillmoving.training.common import (
+    check_output_dir,
+    frozen_video_model,
+    loader,
+    prepare_output_dir,
+    training_scheduler,
+    write_run_record,
+)
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.training.loop import (ItemRandomness, VideoDenoiser, batches, freeze, make_accelerator,
-                                       make_optimizer, micro_batches_done, resume_step, train, video_loss)
+from stillmoving.training.loop import (
+    ItemRandomness,
+    VideoDenoiser,
+    batches,
+    freeze,
+    make_accelerator,
+    make_optimizer,
+    micro_batches_done,
+    resume_step,
+    train,
+    video_loss,
+)
 from stillmoving.training.naive_check import check_against_naive
 from stillmoving.validation import at_least, one_of
 
@@ -59,13 +82,17 @@ def prior_prompt_list(cfg: CustomizeConfig) -> list[str]:
     if not prompts and identifier:
         prompts = [without_identifier(p, identifier) for p in cfg.prompts]
     if not prompts:
-        raise StillMovingError("prior videos sampled from the video model need prompts without the customization: "
-                               "give --identifier (the word that names it, e.g. sks) to drop it from the prompts, "
-                               "--prior-prompt (e.g. 'a dog'), --prior-videos DIR, or --prior-loss-weight 0")
+        raise StillMovingError(
+            "prior videos sampled from the video model need prompts without the customization: "
+            "give --identifier (the word that names it, e.g. sks) to drop it from the prompts, "
+            "--prior-prompt (e.g. 'a dog'), --prior-videos DIR, or --prior-loss-weight 0"
+        )
     for prompt in prompts:
         if prompt in cfg.prompts or (identifier and without_identifier(prompt, identifier) != " ".join(prompt.split())):
-            raise StillMovingError(f"prior prompt {prompt!r} names the customization; prior videos show the "
-                                   f"un-customized model, so their prompts must not (e.g. 'a dog' for 'a sks dog')")
+            raise StillMovingError(
+                f"prior prompt {prompt!r} names the customization; prior videos show the "
+                f"un-customized model, so their prompts must not (e.g. 'a dog' for 'a sks dog')"
+            )
         if not prompt.strip():
             raise StillMovingError("a prior prompt is empty")
     return prompts
@@ -88,8 +115,14 @@ def prior_videos(cfg: CustomizeConfig, pipe) -> tuple[list[torch.Tensor], list[s
     if cfg.prior_videos:
         return videos_from_folder(cfg.prior_videos, pipe.vae, cfg.num_frames, cfg.height, cfg.width)
     prompts = spread(prior_prompt_list(cfg), cfg.num_prior_videos)
-    settings = dict(num_frames=cfg.num_frames, height=cfg.height, width=cfg.width, seed=cfg.seed + 10_000,
-                    steps=cfg.sample_steps, guidance_scale=cfg.guidance_scale)
+    settings = dict(
+        num_frames=cfg.num_frames,
+        height=cfg.height,
+        width=cfg.width,
+        seed=cfg.seed + 10_000,
+        steps=cfg.sample_steps,
+        guidance_scale=cfg.guidance_scale,
+    )
     if not cfg.cache_prior_videos:
         return sample_videos(pipe, prompts, **settings), prompts
     root = cache_root(cfg.cache_dir)
@@ -174,17 +207,28 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         batch = next(frozen_stream)
         if motion is not None:
             motion.set_scale(1.0)  # motion adapter ON for frozen customized videos
-        return video_loss(model, noise_scheduler, batch["latents"], text_table[batch["prompt_id"]], cfg.snr_gamma,
-                          frozen_random.next(len(batch["latents"])))
+        return video_loss(
+            model,
+            noise_scheduler,
+            batch["latents"],
+            text_table[batch["prompt_id"]],
+            cfg.snr_gamma,
+            frozen_random.next(len(batch["latents"])),
+        )
 
     def prior_loss():
         batch = next(prior_stream)
         if motion is not None:
             motion.set_scale(0.0)  # OFF for prior-preservation videos
-        return cfg.prior_loss_weight * video_loss(model, noise_scheduler, batch["latents"],
-                                                  text_table[batch["prompt_id"]], cfg.snr_gamma,
-                                                  prior_random.next(len(batch["latents"])),
-                                                  motion_only=cfg.prior_loss == "motion")
+        return cfg.prior_loss_weight * video_loss(
+            model,
+            noise_scheduler,
+            batch["latents"],
+            text_table[batch["prompt_id"]],
+            cfg.snr_gamma,
+            prior_random.next(len(batch["latents"])),
+            motion_only=cfg.prior_loss == "motion",
+        )
 
     terms = [frozen_loss, prior_loss] if prior_stream is not None else [frozen_loss]  # back-propagated in turn
     sampled = time.perf_counter()
@@ -195,25 +239,41 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         motion.unbake()  # the UNet's own weights again, for the fingerprint
     if accelerator.is_main_process:
         save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
-        validation_prompts = spread(cfg.validation_prompts or list(dict.fromkeys(image_prompts)),
-                                    cfg.num_validation_videos)
-        validation = None if accelerator.distributed_type == DistributedType.FSDP else check_against_naive(
-            pipe, spatial, motion, cfg, validation_prompts, output)  # FSDP: the UNet is sharded
-        write_run_record(output / "customize_run.json", cfg, losses, images=len(images), prior_videos=len(priors),
-                         seconds=seconds, validation=validation and {k: validation[k] for k in
-                                                                     ("means", "difference", "worse_than_naive")})
+        validation_prompts = spread(
+            cfg.validation_prompts or list(dict.fromkeys(image_prompts)), cfg.num_validation_videos
+        )
+        validation = (
+            None
+            if accelerator.distributed_type == DistributedType.FSDP
+            else check_against_naive(pipe, spatial, motion, cfg, validation_prompts, output)
+        )  # FSDP: the UNet is sharded
+        write_run_record(
+            output / "customize_run.json",
+            cfg,
+            losses,
+            images=len(images),
+            prior_videos=len(priors),
+            seconds=seconds,
+            validation=validation and {k: validation[k] for k in ("means", "difference", "worse_than_naive")},
+        )
     accelerator.end_training()
     return output / ADAPTER_FILE
 
 
 def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapters, fingerprint: str) -> None:
     """The adapter file, and a record of everything `generate --customization` needs to rebuild the model."""
-    sources = {"model": _absolute(cfg.model), "motion_modules": _absolute(cfg.motion_modules),
-               "config_dir": _absolute(cfg.config_dir),
-               "customized": _absolute(cfg.customized), "loras": [[_absolute(p), w] for p, w in cfg.loras],
-               "motion_adapter": _absolute(cfg.motion_adapter)}
-    spatial.save(output / ADAPTER_FILE, extra_metadata={**{k: json.dumps(v) for k, v in sources.items()},
-                                                        FINGERPRINT_KEY: fingerprint})
+    sources = {
+        "model": _absolute(cfg.model),
+        "motion_modules": _absolute(cfg.motion_modules),
+        "config_dir": _absolute(cfg.config_dir),
+        "customized": _absolute(cfg.customized),
+        "loras": [[_absolute(p), w] for p, w in cfg.loras],
+        "motion_adapter": _absolute(cfg.motion_adapter),
+    }
+    spatial.save(
+        output / ADAPTER_FILE,
+        extra_metadata={**{k: json.dumps(v) for k, v in sources.items()}, FINGERPRINT_KEY: fingerprint},
+    )
     write_text(output / RECORD_FILE, json.dumps({**sources, "spatial_adapters": ADAPTER_FILE}, indent=2) + "\n")
 
 

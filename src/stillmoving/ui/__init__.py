@@ -2,7 +2,8 @@
 with live progress, cancel and resume, compare naive injection with Still-Moving. Offline on the embedded world
 by default; it reads only the folders it is given and listens on 127.0.0.1 unless told otherwise.
 
-gradio is an optional extra (`pip install "stillmoving[ui]"`, or `pip install "gradio>=6.31"`); this module imports it only in `serve`.
+gradio is an optional extra (`pip install "stillmoving[ui]"`, or `pip install "gradio>=6.31"`); this module imports it
+only in `serve`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ def require_gradio() -> None:
     try:
         import gradio  # noqa: F401
     except ImportError:
-        raise StillMovingError(f"the web app needs gradio, which is not installed; install it with: {INSTALL}") from None
+        raise StillMovingError(
+            f"the web app needs gradio, which is not installed; install it with: {INSTALL}"
+        ) from None
 
 
 def make_app(output: Path, readable: list[Path]):
@@ -47,7 +50,16 @@ def serve(output: Path, readable: list[Path], host: str = "127.0.0.1", port: int
     page, app = make_app(output, readable)
     page.queue(default_concurrency_limit=None)  # handlers wait on the app's own one-at-a-time queue
     folders = app.folders
-    _, url, _ = page.launch(server_name=host, server_port=port, prevent_thread_lock=not block, ssr_mode=False,
-                            allowed_paths=[str(folders.output.resolve())], theme=THEME, css=CSS, quiet=not block,
-                            share=False, inbrowser=False)
+    _, url, _ = page.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=not block,
+        ssr_mode=False,
+        allowed_paths=[str(folders.output.resolve())],
+        theme=THEME,
+        css=CSS,
+        quiet=not block,
+        share=False,
+        inbrowser=False,
+    )
     return page, app, url

@@ -45,7 +45,9 @@ def in_page(*fallback):
             except Exception as error:  # a bug: the trace goes to the console, one line to the page
                 traceback.print_exc()
                 return (*fallback, message(f"{type(error).__name__}: {error}"))
+
         return run
+
     return wrap
 
 
@@ -58,15 +60,27 @@ def wait(job: Job):
 
 
 def queue_table(queue: JobQueue) -> pd.DataFrame:
-    rows = [[job.id, job.kind, job.title, job.state, f"{job.step}/{job.total}" if job.total else job.phase]
-            for job in reversed(queue.jobs()[-12:])]
+    rows = [
+        [job.id, job.kind, job.title, job.state, f"{job.step}/{job.total}" if job.total else job.phase]
+        for job in reversed(queue.jobs()[-12:])
+    ]
     return pd.DataFrame(rows, columns=["job", "kind", "what", "state", "progress"])
 
 
 def job_summary(job: Job) -> dict:
     """What gradio_client and the page read about one job."""
-    return dict(id=job.id, kind=job.kind, state=job.state, phase=job.phase, step=job.step, total=job.total,
-                losses=job.losses, commands=job.commands, error=job.error, result=job.result)
+    return dict(
+        id=job.id,
+        kind=job.kind,
+        state=job.state,
+        phase=job.phase,
+        step=job.step,
+        total=job.total,
+        losses=job.losses,
+        commands=job.commands,
+        error=job.error,
+        result=job.result,
+    )
 
 
 def progress_html(job: Job | None) -> str:
@@ -74,8 +88,11 @@ def progress_html(job: Job | None) -> str:
         return "<p>No customization started yet.</p>"
     loss = f", loss {job.losses[-1][1]:.4f}" if job.losses else ""
     bar = f"<progress value='{job.step}' max='{max(job.total, 1)}' style='width:100%'></progress>"
-    words = f"{job.state}: {html.escape(job.phase)} {job.step}/{job.total}{loss}" if job.total else \
-        f"{job.state}: {html.escape(job.phase or 'waiting for the queue')}"
+    words = (
+        f"{job.state}: {html.escape(job.phase)} {job.step}/{job.total}{loss}"
+        if job.total
+        else f"{job.state}: {html.escape(job.phase or 'waiting for the queue')}"
+    )
     error = f"<p><b>error:</b> {html.escape(job.error)}</p>" if job.error and job.error != "cancelled" else ""
     return f"<div id='customize-state' data-state='{job.state}'>{bar}<p>{words}</p>{error}</div>"
 
@@ -88,36 +105,72 @@ class App:
 
     # ------------------------------------------------------------------ generate and compare
 
-    def generation(self, video_model_choice, customization, motion_adapter, prompt, negative_prompt, seed,
-                   num_frames, height, width, steps, guidance_scale, motion_scale) -> work.Generation:
-        return work.Generation(prompt=prompt or "", video_model=video_model_choice or "",
-                               customization=customization or "", motion_adapter=motion_adapter or "",
-                               negative_prompt=negative_prompt or "", seed=int(seed), num_frames=int(num_frames),
-                               height=int(height), width=int(width), steps=int(steps),
-                               guidance_scale=float(guidance_scale), motion_scale=float(motion_scale))
+    def generation(
+        self,
+        video_model_choice,
+        customization,
+        motion_adapter,
+        prompt,
+        negative_prompt,
+        seed,
+        num_frames,
+        height,
+        width,
+        steps,
+        guidance_scale,
+        motion_scale,
+    ) -> work.Generation:
+        return work.Generation(
+            prompt=prompt or "",
+            video_model=video_model_choice or "",
+            customization=customization or "",
+            motion_adapter=motion_adapter or "",
+            negative_prompt=negative_prompt or "",
+            seed=int(seed),
+            num_frames=int(num_frames),
+            height=int(height),
+            width=int(width),
+            steps=int(steps),
+            guidance_scale=float(guidance_scale),
+            motion_scale=float(motion_scale),
+        )
 
     @in_page(None, None, "")
     def generate(self, *values):
         gen = self.generation(*values)
         work.check_generation_inputs(self.folders, gen)  # bad input: a message now, not after the queue
-        job = self.queue.submit("generate", f"{gen.prompt} (seed {gen.seed}, motion {gen.motion_scale:g})",
-                                lambda job: work.generate(self.folders, self.pipelines, gen))
+        job = self.queue.submit(
+            "generate",
+            f"{gen.prompt} (seed {gen.seed}, motion {gen.motion_scale:g})",
+            lambda job: work.generate(self.folders, self.pipelines, gen),
+        )
         video: work.Video = wait(job)
-        return str(video.mp4), [str(video.mp4), str(video.gif)], video.command, \
-            f"made {video.mp4.name} (motion scale {gen.motion_scale:g})"
+        return (
+            str(video.mp4),
+            [str(video.mp4), str(video.gif)],
+            video.command,
+            f"made {video.mp4.name} (motion scale {gen.motion_scale:g})",
+        )
 
     @in_page(None, None, None, None, None, "")
     def compare(self, *values):
         gen = self.generation(*values)
         work.check_generation_inputs(self.folders, replace(gen, motion_scale=0.0))
-        job = self.queue.submit("compare", f"{gen.prompt} (seed {gen.seed})",
-                                lambda job: work.compare(self.folders, self.pipelines, gen))
+        job = self.queue.submit(
+            "compare", f"{gen.prompt} (seed {gen.seed})", lambda job: work.compare(self.folders, self.pipelines, gen)
+        )
         videos: list[work.Video] = wait(job)
         naive = [str(v.mp4) for v in videos if v.label == "naive injection"]
         scales = [str(v.mp4) for v in videos if v.label != "naive injection"]
         commands = "\n".join(f"# {v.label}\n{v.command}" for v in videos)
         note = "" if naive else " (no customization chosen: the video model's own motion scales only)"
-        return (naive[0] if naive else None, scales[1], *scales, commands + "\n", f"compared {len(videos)} videos{note}")
+        return (
+            naive[0] if naive else None,
+            scales[1],
+            *scales,
+            commands + "\n",
+            f"compared {len(videos)} videos{note}",
+        )
 
     def model_changed(self, choice):
         """The chosen video model's own size, frames, steps and guidance; a missing one is a message."""
@@ -125,8 +178,14 @@ class App:
             settings = native_settings(video_model(self.folders, choice).model)
         except StillMovingError as error:
             return (*[gr.skip()] * 5, message(str(error)))
-        return (settings["height"], settings["width"], settings["num_frames"], settings["steps"],
-                settings["guidance_scale"], "")
+        return (
+            settings["height"],
+            settings["width"],
+            settings["num_frames"],
+            settings["steps"],
+            settings["guidance_scale"],
+            "",
+        )
 
     def refreshed_choices(self, current):
         choices = customization_choices(self.folders)
@@ -147,18 +206,50 @@ class App:
         check_images(folder)
         return str(folder)
 
-    def plan(self, name, video_model_choice, motion_adapter, prompt, identifier, uploads, images, t2i_method,
-             t2i_steps, customized, loras, steps, num_images, num_prior_videos, checkpoint_every, num_frames, height,
-             width, sample_steps) -> work.CustomizePlan:
+    def plan(
+        self,
+        name,
+        video_model_choice,
+        motion_adapter,
+        prompt,
+        identifier,
+        uploads,
+        images,
+        t2i_method,
+        t2i_steps,
+        customized,
+        loras,
+        steps,
+        num_images,
+        num_prior_videos,
+        checkpoint_every,
+        num_frames,
+        height,
+        width,
+        sample_steps,
+    ) -> work.CustomizePlan:
         if uploads:
             images = self.upload(name, [getattr(f, "name", f) for f in uploads])
         return work.CustomizePlan(
-            name=name or "", prompt=prompt or "", identifier=identifier or "", video_model=video_model_choice or "",
-            motion_adapter=motion_adapter or "", images=images or "", t2i_method=t2i_method, t2i_steps=int(t2i_steps),
-            customized=customized or "", loras=work.parse_loras(loras or ""), steps=int(steps),
-            num_images=int(num_images), num_prior_videos=int(num_prior_videos),
-            checkpoint_every=int(checkpoint_every), num_frames=int(num_frames), height=int(height), width=int(width),
-            sample_steps=int(sample_steps))
+            name=name or "",
+            prompt=prompt or "",
+            identifier=identifier or "",
+            video_model=video_model_choice or "",
+            motion_adapter=motion_adapter or "",
+            images=images or "",
+            t2i_method=t2i_method,
+            t2i_steps=int(t2i_steps),
+            customized=customized or "",
+            loras=work.parse_loras(loras or ""),
+            steps=int(steps),
+            num_images=int(num_images),
+            num_prior_videos=int(num_prior_videos),
+            checkpoint_every=int(checkpoint_every),
+            num_frames=int(num_frames),
+            height=int(height),
+            width=int(width),
+            sample_steps=int(sample_steps),
+        )
 
     def submit_plan(self, plan: work.CustomizePlan) -> Job:
         work.check_plan(self.folders, plan)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import PICKLES
-from stillmoving.world.weights import HERE as SHIPPED, VIDEO_MODELS, shipped_model, shipped_motion_adapter
+from stillmoving.world.weights import HERE as SHIPPED
+from stillmoving.world.weights import VIDEO_MODELS, shipped_model, shipped_motion_adapter
 
 WORLD_PREFIX = "world:"  # a video model choice naming one of the shipped world's models
 WORLD_SETTINGS = dict(height=32, width=32, num_frames=8, steps=15, guidance_scale=4.0)  # as the demo generates
@@ -68,13 +69,17 @@ def readable(folders: Folders, text: str, what: str) -> str:
     path = Path(text.strip()).expanduser().resolve()
     if not _inside(path, folders.roots()):
         allowed = ", ".join(str(r) for r in folders.roots())
-        raise StillMovingError(f"{what} {text.strip()} is outside the folders this app may read ({allowed}); "
-                               f"start it with --folder to add one")
+        raise StillMovingError(
+            f"{what} {text.strip()} is outside the folders this app may read ({allowed}); "
+            f"start it with --folder to add one"
+        )
     if not path.exists():
         raise StillMovingError(f"{what} {text.strip()}: no such file or folder")
     if found := _pickles(path):
-        raise StillMovingError(f"{what} {text.strip()} holds pickle files ({found[0].name}), which this app never "
-                               f"loads; convert them to safetensors (`stillmoving info` tells what they hold)")
+        raise StillMovingError(
+            f"{what} {text.strip()} holds pickle files ({found[0].name}), which this app never "
+            f"loads; convert them to safetensors (`stillmoving info` tells what they hold)"
+        )
     return str(path)
 
 

@@ -19,16 +19,18 @@ import subprocess
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from stillmoving.errors import StillMovingError
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
 # A training verb's tqdm line: "spatial adapters:  40%|####  | 8/20 [00:02<00:03, 3.9it/s, loss=0.1234]".
-TRAINING_BAR = re.compile(r"(?P<desc>spatial adapters|dreambooth|style lora):\s*\d+%\|[^|]*\|\s*(?P<step>\d+)/"
-                          r"(?P<total>\d+)(?:.*?loss=(?P<loss>[-+0-9.eEnaifNAIF]+))?")
+TRAINING_BAR = re.compile(
+    r"(?P<desc>spatial adapters|dreambooth|style lora):\s*\d+%\|[^|]*\|\s*(?P<step>\d+)/"
+    r"(?P<total>\d+)(?:.*?loss=(?P<loss>[-+0-9.eEnaifNAIF]+))?"
+)
 STOP_GRACE_S = 30  # seconds a cancelled command has to stop after Ctrl-C before it is killed
 
 
@@ -39,7 +41,7 @@ class Job:
     id: int
     kind: str  # generate | compare | customize
     title: str  # one line the queue table shows
-    run: Callable[["Job"], object]  # does the work; its return value becomes `result`
+    run: Callable[[Job], object]  # does the work; its return value becomes `result`
     state: str = QUEUED
     phase: str = ""  # what the job does now, in words
     step: int = 0  # training steps done of `total`
@@ -120,7 +122,10 @@ class JobQueue:
                 job.state, job.error = (CANCELLED, "cancelled") if job.cancel_requested else (FAILED, str(error))
             except Exception as error:  # a bug, not a bad input: the page gets one line, the console the trace
                 traceback.print_exc()
-                job.state, job.error = FAILED, f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                job.state, job.error = (
+                    FAILED,
+                    f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+                )
             job.finished.set()
 
 
@@ -135,9 +140,14 @@ def run_command(job: Job, command: list[str]) -> None:
     job.phase = f"running {display(command[:2])}"
     job.step, job.total, job.losses = 0, 0, []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    job.process = subprocess.Popen([sys.executable, "-m", "stillmoving", *command], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                   start_new_session=True)  # its own process group: Ctrl-C reaches it alone
+    job.process = subprocess.Popen(
+        [sys.executable, "-m", "stillmoving", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )  # its own process group: Ctrl-C reaches it alone
     if job.cancel_requested:  # cancelled while the process started
         os.killpg(job.process.pid, signal.SIGINT)
     _follow(job, job.process.stdout)
@@ -150,8 +160,11 @@ def run_command(job: Job, command: list[str]) -> None:
         raise StillMovingError("cancelled")
     if code != 0:
         errors = [line for line in job.log if line.startswith("error:")]
-        raise StillMovingError(errors[-1].removeprefix("error:").strip() if errors else
-                               f"{display(command[:2])} stopped with exit code {code}: {' / '.join(list(job.log)[-3:])}")
+        raise StillMovingError(
+            errors[-1].removeprefix("error:").strip()
+            if errors
+            else f"{display(command[:2])} stopped with exit code {code}: {' / '.join(list(job.log)[-3:])}"
+        )
 
 
 def _follow(job: Job, stream) -> None:

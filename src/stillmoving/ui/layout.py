@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from stillmoving.ui.app import CSS, EXAMPLE_PROMPT, App, queue_table
+from stillmoving.ui.app import EXAMPLE_PROMPT, App, queue_table
 from stillmoving.ui.folders import WORLD_SETTINGS, customization_choices, video_model_choices
 
-INTRO = ("**Still-Moving**: animate a customized text-to-image model with a video model. The motion scale is the "
-         "motion adapter's alpha: 0 the video model's own motion, 1 still, -1 more motion. One job runs at a "
-         "time; the queue is at the bottom.")
+INTRO = (
+    "**Still-Moving**: animate a customized text-to-image model with a video model. The motion scale is the "
+    "motion adapter's alpha: 0 the video model's own motion, 1 still, -1 more motion. One job runs at a "
+    "time; the queue is at the bottom."
+)
 
 
 def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
@@ -17,15 +19,27 @@ def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
     models = video_model_choices(app.folders)
     with gr.Row():
         with gr.Column(scale=1):
-            model = gr.Dropdown(models, value=models[0][1], label="video model (or type a folder)",
-                                allow_custom_value=True, elem_id="video-model")
+            model = gr.Dropdown(
+                models,
+                value=models[0][1],
+                label="video model (or type a folder)",
+                allow_custom_value=True,
+                elem_id="video-model",
+            )
             with gr.Row():
-                customization = gr.Dropdown(customization_choices(app.folders), value="(none)",
-                                            label="customization (a folder written by customize)", scale=4,
-                                            allow_custom_value=True, elem_id="customization")
+                customization = gr.Dropdown(
+                    customization_choices(app.folders),
+                    value="(none)",
+                    label="customization (a folder written by customize)",
+                    scale=4,
+                    allow_custom_value=True,
+                    elem_id="customization",
+                )
                 refresh = gr.Button("refresh", scale=1, size="sm")
-            motion_adapter = gr.Textbox(label="motion adapter (your own video model only; the world's ship with "
-                                              "theirs)", placeholder="folder or .safetensors file")
+            motion_adapter = gr.Textbox(
+                label="motion adapter (your own video model only; the world's ship with theirs)",
+                placeholder="folder or .safetensors file",
+            )
             prompt = gr.Textbox(EXAMPLE_PROMPT, label="prompt", elem_id="prompt")
             negative = gr.Textbox(label="negative prompt")
             with gr.Row():
@@ -36,36 +50,60 @@ def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
                 height = gr.Number(world["height"], label="height", precision=0)
                 width = gr.Number(world["width"], label="width", precision=0)
                 guidance = gr.Number(world["guidance_scale"], label="guidance")
-            motion = gr.Slider(-1, 1, value=0, step=0.1, label="motion scale (-1 more motion, 0 the model's own, "
-                                                                 "1 still)", elem_id="motion-scale")
+            motion = gr.Slider(
+                -1,
+                1,
+                value=0,
+                step=0.1,
+                label="motion scale (-1 more motion, 0 the model's own, 1 still)",
+                elem_id="motion-scale",
+            )
             button = gr.Button("Generate", variant="primary", elem_id="generate")
         with gr.Column(scale=1):
-            video = gr.Video(label="video", autoplay=True, loop=True, height=320, elem_id="video",
-                             elem_classes="pixelated")
+            video = gr.Video(
+                label="video", autoplay=True, loop=True, height=320, elem_id="video", elem_classes="pixelated"
+            )
             files = gr.File(label="download (mp4, gif)", file_count="multiple")
-            command = gr.Code(label="the command that makes it again", language="shell", wrap_lines=True, elem_id="command")
+            command = gr.Code(
+                label="the command that makes it again", language="shell", wrap_lines=True, elem_id="command"
+            )
             status = gr.Markdown(elem_id="generate-status")
-    settings = [model, customization, motion_adapter, prompt, negative, seed, frames, height, width, steps, guidance,
-                motion]
+    settings = [
+        model,
+        customization,
+        motion_adapter,
+        prompt,
+        negative,
+        seed,
+        frames,
+        height,
+        width,
+        steps,
+        guidance,
+        motion,
+    ]
     outputs = [video, files, command, status]
     button.click(app.generate, settings, outputs, api_name="generate")
     motion.release(app.generate, settings, outputs, api_visibility="private")  # moving the knob makes a new video
-    model.change(app.model_changed, [model], [height, width, frames, steps, guidance, status],
-                 api_visibility="private")
+    model.change(app.model_changed, [model], [height, width, frames, steps, guidance, status], api_visibility="private")
     refresh.click(app.refreshed_choices, [customization], [customization], api_visibility="private")
     return settings, customization
 
 
 def compare_tab(app: App, settings: list) -> None:
-    gr.Markdown("The Generate tab's prompt, seed and settings through naive injection (the customized T2I's "
-                "weights in the video model) and Still-Moving, then the motion scale at -1, 0 and 1.")
+    gr.Markdown(
+        "The Generate tab's prompt, seed and settings through naive injection (the customized T2I's "
+        "weights in the video model) and Still-Moving, then the motion scale at -1, 0 and 1."
+    )
     button = gr.Button("Compare", variant="primary", elem_id="compare")
     with gr.Row():
         naive = gr.Video(label="naive injection", autoplay=True, loop=True, height=240, elem_classes="pixelated")
         ours = gr.Video(label="Still-Moving", autoplay=True, loop=True, height=240, elem_classes="pixelated")
     with gr.Row():
-        scales = [gr.Video(label=f"motion scale {s:g}", autoplay=True, loop=True, height=200,
-                           elem_classes="pixelated") for s in (-1, 0, 1)]
+        scales = [
+            gr.Video(label=f"motion scale {s:g}", autoplay=True, loop=True, height=200, elem_classes="pixelated")
+            for s in (-1, 0, 1)
+        ]
     commands = gr.Code(label="the commands that make them again", language="shell", wrap_lines=True)
     status = gr.Markdown(elem_id="compare-status")
     button.click(app.compare, settings, [naive, ours, *scales, commands, status], api_name="compare")
@@ -78,8 +116,9 @@ def customize_tab(app: App, world: dict, generate_customization: gr.Dropdown, ta
     with gr.Row():
         with gr.Column(scale=1):
             name = gr.Textbox("sks-star", label="name (a folder under the output folder's customizations/)")
-            model = gr.Dropdown(models, value=models[0][1], label="video model (or type a folder)",
-                                allow_custom_value=True)
+            model = gr.Dropdown(
+                models, value=models[0][1], label="video model (or type a folder)", allow_custom_value=True
+            )
             motion_adapter = gr.Textbox(label="motion adapter (your own video model only)")
             prompt = gr.Textbox("a sks star", label="prompt naming the customization")
             identifier = gr.Textbox("sks", label="identifier (prior videos use the prompt without it)")
@@ -87,8 +126,11 @@ def customize_tab(app: App, world: dict, generate_customization: gr.Dropdown, ta
                 uploads = gr.File(label="upload images", file_count="multiple", file_types=["image"])
                 images = gr.Textbox(label="or a folder of images (inside a configured folder)")
                 example = gr.Button("example: render the world's held-out sks star", size="sm")
-                method = gr.Radio(["dreambooth", "lora"], value="dreambooth",
-                                  label="customized T2I: DreamBooth (a subject) or a style LoRA")
+                method = gr.Radio(
+                    ["dreambooth", "lora"],
+                    value="dreambooth",
+                    label="customized T2I: DreamBooth (a subject) or a style LoRA",
+                )
                 t2i_steps = gr.Number(200, label="T2I training steps", precision=0)
             with gr.Tab("or a customized T2I"):
                 customized = gr.Textbox(label="DreamBooth/UNet folder or one .safetensors checkpoint")
@@ -115,8 +157,27 @@ def customize_tab(app: App, world: dict, generate_customization: gr.Dropdown, ta
             loss = gr.LinePlot(x="step", y="loss", label="loss", height=220)
             commands = gr.Code(label="the commands it runs", language="shell", wrap_lines=True)
             use = gr.Button("use in Generate")
-    values = [name, model, motion_adapter, prompt, identifier, uploads, images, method, t2i_steps, customized, loras,
-              steps, num_images, num_prior, checkpoint_every, frames, height, width, sample_steps]
+    values = [
+        name,
+        model,
+        motion_adapter,
+        prompt,
+        identifier,
+        uploads,
+        images,
+        method,
+        t2i_steps,
+        customized,
+        loras,
+        steps,
+        num_images,
+        num_prior,
+        checkpoint_every,
+        frames,
+        height,
+        width,
+        sample_steps,
+    ]
     start.click(app.customize, values, [job_id, plan, status], api_name="customize")
     cancel.click(app.cancel, [job_id], [status], api_name="cancel")
     resume.click(app.resume, [plan], [job_id, status], api_visibility="private")
@@ -136,11 +197,17 @@ def layout(app: App) -> gr.Blocks:
                 compare_tab(app, settings)
             with gr.Tab("Customize", id="customize"):
                 job_id, announced, progress, loss, commands = customize_tab(app, world, customization, tabs)
-        table = gr.Dataframe(queue_table(app.queue), label="queue (one job at a time)", interactive=False,
-                             elem_id="queue")
+        table = gr.Dataframe(
+            queue_table(app.queue), label="queue (one job at a time)", interactive=False, elem_id="queue"
+        )
         timer = gr.Timer(1.0)
-        timer.tick(app.tick, [job_id, announced], [table, progress, loss, commands, customization, announced],
-                   api_visibility="private", show_progress="hidden")
+        timer.tick(
+            app.tick,
+            [job_id, announced],
+            [table, progress, loss, commands, customization, announced],
+            api_visibility="private",
+            show_progress="hidden",
+        )
         gr.api(app.job, api_name="job")
         gr.api(app.jobs, api_name="jobs")
     return page

@@ -47,10 +47,15 @@ def model_files(folders: Folders, gen: Generation) -> tuple[dict, Path | None]:
     if gen.customization.strip() not in ("", "(none)"):
         folder = Path(readable(folders, gen.customization, "customization"))
         sources = read_customization(folder)
-        files = dict(model=sources["model"], motion_modules=sources.get("motion_modules"),
-                     customized=sources.get("customized"), loras=[tuple(x) for x in sources.get("loras", [])],
-                     spatial_adapters=sources["spatial_adapters"], motion_adapter=sources.get("motion_adapter"),
-                     config_dir=sources.get("config_dir"))
+        files = dict(
+            model=sources["model"],
+            motion_modules=sources.get("motion_modules"),
+            customized=sources.get("customized"),
+            loras=[tuple(x) for x in sources.get("loras", [])],
+            spatial_adapters=sources["spatial_adapters"],
+            motion_adapter=sources.get("motion_adapter"),
+            config_dir=sources.get("config_dir"),
+        )
         for key in ("model", "motion_modules", "customized", "spatial_adapters", "motion_adapter", "config_dir"):
             if files[key]:  # what the record names is read too, so it must lie in a configured folder
                 files[key] = readable(folders, files[key], key.replace("_", " "))
@@ -77,9 +82,24 @@ def generate_command(gen: Generation, files: dict, customization: Path | None, o
     args += ["--prompt", gen.prompt]
     if gen.negative_prompt:
         args += ["--negative-prompt", gen.negative_prompt]
-    args += ["--motion-scale", f"{gen.motion_scale:g}", "--seed", str(gen.seed), "--num-frames", str(gen.num_frames),
-             "--height", str(gen.height), "--width", str(gen.width), "--steps", str(gen.steps),
-             "--guidance-scale", f"{gen.guidance_scale:g}", "-o", str(output)]
+    args += [
+        "--motion-scale",
+        f"{gen.motion_scale:g}",
+        "--seed",
+        str(gen.seed),
+        "--num-frames",
+        str(gen.num_frames),
+        "--height",
+        str(gen.height),
+        "--width",
+        str(gen.width),
+        "--steps",
+        str(gen.steps),
+        "--guidance-scale",
+        f"{gen.guidance_scale:g}",
+        "-o",
+        str(output),
+    ]
     return shlex.join(args)
 
 
@@ -131,13 +151,23 @@ def check_generation_inputs(folders: Folders, gen: Generation) -> tuple[dict, Pa
     if gen.motion_scale != 0 and not files.get("motion_adapter"):
         raise StillMovingError("a motion scale other than 0 needs the video model's motion adapter")
     check_model_files(**files)
-    check_generation(files["model"], files.get("config_dir"), folders.videos_dir() / "x.mp4", gen.height, gen.width,
-                     gen.num_frames, gen.steps, gen.guidance_scale, 8)
+    check_generation(
+        files["model"],
+        files.get("config_dir"),
+        folders.videos_dir() / "x.mp4",
+        gen.height,
+        gen.width,
+        gen.num_frames,
+        gen.steps,
+        gen.guidance_scale,
+        8,
+    )
     return files, customization
 
 
-def generate(folders: Folders, pipelines: Pipelines, gen: Generation, files: dict | None = None,
-             label: str = "") -> Video:
+def generate(
+    folders: Folders, pipelines: Pipelines, gen: Generation, files: dict | None = None, label: str = ""
+) -> Video:
     """One video on this machine's best device, written as mp4 and GIF under the output's videos/."""
     from stillmoving.data.video_io import read_video, write_video
     from stillmoving.inference import generate_videos
@@ -150,10 +180,19 @@ def generate(folders: Folders, pipelines: Pipelines, gen: Generation, files: dic
     pipe = pipelines.get(files, device, check_dtype("auto", device))
     check_num_frames(pipe, gen.num_frames)
     stem = folders.videos_dir() / _name(gen, files)
-    frames_dir, = generate_videos(pipe, [gen.prompt], stem, motion_scale=gen.motion_scale,
-                                  negative_prompt=gen.negative_prompt or None, num_frames=gen.num_frames,
-                                  height=gen.height, width=gen.width, steps=gen.steps,
-                                  guidance_scale=gen.guidance_scale, seed=gen.seed)
+    (frames_dir,) = generate_videos(
+        pipe,
+        [gen.prompt],
+        stem,
+        motion_scale=gen.motion_scale,
+        negative_prompt=gen.negative_prompt or None,
+        num_frames=gen.num_frames,
+        height=gen.height,
+        width=gen.width,
+        steps=gen.steps,
+        guidance_scale=gen.guidance_scale,
+        seed=gen.seed,
+    )
     frames = read_video(frames_dir)  # lossless PNG frames, encoded once for each format
     mp4, gif = write_video(frames, stem.with_suffix(".mp4")), write_video(frames, stem.with_suffix(".gif"))
     shutil.rmtree(frames_dir)
@@ -175,8 +214,9 @@ def compare(folders: Folders, pipelines: Pipelines, gen: Generation) -> list[Vid
         raise StillMovingError("comparing motion scales needs the video model's motion adapter")
     name = "Still-Moving" if customization is not None else "video model"
     for scale in COMPARE_SCALES:
-        videos.append(generate(folders, pipelines, replace(gen, motion_scale=scale), None,
-                               f"{name}, motion scale {scale:g}"))
+        videos.append(
+            generate(folders, pipelines, replace(gen, motion_scale=scale), None, f"{name}, motion scale {scale:g}")
+        )
     return videos
 
 
@@ -251,9 +291,25 @@ def customize_commands(folders: Folders, plan: CustomizePlan) -> list[list[str]]
         flag = _state_flag(t2i, record)
         if flag is not None:
             verb = ["t2i", "dreambooth"] if plan.t2i_method == "dreambooth" else ["t2i", "lora"]
-            commands.append([*verb, "--model", t2i_base(plan, vm), "-o", str(t2i), "--images", images,
-                             "--prompt", plan.prompt, "--steps", str(plan.t2i_steps),
-                             "--checkpoint-every", str(plan.checkpoint_every), *size, *flag])
+            commands.append(
+                [
+                    *verb,
+                    "--model",
+                    t2i_base(plan, vm),
+                    "-o",
+                    str(t2i),
+                    "--images",
+                    images,
+                    "--prompt",
+                    plan.prompt,
+                    "--steps",
+                    str(plan.t2i_steps),
+                    "--checkpoint-every",
+                    str(plan.checkpoint_every),
+                    *size,
+                    *flag,
+                ]
+            )
         if plan.t2i_method == "dreambooth":
             customized = str(t2i)
         else:
@@ -261,8 +317,9 @@ def customize_commands(folders: Folders, plan: CustomizePlan) -> list[list[str]]
     elif customized:
         customized = readable(folders, customized, "customized T2I")
     if not customized and not loras:
-        raise StillMovingError("give images to learn from, or a customized T2I (a folder, a .safetensors file, "
-                               "or LoRA files)")
+        raise StillMovingError(
+            "give images to learn from, or a customized T2I (a folder, a .safetensors file, or LoRA files)"
+        )
     flag = _state_flag(run, "customize_run.json")
     if flag is None:
         raise StillMovingError(f"customization {plan.name} exists already ({run}); choose another name")
@@ -274,11 +331,28 @@ def customize_commands(folders: Folders, plan: CustomizePlan) -> list[list[str]]
         command += ["--customized", base]  # a LoRA made for the world's M fuses into M, not the joint model's T2I
     for path, weight in loras:
         command += ["--lora", f"{path}:{weight:g}"]
-    command += ["--prompt", plan.prompt, "--identifier", plan.identifier, "--steps", str(plan.steps),
-                "--num-images", str(plan.num_images), "--num-prior-videos", str(plan.num_prior_videos),
-                "--checkpoint-every", str(plan.checkpoint_every), "--num-frames", str(plan.num_frames), *size,
-                "--sample-steps", str(plan.sample_steps), "--num-validation-videos", str(plan.num_validation_videos),
-                *flag]
+    command += [
+        "--prompt",
+        plan.prompt,
+        "--identifier",
+        plan.identifier,
+        "--steps",
+        str(plan.steps),
+        "--num-images",
+        str(plan.num_images),
+        "--num-prior-videos",
+        str(plan.num_prior_videos),
+        "--checkpoint-every",
+        str(plan.checkpoint_every),
+        "--num-frames",
+        str(plan.num_frames),
+        *size,
+        "--sample-steps",
+        str(plan.sample_steps),
+        "--num-validation-videos",
+        str(plan.num_validation_videos),
+        *flag,
+    ]
     return [*commands, command]
 
 
@@ -287,8 +361,14 @@ def check_plan(folders: Folders, plan: CustomizePlan) -> None:
     from stillmoving.validation import at_least, one_of
 
     one_of("T2I method", plan.t2i_method, ("dreambooth", "lora"))
-    for what, value in (("steps", plan.steps), ("T2I steps", plan.t2i_steps), ("images", plan.num_images),
-                        ("prior videos", plan.num_prior_videos), ("checkpoint every", plan.checkpoint_every),
-                        ("frames", plan.num_frames), ("sample steps", plan.sample_steps)):
+    for what, value in (
+        ("steps", plan.steps),
+        ("T2I steps", plan.t2i_steps),
+        ("images", plan.num_images),
+        ("prior videos", plan.num_prior_videos),
+        ("checkpoint every", plan.checkpoint_every),
+        ("frames", plan.num_frames),
+        ("sample steps", plan.sample_steps),
+    ):
         at_least(what, value, 1)
     customize_commands(folders, plan)

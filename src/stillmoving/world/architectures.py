@@ -56,7 +56,10 @@ PRESETS: dict[str, Architecture] = {
     # CPU pretraining of about an hour and a ~22 MB fp32 pipeline folder.
     "world": Architecture(
         unet_channels=(64, 128),  # 8x8 and 4x4 latent levels, plus the 4x4 mid block
-        cross_attn_levels=(True, False),  # text enters at 8x8 and in the mid block, as SD1.5 leaves its deepest level plain
+        cross_attn_levels=(
+            True,
+            False,
+        ),  # text enters at 8x8 and in the mid block, as SD1.5 leaves its deepest level plain
         layers_per_block=1,
         attention_heads=4,
         norm_groups=8,

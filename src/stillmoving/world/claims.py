@@ -25,8 +25,13 @@ MIN_PAIRS = 4  # a percentile interval from fewer pairs is too narrow to mean an
 KEEP = 0.9  # Still-Moving keeps at least this share of the customized T2I's fidelity and the base T2V's motion
 STATIC_SHARE = 0.5  # "near-static": at least this share of the no-motion-adapter videos is static
 FIDELITY_FLOOR = 0.1  # below this the customized T2I does not show its look, and a share of it is noise
-BASE, T2I, NAIVE, NO_MOTION, OURS = ("base T2V", "customized T2I (image)", "naive injection", "no motion adapter",
-                                     "Still-Moving")
+BASE, T2I, NAIVE, NO_MOTION, OURS = (
+    "base T2V",
+    "customized T2I (image)",
+    "naive injection",
+    "no motion adapter",
+    "Still-Moving",
+)
 INTERPOLATION = "weight interpolation"  # the paper's baseline: V's T2I part at V's T2I + w (M1 - V's T2I)
 MOTION_SCALE = "motion scale"  # the scope of the sweep's claim
 GAP = f"{OURS} minus {NAIVE}"
@@ -49,9 +54,14 @@ class Claim:
         return f"{self.scope}: {self.statement}: {self.verdict}. {self.measured}"
 
     def as_dict(self) -> dict:
-        return {"statement": self.statement, "verdict": self.verdict, "measured": self.measured, "rule": self.rule,
-                "intervals": {k: v.as_dict() for k, v in self.intervals.items()},
-                "values": {k: (float(v) if np.isfinite(v) else None) for k, v in self.values.items()}}
+        return {
+            "statement": self.statement,
+            "verdict": self.verdict,
+            "measured": self.measured,
+            "rule": self.rule,
+            "intervals": {k: v.as_dict() for k, v in self.intervals.items()},
+            "values": {k: (float(v) if np.isfinite(v) else None) for k, v in self.values.items()},
+        }
 
 
 def signed(x: float) -> str:
@@ -110,12 +120,16 @@ def _pairs(gap: dict[str, Interval]) -> int:
 def better_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
     sides = [side(m, gap[m.key]) for m in (CONSISTENCY, ARTIFACT)]
     verdict = UNJUDGED if sides == [None, None] else HOLDS if "good" in sides else FAILS
-    return Claim(scope, "better_than_naive", f"{OURS} is better than {NAIVE} on consistency or artifacts",
-                 "the interval of the difference lies wholly on the good side for consistency (above 0) or "
-                 "artifact (below 0)", verdict,
-                 f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: consistency {describe(gap['consistency'])}, "
-                 f"artifact {describe(gap['artifact'])}." + (too_few(_pairs(gap)) if verdict == UNJUDGED else ""),
-                 {"consistency": gap["consistency"], "artifact": gap["artifact"]})
+    return Claim(
+        scope,
+        "better_than_naive",
+        f"{OURS} is better than {NAIVE} on consistency or artifacts",
+        "the interval of the difference lies wholly on the good side for consistency (above 0) or artifact (below 0)",
+        verdict,
+        f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: consistency {describe(gap['consistency'])}, "
+        f"artifact {describe(gap['artifact'])}." + (too_few(_pairs(gap)) if verdict == UNJUDGED else ""),
+        {"consistency": gap["consistency"], "artifact": gap["artifact"]},
+    )
 
 
 def no_worse_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
@@ -123,41 +137,64 @@ def no_worse_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
     sides = [side(m, gap[m.key]) for m in metrics]
     verdict = UNJUDGED if all(s is None for s in sides) else FAILS if "bad" in sides else HOLDS
     worse = [m.key for m, s in zip(metrics, sides) if s == "bad"]
-    return Claim(scope, "no_worse_than_naive", f"{OURS} is no worse than {NAIVE}",
-                 "no interval of the difference (fidelity, consistency, artifact) lies wholly on the bad side",
-                 verdict, f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: "
-                 + ", ".join(f"{m.key} {describe(gap[m.key])}" for m in metrics)
-                 + (f"; worse on {', '.join(worse)}." if worse else ".")
-                 + (too_few(_pairs(gap)) if verdict == UNJUDGED else ""),
-                 {m.key: gap[m.key] for m in metrics})
+    return Claim(
+        scope,
+        "no_worse_than_naive",
+        f"{OURS} is no worse than {NAIVE}",
+        "no interval of the difference (fidelity, consistency, artifact) lies wholly on the bad side",
+        verdict,
+        f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: "
+        + ", ".join(f"{m.key} {describe(gap[m.key])}" for m in metrics)
+        + (f"; worse on {', '.join(worse)}." if worse else ".")
+        + (too_few(_pairs(gap)) if verdict == UNJUDGED else ""),
+        {m.key: gap[m.key] for m in metrics},
+    )
 
 
-def share_kept(scope: str, name: str, metric: str, whose: str, reference: Variant, ours: Variant, seed: int,
-               floor: float = 0.0) -> Claim:
+def share_kept(
+    scope: str, name: str, metric: str, whose: str, reference: Variant, ours: Variant, seed: int, floor: float = 0.0
+) -> Claim:
     """Ours' mean `metric` over the reference's, paired: at least KEEP of it, judged only where the
     reference itself reaches `floor` (a share of almost nothing is noise)."""
     kept = paired_ratio_bootstrap(*paired(reference, ours, metric), seed=seed)
     own, theirs = (float(np.nanmean(v.values(metric))) for v in (ours, reference))
     verdict, why = at_least(kept, KEEP)
     if not theirs >= floor:
-        verdict, why = UNJUDGED, (f" The {reference.name} itself scores {theirs:.3f} (below {floor}): it does not "
-                                  "show what should be kept, so a share of it says nothing.")
-    return Claim(scope, name, f"{OURS} keeps at least {KEEP:.0%} of the {whose}",
-                 f"the interval of mean {metric} ({OURS} / {reference.name}) lies at or above {KEEP:.0%}"
-                 + (f", and the {reference.name} itself reaches {floor}" if floor else ""), verdict,
-                 f"Mean {metric}, {OURS} / {reference.name}, same prompts and seeds: "
-                 f"{describe(kept, True)} over {kept.n} pairs ({own:.3f} vs {theirs:.3f}).{why}",
-                 {"kept": kept}, {"still_moving": own, "reference": theirs})
+        verdict, why = (
+            UNJUDGED,
+            (
+                f" The {reference.name} itself scores {theirs:.3f} (below {floor}): it does not "
+                "show what should be kept, so a share of it says nothing."
+            ),
+        )
+    return Claim(
+        scope,
+        name,
+        f"{OURS} keeps at least {KEEP:.0%} of the {whose}",
+        f"the interval of mean {metric} ({OURS} / {reference.name}) lies at or above {KEEP:.0%}"
+        + (f", and the {reference.name} itself reaches {floor}" if floor else ""),
+        verdict,
+        f"Mean {metric}, {OURS} / {reference.name}, same prompts and seeds: "
+        f"{describe(kept, True)} over {kept.n} pairs ({own:.3f} vs {theirs:.3f}).{why}",
+        {"kept": kept},
+        {"still_moving": own, "reference": theirs},
+    )
 
 
 def ablation_static(scope: str, ablation: Variant, seed: int) -> Claim:
     static = ablation.values("is_static")
     share = bootstrap_mean(static, seed=seed)
     verdict, why = at_least(share, STATIC_SHARE)
-    return Claim(scope, "no_motion_adapter_static", "without the motion adapter the videos are near-static",
-                 f"the interval of the static share lies at or above {STATIC_SHARE:.0%}", verdict,
-                 f"{int(np.nansum(static))} of {share.n} videos trained without the motion adapter are static "
-                 f"(share {describe(share, True)}).{why}", {"static_share": share})
+    return Claim(
+        scope,
+        "no_motion_adapter_static",
+        "without the motion adapter the videos are near-static",
+        f"the interval of the static share lies at or above {STATIC_SHARE:.0%}",
+        verdict,
+        f"{int(np.nansum(static))} of {share.n} videos trained without the motion adapter are static "
+        f"(share {describe(share, True)}).{why}",
+        {"static_share": share},
+    )
 
 
 def by_name(scope: str, variants: list[Variant]) -> dict[str, Variant]:
@@ -171,11 +208,15 @@ def by_name(scope: str, variants: list[Variant]) -> dict[str, Variant]:
 
 def customization_claims(scope: str, by: dict[str, Variant], gap: dict[str, Interval], seed: int) -> list[Claim]:
     """The five claims for one customization (`by_name` of its variants), in the order the report lists them."""
-    return [better_than_naive(scope, gap),
-            share_kept(scope, "fidelity_kept", "fidelity", "customized T2I's fidelity", by[T2I], by[OURS], seed,
-                       FIDELITY_FLOOR),
-            share_kept(scope, "motion_kept", "speed", "base T2V's motion (speed)", by[BASE], by[OURS], seed),
-            ablation_static(scope, by[NO_MOTION], seed), no_worse_than_naive(scope, gap)]
+    return [
+        better_than_naive(scope, gap),
+        share_kept(
+            scope, "fidelity_kept", "fidelity", "customized T2I's fidelity", by[T2I], by[OURS], seed, FIDELITY_FLOOR
+        ),
+        share_kept(scope, "motion_kept", "speed", "base T2V's motion (speed)", by[BASE], by[OURS], seed),
+        ablation_static(scope, by[NO_MOTION], seed),
+        no_worse_than_naive(scope, gap),
+    ]
 
 
 def motion_scale_monotone(alphas: list[float], variants: list[Variant], seed: int, scope: str = MOTION_SCALE) -> Claim:
@@ -185,18 +226,24 @@ def motion_scale_monotone(alphas: list[float], variants: list[Variant], seed: in
     steps = {f"alpha {alphas[j]:g} minus {alphas[i]:g}": step(i, j) for i, j in zip(order, order[1:])}
     ends = step(order[0], order[-1]) if order else Interval.empty()
     rising = [name for name, s in steps.items() if judgeable(s) and s.low > 0]
-    verdict = (UNJUDGED if not judgeable(ends) else FAILS if rising or ends.low > 0
-               else HOLDS if ends.high < 0 else UNJUDGED)
+    verdict = (
+        UNJUDGED if not judgeable(ends) else FAILS if rising or ends.low > 0 else HOLDS if ends.high < 0 else UNJUDGED
+    )
     why = too_few(ends.n) if not judgeable(ends) else " The interval contains 0: more videos would decide."
     means = ", ".join(f"{alphas[i]:g}: {np.nanmean(variants[i].values('displacement')):.2f}" for i in order)
-    return Claim(scope, "monotone", "motion falls monotonically as the motion scale alpha rises",
-                 "no step to a larger alpha has an interval of the displacement difference wholly above 0, and "
-                 "the largest alpha's minus the smallest's lies wholly below 0", verdict,
-                 f"Mean displacement (px over the clip) at alpha {means}; largest minus smallest alpha "
-                 f"{describe(ends)} over {ends.n} pairs"
-                 + (f"; motion rises at {', '.join(rising)}." if rising else ".")
-                 + (why if verdict == UNJUDGED else ""),
-                 {"largest minus smallest alpha": ends, **steps})
+    return Claim(
+        scope,
+        "monotone",
+        "motion falls monotonically as the motion scale alpha rises",
+        "no step to a larger alpha has an interval of the displacement difference wholly above 0, and "
+        "the largest alpha's minus the smallest's lies wholly below 0",
+        verdict,
+        f"Mean displacement (px over the clip) at alpha {means}; largest minus smallest alpha "
+        f"{describe(ends)} over {ends.n} pairs"
+        + (f"; motion rises at {', '.join(rising)}." if rising else ".")
+        + (why if verdict == UNJUDGED else ""),
+        {"largest minus smallest alpha": ends, **steps},
+    )
 
 
 @dataclass
@@ -206,7 +253,7 @@ class Findings:
     claims: list[Claim]
     differences: dict[str, dict[str, Interval]]  # customization -> metric -> Still-Moving minus naive injection
 
-    def __add__(self, other: "Findings") -> "Findings":
+    def __add__(self, other: Findings) -> Findings:
         """Two video models' findings on one page: claims in order, scopes kept apart."""
         return Findings([*self.claims, *other.claims], {**self.differences, **other.differences})
 
@@ -215,15 +262,30 @@ class Findings:
         grouped: dict[str, dict] = {}
         for claim in self.claims:
             grouped.setdefault(claim.scope, {})[claim.name] = claim.as_dict()
-        return {"verdicts": [claim.line() for claim in self.claims], "claims": grouped,
-                "still_moving_minus_naive": {scope: {k: v.as_dict() for k, v in gap.items()}
-                                             for scope, gap in self.differences.items()},
-                "rules": {"level": LEVEL, "min_pairs": MIN_PAIRS, "keep": KEEP, "static_share": STATIC_SHARE,
-                          "fidelity_floor": FIDELITY_FLOOR}}
+        return {
+            "verdicts": [claim.line() for claim in self.claims],
+            "claims": grouped,
+            "still_moving_minus_naive": {
+                scope: {k: v.as_dict() for k, v in gap.items()} for scope, gap in self.differences.items()
+            },
+            "rules": {
+                "level": LEVEL,
+                "min_pairs": MIN_PAIRS,
+                "keep": KEEP,
+                "static_share": STATIC_SHARE,
+                "fidelity_floor": FIDELITY_FLOOR,
+            },
+        }
 
 
-def judge(sections: dict[str, list[Variant]], alphas: list[float], sweep: list[Variant], columns: list[Metric],
-          seed: int = 0, sweep_scope: str = MOTION_SCALE) -> Findings:
+def judge(
+    sections: dict[str, list[Variant]],
+    alphas: list[float],
+    sweep: list[Variant],
+    columns: list[Metric],
+    seed: int = 0,
+    sweep_scope: str = MOTION_SCALE,
+) -> Findings:
     """Every claim of one video model, from its customizations' variants and its motion-scale sweep."""
     named = {scope: by_name(scope, variants) for scope, variants in sections.items()}
     gaps = {scope: differences(by[OURS], by[NAIVE], columns, seed) for scope, by in named.items()}

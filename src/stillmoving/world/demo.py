@@ -6,8 +6,8 @@ made from rendered images by the same commands a user runs, and on each of the w
 not; weights/__init__.py), it compares: the base T2V, the customized T2I alone (the fidelity
 reference), naive injection, weight interpolation (the paper's baseline), frozen-video training
 without the motion adapter, Still-Moving without prior preservation, and Still-Moving; then sweeps the
-motion scale on each base T2V. Every video is scored by the world's oracle metrics; claims.json judges the paper's claims with
-paired bootstrap intervals (claims.py), and the report folder gets a page with those verdicts, a
+motion scale on each base T2V. Every video is scored by the world's oracle metrics; claims.json judges the paper's
+claims with paired bootstrap intervals (claims.py), and the report folder gets a page with those verdicts, a
 legend, a table per customization, the videos as a (prompt, seed) x variant grid, a plot of motion
 against alpha, and metrics.json.
 """
@@ -29,10 +29,9 @@ from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.loading import assemble_interpolated, assemble_pipeline, load_customized, load_t2v, t2i_pipeline
-from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
+from stillmoving.t2i_finetune import LORA_FILE, DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.t2i_finetune import LORA_FILE
 from stillmoving.world.claims import (
     BASE,
     INTERPOLATION,
@@ -45,7 +44,15 @@ from stillmoving.world.claims import (
     by_name,
     judge,
 )
-from stillmoving.world.drift import FIGURE, DriftPoint, drift_html, drift_point, drift_record, plot_drift, relative_drift
+from stillmoving.world.drift import (
+    FIGURE,
+    DriftPoint,
+    drift_html,
+    drift_point,
+    drift_record,
+    plot_drift,
+    relative_drift,
+)
 from stillmoving.world.folders import write_image_folder
 from stillmoving.world.legend import DEMO_METRICS
 from stillmoving.world.metrics import video_metrics
@@ -91,11 +98,22 @@ class DemoConfig:
     seed: int = 0  # everything else follows from it
 
     @classmethod
-    def quick(cls, **overrides) -> "DemoConfig":
+    def quick(cls, **overrides) -> DemoConfig:
         """CI-sized: one customization, few steps; 2 prompts x 2 seeds, the fewest pairs the claims judge."""
-        small = dict(targets=("star",), customization_images=4, dreambooth_steps=10, style_steps=10, spatial_steps=6,
-                     num_images=4, num_prior_videos=2, eval_prompts=2, seeds=2, sample_steps=4, alphas=(-1.0, 0.0, 1.0),
-                     drift_weights=())
+        small = dict(
+            targets=("star",),
+            customization_images=4,
+            dreambooth_steps=10,
+            style_steps=10,
+            spatial_steps=6,
+            num_images=4,
+            num_prior_videos=2,
+            eval_prompts=2,
+            seeds=2,
+            sample_steps=4,
+            alphas=(-1.0, 0.0, 1.0),
+            drift_weights=(),
+        )
         return cls(**{**small, **overrides})
 
 
@@ -164,15 +182,36 @@ def render_customization_images(folder: Path, target: str, count: int, seed: int
 
 def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -> dict:
     """DreamBooth for a subject, a style LoRA for a style; returns `load_customized` arguments."""
-    common = dict(model=cfg.model, output_dir=str(out), height=cfg.resolution, width=cfg.resolution,
-                  train_batch_size=cfg.t2i_batch_size, seed=cfg.seed)
+    common = dict(
+        model=cfg.model,
+        output_dir=str(out),
+        height=cfg.resolution,
+        width=cfg.resolution,
+        train_batch_size=cfg.t2i_batch_size,
+        seed=cfg.seed,
+    )
     if "subject" in TARGETS[target]:
-        train_dreambooth(DreamBoothConfig(**common, instance_images=str(images), instance_prompt=f"a sks {target}",
-                                          use_captions=True, train_text_encoder=True,
-                                          max_train_steps=cfg.dreambooth_steps, learning_rate=cfg.dreambooth_lr))
+        train_dreambooth(
+            DreamBoothConfig(
+                **common,
+                instance_images=str(images),
+                instance_prompt=f"a sks {target}",
+                use_captions=True,
+                train_text_encoder=True,
+                max_train_steps=cfg.dreambooth_steps,
+                learning_rate=cfg.dreambooth_lr,
+            )
+        )
         return {"customized": str(out), "loras": []}
-    lora = train_style_lora(StyleLoRAConfig(**common, images=str(images), rank=cfg.style_rank,
-                                            max_train_steps=cfg.style_steps, learning_rate=cfg.style_lr))
+    lora = train_style_lora(
+        StyleLoRAConfig(
+            **common,
+            images=str(images),
+            rank=cfg.style_rank,
+            max_train_steps=cfg.style_steps,
+            learning_rate=cfg.style_lr,
+        )
+    )
     return {"customized": None, "loras": [(str(lora), 1.0)]}
 
 
@@ -186,9 +225,17 @@ def generate(pipe, prompts: list[str], gen: Generation, seeds: int, motion_scale
     variant = Variant("", "")
     for prompt in prompts:
         for seed in range(seeds):
-            frames = pipe(prompt, num_frames=gen.num_frames, height=gen.resolution, width=gen.resolution,
-                          num_inference_steps=gen.steps, guidance_scale=gen.guidance_scale, motion_scale=motion_scale,
-                          generator=torch.Generator().manual_seed(seed), output_type="np").frames[0]
+            frames = pipe(
+                prompt,
+                num_frames=gen.num_frames,
+                height=gen.resolution,
+                width=gen.resolution,
+                num_inference_steps=gen.steps,
+                guidance_scale=gen.guidance_scale,
+                motion_scale=motion_scale,
+                generator=torch.Generator().manual_seed(seed),
+                output_type="np",
+            ).frames[0]
             variant.add(to_uint8_frames(frames), prompt, seed)
     return variant
 
@@ -208,16 +255,22 @@ def t2i_reference(cfg: DemoConfig, m1_args: dict, prompts: list[str], gen: Gener
     variant = Variant("", "")
     for prompt in prompts:
         for seed in range(cfg.seeds):
-            image = t2i(prompt, height=gen.resolution, width=gen.resolution, num_inference_steps=gen.steps,
-                        guidance_scale=gen.guidance_scale, generator=torch.Generator().manual_seed(seed),
-                        output_type="np").images[0]
+            image = t2i(
+                prompt,
+                height=gen.resolution,
+                width=gen.resolution,
+                num_inference_steps=gen.steps,
+                guidance_scale=gen.guidance_scale,
+                generator=torch.Generator().manual_seed(seed),
+                output_type="np",
+            ).images[0]
             variant.add(to_uint8_frames(image[None]), prompt, seed)
     return variant
 
 
 def still_caption(prompt: str) -> str:
     """A video caption without its motion words: what the customized T2I is asked for."""
-    return prompt.split(" moving ")[0] + prompt[prompt.index(" on a "):]
+    return prompt.split(" moving ")[0] + prompt[prompt.index(" on a ") :]
 
 
 def prior_prompts(cfg: DemoConfig) -> list[str]:
@@ -227,28 +280,44 @@ def prior_prompts(cfg: DemoConfig) -> list[str]:
 
 def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, **changes) -> str:
     """Stage 2 with the demo's sizes; `changes` make the ablations (no motion adapter, no prior)."""
-    run = CustomizeConfig(model=cfg.model, output_dir=str(out), motion_adapter=cfg.motion_adapter,
-                          customized=m1_args["customized"], loras=m1_args["loras"],
-                          prompts=[still_caption(p) for p in prompts], prior_prompts=prior_prompts(cfg),
-                          num_images=cfg.num_images, num_prior_videos=cfg.num_prior_videos,
-                          spatial_rank=cfg.spatial_rank, num_frames=cfg.num_frames, height=cfg.resolution,
-                          width=cfg.resolution, max_train_steps=cfg.spatial_steps, learning_rate=cfg.spatial_lr,
-                          sample_steps=cfg.sample_steps, guidance_scale=cfg.guidance_scale, seed=cfg.seed)
+    run = CustomizeConfig(
+        model=cfg.model,
+        output_dir=str(out),
+        motion_adapter=cfg.motion_adapter,
+        customized=m1_args["customized"],
+        loras=m1_args["loras"],
+        prompts=[still_caption(p) for p in prompts],
+        prior_prompts=prior_prompts(cfg),
+        num_images=cfg.num_images,
+        num_prior_videos=cfg.num_prior_videos,
+        spatial_rank=cfg.spatial_rank,
+        num_frames=cfg.num_frames,
+        height=cfg.resolution,
+        width=cfg.resolution,
+        max_train_steps=cfg.spatial_steps,
+        learning_rate=cfg.spatial_lr,
+        sample_steps=cfg.sample_steps,
+        guidance_scale=cfg.guidance_scale,
+        seed=cfg.seed,
+    )
     return str(train_spatial_adapters(replace(run, **changes)))
 
 
 def section_prompts(cfg: DemoConfig, target: str) -> tuple[list[str], list[str]]:
     """A customization's evaluation prompts and the prompts its spatial adapters train on: the same for every
     variant of the section and of the drift study, so their videos pair up by (prompt, seed)."""
-    return (evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames),
-            evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames))
+    return (
+        evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames),
+        evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames),
+    )
 
 
 def customized_t2i(cfg: DemoConfig, target: str, work: Path) -> dict:
     """The user's side, once per customization whatever the video model: images, then M1 from M."""
     with phase(f"[{target}] customized T2I from {cfg.customization_images} rendered images"):
-        images = render_customization_images(work / "images", target, cfg.customization_images, cfg.seed + 1,
-                                             cfg.resolution)
+        images = render_customization_images(
+            work / "images", target, cfg.customization_images, cfg.seed + 1, cfg.resolution
+        )
         return make_customized_t2i(replace(cfg, model=t2i_base(cfg)), target, images, work / "t2i")
 
 
@@ -257,30 +326,45 @@ def interpolation_variant(cfg: DemoConfig, m1: dict, prompts: list[str], gen: Ge
     return generate(pipe, prompts, gen, cfg.seeds)
 
 
-def customization_section(cfg: DemoConfig, target: str, m1: dict, work: Path, gen: Generation,
-                          scope: str) -> list[Variant]:
+def customization_section(
+    cfg: DemoConfig, target: str, m1: dict, work: Path, gen: Generation, scope: str
+) -> list[Variant]:
     """Every variant of one customization on one video model (`cfg.model`)."""
     prompts, train_prompts = section_prompts(cfg, target)
     with phase(f"[{scope}] base T2V, customized T2I, naive injection, weight interpolation"):
         base = assemble_pipeline(cfg.model)
-        variants = [score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
-                    score(t2i_reference(cfg, m1, prompts, gen), target, T2I,
-                          "the customized T2I alone: the fidelity to keep")]
+        variants = [
+            score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
+            score(t2i_reference(cfg, m1, prompts, gen), target, T2I, "the customized T2I alone: the fidelity to keep"),
+        ]
         naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
-        variants.append(score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE,
-                              "customized T2I weights plugged into the T2V, nothing else"))
-        variants.append(score(interpolation_variant(cfg, m1, prompts, gen), target, INTERPOLATION,
-                              f"the T2V's spatial weights moved {cfg.interpolation_weight:g} of the way to the "
-                              "customized T2I's"))
-    runs = [(NO_MOTION, "frozen-video training of spatial adapters without the motion adapter",
-             {"motion_adapter": ""}),
-            ("no prior preservation", "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
-            (OURS, "spatial adapters on frozen videos (motion adapter on) + prior videos", {})]
+        variants.append(
+            score(
+                generate(naive, prompts, gen, cfg.seeds),
+                target,
+                NAIVE,
+                "customized T2I weights plugged into the T2V, nothing else",
+            )
+        )
+        variants.append(
+            score(
+                interpolation_variant(cfg, m1, prompts, gen),
+                target,
+                INTERPOLATION,
+                f"the T2V's spatial weights moved {cfg.interpolation_weight:g} of the way to the customized T2I's",
+            )
+        )
+    runs = [
+        (NO_MOTION, "frozen-video training of spatial adapters without the motion adapter", {"motion_adapter": ""}),
+        ("no prior preservation", "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
+        (OURS, "spatial adapters on frozen videos (motion adapter on) + prior videos", {}),
+    ]
     for name, description, changes in runs:
         with phase(f"[{scope}] {name}"):
             adapters = spatial_run(cfg, m1, train_prompts, work / name.replace(" ", "_"), **changes)
-            pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"],
-                                     spatial_adapters=adapters)
+            pipe = assemble_pipeline(
+                cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters
+            )
             variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, name, description))
     return variants
 
@@ -304,8 +388,9 @@ def drift_study(cfg: DemoConfig, sections: dict[str, list[Variant]], work: Path,
     points = []
     for weight in cfg.drift_weights:
         with phase(f"[drift] {target} LoRA at weight {weight:g}"):
-            naive, ours = ((main[NAIVE], main[OURS]) if weight == 1.0
-                           else drift_variants(cfg, target, weight, work / target, gen))
+            naive, ours = (
+                (main[NAIVE], main[OURS]) if weight == 1.0 else drift_variants(cfg, target, weight, work / target, gen)
+            )
             drift = relative_drift(cfg.model, None, [(str(work / target / "t2i" / LORA_FILE), weight)])
             points.append(drift_point(weight, drift, naive, ours, list(DEMO_METRICS), cfg.seed))
     return points
@@ -318,8 +403,12 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
     prompts = [s.caption for s in make_video_dataset(cfg.eval_prompts, cfg.seed + 3, cfg.num_frames, cfg.resolution)]
     sweep, variants = {"alpha": [], "mean": [], "std": []}, []
     for alpha in cfg.alphas:
-        variant = score(generate(pipe, prompts, gen, cfg.seeds, motion_scale=alpha), None, f"alpha {alpha:g}",
-                        {1.0: "static", 0.0: "the T2V's own motion", -1.0: "more motion"}.get(alpha, ""))
+        variant = score(
+            generate(pipe, prompts, gen, cfg.seeds, motion_scale=alpha),
+            None,
+            f"alpha {alpha:g}",
+            {1.0: "static", 0.0: "the T2V's own motion", -1.0: "more motion"}.get(alpha, ""),
+        )
         displacement = np.array([m["displacement"] for m in variant.metrics], dtype=float)
         displacement = displacement[np.isfinite(displacement)]
         sweep["alpha"].append(alpha)
@@ -331,9 +420,11 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
 
 def demo_notes(cfg: DemoConfig) -> str:
     """The line under the report's title: how many videos each figure rests on, and how they pair."""
-    return (f"Each variant: {cfg.eval_prompts} prompts x {cfg.seeds} seeds = {cfg.eval_prompts * cfg.seeds} videos "
-            f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps. Every variant uses "
-            "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals.")
+    return (
+        f"Each variant: {cfg.eval_prompts} prompts x {cfg.seeds} seeds = {cfg.eval_prompts * cfg.seeds} videos "
+        f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps. Every variant uses "
+        "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals."
+    )
 
 
 @dataclass
@@ -346,14 +437,18 @@ class ModelPart:
     sweep: dict[str, list[float]]
 
 
-def video_model_part(cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path,
-                     gen: Generation) -> ModelPart:
+def video_model_part(
+    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation
+) -> ModelPart:
     """Every customization's variants on one video model, its motion-scale sweep, and their claims."""
     model_cfg = replace(cfg, model=vm.model, motion_adapter=vm.motion_adapter)
     base = t2i_base(cfg)
-    sections = {vm.scope(t): customization_section(model_cfg, t, on_video_model(m1, vm, base),
-                                                   work / t / (vm.name or "model"), gen, vm.scope(t))
-                for t, m1 in customized.items()}
+    sections = {
+        vm.scope(t): customization_section(
+            model_cfg, t, on_video_model(m1, vm, base), work / t / (vm.name or "model"), gen, vm.scope(t)
+        )
+        for t, m1 in customized.items()
+    }
     with phase(vm.scope("motion-scale sweep")):
         sweep, videos = motion_sweep(model_cfg, gen)
     findings = judge(sections, sweep["alpha"], videos, list(DEMO_METRICS), cfg.seed, vm.scope(MOTION_SCALE))
@@ -376,15 +471,31 @@ def run_demo(cfg: DemoConfig) -> Path:
     sections = {name: variants for part in parts for name, variants in part.sections.items()}
     findings = sum((part.findings for part in parts[1:]), parts[0].findings)
     # The drift study: on the first video model, reusing its section's weight-1 variants.
-    points = drift_study(replace(cfg, model=models[0].model, motion_adapter=models[0].motion_adapter),
-                         parts[0].sections, out / "work", gen)
+    points = drift_study(
+        replace(cfg, model=models[0].model, motion_adapter=models[0].motion_adapter),
+        parts[0].sections,
+        out / "work",
+        gen,
+    )
     timings = {**TIMINGS, "total": round(time.perf_counter() - start, 1)}
-    record = {**findings.record(), "drift_study": drift_record(points), "config": asdict(cfg), "timings_s": timings,
-              "video_models": [asdict(vm) for vm in models]}
+    record = {
+        **findings.record(),
+        "drift_study": drift_record(points),
+        "config": asdict(cfg),
+        "timings_s": timings,
+        "video_models": [asdict(vm) for vm in models],
+    }
     if points:
         plot_drift(points, out / FIGURE)
     write_text(out / "claims.json", json.dumps(json_safe(record), indent=2, allow_nan=False) + "\n")
-    page = Page("Still-Moving on the embedded world", sections, list(DEMO_METRICS),
-                findings, parts[0].sweep, SWEEP_SECTION, demo_notes(cfg),
-                drift=drift_html(points, list(DEMO_METRICS), cfg.drift_target) if points else "")
+    page = Page(
+        "Still-Moving on the embedded world",
+        sections,
+        list(DEMO_METRICS),
+        findings,
+        parts[0].sweep,
+        SWEEP_SECTION,
+        demo_notes(cfg),
+        drift=drift_html(points, list(DEMO_METRICS), cfg.drift_target) if points else "",
+    )
     return write_report(out, page)

@@ -49,8 +49,9 @@ def relative_drift(model: str, customized: str | None, loras: list[tuple[str, fl
     return (change / size) ** 0.5
 
 
-def drift_point(weight: float, drift: float, naive: Variant, ours: Variant, columns: list[Metric],
-                seed: int) -> DriftPoint:
+def drift_point(
+    weight: float, drift: float, naive: Variant, ours: Variant, columns: list[Metric], seed: int
+) -> DriftPoint:
     return DriftPoint(weight, drift, naive, ours, differences(ours, naive, columns, seed))
 
 
@@ -87,18 +88,29 @@ def drift_html(points: list[DriftPoint], columns: list[Metric], target: str) -> 
     head = "".join(f"<th>{escape(m.key)}</th>" for m in columns)
     rows = "".join(
         f"<tr><th>{p.lora_weight:g}</th><td>{p.drift:.3f}</td>"
-        + "".join(f"<td>{escape(describe(p.gap[m.key]))}</td>" for m in columns) + "</tr>" for p in points)
-    return (f'<h2 id="drift">Drift study ({escape(target)})</h2>'
-            f"<p>The {escape(target)} LoRA fused at several weights: the further the customized T2I drifts from "
-            "the video model's own, the more naive injection should suffer. Each cell: Still-Moving minus naive "
-            "injection, mean and paired 95% interval over the same (prompt, seed) pairs.</p>"
-            f'<img src="{FIGURE}" style="max-width:100%" alt="consistency, artifacts and speed against the drift">'
-            f"<table><tr><th>LoRA weight</th><th>drift</th>{head}</tr>{rows}</table>")
+        + "".join(f"<td>{escape(describe(p.gap[m.key]))}</td>" for m in columns)
+        + "</tr>"
+        for p in points
+    )
+    return (
+        f'<h2 id="drift">Drift study ({escape(target)})</h2>'
+        f"<p>The {escape(target)} LoRA fused at several weights: the further the customized T2I drifts from "
+        "the video model's own, the more naive injection should suffer. Each cell: Still-Moving minus naive "
+        "injection, mean and paired 95% interval over the same (prompt, seed) pairs.</p>"
+        f'<img src="{FIGURE}" style="max-width:100%" alt="consistency, artifacts and speed against the drift">'
+        f"<table><tr><th>LoRA weight</th><th>drift</th>{head}</tr>{rows}</table>"
+    )
 
 
 def drift_record(points: list[DriftPoint]) -> list[dict]:
     """claims.json's drift_study: per LoRA weight, the drift, both variants' means and every interval."""
-    return [{"lora_weight": p.lora_weight, "drift": p.drift,
-             "naive_injection_mean": {k: _means(p.naive).get(k, float("nan")) for k in p.gap},
-             "still_moving_mean": {k: _means(p.ours).get(k, float("nan")) for k in p.gap},
-             "still_moving_minus_naive": {k: vars(v) for k, v in p.gap.items()}} for p in points]
+    return [
+        {
+            "lora_weight": p.lora_weight,
+            "drift": p.drift,
+            "naive_injection_mean": {k: _means(p.naive).get(k, float("nan")) for k in p.gap},
+            "still_moving_mean": {k: _means(p.ours).get(k, float("nan")) for k in p.gap},
+            "still_moving_minus_naive": {k: vars(v) for k, v in p.gap.items()},
+        }
+        for p in points
+    ]

@@ -31,8 +31,16 @@ def _write(folder: Path, samples: list[WorldSample], suffix: str) -> Path:
     return folder
 
 
-def write_video_folder(folder: str | Path, count: int, seed: int, num_frames: int = 8, resolution: int = 32,
-                       subject: str | None = None, style: str | None = None, suffix: str = "") -> Path:
+def write_video_folder(
+    folder: str | Path,
+    count: int,
+    seed: int,
+    num_frames: int = 8,
+    resolution: int = 32,
+    subject: str | None = None,
+    style: str | None = None,
+    suffix: str = "",
+) -> Path:
     """`count` rendered world videos with their captions: folders of PNG frames (lossless) by default,
     or `.gif` / `.mp4` files."""
     if suffix not in ("", ".gif", ".mp4"):
@@ -41,7 +49,13 @@ def write_video_folder(folder: str | Path, count: int, seed: int, num_frames: in
     return _write(Path(folder), samples, suffix)
 
 
-def write_image_folder(folder: str | Path, count: int, seed: int, resolution: int = 32,
-                       subject: str | None = None, style: str | None = None) -> Path:
+def write_image_folder(
+    folder: str | Path,
+    count: int,
+    seed: int,
+    resolution: int = 32,
+    subject: str | None = None,
+    style: str | None = None,
+) -> Path:
     """`count` rendered still images (PNG) with captions: what a user gives DreamBooth or a style LoRA."""
     return _write(Path(folder), make_image_dataset(count, seed, resolution, subject=subject, style=style), ".png")

@@ -32,23 +32,53 @@ class Metric:
         return {HIGHER: 1, LOWER: -1, NEITHER: 0}[self.better]
 
 
-SPEED = Metric("speed", "How fast the object's centre moves (a robust straight-line fit over the frames).",
-               "px per frame, 0 and up; prompts ask for 0.4 (slowly) or 1.2 (quickly)", NEITHER,
-               "close to the base T2V's: customizing should keep the video model's motion", temporal=True)
-DIRECTION_MATCH = Metric("direction_match", "Share of videos whose object moves the way the prompt says "
-                         "(left, right, up, down); a static object counts as a miss.", "0 to 1", HIGHER, temporal=True,
-                         share=True)
-IS_STATIC = Metric("is_static", f"Share of videos whose object moves less than {STATIC_SPEED * RESOLUTION:.1f} px "
-                   "per frame (half the slow speed).", "0 to 1", NEITHER,
-                   "near 0 for videos that should move; near 1 for the no-motion-adapter ablation and alpha 1",
-                   temporal=True, share=True)
-FIDELITY = Metric("fidelity", "Probability, from a classifier trained on rendered frames of every look, that a "
-                  "frame shows the customization's target (the star subject or the crayon style); mean over frames.",
-                  "0 to 1", HIGHER)
-CONSISTENCY = Metric("consistency", "The object keeps its shape, its colours and a smooth path from frame to frame "
-                     "(mean of the three scores).", "0 to 1", HIGHER, temporal=True)
-ARTIFACT = Metric("artifact", "Per frame: noise on the background and foreground that is not one coherent object "
-                  f"(a second blob, ghosting, a missing object); mean over frames. Noise of {NOISE_LEVELS:g} grey "
-                  "levels alone gives 0.63.", "0 to 1", LOWER)
+SPEED = Metric(
+    "speed",
+    "How fast the object's centre moves (a robust straight-line fit over the frames).",
+    "px per frame, 0 and up; prompts ask for 0.4 (slowly) or 1.2 (quickly)",
+    NEITHER,
+    "close to the base T2V's: customizing should keep the video model's motion",
+    temporal=True,
+)
+DIRECTION_MATCH = Metric(
+    "direction_match",
+    "Share of videos whose object moves the way the prompt says "
+    "(left, right, up, down); a static object counts as a miss.",
+    "0 to 1",
+    HIGHER,
+    temporal=True,
+    share=True,
+)
+IS_STATIC = Metric(
+    "is_static",
+    f"Share of videos whose object moves less than {STATIC_SPEED * RESOLUTION:.1f} px per frame (half the slow speed).",
+    "0 to 1",
+    NEITHER,
+    "near 0 for videos that should move; near 1 for the no-motion-adapter ablation and alpha 1",
+    temporal=True,
+    share=True,
+)
+FIDELITY = Metric(
+    "fidelity",
+    "Probability, from a classifier trained on rendered frames of every look, that a "
+    "frame shows the customization's target (the star subject or the crayon style); mean over frames.",
+    "0 to 1",
+    HIGHER,
+)
+CONSISTENCY = Metric(
+    "consistency",
+    "The object keeps its shape, its colours and a smooth path from frame to frame (mean of the three scores).",
+    "0 to 1",
+    HIGHER,
+    temporal=True,
+)
+ARTIFACT = Metric(
+    "artifact",
+    "Per frame: noise on the background and foreground that is not one coherent object "
+    f"(a second blob, ghosting, a missing object); mean over frames. Noise of {NOISE_LEVELS:g} grey "
+    "levels alone gives 0.63.",
+    "0 to 1",
+    LOWER,
+)
 
 DEMO_METRICS: tuple[Metric, ...] = (SPEED, DIRECTION_MATCH, IS_STATIC, FIDELITY, CONSISTENCY, ARTIFACT)

@@ -37,8 +37,19 @@ import numpy as np
 
 from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.world.synthetic import (
-    ACCENT_RGB, BACKGROUNDS, COLORS, DIRECTIONS, HELD_OUT_COLORS, SHAPES, SPEEDS, STYLES, SUBJECTS, TEXTURES,
-    SceneSpec, make_image_dataset, object_trajectory,
+    ACCENT_RGB,
+    BACKGROUNDS,
+    COLORS,
+    DIRECTIONS,
+    HELD_OUT_COLORS,
+    SHAPES,
+    SPEEDS,
+    STYLES,
+    SUBJECTS,
+    TEXTURES,
+    SceneSpec,
+    make_image_dataset,
+    object_trajectory,
 )
 
 BORDER = 2  # px: width of the frame edge ring the background is fitted to (objects keep off it)
@@ -53,8 +64,10 @@ LUMA = np.array([0.299, 0.587, 0.114])
 # Palette for naming object colours: each base colour is the segment from its texture shade to the
 # full colour (blurred stripes and dots mix the two); the star's pink and navy are single points.
 PALETTE_NAMES = [*COLORS, *HELD_OUT_COLORS, "navy"]
-PALETTE = np.array([[[SHADE * v for v in c], c] for c in COLORS.values()]
-                   + [[c, c] for c in (*HELD_OUT_COLORS.values(), ACCENT_RGB)], dtype=np.float64)  # (names, 2, 3)
+PALETTE = np.array(
+    [[[SHADE * v for v in c], c] for c in COLORS.values()] + [[c, c] for c in (*HELD_OUT_COLORS.values(), ACCENT_RGB)],
+    dtype=np.float64,
+)  # (names, 2, 3)
 
 
 # ----------------------------------------------------------------------------- prompts
@@ -88,14 +101,25 @@ def parse_prompt(text: str) -> PromptInfo:
     if subject is not None and phrase.index(shape) > 0:
         word = phrase[phrase.index(shape) - 1]
         placeholder = None if word == "a" or word in COLORS or word in HELD_OUT_COLORS or word in TEXTURES else word
-    after = lambda key, table: next((words[i + 1] for i, w in enumerate(words[:-1])
-                                     if w == key and words[i + 1] in table), None)
-    before = lambda key, table: next((words[i - 1] for i, w in enumerate(words)
-                                      if w == key and i > 0 and words[i - 1] in table), None)
+    after = lambda key, table: next(
+        (words[i + 1] for i, w in enumerate(words[:-1]) if w == key and words[i + 1] in table), None
+    )
+    before = lambda key, table: next(
+        (words[i - 1] for i, w in enumerate(words) if w == key and i > 0 and words[i - 1] in table), None
+    )
     direction = after("moving", DIRECTIONS) or next((w for w in words if w in DIRECTIONS), None)
     speed = next((w for w in words if w in SPEEDS), None)
-    return PromptInfo(shape, color, texture, direction, speed, before("background", BACKGROUNDS),
-                      subject, before("style", STYLES), placeholder)
+    return PromptInfo(
+        shape,
+        color,
+        texture,
+        direction,
+        speed,
+        before("background", BACKGROUNDS),
+        subject,
+        before("style", STYLES),
+        placeholder,
+    )
 
 
 # ----------------------------------------------------------------------------- image helpers
@@ -282,13 +306,18 @@ def estimate_motion(frames: np.ndarray, segmentation: Segmentation | None = None
     return MotionEstimate(segmentation.centroid, velocity, direction_of(velocity, frames.shape[2]))
 
 
-def _motion_metrics(motion: MotionEstimate, width: int, direction: str | None, speed: str | None,
-                    expected: SceneSpec | None) -> dict[str, float]:
+def _motion_metrics(
+    motion: MotionEstimate, width: int, direction: str | None, speed: str | None, expected: SceneSpec | None
+) -> dict[str, float]:
     vx, vy = motion.velocity
-    out = {"velocity_x": vx, "velocity_y": vy, "speed": float(np.hypot(vx, vy)),
-           "displacement": float(np.hypot(vx, vy) * (len(motion.track) - 1)),
-           "is_static": float(motion.direction == "static"),
-           "object_present": float(np.mean(~np.isnan(motion.track[:, 0])))}
+    out = {
+        "velocity_x": vx,
+        "velocity_y": vy,
+        "speed": float(np.hypot(vx, vy)),
+        "displacement": float(np.hypot(vx, vy) * (len(motion.track) - 1)),
+        "is_static": float(motion.direction == "static"),
+        "object_present": float(np.mean(~np.isnan(motion.track[:, 0]))),
+    }
     out["direction_match"] = float(motion.direction == direction) if direction else np.nan
     along = float(motion.velocity @ np.array(DIRECTIONS[direction])) if direction else np.nan
     out["speed_ratio"] = along / (SPEEDS[speed] * width) if direction and speed else np.nan
@@ -339,9 +368,20 @@ def _band_mean(values: np.ndarray, band: np.ndarray, fallback: np.ndarray) -> np
     return np.where(count > 0, (values * band).sum(axis=(1, 2)) / np.maximum(count, 1), fallback)
 
 
-FEATURES = ("pink_share", "navy_share", "background_luma", "core_luma", "rim_luma", "rim_minus_core",
-            "rim_minus_background", "halo_minus_background", "core_chroma", "core_grain", "core_off_palette",
-            "area")  # columns of `frame_features`
+FEATURES = (
+    "pink_share",
+    "navy_share",
+    "background_luma",
+    "core_luma",
+    "rim_luma",
+    "rim_minus_core",
+    "rim_minus_background",
+    "halo_minus_background",
+    "core_chroma",
+    "core_grain",
+    "core_off_palette",
+    "area",
+)  # columns of `frame_features`
 
 
 def frame_features(frames: np.ndarray, seg: Segmentation | None = None) -> np.ndarray:
@@ -359,14 +399,23 @@ def frame_features(frames: np.ndarray, seg: Segmentation | None = None) -> np.nd
     core_luma, rim_luma = _band_mean(luma, core, whole), _band_mean(luma, rim, whole)
     chroma = (frames.max(-1) - frames.min(-1)) / 255
     shares = palette_shares(frames, seg)
-    return np.stack([
-        shares[:, PALETTE_NAMES.index("pink")], shares[:, PALETTE_NAMES.index("navy")],
-        bg_luma.mean(axis=(1, 2)), core_luma, rim_luma, rim_luma - core_luma,
-        _band_mean(luma - bg_luma, rim, zero), _band_mean(luma - bg_luma, halo, zero),
-        _band_mean(chroma, core, _band_mean(chroma, region, zero)),
-        _band_mean(np.abs(luma - _box_mean(luma)), core, zero),
-        _band_mean(_off_palette(frames, seg), core, zero), seg.weight.mean(axis=(1, 2)),
-    ], axis=1)
+    return np.stack(
+        [
+            shares[:, PALETTE_NAMES.index("pink")],
+            shares[:, PALETTE_NAMES.index("navy")],
+            bg_luma.mean(axis=(1, 2)),
+            core_luma,
+            rim_luma,
+            rim_luma - core_luma,
+            _band_mean(luma - bg_luma, rim, zero),
+            _band_mean(luma - bg_luma, halo, zero),
+            _band_mean(chroma, core, _band_mean(chroma, region, zero)),
+            _band_mean(np.abs(luma - _box_mean(luma)), core, zero),
+            _band_mean(_off_palette(frames, seg), core, zero),
+            seg.weight.mean(axis=(1, 2)),
+        ],
+        axis=1,
+    )
 
 
 class FidelityModel(NamedTuple):
@@ -456,8 +505,12 @@ def _aligned_windows(weight: np.ndarray, centroid: np.ndarray, radius: int) -> n
         fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
         y1, x1 = np.minimum(y0 + 1, h + 1), np.minimum(x0 + 1, w + 1)
         p = padded[i]
-        out[i] = ((1 - fy) * (1 - fx) * p[np.ix_(y0, x0)] + (1 - fy) * fx * p[np.ix_(y0, x1)]
-                  + fy * (1 - fx) * p[np.ix_(y1, x0)] + fy * fx * p[np.ix_(y1, x1)])
+        out[i] = (
+            (1 - fy) * (1 - fx) * p[np.ix_(y0, x0)]
+            + (1 - fy) * fx * p[np.ix_(y0, x1)]
+            + fy * (1 - fx) * p[np.ix_(y1, x0)]
+            + fy * fx * p[np.ix_(y1, x1)]
+        )
     return out
 
 
@@ -497,10 +550,14 @@ def artifact_metrics(frames: np.ndarray, seg: Segmentation) -> dict[str, np.ndar
     frames = np.asarray(frames, dtype=np.float64)
     high = frames - np.stack([_box_mean(frames[..., c]) for c in range(3)], axis=-1)
     away = ~_dilate(seg.region, 2)
-    noise = np.array([1.4826 * np.median(np.abs(h[a])) / np.sqrt(1 - 1 / 9) if a.any() else 0.0
-                      for h, a in zip(high, away)])  # (f,) the 3x3 mean removes 1/9 of white-noise variance
-    return {"artifact_noise": noise, "artifact_stray": seg.stray,
-            "artifact": 1 - (1 - seg.stray) * np.exp(-noise / NOISE_LEVELS)}
+    noise = np.array(
+        [1.4826 * np.median(np.abs(h[a])) / np.sqrt(1 - 1 / 9) if a.any() else 0.0 for h, a in zip(high, away)]
+    )  # (f,) the 3x3 mean removes 1/9 of white-noise variance
+    return {
+        "artifact_noise": noise,
+        "artifact_stray": seg.stray,
+        "artifact": 1 - (1 - seg.stray) * np.exp(-noise / NOISE_LEVELS),
+    }
 
 
 # ----------------------------------------------------------------------------- per video
@@ -513,8 +570,9 @@ def _targets(target: str | None, expected: SceneSpec | None, prompt: PromptInfo 
     return [t for t in (source.subject, source.style) if t] if source else []
 
 
-def video_metrics(frames: np.ndarray, expected: SceneSpec | None = None, prompt: str | None = None,
-                  target: str | None = None) -> dict[str, float]:
+def video_metrics(
+    frames: np.ndarray, expected: SceneSpec | None = None, prompt: str | None = None, target: str | None = None
+) -> dict[str, float]:
     """All metrics for one video (uint8 (F, H, W, 3), or anything `to_uint8_frames` takes, e.g. the
     pipeline's float frames in [0, 1]). `expected` (the true scene) wins over `prompt` (a caption);
     `target` picks the fidelity target, else the subject/style they name ("fidelity_<t>" each, and

@@ -83,37 +83,42 @@ def _motion_figures(samples, looks, rng, num_frames: int) -> dict[str, float]:
     clean = _scores([s.pixels for s in samples], samples)
     noisy = _scores([degrade(s.pixels, rng, **DEGRADED) for s in samples], samples)
     static = [video_metrics(np.repeat(s.pixels[:1], num_frames, axis=0)) for s in samples]
-    static_noisy = [video_metrics(degrade(np.repeat(s.pixels[:1], num_frames, axis=0), rng, **DEGRADED))
-                    for s in samples]
-    out = {"direction_accuracy": _column(clean, "direction_match").mean(),
-           "direction_accuracy_degraded": _column(noisy, "direction_match").mean(),
-           "displacement_error_px": _column(clean, "velocity_error").mean() * (num_frames - 1),
-           "displacement_error_px_p95": np.percentile(_column(clean, "velocity_error"), 95) * (num_frames - 1),
-           "displacement_error_px_degraded": _column(noisy, "velocity_error").mean() * (num_frames - 1),
-           "track_error_px": _column(clean, "track_error").mean(),
-           "track_error_px_degraded": _column(noisy, "track_error").mean(),
-           "speed_ratio_mean": _column(clean, "speed_ratio").mean(),
-           "color_match": _column(clean, "color_match").mean(),
-           "color_match_degraded": _column(noisy, "color_match").mean(),
-           "static_speed_px_per_frame": _column(static, "speed").mean(),
-           "static_speed_px_per_frame_degraded": _column(static_noisy, "speed").mean(),
-           "static_detected": _column(static, "is_static").mean(),
-           "static_detected_degraded": _column(static_noisy, "is_static").mean()}
+    static_noisy = [
+        video_metrics(degrade(np.repeat(s.pixels[:1], num_frames, axis=0), rng, **DEGRADED)) for s in samples
+    ]
+    out = {
+        "direction_accuracy": _column(clean, "direction_match").mean(),
+        "direction_accuracy_degraded": _column(noisy, "direction_match").mean(),
+        "displacement_error_px": _column(clean, "velocity_error").mean() * (num_frames - 1),
+        "displacement_error_px_p95": np.percentile(_column(clean, "velocity_error"), 95) * (num_frames - 1),
+        "displacement_error_px_degraded": _column(noisy, "velocity_error").mean() * (num_frames - 1),
+        "track_error_px": _column(clean, "track_error").mean(),
+        "track_error_px_degraded": _column(noisy, "track_error").mean(),
+        "speed_ratio_mean": _column(clean, "speed_ratio").mean(),
+        "color_match": _column(clean, "color_match").mean(),
+        "color_match_degraded": _column(noisy, "color_match").mean(),
+        "static_speed_px_per_frame": _column(static, "speed").mean(),
+        "static_speed_px_per_frame_degraded": _column(static_noisy, "speed").mean(),
+        "static_detected": _column(static, "is_static").mean(),
+        "static_detected_degraded": _column(static_noisy, "is_static").mean(),
+    }
     for name, looked in looks.items():
-        out[f"direction_accuracy_{name}"] = _column(_scores([s.pixels for s in looked], looked), "direction_match").mean()
+        out[f"direction_accuracy_{name}"] = _column(
+            _scores([s.pixels for s in looked], looked), "direction_match"
+        ).mean()
     return out
 
 
 def _fidelity_figures(samples, looks, rng) -> dict[str, float]:
     out = {}
     for name, looked in looks.items():
-        score = lambda group: [fidelity(v, name).mean() for v in group]
+        score = lambda group, name=name: [fidelity(v, name).mean() for v in group]
         positive, negative = score([s.pixels for s in looked]), score([s.pixels for s in samples])
         others = [score([s.pixels for s in group]) for other, group in looks.items() if other != name]
         out[f"fidelity_auc_{name}"] = auc(positive, negative)
         out[f"fidelity_auc_{name}_vs_other_looks"] = auc(positive, np.concatenate(others))
         out[f"fidelity_{name}_on_target"], out[f"fidelity_{name}_on_base"] = np.mean(positive), np.mean(negative)
-        degraded = lambda group: score([degrade(s.pixels, rng, **DEGRADED) for s in group])
+        degraded = lambda group, score=score: score([degrade(s.pixels, rng, **DEGRADED) for s in group])
         out[f"fidelity_auc_{name}_degraded"] = auc(degraded(looked), degraded(samples))
         out[f"fidelity_{name}_on_blotchy_base"] = np.mean(score([blotch(s.pixels, rng) for s in samples]))
         mixed = score([blend(a.pixels, b.pixels) for a, b in zip(looked, samples)])  # same scene, half the look
@@ -123,9 +128,12 @@ def _fidelity_figures(samples, looks, rng) -> dict[str, float]:
 
 def _consistency_figures(samples, rng) -> dict[str, float]:
     videos = [s.pixels for s in samples]
-    conditions = {"clean": videos, "shuffled": [shuffle(v, rng) for v in videos],
-                  "flicker": [flicker(videos, i) for i in range(len(videos))],
-                  "degraded": [degrade(v, rng, **DEGRADED) for v in videos]}
+    conditions = {
+        "clean": videos,
+        "shuffled": [shuffle(v, rng) for v in videos],
+        "flicker": [flicker(videos, i) for i in range(len(videos))],
+        "degraded": [degrade(v, rng, **DEGRADED) for v in videos],
+    }
     scores = {name: _column([video_metrics(v) for v in group], "consistency") for name, group in conditions.items()}
     out = {f"consistency_{name}": values.mean() for name, values in scores.items()}
     out["consistency_clean_above_shuffled"] = ranked(scores["clean"], scores["shuffled"])
@@ -146,18 +154,22 @@ def _mask_gap(first: SceneSpec, second: SceneSpec, num_frames: int, resolution: 
 def _artifact_figures(samples, rng) -> dict[str, float]:
     videos = [s.pixels for s in samples]
     partner = lambda i: (i + 1) % len(videos)
-    conditions = {"clean": videos, "blurred": [degrade(v, rng, sigma=1.0) for v in videos],
-                  "noisy": [degrade(v, rng, noise=NOISY) for v in videos],
-                  "blotchy": [blotch(v, rng) for v in videos],
-                  "ghosted": [blend(v, videos[partner(i)]) for i, v in enumerate(videos)]}
+    conditions = {
+        "clean": videos,
+        "blurred": [degrade(v, rng, sigma=1.0) for v in videos],
+        "noisy": [degrade(v, rng, noise=NOISY) for v in videos],
+        "blotchy": [blotch(v, rng) for v in videos],
+        "ghosted": [blend(v, videos[partner(i)]) for i, v in enumerate(videos)],
+    }
     scores = {name: _column([video_metrics(v) for v in group], "artifact") for name, group in conditions.items()}
     out = {f"artifact_{name}": values.mean() for name, values in scores.items()}
     out["artifact_noisy_above_clean"] = ranked(scores["noisy"], scores["clean"])
     out["artifact_ghosted_above_clean"] = ranked(scores["ghosted"], scores["clean"])
     out["artifact_blotchy_above_clean"] = ranked(scores["blotchy"], scores["clean"])
     frames, size = videos[0].shape[:2]
-    apart = np.array([_mask_gap(s.spec, samples[partner(i)].spec, frames, size) > GHOST_GAP
-                      for i, s in enumerate(samples)])
+    apart = np.array(
+        [_mask_gap(s.spec, samples[partner(i)].spec, frames, size) > GHOST_GAP for i, s in enumerate(samples)]
+    )
     out["ghost_apart_share"] = apart.mean()
     out["artifact_ghosted_apart_above_clean"] = ranked(scores["ghosted"][apart], scores["clean"][apart])
     return out

@@ -99,17 +99,51 @@ class PretrainConfig:
     monitor_videos: int = 24  # prompts sampled by the monitor (directions cycle); fewer are too noisy
     monitor_steps: int = 15  # DDIM steps of the monitor's samples
     guidance_scale: float = 4.0  # classifier-free guidance of the monitor's samples
-    vae: PhaseConfig = field(default_factory=lambda: PhaseConfig(
-        steps=2000, batch_size=16, learning_rate=2e-3, warmup_steps=50, kl_weight=1e-6, object_weight=20.0))
-    t2i: PhaseConfig = field(default_factory=lambda: PhaseConfig(
-        steps=3000, batch_size=32, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, snr_gamma=5.0,
-        static_captions=0.3, token_identity_weight=0.1, monitor_every=1000))
-    motion: PhaseConfig = field(default_factory=lambda: PhaseConfig(
-        steps=2500, batch_size=8, learning_rate=1e-3, warmup_steps=100, caption_dropout=0.1, high_noise_cap=20.0,
-        min_timestep=750, train_text_encoder=False, monitor_every=500))
-    joint: PhaseConfig = field(default_factory=lambda: PhaseConfig(
-        steps=1500, batch_size=8, learning_rate=2e-4, warmup_steps=50, caption_dropout=0.3, appearance_dropout=0.3,
-        high_noise_cap=20.0, min_timestep=750, train_text_encoder=False, monitor_every=500))
+    vae: PhaseConfig = field(
+        default_factory=lambda: PhaseConfig(
+            steps=2000, batch_size=16, learning_rate=2e-3, warmup_steps=50, kl_weight=1e-6, object_weight=20.0
+        )
+    )
+    t2i: PhaseConfig = field(
+        default_factory=lambda: PhaseConfig(
+            steps=3000,
+            batch_size=32,
+            learning_rate=1e-3,
+            warmup_steps=100,
+            caption_dropout=0.1,
+            snr_gamma=5.0,
+            static_captions=0.3,
+            token_identity_weight=0.1,
+            monitor_every=1000,
+        )
+    )
+    motion: PhaseConfig = field(
+        default_factory=lambda: PhaseConfig(
+            steps=2500,
+            batch_size=8,
+            learning_rate=1e-3,
+            warmup_steps=100,
+            caption_dropout=0.1,
+            high_noise_cap=20.0,
+            min_timestep=750,
+            train_text_encoder=False,
+            monitor_every=500,
+        )
+    )
+    joint: PhaseConfig = field(
+        default_factory=lambda: PhaseConfig(
+            steps=1500,
+            batch_size=8,
+            learning_rate=2e-4,
+            warmup_steps=50,
+            caption_dropout=0.3,
+            appearance_dropout=0.3,
+            high_noise_cap=20.0,
+            min_timestep=750,
+            train_text_encoder=False,
+            monitor_every=500,
+        )
+    )
     joint_from: str = ""  # joint: the AnimateDiff folder it starts from; "" = <out>/pipeline
 
 
@@ -119,8 +153,12 @@ def override(cfg: PretrainConfig, assignment: str) -> None:
     *path, name = key.split(".")
     target = getattr(cfg, path[0]) if path else cfg
     fields = {f.name: f for f in dataclasses.fields(target)}
-    if len(path) > 1 or (path and path[0] not in PHASES + EXTRA_PHASES) or name not in fields or dataclasses.is_dataclass(
-            getattr(target, name)):
+    if (
+        len(path) > 1
+        or (path and path[0] not in PHASES + EXTRA_PHASES)
+        or name not in fields
+        or dataclasses.is_dataclass(getattr(target, name))
+    ):
         raise KeyError(f"unknown setting {key!r}")
     kind = type(getattr(target, name))
     setattr(target, name, value.lower() in ("1", "true", "yes") if kind is bool else kind(value))
@@ -147,8 +185,13 @@ class WorldData:
         return self.videos.shape[0] * self.videos.shape[1]
 
     def tokens(self, prompts: list[str]) -> torch.Tensor:
-        return self.tokenizer(prompts, padding="max_length", max_length=self.tokenizer.model_max_length,
-                              truncation=True, return_tensors="pt").input_ids
+        return self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
 
     def frames(self, video_ids: torch.Tensor, frame_ids: torch.Tensor) -> torch.Tensor:
         """(b, 3, h, w) float pixels in [-1, 1] of the chosen frames."""
@@ -175,9 +218,14 @@ def choose_captions(data: WorldData, video_ids: torch.Tensor, phase: PhaseConfig
         unnamed = (torch.rand(len(video_ids)) < phase.appearance_dropout).tolist()
     else:
         unnamed = [False] * len(video_ids)
-    return ["" if drop < phase.caption_dropout else data.unnamed_look_captions[i] if bare else
-            (data.static_captions[i] if static < phase.static_captions else data.captions[i])
-            for i, (drop, static), bare in zip(video_ids.tolist(), draws.tolist(), unnamed)]
+    return [
+        ""
+        if drop < phase.caption_dropout
+        else data.unnamed_look_captions[i]
+        if bare
+        else (data.static_captions[i] if static < phase.static_captions else data.captions[i])
+        for i, (drop, static), bare in zip(video_ids.tolist(), draws.tolist(), unnamed)
+    ]
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -186,8 +234,7 @@ def choose_captions(data: WorldData, video_ids: torch.Tensor, phase: PhaseConfig
 def fit(params: list[torch.nn.Parameter], step_loss, phase: PhaseConfig, name: str, on_step=None) -> dict:
     """AdamW with warmup + cosine decay, gradient clipping at 1; returns losses and timing."""
     optimizer = torch.optim.AdamW(params, lr=phase.learning_rate, weight_decay=0.0)
-    schedule = get_scheduler("cosine", optimizer, num_warmup_steps=phase.warmup_steps,
-                             num_training_steps=phase.steps)
+    schedule = get_scheduler("cosine", optimizer, num_warmup_steps=phase.warmup_steps, num_training_steps=phase.steps)
     losses, start = [], time.time()
     progress = tqdm(range(1, phase.steps + 1), desc=name, mininterval=10)
     for step in progress:
@@ -200,14 +247,20 @@ def fit(params: list[torch.nn.Parameter], step_loss, phase: PhaseConfig, name: s
         losses.append(loss.item())
         progress.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", refresh=False)
         if step % 100 == 0 or step == phase.steps:
-            log.info("%s step %d loss %.4f (%.2f steps/s)", name, step, np.mean(losses[-100:]),
-                     step / (time.time() - start))
+            log.info(
+                "%s step %d loss %.4f (%.2f steps/s)", name, step, np.mean(losses[-100:]), step / (time.time() - start)
+            )
         if on_step is not None:
             on_step(step)
     wall = time.time() - start
-    return {"steps": phase.steps, "wall_s": round(wall, 1), "steps_per_s": round(phase.steps / max(wall, 1e-9), 3),
-            "loss_first100": float(np.mean(losses[:100])), "loss_last100": float(np.mean(losses[-100:])),
-            "losses_every50": [round(float(np.mean(losses[i:i + 50])), 5) for i in range(0, len(losses), 50)]}
+    return {
+        "steps": phase.steps,
+        "wall_s": round(wall, 1),
+        "steps_per_s": round(phase.steps / max(wall, 1e-9), 3),
+        "loss_first100": float(np.mean(losses[:100])),
+        "loss_last100": float(np.mean(losses[-100:])),
+        "losses_every50": [round(float(np.mean(losses[i : i + 50])), 5) for i in range(0, len(losses), 50)],
+    }
 
 
 def random_frames(data: WorldData, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -249,13 +302,21 @@ def train_vae(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     torch.manual_seed(cfg.seed)
     vae = build_vae(arch, cfg.resolution)
     phase = cfg.vae
-    stats = fit(list(vae.parameters()), lambda: vae_loss(vae, data.frames(*random_frames(data, phase.batch_size)),
-                                                         phase.kl_weight, phase.object_weight), phase, "vae")
+    stats = fit(
+        list(vae.parameters()),
+        lambda: vae_loss(
+            vae, data.frames(*random_frames(data, phase.batch_size)), phase.kl_weight, phase.object_weight
+        ),
+        phase,
+        "vae",
+    )
     vae.eval()
     stats["scaling_factor"] = calibrate_scaling(vae, data)
     stats["psnr"] = probe.reconstruction_psnr(vae, data.frames(*random_frames(data, min(512, data.num_frames))))
-    stats["psnr_held_out"] = {look: probe.reconstruction_psnr(vae, probe.held_out_pixels(look, cfg.resolution))
-                              for look in probe.HELD_OUT_LOOKS}
+    stats["psnr_held_out"] = {
+        look: probe.reconstruction_psnr(vae, probe.held_out_pixels(look, cfg.resolution))
+        for look in probe.HELD_OUT_LOOKS
+    }
     vae.save_pretrained(out / "vae")
     return stats
 
@@ -273,9 +334,16 @@ def image_loss(unet, scheduler, latents: torch.Tensor, text: torch.Tensor, snr_g
 
 
 def t2i_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionPipeline:
-    return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=build_scheduler(), safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=build_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
 
 
 def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
@@ -306,8 +374,9 @@ def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     def on_step(step):
         if (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
             with torch.random.fork_rng():  # sampling must not shift the training's random stream
-                figures = probe.monitor_images(pipe, cfg.monitor_videos, cfg.resolution, cfg.monitor_steps,
-                                               cfg.guidance_scale, cfg.seed)
+                figures = probe.monitor_images(
+                    pipe, cfg.monitor_videos, cfg.resolution, cfg.monitor_steps, cfg.guidance_scale, cfg.seed
+                )
             monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
             log.info("t2i monitor %s", monitors[-1])
 
@@ -326,8 +395,14 @@ def inflate(t2i_dir: Path, cfg: PretrainConfig) -> AnimateDiffPipeline:
     """AnimateDiff's video model: the T2I's components plus fresh motion modules (seeded)."""
     t2i = StableDiffusionPipeline.from_pretrained(t2i_dir, safety_checker=None, requires_safety_checker=False)
     torch.manual_seed(cfg.seed + 2)
-    pipe = AnimateDiffPipeline(vae=t2i.vae, text_encoder=t2i.text_encoder, tokenizer=t2i.tokenizer, unet=t2i.unet,
-                               motion_adapter=build_motion_modules(PRESETS[cfg.preset]), scheduler=build_scheduler())
+    pipe = AnimateDiffPipeline(
+        vae=t2i.vae,
+        text_encoder=t2i.text_encoder,
+        tokenizer=t2i.tokenizer,
+        unet=t2i.unet,
+        motion_adapter=build_motion_modules(PRESETS[cfg.preset]),
+        scheduler=build_scheduler(),
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -362,10 +437,20 @@ def look_consistency(pipe, cfg: PretrainConfig) -> dict:
     when the text does not pin it down? (A customized subject's look is exactly what the text does not name.)"""
     specs = probe.monitor_scenes(cfg.monitor_videos, num_frames=cfg.num_frames)
     figures = {}
-    for name, prompts in (("unnamed_look", [caption(s, appearance=False) for s in specs]), ("unconditional", [""] * len(specs))):
-        videos = pipe(prompt=prompts, num_frames=cfg.num_frames, height=cfg.resolution, width=cfg.resolution,
-                      num_inference_steps=cfg.monitor_steps, guidance_scale=cfg.guidance_scale, output_type="np",
-                      generator=torch.Generator().manual_seed(cfg.seed)).frames
+    for name, prompts in (
+        ("unnamed_look", [caption(s, appearance=False) for s in specs]),
+        ("unconditional", [""] * len(specs)),
+    ):
+        videos = pipe(
+            prompt=prompts,
+            num_frames=cfg.num_frames,
+            height=cfg.resolution,
+            width=cfg.resolution,
+            num_inference_steps=cfg.monitor_steps,
+            guidance_scale=cfg.guidance_scale,
+            output_type="np",
+            generator=torch.Generator().manual_seed(cfg.seed),
+        ).frames
         scores = [metrics.consistency_metrics(v, metrics.segment(v)) for v in probe.to_uint8(videos)]
         for key in ("shape_consistency", "color_consistency"):
             figures[f"{name}_{key}"] = float(np.nanmean([s[key] for s in scores]))
@@ -383,8 +468,10 @@ def train_video(pipe, cfg: PretrainConfig, data: WorldData, phase: PhaseConfig, 
     monitors = []
     probe_ids = torch.arange(min(32, len(latents)))  # fixed clips for `direction_gap`
     probe_captions = [data.captions[i] for i in probe_ids]
-    swapped = [caption(dataclasses.replace(data.specs[i], direction=probe.OPPOSITE[data.specs[i].direction]))
-               for i in probe_ids]
+    swapped = [
+        caption(dataclasses.replace(data.specs[i], direction=probe.OPPOSITE[data.specs[i].direction]))
+        for i in probe_ids
+    ]
 
     def embed(prompts: list[str]) -> torch.Tensor:
         return pipe.text_encoder(data.tokens(prompts))[0]  # (b, seq, dim)
@@ -397,10 +484,18 @@ def train_video(pipe, cfg: PretrainConfig, data: WorldData, phase: PhaseConfig, 
     def on_step(step):
         if step == 1 or (phase.monitor_every and step % phase.monitor_every == 0) or step == phase.steps:
             with torch.random.fork_rng(), torch.no_grad():  # sampling must not shift the training's random stream
-                figures = probe.monitor(pipe, cfg.monitor_videos, cfg.num_frames, cfg.resolution,
-                                        cfg.monitor_steps, cfg.guidance_scale, cfg.seed)
-                figures["direction_gap"] = probe.direction_gap(model, scheduler, latents[probe_ids],
-                                                               embed(probe_captions), embed(swapped))
+                figures = probe.monitor(
+                    pipe,
+                    cfg.monitor_videos,
+                    cfg.num_frames,
+                    cfg.resolution,
+                    cfg.monitor_steps,
+                    cfg.guidance_scale,
+                    cfg.seed,
+                )
+                figures["direction_gap"] = probe.direction_gap(
+                    model, scheduler, latents[probe_ids], embed(probe_captions), embed(swapped)
+                )
                 figures |= look_consistency(pipe, cfg)
             monitors.append({"step": step, **{k: round(v, 4) for k, v in figures.items()}})
             log.info("%s monitor %s", name, monitors[-1])
@@ -482,8 +577,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="world", choices=sorted(PRESETS))
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. motion.learning_rate=5e-4 or num_videos=2000")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. motion.learning_rate=5e-4 or num_videos=2000",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = PretrainConfig(preset=args.preset, seed=args.seed)
@@ -494,8 +594,11 @@ def main(argv: list[str] | None = None) -> None:
         for name in phases:
             getattr(cfg, name).steps = args.steps
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
-                        handlers=[logging.StreamHandler(), logging.FileHandler(Path(args.out) / "pretrain.log")])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(Path(args.out) / "pretrain.log")],
+    )
     run(cfg, args.out, phases)
 
 

@@ -179,17 +179,38 @@ def monitor_scenes(count: int, seed: int = 1234, num_frames: int = 8) -> list[Sc
 
 
 @torch.no_grad()
-def sample_videos(pipe, specs: list[SceneSpec], num_frames: int, resolution: int, steps: int = 15,
-                  guidance_scale: float = 4.0, seed: int = 0) -> np.ndarray:
+def sample_videos(
+    pipe,
+    specs: list[SceneSpec],
+    num_frames: int,
+    resolution: int,
+    steps: int = 15,
+    guidance_scale: float = 4.0,
+    seed: int = 0,
+) -> np.ndarray:
     """uint8 (N, F, H, W, 3) videos from an AnimateDiff pipeline for the scenes' captions."""
-    out = pipe(prompt=[caption(s) for s in specs], num_frames=num_frames, height=resolution, width=resolution,
-               num_inference_steps=steps, guidance_scale=guidance_scale, output_type="np",
-               generator=torch.Generator().manual_seed(seed))
+    out = pipe(
+        prompt=[caption(s) for s in specs],
+        num_frames=num_frames,
+        height=resolution,
+        width=resolution,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        output_type="np",
+        generator=torch.Generator().manual_seed(seed),
+    )
     return to_uint8(out.frames)
 
 
-def monitor(pipe, num_videos: int = 12, num_frames: int = 8, resolution: int = 32, steps: int = 15,
-            guidance_scale: float = 4.0, seed: int = 0) -> dict:
+def monitor(
+    pipe,
+    num_videos: int = 12,
+    num_frames: int = 8,
+    resolution: int = 32,
+    steps: int = 15,
+    guidance_scale: float = 4.0,
+    seed: int = 0,
+) -> dict:
     """Sample `num_videos` prompts and score motion direction, distance, consistency and appearance."""
     specs = monitor_scenes(num_videos, num_frames=num_frames)
     videos = sample_videos(pipe, specs, num_frames, resolution, steps, guidance_scale, seed)
@@ -197,19 +218,28 @@ def monitor(pipe, num_videos: int = 12, num_frames: int = 8, resolution: int = 3
 
 
 @torch.no_grad()
-def monitor_images(pipe, num_images: int = 12, resolution: int = 32, steps: int = 15, guidance_scale: float = 4.0,
-                   seed: int = 0) -> dict:
+def monitor_images(
+    pipe, num_images: int = 12, resolution: int = 32, steps: int = 15, guidance_scale: float = 4.0, seed: int = 0
+) -> dict:
     """Object presence, colour and background accuracy of a T2I pipeline's images for the monitor's captions."""
     specs = monitor_scenes(num_images)
-    images = pipe([caption(s) for s in specs], height=resolution, width=resolution, num_inference_steps=steps,
-                  guidance_scale=guidance_scale, output_type="np", generator=torch.Generator().manual_seed(seed)).images
+    images = pipe(
+        [caption(s) for s in specs],
+        height=resolution,
+        width=resolution,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        output_type="np",
+        generator=torch.Generator().manual_seed(seed),
+    ).images
     figures = summarise(to_uint8(images)[:, None], specs)  # one-frame videos
     return {k: figures[k] for k in ("object_found", "colour_accuracy", "background_accuracy")}
 
 
 @torch.no_grad()
-def direction_gap(model, scheduler, latents: torch.Tensor, text: torch.Tensor, swapped: torch.Tensor,
-                  seed: int = 0) -> float:
+def direction_gap(
+    model, scheduler, latents: torch.Tensor, text: torch.Tensor, swapped: torch.Tensor, seed: int = 0
+) -> float:
     """How much worse a video denoiser `model(noisy, t, text)` recovers clips (b, c, f, h, w) at high noise
     (t >= 500, where a sample's motion is decided) when their captions name the OPPOSITE direction: relative x0
     error, about 0 while the model ignores the direction word. Cheaper and steadier than sampling."""

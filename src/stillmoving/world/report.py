@@ -110,27 +110,47 @@ def _section(folder: Path, page: Page, name: str, variants: list[Variant]) -> st
     if skipped:
         parts.append(f'<p class="note">Not measured for these videos: {escape(", ".join(skipped))}.</p>')
     shown = f"all {total}" if len(rows) == total else f"the first {len(rows)} of {total}"
-    parts.append(f"<h3>Videos: {shown} (prompt, seed) pairs, the same in every column</h3>"
-                 + report_html.video_grid(variants, write_media(folder, name, variants, rows), rows, measured))
+    parts.append(
+        f"<h3>Videos: {shown} (prompt, seed) pairs, the same in every column</h3>"
+        + report_html.video_grid(variants, write_media(folder, name, variants, rows), rows, measured)
+    )
     return "".join(parts)
 
 
 def _record(page: Page) -> dict:
-    return {"sections": {section: {v.name: {"description": v.description, "summary": summarize(v.metrics),
-                                            "per_video": v.metrics, "captions": v.captions, "seeds": v.seeds}
-                                   for v in variants} for section, variants in page.sections.items()},
-            **({"motion_scale_sweep": page.sweep} if page.sweep else {})}
+    return {
+        "sections": {
+            section: {
+                v.name: {
+                    "description": v.description,
+                    "summary": summarize(v.metrics),
+                    "per_video": v.metrics,
+                    "captions": v.captions,
+                    "seeds": v.seeds,
+                }
+                for v in variants
+            }
+            for section, variants in page.sections.items()
+        },
+        **({"motion_scale_sweep": page.sweep} if page.sweep else {}),
+    }
 
 
 def _head(page: Page) -> str:
     links = ["verdicts", "legend"] if page.findings else ["legend"]
     links += ["drift"] * bool(page.drift) + list(page.sections)
     nav = " &middot; ".join(f'<a href="#{_slug(x)}">{escape(x)}</a>' for x in links)
-    parts = [f"<h1>{escape(page.title)}</h1>", f'<p class="intro">{escape(page.notes)}</p>' if page.notes else "",
-             f"<p>{nav}</p>"]
+    parts = [
+        f"<h1>{escape(page.title)}</h1>",
+        f'<p class="intro">{escape(page.notes)}</p>' if page.notes else "",
+        f"<p>{nav}</p>",
+    ]
     if page.findings:
-        parts += ['<h2 id="verdicts">Verdicts on the paper\'s claims</h2>',
-                  report_html.verdict_list(page.findings.claims), report_html.verdict_rules(KEEP, STATIC_SHARE)]
+        parts += [
+            '<h2 id="verdicts">Verdicts on the paper\'s claims</h2>',
+            report_html.verdict_list(page.findings.claims),
+            report_html.verdict_rules(KEEP, STATIC_SHARE),
+        ]
     parts += ['<h2 id="legend">What the metrics measure</h2>', report_html.legend(page.columns), page.drift]
     return "".join(parts)
 
@@ -147,6 +167,9 @@ def write_report(folder: str | Path, page: Page) -> Path:
         plot_motion_vs_alpha(page.sweep["alpha"], page.sweep["mean"], page.sweep["std"], folder / "motion_vs_alpha.png")
     body = _head(page) + "".join(_section(folder, page, name, variants) for name, variants in page.sections.items())
     write_text(folder / "metrics.json", json.dumps(json_safe(_record(page)), indent=2, allow_nan=False) + "\n")
-    return write_text(folder / "index.html", f"<!doctype html><html><head><meta charset='utf-8'><title>"
-                      f"{escape(page.title)}</title><style>{report_html.STYLE}</style></head><body>{body}{_foot(page)}"
-                      "</body></html>\n")
+    return write_text(
+        folder / "index.html",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{escape(page.title)}</title><style>{report_html.STYLE}</style></head><body>{body}{_foot(page)}"
+        "</body></html>\n",
+    )

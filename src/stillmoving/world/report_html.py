@@ -44,26 +44,33 @@ def verdict_list(claims: list[Claim]) -> str:
     items = "".join(
         f'<li class="{BADGE_CLASS.get(c.verdict, "unjudged")}" title="{escape(c.rule)}">'
         f'<span class="badge">{escape(c.verdict)}</span> <span><b>{escape(c.scope)}</b>: {escape(c.statement)}.'
-        f' <span class="measured">{escape(c.measured)}</span></span></li>' for c in claims)
+        f' <span class="measured">{escape(c.measured)}</span></span></li>'
+        for c in claims
+    )
     return f'<ul class="verdicts">{items}</ul>'
 
 
 def verdict_rules(keep: float, static_share: float) -> str:
-    return (f'<p class="note">Intervals are {LEVEL:.0%} bootstrap intervals over (prompt, seed) pairs: every '
-            'variant is generated from the same prompts and seeds. "Better" needs the whole interval on the good side; "no '
-            'worse" fails only when an interval lies wholly on the bad side; "keeps at least" a share '
-            f'({keep:.0%} of fidelity or motion, {static_share:.0%} static) holds when the whole interval is at or '
-            'above it, fails when the whole interval is below it, and cannot be judged when it contains it. '
-            f'Fewer than {MIN_PAIRS} pairs cannot be judged.</p>')
+    return (
+        f'<p class="note">Intervals are {LEVEL:.0%} bootstrap intervals over (prompt, seed) pairs: every '
+        'variant is generated from the same prompts and seeds. "Better" needs the whole interval on the good side; "no '
+        'worse" fails only when an interval lies wholly on the bad side; "keeps at least" a share '
+        f"({keep:.0%} of fidelity or motion, {static_share:.0%} static) holds when the whole interval is at or "
+        "above it, fails when the whole interval is below it, and cannot be judged when it contains it. "
+        f"Fewer than {MIN_PAIRS} pairs cannot be judged.</p>"
+    )
 
 
 def legend(columns: list[Metric]) -> str:
     rows = "".join(
         f"<tr><td>{escape(m.key)}</td><td>{escape(m.measures)}</td><td>{escape(m.scale)}</td>"
         f"<td>{escape(m.better)}{ARROW.get(m.better, '')}{': ' + escape(m.why) if m.why else ''}</td></tr>"
-        for m in columns)
-    return ('<table class="legend"><tr><th>metric</th><th>what it measures</th><th>range</th>'
-            f"<th>which is better</th></tr>{rows}</table>")
+        for m in columns
+    )
+    return (
+        '<table class="legend"><tr><th>metric</th><th>what it measures</th><th>range</th>'
+        f"<th>which is better</th></tr>{rows}</table>"
+    )
 
 
 class Footnotes:
@@ -102,12 +109,15 @@ def _gap_cell(metric: Metric, gap: Interval, notes: Footnotes) -> str:
     if not gap.n:
         return notes.mark(f"no (prompt, seed) pair where both variants gave a value for {metric.key}")
     colour = {"good": "good", "bad": "bad"}.get(side(metric, gap) or "", "")
-    return (f'<td class="{colour}">{signed(gap.estimate)}<br><small>[{signed(gap.low)}, {signed(gap.high)}]</small>'
-            "</td>")
+    return f'<td class="{colour}">{signed(gap.estimate)}<br><small>[{signed(gap.low)}, {signed(gap.high)}]</small></td>'
 
 
-def metrics_table(variants: list[Variant], columns: list[Metric], gap: tuple[str, dict[str, Interval]] | None,
-                  more_gaps: list[tuple[str, dict[str, Interval]]] = ()) -> str:
+def metrics_table(
+    variants: list[Variant],
+    columns: list[Metric],
+    gap: tuple[str, dict[str, Interval]] | None,
+    more_gaps: list[tuple[str, dict[str, Interval]]] = (),
+) -> str:
     """Mean &plusmn; std per variant and column, then the row of a paired difference with its interval (and one
     row per entry of `more_gaps`, e.g. every variant against the same reference)."""
     notes = Footnotes()
@@ -115,12 +125,17 @@ def metrics_table(variants: list[Variant], columns: list[Metric], gap: tuple[str
     rows = [_variant_row(v, columns, notes) for v in variants]
     for label, intervals in [gap] * bool(gap) + list(more_gaps):
         pairs = max((i.n for i in intervals.values()), default=0)
-        rows.append(f'<tr class="gap"><th>{escape(label)} <small>mean difference and {LEVEL:.0%} interval over {pairs} '
-                    "(prompt, seed) pairs; green: wholly better, red: wholly worse</small></th>"
-                    + "".join(_gap_cell(m, intervals[m.key], notes) for m in columns) + "</tr>")
+        rows.append(
+            f'<tr class="gap"><th>{escape(label)} <small>mean difference and {LEVEL:.0%} interval over {pairs} '
+            "(prompt, seed) pairs; green: wholly better, red: wholly worse</small></th>"
+            + "".join(_gap_cell(m, intervals[m.key], notes) for m in columns)
+            + "</tr>"
+        )
     caption = "mean &plusmn; standard deviation over the videos"
-    return (f'<table class="metrics"><tr><th>variant <small>{caption}</small></th>{head}</tr>{"".join(rows)}</table>'
-            + notes.html())
+    return (
+        f'<table class="metrics"><tr><th>variant <small>{caption}</small></th>{head}</tr>{"".join(rows)}</table>'
+        + notes.html()
+    )
 
 
 def _figures(variant: Variant, key: Key, columns: list[Metric]) -> str:
@@ -133,16 +148,23 @@ def _grid_cell(variant: Variant, key: Key, src: str | None, columns: list[Metric
     if src is None:
         return '<td title="this variant has no video for this prompt and seed">-</td>'
     still = ' class="still"' if variant.is_still() else ""
-    return (f'<td><img{still} src="{escape(src)}" alt="{escape(variant.name)}: {escape(key[0])}, seed {key[1]}" '
-            f'title="{escape(_figures(variant, key, columns))}"></td>')
+    return (
+        f'<td><img{still} src="{escape(src)}" alt="{escape(variant.name)}: {escape(key[0])}, seed {key[1]}" '
+        f'title="{escape(_figures(variant, key, columns))}"></td>'
+    )
 
 
-def video_grid(variants: list[Variant], media: dict[str, dict[Key, str]], rows: list[Key],
-               columns: list[Metric]) -> str:
+def video_grid(
+    variants: list[Variant], media: dict[str, dict[Key, str]], rows: list[Key], columns: list[Metric]
+) -> str:
     """One row per (prompt, seed), one column per variant; `media[variant][key]` is the image's path."""
-    head = "".join(f"<th>{escape(v.name)}{' <small>one still image</small>' if v.is_still() else ''}</th>"
-                   for v in variants)
-    body = [f"<tr><th>{escape(prompt)} <small>seed {seed}</small></th>"
-            + "".join(_grid_cell(v, (prompt, seed), media.get(v.name, {}).get((prompt, seed)), columns)
-                      for v in variants) + "</tr>" for prompt, seed in rows]
+    head = "".join(
+        f"<th>{escape(v.name)}{' <small>one still image</small>' if v.is_still() else ''}</th>" for v in variants
+    )
+    body = [
+        f"<tr><th>{escape(prompt)} <small>seed {seed}</small></th>"
+        + "".join(_grid_cell(v, (prompt, seed), media.get(v.name, {}).get((prompt, seed)), columns) for v in variants)
+        + "</tr>"
+        for prompt, seed in rows
+    ]
     return f'<table class="grid"><tr><th>prompt, seed</th>{head}</tr>{"".join(body)}</table>'

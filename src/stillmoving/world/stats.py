@@ -26,7 +26,7 @@ class Interval:
     n: int
 
     @classmethod
-    def empty(cls) -> "Interval":
+    def empty(cls) -> Interval:
         return cls(float("nan"), float("nan"), float("nan"), 0)
 
     def as_dict(self) -> dict[str, float | int | None]:

@@ -34,8 +34,10 @@ from stillmoving.errors import StillMovingError
 
 def _star(points: int = 5, inner: float = 0.45) -> list[tuple[float, float]]:
     angles = [-math.pi / 2 + math.pi * k / points for k in range(2 * points)]
-    return [((1.0 if k % 2 == 0 else inner) * math.cos(a), (1.0 if k % 2 == 0 else inner) * math.sin(a))
-            for k, a in enumerate(angles)]
+    return [
+        ((1.0 if k % 2 == 0 else inner) * math.cos(a), (1.0 if k % 2 == 0 else inner) * math.sin(a))
+        for k, a in enumerate(angles)
+    ]
 
 
 _ARM, _LEN = 0.32, 0.95  # cross: half-width and half-length of each arm
@@ -46,14 +48,31 @@ SHAPES: dict[str, list[tuple[float, float]] | None] = {
     "square": [(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)],
     "triangle": [(0.0, -1.0), (math.sqrt(3) / 2, 0.5), (-math.sqrt(3) / 2, 0.5)],  # equilateral
     "diamond": [(0.0, -1.0), (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0)],
-    "cross": [(-_ARM, -_LEN), (_ARM, -_LEN), (_ARM, -_ARM), (_LEN, -_ARM), (_LEN, _ARM), (_ARM, _ARM),
-              (_ARM, _LEN), (-_ARM, _LEN), (-_ARM, _ARM), (-_LEN, _ARM), (-_LEN, -_ARM), (-_ARM, -_ARM)],
+    "cross": [
+        (-_ARM, -_LEN),
+        (_ARM, -_LEN),
+        (_ARM, -_ARM),
+        (_LEN, -_ARM),
+        (_LEN, _ARM),
+        (_ARM, _ARM),
+        (_ARM, _LEN),
+        (-_ARM, _LEN),
+        (-_ARM, _ARM),
+        (-_LEN, _ARM),
+        (-_LEN, -_ARM),
+        (-_ARM, -_ARM),
+    ],
     "star": _star(),  # held out: only the SUBJECTS entry uses it
 }
 BASE_SHAPES = ("circle", "square", "triangle", "diamond", "cross")
 COLORS: dict[str, tuple[int, int, int]] = {  # base colours, all far from every background
-    "red": (225, 45, 45), "orange": (245, 145, 25), "yellow": (245, 225, 50), "green": (50, 190, 70),
-    "cyan": (40, 215, 225), "purple": (165, 80, 235), "white": (240, 240, 240),
+    "red": (225, 45, 45),
+    "orange": (245, 145, 25),
+    "yellow": (245, 225, 50),
+    "green": (50, 190, 70),
+    "cyan": (40, 215, 225),
+    "purple": (165, 80, 235),
+    "white": (240, 240, 240),
 }
 HELD_OUT_COLORS = {"pink": (255, 105, 190)}  # the star subject's body colour
 ACCENT_RGB = (25, 35, 120)  # the core colour of the held-out "two_tone" texture
@@ -61,8 +80,10 @@ TEXTURES = ("plain", "striped", "dotted")  # base textures; "two_tone" is held o
 DIRECTIONS: dict[str, tuple[int, int]] = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 SPEEDS = {"slowly": 1 / 80, "quickly": 3 / 80}  # frame widths per frame: 0.4 / 1.2 px at 32 px
 BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {  # (top, bottom) RGB
-    "black": ((0, 0, 0), (0, 0, 0)), "gray": ((110, 110, 110), (110, 110, 110)),
-    "blue": ((25, 35, 110), (25, 35, 110)), "dusk": ((40, 20, 70), (110, 50, 50)),
+    "black": ((0, 0, 0), (0, 0, 0)),
+    "gray": ((110, 110, 110), (110, 110, 110)),
+    "blue": ((25, 35, 110), (25, 35, 110)),
+    "dusk": ((40, 20, 70), (110, 50, 50)),
 }
 SIZE_RANGE = (0.25, 0.34)  # object diameter as a fraction of the frame side
 MARGIN = 0.04  # gap kept between the object and the frame edge, as a fraction of the frame side
@@ -94,10 +115,24 @@ class Style:
 
 SUBJECTS = {"star": Subject(shape="star", color="pink", texture="two_tone")}
 STYLES = {
-    "crayon": Style(outline_scale=0.72, outline_rgb=(30, 25, 25), fill_gain=1.0, halo_scale=1.0,
-                    halo_alpha=0.0, background_gain=1.0, grain_levels=4),
-    "neon": Style(outline_scale=0.78, outline_rgb=None, fill_gain=0.15, halo_scale=1.3,
-                  halo_alpha=0.45, background_gain=0.25, grain_levels=0),
+    "crayon": Style(
+        outline_scale=0.72,
+        outline_rgb=(30, 25, 25),
+        fill_gain=1.0,
+        halo_scale=1.0,
+        halo_alpha=0.0,
+        background_gain=1.0,
+        grain_levels=4,
+    ),
+    "neon": Style(
+        outline_scale=0.78,
+        outline_rgb=None,
+        fill_gain=0.15,
+        halo_scale=1.3,
+        halo_alpha=0.45,
+        background_gain=0.25,
+        grain_levels=0,
+    ),
 }
 
 
@@ -117,8 +152,14 @@ class SceneSpec:
     style: str | None = None  # key of STYLES, or None for the base look
 
     def __post_init__(self):
-        known = {"shape": SHAPES, "color": COLORS | HELD_OUT_COLORS, "direction": DIRECTIONS,
-                 "speed": SPEEDS, "background": BACKGROUNDS, "texture": (*TEXTURES, "two_tone")}
+        known = {
+            "shape": SHAPES,
+            "color": COLORS | HELD_OUT_COLORS,
+            "direction": DIRECTIONS,
+            "speed": SPEEDS,
+            "background": BACKGROUNDS,
+            "texture": (*TEXTURES, "two_tone"),
+        }
         for field, values in known.items():
             if getattr(self, field) not in values:
                 raise ValueError(f"unknown {field} {getattr(self, field)!r}; expected one of {list(values)}")
@@ -147,8 +188,9 @@ def _pick(rng: np.random.Generator, options) -> str:
     return str(list(options)[rng.integers(len(options))])
 
 
-def sample_scene(rng: np.random.Generator, num_frames: int = 8, subject: str | None = None,
-                 style: str | None = None) -> SceneSpec:
+def sample_scene(
+    rng: np.random.Generator, num_frames: int = 8, subject: str | None = None, style: str | None = None
+) -> SceneSpec:
     """A scene from the base distribution whose object stays inside the frame for `num_frames`.
 
     The same draws happen with or without `subject`/`style`, so one seed gives paired base and
@@ -281,8 +323,16 @@ def _object_layers(spec: SceneSpec, centres: np.ndarray, resolution: int) -> _La
     return _Layers(origins, coverage, _box_down(alpha), _box_down(rgb * alpha[..., None]))
 
 
-def _apply_style(spec: SceneSpec, style: Style, u: np.ndarray, v: np.ndarray, body: np.ndarray,
-                 rgb: np.ndarray, sample_xy: tuple[np.ndarray, np.ndarray], resolution: int):
+def _apply_style(
+    spec: SceneSpec,
+    style: Style,
+    u: np.ndarray,
+    v: np.ndarray,
+    body: np.ndarray,
+    rgb: np.ndarray,
+    sample_xy: tuple[np.ndarray, np.ndarray],
+    resolution: int,
+):
     """Recolour supersamples with a held-out style; returns (rgb, alpha) of shape (f, N, N, 3), (f, N, N)."""
     rgb = rgb * style.fill_gain
     if style.grain_levels:
@@ -344,17 +394,31 @@ def object_mask(spec: SceneSpec, frame_index: int, resolution: int) -> np.ndarra
 # ----------------------------------------------------------------------------- datasets
 
 
-def make_video_dataset(num_videos: int, seed: int, num_frames: int = 8, resolution: int = 32, *,
-                       subject: str | None = None, style: str | None = None,
-                       placeholder: str = "sks") -> list[WorldSample]:
+def make_video_dataset(
+    num_videos: int,
+    seed: int,
+    num_frames: int = 8,
+    resolution: int = 32,
+    *,
+    subject: str | None = None,
+    style: str | None = None,
+    placeholder: str = "sks",
+) -> list[WorldSample]:
     """`num_videos` (video (F, H, W, 3) uint8, caption, spec) triples, identical for the same seed."""
     rng = np.random.default_rng(seed)
     specs = [sample_scene(rng, num_frames, subject, style) for _ in range(num_videos)]
     return [WorldSample(render_video(s, num_frames, resolution), caption(s, placeholder), s) for s in specs]
 
 
-def make_image_dataset(num_images: int, seed: int, resolution: int = 32, *, subject: str | None = None,
-                       style: str | None = None, placeholder: str = "sks") -> list[WorldSample]:
+def make_image_dataset(
+    num_images: int,
+    seed: int,
+    resolution: int = 32,
+    *,
+    subject: str | None = None,
+    style: str | None = None,
+    placeholder: str = "sks",
+) -> list[WorldSample]:
     """`num_images` (image (H, W, 3) uint8, caption without motion words, spec) triples of static
     scenes (a one-frame scene: the object anywhere inside the frame), identical for the same seed."""
     rng = np.random.default_rng(seed)

@@ -49,8 +49,11 @@ def summarize(metrics: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     for key in keys:
         values = np.array([m.get(key, np.nan) for m in metrics], dtype=float)
         finite = values[np.isfinite(values)]
-        summary[key] = {"mean": float(finite.mean()) if finite.size else float("nan"),
-                        "std": float(finite.std()) if finite.size else float("nan"), "n": int(finite.size)}
+        summary[key] = {
+            "mean": float(finite.mean()) if finite.size else float("nan"),
+            "std": float(finite.std()) if finite.size else float("nan"),
+            "n": int(finite.size),
+        }
     return summary
 
 
@@ -59,5 +62,7 @@ def paired(a: Variant, b: Variant, metric: str) -> tuple[np.ndarray, np.ndarray]
     where = {key: i for i, key in enumerate(b.keys())}
     rows = [(i, where[key]) for i, key in enumerate(a.keys()) if key in where]
     first, second = a.values(metric), b.values(metric)
-    return (np.array([first[i] for i, _ in rows], dtype=np.float64),
-            np.array([second[j] for _, j in rows], dtype=np.float64))
+    return (
+        np.array([first[i] for i, _ in rows], dtype=np.float64),
+        np.array([second[j] for _, j in rows], dtype=np.float64),
+    )

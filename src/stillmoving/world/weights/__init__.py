@@ -12,8 +12,10 @@ HERE = Path(__file__).parent
 def _shipped(relative: str) -> Path:
     path = HERE / relative
     if not path.exists():
-        raise StillMovingError(f"the embedded world's weights are not in this install ({path}); build them with "
-                               f"`python -m stillmoving.world.pretrain` and pass --model/--motion-adapter")
+        raise StillMovingError(
+            f"the embedded world's weights are not in this install ({path}); build them with "
+            f"`python -m stillmoving.world.pretrain` and pass --model/--motion-adapter"
+        )
     return path
 
 
