@@ -9,7 +9,8 @@ from diffusers import AnimateDiffPipeline
 from test_cli import custom_run, customized, motion_run, run, workdir  # noqa: F401 (module fixtures)
 
 from stillmoving import attach_spatial_adapters
-from stillmoving.loading import assemble_pipeline, read_customization
+from stillmoving.loading import assemble_pipeline
+from stillmoving.run_folder import read_customization
 
 CALL = dict(num_frames=4, height=32, width=32, num_inference_steps=2, output_type="np")
 

@@ -366,20 +366,22 @@ def generate(
 ):
     """Generate videos with a (customized) video model."""
     from stillmoving.inference import generate_videos
-    from stillmoving.loading import assemble_pipeline, check_num_frames, read_customization
+    from stillmoving.loading import assemble_pipeline, check_num_frames
+    from stillmoving.run_folder import merge_customization, read_customization
     from stillmoving.validation import check_device, check_dtype, check_generation, check_model_files
 
     sources = read_customization(customization) if customization else {}
-    loras = [_parse_lora(s) for s in lora] if lora else [tuple(p) for p in sources.get("loras", [])]
-    files = dict(
-        model=model or sources.get("model") or _missing("--model or --customization"),
-        motion_modules=motion_modules or sources.get("motion_modules"),
-        customized=customized or sources.get("customized"),
-        loras=loras,
-        spatial_adapters=spatial_adapters or sources.get("spatial_adapters"),
-        motion_adapter=motion_adapter or sources.get("motion_adapter") or None,
-        config_dir=config_dir or sources.get("config_dir"),
+    given = dict(
+        model=model,
+        motion_modules=motion_modules,
+        customized=customized,
+        loras=[_parse_lora(s) for s in lora] if lora else [],
+        spatial_adapters=spatial_adapters,
+        motion_adapter=motion_adapter,
+        config_dir=config_dir,
     )
+    files = merge_customization(given, sources)
+    files["model"] = files["model"] or _missing("--model or --customization")
     check_model_files(**files)
     check_generation(files["model"], files["config_dir"], output, height, width, num_frames, steps, guidance_scale, fps)
     device = check_device(device)

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 
 from stillmoving.adapters.motion import TARGET_PATTERN, WEIGHT_NAME
-from stillmoving.adapters.spatial import FORMAT, read_adapter_file
+from stillmoving.adapters.spatial import FORMAT
 from stillmoving.errors import StillMovingError
-from stillmoving.training.spatial_stage import ADAPTER_FILE
+from stillmoving.formats.safety import read_adapter_file
+from stillmoving.run_folder import SPATIAL_ADAPTERS
 
 LORA_KEY = re.compile(r"unet\.(.+)\.lora_([AB])\.weight")
 
@@ -18,10 +19,10 @@ LORA_KEY = re.compile(r"unet\.(.+)\.lora_([AB])\.weight")
 def _resolve(path: Path) -> Path:
     """A folder stands for the adapter file inside it."""
     if path.is_dir():
-        for name in (ADAPTER_FILE, WEIGHT_NAME):
+        for name in (SPATIAL_ADAPTERS, WEIGHT_NAME):
             if (path / name).is_file():
                 return path / name
-        raise StillMovingError(f"{path} holds no {ADAPTER_FILE} or {WEIGHT_NAME}")
+        raise StillMovingError(f"{path} holds no {SPATIAL_ADAPTERS} or {WEIGHT_NAME}")
     return path
 
 

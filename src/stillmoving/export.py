@@ -9,7 +9,6 @@ in one step, so a failure leaves nothing behind and an existing folder is never 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -19,9 +18,14 @@ from diffusers import AnimateDiffPipeline
 from stillmoving.adapters.motion import WEIGHT_NAME, split_adapter_path
 from stillmoving.errors import StillMovingError
 from stillmoving.files import temporary_sibling
-from stillmoving.loading import assemble_pipeline, read_customization
-from stillmoving.training.motion_stage import ADAPTER_DIR as MOTION_ADAPTER_DIR
-from stillmoving.training.spatial_stage import ADAPTER_FILE, RECORD_FILE
+from stillmoving.loading import assemble_pipeline
+from stillmoving.run_folder import (
+    MOTION_ADAPTER,
+    SPATIAL_ADAPTERS,
+    exported_customization,
+    read_customization,
+    write_customization,
+)
 
 CARD = """# {name}
 
@@ -88,24 +92,13 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
             scheduler=t2v.scheduler,
         )
         plain.save_pretrained(staging, safe_serialization=True)
-        shutil.copy2(sources["spatial_adapters"], staging / ADAPTER_FILE)
+        shutil.copy2(sources["spatial_adapters"], staging / SPATIAL_ADAPTERS)
         motion = sources.get("motion_adapter")
-        record = {
-            "model": ".",
-            "motion_modules": None,
-            "config_dir": None,
-            "customized": None,
-            "loras": [],
-            "spatial_adapters": ADAPTER_FILE,
-            "motion_adapter": None,
-            "exported_from": sources,
-        }
         if motion:
             folder, name = split_adapter_path(motion)
-            (staging / MOTION_ADAPTER_DIR).mkdir()
-            shutil.copy2(folder / name, staging / MOTION_ADAPTER_DIR / WEIGHT_NAME)
-            record["motion_adapter"] = MOTION_ADAPTER_DIR
-        (staging / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+            (staging / MOTION_ADAPTER).mkdir()
+            shutil.copy2(folder / name, staging / MOTION_ADAPTER / WEIGHT_NAME)
+        write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
         (staging / "README.md").write_text(
             CARD.format(
@@ -117,11 +110,11 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
                 customized=" + ".join(
                     x for x in (f"`{sources['customized']}`" if sources.get("customized") else "", loras) if x
                 ),
-                adapters=ADAPTER_FILE,
+                adapters=SPATIAL_ADAPTERS,
                 rank=adapters.rank,
                 layers=len(adapters.layers),
-                motion=f"`{MOTION_ADAPTER_DIR}/` (diffusers LoRA format)" if motion else "none",
-                motion_dir=MOTION_ADAPTER_DIR,
+                motion=f"`{MOTION_ADAPTER}/` (diffusers LoRA format)" if motion else "none",
+                motion_dir=MOTION_ADAPTER,
             )
         )
         if output.is_dir():

@@ -59,7 +59,7 @@ def inject_t2i_weights(unet: UNetMotionModel, t2i: UNet2DConditionModel | dict[s
         raise StillMovingError(f"injection left spatial keys untouched: {(untouched + result.unexpected_keys)[:3]}")
 
 
-def _t2i_config(unet: UNetMotionModel) -> dict:
+def t2i_config(unet: UNetMotionModel) -> dict:
     """UNet2DConditionModel config equivalent to the video UNet's spatial part (inverse of `from_unet2d`)."""
     config = dict(unet.config)
     config["down_block_types"] = [
@@ -76,7 +76,7 @@ def _t2i_config(unet: UNetMotionModel) -> dict:
 
 def t2i_unet_from_t2v(unet: UNetMotionModel) -> UNet2DConditionModel:
     """The T2I UNet M that the video model was inflated from, rebuilt from its spatial weights."""
-    t2i = UNet2DConditionModel(**_t2i_config(unet))
+    t2i = UNet2DConditionModel(**t2i_config(unet))
     state = spatial_state_dict(unet)
     result = t2i.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:

@@ -24,10 +24,10 @@ from stillmoving.formats.motion_modules import load_motion_modules_file
 from stillmoving.formats.safety import is_weights_file, read_state_dict
 from stillmoving.formats.single_file import base_components, text_encoder_from_state, unet_from_file
 from stillmoving.injection import (
-    _t2i_config,
     inject_t2i_weights,
     interpolate_weights,
     spatial_state_dict,
+    t2i_config,
     t2i_unet_from_t2v,
 )
 from stillmoving.pipeline import StillMovingPipeline
@@ -120,7 +120,7 @@ def _load_unet_folder(path: Path, dtype: torch.dtype) -> tuple[UNet2DConditionMo
 def _load_unet_file(path: Path, t2v: StillMovingPipeline) -> tuple[UNet2DConditionModel, CLIPTextModel | None]:
     """A single-file checkpoint shaped like V's own T2I; its text encoder only when it differs from V's."""
     state = read_state_dict(path)
-    unet = unet_from_file(path, _t2i_config(t2v.unet), t2v.unet.dtype, state)
+    unet = unet_from_file(path, t2i_config(t2v.unet), t2v.unet.dtype, state)
     text = text_encoder_from_state(state, t2v.text_encoder, path)
     if text is not None and _same_weights(text, t2v.text_encoder):
         text = None
@@ -179,20 +179,6 @@ def load_customized(
             text = None
     source = ", ".join([str(customized)] * (customized is not None) + [f"{p}@{w}" for p, w in loras])
     return CustomizedT2I(unet=unet.to(t2v.unet.device), text_encoder=text, source=source)
-
-
-def read_customization(folder: str | Path) -> dict:
-    """The record `customize` writes: model, motion modules, customized T2I, LoRAs, adapters."""
-    record = Path(folder) / "customization.json"
-    if not record.is_file():
-        raise StillMovingError(f"{folder} is not a customization folder (no customization.json)")
-    sources = json.loads(record.read_text())
-    sources["spatial_adapters"] = str(Path(folder) / sources["spatial_adapters"])
-    for key in ("model", "motion_modules", "config_dir", "customized", "motion_adapter"):
-        value = sources.get(key)  # an exported folder records paths inside itself, relative to it
-        if value and not Path(value).is_absolute() and (Path(folder) / value).exists():
-            sources[key] = str(Path(folder) / value)
-    return sources
 
 
 def assemble_pipeline(

@@ -37,6 +37,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_t2v, t2i_pipeline
+from stillmoving.run_folder import DREAMBOOTH_RUN, STYLE_LORA_RUN
 from stillmoving.training.common import (
     WEIGHT_DTYPES,
     check_output_dir,
@@ -318,7 +319,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
         elif (output / TEXT_ENCODER_DIR).is_dir():  # an earlier run's; load_customized would pick it up
             shutil.rmtree(output / TEXT_ENCODER_DIR)
         write_run_record(
-            output / "dreambooth_run.json",
+            output / DREAMBOOTH_RUN,
             cfg,
             losses,
             instance_images=len(instance),
@@ -350,7 +351,7 @@ def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     )
     if accelerator.is_main_process:
         save_style_lora(accelerator.unwrap_model(model).unet, output / LORA_FILE, cfg.rank)
-        write_run_record(output / "style_lora_run.json", cfg, losses, images=len(latents), start_step=start)
+        write_run_record(output / STYLE_LORA_RUN, cfg, losses, images=len(latents), start_step=start)
     accelerator.end_training()
     return output / LORA_FILE
 

@@ -14,7 +14,6 @@ gradient checkpointing, and which work on any diffusers UNet of the same archite
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import re
@@ -24,11 +23,12 @@ from pathlib import Path
 import torch
 from diffusers.models.resnet import ResnetBlock2D
 from diffusers.models.transformers.transformer_2d import Transformer2DModel
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write
+from stillmoving.fingerprint import weights_fingerprint
+from stillmoving.formats.safety import read_adapter_file
 
 FORMAT = "stillmoving.spatial_adapters"
 FINGERPRINT_KEY = "unet_fingerprint"  # metadata: weights_fingerprint of the UNet (M1 injected) they trained with
@@ -247,22 +247,6 @@ class SpatialAdapters(torch.nn.Module):
         return adapters
 
 
-def weights_fingerprint(model: torch.nn.Module) -> str:
-    """A cheap fingerprint of a model's weights: every tensor's name and shape and a few of its values (the
-    first and last 8), LoRA adapters left out. Different checkpoints of one architecture differ in it; it is
-    not a cryptographic hash of every byte."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        if "lora_" in name:
-            continue
-        name = name.replace(".base_layer", "")  # the same weight, wrapped by peft or not
-        flat = tensor.detach().reshape(-1)
-        sample = torch.cat([flat[:8], flat[-8:]]).float().cpu().numpy().round(6)  # dtype-independent
-        digest.update(f"{name}{tuple(tensor.shape)}".encode())
-        digest.update(sample.tobytes())
-    return digest.hexdigest()[:16]
-
-
 def check_fingerprint(adapters: SpatialAdapters, unet: torch.nn.Module) -> None:
     """Warn (not fail: a user may re-inject on purpose) when the adapters were trained against other weights."""
     expected = adapters.metadata.get(FINGERPRINT_KEY)
@@ -275,15 +259,3 @@ def check_fingerprint(adapters: SpatialAdapters, unet: torch.nn.Module) -> None:
             f"{found}): same architecture, different model; results may differ",
             stacklevel=3,
         )
-
-
-def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """Metadata and tensors of a safetensors file, with one-line errors for missing or corrupt files."""
-    path = Path(path)
-    if not path.is_file():
-        raise StillMovingError(f"no such file: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as error:
-        raise StillMovingError(f"{path} is not a readable safetensors file ({error})") from None

@@ -32,6 +32,7 @@ from stillmoving.bench.models import IMAGE_PROMPT, PRIOR_PROMPT, Preset, build_v
 from stillmoving.bench.steps import LEARNING_RATE, MAX_GRAD_NORM, MOTION_RANK, optimizer_step, straightforward_loss
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
+from stillmoving.run_folder import CUSTOMIZE_RUN
 from stillmoving.training.common import training_scheduler
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.loop import VideoDenoiser
@@ -63,7 +64,7 @@ def run_stillmoving(cfg: CustomizeConfig, device: torch.device) -> dict:
         spatial_stage.train_spatial_adapters(cfg)
         sync(device)
         total = time.perf_counter() - start
-    record = json.loads((Path(cfg.output_dir) / "customize_run.json").read_text())
+    record = json.loads((Path(cfg.output_dir) / CUSTOMIZE_RUN).read_text())
     return {
         "sampling_seconds": record["seconds"]["sampling"],
         "training_seconds": record["seconds"]["training"],

@@ -24,9 +24,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from stillmoving.adapters.spatial import weights_fingerprint
 from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write
+from stillmoving.fingerprint import weights_fingerprint
 
 KEY_FORMAT = "stillmoving.prior_videos/1"
 

@@ -56,7 +56,7 @@ class CompareConfig:
 
 def check_compare(cfg: CompareConfig) -> dict:
     """Every input checked before a model loads; returns the customization's sources."""
-    from stillmoving.loading import read_customization
+    from stillmoving.run_folder import read_customization
     from stillmoving.validation import check_model_files
 
     sources = read_customization(cfg.customization)

@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 
 from stillmoving.errors import StillMovingError
 
@@ -71,3 +72,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not tensors:
         raise StillMovingError(f"{path} holds no tensors")
     return tensors
+
+
+def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Metadata and tensors of a safetensors file, with one-line errors for missing or corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise StillMovingError(f"no such file: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise StillMovingError(f"{path} is not a readable safetensors file ({error})") from None

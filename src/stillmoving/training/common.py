@@ -16,6 +16,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.loading import check_num_frames, load_t2v
 from stillmoving.pipeline import StillMovingPipeline
+from stillmoving.run_folder import RUN_RECORD
 from stillmoving.training.config import OptimConfig, TrainConfig
 from stillmoving.training.loop import checkpoints, freeze
 
@@ -61,7 +62,7 @@ def check_output_dir(cfg: OptimConfig) -> None:
         raise StillMovingError(f"--resume: no checkpoint in {output / 'checkpoints'}")
     if not output.is_dir() or cfg.resume:
         return
-    results = sorted(p.name for p in output.glob("*_run.json")) + (["checkpoints/"] if checkpoints(output) else [])
+    results = sorted(p.name for p in output.glob(RUN_RECORD)) + (["checkpoints/"] if checkpoints(output) else [])
     if results and not cfg.overwrite:
         raise StillMovingError(
             f"{output} holds another run's results ({', '.join(results)}); pass --resume to "

@@ -15,6 +15,7 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
 from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
+from stillmoving.run_folder import MOTION_ADAPTER, MOTION_ADAPTER_RUN
 from stillmoving.training.common import (
     check_output_dir,
     frozen_video_model,
@@ -35,8 +36,6 @@ from stillmoving.training.loop import (
     train,
     video_loss,
 )
-
-ADAPTER_DIR = "motion_adapter"
 
 
 def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
@@ -86,7 +85,7 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     losses = train(accelerator, model, optimizer, schedule, cfg, lambda: [loss], start, desc="motion adapter")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        motion.save(output / ADAPTER_DIR)
-        write_run_record(output / "motion_adapter_run.json", cfg, losses, videos=len(clips), start_step=start)
+        motion.save(output / MOTION_ADAPTER)
+        write_run_record(output / MOTION_ADAPTER_RUN, cfg, losses, videos=len(clips), start_step=start)
     accelerator.end_training()
-    return output / ADAPTER_DIR
+    return output / MOTION_ADAPTER

@@ -18,7 +18,7 @@ from accelerate.utils import DistributedType
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
-from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, weights_fingerprint
+from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.sources import (
@@ -31,9 +31,16 @@ from stillmoving.data.sources import (
 )
 from stillmoving.data.video_io import check_images, write_image
 from stillmoving.errors import StillMovingError
-from stillmoving.files import write_text
+from stillmoving.fingerprint import weights_fingerprint
 from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
+from stillmoving.run_folder import (
+    CUSTOMIZE_RUN,
+    IMAGES,
+    SPATIAL_ADAPTERS,
+    customization_sources,
+    write_customization,
+)
 from stillmoving.training.common import (
     check_output_dir,
     frozen_video_model,
@@ -58,8 +65,6 @@ from stillmoving.training.loop import (
 from stillmoving.training.naive_check import check_against_naive
 from stillmoving.validation import at_least, one_of
 
-ADAPTER_FILE = "spatial_adapters.safetensors"
-RECORD_FILE = "customization.json"
 PRIOR_LOSSES = ("video", "motion")  # the prior term on the whole denoising error, or on its frame-varying part
 
 
@@ -177,7 +182,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     bank = PromptBank()
     started = time.perf_counter()
     prior_latents, prior_prompts = prior_videos(cfg, pipe)  # V itself: M1 is not injected yet
-    image_dir = output / "images" if accelerator.is_main_process else None
+    image_dir = output / IMAGES if accelerator.is_main_process else None
     image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
     pipe.inject_customized(m1.unet, m1.text_encoder)
     del m1
@@ -248,7 +253,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             else check_against_naive(pipe, spatial, motion, cfg, validation_prompts, output)
         )  # FSDP: the UNet is sharded
         write_run_record(
-            output / "customize_run.json",
+            output / CUSTOMIZE_RUN,
             cfg,
             losses,
             images=len(images),
@@ -257,26 +262,14 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             validation=validation and {k: validation[k] for k in ("means", "difference", "worse_than_naive")},
         )
     accelerator.end_training()
-    return output / ADAPTER_FILE
+    return output / SPATIAL_ADAPTERS
 
 
 def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapters, fingerprint: str) -> None:
     """The adapter file, and a record of everything `generate --customization` needs to rebuild the model."""
-    sources = {
-        "model": _absolute(cfg.model),
-        "motion_modules": _absolute(cfg.motion_modules),
-        "config_dir": _absolute(cfg.config_dir),
-        "customized": _absolute(cfg.customized),
-        "loras": [[_absolute(p), w] for p, w in cfg.loras],
-        "motion_adapter": _absolute(cfg.motion_adapter),
-    }
+    sources = customization_sources(cfg)
     spatial.save(
-        output / ADAPTER_FILE,
+        output / SPATIAL_ADAPTERS,
         extra_metadata={**{k: json.dumps(v) for k, v in sources.items()}, FINGERPRINT_KEY: fingerprint},
     )
-    write_text(output / RECORD_FILE, json.dumps({**sources, "spatial_adapters": ADAPTER_FILE}, indent=2) + "\n")
-
-
-def _absolute(path: str | None) -> str | None:
-    """Local paths recorded absolute so the record works from any folder; Hub ids and None as they are."""
-    return str(Path(path).resolve()) if path and Path(path).exists() else path
+    write_customization(output, {**sources, "spatial_adapters": SPATIAL_ADAPTERS})

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import PICKLES
+from stillmoving.run_folder import CUSTOMIZATION
 from stillmoving.world.weights import HERE as SHIPPED
 from stillmoving.world.weights import VIDEO_MODELS, shipped_model, shipped_motion_adapter
 
@@ -109,7 +110,7 @@ def video_model_choices(folders: Folders) -> list[tuple[str, str]]:
 def customization_choices(folders: Folders) -> list[str]:
     """Folders written by `customize` in the output folder and the configured ones."""
     roots = [folders.customizations_dir(), *folders.readable]
-    return ["(none)"] + [str(record.parent) for record in _found(roots, "customization.json")]
+    return ["(none)"] + [str(record.parent) for record in _found(roots, CUSTOMIZATION)]
 
 
 def _found(roots: list[Path], file_name: str, depth: int = 3) -> list[Path]:

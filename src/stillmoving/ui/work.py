@@ -15,7 +15,9 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from stillmoving import run_folder
 from stillmoving.errors import StillMovingError
+from stillmoving.run_folder import CUSTOMIZE_RUN, DREAMBOOTH_RUN, STYLE_LORA_RUN
 from stillmoving.ui.folders import Folders, VideoModel, check_name, readable, video_model
 
 COMPARE_SCALES = (-1.0, 0.0, 1.0)  # the motion scales Compare shows side by side
@@ -42,20 +44,9 @@ class Generation:
 
 def model_files(folders: Folders, gen: Generation) -> tuple[dict, Path | None]:
     """`assemble_pipeline`'s files for a generation, and its customization folder when it has one."""
-    from stillmoving.loading import read_customization
-
     if gen.customization.strip() not in ("", "(none)"):
         folder = Path(readable(folders, gen.customization, "customization"))
-        sources = read_customization(folder)
-        files = dict(
-            model=sources["model"],
-            motion_modules=sources.get("motion_modules"),
-            customized=sources.get("customized"),
-            loras=[tuple(x) for x in sources.get("loras", [])],
-            spatial_adapters=sources["spatial_adapters"],
-            motion_adapter=sources.get("motion_adapter"),
-            config_dir=sources.get("config_dir"),
-        )
+        files = run_folder.model_files(run_folder.read_customization(folder))
         for key in ("model", "motion_modules", "customized", "spatial_adapters", "motion_adapter", "config_dir"):
             if files[key]:  # what the record names is read too, so it must lie in a configured folder
                 files[key] = readable(folders, files[key], key.replace("_", " "))
@@ -287,7 +278,7 @@ def customize_commands(folders: Folders, plan: CustomizePlan) -> list[list[str]]
     if plan.images.strip():
         images = readable(folders, plan.images, "image folder")
         t2i = run / "t2i"
-        record = "dreambooth_run.json" if plan.t2i_method == "dreambooth" else "style_lora_run.json"
+        record = DREAMBOOTH_RUN if plan.t2i_method == "dreambooth" else STYLE_LORA_RUN
         flag = _state_flag(t2i, record)
         if flag is not None:
             verb = ["t2i", "dreambooth"] if plan.t2i_method == "dreambooth" else ["t2i", "lora"]
@@ -320,7 +311,7 @@ def customize_commands(folders: Folders, plan: CustomizePlan) -> list[list[str]]
         raise StillMovingError(
             "give images to learn from, or a customized T2I (a folder, a .safetensors file, or LoRA files)"
         )
-    flag = _state_flag(run, "customize_run.json")
+    flag = _state_flag(run, CUSTOMIZE_RUN)
     if flag is None:
         raise StillMovingError(f"customization {plan.name} exists already ({run}); choose another name")
     base = t2i_base(plan, vm)

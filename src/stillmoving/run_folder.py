@@ -1,0 +1,95 @@
+"""The run folder: the names of what the trainers write into `--output`, and the customization record.
+
+`customize` writes the spatial adapters and `customization.json`, the record of everything needed to rebuild
+the customized video model (V's folder or files, M1, LoRAs, the motion adapter); `generate --customization`,
+`compare`, `export` and the web app read it back. `export` writes a record whose paths lie inside its folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stillmoving.errors import StillMovingError
+from stillmoving.files import write_text
+
+SPATIAL_ADAPTERS = "spatial_adapters.safetensors"  # stage 2's adapters (adapters/spatial.py's format)
+CUSTOMIZATION = "customization.json"  # the record `read_customization` reads
+MOTION_ADAPTER = "motion_adapter"  # stage 1's adapter, a folder in diffusers' LoRA layout
+IMAGES = "images"  # the customized T2I's images that stage 2 trained on
+RUN_RECORD = "*_run.json"  # every trainer's record of a finished run (settings, losses, counts)
+CUSTOMIZE_RUN = "customize_run.json"
+MOTION_ADAPTER_RUN = "motion_adapter_run.json"
+DREAMBOOTH_RUN = "dreambooth_run.json"
+STYLE_LORA_RUN = "style_lora_run.json"
+PATH_KEYS = ("model", "motion_modules", "config_dir", "customized", "motion_adapter")  # the record's paths
+
+
+def absolute(path: str | None) -> str | None:
+    """Local paths recorded absolute so the record works from any folder; Hub ids and None as they are."""
+    return str(Path(path).resolve()) if path and Path(path).exists() else path
+
+
+def customization_sources(cfg) -> dict:
+    """What rebuilds the customized model, from a `CustomizeConfig`: V, M1, its LoRAs and the motion adapter."""
+    return {
+        "model": absolute(cfg.model),
+        "motion_modules": absolute(cfg.motion_modules),
+        "config_dir": absolute(cfg.config_dir),
+        "customized": absolute(cfg.customized),
+        "loras": [[absolute(p), w] for p, w in cfg.loras],
+        "motion_adapter": absolute(cfg.motion_adapter),
+    }
+
+
+def write_customization(folder: Path, record: dict) -> Path:
+    """`customization.json` in `folder` (atomically): `customization_sources` plus the adapter file's name, or
+    `exported_customization`."""
+    return write_text(folder / CUSTOMIZATION, json.dumps(record, indent=2) + "\n")
+
+
+def exported_customization(sources: dict, motion_adapter: bool) -> dict:
+    """The record of an exported folder: V is the folder itself, M1 is injected into it, the adapters lie in it."""
+    return {
+        "model": ".",
+        "motion_modules": None,
+        "config_dir": None,
+        "customized": None,
+        "loras": [],
+        "spatial_adapters": SPATIAL_ADAPTERS,
+        "motion_adapter": MOTION_ADAPTER if motion_adapter else None,
+        "exported_from": sources,
+    }
+
+
+def read_customization(folder: str | Path) -> dict:
+    """The record `customize` writes: model, motion modules, customized T2I, LoRAs, adapters."""
+    record = Path(folder) / CUSTOMIZATION
+    if not record.is_file():
+        raise StillMovingError(f"{folder} is not a customization folder (no {CUSTOMIZATION})")
+    sources = json.loads(record.read_text())
+    sources["spatial_adapters"] = str(Path(folder) / sources["spatial_adapters"])
+    for key in PATH_KEYS:
+        value = sources.get(key)  # an exported folder records paths inside itself, relative to it
+        if value and not Path(value).is_absolute() and (Path(folder) / value).exists():
+            sources[key] = str(Path(folder) / value)
+    return sources
+
+
+def model_files(sources: dict) -> dict:
+    """`assemble_pipeline`'s model arguments from a record read by `read_customization`."""
+    return dict(
+        model=sources.get("model"),
+        motion_modules=sources.get("motion_modules"),
+        customized=sources.get("customized"),
+        loras=[tuple(x) for x in sources.get("loras", [])],
+        spatial_adapters=sources.get("spatial_adapters"),
+        motion_adapter=sources.get("motion_adapter") or None,
+        config_dir=sources.get("config_dir"),
+    )
+
+
+def merge_customization(given: dict, sources: dict) -> dict:
+    """`generate --customization` with flags: each of the user's files, else the record's."""
+    recorded = model_files(sources)
+    return {key: given.get(key) or recorded[key] for key in recorded}
