@@ -36,6 +36,17 @@ def motion_target_modules(unet: torch.nn.Module) -> list[str]:
     return [name for name, _ in unet.named_modules() if re.fullmatch(TARGET_PATTERN, name)]
 
 
+def set_base_weight(layer: LoraLayer, weight: torch.nn.Parameter, lora_branch: bool) -> None:
+    """Give a peft-wrapped projection the base weight `weight`, with peft's LoRA branch on or off.
+
+    peft's private API, tested with peft 0.21.2 (tests/test_private_apis.py fails when it changes): when
+    `_disable_adapters` is set, `LoraLayer.forward` is `base_layer(x)` alone. It is what
+    `BaseTunerLayer.enable_adapters` sets, without that method's side effect of marking the adapter trainable.
+    """
+    layer.base_layer.weight = weight
+    layer._disable_adapters = not lora_branch
+
+
 def split_adapter_path(path: str | Path) -> tuple[Path, str]:
     """A `.safetensors` path names the file; any other path is a folder holding WEIGHT_NAME."""
     path = Path(path)
@@ -97,10 +108,7 @@ class MotionLoRA:
         for i, layer in enumerate(self.layers):
             layer.set_scale(self.name, scale)
             if self._baked:
-                layer.base_layer.weight = (baked or self._baked[0.0])[i]
-                # peft's own switch (BaseTunerLayer.enable_adapters without its requires_grad side effect):
-                # when set, the layer's forward is base_layer(x) alone.
-                layer._disable_adapters = baked is not None
+                set_base_weight(layer, (baked or self._baked[0.0])[i], lora_branch=baked is None)
         self._scale = scale
 
     def bake(self, scales: list[float]) -> None:
@@ -130,8 +138,7 @@ class MotionLoRA:
         if not self._baked:
             return
         for layer, weight in zip(self.layers, self._baked[0.0]):
-            layer.base_layer.weight = weight
-            layer._disable_adapters = False  # peft's per-layer scaling is already self.scale's
+            set_base_weight(layer, weight, lora_branch=True)  # peft's per-layer scaling is already self.scale's
         self._baked = {}
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:

@@ -49,7 +49,11 @@ def read_batch(path: str | Path, shared: dict | None = None) -> list[CustomizeCo
 
 
 def take_launcher_rank() -> tuple[int, int]:
-    """(rank, world size) of this process under torchrun / accelerate launch, then hide them from accelerate."""
+    """(rank, world size) of this process under torchrun / accelerate launch, then hide them from accelerate.
+
+    The variables are the ones torchrun sets and accelerate reads, tested with torch 2.13.0 and accelerate
+    1.15.0 (tests/test_private_apis.py fails when accelerate still sees the launcher's processes).
+    """
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local = os.environ.get("LOCAL_RANK")
     for name in LAUNCHER_VARIABLES:
@@ -59,15 +63,22 @@ def take_launcher_rank() -> tuple[int, int]:
     return rank, world
 
 
-def customize_many(configs: list[CustomizeConfig]) -> list[Path]:
-    """Train this process's share of `configs` (entries rank, rank + N, ...); returns their adapter files."""
+def reset_accelerate_state() -> None:
+    """Forget this process's accelerate state, so the next run's `Accelerator` starts afresh (its precision
+    may differ). accelerate's private API, tested with accelerate 1.15.0 (tests/test_private_apis.py fails
+    when it changes); accelerate's own tests reset the state so between runs."""
     from accelerate.state import AcceleratorState
 
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def customize_many(configs: list[CustomizeConfig]) -> list[Path]:
+    """Train this process's share of `configs` (entries rank, rank + N, ...); returns their adapter files."""
     from stillmoving.training.spatial_stage import train_spatial_adapters
 
     rank, world = take_launcher_rank()
     written = []
     for cfg in configs[rank::world]:
         written.append(train_spatial_adapters(cfg))
-        AcceleratorState._reset_state(reset_partial_state=True)  # the next run may differ in precision
+        reset_accelerate_state()  # the next run may differ in precision
     return written
