@@ -27,11 +27,14 @@ p.add_argument("--seeds", type=int, default=4)
 p.add_argument("--guidance", type=float, default=4.0)
 p.add_argument("--model", default=str(shipped_model()))
 p.add_argument("--motion-adapter", default=str(shipped_motion_adapter()))
+p.add_argument("--free-init", type=int, default=0, help="FreeInit iterations (diffusers' enable_free_init); 0: off")
 a = p.parse_args()
 t = time.time()
 pipe = assemble_pipeline(
     a.model, customized=None if a.m1 == "none" else a.m1, spatial_adapters=a.adapters, motion_adapter=a.motion_adapter
 )
+if a.free_init:
+    pipe.enable_free_init(num_iters=a.free_init)
 prompts = evaluation_prompts("star", a.prompts, 2, 32, 8)
 gen = Generation(8, 32, 15, a.guidance)
 v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), "star", a.name, "")
