@@ -75,3 +75,15 @@ def test_still_caption_drops_motion_words():
         still_caption("a red circle moving up slowly on a dusk background in crayon style")
         == "a red circle on a dusk background in crayon style"
     )
+
+
+def test_full_demo_asks_for_32_paired_videos_per_variant_and_refuses_quick_with_it(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo
+
+    seen = []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    code, _, err = run(capsys, monkeypatch, "demo", "--full", "-o", tmp_path / "report")
+    assert code == 0, err
+    assert seen[0].eval_prompts * seen[0].seeds == 32 and seen[0].spatial_steps == demo.DemoConfig().spatial_steps
+    code, _, err = run(capsys, monkeypatch, "demo", "--full", "--quick", "-o", tmp_path / "report")
+    assert code == 2 and err.count("error:") == 1 and "choose one" in err and len(seen) == 1

@@ -440,8 +440,9 @@ def info(path: Annotated[Path, typer.Argument(help="Adapter, motion-module, LoRA
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("demo-report"),
     quick: Annotated[bool, typer.Option(help="A reduced run (one customization, few steps), as CI runs it.")] = False,
+    full: Annotated[bool, typer.Option(help="32 paired videos per variant (8 prompts x 4 seeds), not 8.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    model: Annotated[str | None, typer.Option(help="World T2V folder (default: the shipped one).")] = None,
+    model: Annotated[str | None, typer.Option(help="World T2V folder (default: the shipped ones).")] = None,
     motion_adapter: Annotated[str | None, typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
@@ -451,12 +452,14 @@ def demo(
     from stillmoving.validation import check_exists
     from stillmoving.world.demo import DemoConfig, run_demo
 
+    if quick and full:
+        raise StillMovingError("--quick and --full: choose one")
     check_exists("--model", model)
     check_exists("--motion-adapter", motion_adapter)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
     values = dict(output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter)
-    cfg = DemoConfig.quick(**values) if quick else DemoConfig(**values)
+    cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")
 
 

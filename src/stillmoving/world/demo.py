@@ -116,6 +116,12 @@ class DemoConfig:
         )
         return cls(**{**small, **overrides})
 
+    @classmethod
+    def full(cls, **overrides) -> DemoConfig:
+        """The study size: 8 prompts x 4 seeds = 32 paired videos per variant (docs/method.md's study uses as
+        many), everything else as the default; about four times the default's generation time."""
+        return cls(**{**dict(eval_prompts=8, seeds=4), **overrides})
+
 
 TIMINGS: dict[str, float] = {}  # seconds per phase of the current run, written to claims.json
 
