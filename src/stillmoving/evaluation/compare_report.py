@@ -22,7 +22,7 @@ from stillmoving.world.claims import NAIVE
 from stillmoving.world.legend import DEMO_METRICS, Metric
 from stillmoving.world.report import json_safe, section_keys
 from stillmoving.world.stats import LEVEL, Interval, bootstrap_mean, paired_bootstrap
-from stillmoving.world.variants import Key, Variant, paired, summarize
+from stillmoving.world.variants import Key, Variant, paired
 
 PAGE_SIDE = 128  # px: how large the grid shows a video (report_html's CSS)
 MEDIA_SIDE = 256  # px: the GIFs' short side at most (sharp at 2x, small on disk)
@@ -106,16 +106,7 @@ def _record(variants: list[Variant], gaps: dict[str, dict[str, Interval]], setti
     return {
         "settings": settings,
         "generation_seconds": timings,
-        "variants": {
-            v.name: {
-                "description": v.description,
-                "summary": summarize(v.metrics),
-                "per_video": v.metrics,
-                "captions": v.captions,
-                "seeds": v.seeds,
-            }
-            for v in variants
-        },
+        "variants": {v.name: v.record() for v in variants},
         f"minus {NAIVE}": {name: {k: i.as_dict() for k, i in row.items()} for name, row in gaps.items()},
     }
 

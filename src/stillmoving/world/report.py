@@ -119,19 +119,7 @@ def _section(folder: Path, page: Page, name: str, variants: list[Variant]) -> st
 
 def _record(page: Page) -> dict:
     return {
-        "sections": {
-            section: {
-                v.name: {
-                    "description": v.description,
-                    "summary": summarize(v.metrics),
-                    "per_video": v.metrics,
-                    "captions": v.captions,
-                    "seeds": v.seeds,
-                }
-                for v in variants
-            }
-            for section, variants in page.sections.items()
-        },
+        "sections": {section: {v.name: v.record() for v in variants} for section, variants in page.sections.items()},
         **({"motion_scale_sweep": page.sweep} if page.sweep else {}),
     }
 

@@ -41,6 +41,16 @@ class Variant:
     def values(self, metric: str) -> np.ndarray:
         return np.array([m.get(metric, np.nan) for m in self.metrics], dtype=np.float64)
 
+    def record(self) -> dict:
+        """Its entry in a report's metrics.json: description, summary, and every video's figures and key."""
+        return {
+            "description": self.description,
+            "summary": summarize(self.metrics),
+            "per_video": self.metrics,
+            "captions": self.captions,
+            "seeds": self.seeds,
+        }
+
 
 def summarize(metrics: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     """Mean and spread (population std) of every metric over a variant's videos; NaNs ignored."""
