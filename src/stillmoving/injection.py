@@ -86,6 +86,13 @@ def t2i_unet_from_t2v(unet: UNetMotionModel) -> UNet2DConditionModel:
     return t2i.to(device=unet.device, dtype=unet.dtype)
 
 
+def relative_distance(base: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> float:
+    """||W_other - W_base|| / ||W_base|| over `base`'s tensors (Frobenius norms, in float32): how far a
+    customization (or a further-trained video model) moved from the weights it started from."""
+    change = sum(float((other[k].float() - w.float()).pow(2).sum()) for k, w in base.items())
+    return (change / sum(float(w.float().pow(2).sum()) for w in base.values())) ** 0.5
+
+
 def interpolate_weights(
     base: dict[str, torch.Tensor], customized: dict[str, torch.Tensor], weight: float
 ) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from stillmoving.files import atomic_write
-from stillmoving.injection import t2i_unet_from_t2v
+from stillmoving.injection import relative_distance, t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v
 from stillmoving.world.claims import describe, differences
 from stillmoving.world.legend import Metric
@@ -43,10 +43,7 @@ def relative_drift(model: str, customized: str | None, loras: list[tuple[str, fl
     """||W_M1 - W_M|| / ||W_M|| over every weight of the T2I UNet (M: the video model's own T2I)."""
     t2v = load_t2v(model)
     base = t2i_unet_from_t2v(t2v.unet).state_dict()
-    custom = load_customized(t2v, customized, loras).unet.state_dict()
-    change = sum(float((custom[k].float() - w.float()).pow(2).sum()) for k, w in base.items())
-    size = sum(float(w.float().pow(2).sum()) for w in base.values())
-    return (change / size) ** 0.5
+    return relative_distance(base, load_customized(t2v, customized, loras).unet.state_dict())
 
 
 def drift_point(

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from transformers import CLIPTokenizer
 
 from stillmoving.data.frozen import encode_pixels
+from stillmoving.injection import relative_distance
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
 from stillmoving.training.loop import VideoDenoiser
 from stillmoving.world import metrics, probe
@@ -514,13 +515,6 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     return record
 
 
-def spatial_drift(before: dict[str, torch.Tensor], unet) -> float:
-    """||W_after - W_before|| / ||W_before|| over the spatial (non motion-module) weights of the UNet."""
-    after = {k: v for k, v in unet.state_dict().items() if k in before}
-    change = sum(float((after[k] - before[k]).pow(2).sum()) for k in before)
-    return (change / sum(float(v.pow(2).sum()) for v in before.values())) ** 0.5
-
-
 def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     source = Path(cfg.joint_from) if cfg.joint_from else out / "pipeline"
     torch.manual_seed(cfg.seed + 3)
@@ -531,7 +525,7 @@ def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     if not cfg.joint.train_spatial:
         pipe.unet.freeze_unet2d_params()
     record = train_video(pipe, cfg, data, cfg.joint, "joint")
-    record["spatial_drift"] = round(spatial_drift(spatial, pipe.unet), 5)
+    record["spatial_drift"] = round(relative_distance(spatial, pipe.unet.state_dict()), 5)  # the spatial weights
     record["source"] = str(source)
     log.info("joint: spatial weights moved by %.2f%% of their norm", 100 * record["spatial_drift"])
     save_world(pipe, out / "joint")
