@@ -196,3 +196,11 @@ def test_probe_accepts_pipeline_output_layouts():
     videos, _ = ground_truth(2, num_frames=3, resolution=16)
     as_float = torch.from_numpy(videos).float().div(255).permute(0, 1, 4, 2, 3)  # (b, f, 3, h, w) like "pt"
     np.testing.assert_array_equal(probe.to_uint8(as_float), videos)
+
+
+def test_joint_phase_without_a_video_model_to_start_from_is_one_error_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "run"), "--phase", "joint"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "error: the joint phase starts from an AnimateDiff folder" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()

@@ -515,8 +515,13 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     return record
 
 
+def joint_source(cfg: PretrainConfig, out: Path) -> Path:
+    """The AnimateDiff folder the joint phase starts from: `joint_from`, else this run's motion phase's."""
+    return Path(cfg.joint_from) if cfg.joint_from else out / "pipeline"
+
+
 def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
-    source = Path(cfg.joint_from) if cfg.joint_from else out / "pipeline"
+    source = joint_source(cfg, out)
     torch.manual_seed(cfg.seed + 3)
     pipe = AnimateDiffPipeline.from_pretrained(source)
     pipe.set_progress_bar_config(disable=True)
@@ -587,6 +592,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.steps is not None:
         for name in phases:
             getattr(cfg, name).steps = args.steps
+    source = joint_source(cfg, Path(args.out))
+    if "joint" in phases and not (source / "model_index.json").is_file():
+        parser.error(f"the joint phase starts from an AnimateDiff folder: {source} is not one (--set joint_from=DIR)")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.INFO,
