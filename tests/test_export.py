@@ -86,3 +86,40 @@ def test_export_refuses_a_non_empty_target_and_a_non_customization(custom_run, t
     assert [p.name for p in (tmp_path / "taken").iterdir()] == ["keep.txt"]
     code, _, err = run(capsys, monkeypatch, "export", tmp_path / "taken", "-o", tmp_path / "new")
     assert code == 2 and "not a customization folder" in err and not (tmp_path / "new").exists()
+
+
+def test_export_with_a_controlnet_reproduces_with_diffusers_alone(custom_run, tmp_path, capsys, monkeypatch):  # noqa: F811
+    from types import SimpleNamespace
+
+    from diffusers import AnimateDiffControlNetPipeline, ControlNetModel
+    from test_conditioning import frames_as_images, silhouettes, tiny_controlnet
+
+    from stillmoving.pipeline import StillMovingControlNetPipeline
+
+    sources = read_customization(custom_run)
+    ours = assemble_pipeline(
+        sources["model"], customized=sources["customized"], spatial_adapters=sources["spatial_adapters"]
+    )
+    tiny_controlnet(ours.unet).save_pretrained(tmp_path / "cn")
+    out = tmp_path / "exported"
+    code, _, err = run(capsys, monkeypatch, "export", custom_run, "-o", out, "--controlnet", f"{tmp_path / 'cn'}:0.5")
+    assert code == 0, err
+    card = (out / "README.md").read_text()
+    assert "`controlnet/` (from" in card and "scale 0.5" in card and "enable_free_noise" in card
+    # The card's recipe, followed with diffusers alone, gives Still-Moving's frames.
+    controlnet = ControlNetModel.from_pretrained(out / "controlnet")
+    plain = AnimateDiffControlNetPipeline.from_pretrained(out, controlnet=controlnet, motion_adapter=None)
+    attach_spatial_adapters(plain, out / "spatial_adapters.safetensors")
+    ours = ours.conditional(ControlNetModel.from_pretrained(tmp_path / "cn"))
+    assert isinstance(ours, StillMovingControlNetPipeline)
+    control = dict(conditioning_frames=frames_as_images(silhouettes()), controlnet_conditioning_scale=0.5)
+    np.testing.assert_array_equal(frames(plain, **control), frames(ours, **control))
+    plain.motion_adapter = SimpleNamespace(config=SimpleNamespace(motion_max_seq_length=16))
+    plain.enable_free_noise(context_length=4, context_stride=2)
+    plain.motion_adapter = None
+    plain.load_lora_weights(str(out / "motion_adapter"), adapter_name="motion")
+    plain.set_adapters(["motion"], [-0.5])
+    long = dict(CALL, num_frames=8, num_inference_steps=1)
+    control = dict(conditioning_frames=frames_as_images(silhouettes(num_frames=8)))
+    video = plain("a sks dog running", generator=torch.Generator().manual_seed(0), **long, **control).frames[0]
+    assert video.shape[0] == 8 and np.isfinite(video).all()

@@ -6,7 +6,9 @@ The pieces, each in its own module:
 - `injection`: customized T2I weights into the video model's spatial layers.
 - `data`: frozen videos, latent caches, video files.
 - `training`: the two training stages on accelerate.
-- `pipeline.StillMovingPipeline`: AnimateDiff + adapters + a motion-scale knob.
+- `pipeline.StillMovingPipeline`: AnimateDiff + adapters + a motion-scale knob; its ControlNet and
+  video-to-video variants (`pipe.conditional(...)`), for conditional generation.
+- `conditioning`: ControlNets and control videos, read and checked.
 
 Names are imported on first use, so `import stillmoving` (and `stillmoving --help`) stays fast.
 """
@@ -18,6 +20,10 @@ _EXPORTS = {
     "SpatialAdapters": "stillmoving.adapters.spatial",
     "StillMovingError": "stillmoving.errors",
     "StillMovingPipeline": "stillmoving.pipeline",
+    "StillMovingControlNetPipeline": "stillmoving.pipeline",
+    "StillMovingVideoToVideoPipeline": "stillmoving.pipeline",
+    "StillMovingVideoToVideoControlNetPipeline": "stillmoving.pipeline",
+    "load_controlnet": "stillmoving.conditioning",
     "attach_spatial_adapters": "stillmoving.pipeline",
     "inject_t2i_weights": "stillmoving.injection",
     "t2i_unet_from_t2v": "stillmoving.injection",

@@ -345,9 +345,11 @@ def generate(
     motion_adapter: Annotated[str | None, typer.Option(help="Motion adapter (needed for --motion-scale != 0).")] = None,
     motion_scale: Annotated[float, typer.Option(help="alpha: 0 normal motion, 1 static, -1 more motion.")] = 0.0,
     negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
-    num_frames: Annotated[int, typer.Option(help="Frames.")] = 16,
-    height: Annotated[int, typer.Option(help="Height in pixels.")] = 512,
-    width: Annotated[int, typer.Option(help="Width in pixels.")] = 512,
+    num_frames: Annotated[
+        int | None, typer.Option(help="Frames (default: the control/input video's, else 16).")
+    ] = None,
+    height: Annotated[int | None, typer.Option(help="Height in pixels (default: the video's, else 512).")] = None,
+    width: Annotated[int | None, typer.Option(help="Width in pixels (default: the video's, else 512).")] = None,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 25,
     guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
     scheduler: Annotated[
@@ -363,9 +365,37 @@ def generate(
             "else float16), float32, float16 or bfloat16 weights."
         ),
     ] = "auto",
+    controlnet: Annotated[
+        list[str] | None,
+        typer.Option(help="ControlNet (diffusers folder or one .safetensors/.pth file), PATH[:SCALE] (repeatable)."),
+    ] = None,
+    control_video: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Conditioning video (mp4/gif/frame folder; pose, depth, edges, a silhouette), one frame per "
+            "output frame: one for all ControlNets or one each, in order."
+        ),
+    ] = None,
+    video: Annotated[str | None, typer.Option(help="Input video for video-to-video (mp4/gif/frame folder).")] = None,
+    strength: Annotated[
+        float | None, typer.Option(help="Video-to-video: how far from --video to go, (0, 1] (default 0.8).")
+    ] = None,
+    context_length: Annotated[
+        int | None,
+        typer.Option(help="Long videos: frames per FreeNoise context window (e.g. 16), any --num-frames."),
+    ] = None,
+    context_stride: Annotated[int, typer.Option(help="Frames between FreeNoise context windows.")] = 4,
+    free_init: Annotated[bool, typer.Option(help="FreeInit: re-draw the initial noise's high frequencies.")] = False,
+    free_init_iterations: Annotated[int, typer.Option(help="FreeInit's sampling passes.")] = 3,
 ):
-    """Generate videos with a (customized) video model."""
-    from stillmoving.inference import generate_videos
+    """Generate videos with a (customized) video model; conditioned on ControlNet videos or an input video."""
+    from stillmoving.conditioning import (
+        check_controlnets_fit_model,
+        conditional_pipeline,
+        conditioning_shape,
+        read_conditioning,
+    )
+    from stillmoving.inference import check_long_video, generate_videos, use_long_video
     from stillmoving.loading import assemble_pipeline, check_num_frames
     from stillmoving.run_folder import merge_customization, read_customization
     from stillmoving.validation import check_device, check_dtype, check_generation, check_model_files
@@ -383,12 +413,18 @@ def generate(
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
     check_model_files(**files)
+    conditioning = read_conditioning(controlnet, control_video, video, strength)
+    num_frames, height, width = conditioning_shape(conditioning, num_frames, height, width)
     check_generation(files["model"], files["config_dir"], output, height, width, num_frames, steps, guidance_scale, fps)
+    check_long_video(num_frames, context_length, context_stride, free_init_iterations if free_init else None)
+    check_controlnets_fit_model(conditioning, files["model"])
     device = check_device(device)
     weights = check_dtype(dtype, device)
     console.print(f"device: {device}, dtype: {str(weights).removeprefix('torch.')}", highlight=False)
     pipe = assemble_pipeline(**files, device=device, dtype=weights)
-    check_num_frames(pipe, num_frames)
+    check_num_frames(pipe, num_frames, context_length)
+    pipe = conditional_pipeline(pipe, conditioning)
+    use_long_video(pipe, context_length, context_stride, free_init_iterations if free_init else None)
     written = generate_videos(
         pipe,
         prompt,
@@ -403,6 +439,7 @@ def generate(
         scheduler=scheduler,
         seed=seed,
         fps=fps,
+        conditioning=conditioning,
     )
     for path in written:
         console.print(f"wrote {path}")
@@ -412,11 +449,17 @@ def generate(
 def export(
     customization: Annotated[Path, typer.Argument(help="Folder written by `customize`.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="New folder to write.")],
+    controlnet: Annotated[
+        list[str] | None,
+        typer.Option(help="ControlNet to save beside it in diffusers' layout, PATH[:SCALE] (repeatable)."),
+    ] = None,
 ):
     """Write a self-contained diffusers AnimateDiff folder (customized weights injected) + adapters + README."""
+    from stillmoving.conditioning import parse_controlnet
     from stillmoving.export import export_customization
 
-    console.print(f"exported to {export_customization(customization, output)}")
+    nets = [parse_controlnet(spec) for spec in controlnet or []]
+    console.print(f"exported to {export_customization(customization, output, nets)}")
 
 
 def _missing(what: str):

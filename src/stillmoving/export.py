@@ -3,8 +3,11 @@
 The folder is an `AnimateDiffPipeline` (V with the customized T2I's weights injected, its text encoder
 when it has one), the spatial-adapter file, the motion adapter when the customization had one, a
 `customization.json` whose paths point inside the folder (so `stillmoving generate --customization`
-runs from it anywhere) and a README model card. It is built beside the target and renamed into place
-in one step, so a failure leaves nothing behind and an existing folder is never overwritten.
+runs from it anywhere) and a README model card. The card also records what a plain diffusers user needs for
+conditional generation and long videos: any ControlNet given to `export --controlnet` is saved beside the weights
+(diffusers layout, `controlnet/`, or `controlnet_0/`, `controlnet_1/`, ...) with its scale, and the card shows
+diffusers' ControlNet, video-to-video and FreeNoise calls on this folder. It is built beside the target and
+renamed into place in one step, so a failure leaves nothing behind and an existing folder is never overwritten.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from pathlib import Path
 from diffusers import AnimateDiffPipeline
 
 from stillmoving.adapters.motion import WEIGHT_NAME, split_adapter_path
+from stillmoving.conditioning import ControlNetSpec, check_controlnet_source, load_controlnet
 from stillmoving.errors import StillMovingError
 from stillmoving.files import temporary_sibling
+from stillmoving.injection import t2i_config
 from stillmoving.loading import assemble_pipeline
 from stillmoving.run_folder import (
     MOTION_ADAPTER,
@@ -57,6 +62,42 @@ frames = pipe("...", num_frames=16).frames[0]
 Without the spatial adapters the folder is the *naive injection* of the customized T2I into the video
 model; with them it is Still-Moving. The motion adapter is only needed for `--motion-scale` other than 0
 (`pipe.load_lora_weights("{name}/{motion_dir}")`, then `pipe.set_adapters([name], [alpha])`).
+
+## Conditional generation and long videos
+
+ControlNets: {controlnets}
+
+```bash
+stillmoving generate --customization {name} --prompt "..." -o video.mp4 \\
+    --controlnet {controlnet_path}:1.0 --control-video pose.mp4      # one conditioning frame per output frame
+stillmoving generate --customization {name} --prompt "..." -o video.mp4 --video input.mp4 --strength 0.6
+stillmoving generate --customization {name} --prompt "..." -o long.mp4 --num-frames 48 --context-length 16
+```
+
+or with diffusers alone (the adapters attach to any of its AnimateDiff pipelines' UNet):
+
+```python
+from diffusers import AnimateDiffControlNetPipeline, AnimateDiffVideoToVideoPipeline, ControlNetModel
+from stillmoving import attach_spatial_adapters
+
+controlnet = ControlNetModel.from_pretrained("{controlnet_path}")
+pipe = AnimateDiffControlNetPipeline.from_pretrained("{name}", controlnet=controlnet, motion_adapter=None)
+attach_spatial_adapters(pipe, "{name}/{adapters}")
+frames = pipe("...", conditioning_frames=control_frames, controlnet_conditioning_scale={first_scale}).frames[0]
+
+v2v = AnimateDiffVideoToVideoPipeline.from_pipe(pipe)  # the same modules, adapters included
+frames = v2v(prompt="...", video=input_frames, strength=0.6).frames[0]
+
+# Long videos, FreeNoise: diffusers 0.42 reads the context limit from a MotionAdapter's config, which this folder
+# keeps inside the UNet, and rebuilds the motion modules' blocks with a strict load: set the limit, enable FreeNoise,
+# and only then load the motion adapter (a LoRA loaded before breaks that load).
+from types import SimpleNamespace
+pipe.motion_adapter = SimpleNamespace(config=SimpleNamespace(motion_max_seq_length={max_frames}))
+pipe.enable_free_noise(context_length={context}, context_stride=4)
+pipe.motion_adapter = None
+pipe.load_lora_weights("{name}/{motion_dir}", adapter_name="motion")  # optional: alpha != 0
+pipe.set_adapters(["motion"], [-0.5])
+```
 """
 
 
@@ -65,10 +106,17 @@ def _check_target(output: Path) -> None:
         raise StillMovingError(f"{output} already exists and is not empty; export into a new folder")
 
 
-def export_customization(customization: str | Path, output: str | Path) -> Path:
-    """Write the self-contained folder for the customization folder `customization` (written by `customize`)."""
+def _controlnet_names(count: int) -> list[str]:
+    return ["controlnet"] if count == 1 else [f"controlnet_{i}" for i in range(count)]
+
+
+def export_customization(customization: str | Path, output: str | Path, controlnets: list[ControlNetSpec] = ()) -> Path:
+    """Write the self-contained folder for the customization folder `customization` (written by `customize`),
+    with the given ControlNets (folders or single files) saved beside it in diffusers' layout."""
     output = Path(output)
     _check_target(output)
+    for spec in controlnets:
+        check_controlnet_source(spec)
     sources = read_customization(customization)
     t2v = assemble_pipeline(
         sources["model"],
@@ -80,6 +128,8 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
     )  # refuses adapters of another shape
     adapters = t2v.spatial_adapters
     adapters.detach()  # hooks are not saved; the file is copied beside the weights
+    nets = [load_controlnet(spec, t2i_config(t2v.unet), t2v.vae_scale_factor) for spec in controlnets]
+    net_names = _controlnet_names(len(nets))
 
     staging = temporary_sibling(output, "export")
     try:
@@ -98,6 +148,8 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
             folder, name = split_adapter_path(motion)
             (staging / MOTION_ADAPTER).mkdir()
             shutil.copy2(folder / name, staging / MOTION_ADAPTER / WEIGHT_NAME)
+        for net, net_name in zip(nets, net_names):
+            net.save_pretrained(staging / net_name, safe_serialization=True)
         write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
         (staging / "README.md").write_text(
@@ -115,6 +167,14 @@ def export_customization(customization: str | Path, output: str | Path) -> Path:
                 layers=len(adapters.layers),
                 motion=f"`{MOTION_ADAPTER}/` (diffusers LoRA format)" if motion else "none",
                 motion_dir=MOTION_ADAPTER,
+                controlnets=", ".join(
+                    f"`{n}/` (from `{spec.path}`, scale {spec.scale:g})" for n, spec in zip(net_names, controlnets)
+                )
+                or "none exported (`stillmoving export --controlnet PATH[:SCALE]` saves one here)",
+                controlnet_path=f"{output.name}/{net_names[0]}" if nets else "path/to/controlnet",
+                first_scale=f"{controlnets[0].scale:g}" if nets else "1.0",
+                max_frames=t2v.unet.config.get("motion_max_seq_length") or 32,
+                context=min(16, t2v.unet.config.get("motion_max_seq_length") or 32),
             )
         )
         if output.is_dir():

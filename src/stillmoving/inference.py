@@ -7,9 +7,11 @@ from pathlib import Path
 import diffusers
 import torch
 
+from stillmoving.conditioning import Conditioning
 from stillmoving.data.video_io import write_video
 from stillmoving.errors import StillMovingError
-from stillmoving.pipeline import StillMovingPipeline
+from stillmoving.pipeline import StillMovingMixin, StillMovingPipeline
+from stillmoving.validation import at_least
 
 
 def use_scheduler(pipe: StillMovingPipeline, name: str) -> None:
@@ -18,6 +20,38 @@ def use_scheduler(pipe: StillMovingPipeline, name: str) -> None:
     if cls is None or not hasattr(cls, "from_config") or not name.endswith("Scheduler"):
         raise StillMovingError(f"unknown scheduler {name!r} (e.g. DDIMScheduler, DPMSolverMultistepScheduler)")
     pipe.scheduler = cls.from_config(pipe.scheduler.config)
+
+
+def check_long_video(
+    num_frames: int, context_length: int | None, context_stride: int, free_init_iterations: int | None
+) -> None:
+    """FreeNoise's window and stride, and FreeInit's passes, before any model loads."""
+    if context_length is not None:
+        at_least("--context-length", context_length, 1)
+        at_least("--context-stride", context_stride, 1)
+        if context_stride > context_length:
+            raise StillMovingError(
+                f"--context-stride {context_stride} is longer than --context-length {context_length}: "
+                "windows would leave frames out"
+            )
+        if context_length > num_frames:
+            raise StillMovingError(
+                f"--context-length {context_length} is more than the {num_frames} frames asked for; "
+                "drop it (one window) or ask for more frames"
+            )
+    if free_init_iterations is not None:
+        at_least("--free-init-iterations", free_init_iterations, 1)
+
+
+def use_long_video(
+    pipe: StillMovingMixin, context_length: int | None, context_stride: int = 4, free_init_iterations: int | None = None
+) -> None:
+    """diffusers' FreeNoise (sliding context windows of `context_length` frames, `context_stride` apart; the motion
+    adapter stays usable, `MotionLoRA.lifted`) and FreeInit (`free_init_iterations` sampling passes)."""
+    if context_length is not None:
+        pipe.enable_free_noise(context_length=context_length, context_stride=context_stride)
+    if free_init_iterations is not None:
+        pipe.enable_free_init(num_iters=free_init_iterations)
 
 
 def output_paths(output: Path, count: int) -> list[Path]:
@@ -41,16 +75,21 @@ def generate_videos(
     scheduler: str | None = None,
     seed: int = 0,
     fps: int = 8,
+    conditioning: Conditioning | None = None,
 ) -> list[Path]:
-    """One video per prompt (seed, seed+1, ...), written as mp4, gif or a frames folder by `output`'s suffix."""
+    """One video per prompt (seed, seed+1, ...), written as mp4, gif or a frames folder by `output`'s suffix.
+    With `conditioning`, `pipe` is the matching variant (`conditioning.conditional_pipeline`)."""
     if scheduler:
         use_scheduler(pipe, scheduler)
+    extra = conditioning.call_kwargs() if conditioning is not None else {}
+    if "video" not in extra:  # video-to-video takes its frame count from the input video
+        extra["num_frames"] = num_frames
     written = []
     for i, (prompt, path) in enumerate(zip(prompts, output_paths(Path(output), len(prompts)))):
         frames = pipe(
-            prompt,
+            prompt=prompt,
             negative_prompt=negative_prompt,
-            num_frames=num_frames,
+            **extra,
             height=height,
             width=width,
             num_inference_steps=steps,

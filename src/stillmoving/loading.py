@@ -82,13 +82,20 @@ def load_t2v(
     return pipe
 
 
-def check_num_frames(pipe: StillMovingPipeline, num_frames: int) -> None:
-    """Refuse more frames than the motion modules' positional table holds (AnimateDiff v1: 24, v2/v3: 32)."""
+def check_num_frames(pipe: StillMovingPipeline, num_frames: int, context_length: int | None = None) -> None:
+    """Refuse more frames than the motion modules' positional table holds (AnimateDiff v1: 24, v2/v3: 32), in one
+    pass or, for long videos, in each FreeNoise context window of `context_length` frames."""
     limit = pipe.unet.config.get("motion_max_seq_length")
-    if limit and num_frames > limit:
+    if limit and context_length is not None and context_length > limit:
+        raise StillMovingError(
+            f"--context-length {context_length} is more than the motion modules' positional table "
+            f"holds ({limit} frames); use at most {limit}"
+        )
+    if limit and context_length is None and num_frames > limit:
         raise StillMovingError(
             f"--num-frames {num_frames} is more than the motion modules' positional table "
-            f"holds ({limit} frames); ask for at most {limit}"
+            f"holds ({limit} frames); ask for at most {limit}, or make a long video in windows "
+            f"(--context-length {limit})"
         )
 
 

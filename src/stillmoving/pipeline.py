@@ -1,18 +1,36 @@
-"""Inference: diffusers' AnimateDiff pipeline plus Still-Moving's adapters (docs/method.md, stage 3).
+"""Inference: diffusers' AnimateDiff pipelines plus Still-Moving's adapters (docs/method.md, stage 3).
 
 `StillMovingPipeline` is an `AnimateDiffPipeline` (it loads any AnimateDiff folder and takes every
 argument, scheduler and option of its parent) with three verbs: inject a customized T2I, attach spatial
 adapters, load a motion adapter; and one extra call argument, `motion_scale` (alpha). The default
 alpha = 0 removes the motion adapter, as the method prescribes; positive values dial motion down and
 negative values up.
+
+Conditional generation (the paper's third application) uses diffusers' own pipelines the same way, each with the
+same verbs and `motion_scale` (`StillMovingMixin`): `StillMovingControlNetPipeline` (an
+`AnimateDiffControlNetPipeline`: one or several 2D ControlNets, one conditioning frame per output frame),
+`StillMovingVideoToVideoPipeline` and `StillMovingVideoToVideoControlNetPipeline`. `pipe.conditional(controlnet,
+video_to_video)` turns an assembled pipeline into the one that fits, sharing its modules (the customization, the
+spatial adapters and the motion adapter come along unchanged). Long videos: diffusers' FreeNoise
+(`enable_free_noise`, context windows) and FreeInit (`enable_free_init`) work on all of them, the motion adapter
+included (`MotionLoRA.lifted`).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
-from diffusers import AnimateDiffPipeline
+from diffusers import (
+    AnimateDiffControlNetPipeline,
+    AnimateDiffPipeline,
+    AnimateDiffVideoToVideoControlNetPipeline,
+    AnimateDiffVideoToVideoPipeline,
+    ControlNetModel,
+    MultiControlNetModel,
+)
 
 from stillmoving.adapters.motion import ADAPTER_NAME, MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters, check_fingerprint
@@ -29,8 +47,8 @@ def attach_spatial_adapters(pipe: AnimateDiffPipeline, adapters: SpatialAdapters
     return adapters.attach(pipe.unet)
 
 
-class StillMovingPipeline(AnimateDiffPipeline):
-    """AnimateDiff + customized T2I weights + spatial adapters + a motion-scale knob."""
+class StillMovingMixin:
+    """Still-Moving's verbs and `motion_scale`, on top of any diffusers AnimateDiff pipeline (first in the bases)."""
 
     spatial_adapters: SpatialAdapters | None = None
     motion_lora: MotionLoRA | None = None
@@ -62,6 +80,37 @@ class StillMovingPipeline(AnimateDiffPipeline):
             return
         self.motion_lora.set_scale(scale)
 
+    def conditional(
+        self, controlnet: ControlNetModel | list[ControlNetModel] | None = None, video_to_video: bool = False
+    ) -> StillMovingMixin:
+        """This pipeline's modules (customization, spatial adapters and motion adapter included) in the variant
+        that takes `controlnet` (one, or several: a MultiControlNetModel) and/or an input video."""
+        if isinstance(controlnet, (list, tuple)):
+            controlnet = controlnet[0] if len(controlnet) == 1 else MultiControlNetModel(list(controlnet))
+        cls = VARIANTS[(controlnet is not None, video_to_video)]
+        extra = {"controlnet": controlnet} if controlnet is not None else {}
+        pipe = cls.from_pipe(self, motion_adapter=None, **extra)
+        pipe.spatial_adapters, pipe.motion_lora = self.spatial_adapters, self.motion_lora
+        return pipe
+
+    def enable_free_noise(self, *args, **kwargs) -> None:
+        """diffusers' FreeNoise (long videos in sliding context windows), with the motion adapter lifted off the
+        motion modules while diffusers rebuilds them, then put back (`MotionLoRA.lifted`)."""
+        stand_in = self.motion_adapter is None  # an AnimateDiff folder stores its motion modules inside the UNet
+        if stand_in:  # enable_free_noise reads the table length from the (absent) MotionAdapter's config
+            length = self.unet.config.get("motion_max_seq_length") or 32
+            self.motion_adapter = SimpleNamespace(config=SimpleNamespace(motion_max_seq_length=length))
+        try:
+            with self.motion_lora.lifted() if self.motion_lora is not None else nullcontext():
+                super().enable_free_noise(*args, **kwargs)
+        finally:
+            if stand_in:
+                self.motion_adapter = None
+
+    def disable_free_noise(self) -> None:
+        with self.motion_lora.lifted() if self.motion_lora is not None else nullcontext():
+            super().disable_free_noise()
+
     def to(self, *args, **kwargs):
         pipe = super().to(*args, **kwargs)
         if self.spatial_adapters is not None:
@@ -69,6 +118,30 @@ class StillMovingPipeline(AnimateDiffPipeline):
         return pipe
 
     def __call__(self, *args, motion_scale: float = 0.0, **kwargs):
-        """AnimateDiffPipeline.__call__ with the motion adapter at `motion_scale` (default 0: removed)."""
+        """The diffusers pipeline's __call__ with the motion adapter at `motion_scale` (default 0: removed)."""
         self.set_motion_scale(motion_scale)
         return super().__call__(*args, **kwargs)
+
+
+class StillMovingPipeline(StillMovingMixin, AnimateDiffPipeline):
+    """AnimateDiff + customized T2I weights + spatial adapters + a motion-scale knob."""
+
+
+class StillMovingControlNetPipeline(StillMovingMixin, AnimateDiffControlNetPipeline):
+    """The same on diffusers' AnimateDiff + ControlNet pipeline (`conditioning_frames`, one per output frame)."""
+
+
+class StillMovingVideoToVideoPipeline(StillMovingMixin, AnimateDiffVideoToVideoPipeline):
+    """The same on diffusers' AnimateDiff video-to-video pipeline (`video`, `strength`)."""
+
+
+class StillMovingVideoToVideoControlNetPipeline(StillMovingMixin, AnimateDiffVideoToVideoControlNetPipeline):
+    """The same on diffusers' AnimateDiff video-to-video + ControlNet pipeline."""
+
+
+VARIANTS = {  # (with a ControlNet, video-to-video) -> class
+    (False, False): StillMovingPipeline,
+    (True, False): StillMovingControlNetPipeline,
+    (False, True): StillMovingVideoToVideoPipeline,
+    (True, True): StillMovingVideoToVideoControlNetPipeline,
+}

@@ -12,13 +12,15 @@ stored in diffusers' LoRA format, so a plain `AnimateDiffPipeline` can `load_lor
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from diffusers import AnimateDiffPipeline, UNetMotionModel
 from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
-from peft.utils import get_peft_model_state_dict
+from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write
@@ -140,6 +142,28 @@ class MotionLoRA:
         for layer, weight in zip(self.layers, self._baked[0.0]):
             set_base_weight(layer, weight, lora_branch=True)  # peft's per-layer scaling is already self.scale's
         self._baked = {}
+
+    @contextmanager
+    def lifted(self) -> Iterator[None]:
+        """The motion modules as plain diffusers modules while the body runs, then this adapter wrapped again,
+        with the same weights and scale, around whatever modules are there by then.
+
+        diffusers' `enable_free_noise` (and `disable_free_noise`) rebuild every motion-module transformer block and
+        load the old block's state dict into the new one strictly; a peft-wrapped projection's keys
+        (`to_q.base_layer.weight`, `to_q.lora_A...`) break that load. Lifting the adapter off first, and putting
+        it back on the rebuilt blocks, keeps alpha working with long videos.
+        """
+        scale, config = self._scale, self.unet.peft_config[self.name]
+        self.unbake()
+        state = {k: v.detach().clone() for k, v in self.state_dict().items()}
+        self.unet.unload_lora()  # peft's layers out, base projections back in place (the only peft adapter)
+        try:
+            yield
+        finally:
+            self.unet.add_adapter(config, adapter_name=self.name)
+            set_peft_model_state_dict(self.unet, state, adapter_name=self.name)
+            self.layers = [m for m in self.unet.modules() if isinstance(m, LoraLayer) and self.name in m.lora_A]
+            self.set_scale(scale)
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         """A_down and A_up of every wrapped projection."""

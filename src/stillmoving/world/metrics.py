@@ -560,6 +560,41 @@ def artifact_metrics(frames: np.ndarray, seg: Segmentation) -> dict[str, np.ndar
     }
 
 
+# ----------------------------------------------------------------------------- following a reference track
+
+
+def reference_masks(silhouettes: np.ndarray) -> np.ndarray:
+    """(F, H, W) bool object masks of a conditioning video (white on black, any channel count): pixels brighter
+    than half."""
+    silhouettes = np.asarray(silhouettes, dtype=np.float64)
+    grey = silhouettes.mean(axis=-1) if silhouettes.ndim == 4 else silhouettes
+    return grey > 127.5
+
+
+def track_following(frames: np.ndarray, silhouettes: np.ndarray) -> dict[str, float]:
+    """How closely a video's object follows a reference silhouette video of the same size: the mean over frames
+    of the IoU of the oracle's object region (`segment`) with the reference mask ("track_iou"; 0 in a frame
+    without an object), and the mean distance in pixels between their centroids ("track_error"; NaN when no
+    frame has an object)."""
+    frames = to_uint8_frames(frames)
+    masks = reference_masks(silhouettes)
+    if masks.shape != frames.shape[:3]:
+        raise ValueError(f"reference {masks.shape} and video {frames.shape[:3]} differ in frames or size")
+    seg = segment(frames)
+    inter = (seg.region & masks).sum(axis=(1, 2))
+    union = (seg.region | masks).sum(axis=(1, 2))
+    iou = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    rows, columns = np.mgrid[: masks.shape[1], : masks.shape[2]]
+    mass = masks.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.stack([(masks * columns).sum((1, 2)), (masks * rows).sum((1, 2))], 1) / mass[:, None]
+        error = np.linalg.norm(seg.centroid - centre, axis=1)
+    return {
+        "track_iou": float(iou.mean()),
+        "track_error": float(np.nanmean(error)) if np.isfinite(error).any() else float("nan"),
+    }
+
+
 # ----------------------------------------------------------------------------- per video
 
 

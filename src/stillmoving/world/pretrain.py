@@ -17,6 +17,12 @@ A fourth phase, not part of `all`, makes the world's second video model from the
           adapter): every UNet weight of `pipeline/` (or `joint_from`), spatial layers included, trains
           on videos whose captions often leave the object's look unnamed or are empty, so the temporal
           layers must carry the look from frame to frame; writes `joint/`.
+A fifth, not part of `all` either, makes the world's ControlNet (the paper's conditional generation):
+  controlnet  a diffusers ControlNetModel made from the AnimateDiff folder's T2I UNet (`ControlNetModel.from_unet`:
+          its encoder's weights, zero convolutions out), trained on single frames of the world's videos
+          conditioned on the object's silhouette in that frame (white on black, `synthetic.silhouette_video`),
+          the T2I and text encoder frozen; used per frame by the video model, as SD1.5 ControlNets are with
+          AnimateDiff. Writes `controlnet/`.
 
 Measured limit: the motion modules learn coherent motion of the data's magnitude within ~500 steps, but
 not to follow the direction word (`probe.direction_gap` stays ~0). A T2I trained on single frames has no use
@@ -39,14 +45,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AnimateDiffPipeline, AutoencoderKL, StableDiffusionPipeline
+from diffusers import (
+    AnimateDiffControlNetPipeline,
+    AnimateDiffPipeline,
+    AutoencoderKL,
+    ControlNetModel,
+    StableDiffusionPipeline,
+)
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import compute_snr
 from tqdm.auto import tqdm
 from transformers import CLIPTokenizer
 
 from stillmoving.data.frozen import encode_pixels
-from stillmoving.injection import relative_distance
+from stillmoving.injection import relative_distance, t2i_unet_from_t2v
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
 from stillmoving.training.loop import VideoDenoiser
 from stillmoving.world import metrics, probe
@@ -58,11 +70,18 @@ from stillmoving.world.architectures import (
     build_unet,
     build_vae,
 )
-from stillmoving.world.synthetic import caption, make_video_dataset, world_vocabulary
+from stillmoving.world.synthetic import (
+    caption,
+    make_video_dataset,
+    object_trajectory,
+    reference_track,
+    silhouette_video,
+    world_vocabulary,
+)
 from stillmoving.world.tokenizer import build_tokenizer
 
 PHASES = ("vae", "t2i", "motion")  # `--phase all`
-EXTRA_PHASES = ("joint",)
+EXTRA_PHASES = ("joint", "controlnet")
 log = logging.getLogger("stillmoving.world.pretrain")
 
 
@@ -145,7 +164,14 @@ class PretrainConfig:
             monitor_every=500,
         )
     )
+    controlnet: PhaseConfig = field(
+        default_factory=lambda: PhaseConfig(
+            steps=1200, batch_size=32, learning_rate=1e-3, warmup_steps=50, caption_dropout=0.1, snr_gamma=5.0
+        )
+    )
     joint_from: str = ""  # joint: the AnimateDiff folder it starts from; "" = <out>/pipeline
+    controlnet_from: str = ""  # controlnet: the AnimateDiff folder whose T2I it conditions; "" = <out>/pipeline
+    soft_silhouettes: float = 0.5  # controlnet: share of anti-aliased (not binary) silhouettes among its inputs
 
 
 def override(cfg: PretrainConfig, assignment: str) -> None:
@@ -179,6 +205,17 @@ class WorldData:
         self.static_captions = [caption(s.spec, motion=False) for s in samples]
         self.unnamed_look_captions = [caption(s.spec, appearance=False) for s in samples]
         self.tokenizer = tokenizer
+        self.resolution = cfg.resolution
+        self._silhouettes: dict[bool, np.ndarray] = {}
+
+    def silhouettes(self, soft: bool) -> np.ndarray:
+        """uint8 (n, f, h, w) object silhouettes of every video (binary, or anti-aliased), made on first use."""
+        if soft not in self._silhouettes:
+            f, r = self.videos.shape[1], self.resolution
+            self._silhouettes[soft] = np.stack(
+                [silhouette_video(spec, object_trajectory(spec, f, r), r, soft)[..., 0] for spec in self.specs]
+            )
+        return self._silhouettes[soft]
 
     @property
     def num_frames(self) -> int:
@@ -537,6 +574,93 @@ def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     return record
 
 
+# ----------------------------------------------------------------------------- extra phase: controlnet
+
+CONTROLNET_EMBEDDING = (16, 32, 64)  # conditioning embedding: 2 stride-2 convs, 32 px -> the 8x8 latents
+
+
+def controlnet_source(cfg: PretrainConfig, out: Path) -> Path:
+    """The AnimateDiff folder whose T2I the ControlNet conditions: `controlnet_from`, else this run's."""
+    return Path(cfg.controlnet_from) if cfg.controlnet_from else out / "pipeline"
+
+
+def conditioning_pixels(silhouettes: np.ndarray) -> torch.Tensor:
+    """(b, 3, h, w) in [0, 1] from uint8 (b, h, w) silhouettes: what diffusers' ControlNet pipelines feed."""
+    return torch.from_numpy(silhouettes).float().div(255.0)[:, None].expand(-1, 3, -1, -1)
+
+
+def controlnet_loss(controlnet, unet, scheduler, latents, text, condition, snr_gamma: float) -> torch.Tensor:
+    """The denoising loss of frame latents (b, 4, h, w) with the ControlNet's residuals added to the frozen T2I."""
+    noise = torch.randn_like(latents)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),))
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    down, mid = controlnet(noisy, timesteps, text, controlnet_cond=condition, return_dict=False)
+    prediction = unet(
+        noisy, timesteps, text, down_block_additional_residuals=down, mid_block_additional_residual=mid
+    ).sample
+    weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
+    return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
+
+
+@torch.no_grad()
+def track_monitor(pipe: AnimateDiffPipeline, controlnet, cfg: PretrainConfig, data: WorldData) -> dict:
+    """Videos of the video model + ControlNet that follow reference silhouettes along paths the world never
+    takes (`synthetic.TRACKS`), scored by the oracle (`metrics.track_following`): mask IoU and centroid error."""
+    control = AnimateDiffControlNetPipeline.from_pipe(pipe, controlnet=controlnet)
+    control.set_progress_bar_config(disable=True)
+    results = []
+    for i, spec in enumerate(probe.monitor_scenes(8, num_frames=cfg.num_frames)):
+        track = reference_track(("diagonal", "curved")[i % 2], cfg.num_frames, cfg.resolution, reverse=i % 4 >= 2)
+        reference = silhouette_video(spec, track, cfg.resolution)
+        frames = control(
+            caption(spec),
+            num_frames=cfg.num_frames,
+            height=cfg.resolution,
+            width=cfg.resolution,
+            num_inference_steps=cfg.monitor_steps,
+            guidance_scale=cfg.guidance_scale,
+            conditioning_frames=list(conditioning_pixels(reference[..., 0])),
+            generator=torch.Generator().manual_seed(cfg.seed + i),
+            output_type="np",
+        ).frames[0]
+        results.append(metrics.track_following(frames, reference))
+    return {key: float(np.nanmean([r[key] for r in results])) for key in results[0]}
+
+
+def train_controlnet(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
+    phase, source = cfg.controlnet, controlnet_source(cfg, out)
+    pipe = AnimateDiffPipeline.from_pretrained(source)
+    pipe.set_progress_bar_config(disable=True)
+    for module in (pipe.vae, pipe.text_encoder, pipe.unet):
+        module.requires_grad_(False)
+    latents = data.latents(pipe.vae)  # (n, 4, f, h', w')
+    t2i = t2i_unet_from_t2v(pipe.unet)
+    torch.manual_seed(cfg.seed + 4)
+    controlnet = ControlNetModel.from_unet(t2i, conditioning_embedding_out_channels=CONTROLNET_EMBEDDING)
+    controlnet.train()
+    scheduler = build_scheduler()
+    binary, soft = data.silhouettes(False), data.silhouettes(True)
+
+    def step_loss():
+        videos, frames = random_frames(data, phase.batch_size)
+        use_soft = (torch.rand(len(videos)) < cfg.soft_silhouettes).numpy()
+        masks = np.where(use_soft[:, None, None], soft[videos, frames], binary[videos, frames])
+        with torch.no_grad():
+            text = pipe.text_encoder(data.tokens(choose_captions(data, videos, phase)))[0]
+        condition = conditioning_pixels(masks)
+        return controlnet_loss(controlnet, t2i, scheduler, latents[videos, :, frames], text, condition, phase.snr_gamma)
+
+    stats = fit(list(controlnet.parameters()), step_loss, phase, "controlnet")
+    controlnet.eval()
+    with torch.random.fork_rng():
+        stats["monitor"] = {k: round(v, 4) for k, v in track_monitor(pipe, controlnet, cfg, data).items()}
+    log.info("controlnet monitor %s", stats["monitor"])
+    controlnet.save_pretrained(out / "controlnet")
+    stats["source"] = str(source)
+    stats["params"] = sum(p.numel() for p in controlnet.parameters())
+    return stats
+
+
 def save_world(pipe: AnimateDiffPipeline, out: Path) -> None:
     """`pipeline/`: the AnimateDiff folder (its UNetMotionModel already holds the motion modules, so the
     duplicate `motion_adapter` component is left out); `motion_adapter/`: the motion modules alone."""
@@ -557,7 +681,13 @@ def run(cfg: PretrainConfig, out: str | Path, phases: tuple[str, ...] = PHASES) 
     record_path = out / "pretrain_log.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     record["config"] = dataclasses.asdict(cfg)
-    train = {"vae": train_vae, "t2i": train_t2i, "motion": train_motion, "joint": train_joint}
+    train = {
+        "vae": train_vae,
+        "t2i": train_t2i,
+        "motion": train_motion,
+        "joint": train_joint,
+        "controlnet": train_controlnet,
+    }
     for name in phases:
         log.info("phase %s", name)
         record[name] = train[name](cfg, data, out)
@@ -595,6 +725,12 @@ def main(argv: list[str] | None = None) -> None:
     source = joint_source(cfg, Path(args.out))
     if "joint" in phases and not (source / "model_index.json").is_file():
         parser.error(f"the joint phase starts from an AnimateDiff folder: {source} is not one (--set joint_from=DIR)")
+    source = controlnet_source(cfg, Path(args.out))
+    if "controlnet" in phases and not (source / "model_index.json").is_file():
+        parser.error(
+            f"the controlnet phase conditions an AnimateDiff folder's T2I: {source} is not one "
+            "(--set controlnet_from=DIR)"
+        )
     Path(args.out).mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         level=logging.INFO,

@@ -391,6 +391,40 @@ def object_mask(spec: SceneSpec, frame_index: int, resolution: int) -> np.ndarra
     return object_coverage(spec, frame_index, resolution) >= 0.5
 
 
+# ----------------------------------------------------------------------------- silhouettes
+
+
+def silhouette_video(spec: SceneSpec, centres: np.ndarray, resolution: int, soft: bool = False) -> np.ndarray:
+    """uint8 (F, H, W, 3) conditioning video: the object's body placed at each centre (F, 2) (pixel-index
+    units, any path), white on black; binary (pixels at least half covered) or, `soft`, anti-aliased by
+    coverage, as a drawing program renders a filled shape. The world ControlNet's input format."""
+    layers = _object_layers(spec, np.asarray(centres, dtype=np.float64), resolution)
+    frames = np.zeros((len(centres), resolution, resolution), dtype=np.float32)
+    n = layers.coverage.shape[1]
+    for frame, (x, y), coverage in zip(frames, layers.origins, layers.coverage):
+        frame[y : y + n, x : x + n] = coverage if soft else coverage >= 0.5
+    grey = np.round(frames * 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+TRACKS = ("diagonal", "curved")  # paths the world's videos never take (theirs are straight and axis-aligned)
+
+
+def reference_track(kind: str, num_frames: int, resolution: int, reverse: bool = False) -> np.ndarray:
+    """(F, 2) centres of a path no world caption asks for: "diagonal" (top-left to bottom-right, 2.0 px/frame
+    at 32 px and 8 frames) or "curved" (a half circle around the frame's centre); `reverse` runs it backwards."""
+    if kind not in TRACKS:
+        raise StillMovingError(f"unknown track {kind!r} (known: {', '.join(TRACKS)})")
+    t = np.linspace(0.0, 1.0, num_frames)
+    if kind == "diagonal":
+        fractions = np.stack([0.3 + 0.4 * t, 0.3 + 0.4 * t], axis=1)
+    else:
+        angle = np.pi * (1.0 + t)  # from the left, over the top, to the right
+        fractions = np.stack([0.5 + 0.25 * np.cos(angle), 0.55 + 0.25 * np.sin(angle)], axis=1)
+    centres = fractions * resolution - 0.5
+    return centres[::-1].copy() if reverse else centres
+
+
 # ----------------------------------------------------------------------------- datasets
 
 
