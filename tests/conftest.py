@@ -93,14 +93,14 @@ def stage2_inputs(tiny_dir, tmp_path_factory):
     adapter = train_motion_adapter(
         MotionAdapterConfig(
             model=str(tiny_dir),
-            output_dir=str(root / "motion"),
-            sample_prompts=["a red circle"],
+            output=str(root / "motion"),
+            sample_prompt=["a red circle"],
             num_sampled_videos=1,
-            motion_rank=2,
+            rank=2,
             num_frames=4,
             height=32,
             width=32,
-            max_train_steps=1,
+            steps=1,
             sample_steps=2,
         )
     )

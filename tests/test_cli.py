@@ -99,7 +99,7 @@ def test_motion_adapter_train_writes_diffusers_lora(motion_run):
         keys = list(f.keys())
     assert len(keys) == 84 and all(k.startswith("unet.") and ".motion_modules." in k for k in keys)
     record = json.loads((motion_run / "motion_adapter_run.json").read_text())
-    assert len(record["losses"]) == 2 and record["config"]["motion_rank"] == 4
+    assert len(record["losses"]) == 2 and record["config"]["rank"] == 4
 
 
 def test_customize_writes_spatial_adapters_and_record(custom_run, customized):
@@ -264,10 +264,10 @@ def test_customize_batch_checks_every_run_before_training(tiny_dir, tmp_path, ca
     runs = [
         {
             "model": str(tiny_dir),
-            "output_dir": str(tmp_path / name),
+            "output": str(tmp_path / name),
             "height": 32,
             "width": 32,
-            "max_train_steps": steps,
+            "steps": steps,
         }
         for name, steps in (("a", 1), ("b", 0))
     ]

@@ -126,7 +126,7 @@ def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, stage2_
         num_images=1,
         num_prior_videos=1,
         spatial_rank=2,
-        max_train_steps=2,
+        steps=2,
         num_frames=4,
         height=32,
         width=32,
@@ -134,7 +134,7 @@ def test_customize_batch_spreads_runs_over_processes(tiny_dir, tmp_path, stage2_
         identifier="sks",
     )
     runs = [
-        dict(customized=str(u), output_dir=str(tmp_path / f"out{i}"), prompts=[f"a sks dog {i}"])
+        dict(customized=str(u), output=str(tmp_path / f"out{i}"), prompt=[f"a sks dog {i}"])
         for i, u in enumerate(units)
     ]
     (tmp_path / "batch.json").write_text(json.dumps({"defaults": defaults, "runs": runs}))
@@ -175,9 +175,7 @@ def test_customize_batch_refuses_shared_outputs(tmp_path, capsys, monkeypatch):
     import json
 
     (tmp_path / "b.json").write_text(
-        json.dumps(
-            [{"model": "m", "output_dir": str(tmp_path / "x")}, {"model": "m", "output_dir": str(tmp_path / "x")}]
-        )
+        json.dumps([{"model": "m", "output": str(tmp_path / "x")}, {"model": "m", "output": str(tmp_path / "x")}])
     )
     code, _, err = run(capsys, monkeypatch, "customize-batch", tmp_path / "b.json")
-    assert code == 2 and "give each its own output_dir" in err
+    assert code == 2 and "give each its own output" in err

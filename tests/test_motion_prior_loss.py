@@ -35,7 +35,7 @@ def test_motion_only_equals_the_full_loss_on_an_error_with_zero_frame_mean():
 
 def test_an_unknown_prior_loss_is_refused(tmp_path):
     cfg = CustomizeConfig(
-        model="m", output_dir=str(tmp_path), prompts=["a sks dog"], identifier="sks", prior_loss="appearance"
+        model="m", output=str(tmp_path), prompt=["a sks dog"], identifier="sks", prior_loss="appearance"
     )
     with pytest.raises(StillMovingError, match="--prior-loss must be one of video, motion"):
         check_customize_inputs(cfg)

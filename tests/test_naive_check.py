@@ -66,10 +66,10 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
 def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):
     cfg = CustomizeConfig(
         model=str(tiny_dir),
-        output_dir=str(tmp_path),
+        output=str(tmp_path),
         motion_adapter=str(stage2_inputs["motion_adapter"]),
         customized=str(stage2_inputs["customized"]),
-        prompts=["a sks dog"],
+        prompt=["a sks dog"],
         identifier="sks",
         num_images=1,
         num_prior_videos=1,
@@ -77,11 +77,11 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
         num_frames=4,
         height=32,
         width=32,
-        max_train_steps=2,
+        steps=2,
         sample_steps=2,
         guidance_scale=1.0,
         num_validation_videos=2,
-        validation_prompts=["a sks dog running", "a sks dog sitting"],
+        validation_prompt=["a sks dog running", "a sks dog sitting"],
     )
     train_spatial_adapters(cfg)
     assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == [
@@ -102,10 +102,10 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
 def test_no_validation_videos_when_disabled(tiny_dir, tmp_path, stage2_inputs):
     cfg = CustomizeConfig(
         model=str(tiny_dir),
-        output_dir=str(tmp_path),
+        output=str(tmp_path),
         motion_adapter=str(stage2_inputs["motion_adapter"]),
         customized=str(stage2_inputs["customized"]),
-        prompts=["a sks dog"],
+        prompt=["a sks dog"],
         identifier="sks",
         num_images=1,
         num_prior_videos=1,
@@ -113,7 +113,7 @@ def test_no_validation_videos_when_disabled(tiny_dir, tmp_path, stage2_inputs):
         num_frames=4,
         height=32,
         width=32,
-        max_train_steps=1,
+        steps=1,
         sample_steps=2,
         num_validation_videos=0,
     )

@@ -10,9 +10,9 @@ from stillmoving.training.spatial_stage import prior_prompt_list, train_spatial_
 def config(tmp_path, **kw) -> CustomizeConfig:
     return CustomizeConfig(
         model=str(tmp_path / "no-such-model"),
-        output_dir=str(tmp_path / "out"),
+        output=str(tmp_path / "out"),
         motion_adapter="x",
-        prompts=["a sks dog", "a sks dog on a beach"],
+        prompt=["a sks dog", "a sks dog on a beach"],
         **kw,
     )
 
@@ -29,7 +29,7 @@ def test_prior_prompts_are_derived_by_dropping_the_identifier(tmp_path):
 
 
 def test_given_prior_prompts_win(tmp_path):
-    assert prior_prompt_list(config(tmp_path, identifier="sks", prior_prompts=["a cat"])) == ["a cat"]
+    assert prior_prompt_list(config(tmp_path, identifier="sks", prior_prompt=["a cat"])) == ["a cat"]
 
 
 def test_without_prior_prompts_or_identifier_it_refuses_instead_of_using_the_instance_prompt(tmp_path):
@@ -40,7 +40,7 @@ def test_without_prior_prompts_or_identifier_it_refuses_instead_of_using_the_ins
 @pytest.mark.parametrize("prior", ["a sks dog", "a sks dog running"])
 def test_prior_prompts_naming_the_customization_are_refused(tmp_path, prior):
     with pytest.raises(StillMovingError, match="names the customization"):
-        prior_prompt_list(config(tmp_path, identifier="sks", prior_prompts=[prior]))
+        prior_prompt_list(config(tmp_path, identifier="sks", prior_prompt=[prior]))
 
 
 def test_customize_refuses_before_loading_any_model(tmp_path):

@@ -17,7 +17,7 @@ from stillmoving.loading import load_customized, t2i_pipeline
 from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
 from stillmoving.training.config import make_config
 
-SMALL = dict(height=32, width=32, max_train_steps=2, learning_rate=1e-3)
+SMALL = dict(height=32, width=32, steps=2, lr=1e-3)
 
 
 def spy_gradients(monkeypatch):
@@ -57,12 +57,12 @@ def style(tmp_path_factory):
 
 
 def dreambooth_cfg(model, out, images, **kw):
-    values = dict(model=str(model), output_dir=str(out), instance_images=str(images), instance_prompt="a dog")
+    values = dict(model=str(model), output=str(out), images=str(images), prompt="a dog")
     return DreamBoothConfig(**{**values, **SMALL, **kw})
 
 
 def style_cfg(model, out, images, **kw):
-    values = dict(model=str(model), output_dir=str(out), images=str(images), prompt="a square in striped style")
+    values = dict(model=str(model), output=str(out), images=str(images), prompt="a square in striped style")
     return StyleLoRAConfig(**{**values, "rank": 4, **SMALL, **kw})
 
 
@@ -131,8 +131,8 @@ def test_dreambooth_captions_come_from_the_folder_only_when_asked(tiny_dir, styl
 
 
 def test_dreambooth_is_deterministic_on_cpu(tiny_dir, subject, tmp_path):
-    a = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "a", subject, max_train_steps=1))
-    b = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "b", subject, max_train_steps=1))
+    a = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "a", subject, steps=1))
+    b = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "b", subject, steps=1))
     wa, wb = (load_file(str(p / "unet/diffusion_pytorch_model.safetensors")) for p in (a, b))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
@@ -145,13 +145,9 @@ def test_resumed_dreambooth_equals_uninterrupted_run(tiny_dir, subject, tmp_path
     for name in ("0.png", "1.png"):
         (images / name).write_bytes((subject / name).read_bytes())
     prior = dict(class_prompt="a photo of a dog", num_class_images=2, sample_steps=2, guidance_scale=1.0)
-    full = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "full", images, max_train_steps=3, **prior))
-    train_dreambooth(
-        dreambooth_cfg(tiny_dir, tmp_path / "cut", images, max_train_steps=2, checkpointing_steps=2, **prior)
-    )
-    resumed = train_dreambooth(
-        dreambooth_cfg(tiny_dir, tmp_path / "cut", images, max_train_steps=3, resume=True, **prior)
-    )
+    full = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "full", images, steps=3, **prior))
+    train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "cut", images, steps=2, checkpoint_every=2, **prior))
+    resumed = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path / "cut", images, steps=3, resume=True, **prior))
     wa, wb = (load_file(str(p / "unet/diffusion_pytorch_model.safetensors")) for p in (full, resumed))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert json.loads((resumed / "dreambooth_run.json").read_text())["start_step"] == 2
@@ -200,8 +196,8 @@ def test_style_lora_trains_only_the_lora_and_loads_everywhere(tiny_dir, tiny_pip
 def test_style_lora_accepts_a_stable_diffusion_folder_and_is_deterministic(tiny_pipe, style, tmp_path):
     sd_dir = tmp_path / "sd"
     t2i_pipeline(tiny_pipe, t2i_unet_from_t2v(tiny_pipe.unet)).save_pretrained(sd_dir)
-    a = train_style_lora(style_cfg(sd_dir, tmp_path / "a", style, max_train_steps=1))
-    b = train_style_lora(style_cfg(sd_dir, tmp_path / "b", style, max_train_steps=1))
+    a = train_style_lora(style_cfg(sd_dir, tmp_path / "a", style, steps=1))
+    b = train_style_lora(style_cfg(sd_dir, tmp_path / "b", style, steps=1))
     wa, wb = load_file(str(a)), load_file(str(b))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert any(torch.count_nonzero(wa[k]) for k in wa if "lora_B" in k)  # it trained
@@ -210,9 +206,9 @@ def test_style_lora_accepts_a_stable_diffusion_folder_and_is_deterministic(tiny_
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(instance_images="missing"), "no such folder"),
-        (dict(instance_images="empty"), "no images found"),
-        (dict(instance_prompt="  "), "instance prompt"),
+        (dict(images="missing"), "no such folder"),
+        (dict(images="empty"), "no images found"),
+        (dict(prompt="  "), "instance prompt"),
         (dict(class_images="subject"), "class prompt"),
         (dict(class_prompt="a dog", num_class_images=0), "num_class_images"),
         (dict(model="missing_model"), "no such model folder"),
@@ -242,9 +238,9 @@ def test_style_lora_refuses_uncaptioned_images_without_a_prompt(tiny_dir, style,
 
 def test_configs_refuse_unknown_and_missing_keys(tmp_path):
     with pytest.raises(StillMovingError, match="unknown DreamBoothConfig key"):
-        make_config(DreamBoothConfig, dict(model="m", output_dir="o", instance_images="i", instance_prompt="p", rank=4))
+        make_config(DreamBoothConfig, dict(model="m", output="o", images="i", prompt="p", rank=4))
     with pytest.raises(StillMovingError, match="incomplete StyleLoRAConfig"):
-        make_config(StyleLoRAConfig, dict(model="m", output_dir="o"))
-    cfg = make_config(DreamBoothConfig, dict(model="m", output_dir="o", instance_images="i", instance_prompt="p"))
-    assert (cfg.learning_rate, cfg.max_train_steps, cfg.height) == (5e-6, 400, 512)
-    assert StyleLoRAConfig(model="m", output_dir="o", images="i").learning_rate == 1e-4
+        make_config(StyleLoRAConfig, dict(model="m", output="o"))
+    cfg = make_config(DreamBoothConfig, dict(model="m", output="o", images="i", prompt="p"))
+    assert (cfg.lr, cfg.steps, cfg.height) == (5e-6, 400, 512)
+    assert StyleLoRAConfig(model="m", output="o", images="i").lr == 1e-4

@@ -11,12 +11,12 @@ from stillmoving.losses import diffusion_target, snr_weights
 from stillmoving.training import motion_stage, spatial_stage
 from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig, make_config
 
-SMALL = dict(num_frames=4, height=32, width=32, max_train_steps=2, sample_steps=2, guidance_scale=1.0)
+SMALL = dict(num_frames=4, height=32, width=32, steps=2, sample_steps=2, guidance_scale=1.0)
 
 
 def motion_cfg(tiny_dir, out, **kw):
-    defaults = dict(sample_prompts=["a red circle moving left"], num_sampled_videos=2, motion_rank=4, **SMALL)
-    return MotionAdapterConfig(model=str(tiny_dir), output_dir=str(out), **{**defaults, **kw})
+    defaults = dict(sample_prompt=["a red circle moving left"], num_sampled_videos=2, rank=4, **SMALL)
+    return MotionAdapterConfig(model=str(tiny_dir), output=str(out), **{**defaults, **kw})
 
 
 def test_motion_stage_trains_only_the_motion_lora(tiny_dir, tmp_path, monkeypatch):
@@ -42,12 +42,10 @@ def test_motion_stage_is_deterministic_on_cpu(tiny_dir, tmp_path):
 def test_resumed_run_equals_uninterrupted_run(tiny_dir, tmp_path, cut):
     from safetensors.torch import load_file
 
-    full = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "full", max_train_steps=3))
-    motion_stage.train_motion_adapter(
-        motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=cut, checkpointing_steps=1)
-    )
+    full = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "full", steps=3))
+    motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", steps=cut, checkpoint_every=1))
     assert (tmp_path / f"cut/checkpoints/checkpoint-{cut}").is_dir()
-    resumed = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", max_train_steps=3, resume=True))
+    resumed = motion_stage.train_motion_adapter(motion_cfg(tiny_dir, tmp_path / "cut", steps=3, resume=True))
     wa = load_file(str(full / "pytorch_lora_weights.safetensors"))
     wb = load_file(str(resumed / "pytorch_lora_weights.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -64,10 +62,10 @@ def customized_dir(tiny_dir, tmp_path_factory):
 
 
 def spatial_cfg(tiny_dir, out, motion_adapter, customized_dir, **kw):
-    defaults = dict(prompts=["a sks dog"], identifier="sks", num_images=2, num_prior_videos=2, spatial_rank=2, **SMALL)
+    defaults = dict(prompt=["a sks dog"], identifier="sks", num_images=2, num_prior_videos=2, spatial_rank=2, **SMALL)
     return CustomizeConfig(
         model=str(tiny_dir),
-        output_dir=str(out),
+        output=str(out),
         motion_adapter=str(motion_adapter),
         customized=str(customized_dir),
         **{**defaults, **kw},
@@ -115,7 +113,7 @@ def test_images_are_encoded_once_not_per_frame(tiny_dir, tmp_path, monkeypatch, 
         customized_dir,
         images=str(tmp_path / "imgs"),
         prior_loss_weight=0.0,
-        max_train_steps=1,
+        steps=1,
     )
     spatial_stage.train_spatial_adapters(cfg)
     assert encoded == [3]  # three images, one encode each, although videos have 4 frames
@@ -157,7 +155,7 @@ def test_min_snr_weights():
 
 def test_unknown_config_keys_are_an_error():
     with pytest.raises(StillMovingError, match="unknown CustomizeConfig key"):
-        make_config(CustomizeConfig, {"model": "m", "output_dir": "o", "spatial_rnak": 4})
+        make_config(CustomizeConfig, {"model": "m", "output": "o", "spatial_rnak": 4})
 
 
 def write_world_videos(folder, count=2, frames=5):
@@ -181,7 +179,7 @@ def test_motion_stage_from_a_video_folder_with_accumulation(tiny_dir, tmp_path):
     import json
 
     videos = write_world_videos(tmp_path / "videos")
-    cfg = motion_cfg(tiny_dir, tmp_path / "out", videos=str(videos), sample_prompts=[], gradient_accumulation_steps=2)
+    cfg = motion_cfg(tiny_dir, tmp_path / "out", videos=str(videos), sample_prompt=[], grad_accum=2)
     motion_stage.train_motion_adapter(cfg)
     record = json.loads((tmp_path / "out/motion_adapter_run.json").read_text())
     assert record["videos"] == 3 and len(record["losses"]) == 2
@@ -280,16 +278,16 @@ def test_prior_videos_are_sampled_once_per_video_model_and_settings(
             motion_adapter,
             customized_dir,
             cache_dir=str(cache),
-            prior_prompts=["a dog moving left"],
+            prior_prompt=["a dog moving left"],
             **kw,
         )
         return load_file(spatial_stage.train_spatial_adapters(cfg))
 
     first = customize("first")
     assert sampled == [2] and len(list((cache / "prior_videos").glob("*.safetensors"))) == 1
-    second = customize("second", prompts=["a sks cat"])  # another customization, same V and prior settings
+    second = customize("second", prompt=["a sks cat"])  # another customization, same V and prior settings
     assert sampled == [2]
-    again = customize("again", prompts=["a sks cat"], cache_prior_videos=False)
+    again = customize("again", prompt=["a sks cat"], cache_prior_videos=False)
     assert sampled == [2, 2]
     assert all(torch.equal(second[k], again[k]) for k in second)  # the cached videos are the sampled ones
     assert any(not torch.equal(first[k], second[k]) for k in first)  # (the customization itself did differ)

@@ -21,14 +21,14 @@ def lora(tiny_dir, tmp_path_factory):
         train_style_lora(
             StyleLoRAConfig(
                 model=str(tiny_dir),
-                output_dir=str(folder / "out"),
+                output=str(folder / "out"),
                 images=str(folder),
                 prompt="a square in striped style",
                 rank=4,
                 height=32,
                 width=32,
-                max_train_steps=2,
-                learning_rate=1e-2,
+                steps=2,
+                lr=1e-2,
             )
         )
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from stillmoving.errors import StillMovingError
+from stillmoving.training.config import CustomizeConfig, DreamBoothConfig, MotionAdapterConfig, StyleLoRAConfig
 
 # Library chatter (missing torchvision, dtype notes) is noise to a CLI user; progress bars stay.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -31,14 +33,7 @@ world_app = typer.Typer(help="The embedded synthetic world: render its videos an
 app.add_typer(world_app, name="world")
 console = Console(stderr=True)
 
-# Options both training stages share; None means "the config's default".
-Model = Annotated[
-    str,
-    typer.Option(
-        help="Video model: AnimateDiff pipeline folder, or a base T2I (SD folder or one "
-        ".safetensors/.ckpt checkpoint) + --motion-modules."
-    ),
-]
+# Options of `generate` that name model files; the training verbs' options come from their configs' fields.
 MotionModules = Annotated[
     str | None,
     typer.Option(
@@ -59,254 +54,111 @@ Customized = Annotated[
         "checkpoint (DreamBooth, civitai; .safetensors/.ckpt)."
     ),
 ]
-Output = Annotated[str, typer.Option("--output", "-o", help="Output folder.")]
-Steps = Annotated[int | None, typer.Option("--steps", help="Optimizer steps.")]
-LR = Annotated[float | None, typer.Option("--lr", help="Learning rate.")]
-BatchSize = Annotated[int | None, typer.Option(help="Videos per step per process.")]
-GradAccum = Annotated[int | None, typer.Option(help="Gradient accumulation steps.")]
-Frames = Annotated[int | None, typer.Option("--num-frames", help="Frames per video.")]
-Height = Annotated[int | None, typer.Option(help="Training height in pixels.")]
-Width = Annotated[int | None, typer.Option(help="Training width in pixels.")]
-Precision = Annotated[str | None, typer.Option(help="no | fp16 | bf16.")]
-Checkpointing = Annotated[bool | None, typer.Option(help="Gradient checkpointing in the UNet.")]
-SnrGamma = Annotated[float | None, typer.Option(help="Min-SNR-gamma loss weighting.")]
-Seed = Annotated[int | None, typer.Option(help="Random seed.")]
-SaveEvery = Annotated[int | None, typer.Option("--checkpoint-every", help="Save resumable state every N steps.")]
-Resume = Annotated[bool | None, typer.Option("--resume", help="Continue from the newest checkpoint.")]
-Overwrite = Annotated[
-    bool | None,
-    typer.Option("--overwrite", help="Start afresh in an output folder that holds another run's results."),
+Config = Annotated[
+    Path | None,
+    typer.Option(help="JSON/YAML config whose keys are this command's option names; options given here override it."),
 ]
-SkipNonFinite = Annotated[
-    int | None, typer.Option(help="Skip up to N steps with a NaN/inf loss or gradient instead of stopping.")
-]
-SampleSteps = Annotated[int | None, typer.Option(help="Denoising steps when sampling training data.")]
-Config = Annotated[Path | None, typer.Option(help="JSON/YAML config; options given here override it.")]
+# Help panels of the generated options: the fields each config class adds, under its own heading.
+PANELS = {"OptimConfig": "Training", "TrainConfig": "Video model, sampling and validation"}
 
 
 def _config(cls, config_file: Path | None, values: dict):
+    """The verb's config: `--config`'s file with the options given on top (both in the same names), checked."""
     from stillmoving.training.config import load_config, make_config
     from stillmoving.validation import check_training
 
-    renamed = {
-        "output": "output_dir",
-        "steps": "max_train_steps",
-        "lr": "learning_rate",
-        "batch_size": "train_batch_size",
-        "grad_accum": "gradient_accumulation_steps",
-        "checkpoint_every": "checkpointing_steps",
-        "rank": "motion_rank",
-        "lora_rank": "rank",
-    }
-    values = {renamed.get(k, k): v for k, v in values.items() if v is not None and v != []}
+    values = {k: v for k, v in values.items() if v is not None and v != []}
     cfg = load_config(cls, config_file, **values) if config_file else make_config(cls, values)
     check_training(cfg)
     return cfg
 
 
+def _panel(cls, name: str) -> str | None:
+    """The help panel of a field: that of the base class that defines it first (None: the verb's own options)."""
+    base = next(k for k in reversed(cls.__mro__) if name in getattr(k, "__dataclass_fields__", {}))
+    return PANELS.get(base.__name__)
+
+
+def _default_text(default) -> str:
+    """ " Default: X." after a generated option's help (its real default is None: "not given")."""
+    if default is None or default == []:
+        return ""
+    return f" Default: {str(default).lower() if isinstance(default, bool) else default}."
+
+
+def training_options(cls):
+    """A training verb whose options are the fields of its config `cls` (`--steps` is `steps`, help text from the
+    field), each None unless given, so a `--config` file's value or the field's default applies; plus `--config`.
+    The decorated function receives the checked config."""
+    from stillmoving.training.config import cli_options
+
+    parameters = []
+    for option in cli_options(cls):
+        flags = option["flags"]
+        if option["type"] is bool:
+            flags = [f"{flags[0]}/--no-{flags[0][2:]}", *flags[1:]]
+        info = typer.Option(
+            *flags,
+            help=option["help"] + (" Required." if option["required"] else _default_text(option["default"])),
+            rich_help_panel=_panel(cls, option["name"]),
+        )
+        annotation = Annotated[option["type"] | None, info]
+        parameters.append(inspect.Parameter(option["name"], inspect.Parameter.KEYWORD_ONLY, annotation=annotation))
+    parameters.append(inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, annotation=Config))
+    parameters = [p.replace(default=None) for p in parameters]
+
+    def decorate(run):
+        def command(**values):
+            config = values.pop("config")
+            return run(_config(cls, config, values))
+
+        command.__name__, command.__doc__, command.__module__ = run.__name__, run.__doc__, run.__module__
+        command.__signature__ = inspect.Signature(parameters)
+        return command
+
+    return decorate
+
+
 def _parse_lora(spec: str) -> tuple[str, float]:
-    """`path` or `path:weight`."""
-    path, _, weight = spec.rpartition(":")
-    try:
-        return (path, float(weight)) if path else (spec, 1.0)
-    except ValueError:
-        raise StillMovingError(f"bad --lora {spec!r}: use PATH or PATH:WEIGHT") from None
+    """`path` or `path:weight` (`--lora`)."""
+    from stillmoving.training.config import parse_lora
+
+    return parse_lora(spec)
 
 
 @motion_app.command("train")
-def motion_train(
-    model: Model,
-    output: Output,
-    motion_modules: MotionModules = None,
-    videos: Annotated[str | None, typer.Option(help="Folder of training videos (mp4/gif/frame folders).")] = None,
-    video_prompt: Annotated[str | None, typer.Option(help="Caption for videos without one.")] = None,
-    sample_prompt: Annotated[
-        list[str] | None, typer.Option(help="Without --videos: sample V for this prompt (repeatable).")
-    ] = None,
-    num_sampled_videos: Annotated[int | None, typer.Option(help="Videos to sample from V.")] = None,
-    rank: Annotated[int | None, typer.Option(help="LoRA rank of the motion adapter.")] = None,
-    steps: Steps = None,
-    lr: LR = None,
-    batch_size: BatchSize = None,
-    grad_accum: GradAccum = None,
-    num_frames: Frames = None,
-    height: Height = None,
-    width: Width = None,
-    mixed_precision: Precision = None,
-    gradient_checkpointing: Checkpointing = None,
-    snr_gamma: SnrGamma = None,
-    seed: Seed = None,
-    checkpoint_every: SaveEvery = None,
-    resume: Resume = None,
-    overwrite: Overwrite = None,
-    skip_nonfinite_steps: SkipNonFinite = None,
-    sample_steps: SampleSteps = None,
-    config_dir: ConfigDir = None,
-    config: Config = None,
-):
+@training_options(MotionAdapterConfig)
+def motion_train(cfg):
     """Train the motion adapter on frozen videos (alpha = 1)."""
-    values = dict(locals())
-    from stillmoving.training.config import MotionAdapterConfig
     from stillmoving.training.motion_stage import train_motion_adapter
 
-    values["sample_prompts"] = values.pop("sample_prompt")
-    cfg = _config(MotionAdapterConfig, values.pop("config"), values)
     console.print(f"motion adapter written to {train_motion_adapter(cfg)}")
 
 
-T2IModel = Annotated[str, typer.Option(help="Base T2I: an SD folder, or an AnimateDiff folder (its T2I part).")]
-T2IImages = Annotated[str, typer.Option(help="Folder of training images.")]
-
-
 @t2i_app.command("dreambooth")
-def t2i_dreambooth(
-    model: T2IModel,
-    output: Output,
-    images: T2IImages,
-    prompt: Annotated[str, typer.Option(help="Instance prompt with the rare identifier, e.g. 'a sks dog'.")],
-    class_prompt: Annotated[str | None, typer.Option(help="Turns prior preservation on, e.g. 'a dog'.")] = None,
-    num_class_images: Annotated[int | None, typer.Option(help="Class images sampled from the base.")] = None,
-    train_text_encoder: Annotated[bool | None, typer.Option(help="Also fine-tune the text encoder.")] = None,
-    use_captions: Annotated[
-        bool | None,
-        typer.Option(help="Caption each image from metadata.jsonl/.txt (kohya-style); --prompt for the rest."),
-    ] = None,
-    steps: Steps = None,
-    lr: LR = None,
-    batch_size: BatchSize = None,
-    grad_accum: GradAccum = None,
-    height: Height = None,
-    width: Width = None,
-    mixed_precision: Precision = None,
-    gradient_checkpointing: Checkpointing = None,
-    seed: Seed = None,
-    checkpoint_every: SaveEvery = None,
-    resume: Resume = None,
-    overwrite: Overwrite = None,
-    skip_nonfinite_steps: SkipNonFinite = None,
-    config: Config = None,
-):
+@training_options(DreamBoothConfig)
+def t2i_dreambooth(cfg):
     """DreamBooth: fully fine-tune the T2I UNet on a few images of a subject."""
-    values = dict(locals())
-    from stillmoving.t2i_finetune import DreamBoothConfig, train_dreambooth
+    from stillmoving.t2i_finetune import train_dreambooth
 
-    values["instance_images"], values["instance_prompt"] = values.pop("images"), values.pop("prompt")
-    cfg = _config(DreamBoothConfig, values.pop("config"), values)
     console.print(f"customized T2I written to {train_dreambooth(cfg)}")
 
 
 @t2i_app.command("lora")
-def t2i_lora(
-    model: T2IModel,
-    output: Output,
-    images: T2IImages,
-    prompt: Annotated[
-        str | None, typer.Option(help="Caption of images without one, e.g. 'a house in crayon style'.")
-    ] = None,
-    rank: Annotated[int | None, typer.Option(help="LoRA rank.")] = None,
-    steps: Steps = None,
-    lr: LR = None,
-    batch_size: BatchSize = None,
-    grad_accum: GradAccum = None,
-    height: Height = None,
-    width: Width = None,
-    mixed_precision: Precision = None,
-    gradient_checkpointing: Checkpointing = None,
-    seed: Seed = None,
-    checkpoint_every: SaveEvery = None,
-    resume: Resume = None,
-    overwrite: Overwrite = None,
-    skip_nonfinite_steps: SkipNonFinite = None,
-    config: Config = None,
-):
+@training_options(StyleLoRAConfig)
+def t2i_lora(cfg):
     """Style LoRA: train a LoRA on the T2I's spatial attention from captioned images of a style."""
-    values = dict(locals())
-    from stillmoving.t2i_finetune import StyleLoRAConfig, train_style_lora
+    from stillmoving.t2i_finetune import train_style_lora
 
-    values["lora_rank"] = values.pop("rank")
-    cfg = _config(StyleLoRAConfig, values.pop("config"), values)
     console.print(f"style LoRA written to {train_style_lora(cfg)}")
 
 
 @app.command()
-def customize(
-    model: Model,
-    output: Output,
-    motion_adapter: Annotated[str | None, typer.Option(help="Stage-1 motion adapter (file or folder).")] = None,
-    customized: Customized = None,
-    lora: Annotated[
-        list[str] | None,
-        typer.Option(help="LoRA (kohya, diffusers or peft) fused into the T2I, PATH[:WEIGHT] (repeatable)."),
-    ] = None,
-    prompt: Annotated[
-        list[str] | None, typer.Option(help="Customization prompt, e.g. 'a sks dog' (repeatable).")
-    ] = None,
-    images: Annotated[str | None, typer.Option(help="Folder of the customized T2I's images (else sampled).")] = None,
-    num_images: Annotated[int | None, typer.Option(help="Images to sample from the customized T2I.")] = None,
-    prior_videos: Annotated[str | None, typer.Option(help="Folder of non-customized videos.")] = None,
-    prior_prompt: Annotated[
-        list[str] | None,
-        typer.Option(help="Prompt for sampled prior videos, without the identifier, e.g. 'a dog' (repeatable)."),
-    ] = None,
-    identifier: Annotated[
-        str | None,
-        typer.Option(
-            help="Word or phrase naming the customization in the prompts "
-            "('sks', 'in crayon style'); prior prompts default to the "
-            "prompts without it."
-        ),
-    ] = None,
-    num_prior_videos: Annotated[int | None, typer.Option(help="Prior videos to sample from V.")] = None,
-    prior_loss_weight: Annotated[float | None, typer.Option(help="Prior-preservation loss weight (0: none).")] = None,
-    prior_loss: Annotated[
-        str | None,
-        typer.Option(
-            help="video: the prior videos' whole denoising error (the paper); motion: only its frame-varying part."
-        ),
-    ] = None,
-    cache_prior_videos: Annotated[
-        bool | None,
-        typer.Option(help="Reuse prior videos sampled before from the same video model with the same settings."),
-    ] = None,
-    cache_dir: Annotated[
-        str | None, typer.Option(help="Cache folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving).")
-    ] = None,
-    spatial_rank: Annotated[int | None, typer.Option(help="Rank of each spatial adapter.")] = None,
-    num_validation_videos: Annotated[
-        int | None, typer.Option(help="Videos made with and without the adapters at the end and compared (0: none).")
-    ] = None,
-    validation_prompt: Annotated[
-        list[str] | None, typer.Option(help="Prompt of the validation videos (repeatable; default: --prompt).")
-    ] = None,
-    motion_modules: MotionModules = None,
-    steps: Steps = None,
-    lr: LR = None,
-    batch_size: BatchSize = None,
-    grad_accum: GradAccum = None,
-    num_frames: Frames = None,
-    height: Height = None,
-    width: Width = None,
-    mixed_precision: Precision = None,
-    gradient_checkpointing: Checkpointing = None,
-    snr_gamma: SnrGamma = None,
-    seed: Seed = None,
-    checkpoint_every: SaveEvery = None,
-    resume: Resume = None,
-    overwrite: Overwrite = None,
-    skip_nonfinite_steps: SkipNonFinite = None,
-    sample_steps: SampleSteps = None,
-    config_dir: ConfigDir = None,
-    config: Config = None,
-):
+@training_options(CustomizeConfig)
+def customize(cfg):
     """Train spatial adapters for one customized T2I (the whole Still-Moving stage 2)."""
-    values = dict(locals())
-    from stillmoving.training.config import CustomizeConfig
     from stillmoving.training.spatial_stage import train_spatial_adapters
 
-    values["loras"] = [_parse_lora(s) for s in values.pop("lora") or []]
-    values["prompts"], values["prior_prompts"] = values.pop("prompt"), values.pop("prior_prompt")
-    values["validation_prompts"] = values.pop("validation_prompt")
-    cfg = _config(CustomizeConfig, values.pop("config"), values)
     console.print(f"spatial adapters written to {train_spatial_adapters(cfg)}")
 
 
@@ -315,8 +167,8 @@ def customize_batch(
     runs: Annotated[
         Path,
         typer.Argument(
-            help="JSON/YAML: a list of customize configs, or "
-            "{defaults: {...}, runs: [{...}, ...]}; each run its own output_dir."
+            help="JSON/YAML: a list of customize configs (keys: customize's option names), or "
+            "{defaults: {...}, runs: [{...}, ...]}; each run its own output."
         ),
     ],
 ):

@@ -37,7 +37,7 @@ def customization_sources(cfg) -> dict:
         "motion_modules": absolute(cfg.motion_modules),
         "config_dir": absolute(cfg.config_dir),
         "customized": absolute(cfg.customized),
-        "loras": [[absolute(p), w] for p, w in cfg.loras],
+        "loras": [[absolute(p), w] for p, w in cfg.lora],
         "motion_adapter": absolute(cfg.motion_adapter),
     }
 

@@ -22,7 +22,6 @@ import functools
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -46,7 +45,7 @@ from stillmoving.training.common import (
     training_scheduler,
     write_run_record,
 )
-from stillmoving.training.config import OptimConfig
+from stillmoving.training.config import DreamBoothConfig, StyleLoRAConfig, T2ITrainConfig
 from stillmoving.training.loop import (
     batches,
     freeze,
@@ -69,46 +68,6 @@ SPATIAL_ATTENTION_PATTERN = (
     r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.attentions\.\d+"
     r"\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
 )
-
-
-@dataclass
-class T2ITrainConfig(OptimConfig):
-    """Fields both customizers share. Defaults suit SD1.5 at 512 px on one GPU.
-
-    `model` is the base T2I M: an AnimateDiff folder (its T2I part is trained) or a Stable Diffusion folder.
-    """
-
-    max_train_steps: int = 400  # optimizer steps
-
-
-@dataclass(kw_only=True)
-class DreamBoothConfig(T2ITrainConfig):
-    """A DreamBooth subject: full fine-tune of M's UNet on a few images of it, with optional prior preservation."""
-
-    instance_images: str  # folder of subject images (DreamBooth uses 3-5)
-    instance_prompt: str  # prompt of every subject image, with the rare identifier: "a sks dog"
-    use_captions: bool = (
-        False  # caption each image from metadata.jsonl/.txt (kohya-style); instance_prompt for the rest
-    )
-    learning_rate: float = 5e-6  # diffusers' DreamBooth recipe for SD1.5 (full fine-tune: keep it small)
-    adam_weight_decay: float = 1e-2  # diffusers' DreamBooth default
-    train_text_encoder: bool = False  # also fine-tune the text encoder (saved to <out>/text_encoder)
-    class_prompt: str | None = None  # turns prior preservation on: the subject's class, "a dog"
-    class_images: str | None = None  # folder of class images to use instead of sampling M (needs class_prompt)
-    num_class_images: int = 100  # class images sampled from M when no folder is given
-    prior_loss_weight: float = 1.0  # weight of the class-image (prior-preservation) loss
-    sample_steps: int = 25  # denoising steps when sampling class images
-    guidance_scale: float = 7.5  # classifier-free guidance when sampling class images
-
-
-@dataclass(kw_only=True)
-class StyleLoRAConfig(T2ITrainConfig):
-    """A style: a LoRA on M's spatial attention projections, trained on captioned images of the style."""
-
-    images: str  # folder of style images; captions from metadata.jsonl or <stem>.txt sidecars
-    prompt: str | None = None  # caption of images that have none: "a house in crayon style"
-    rank: int = 16  # LoRA rank r (lora_alpha = r, so the weight given at load time is the LoRA's strength)
-    max_train_steps: int = 800  # a style of 10-50 images at batch 1
 
 
 class ImageDenoiser(torch.nn.Module):
@@ -175,8 +134,8 @@ def _nonempty(text: str | None) -> bool:
 
 def check_dreambooth_inputs(cfg: DreamBoothConfig) -> None:
     """Fail on bad input before any model is loaded."""
-    check_images(cfg.instance_images)  # missing folder, no images in it, or one that does not decode
-    if not _nonempty(cfg.instance_prompt):
+    check_images(cfg.images)  # missing folder, no images in it, or one that does not decode
+    if not _nonempty(cfg.prompt):
         raise StillMovingError("give an instance prompt with the subject's identifier, e.g. 'a sks dog'")
     if cfg.class_images is not None and not _nonempty(cfg.class_prompt):
         raise StillMovingError("class images need a class prompt (e.g. 'a dog') for prior preservation")
@@ -252,6 +211,7 @@ def fit(
     pipe: StableDiffusionPipeline,
     datasets: list[tuple[torch.utils.data.Dataset, float]],
     desc: str,
+    examples: dict[str, int] | None = None,
 ):
     """Train `params` on weighted datasets, one batch of each per micro-step: L = sum_k w_k L_k.
 
@@ -273,7 +233,7 @@ def fit(
 
     terms = [functools.partial(term, stream, weight) for stream, weight in zip(streams, weights)]  # one per dataset
 
-    losses = train(accelerator, model, optimizer, schedule, cfg, lambda: terms, start, desc=desc)
+    losses = train(accelerator, model, optimizer, schedule, cfg, lambda: terms, start, desc=desc, examples=examples)
     accelerator.wait_for_everyone()
     return model, losses, start
 
@@ -286,14 +246,14 @@ def _frozen_base(accelerator, cfg: T2ITrainConfig) -> StableDiffusionPipeline:
 
 
 def train_dreambooth(cfg: DreamBoothConfig) -> Path:
-    """DreamBooth end to end; returns `output_dir`, holding `unet/` (and `text_encoder/`) for load_customized."""
+    """DreamBooth end to end; returns the output folder, holding `unet/` (and `text_encoder/`) for load_customized."""
     check_dreambooth_inputs(cfg)
     check_output_dir(cfg)
     accelerator = make_accelerator(cfg)
     pipe = _frozen_base(accelerator, cfg)
     output = prepare_output_dir(cfg)
-    instance, captions = images_from_folder(cfg.instance_images, pipe.vae, cfg.height, cfg.width, cfg.instance_prompt)
-    instance_prompts = captions if cfg.use_captions else [cfg.instance_prompt] * len(instance)
+    instance, captions = images_from_folder(cfg.images, pipe.vae, cfg.height, cfg.width, cfg.prompt)
+    instance_prompts = captions if cfg.use_captions else [cfg.prompt] * len(instance)
     image_dir = output / CLASS_IMAGE_DIR if accelerator.is_main_process else None
     prior, prior_prompts = class_latents(cfg, pipe, image_dir)  # from the base M, before it trains
     bank = PromptBank()
@@ -310,7 +270,8 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
         if text_encoder is not None:
             text_encoder.gradient_checkpointing_enable()
     params = [p for p in model.parameters() if p.requires_grad]
-    model, losses, start = fit(accelerator, cfg, model, params, table, pipe, datasets, desc="dreambooth")
+    examples = {"instance images": len(instance), "class images": len(prior)}
+    model, losses, start = fit(accelerator, cfg, model, params, table, pipe, datasets, "dreambooth", examples)
     if accelerator.is_main_process:
         trained = accelerator.unwrap_model(model)
         save_model_folder(trained.unet, output / UNET_DIR)
@@ -347,7 +308,15 @@ def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     if cfg.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
     model, losses, start = fit(
-        accelerator, cfg, ImageDenoiser(pipe.unet), params, table, pipe, datasets, desc="style lora"
+        accelerator,
+        cfg,
+        ImageDenoiser(pipe.unet),
+        params,
+        table,
+        pipe,
+        datasets,
+        "style lora",
+        {"images": len(latents)},
     )
     if accelerator.is_main_process:
         save_style_lora(accelerator.unwrap_model(model).unet, output / LORA_FILE, cfg.rank)

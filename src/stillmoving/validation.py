@@ -151,13 +151,8 @@ def check_generation(
     check_writable(Path(output))
 
 
-COUNTS = {
-    "max_train_steps": "--steps",
-    "train_batch_size": "--batch-size",
-    "gradient_accumulation_steps": "--grad-accum",
-    "num_frames": "--num-frames",
-    "sample_steps": "--sample-steps",
-}
+COUNTS = ("steps", "batch_size", "grad_accum", "num_frames", "sample_steps", "checkpoints_total_limit")  # >= 1
+NON_NEGATIVE = ("checkpoint_every", "skip_nonfinite_steps", "validation_every", "lr_warmup_steps")
 
 
 def check_training(cfg) -> None:
@@ -165,9 +160,23 @@ def check_training(cfg) -> None:
     from stillmoving.training.common import WEIGHT_DTYPES
 
     check_size(cfg.height, cfg.width, vae_factor(cfg.model, getattr(cfg, "config_dir", None)))
-    for field, flag in COUNTS.items():
-        if hasattr(cfg, field):
-            at_least(flag, getattr(cfg, field), 1)
+    for minimum, fields in ((1, COUNTS), (0, NON_NEGATIVE)):
+        for field in fields:
+            if hasattr(cfg, field):
+                at_least("--" + field.replace("_", "-"), getattr(cfg, field), minimum)
     if hasattr(cfg, "guidance_scale"):
-        at_least("guidance_scale", cfg.guidance_scale, 0)
+        at_least("--guidance-scale", cfg.guidance_scale, 0)
     one_of("--mixed-precision", cfg.mixed_precision, tuple(WEIGHT_DTYPES))
+    check_tracker(cfg.report_to)
+
+
+def check_tracker(name: str) -> None:
+    """`--report-to`: a tracker this project logs to, whose package is installed (before any model loads)."""
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    from stillmoving.training.config import TRACKERS
+
+    one_of("--report-to", name, TRACKERS)
+    available = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}
+    if name in available and not available[name]():
+        raise StillMovingError(f"--report-to {name}: the {name} package is not installed (pip install {name})")

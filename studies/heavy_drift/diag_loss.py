@@ -19,16 +19,17 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
 from stillmoving.loading import load_customized, load_t2v
 from stillmoving.training.common import training_scheduler
+from stillmoving.training.config import CustomizeConfig, current_keys
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 torch.set_num_threads(1)
 run, m1dir = sys.argv[1], sys.argv[2]
 adapters = sys.argv[3] if len(sys.argv) > 3 else None
-cfg = json.load(open(f"{run}/customize_run.json"))["config"]
+cfg = current_keys(CustomizeConfig, json.load(open(f"{run}/customize_run.json"))["config"])  # any version's record
 pipe = load_t2v(str(shipped_model()))
 paths = sorted(glob.glob(f"{run}/images/*.png"))
 lat = encode_pixels(pipe.vae, torch.cat([to_pixels(np.array(Image.open(p)), 32, 32) for p in paths]))  # (n,c,h,w)
-prompts = [cfg["prompts"][i % len(cfg["prompts"])] for i in range(len(paths))]
+prompts = [cfg["prompt"][i % len(cfg["prompt"])] for i in range(len(paths))]
 sched = training_scheduler(pipe)
 g = torch.Generator().manual_seed(0)
 T = torch.tensor([50, 150, 300, 500, 700, 900])

@@ -21,17 +21,17 @@ t = time.time()
 train_dreambooth(
     DreamBoothConfig(
         model=str(shipped_model()),
-        output_dir=str(out),
+        output=str(out),
         height=32,
         width=32,
-        train_batch_size=4,
+        batch_size=4,
         seed=0,
-        instance_images=str(imgs),
-        instance_prompt="a sks star",
+        images=str(imgs),
+        prompt="a sks star",
         use_captions=True,
         train_text_encoder=True,
-        max_train_steps=steps,
-        learning_rate=lr,
+        steps=steps,
+        lr=lr,
     )
 )
 print("seconds", time.time() - t)

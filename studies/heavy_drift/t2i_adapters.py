@@ -17,16 +17,17 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
 from stillmoving.loading import load_customized, load_t2v
 from stillmoving.training.common import training_scheduler
+from stillmoving.training.config import CustomizeConfig, current_keys
 from stillmoving.world.weights import shipped_model
 
 torch.set_num_threads(1)
 torch.manual_seed(0)
 name, m1dir, run = sys.argv[1:4]
-cfg = json.load(open(f"{run}/customize_run.json"))["config"]
+cfg = current_keys(CustomizeConfig, json.load(open(f"{run}/customize_run.json"))["config"])  # any version's record
 pipe = load_t2v(str(shipped_model()))
 paths = sorted(glob.glob(f"{run}/images/*.png"))
 lat = encode_pixels(pipe.vae, torch.cat([to_pixels(np.array(Image.open(p)), 32, 32) for p in paths]))
-prompts = [cfg["prompts"][i % len(cfg["prompts"])] for i in range(len(paths))]
+prompts = [cfg["prompt"][i % len(cfg["prompt"])] for i in range(len(paths))]
 m1 = load_customized(pipe, m1dir, [])
 text = encode_prompts(pipe.tokenizer, m1.text_encoder or pipe.text_encoder, prompts)
 unet = m1.unet.requires_grad_(False)

@@ -27,7 +27,7 @@ from stillmoving.training.common import training_scheduler
 from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig
 from stillmoving.training.loop import VideoDenoiser, freeze, video_loss
 
-MOTION_RANK = MotionAdapterConfig.motion_rank  # the training commands' defaults
+MOTION_RANK = MotionAdapterConfig.rank  # the training commands' defaults
 SPATIAL_RANK = CustomizeConfig.spatial_rank
 PRIOR_LOSS_WEIGHT = CustomizeConfig.prior_loss_weight
 LEARNING_RATE, MAX_GRAD_NORM = 1e-4, 1.0

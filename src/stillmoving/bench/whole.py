@@ -64,7 +64,7 @@ def run_stillmoving(cfg: CustomizeConfig, device: torch.device) -> dict:
         spatial_stage.train_spatial_adapters(cfg)
         sync(device)
         total = time.perf_counter() - start
-    record = json.loads((Path(cfg.output_dir) / CUSTOMIZE_RUN).read_text())
+    record = json.loads((Path(cfg.output) / CUSTOMIZE_RUN).read_text())
     return {
         "sampling_seconds": record["seconds"]["sampling"],
         "training_seconds": record["seconds"]["training"],
@@ -109,7 +109,7 @@ def run_straightforward(cfg: CustomizeConfig, device: torch.device) -> dict:
         params = spatial.trainable_parameters()
         optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE)
         model, scheduler = VideoDenoiser(pipe.unet, spatial), training_scheduler(pipe)
-        for step in range(cfg.max_train_steps):
+        for step in range(cfg.steps):
             loss = straightforward_loss(
                 pipe,
                 model,
@@ -140,28 +140,28 @@ def compare_customize(preset: Preset, settings) -> dict:
         model, m1, adapter = prepare_folders(preset, settings.seed, root)
         cfg = CustomizeConfig(
             model=str(model),
-            output_dir=str(root / "customization"),
+            output=str(root / "customization"),
             motion_adapter=str(adapter),
             customized=str(m1),
-            prompts=[IMAGE_PROMPT],
-            prior_prompts=[PRIOR_PROMPT],
+            prompt=[IMAGE_PROMPT],
+            prior_prompt=[PRIOR_PROMPT],
             num_images=settings.customize_items,
             num_prior_videos=settings.customize_items,
             height=preset.resolution,
             width=preset.resolution,
             num_frames=preset.num_frames,
-            max_train_steps=settings.customize_steps,
+            steps=settings.customize_steps,
             seed=settings.seed,
             mixed_precision=PRECISION[settings.dtype],
             gradient_checkpointing=settings.gradient_checkpointing,
-            learning_rate=LEARNING_RATE,
+            lr=LEARNING_RATE,
             max_grad_norm=MAX_GRAD_NORM,
             cache_dir=str(root / "cache"),
             num_validation_videos=0,
         )  # the comparison times training; the straightforward loop has no check
         first = run_stillmoving(cfg, device)  # an empty prior-video cache: V's first customization
-        cfg.output_dir = str(root / "customization-2")
-        cfg.prompts = [IMAGE_PROMPT.replace("dog", "cat")]  # another customization of the same V
+        cfg.output = str(root / "customization-2")
+        cfg.prompt = [IMAGE_PROMPT.replace("dog", "cat")]  # another customization of the same V
         next_ = run_stillmoving(cfg, device)
         easy = run_straightforward(cfg, device)
     return {

@@ -41,10 +41,10 @@ def read_batch(path: str | Path, shared: dict | None = None) -> list[CustomizeCo
     configs = [make_config(CustomizeConfig, {**(shared or {}), **entry}) for entry in data]
     for config in configs:
         check_training(config)
-    outputs = [str(Path(c.output_dir).resolve()) for c in configs]
+    outputs = [str(Path(c.output).resolve()) for c in configs]
     duplicate = next((o for o in outputs if outputs.count(o) > 1), None)
     if duplicate:
-        raise StillMovingError(f"{path}: two runs write to {duplicate}; give each its own output_dir")
+        raise StillMovingError(f"{path}: two runs write to {duplicate}; give each its own output")
     return configs
 
 

@@ -45,14 +45,14 @@ def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
     resumed mid-epoch draws the same noise as an uninterrupted one."""
     generator = torch.Generator().manual_seed(cfg.seed)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=cfg.train_batch_size, shuffle=True, drop_last=False, generator=generator
+        dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=False, generator=generator
     )
 
 
 def check_output_dir(cfg: OptimConfig) -> None:
     """Before any long work: the output folder is writable and holds no other run's results, unless the
     user resumes that run or asked to overwrite it (then its old checkpoints go, so none can mix in)."""
-    output = Path(cfg.output_dir)
+    output = Path(cfg.output)
     if output.exists() and not output.is_dir():
         raise StillMovingError(f"output {output} is a file, not a folder")
     existing = next((p for p in [output, *output.parents] if p.exists()), Path("."))
@@ -73,7 +73,7 @@ def check_output_dir(cfg: OptimConfig) -> None:
 
 
 def prepare_output_dir(cfg: OptimConfig) -> Path:
-    output = Path(cfg.output_dir)
+    output = Path(cfg.output)
     output.mkdir(parents=True, exist_ok=True)
     return output
 

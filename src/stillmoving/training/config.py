@@ -1,93 +1,271 @@
-"""Typed configs of the two training stages; one comment per field. Unknown keys are an error."""
+"""Typed configs of every training verb, in the command line's own vocabulary.
+
+A field is named after its option (`steps` is `--steps`, `checkpoint_every` is `--checkpoint-every`, a repeatable
+`--prompt` is the list `prompt`), and its help text lives once, in the field's metadata: the CLI builds each training
+verb's options from these fields (`cli_options`), and a `--config` file uses the same names. Unknown keys are an
+error, and so are the names older versions used (`max_train_steps`, `learning_rate`, ...): the message names the new
+key. Run records written by older versions are read back with `current_keys`, which renames silently.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+import typing
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
+from typing import Any, ClassVar
 
 from stillmoving.errors import StillMovingError
+
+TRACKERS = ("none", "tensorboard", "wandb")  # --report-to: accelerate's trackers this project supports
+
+
+def opt(default: Any = MISSING, help: str = "", factory: Any = MISSING, short: str | None = None, cli_type=None):
+    """A config field and its option: `help` is the option's help text, `short` an extra flag (`-o`), `cli_type`
+    the type the command line parses when it differs from the field's (`--lora PATH:WEIGHT`)."""
+    metadata = {"help": help, "short": short, "cli_type": cli_type}
+    return field(default=default, default_factory=factory, metadata=metadata)
+
+
+# Keys of configs written before the CLI and the configs shared one vocabulary (issue 14), and their names now.
+OLD_KEYS = {
+    "output_dir": "output",
+    "max_train_steps": "steps",
+    "learning_rate": "lr",
+    "train_batch_size": "batch_size",
+    "gradient_accumulation_steps": "grad_accum",
+    "checkpointing_steps": "checkpoint_every",
+}
 
 
 @dataclass
 class OptimConfig:
-    """Fields every training command shares (both Still-Moving stages and the T2I customizers)."""
+    """Fields every training verb shares (both Still-Moving stages and the T2I customizers)."""
 
-    model: str  # the base model folder; each command says which kind it takes
-    output_dir: str  # where weights, checkpoints and the run record go
-    height: int = 512  # training resolution; images/frames are centre-cropped and resized to it
-    width: int = 512
-    max_train_steps: int = 500  # optimizer steps
-    train_batch_size: int = 1  # items (videos or images) per process per micro-step
-    gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
-    learning_rate: float = 1e-4  # AdamW learning rate of the trained parameters
-    lr_scheduler: str = "constant"  # any of diffusers.optimization.get_scheduler's names
-    lr_warmup_steps: int = 0  # linear warm-up steps
-    adam_weight_decay: float = 0.0  # AdamW weight decay (LoRA practice: none)
-    max_grad_norm: float = 1.0  # gradient clipping
-    mixed_precision: str = "no"  # "no", "fp16" or "bf16" (accelerate); trained parameters stay fp32
-    gradient_checkpointing: bool = False  # trade compute for memory in the UNet
-    snr_gamma: float | None = None  # min-SNR-gamma loss weighting; None = plain MSE
-    seed: int = 0  # seeds data order, noise, init and sampling; same seed -> same weights on CPU
-    checkpointing_steps: int = 0  # save resumable state every N steps (0: only at the end)
-    checkpoints_total_limit: int = 2  # keep the last K checkpoints
-    resume: bool = False  # continue from the newest checkpoint in output_dir
-    overwrite: bool = False  # start afresh in an output_dir that holds another run's results
-    skip_nonfinite_steps: int = 0  # skip up to N steps whose loss or gradient is NaN/inf; beyond that, stop
+    RENAMED: ClassVar[dict[str, str]] = OLD_KEYS
+
+    model: str = opt(help="The base model folder; each command says which kind it takes.")
+    output: str = opt(help="Output folder: weights, checkpoints and the run record.", short="-o")
+    height: int = opt(512, "Training height in pixels; images and frames are centre-cropped and resized to it.")
+    width: int = opt(512, "Training width in pixels.")
+    steps: int = opt(500, "Optimizer steps.")
+    batch_size: int = opt(1, "Videos or images per step per process.")
+    grad_accum: int = opt(1, "Gradient accumulation steps (micro-batches per optimizer step).")
+    lr: float = opt(1e-4, "AdamW learning rate of the trained parameters.")
+    lr_scheduler: str = opt("constant", "Learning-rate schedule: any of diffusers' get_scheduler names.")
+    lr_warmup_steps: int = opt(0, "Linear learning-rate warm-up steps.")
+    adam_weight_decay: float = opt(0.0, "AdamW weight decay (LoRA practice: none).")
+    max_grad_norm: float = opt(1.0, "Gradient clipping norm.")
+    mixed_precision: str = opt("no", "no | fp16 | bf16 (accelerate); trained parameters stay fp32.")
+    gradient_checkpointing: bool = opt(False, "Gradient checkpointing in the UNet (less memory, more compute).")
+    snr_gamma: float | None = opt(None, "Min-SNR-gamma loss weighting (default: plain MSE).")
+    seed: int = opt(
+        0, "Random seed: data order, noise, init and sampling; the same seed gives the same weights on CPU."
+    )
+    checkpoint_every: int = opt(0, "Save resumable state every N steps (0: never).")
+    checkpoints_total_limit: int = opt(2, "Keep the last K checkpoints.")
+    resume: bool = opt(False, "Continue from the newest checkpoint in the output folder.")
+    overwrite: bool = opt(False, "Start afresh in an output folder that holds another run's results.")
+    skip_nonfinite_steps: int = opt(0, "Skip up to N steps with a NaN/inf loss or gradient instead of stopping.")
+    report_to: str = opt("none", f"Tracker of the loss and validation videos: {' | '.join(TRACKERS)} (accelerate's).")
 
 
 @dataclass
 class TrainConfig(OptimConfig):
-    """Fields both Still-Moving stages share. Defaults suit SD1.5 + AnimateDiff (512 px, 16 frames) on one GPU.
+    """Fields both Still-Moving stages share. Defaults suit SD1.5 + AnimateDiff (512 px, 16 frames) on one GPU."""
 
-    `model` is the video model V: an AnimateDiff pipeline folder, or an SD folder with `motion_modules`.
-    """
-
-    motion_modules: str | None = None  # AnimateDiff motion modules (folder or v1/v2/v3 file) when model is a T2I
-    config_dir: str | None = None  # diffusers folder whose configs/tokenizer shape single files (default: SD1.5's)
-    num_frames: int = 16  # frames per training video (AnimateDiff v1/v2: 16)
-    sample_steps: int = 25  # denoising steps when sampling training data from the models
-    guidance_scale: float = 7.5  # classifier-free guidance when sampling training data
+    model: str = opt(
+        help="Video model: AnimateDiff pipeline folder, or a base T2I (SD folder or one .safetensors/.ckpt "
+        "checkpoint) + --motion-modules."
+    )
+    motion_modules: str | None = opt(
+        None,
+        "AnimateDiff motion modules (folder, or an mm_sd_v15/v2/v3 .ckpt/.safetensors file), when --model is a T2I.",
+    )
+    config_dir: str | None = opt(
+        None, "Diffusers folder whose configs (and tokenizer) shape single files; default: the shipped SD1.5 configs."
+    )
+    num_frames: int = opt(16, "Frames per training video (AnimateDiff v1/v2: 16).")
+    sample_steps: int = opt(25, "Denoising steps when sampling training data (and validation videos).")
+    guidance_scale: float = opt(7.5, "Classifier-free guidance when sampling training data (and validation videos).")
+    validation_prompt: list[str] = opt(
+        help="Prompt of the validation videos (repeatable; default: the training prompts).", factory=list
+    )
+    validation_seed: int | None = opt(
+        None, "Seed of the first validation video, the next ones count up (default: --seed)."
+    )
+    validation_every: int = opt(
+        0, "Every N steps, one validation video per prompt into validation/step-N/ and the tracker (0: never)."
+    )
+    validation_motion_scale: float = opt(0.0, "Motion scale (alpha) of the videos made every --validation-every steps.")
 
 
 @dataclass
 class MotionAdapterConfig(TrainConfig):
     """Stage 1: the motion adapter, trained once per video model on frozen videos at alpha = 1."""
 
-    motion_rank: int = 16  # LoRA rank r of the temporal q/k/v adapters
-    videos: str | None = None  # folder of videos (mp4/gif/frame folders, captions in metadata.jsonl/.txt)
-    video_prompt: str | None = None  # caption for videos that have none
-    sample_prompts: list[str] = field(default_factory=list)  # without videos: sample V itself for these
-    num_sampled_videos: int = 16  # how many videos to sample from V when no folder is given
+    RENAMED: ClassVar[dict[str, str]] = {**OLD_KEYS, "motion_rank": "rank", "sample_prompts": "sample_prompt"}
+
+    rank: int = opt(16, "LoRA rank of the motion adapter's temporal q/k/v projections.")
+    videos: str | None = opt(
+        None, "Folder of training videos (mp4/gif/frame folders, captions in metadata.jsonl or .txt sidecars)."
+    )
+    video_prompt: str | None = opt(None, "Caption of videos without one.")
+    sample_prompt: list[str] = opt(help="Without --videos: sample V for this prompt (repeatable).", factory=list)
+    num_sampled_videos: int = opt(16, "Videos to sample from V when no folder is given.")
+    validation_motion_scale: float = 1.0  # the adapter's own setting: videos should become still
+
+
+def parse_lora(spec: str) -> tuple[str, float]:
+    """`path` or `path:weight`."""
+    path, _, weight = spec.rpartition(":")
+    try:
+        return (path, float(weight)) if path else (spec, 1.0)
+    except ValueError:
+        raise StillMovingError(f"bad --lora {spec!r}: use PATH or PATH:WEIGHT") from None
 
 
 @dataclass
 class CustomizeConfig(TrainConfig):
     """Stage 2: spatial adapters for one customized T2I, on frozen customized videos + prior videos."""
 
-    motion_adapter: str = ""  # the stage-1 adapter (file or folder) this customization trains with
-    customized: str | None = None  # M1: a UNet or pipeline folder (None: V's own T2I + loras)
-    loras: list[tuple[str, float]] = field(default_factory=list)  # LoRA files fused into M1, with weights
-    prompts: list[str] = field(default_factory=list)  # customization prompts, e.g. "a sks dog"
-    images: str | None = None  # a folder of M1's images to use instead of sampling M1
-    num_images: int = 40  # images to sample from M1, spread over the prompts
-    prior_videos: str | None = None  # a folder of non-customized videos
-    prior_prompts: list[str] = field(default_factory=list)  # prompts for prior videos sampled from V (no identifier)
-    # word/phrase naming the customization ("sks", "in crayon style"); prior prompts default to the prompts without it
-    identifier: str | None = None
-    num_prior_videos: int = 40  # prior videos sampled from V when no folder is given (paper: ~40)
-    prior_loss_weight: float = 1.0  # weight of the prior-preservation loss
-    # "video": the whole denoising error (the paper); "motion": only its frame-varying part, appearance left to M1
-    # (docs/method.md)
-    prior_loss: str = "video"
-    cache_prior_videos: bool = True  # reuse prior videos sampled before from the same V with the same settings
-    cache_dir: str | None = None  # that cache's folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving)
-    spatial_rank: int = 8  # rank r of each spatial adapter's A_down/A_up
-    # videos made with and without the adapters at the end, to catch a customization worse than naive injection
-    # (0: none)
-    num_validation_videos: int = 4
-    validation_prompts: list[str] = field(default_factory=list)  # their prompts (default: the customization prompts)
+    RENAMED: ClassVar[dict[str, str]] = {
+        **OLD_KEYS,
+        "loras": "lora",
+        "prompts": "prompt",
+        "prior_prompts": "prior_prompt",
+        "validation_prompts": "validation_prompt",
+    }
+
+    motion_adapter: str = opt("", "Stage-1 motion adapter (file or folder) this customization trains with.")
+    customized: str | None = opt(
+        None,
+        "Customized T2I: UNet or SD pipeline folder, or a single-file checkpoint (DreamBooth, civitai; "
+        ".safetensors/.ckpt); default: V's own T2I (+ --lora).",
+    )
+    lora: list[tuple[str, float]] = opt(
+        help="LoRA (kohya, diffusers or peft) fused into the T2I, PATH[:WEIGHT] (repeatable).",
+        factory=list,
+        cli_type=list[str],
+    )
+    prompt: list[str] = opt(help="Customization prompt, e.g. 'a sks dog' (repeatable).", factory=list)
+    images: str | None = opt(None, "Folder of the customized T2I's images (default: sampled from it).")
+    num_images: int = opt(40, "Images to sample from the customized T2I, spread over the prompts.")
+    prior_videos: str | None = opt(None, "Folder of non-customized videos.")
+    prior_prompt: list[str] = opt(
+        help="Prompt of prior videos sampled from V, without the identifier, e.g. 'a dog' (repeatable).", factory=list
+    )
+    identifier: str | None = opt(
+        None,
+        "Word or phrase naming the customization in the prompts ('sks', 'in crayon style'); prior prompts default "
+        "to the prompts without it.",
+    )
+    num_prior_videos: int = opt(40, "Prior videos sampled from V when no folder is given (paper: about 40).")
+    prior_loss_weight: float = opt(1.0, "Prior-preservation loss weight (0: none).")
+    prior_loss: str = opt(
+        "video",
+        "video: the prior videos' whole denoising error (the paper); motion: only its frame-varying part "
+        "(docs/method.md).",
+    )
+    cache_prior_videos: bool = opt(
+        True, "Reuse prior videos sampled before from the same video model with the same settings."
+    )
+    cache_dir: str | None = opt(None, "Cache folder (default: $STILLMOVING_CACHE, else ~/.cache/stillmoving).")
+    spatial_rank: int = opt(8, "Rank of each spatial adapter's A_down/A_up.")
+    num_validation_videos: int = opt(
+        4, "Videos made with and without the adapters at the end and compared, against naive injection (0: none)."
+    )
+
+    def __post_init__(self):
+        self.lora = [parse_lora(x) if isinstance(x, str) else (str(x[0]), float(x[1])) for x in self.lora]
+
+
+@dataclass
+class T2ITrainConfig(OptimConfig):
+    """Fields both T2I customizers share. Defaults suit SD1.5 at 512 px on one GPU."""
+
+    model: str = opt(help="Base T2I: an SD folder, or an AnimateDiff folder (its T2I part).")
+    steps: int = 400
+
+
+@dataclass(kw_only=True)
+class DreamBoothConfig(T2ITrainConfig):
+    """A DreamBooth subject: full fine-tune of M's UNet on a few images of it, with optional prior preservation."""
+
+    RENAMED: ClassVar[dict[str, str]] = {**OLD_KEYS, "instance_images": "images", "instance_prompt": "prompt"}
+
+    images: str = opt(help="Folder of the subject's images (DreamBooth uses 3-5).")
+    prompt: str = opt(help="Instance prompt with the rare identifier, e.g. 'a sks dog'.")
+    use_captions: bool = opt(
+        False, "Caption each image from metadata.jsonl/.txt (kohya-style); --prompt for the images without one."
+    )
+    lr: float = 5e-6  # diffusers' DreamBooth recipe for SD1.5 (full fine-tune: keep it small)
+    adam_weight_decay: float = 1e-2  # diffusers' DreamBooth default
+    train_text_encoder: bool = opt(False, "Also fine-tune the text encoder (saved to <output>/text_encoder).")
+    class_prompt: str | None = opt(None, "Turns prior preservation on: the subject's class, e.g. 'a dog'.")
+    class_images: str | None = opt(
+        None, "Folder of class images (default: sampled from the base; needs --class-prompt)."
+    )
+    num_class_images: int = opt(100, "Class images sampled from the base when no folder is given.")
+    prior_loss_weight: float = opt(1.0, "Weight of the class-image (prior-preservation) loss.")
+    sample_steps: int = opt(25, "Denoising steps when sampling class images.")
+    guidance_scale: float = opt(7.5, "Classifier-free guidance when sampling class images.")
+
+
+@dataclass(kw_only=True)
+class StyleLoRAConfig(T2ITrainConfig):
+    """A style: a LoRA on M's spatial attention projections, trained on captioned images of the style."""
+
+    RENAMED: ClassVar[dict[str, str]] = {**OLD_KEYS, "lora_rank": "rank"}
+
+    images: str = opt(help="Folder of style images; captions from metadata.jsonl or <stem>.txt sidecars.")
+    prompt: str | None = opt(None, "Caption of images without one, e.g. 'a house in crayon style'.")
+    rank: int = opt(16, "LoRA rank (lora_alpha = rank, so the weight given at load time is the LoRA's strength).")
+    steps: int = 800  # a style of 10-50 images at batch 1
+
+
+def flag(name: str) -> str:
+    """The option of a config field: `checkpoint_every` -> `--checkpoint-every`."""
+    return "--" + name.replace("_", "-")
+
+
+def _help(cls, name: str) -> str:
+    """A field's help text: its own, else that of the nearest base class that explains it (a subclass that only
+    changes a default keeps its base's text)."""
+    for klass in cls.__mro__:
+        found = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if found is not None and found.metadata.get("help"):
+            return found.metadata["help"]
+    return ""
+
+
+def cli_options(cls) -> list[dict]:
+    """One entry per field of `cls`, in field order: name, the type the command line parses, help text, default
+    and the flags (`--name` and an optional short one). The CLI turns each into a Typer option."""
+    hints = typing.get_type_hints(cls)
+    options = []
+    for f in dataclasses.fields(cls):
+        default = (
+            f.default if f.default is not MISSING else f.default_factory() if f.default_factory is not MISSING else None
+        )
+        meta = {k: v for klass in reversed(cls.__mro__) for k, v in _field_meta(klass, f.name).items() if v}
+        options.append(
+            {
+                "name": f.name,
+                "type": meta.get("cli_type") or hints[f.name],
+                "help": _help(cls, f.name),
+                "default": default,
+                "required": f.default is MISSING and f.default_factory is MISSING,
+                "flags": [flag(f.name), *([meta["short"]] if meta.get("short") else [])],
+            }
+        )
+    return options
+
+
+def _field_meta(klass, name: str) -> dict:
+    found = getattr(klass, "__dataclass_fields__", {}).get(name)
+    return dict(found.metadata) if found is not None else {}
 
 
 def read_config_file(path: str | Path, what: str = "config"):
@@ -100,8 +278,10 @@ def read_config_file(path: str | Path, what: str = "config"):
 
 
 def load_config(cls, path: str | Path, **overrides):
-    """A config from a JSON/YAML file, with CLI overrides on top; unknown keys are refused."""
+    """A config from a JSON/YAML file, with CLI overrides on top; unknown and old keys are refused."""
     values = read_config_file(path)
+    if not isinstance(values, dict):
+        raise StillMovingError(f"{path}: expected a mapping of option names to values")
     return make_config(cls, {**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 
@@ -111,12 +291,34 @@ def _load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def make_config(cls, values: dict):
-    """Build `cls` from a dict, refusing keys it does not define."""
+def renamed_keys(cls, values: dict) -> dict[str, str]:
+    """The old keys among `values` and their names now (keys `cls` still defines are not old)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+    return {old: new for old, new in cls.RENAMED.items() if old in values and old not in names}
+
+
+def current_keys(cls, values: dict) -> dict:
+    """A saved config (a run record's "config") in today's names: old keys renamed silently, so run folders of
+    older versions are read as they were meant."""
+    renamed = renamed_keys(cls, values)
+    return {renamed.get(k, k): v for k, v in values.items()}
+
+
+def make_config(cls, values: dict):
+    """Build `cls` from a dict of option names, refusing old names (naming the new one), unknown and missing keys."""
+    old = renamed_keys(cls, values)
+    if old:
+        raise StillMovingError(
+            "; ".join(f"config key {k!r} is now {v!r} (the {flag(v)} option)" for k, v in old.items())
+            + ": a config uses the command's option names"
+        )
+    options = cli_options(cls)
+    unknown = sorted(set(values) - {o["name"] for o in options})
     if unknown:
         raise StillMovingError(f"unknown {cls.__name__} key(s): {', '.join(unknown)}")
+    missing = [o["flags"][0] for o in options if o["required"] and o["name"] not in values]
+    if missing:
+        raise StillMovingError(f"incomplete {cls.__name__}: missing {', '.join(missing)}")
     try:
         return cls(**values)
     except TypeError as error:

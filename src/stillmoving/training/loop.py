@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.errors import StillMovingError
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
+from stillmoving.training import monitor
 from stillmoving.training.config import OptimConfig
 
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -96,10 +96,14 @@ def video_loss(
 def make_accelerator(cfg: OptimConfig) -> Accelerator:
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        project_config=ProjectConfiguration(project_dir=cfg.output_dir),
+        gradient_accumulation_steps=cfg.grad_accum,
+        project_config=ProjectConfiguration(
+            project_dir=cfg.output, logging_dir=str(Path(cfg.output, monitor.LOGS_DIR))
+        ),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        log_with=monitor.trackers(cfg),
     )
+    monitor.configure_logging(accelerator)
     set_seed(cfg.seed)
     _save_only_trainable(accelerator)
     return accelerator
@@ -118,9 +122,9 @@ def _save_only_trainable(accelerator: Accelerator) -> None:
 
 def make_optimizer(cfg: OptimConfig, params: list[torch.nn.Parameter]):
     """AdamW and the learning-rate schedule over the adapter parameters only."""
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.adam_weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.adam_weight_decay)
     schedule = get_scheduler(
-        cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=cfg.max_train_steps
+        cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=cfg.steps
     )
     return optimizer, schedule
 
@@ -148,9 +152,9 @@ def resume_step(accelerator: Accelerator, cfg: OptimConfig) -> int:
     """Restore the newest checkpoint when resuming; returns the optimizer steps already done."""
     if not cfg.resume:
         return 0
-    saved = checkpoints(cfg.output_dir)
+    saved = checkpoints(cfg.output)
     if not saved:
-        raise StillMovingError(f"--resume: no checkpoint in {Path(cfg.output_dir, 'checkpoints')}")
+        raise StillMovingError(f"--resume: no checkpoint in {Path(cfg.output, 'checkpoints')}")
     accelerator.load_state(str(saved[-1]), strict=False)
     return int(saved[-1].name[len(CHECKPOINT_PREFIX) :])
 
@@ -160,7 +164,7 @@ def save_checkpoint(accelerator: Accelerator, cfg: OptimConfig, step: int) -> No
     folder and renamed into place: a run killed mid-save leaves the previous checkpoints as they were, and
     `checkpoints()` never lists the partial one."""
     accelerator.wait_for_everyone()
-    root = Path(cfg.output_dir, "checkpoints")
+    root = Path(cfg.output, "checkpoints")
     final, partial = root / f"{CHECKPOINT_PREFIX}{step}", root / f".{CHECKPOINT_PREFIX}{step}.partial"
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)  # a killed run's leftover
@@ -171,7 +175,7 @@ def save_checkpoint(accelerator: Accelerator, cfg: OptimConfig, step: int) -> No
         if final.exists():  # the same step saved by an earlier run that was resumed from before it
             shutil.rmtree(final)
         os.replace(partial, final)
-        for old in checkpoints(cfg.output_dir)[: -cfg.checkpoints_total_limit]:
+        for old in checkpoints(cfg.output)[: -cfg.checkpoints_total_limit]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
 
@@ -179,13 +183,13 @@ def save_checkpoint(accelerator: Accelerator, cfg: OptimConfig, step: int) -> No
 def check_disk_space(cfg: OptimConfig, params: list[torch.nn.Parameter]) -> None:
     """Checkpoints hold the trained tensors and AdamW's two moments: refuse to start if the disk cannot take
     the `checkpoints_total_limit` + 1 of them that exist at once while a new one is written."""
-    if not cfg.checkpointing_steps:
+    if not cfg.checkpoint_every:
         return
     need = 3 * sum(p.numel() * 4 for p in params) * (cfg.checkpoints_total_limit + 1)
-    free = shutil.disk_usage(Path(cfg.output_dir)).free
+    free = shutil.disk_usage(Path(cfg.output)).free
     if free < need:
         raise StillMovingError(
-            f"checkpoints need about {need / 2**20:.0f} MiB in {cfg.output_dir}, only "
+            f"checkpoints need about {need / 2**20:.0f} MiB in {cfg.output}, only "
             f"{free / 2**20:.0f} MiB are free; free space, lower --checkpoints-total-limit "
             f"or checkpoint less often"
         )
@@ -226,13 +230,17 @@ def train(
     loss_terms: LossTerms,
     start_step: int = 0,
     desc: str = "training",
+    examples: dict[str, int] | None = None,
+    validate: Callable[[int], None] | None = None,
 ) -> list[float]:
-    """The training loop: accumulate, clip, step, checkpoint. Returns the loss of every optimizer step."""
+    """The training loop: accumulate, clip, step, log, validate, checkpoint. Returns the loss of every optimizer
+    step. `examples` (what the run trains on, and how many) go into the banner; `validate(step)` runs every
+    `cfg.validation_every` steps (training/monitor.py)."""
     params = [p for p in model.parameters() if p.requires_grad]
     check_disk_space(cfg, params)
-    progress = tqdm(
-        range(cfg.max_train_steps), initial=start_step, desc=desc, disable=not accelerator.is_local_main_process
-    )
+    monitor.start_trackers(accelerator, cfg, desc)
+    monitor.log_banner(accelerator, cfg, examples or {}, params, start_step)
+    progress = tqdm(range(cfg.steps), initial=start_step, desc=desc, disable=not accelerator.is_local_main_process)
     losses, step, accumulated, skipped = [], start_step, 0.0, 0
 
     def non_finite(what: str, value: float | str) -> None:
@@ -245,13 +253,12 @@ def train(
                 f"{what} became {value} at step {step + 1}{allowed}; lower the learning rate or "
                 f"use fp32; the last checkpoint is kept"
             )
-        tqdm.write(
-            f"skipping step {step + 1}: {what} is {value} ({skipped} of {cfg.skip_nonfinite_steps} allowed)",
-            file=sys.stderr,
+        monitor.logger.warning(
+            f"skipping step {step + 1}: {what} is {value} ({skipped} of {cfg.skip_nonfinite_steps} allowed)"
         )
 
     model.train()
-    while step < cfg.max_train_steps:
+    while step < cfg.steps:
         with accelerator.accumulate(model):
             loss, bad = backward_terms(accelerator, model, loss_terms())
             finite = bad is None
@@ -269,18 +276,21 @@ def train(
         if not finite:
             accumulated = 0.0
             continue
-        accumulated += loss.item() / cfg.gradient_accumulation_steps
+        accumulated += loss.item() / cfg.grad_accum
         if accelerator.sync_gradients:
             step += 1
             losses.append(accumulated)
             progress.update(1)
             progress.set_postfix(loss=f"{accumulated:.4f}")
+            accelerator.log({"loss": accumulated, "lr": schedule.get_last_lr()[0]}, step=step)
             accumulated = 0.0
-            if cfg.checkpointing_steps and step % cfg.checkpointing_steps == 0:
+            if validate is not None and cfg.validation_every and step % cfg.validation_every == 0:
+                validate(step)
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save_checkpoint(accelerator, cfg, step)
     progress.close()
     return losses
 
 
 def micro_batches_done(cfg: OptimConfig, step: int) -> int:
-    return step * cfg.gradient_accumulation_steps
+    return step * cfg.grad_accum

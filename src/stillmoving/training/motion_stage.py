@@ -7,6 +7,7 @@ videos of its own distribution. Videos come from a folder or, for users without 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from diffusers.training_utils import cast_training_params
@@ -36,15 +37,16 @@ from stillmoving.training.loop import (
     train,
     video_loss,
 )
+from stillmoving.training.monitor import periodic_validation, validation_prompts
 
 
 def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
     """Video latents (C, F, h, w) and captions: the user's folder, or videos sampled from V."""
     if cfg.videos:
         return videos_from_folder(cfg.videos, pipe.vae, cfg.num_frames, cfg.height, cfg.width, cfg.video_prompt)
-    if not cfg.sample_prompts:
+    if not cfg.sample_prompt:
         raise StillMovingError("give a folder of videos, or prompts to sample videos from the video model")
-    prompts = [cfg.sample_prompts[i % len(cfg.sample_prompts)] for i in range(cfg.num_sampled_videos)]
+    prompts = [cfg.sample_prompt[i % len(cfg.sample_prompt)] for i in range(cfg.num_sampled_videos)]
     latents = sample_videos(
         pipe, prompts, cfg.num_frames, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.guidance_scale
     )
@@ -62,7 +64,7 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     clips = LatentClips(latents, [bank.add(p) for p in prompts])
     text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)
 
-    motion = MotionLoRA.inject(pipe.unet, rank=cfg.motion_rank)
+    motion = MotionLoRA.inject(pipe.unet, rank=cfg.rank)
     motion.set_scale(1.0)  # train at alpha = 1: frozen videos
     cast_training_params(pipe.unet)  # adapters in fp32 under mixed precision
     model = VideoDenoiser(pipe.unet)
@@ -74,7 +76,7 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     stream = batches(accelerator, data, done)
     noise_scheduler = training_scheduler(pipe)
 
-    randomness = ItemRandomness(cfg.seed, 0, accelerator, cfg.train_batch_size, done)
+    randomness = ItemRandomness(cfg.seed, 0, accelerator, cfg.batch_size, done)
 
     def loss():
         batch = next(stream)
@@ -82,7 +84,27 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
         frozen = random_frozen_frames(batch["latents"], cfg.num_frames, generators)  # one frame repeated
         return video_loss(model, noise_scheduler, frozen, text_table[batch["prompt_id"]], cfg.snr_gamma, generators)
 
-    losses = train(accelerator, model, optimizer, schedule, cfg, lambda: [loss], start, desc="motion adapter")
+    @contextlib.contextmanager
+    def validation_setting():  # the adapter at --validation-motion-scale, then back at alpha = 1 for training
+        motion.set_scale(cfg.validation_motion_scale)
+        try:
+            yield
+        finally:
+            motion.set_scale(1.0)
+
+    validate = periodic_validation(accelerator, pipe, cfg, validation_prompts(cfg, prompts), validation_setting)
+    losses = train(
+        accelerator,
+        model,
+        optimizer,
+        schedule,
+        cfg,
+        lambda: [loss],
+        start,
+        desc="motion adapter",
+        examples={"videos": len(clips)},
+        validate=validate,
+    )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         motion.save(output / MOTION_ADAPTER)

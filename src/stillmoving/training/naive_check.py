@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from stillmoving.data.video_io import to_uint8_frames, write_video
+from stillmoving.data.video_io import write_video
 from stillmoving.files import write_text
+from stillmoving.training.monitor import VALIDATION_DIR, first_validation_seed, logger, render_video
 from stillmoving.video_metrics import colour_agreement, video_figures
 
-VALIDATION_DIR = "validation"
 REPORT_FILE = "validation.json"
 # "Worse than naive injection": the adapters' colour inconsistency (1 - colour consistency) at least WORSE_RATIO
 # times naive injection's, and at least MIN_DROP lower consistency. Calibrated on the heavy-drift study
@@ -36,22 +34,13 @@ MIN_DROP = 0.005
 
 @torch.no_grad()
 def validation_videos(pipe, spatial, prompts: list[str], cfg) -> dict[str, list[np.ndarray]]:
-    """uint8 videos (F, H, W, 3) per variant, one per prompt, seeds cfg.seed, cfg.seed + 1, ..."""
+    """uint8 videos (F, H, W, 3) per variant, one per prompt, seeds --validation-seed (default --seed), + 1, ..."""
     videos = {"naive injection": [], "Still-Moving": []}
+    seed = first_validation_seed(cfg)
     for i, prompt in enumerate(prompts):
         for name, attach in (("naive injection", False), ("Still-Moving", True)):
             spatial.attach(pipe.unet) if attach else spatial.detach()
-            frames = pipe(
-                prompt,
-                num_frames=cfg.num_frames,
-                height=cfg.height,
-                width=cfg.width,
-                num_inference_steps=cfg.sample_steps,
-                guidance_scale=cfg.guidance_scale,
-                generator=torch.Generator().manual_seed(cfg.seed + i),
-                output_type="np",
-            ).frames[0]
-            videos[name].append(to_uint8_frames(frames))
+            videos[name].append(render_video(pipe, prompt, seed + i, cfg))
     spatial.attach(pipe.unet)
     return videos
 
@@ -97,7 +86,7 @@ def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: 
     agreement = float(np.mean([colour_agreement(a, b) for a, b in zip(*videos.values())]))
     result = {
         "prompts": prompts,
-        "seeds": [cfg.seed + i for i in range(len(prompts))],
+        "seeds": [first_validation_seed(cfg) + i for i in range(len(prompts))],
         "figures": figures,
         **verdict(figures),
         "colour_agreement": agreement,
@@ -106,5 +95,5 @@ def check_against_naive(pipe, spatial, motion, cfg, prompts: list[str], output: 
         f"; colours agree with naive injection's at {agreement:.3f} (1: the same look; lower: the adapters change it)"
     )
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
-    tqdm.write(f"validation: {result['message']}", file=sys.stderr)
+    (logger.warning if result["worse_than_naive"] else logger.info)(f"validation: {result['message']}")
     return result

@@ -8,6 +8,7 @@ adapters train, with gradients flowing through the whole video model.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -62,6 +63,7 @@ from stillmoving.training.loop import (
     train,
     video_loss,
 )
+from stillmoving.training.monitor import logger, periodic_validation, validation_prompts
 from stillmoving.training.naive_check import check_against_naive
 from stillmoving.validation import at_least, one_of
 
@@ -83,9 +85,9 @@ def prior_prompt_list(cfg: CustomizeConfig) -> list[str]:
     identifier (DreamBooth's class prompt). Never the customization's own label: V does not know "sks", so
     such videos would teach the adapters that "a sks dog" at alpha 0, the inference setting, is un-customized."""
     identifier = (cfg.identifier or "").strip()
-    prompts = list(cfg.prior_prompts)
+    prompts = list(cfg.prior_prompt)
     if not prompts and identifier:
-        prompts = [without_identifier(p, identifier) for p in cfg.prompts]
+        prompts = [without_identifier(p, identifier) for p in cfg.prompt]
     if not prompts:
         raise StillMovingError(
             "prior videos sampled from the video model need prompts without the customization: "
@@ -93,7 +95,7 @@ def prior_prompt_list(cfg: CustomizeConfig) -> list[str]:
             "--prior-prompt (e.g. 'a dog'), --prior-videos DIR, or --prior-loss-weight 0"
         )
     for prompt in prompts:
-        if prompt in cfg.prompts or (identifier and without_identifier(prompt, identifier) != " ".join(prompt.split())):
+        if prompt in cfg.prompt or (identifier and without_identifier(prompt, identifier) != " ".join(prompt.split())):
             raise StillMovingError(
                 f"prior prompt {prompt!r} names the customization; prior videos show the "
                 f"un-customized model, so their prompts must not (e.g. 'a dog' for 'a sks dog')"
@@ -142,10 +144,10 @@ def prior_videos(cfg: CustomizeConfig, pipe) -> tuple[list[torch.Tensor], list[s
 def customized_images(cfg: CustomizeConfig, pipe, m1: CustomizedT2I, image_dir: Path | None):
     """M1's images as latents (C, h, w): the user's folder, or sampled from M1 (saved to `image_dir`)."""
     if cfg.images:
-        return images_from_folder(cfg.images, pipe.vae, cfg.height, cfg.width, cfg.prompts[0] if cfg.prompts else None)
-    if not cfg.prompts:
+        return images_from_folder(cfg.images, pipe.vae, cfg.height, cfg.width, cfg.prompt[0] if cfg.prompt else None)
+    if not cfg.prompt:
         raise StillMovingError("give customization prompts (e.g. 'a sks dog') or a folder of images")
-    prompts = spread(cfg.prompts, cfg.num_images)
+    prompts = spread(cfg.prompt, cfg.num_images)
     t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder)
     t2i.set_progress_bar_config(disable=True)
     latents = sample_images(t2i, prompts, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.guidance_scale)
@@ -176,7 +178,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     check_customize_inputs(cfg)
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
-    m1 = load_customized(pipe, cfg.customized, cfg.loras)
+    m1 = load_customized(pipe, cfg.customized, cfg.lora)
     check_t2i_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
     output = prepare_output_dir(cfg)
     bank = PromptBank()
@@ -205,8 +207,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     prior_stream = batches(accelerator, prior_data, done) if prior_data else None
     noise_scheduler = training_scheduler(pipe)
 
-    frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.train_batch_size, done)
-    prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.train_batch_size, done)
+    frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.batch_size, done)
+    prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.batch_size, done)
 
     def frozen_loss():
         batch = next(frozen_stream)
@@ -236,8 +238,20 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         )
 
     terms = [frozen_loss, prior_loss] if prior_stream is not None else [frozen_loss]  # back-propagated in turn
+    validate = spatial_validation(accelerator, pipe, motion, cfg, image_prompts)
     sampled = time.perf_counter()
-    losses = train(accelerator, model, optimizer, schedule, cfg, lambda: terms, start, desc="spatial adapters")
+    losses = train(
+        accelerator,
+        model,
+        optimizer,
+        schedule,
+        cfg,
+        lambda: terms,
+        start,
+        desc="spatial adapters",
+        examples={"frozen videos of the customized T2I's images": len(images), "prior videos": len(priors)},
+        validate=validate,
+    )
     seconds = {"sampling": sampled - started, "training": time.perf_counter() - sampled}  # this process's wall time
     accelerator.wait_for_everyone()
     if motion is not None:
@@ -245,7 +259,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     if accelerator.is_main_process:
         save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
         validation_prompts = spread(
-            cfg.validation_prompts or list(dict.fromkeys(image_prompts)), cfg.num_validation_videos
+            cfg.validation_prompt or list(dict.fromkeys(image_prompts)), cfg.num_validation_videos
         )
         validation = (
             None
@@ -263,6 +277,22 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         )
     accelerator.end_training()
     return output / SPATIAL_ADAPTERS
+
+
+def spatial_validation(accelerator, pipe, motion: MotionLoRA | None, cfg: CustomizeConfig, image_prompts: list[str]):
+    """`--validation-every`: videos with the spatial adapters at --validation-motion-scale (default 0, the inference
+    setting); the next training term sets the motion scale it needs. Not under FSDP: the UNet is sharded."""
+    if cfg.validation_every and accelerator.distributed_type == DistributedType.FSDP:
+        logger.warning("--validation-every: no validation videos under FSDP (the UNet is sharded)")
+        return None
+
+    @contextlib.contextmanager
+    def setting():
+        if motion is not None:
+            motion.set_scale(cfg.validation_motion_scale)
+        yield
+
+    return periodic_validation(accelerator, pipe, cfg, validation_prompts(cfg, image_prompts), setting)
 
 
 def save_customization(output: Path, cfg: CustomizeConfig, spatial: SpatialAdapters, fingerprint: str) -> None:

@@ -190,22 +190,22 @@ def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -
     """DreamBooth for a subject, a style LoRA for a style; returns `load_customized` arguments."""
     common = dict(
         model=cfg.model,
-        output_dir=str(out),
+        output=str(out),
         height=cfg.resolution,
         width=cfg.resolution,
-        train_batch_size=cfg.t2i_batch_size,
+        batch_size=cfg.t2i_batch_size,
         seed=cfg.seed,
     )
     if "subject" in TARGETS[target]:
         train_dreambooth(
             DreamBoothConfig(
                 **common,
-                instance_images=str(images),
-                instance_prompt=f"a sks {target}",
+                images=str(images),
+                prompt=f"a sks {target}",
                 use_captions=True,
                 train_text_encoder=True,
-                max_train_steps=cfg.dreambooth_steps,
-                learning_rate=cfg.dreambooth_lr,
+                steps=cfg.dreambooth_steps,
+                lr=cfg.dreambooth_lr,
             )
         )
         return {"customized": str(out), "loras": []}
@@ -214,8 +214,8 @@ def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -
             **common,
             images=str(images),
             rank=cfg.style_rank,
-            max_train_steps=cfg.style_steps,
-            learning_rate=cfg.style_lr,
+            steps=cfg.style_steps,
+            lr=cfg.style_lr,
         )
     )
     return {"customized": None, "loras": [(str(lora), 1.0)]}
@@ -288,20 +288,20 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
     """Stage 2 with the demo's sizes; `changes` make the ablations (no motion adapter, no prior)."""
     run = CustomizeConfig(
         model=cfg.model,
-        output_dir=str(out),
+        output=str(out),
         motion_adapter=cfg.motion_adapter,
         customized=m1_args["customized"],
-        loras=m1_args["loras"],
-        prompts=[still_caption(p) for p in prompts],
-        prior_prompts=prior_prompts(cfg),
+        lora=m1_args["loras"],
+        prompt=[still_caption(p) for p in prompts],
+        prior_prompt=prior_prompts(cfg),
         num_images=cfg.num_images,
         num_prior_videos=cfg.num_prior_videos,
         spatial_rank=cfg.spatial_rank,
         num_frames=cfg.num_frames,
         height=cfg.resolution,
         width=cfg.resolution,
-        max_train_steps=cfg.spatial_steps,
-        learning_rate=cfg.spatial_lr,
+        steps=cfg.spatial_steps,
+        lr=cfg.spatial_lr,
         sample_steps=cfg.sample_steps,
         guidance_scale=cfg.guidance_scale,
         seed=cfg.seed,
