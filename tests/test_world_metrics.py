@@ -8,7 +8,6 @@ import pytest
 
 from stillmoving.world import metrics
 from stillmoving.world.metrics import (
-    aggregate,
     estimate_motion,
     fidelity,
     fidelity_model,
@@ -248,13 +247,6 @@ def test_segmentation_shapes():
     seg = segment(videos(1)[0].pixels)
     assert seg.weight.shape == (8, 32, 32) and seg.centroid.shape == (8, 2) and seg.stray.shape == (8,)
     assert seg.weight.min() >= 0 and seg.weight.max() <= 1
-
-
-def test_aggregate_ignores_nan():
-    summary = aggregate([{"a": 1.0, "b": float("nan")}, {"a": 3.0, "b": 2.0}, {"a": 2.0}])
-    assert summary["a"] == pytest.approx((2.0, math.sqrt(2 / 3)))
-    assert summary["b"] == (2.0, 0.0)
-    assert all(math.isnan(v) for v in aggregate([{"c": float("nan")}])["c"])
 
 
 def test_validate_metrics_reports_every_figure():

@@ -19,7 +19,7 @@ import shutil
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +143,6 @@ class Generation:
     resolution: int
     steps: int
     guidance_scale: float
-    videos: list[np.ndarray] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -633,14 +633,3 @@ def video_metrics(
         scores = {t: float(fidelity(frames, t, seg).mean()) for t in targets}
         out |= {f"fidelity_{t}": s for t, s in scores.items()} | {"fidelity": float(np.mean(list(scores.values())))}
     return {key: float(value) for key, value in out.items()}
-
-
-def aggregate(results: list[dict[str, float]]) -> dict[str, tuple[float, float]]:
-    """{metric: (mean, std)} over videos, ignoring NaN; keys are the union of all results."""
-    keys = sorted({key for result in results for key in result})
-    out = {}
-    for key in keys:
-        values = np.array([r.get(key, np.nan) for r in results], dtype=np.float64)
-        finite = values[~np.isnan(values)]
-        out[key] = (float(finite.mean()), float(finite.std())) if finite.size else (np.nan, np.nan)
-    return out
