@@ -46,6 +46,56 @@ if frozen_distill:
         return ((model(noisy, t, text) - target) ** 2).mean()
 
     st.video_loss = video_loss_fd
+agree = over.pop("agree", 0)  # weight of the frames' agreement on frozen videos (alpha 1)
+look = over.pop("look", 0)  # weight of the frames' look agreement at alpha 0 (the inference setting)
+clamp = over.pop("agree_clamp", 10.0)  # the largest (1 - a_t) / a_t weight: x_0 errors at high noise, bounded
+if agree or look:
+    import stillmoving.training.spatial_stage as st
+    from stillmoving.adapters.motion import MotionLoRA
+    from stillmoving.losses import denoising_loss, frame_deviation
+    from stillmoving.training import loop
+
+    _set_scale = MotionLoRA.set_scale
+    _alpha = {"now": 0.0}
+
+    def _tracking_set_scale(self, scale):
+        _alpha["now"] = scale
+        return _set_scale(self, scale)
+
+    MotionLoRA.set_scale = _tracking_set_scale
+
+    def video_loss_agree(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
+        if not bool((latents == latents[:, :, :1]).all()):
+            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
+        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
+        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noisy = scheduler.add_noise(latents, noise, t)
+        abar = scheduler.alphas_cumprod.to(latents)[t].view(-1, 1, 1, 1, 1)
+        ratio = (1 - abar) / abar  # x_0 error = sqrt(ratio) * eps error
+        weight = ratio.clamp(max=clamp)
+        pred = model(noisy, t, text)
+        total = denoising_loss(pred, noise)
+        if agree:  # frames of a frozen video must agree: the frame-varying part of the predicted x_0
+            total = total + agree * (weight * frame_deviation(pred - noise) ** 2).mean()
+        if look:  # the same video at alpha 0: each frame's colour statistics (not its layout) must agree
+            scale = _alpha["now"]
+            study_motion.set_scale(0.0)
+            x0 = (noisy - (1 - abar).sqrt() * model(noisy, t, text)) / abar.sqrt()
+            study_motion.set_scale(scale)
+            stats = torch.cat([x0.mean(dim=(3, 4)), x0.std(dim=(3, 4))], 1)  # (b, 2c, f)
+            dev = stats - stats.mean(dim=2, keepdim=True)
+            total = total + look * ((weight / ratio).view(-1, 1, 1) * dev**2).mean()
+        return total
+
+    st.video_loss = video_loss_agree
+    _attach = st.attach_motion_adapter
+
+    def _keep_motion(cfg, unet, bake=True):
+        global study_motion
+        study_motion = _attach(cfg, unet, bake)
+        return study_motion
+
+    st.attach_motion_adapter = _keep_motion
 if skew:
     import stillmoving.adapters.spatial as sp
 

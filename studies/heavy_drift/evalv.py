@@ -28,6 +28,7 @@ p.add_argument("--guidance", type=float, default=4.0)
 p.add_argument("--model", default=str(shipped_model()))
 p.add_argument("--motion-adapter", default=str(shipped_motion_adapter()))
 p.add_argument("--free-init", type=int, default=0, help="FreeInit iterations (diffusers' enable_free_init); 0: off")
+p.add_argument("--shared-noise", type=float, default=0.0, help="share of the initial noise common to all frames")
 a = p.parse_args()
 t = time.time()
 pipe = assemble_pipeline(
@@ -35,6 +36,16 @@ pipe = assemble_pipeline(
 )
 if a.free_init:
     pipe.enable_free_init(num_iters=a.free_init)
+if a.shared_noise:  # x_T = sqrt(rho) * one noise for every frame + sqrt(1 - rho) * per-frame noise (unit variance)
+    _prepare = pipe.prepare_latents
+
+    def prepare_latents(batch, channels, frames, height, width, dtype, device, generator, latents=None):
+        latents = _prepare(batch, channels, frames, height, width, dtype, device, generator, latents)
+        g = torch.Generator().manual_seed(generator.initial_seed() + 7919)
+        common = torch.randn(latents[:, :, :1].shape, generator=g).to(latents) * pipe.scheduler.init_noise_sigma
+        return a.shared_noise**0.5 * common + (1 - a.shared_noise) ** 0.5 * latents
+
+    pipe.prepare_latents = prepare_latents
 prompts = evaluation_prompts("star", a.prompts, 2, 32, 8)
 gen = Generation(8, 32, 15, a.guidance)
 v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), "star", a.name, "")
