@@ -58,3 +58,34 @@ def denoising_loss(
     if weights is not None:
         per_sample = per_sample * weights.to(per_sample)
     return per_sample.mean()
+
+
+AGREEMENT_SNR = 10.0  # frame_agreement weighs a step by min(1, AGREEMENT_SNR * SNR): bounded at high noise
+
+
+def predicted_clean(scheduler: DDPMScheduler, noisy: torch.Tensor, prediction: torch.Tensor, timesteps: torch.Tensor):
+    """x_0 implied by the denoiser's output at x_t, for the scheduler's `prediction_type`."""
+    abar = scheduler.alphas_cumprod.to(device=noisy.device, dtype=torch.float32)[timesteps]
+    abar = abar.view(-1, *[1] * (noisy.dim() - 1))
+    noisy, prediction = noisy.float(), prediction.float()
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return (noisy - (1 - abar).sqrt() * prediction) / abar.sqrt()
+    if kind == "v_prediction":
+        return abar.sqrt() * noisy - (1 - abar).sqrt() * prediction
+    if kind == "sample":
+        return prediction
+    raise ValueError(f"unsupported prediction_type {kind!r}")
+
+
+def frame_agreement(
+    scheduler: DDPMScheduler, noisy: torch.Tensor, prediction: torch.Tensor, timesteps: torch.Tensor
+) -> torch.Tensor:
+    """How much the frames of a FROZEN video's predicted clean latent disagree (docs/method.md, "A term that
+    makes the frames of a frozen video agree"): the mean square of `frame_deviation(x0_hat)` over (b, c, f, h, w),
+    each sample weighted by min(1, AGREEMENT_SNR * SNR(t)). A frozen video's clean frames are equal, so this is 0
+    for a perfect denoiser; for epsilon prediction it equals min((1 - a_t) / a_t, 10) times the frame-varying
+    part of the noise error."""
+    spread = frame_deviation(predicted_clean(scheduler, noisy, prediction, timesteps)).pow(2).flatten(1).mean(1)
+    weights = torch.clamp(AGREEMENT_SNR * compute_snr(scheduler, timesteps).to(spread), max=1.0)
+    return (spread * weights).mean()

@@ -168,6 +168,11 @@ class CustomizeConfig(TrainConfig):
         "video: the prior videos' whole denoising error (the paper); motion: only its frame-varying part "
         "(docs/method.md).",
     )
+    frame_agreement: float = opt(
+        0.0,
+        "Weight of a term that makes the frames of each frozen video agree (0: the paper's objective; "
+        "docs/method.md, 'A term that makes the frames of a frozen video agree').",
+    )
     cache_prior_videos: bool = opt(
         True, "Reuse prior videos sampled before from the same video model with the same settings."
     )

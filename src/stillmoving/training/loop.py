@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.errors import StillMovingError
-from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
+from stillmoving.losses import denoising_loss, diffusion_target, frame_agreement, snr_weights
 from stillmoving.training import monitor
 from stillmoving.training.config import OptimConfig
 
@@ -76,9 +76,11 @@ def video_loss(
     snr_gamma: float | None = None,
     generators: list[torch.Generator] | None = None,
     motion_only: bool = False,
+    agreement: float = 0.0,
 ) -> torch.Tensor:
     """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
-    from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`."""
+    from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`;
+    `agreement`: the weight of `frame_agreement`, for frozen videos."""
     if generators is None:
         noise = torch.randn_like(latents)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
@@ -90,7 +92,10 @@ def video_loss(
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = model(noisy, timesteps, text)
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
-    return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights, motion_only)
+    loss = denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights, motion_only)
+    if agreement:  # frozen videos only: their clean frames are equal
+        loss = loss + agreement * frame_agreement(scheduler, noisy, prediction, timesteps)
+    return loss
 
 
 def make_accelerator(cfg: OptimConfig) -> Accelerator:

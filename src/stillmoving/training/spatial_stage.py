@@ -110,6 +110,7 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     at_least("--num-validation-videos", cfg.num_validation_videos, 0)
     one_of("--prior-loss", cfg.prior_loss, PRIOR_LOSSES)
     at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
+    at_least("--frame-agreement", cfg.frame_agreement, 0)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)
@@ -221,6 +222,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             text_table[batch["prompt_id"]],
             cfg.snr_gamma,
             frozen_random.next(len(batch["latents"])),
+            agreement=cfg.frame_agreement,
         )
 
     def prior_loss():
