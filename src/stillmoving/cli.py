@@ -47,6 +47,13 @@ ConfigDir = Annotated[
         help="Diffusers folder whose configs (and tokenizer) shape single files; default: the shipped SD1.5 configs."
     ),
 ]
+DomainAdapter = Annotated[
+    str | None,
+    typer.Option(
+        help="AnimateDiff v3 domain adapter (v3_sd15_adapter.ckpt, or a spatial LoRA in diffusers, peft or kohya "
+        "layout) fused into the video model's spatial layers, PATH[:SCALE] (default: --customization's, else none)."
+    ),
+]
 Customized = Annotated[
     str | None,
     typer.Option(
@@ -193,6 +200,7 @@ def generate(
         list[str] | None, typer.Option(help="LoRA (kohya, diffusers or peft) PATH[:WEIGHT] fused into the T2I.")
     ] = None,
     config_dir: ConfigDir = None,
+    domain_adapter: DomainAdapter = None,
     spatial_adapters: Annotated[str | None, typer.Option(help="Spatial-adapter file.")] = None,
     motion_adapter: Annotated[str | None, typer.Option(help="Motion adapter (needed for --motion-scale != 0).")] = None,
     motion_scale: Annotated[float, typer.Option(help="alpha: 0 normal motion, 1 static, -1 more motion.")] = 0.0,
@@ -261,6 +269,7 @@ def generate(
         spatial_adapters=spatial_adapters,
         motion_adapter=motion_adapter,
         config_dir=config_dir,
+        domain_adapter=domain_adapter,
     )
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")

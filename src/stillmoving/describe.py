@@ -28,9 +28,13 @@ def _resolve(path: Path) -> Path:
 
 def _describe_weights(tensors: dict) -> dict | None:
     """Motion modules, an LDM checkpoint or a kohya/peft LoRA; None for anything else."""
+    from stillmoving.formats.domain_adapter import describe_domain_adapter
     from stillmoving.formats.motion_modules import inspect_motion_modules
     from stillmoving.formats.single_file import LDM_UNET_KEY, infer_diffusers_model_type
 
+    domain = describe_domain_adapter(tensors)
+    if domain is not None:
+        return domain
     motion = inspect_motion_modules(tensors)
     if motion is not None:
         layout = "diffusers layout" if motion.version == "diffusers" else motion.version

@@ -125,6 +125,7 @@ def export_customization(customization: str | Path, output: str | Path, controln
         [tuple(x) for x in sources.get("loras", [])],
         config_dir=sources.get("config_dir"),
         spatial_adapters=sources["spatial_adapters"],
+        domain_adapter=sources.get("domain_adapter"),
     )  # refuses adapters of another shape
     adapters = t2v.spatial_adapters
     adapters.detach()  # hooks are not saved; the file is copied beside the weights

@@ -22,3 +22,12 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
         digest.update(f"{name}{tuple(tensor.shape)}".encode())
         digest.update(sample.tobytes())
     return digest.hexdigest()[:16]
+
+
+def file_fingerprint(path) -> str:
+    """sha256 of a file's bytes (first 16 hex digits): a recorded file that changed is another file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -19,6 +19,7 @@ from diffusers import MotionAdapter, StableDiffusionPipeline, UNet2DConditionMod
 from transformers import CLIPTextModel
 
 from stillmoving.errors import StillMovingError
+from stillmoving.formats.domain_adapter import fuse_domain_adapter
 from stillmoving.formats.lora_files import load_lora_checked
 from stillmoving.formats.motion_modules import load_motion_modules_file
 from stillmoving.formats.safety import is_weights_file, read_state_dict
@@ -52,11 +53,19 @@ def load_t2v(
     motion_modules: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
     config_dir: str | Path | None = None,
+    domain_adapter=None,
 ) -> StillMovingPipeline:
-    """V: an AnimateDiff folder, or a base T2I (SD folder or single file) + motion modules (folder or file).
+    """V: an AnimateDiff folder, or a base T2I (SD folder or single file) + motion modules (folder or file), with
+    an AnimateDiff v3 domain adapter fused into its spatial layers when given (`PATH[:SCALE]`, a record's dict).
 
     `config_dir` is a diffusers folder whose configs (and tokenizer) shape single files; default SD1.5's.
     """
+    pipe = _load_t2v(model, motion_modules, dtype, config_dir)
+    fuse_domain_adapter(pipe, domain_adapter)
+    return pipe
+
+
+def _load_t2v(model, motion_modules, dtype: torch.dtype, config_dir) -> StillMovingPipeline:
     model = local_or_hub(model)
     kwargs = {"dtype": dtype}
     if is_weights_file(model):
@@ -178,6 +187,8 @@ def load_customized(
         unet, text = _load_unet_file(path, t2v) if is_weights_file(path) else _load_unet_folder(path, dtype)
     else:
         unet, text = t2i_unet_from_t2v(t2v.unet), None
+        if getattr(t2v, "domain_adapter", None) is not None:  # LoRAs are made for the T2I before the adapter
+            t2v.domain_adapter.restore(unet)
     if loras:
         # Fusing changes the text encoder in place; keep V's own untouched for prior videos.
         text = text or copy.deepcopy(t2v.text_encoder)
@@ -198,9 +209,11 @@ def assemble_pipeline(
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
     config_dir: str | None = None,
+    domain_adapter=None,
 ) -> StillMovingPipeline:
-    """V, with M1 injected when given, spatial adapters attached, and the motion adapter loaded (alpha 0)."""
-    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir)
+    """V (its domain adapter fused), with M1 injected when given, spatial adapters attached, and the motion adapter
+    loaded (alpha 0)."""
+    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter)
     if customized or loras:
         m1 = load_customized(pipe, customized, loras)
         pipe.inject_customized(m1.unet, m1.text_encoder)
@@ -221,10 +234,11 @@ def assemble_interpolated(
     device: str = "cpu",
     dtype: torch.dtype = torch.float32,
     config_dir: str | None = None,
+    domain_adapter=None,
 ) -> StillMovingPipeline:
     """Weight interpolation, the paper's baseline: V with its T2I part (and text encoder, where M1 has its
     own) at V's T2I + w (M1 - V's T2I); w = 1 is naive injection, w = 0 is V."""
-    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir)
+    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter)
     m1 = load_customized(pipe, customized, loras)
     inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), m1.unet.state_dict(), weight))
     if m1.text_encoder is not None:

@@ -1,8 +1,9 @@
 """The run folder: the names of what the trainers write into `--output`, and the customization record.
 
 `customize` writes the spatial adapters and `customization.json`, the record of everything needed to rebuild
-the customized video model (V's folder or files, M1, LoRAs, the motion adapter); `generate --customization`,
-`compare`, `export` and the web app read it back. `export` writes a record whose paths lie inside its folder.
+the customized video model (V's folder or files and its domain adapter, M1, LoRAs, the motion adapter);
+`generate --customization`, `compare`, `export` and the web app read it back. `export` writes a record whose paths
+lie inside its folder.
 """
 
 from __future__ import annotations
@@ -31,11 +32,16 @@ def absolute(path: str | None) -> str | None:
 
 
 def customization_sources(cfg) -> dict:
-    """What rebuilds the customized model, from a `CustomizeConfig`: V, M1, its LoRAs and the motion adapter."""
+    """What rebuilds the customized model, from a `CustomizeConfig`: V (with its domain adapter's path, scale and
+    file fingerprint), M1, its LoRAs and the motion adapter."""
+    from stillmoving.formats.domain_adapter import parse_domain_adapter
+
+    domain = parse_domain_adapter(cfg.domain_adapter)
     return {
         "model": absolute(cfg.model),
         "motion_modules": absolute(cfg.motion_modules),
         "config_dir": absolute(cfg.config_dir),
+        "domain_adapter": domain.record() if domain else None,
         "customized": absolute(cfg.customized),
         "loras": [[absolute(p), w] for p, w in cfg.lora],
         "motion_adapter": absolute(cfg.motion_adapter),
@@ -54,6 +60,7 @@ def exported_customization(sources: dict, motion_adapter: bool) -> dict:
         "model": ".",
         "motion_modules": None,
         "config_dir": None,
+        "domain_adapter": None,  # M1 injected into the folder replaced every weight the adapter changed
         "customized": None,
         "loras": [],
         "spatial_adapters": SPATIAL_ADAPTERS,
@@ -86,6 +93,7 @@ def model_files(sources: dict) -> dict:
         spatial_adapters=sources.get("spatial_adapters"),
         motion_adapter=sources.get("motion_adapter") or None,
         config_dir=sources.get("config_dir"),
+        domain_adapter=sources.get("domain_adapter"),
     )
 
 

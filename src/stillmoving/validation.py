@@ -116,8 +116,11 @@ def check_model_files(
     loras=(),
     spatial_adapters: str | None = None,
     motion_adapter: str | None = None,
+    domain_adapter=None,
 ) -> None:
-    """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one)."""
+    """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one), and a domain
+    adapter is a spatial LoRA."""
+    from stillmoving.formats.domain_adapter import check_domain_adapter
     from stillmoving.formats.lora_files import lora_file
 
     for path in (model, motion_modules, customized, config_dir):
@@ -127,6 +130,7 @@ def check_model_files(
         lora_file(path)
     check_exists("--spatial-adapters", spatial_adapters)
     check_exists("--motion-adapter", motion_adapter)
+    check_domain_adapter(domain_adapter)
 
 
 def check_generation(
@@ -168,6 +172,10 @@ def check_training(cfg) -> None:
         at_least("--guidance-scale", cfg.guidance_scale, 0)
     one_of("--mixed-precision", cfg.mixed_precision, tuple(WEIGHT_DTYPES))
     check_tracker(cfg.report_to)
+    if getattr(cfg, "domain_adapter", None):
+        from stillmoving.formats.domain_adapter import check_domain_adapter
+
+        check_domain_adapter(cfg.domain_adapter)
 
 
 def check_tracker(name: str) -> None:

@@ -97,7 +97,7 @@ def files_stamp(path: str | None) -> str | None:
 def video_settings(cfg: CompareConfig, sources: dict) -> dict:
     """What the videos depend on: a rerun with other values, or other files under the same paths, must not
     reuse them."""
-    keys = ("model", "motion_modules", "config_dir", "customized", "loras", "spatial_adapters")
+    keys = ("model", "motion_modules", "config_dir", "domain_adapter", "customized", "loras", "spatial_adapters")
     generation = ("interpolation_weight", "num_frames", "height", "width", "steps", "guidance_scale", "dtype")
     stamps = {
         f"{k}_files": files_stamp(sources.get(k)) for k in ("model", "motion_modules", "customized", "spatial_adapters")
@@ -142,6 +142,7 @@ def _pipe(sources: dict, device: str, dtype: torch.dtype, **parts):
         device=device,
         dtype=dtype,
         config_dir=sources.get("config_dir"),
+        domain_adapter=sources.get("domain_adapter"),
         **parts,
     )
 
@@ -161,6 +162,7 @@ def interpolated_pipe(sources: dict, weight: float, device: str, dtype: torch.dt
         device=device,
         dtype=dtype,
         config_dir=sources.get("config_dir"),
+        domain_adapter=sources.get("domain_adapter"),
         **_customized(sources),
     )
 
@@ -169,7 +171,9 @@ def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
     """M1 on its own, as a Stable Diffusion pipeline sharing V's VAE, tokenizer and scheduler."""
     from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
 
-    t2v = load_t2v(sources["model"], sources.get("motion_modules"), dtype, sources.get("config_dir"))
+    t2v = load_t2v(
+        sources["model"], sources.get("motion_modules"), dtype, sources.get("config_dir"), sources.get("domain_adapter")
+    )
     m1 = load_customized(t2v, **_customized(sources))
     return t2i_pipeline(t2v, m1.unet, m1.text_encoder).to(device)
 

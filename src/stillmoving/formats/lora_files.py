@@ -45,7 +45,7 @@ def lora_file(path: str | Path) -> Path:
     raise StillMovingError(f"{path} holds no LoRA file (pytorch_lora_weights.safetensors or adapter_model.safetensors)")
 
 
-def _is_peft_layout(state: dict) -> bool:
+def is_peft_layout(state: dict) -> bool:
     """peft's own files name bare module paths (optionally under `base_model.model.`)."""
     return not any(k.startswith(("unet.", "text_encoder.", "lora_")) for k in state) and all(
         PEFT_KEY.fullmatch(k) for k in state
@@ -92,7 +92,7 @@ def read_lora(path: str | Path) -> tuple[Path, dict[str, torch.Tensor]]:
     """A LoRA file and its tensors, peft keys renamed to diffusers' (`unet.<module>.lora_A.weight`)."""
     path = lora_file(path)
     state = read_state_dict(path)
-    return path, _peft_to_diffusers(state, _peft_config(path)) if _is_peft_layout(state) else state
+    return path, _peft_to_diffusers(state, _peft_config(path)) if is_peft_layout(state) else state
 
 
 def _lora_layers(*models: torch.nn.Module, adapter: str) -> int:

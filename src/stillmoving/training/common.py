@@ -25,7 +25,13 @@ WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloa
 
 def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovingPipeline:
     """V with every weight frozen, in the mixed-precision dtype (adapters are added in fp32 later)."""
-    pipe = load_t2v(cfg.model, cfg.motion_modules, dtype=WEIGHT_DTYPES[cfg.mixed_precision], config_dir=cfg.config_dir)
+    pipe = load_t2v(
+        cfg.model,
+        cfg.motion_modules,
+        dtype=WEIGHT_DTYPES[cfg.mixed_precision],
+        config_dir=cfg.config_dir,
+        domain_adapter=cfg.domain_adapter,
+    )
     check_num_frames(pipe, cfg.num_frames)
     pipe.to(accelerator.device)
     pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)

@@ -86,6 +86,11 @@ class TrainConfig(OptimConfig):
     config_dir: str | None = opt(
         None, "Diffusers folder whose configs (and tokenizer) shape single files; default: the shipped SD1.5 configs."
     )
+    domain_adapter: str | None = opt(
+        None,
+        "AnimateDiff v3 domain adapter (v3_sd15_adapter.ckpt, or a spatial LoRA in diffusers, peft or kohya layout) "
+        "fused into V's spatial layers before anything else, PATH[:SCALE] (scale default 1).",
+    )
     num_frames: int = opt(16, "Frames per training video (AnimateDiff v1/v2: 16).")
     sample_steps: int = opt(25, "Denoising steps when sampling training data (and validation videos).")
     guidance_scale: float = opt(7.5, "Classifier-free guidance when sampling training data (and validation videos).")

@@ -134,7 +134,9 @@ def prior_videos(cfg: CustomizeConfig, pipe) -> tuple[list[torch.Tensor], list[s
     if not cfg.cache_prior_videos:
         return sample_videos(pipe, prompts, **settings), prompts
     root = cache_root(cfg.cache_dir)
-    key = prior_key(pipe, [cfg.model, cfg.motion_modules, cfg.config_dir], prompts, **settings)
+    domain = getattr(pipe, "domain_adapter", None)  # path, scale and fingerprint of the adapter fused into V
+    sources = [cfg.model, cfg.motion_modules, cfg.config_dir] + ([json.dumps(domain.record)] if domain else [])
+    key = prior_key(pipe, sources, prompts, **settings)
     latents = load_prior_videos(root, key)
     if latents is None:
         latents = sample_videos(pipe, prompts, **settings)

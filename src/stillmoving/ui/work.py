@@ -51,6 +51,8 @@ def model_files(folders: Folders, gen: Generation) -> tuple[dict, Path | None]:
             if files[key]:  # what the record names is read too, so it must lie in a configured folder
                 files[key] = readable(folders, files[key], key.replace("_", " "))
         files["loras"] = [(readable(folders, path, "LoRA"), weight) for path, weight in files["loras"]]
+        if files.get("domain_adapter"):
+            readable(folders, files["domain_adapter"]["path"], "domain adapter")
         return files, folder
     vm: VideoModel = video_model(folders, gen.video_model, gen.motion_adapter)
     return dict(model=vm.model, motion_adapter=vm.motion_adapter), None
