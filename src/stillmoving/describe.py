@@ -1,5 +1,6 @@
 """What a file holds, for `stillmoving info`: adapters (kind, rank, layers, metadata), AnimateDiff
-motion modules (version, positional-table length), single-file checkpoints and LoRA layouts."""
+motion modules (version, positional-table length), the AnimateDiff v3 domain adapter, and the family of a model
+file: SD1.x / SD2.x / SDXL by the cross-attention width, AnimateDiff for SD1.5 or SDXL, ModelScope/ZeroScope UNet3D."""
 
 from __future__ import annotations
 
@@ -26,20 +27,53 @@ def _resolve(path: Path) -> Path:
     return path
 
 
+TEMPORAL_3D = "temp_convs."  # UNet3DConditionModel's temporal convolutions; "temopral_conv" (sic) in ModelScope's own
+CROSS_ATTENTION_KEY = "attn2.to_k.weight"  # its input width is the text encoder's: the Stable Diffusion generation
+FAMILIES = {768: "SD1.x (cross-attention 768, CLIP ViT-L)", 1024: "SD2.x (cross-attention 1024, OpenCLIP ViT-H)"}
+FAMILIES[2048] = "SDXL (cross-attention 2048, CLIP ViT-L + OpenCLIP ViT-bigG)"
+
+
+def sd_family(tensors: dict) -> str:
+    """SD1.x, SD2.x or SDXL, from the input width of the first cross-attention key projection (any layout)."""
+    width = next((int(v.shape[1]) for k, v in tensors.items() if k.endswith(CROSS_ATTENTION_KEY)), None)
+    return FAMILIES.get(width, f"unknown (cross-attention {width})" if width else "unknown (no cross-attention)")
+
+
+def _model_type(tensors: dict) -> str:
+    from stillmoving.formats.single_file import infer_diffusers_model_type
+
+    try:
+        return infer_diffusers_model_type(tensors)
+    except (KeyError, IndexError):  # keys of a known type with shapes of none
+        return "unrecognised"
+
+
 def _describe_weights(tensors: dict) -> dict | None:
     """Motion modules, an LDM checkpoint or a kohya/peft LoRA; None for anything else."""
     from stillmoving.formats.domain_adapter import describe_domain_adapter
     from stillmoving.formats.motion_modules import inspect_motion_modules
-    from stillmoving.formats.single_file import LDM_UNET_KEY, infer_diffusers_model_type
+    from stillmoving.formats.single_file import LDM_UNET_KEY
 
     domain = describe_domain_adapter(tensors)
     if domain is not None:
         return domain
+    if any(TEMPORAL_3D in k or "temopral_conv" in k for k in tensors):
+        layout = "diffusers layout" if any("temp_convs." in k for k in tensors) else "original ModelScope layout"
+        return {
+            "kind": f"ModelScope/ZeroScope text-to-video UNet (UNet3DConditionModel, {layout})",
+            "family": sd_family(tensors),
+        }
     motion = inspect_motion_modules(tensors)
     if motion is not None:
         layout = "diffusers layout" if motion.version == "diffusers" else motion.version
+        sdxl = len(motion.block_channels) == 3  # SD1.5 has four down blocks, SDXL three
+        video_unet = any(k.startswith("conv_in.") for k in tensors)  # a whole UNetMotionModel, not the modules
+        what = "video UNet (UNetMotionModel)" if video_unet else "motion modules"
         return {
-            "kind": f"AnimateDiff motion modules {layout}",
+            "kind": f"AnimateDiff{'-SDXL' if sdxl else ''} {what} {layout}"
+            + (" (mm_sdxl_v10_beta)" if sdxl and motion.version != "diffusers" else ""),
+            "family": f"AnimateDiff for {'SDXL' if sdxl else 'SD1.5'}, "
+            + ("like v2 (motion mid block)" if motion.mid_block else f"{motion.max_frames}-frame table, no mid block"),
             "max_frames": motion.max_frames,
             "mid_block": motion.mid_block,
             "block_channels": motion.block_channels,
@@ -48,10 +82,13 @@ def _describe_weights(tensors: dict) -> dict | None:
     if any(k.startswith(LDM_UNET_KEY) for k in tensors):
         return {
             "kind": "Stable Diffusion checkpoint (original LDM layout, one file)",
-            "architecture": infer_diffusers_model_type(tensors),
+            "architecture": _model_type(tensors),
+            "family": sd_family(tensors),
             "text_encoder": any(k.startswith("cond_stage_model.") for k in tensors),
             "vae": any(k.startswith("first_stage_model.") for k in tensors),
         }
+    if any(k.endswith(CROSS_ATTENTION_KEY) and k.startswith(("down_blocks.", "mid_block.")) for k in tensors):
+        return {"kind": "Stable Diffusion UNet (UNet2DConditionModel, diffusers layout)", "family": sd_family(tensors)}
     if any(k.startswith(("lora_unet_", "lora_te")) for k in tensors):
         return {"kind": "LoRA (kohya layout)", "layers": sum(k.endswith("lora_down.weight") for k in tensors)}
     if tensors and all(".lora_" in k for k in tensors):
