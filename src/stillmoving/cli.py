@@ -548,8 +548,9 @@ def bench(
     preset: Annotated[
         list[str],
         typer.Option(
-            help="tiny | world | sd15-256 | sd15-512 (repeatable or a comma list; "
-            "sd15 presets are random SD1.5 + mm_sd_v15_v2, meant for a GPU)."
+            help="tiny | world | sd15-256 | sd15-512 | animatediff-v3-512 | animatediff-sdxl-1024 | modelscope-256 "
+            "(repeatable or a comma list; all but tiny and world are random weights at the real sizes, meant for a "
+            "GPU, or --device meta)."
         ),
     ] = ["world"],  # noqa: B006 (Typer reads the default and never mutates it)
     steps: Annotated[
@@ -559,7 +560,9 @@ def bench(
         ),
     ] = 5,
     batch_size: Annotated[int, typer.Option(help="Videos per batch (the spatial step takes two batches).")] = 1,
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[
+        str, typer.Option(help="cpu, cuda or cuda:N; meta: parameters and FLOPs only, no time (no GPU needed).")
+    ] = "cpu",
     dtype: Annotated[
         str,
         typer.Option(
@@ -588,6 +591,7 @@ def bench(
         BenchSettings,
         customize_table,
         generation_table,
+        parse_presets,
         run_bench,
         training_table,
         write_report,
@@ -595,6 +599,11 @@ def bench(
 
     diffusers_logging.disable_progress_bar()  # model loading bars; the bench prints one line per preset
     transformers_logging.disable_progress_bar()
+    if device == "meta":
+        from stillmoving.bench.cost import cost_report
+
+        Console(width=150).print(cost_report(parse_presets(preset), output))
+        return
     settings = BenchSettings(
         presets=preset,
         steps=steps,

@@ -10,6 +10,7 @@ from diffusers import AnimateDiffPipeline, AutoencoderKL, DDIMScheduler, MotionA
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from stillmoving.data.frozen import encode_pixels, encode_prompts
+from stillmoving.errors import StillMovingError
 from stillmoving.formats import SHIPPED_CONFIGS
 from stillmoving.loading import load_t2v
 from stillmoving.world.architectures import build_pipeline
@@ -21,7 +22,8 @@ from stillmoving.world.weights import shipped_model
 class Preset:
     """A model size to benchmark and the clips it trains on."""
 
-    model: str  # "tiny": the tests' architecture; "world": the shipped weights; "sd15": random SD1.5 + mm_sd_v15_v2
+    model: str  # "tiny": the tests' architecture; "world": the shipped weights; "sd15": random SD1.5 + mm_sd_v15_v2;
+    # "sd15-v3": + v3_sd15_mm; "sdxl": SDXL + mm_sdxl_v10_beta; "modelscope": ModelScope/ZeroScope's UNet3D
     num_frames: int  # frames per training video
     resolution: int  # square frames, in pixels
 
@@ -31,12 +33,74 @@ PRESETS: dict[str, Preset] = {
     "world": Preset("world", num_frames=8, resolution=32),  # the shipped world T2V as it was trained
     "sd15-256": Preset("sd15", num_frames=16, resolution=256),
     "sd15-512": Preset("sd15", num_frames=16, resolution=512),  # AnimateDiff v2's own training size
+    # Issue 17's families at their real sizes; sdxl and modelscope are counted on the meta device (`--device meta`).
+    "animatediff-v3-512": Preset("sd15-v3", num_frames=16, resolution=512),  # SD1.5 + v3_sd15_mm (no mid block)
+    "animatediff-sdxl-1024": Preset("sdxl", num_frames=16, resolution=1024),  # SDXL + mm_sdxl_v10_beta
+    "modelscope-256": Preset("modelscope", num_frames=16, resolution=256),  # text-to-video-ms-1.7b (ZeroScope's arch)
 }
+META_ONLY = ("sdxl", "modelscope")  # families whose training stages are not built yet: FLOPs and parameters only
+
+# stabilityai/stable-diffusion-xl-base-1.0 unet/config.json (2,567,463,684 parameters).
+SDXL_UNET = dict(
+    addition_embed_type="text_time",
+    addition_embed_type_num_heads=64,
+    addition_time_embed_dim=256,
+    attention_head_dim=[5, 10, 20],
+    block_out_channels=[320, 640, 1280],
+    cross_attention_dim=2048,
+    down_block_types=["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    up_block_types=["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+    layers_per_block=2,
+    projection_class_embeddings_input_dim=2816,
+    sample_size=128,
+    transformer_layers_per_block=[1, 2, 10],
+    use_linear_projection=True,
+)
+# guoyww/animatediff-motion-adapter-sdxl-beta config.json (mm_sdxl_v10_beta: 236,779,200 parameters).
+SDXL_MOTION = dict(
+    block_out_channels=[320, 640, 1280],
+    motion_layers_per_block=2,
+    motion_num_attention_heads=8,
+    motion_norm_num_groups=32,
+    motion_max_seq_length=32,
+    use_motion_mid_block=False,
+)
+# damo-vilab/text-to-video-ms-1.7b unet/config.json; ZeroScope v2 fine-tunes the same UNet3DConditionModel.
+MODELSCOPE_UNET = dict(
+    attention_head_dim=64,
+    block_out_channels=[320, 640, 1280, 1280],
+    cross_attention_dim=1024,
+    down_block_types=["CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "CrossAttnDownBlock3D", "DownBlock3D"],
+    up_block_types=["UpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D", "CrossAttnUpBlock3D"],
+    downsample_padding=1,
+    layers_per_block=2,
+    sample_size=32,
+)
+V3_MOTION = {"use_motion_mid_block": False}  # v3_sd15_mm: v2's shapes without the motion mid block
+
+
+def video_unet(model: str) -> torch.nn.Module:
+    """The video UNet of a preset's family, random weights (build it under `torch.device("meta")` to count)."""
+    from diffusers import UNet3DConditionModel, UNetMotionModel
+
+    if model == "modelscope":
+        return UNet3DConditionModel(**MODELSCOPE_UNET)
+    if model == "sdxl":
+        return UNetMotionModel.from_unet2d(UNet2DConditionModel(**SDXL_UNET), MotionAdapter(**SDXL_MOTION))
+    motion = MotionAdapter.load_config(str(SHIPPED_CONFIGS / "motion_adapter"))
+    unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(str(SHIPPED_CONFIGS / "unet")))
+    return UNetMotionModel.from_unet2d(unet, MotionAdapter.from_config({**motion, **_motion_overrides(model)}))
+
+
+def _motion_overrides(model: str) -> dict:
+    return V3_MOTION if model == "sd15-v3" else {}
+
+
 WORDS = ["a", "sks", "dog", "running", "on", "the", "beach", "photo", "of"]  # tokenizer vocabulary of random models
 IMAGE_PROMPT, PRIOR_PROMPT = "a photo of a sks dog", "a dog running on the beach"
 
 
-def sd15_pipeline(tokenizer_dir: str) -> AnimateDiffPipeline:
+def sd15_pipeline(tokenizer_dir: str, model: str = "sd15") -> AnimateDiffPipeline:
     """SD1.5 (shipped configs) inflated with mm_sd_v15_v2-shaped motion modules, random weights.
 
     v2, not v1: a 32-frame positional table and a motion mid block (mm_sd_v15 has 24 and no mid block).
@@ -51,7 +115,9 @@ def sd15_pipeline(tokenizer_dir: str) -> AnimateDiffPipeline:
         text_encoder=CLIPTextModel(CLIPTextConfig.from_pretrained(str(SHIPPED_CONFIGS / "text_encoder"))),
         tokenizer=build_tokenizer(WORDS, tokenizer_dir, max_length=77),
         unet=UNet2DConditionModel.from_config(config(UNet2DConditionModel, "unet")),
-        motion_adapter=MotionAdapter.from_config(config(MotionAdapter, "motion_adapter")),
+        motion_adapter=MotionAdapter.from_config(
+            {**config(MotionAdapter, "motion_adapter"), **_motion_overrides(model)}
+        ),
         scheduler=DDIMScheduler.from_config(config(DDIMScheduler, "scheduler")),
     )
 
@@ -65,8 +131,13 @@ def build_video_model(preset: Preset, device: torch.device, seed: int) -> Animat
         with tempfile.TemporaryDirectory() as tokenizer_dir, torch.device(device):
             if preset.model == "tiny":
                 pipe = build_pipeline("tiny", WORDS, tokenizer_dir, resolution=preset.resolution, seed=seed)
+            elif preset.model in META_ONLY:
+                raise StillMovingError(
+                    f"the {preset.model} presets are counted on the meta device for now (--device meta): "
+                    "their training stages are not built yet"
+                )
             else:
-                pipe = sd15_pipeline(tokenizer_dir)
+                pipe = sd15_pipeline(tokenizer_dir, preset.model)
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -1,0 +1,65 @@
+"""Issue 17's families as bench presets at their real sizes, built on the meta device: their parameter counts are
+the released models', and `stillmoving bench --device meta` counts FLOPs without a GPU.
+
+Known figures: SD1.5's UNet 859,520,964 and SDXL's 2,567,463,684 parameters (the released unet/ folders;
+the SDXL report's "2.6B"); the motion modules' parameters times 4 bytes are the released fp32 files'
+sizes (mm_sd_v15_v2.ckpt 1.82 GB, v3_sd15_mm.ckpt 1.67 GB, mm_sdxl_v10_beta.ckpt 950 MB); ModelScope's UNet in
+fp16 is text-to-video-ms-1.7b's 2.82 GB unet file, and the ModelScope report gives "0.5 billion parameters dedicated
+to temporal capabilities" (of 1.7B with the text encoder and the VAE)."""
+
+import json
+
+import pytest
+import torch
+from test_cli import run
+
+from stillmoving.bench.cost import TEMPORAL
+from stillmoving.bench.models import video_unet
+
+
+def counts(model: str) -> tuple[int, int]:
+    with torch.device("meta"):
+        unet = video_unet(model)
+    named = dict(unet.named_parameters())
+    temporal = sum(p.numel() for k, p in named.items() if any(t in k for t in TEMPORAL))
+    return sum(p.numel() for p in named.values()) - temporal, temporal
+
+
+@pytest.mark.parametrize(
+    "model,spatial,temporal_bytes",
+    [
+        ("sd15", 859_520_964, 1.82e9),  # mm_sd_v15_v2
+        ("sd15-v3", 859_520_964, 1.67e9),  # v3_sd15_mm: v2 without the mid block
+        ("sdxl", 2_567_463_684, 0.95e9),  # mm_sdxl_v10_beta
+    ],
+)
+def test_animatediff_presets_have_the_released_parameter_counts(model, spatial, temporal_bytes):
+    got_spatial, got_temporal = counts(model)
+    assert got_spatial == spatial
+    assert abs(4 * got_temporal / temporal_bytes - 1) < 0.01, got_temporal
+
+
+def test_modelscope_preset_has_the_released_unet_size():
+    spatial, temporal = counts("modelscope")
+    assert abs(2 * (spatial + temporal) / 2.82e9 - 1) < 0.01  # the fp16 unet file
+    assert 0.45e9 < temporal < 0.55e9  # "0.5 billion parameters dedicated to temporal capabilities"
+
+
+def test_bench_on_meta_counts_flops_without_a_gpu(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "cost.json"
+    code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "modelscope-256", "--device", "meta", "-o", out)
+    assert code == 0, err
+    (result,) = json.loads(out.read_text())
+    assert result["unet_parameters"] == sum(counts("modelscope")) and "1,411,233,860" in stdout
+    assert 9e12 < result["generation_flops"] < 11e12  # 9.77 TFLOP: 2 x 16 frames at 256 px
+    assert result["floor_flops"] > result["generation_flops"] / 2  # batch 1 forward + input-gradient backward
+
+
+def test_bench_on_meta_refuses_the_cpu_presets(tmp_path, capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--device", "meta")
+    assert code == 2 and "benchmarked on the CPU" in err
+
+
+def test_real_size_families_without_stages_are_meta_only(capsys, monkeypatch):
+    code, _, err = run(capsys, monkeypatch, "bench", "--preset", "animatediff-sdxl-1024", "--steps", "1")
+    assert code == 2 and "--device meta" in err and len(err.strip().splitlines()) == 1, err
