@@ -6,9 +6,8 @@ import torch
 from diffusers import DDPMScheduler
 
 from stillmoving.errors import StillMovingError
-from stillmoving.losses import frame_agreement, frame_deviation, predicted_clean
+from stillmoving.losses import frame_agreement, frame_deviation, predicted_clean, video_loss
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.training.loop import video_loss
 from stillmoving.training.spatial_stage import check_customize_inputs
 
 

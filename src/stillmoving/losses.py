@@ -89,3 +89,33 @@ def frame_agreement(
     spread = frame_deviation(predicted_clean(scheduler, noisy, prediction, timesteps)).pow(2).flatten(1).mean(1)
     weights = torch.clamp(AGREEMENT_SNR * compute_snr(scheduler, timesteps).to(spread), max=1.0)
     return (spread * weights).mean()
+
+
+def video_loss(
+    model: torch.nn.Module,
+    scheduler,
+    latents: torch.Tensor,
+    text: torch.Tensor,
+    snr_gamma: float | None = None,
+    generators: list[torch.Generator] | None = None,
+    motion_only: bool = False,
+    agreement: float = 0.0,
+) -> torch.Tensor:
+    """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
+    from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`;
+    `agreement`: the weight of `frame_agreement`, for frozen videos."""
+    if generators is None:
+        noise = torch.randn_like(latents)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
+    else:
+        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
+        timesteps = torch.cat(
+            [torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators]
+        ).to(latents.device)
+    noisy = scheduler.add_noise(latents, noise, timesteps)
+    prediction = model(noisy, timesteps, text)
+    weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
+    loss = denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights, motion_only)
+    if agreement:  # frozen videos only: their clean frames are equal
+        loss = loss + agreement * frame_agreement(scheduler, noisy, prediction, timesteps)
+    return loss

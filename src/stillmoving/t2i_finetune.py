@@ -36,6 +36,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write, temporary_sibling
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_t2v, t2i_pipeline
+from stillmoving.losses import video_loss
 from stillmoving.run_folder import DREAMBOOTH_RUN, STYLE_LORA_RUN
 from stillmoving.training.common import (
     WEIGHT_DTYPES,
@@ -54,7 +55,6 @@ from stillmoving.training.loop import (
     micro_batches_done,
     resume_step,
     train,
-    video_loss,
 )
 from stillmoving.validation import local_or_hub
 

@@ -25,8 +25,8 @@ skew = over.pop("skew", 0)
 frozen_distill = over.pop("frozen_distill", 0)
 if frozen_distill:
     import stillmoving.training.spatial_stage as st
+    from stillmoving import losses as loop
     from stillmoving.loading import load_customized, load_t2v
-    from stillmoving.training import loop
 
     _t2v = load_t2v(str(shipped_model()))
     _m1 = load_customized(_t2v, m1, [])
@@ -51,9 +51,9 @@ look = over.pop("look", 0)  # weight of the frames' look agreement at alpha 0 (t
 clamp = over.pop("agree_clamp", 10.0)  # the largest (1 - a_t) / a_t weight: x_0 errors at high noise, bounded
 if agree or look:
     import stillmoving.training.spatial_stage as st
+    from stillmoving import losses as loop
     from stillmoving.adapters.motion import MotionLoRA
     from stillmoving.losses import denoising_loss, frame_deviation
-    from stillmoving.training import loop
 
     _set_scale = MotionLoRA.set_scale
     _alpha = {"now": 0.0}
@@ -108,8 +108,8 @@ if skew:
     sp._adapt = lambda adapter, x: adapter(x)
 if tdistill:
     import stillmoving.training.spatial_stage as st
+    from stillmoving import losses as loop
     from stillmoving.loading import load_t2v
-    from stillmoving.training import loop
 
     teacher = load_t2v(str(shipped_model())).unet.requires_grad_(False)
 
@@ -128,8 +128,8 @@ if tdistill:
     st.video_loss = video_loss_td
 if temporal_prior:
     import stillmoving.training.spatial_stage as st
+    from stillmoving import losses as loop
     from stillmoving.losses import diffusion_target
-    from stillmoving.training import loop
 
     def video_loss_tp(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if bool((latents == latents[:, :, :1]).all()):
@@ -143,8 +143,8 @@ if temporal_prior:
     st.video_loss = video_loss_tp
 if shared:
     import stillmoving.training.spatial_stage as st
+    from stillmoving import losses as loop
     from stillmoving.losses import denoising_loss, diffusion_target
-    from stillmoving.training import loop
 
     def video_loss(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if not bool((latents == latents[:, :, :1]).all()):

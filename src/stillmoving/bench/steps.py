@@ -23,9 +23,10 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.bench.models import Batch
 from stillmoving.data.frozen import frozen_video, random_frozen_frames
+from stillmoving.losses import video_loss
 from stillmoving.training.common import training_scheduler
 from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig
-from stillmoving.training.loop import VideoDenoiser, freeze, video_loss
+from stillmoving.training.loop import VideoDenoiser, freeze
 
 MOTION_RANK = MotionAdapterConfig.rank  # the training commands' defaults
 SPATIAL_RANK = CustomizeConfig.spatial_rank

@@ -1,4 +1,4 @@
-"""What both stages share: the trainable video model, one loss step, and the one training loop.
+"""What both stages share: the trainable video model and the one training loop.
 
 The loop is accelerate's: mixed precision, gradient accumulation, DDP/FSDP when launched with several
 processes, seedable data order, and resumable state. Checkpoints hold only the trainable (adapter)
@@ -23,7 +23,6 @@ from tqdm.auto import tqdm
 
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.errors import StillMovingError
-from stillmoving.losses import denoising_loss, diffusion_target, frame_agreement, snr_weights
 from stillmoving.training import monitor
 from stillmoving.training.config import OptimConfig
 
@@ -66,36 +65,6 @@ class ItemRandomness:
             generators.append(torch.Generator().manual_seed(int(key.generate_state(1, np.uint64)[0])))
         self.micro_step += 1
         return generators
-
-
-def video_loss(
-    model: torch.nn.Module,
-    scheduler,
-    latents: torch.Tensor,
-    text: torch.Tensor,
-    snr_gamma: float | None = None,
-    generators: list[torch.Generator] | None = None,
-    motion_only: bool = False,
-    agreement: float = 0.0,
-) -> torch.Tensor:
-    """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
-    from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`;
-    `agreement`: the weight of `frame_agreement`, for frozen videos."""
-    if generators is None:
-        noise = torch.randn_like(latents)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
-    else:
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        timesteps = torch.cat(
-            [torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators]
-        ).to(latents.device)
-    noisy = scheduler.add_noise(latents, noise, timesteps)
-    prediction = model(noisy, timesteps, text)
-    weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
-    loss = denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights, motion_only)
-    if agreement:  # frozen videos only: their clean frames are equal
-        loss = loss + agreement * frame_agreement(scheduler, noisy, prediction, timesteps)
-    return loss
 
 
 def make_accelerator(cfg: OptimConfig) -> Accelerator:

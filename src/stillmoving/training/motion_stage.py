@@ -16,6 +16,7 @@ from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
 from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
+from stillmoving.losses import video_loss
 from stillmoving.run_folder import MOTION_ADAPTER, MOTION_ADAPTER_RUN
 from stillmoving.training.common import (
     check_output_dir,
@@ -35,7 +36,6 @@ from stillmoving.training.loop import (
     micro_batches_done,
     resume_step,
     train,
-    video_loss,
 )
 from stillmoving.training.monitor import periodic_validation, validation_prompts
 

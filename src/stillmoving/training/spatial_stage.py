@@ -35,6 +35,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.fingerprint import weights_fingerprint
 from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
+from stillmoving.losses import video_loss
 from stillmoving.run_folder import (
     CUSTOMIZE_RUN,
     IMAGES,
@@ -61,7 +62,6 @@ from stillmoving.training.loop import (
     micro_batches_done,
     resume_step,
     train,
-    video_loss,
 )
 from stillmoving.training.monitor import logger, periodic_validation, validation_prompts
 from stillmoving.training.naive_check import check_against_naive

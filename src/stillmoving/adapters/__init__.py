@@ -1,0 +1,1 @@
+"""Adapters: the motion LoRA (stage 1) and the spatial adapters (stage 2)."""

@@ -1,0 +1,1 @@
+"""Training: the motion adapter, the spatial adapters and the T2I customizers, on one accelerate loop."""
