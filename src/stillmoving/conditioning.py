@@ -270,7 +270,8 @@ def conditioning_shape(
                 "--height/--width (the output takes the video's size)"
             )
         num_frames, height, width = count, h, w
-    return num_frames or DEFAULT_FRAMES, height or DEFAULT_SIZE, width or DEFAULT_SIZE
+    frames = DEFAULT_FRAMES if num_frames is None else num_frames  # 0 stays 0, for check_generation to refuse
+    return frames, DEFAULT_SIZE if height is None else height, DEFAULT_SIZE if width is None else width
 
 
 # ----------------------------------------------------------------------------- the pipeline
