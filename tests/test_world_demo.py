@@ -10,6 +10,7 @@ from html_tree import parse, rows
 from test_cli import run
 
 from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
+from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, PROMPT_ALONE, REFERENCE
 from stillmoving.world.demo import still_caption
 from stillmoving.world.legend import DEMO_METRICS
 
@@ -23,6 +24,23 @@ VARIANTS = [
     "Still-Moving",
 ]
 SWEEP = "motion scale (base T2V + motion adapter)"
+CONDITIONAL = "star + ControlNet"
+CONDITIONAL_VARIANTS = [REFERENCE, PROMPT_ALONE, NAIVE_CONTROL, OURS_CONTROL]
+
+
+def check_conditional_section(quick_report):
+    """Per customization, on the first video model: videos that follow reference silhouettes along a diagonal and a
+    curved path (2 prompts x 2 tracks), scored for the track and the look, with the paired difference."""
+    record = json.loads((quick_report / "metrics.json").read_text())
+    variants = record["sections"][CONDITIONAL]
+    assert list(variants) == CONDITIONAL_VARIANTS
+    assert all(v["seeds"] == [0, 1, 0, 1] for v in variants.values())
+    for name in CONDITIONAL_VARIANTS[1:]:
+        assert {"track_iou", "track_error", "fidelity", "consistency"} <= set(variants[name]["summary"])
+    assert variants[REFERENCE]["summary"]["track_error"]["mean"] == 0  # the references against themselves
+    gap = json.loads((quick_report / "claims.json").read_text())["still_moving_minus_naive"][CONDITIONAL]
+    assert gap["track_iou"]["n"] == 4
+    assert "track_iou" in (quick_report / "index.html").read_text()
 
 
 def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path, capsys, monkeypatch):
@@ -32,7 +50,7 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     record = json.loads((report / "metrics.json").read_text())
     # Both shipped video models: the AnimateDiff-like one's sections by the customization's name, the jointly
     # trained one's with "(joint V)"; each with every variant and its own motion-scale sweep.
-    assert list(record["sections"]) == ["star", SWEEP, "star (joint V)", f"{SWEEP} (joint V)"]
+    assert list(record["sections"]) == ["star", SWEEP, "star (joint V)", f"{SWEEP} (joint V)", CONDITIONAL]
     for scope in ("star", "star (joint V)"):
         variants = record["sections"][scope]
         assert list(variants) == VARIANTS
@@ -64,9 +82,11 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     for grid in (rows(page.all("table", "grid")[i]) for i in (0, 2)):
         assert [c.text().split(" one still")[0] for c in grid[0][1:]] == VARIANTS and len(grid) == 1 + 4
     assert (report / "motion_vs_alpha.png").is_file()
-    assert len(list((report / "videos").glob("*.gif"))) == 2 * (6 * 4 + 3 * 4)  # video variants, then alphas
+    # video variants, then alphas, on both models; then the conditional section's references and 3 variants
+    assert len(list((report / "videos").glob("*.gif"))) == 2 * (6 * 4 + 3 * 4) + 4 * 4
     assert len(list((report / "videos").glob("*.png"))) == 2 * 4  # the customized T2I's stills
     assert "demo: [star] Still-Moving" in err and "demo: [star (joint V)] Still-Moving" in err
+    check_conditional_section(report)
 
 
 def test_still_caption_drops_motion_words():

@@ -94,6 +94,20 @@ def test_joint_phase_trains_spatial_and_temporal_weights_from_the_video_model(wo
     assert (tmp_path / "joint" / "motion_adapter").is_dir()
 
 
+def test_controlnet_phase_trains_a_controlnet_for_the_t2i(world_dir, tmp_path):
+    from diffusers import ControlNetModel
+
+    cfg = tiny_config()
+    cfg.controlnet.steps, cfg.controlnet.batch_size, cfg.controlnet.warmup_steps = 2, 2, 1
+    cfg.controlnet_from = str(world_dir / "pipeline")
+    record = run(cfg, tmp_path, ("controlnet",))["controlnet"]
+    net = ControlNetModel.from_pretrained(tmp_path / "controlnet")
+    assert net.config.conditioning_embedding_out_channels == [16, 32]  # the tiny VAE halves: one stride-2 conv
+    zero_convs = [p for n, p in net.named_parameters() if n.startswith("controlnet_down_blocks")]
+    assert any(p.abs().sum() > 0 for p in zero_convs)  # trained away from their zero start
+    assert set(record["monitor"]) == {"track_iou", "track_error"} and record["params"] > 0
+
+
 def test_joint_phase_can_keep_the_spatial_layers(world_dir, tmp_path):
     cfg = tiny_config()
     cfg.joint.steps, cfg.joint.batch_size, cfg.joint.warmup_steps, cfg.joint.monitor_every = 2, 2, 1, 0

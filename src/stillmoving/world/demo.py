@@ -25,10 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stillmoving.conditioning import ControlNetSpec, load_controlnet
 from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
+from stillmoving.injection import t2i_config
 from stillmoving.loading import assemble_interpolated, assemble_pipeline, load_customized, load_t2v, t2i_pipeline
+from stillmoving.run_folder import SPATIAL_ADAPTERS
 from stillmoving.t2i_finetune import LORA_FILE, DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
@@ -42,8 +45,10 @@ from stillmoving.world.claims import (
     T2I,
     Findings,
     by_name,
+    differences,
     judge,
 )
+from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, conditional_variants, references, section_name
 from stillmoving.world.drift import (
     FIGURE,
     DriftPoint,
@@ -54,11 +59,11 @@ from stillmoving.world.drift import (
     relative_drift,
 )
 from stillmoving.world.folders import write_image_folder
-from stillmoving.world.legend import DEMO_METRICS
+from stillmoving.world.legend import DEMO_METRICS, TRACK_METRICS
 from stillmoving.world.metrics import video_metrics
 from stillmoving.world.report import Page, Variant, json_safe, write_report
 from stillmoving.world.synthetic import make_video_dataset
-from stillmoving.world.weights import shipped_model, shipped_motion_adapter
+from stillmoving.world.weights import shipped_controlnet, shipped_model, shipped_motion_adapter
 
 SWEEP_SECTION = "motion scale (base T2V + motion adapter)"
 TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-out looks, synthetic.py
@@ -95,6 +100,8 @@ class DemoConfig:
     alphas: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the motion-scale sweep
     drift_target: str = "crayon"  # the style whose LoRA weight the drift study varies (a key of TARGETS)
     drift_weights: tuple[float, ...] = (0.5, 1.0, 2.0)  # its LoRA weights (1.0 reuses the main section); () skips it
+    controlnet: str | None = None  # the conditional section's ControlNet (default: the shipped world ControlNet)
+    conditional_prompts: int = 2  # conditional section: evaluation prompts x 2 reference tracks each; 0 skips it
     seed: int = 0  # everything else follows from it
 
     @classmethod
@@ -423,6 +430,31 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
     return sweep, variants
 
 
+def conditional_sections(
+    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation
+) -> dict[str, list[Variant]]:
+    """The paper's third application on the first shipped video model (world/conditional.py): per customization,
+    videos that follow reference silhouettes through the world ControlNet, with naive injection and with
+    Still-Moving (the adapters its customization section trained). Skipped for a user's --model, which the world
+    ControlNet need not fit."""
+    if not cfg.conditional_prompts or cfg.model:
+        return {}
+    with phase("[conditional] world ControlNet"):
+        pipe = load_t2v(vm.model)
+        spec = ControlNetSpec(cfg.controlnet or str(shipped_controlnet()))
+        controlnet = load_controlnet(spec, t2i_config(pipe.unet), pipe.vae_scale_factor)
+    sections = {}
+    for target, m1 in customized.items():
+        with phase(f"[{target}] conditional generation: reference silhouettes, ControlNet"):
+            refs = references(TARGETS[target], cfg.conditional_prompts, cfg.seed + 2, cfg.num_frames, cfg.resolution)
+            adapters = work / target / (vm.name or "model") / OURS.replace(" ", "_") / SPATIAL_ADAPTERS
+            m1_args = on_video_model(m1, vm, t2i_base(cfg))
+            sections[section_name(target)] = conditional_variants(
+                vm.model, m1_args, str(adapters), controlnet, refs, gen, target
+            )
+    return sections
+
+
 def demo_notes(cfg: DemoConfig) -> str:
     """The line under the report's title: how many videos each figure rests on, and how they pair."""
     return (
@@ -474,7 +506,13 @@ def run_demo(cfg: DemoConfig) -> Path:
     customized = {t: customized_t2i(cfg, t, out / "work" / t) for t in cfg.targets}
     parts = [video_model_part(cfg, vm, customized, out / "work", gen) for vm in models]
     sections = {name: variants for part in parts for name, variants in part.sections.items()}
+    conditional = conditional_sections(cfg, models[0], customized, out / "work", gen)
+    sections |= conditional
     findings = sum((part.findings for part in parts[1:]), parts[0].findings)
+    for name, variants in conditional.items():  # Still-Moving + ControlNet minus naive injection + ControlNet
+        named = {v.name: v for v in variants}
+        columns = list(DEMO_METRICS) + list(TRACK_METRICS)
+        findings.differences[name] = differences(named[OURS_CONTROL], named[NAIVE_CONTROL], columns, cfg.seed)
     # The drift study: on the first video model, reusing its section's weight-1 variants.
     points = drift_study(
         replace(cfg, model=models[0].model, motion_adapter=models[0].motion_adapter),
@@ -496,7 +534,7 @@ def run_demo(cfg: DemoConfig) -> Path:
     page = Page(
         "Still-Moving on the embedded world",
         sections,
-        list(DEMO_METRICS),
+        list(DEMO_METRICS) + list(TRACK_METRICS),
         findings,
         parts[0].sweep,
         SWEEP_SECTION,

@@ -82,3 +82,18 @@ ARTIFACT = Metric(
 )
 
 DEMO_METRICS: tuple[Metric, ...] = (SPEED, DIRECTION_MATCH, IS_STATIC, FIDELITY, CONSISTENCY, ARTIFACT)
+
+TRACK_IOU = Metric(
+    "track_iou",
+    "Conditional generation: how well the object covers the reference silhouette it was conditioned on "
+    "(intersection over union of the oracle's object region and the reference mask), mean over frames.",
+    "0 to 1; rendered ground truth scores about 0.9 against its own silhouettes",
+    HIGHER,
+)
+TRACK_ERROR = Metric(
+    "track_error",
+    "Conditional generation: distance between the object's centre and the reference silhouette's, mean over frames.",
+    "px, 0 and up",
+    LOWER,
+)
+TRACK_METRICS: tuple[Metric, ...] = (TRACK_IOU, TRACK_ERROR)  # only the conditional sections have them

@@ -576,7 +576,12 @@ def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
 
 # ----------------------------------------------------------------------------- extra phase: controlnet
 
-CONTROLNET_EMBEDDING = (16, 32, 64)  # conditioning embedding: 2 stride-2 convs, 32 px -> the 8x8 latents
+CONTROLNET_WIDTHS = (16, 32, 64, 128)  # conditioning embedding widths; one stride-2 conv between two of them
+
+
+def controlnet_embedding(vae_factor: int) -> tuple[int, ...]:
+    """As many stride-2 convolutions as the VAE has downsamplings (the world: 32 px -> 8x8 latents, (16, 32, 64))."""
+    return CONTROLNET_WIDTHS[: int(np.log2(vae_factor)) + 1]
 
 
 def controlnet_source(cfg: PretrainConfig, out: Path) -> Path:
@@ -609,7 +614,7 @@ def track_monitor(pipe: AnimateDiffPipeline, controlnet, cfg: PretrainConfig, da
     control = AnimateDiffControlNetPipeline.from_pipe(pipe, controlnet=controlnet)
     control.set_progress_bar_config(disable=True)
     results = []
-    for i, spec in enumerate(probe.monitor_scenes(8, num_frames=cfg.num_frames)):
+    for i, spec in enumerate(probe.monitor_scenes(min(8, cfg.monitor_videos), num_frames=cfg.num_frames)):
         track = reference_track(("diagonal", "curved")[i % 2], cfg.num_frames, cfg.resolution, reverse=i % 4 >= 2)
         reference = silhouette_video(spec, track, cfg.resolution)
         frames = control(
@@ -636,7 +641,8 @@ def train_controlnet(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     latents = data.latents(pipe.vae)  # (n, 4, f, h', w')
     t2i = t2i_unet_from_t2v(pipe.unet)
     torch.manual_seed(cfg.seed + 4)
-    controlnet = ControlNetModel.from_unet(t2i, conditioning_embedding_out_channels=CONTROLNET_EMBEDDING)
+    embedding = controlnet_embedding(pipe.vae_scale_factor)
+    controlnet = ControlNetModel.from_unet(t2i, conditioning_embedding_out_channels=embedding)
     controlnet.train()
     scheduler = build_scheduler()
     binary, soft = data.silhouettes(False), data.silhouettes(True)

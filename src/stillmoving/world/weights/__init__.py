@@ -24,6 +24,7 @@ def _shipped(relative: str) -> Path:
 #   joint        that model with every UNet weight trained further on videos (the jointly trained kind:
 #                ModelScope/ZeroScope, VideoCrafter, LaVie); its spatial layers are no longer M
 VIDEO_MODELS = {"animatediff": ("t2v", "motion_adapter"), "joint": ("t2v_joint", "motion_adapter_joint")}
+CONTROLNET = "controlnet"  # the world ControlNet's folder (conditional generation; MODEL_CARD.md)
 
 
 def _check(video_model: str) -> None:
@@ -42,3 +43,9 @@ def shipped_motion_adapter(video_model: str = "animatediff") -> Path:
     """That T2V's motion adapter (diffusers LoRA format), trained by `stillmoving motion-adapter train`."""
     _check(video_model)
     return _shipped(VIDEO_MODELS[video_model][1])
+
+
+def shipped_controlnet() -> Path:
+    """The world's ControlNet (a diffusers ControlNetModel folder) for the "animatediff" model's T2I M, conditioned
+    on the object's silhouette, white on black; made by `python -m stillmoving.world.pretrain --phase controlnet`."""
+    return _shipped(CONTROLNET)
