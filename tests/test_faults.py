@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 from test_cli import run
 
-from stillmoving.training import loop
+from stillmoving.training.checkpoints import checkpoints
 
 TRAIN = [
     "--num-frames",
@@ -158,7 +158,7 @@ def test_kill_in_the_middle_of_a_write_keeps_the_previous_file(tmp_path):
 def test_kill_during_a_checkpoint_save_leaves_only_complete_checkpoints(tmp_path):
     (tmp_path / "checkpoints" / "checkpoint-1").mkdir(parents=True)
     (tmp_path / "checkpoints" / ".checkpoint-2.partial").mkdir()  # what a kill mid-save leaves
-    assert [p.name for p in loop.checkpoints(tmp_path)] == ["checkpoint-1"]
+    assert [p.name for p in checkpoints(tmp_path)] == ["checkpoint-1"]
 
 
 def nan_after(monkeypatch, module, calls: int):
@@ -197,7 +197,7 @@ def test_nan_loss_stops_with_one_line_exit_2_and_keeps_the_last_checkpoint(tiny_
     )
     (line,) = [line for line in err.splitlines() if "error:" in line]
     assert code == 2 and "the loss became nan at step 3" in line and "last checkpoint is kept" in line
-    assert [p.name for p in loop.checkpoints(tmp_path / "run")] == ["checkpoint-1", "checkpoint-2"]
+    assert [p.name for p in checkpoints(tmp_path / "run")] == ["checkpoint-1", "checkpoint-2"]
     state = load_file(str(tmp_path / "run/checkpoints/checkpoint-2/model.safetensors"))
     assert state and all(torch.isfinite(v).all() for v in state.values())
     assert not (tmp_path / "run/motion_adapter").exists()

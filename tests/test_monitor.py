@@ -231,11 +231,11 @@ def test_report_to_an_unknown_or_missing_tracker_is_one_line_before_any_model_lo
 ):
     import accelerate.utils
 
-    from stillmoving.training import common
+    from stillmoving.training import setup
 
     monkeypatch.setattr(accelerate.utils, "is_tensorboard_available", lambda: False)
     monkeypatch.setattr(accelerate.utils, "is_wandb_available", lambda: False)
-    monkeypatch.setattr(common, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
+    monkeypatch.setattr(setup, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
     args = ["motion-adapter", "train", "--model", tiny_dir, "-o", tmp_path / "out", "--sample-prompt", "a red circle"]
     code, _, err = run(capsys, monkeypatch, *args, *CLI_SMALL, "--report-to", tracker)
     assert (code, err.strip().splitlines()) == (2, [message])

@@ -38,23 +38,22 @@ from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_t2v, t2i_pipeline
 from stillmoving.losses import video_loss
 from stillmoving.run_folder import DREAMBOOTH_RUN, STYLE_LORA_RUN
-from stillmoving.training.common import (
-    WEIGHT_DTYPES,
+from stillmoving.training.checkpoints import (
     check_output_dir,
-    loader,
+    micro_batches_done,
     prepare_output_dir,
-    training_scheduler,
+    resume_step,
     write_run_record,
 )
 from stillmoving.training.config import DreamBoothConfig, StyleLoRAConfig, T2ITrainConfig
-from stillmoving.training.loop import (
-    batches,
+from stillmoving.training.loop import batches, train
+from stillmoving.training.setup import (
+    WEIGHT_DTYPES,
     freeze,
+    loader,
     make_accelerator,
     make_optimizer,
-    micro_batches_done,
-    resume_step,
-    train,
+    training_scheduler,
 )
 from stillmoving.validation import local_or_hub
 

@@ -161,7 +161,7 @@ NON_NEGATIVE = ("checkpoint_every", "skip_nonfinite_steps", "validation_every", 
 
 def check_training(cfg) -> None:
     """A training config's numbers (both stages and both T2I customizers; fields a config lacks are skipped)."""
-    from stillmoving.training.common import WEIGHT_DTYPES
+    from stillmoving.training.setup import WEIGHT_DTYPES
 
     check_size(cfg.height, cfg.width, vae_factor(cfg.model, getattr(cfg, "config_dir", None)))
     for minimum, fields in ((1, COUNTS), (0, NON_NEGATIVE)):

@@ -16,8 +16,8 @@ from PIL import Image
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
 from stillmoving.loading import load_customized, load_t2v
-from stillmoving.training.common import training_scheduler
 from stillmoving.training.config import CustomizeConfig, current_keys
+from stillmoving.training.setup import training_scheduler
 from stillmoving.world.weights import shipped_model
 
 torch.set_num_threads(1)

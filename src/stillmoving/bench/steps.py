@@ -24,9 +24,8 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.bench.models import Batch
 from stillmoving.data.frozen import frozen_video, random_frozen_frames
 from stillmoving.losses import video_loss
-from stillmoving.training.common import training_scheduler
 from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig
-from stillmoving.training.loop import VideoDenoiser, freeze
+from stillmoving.training.setup import VideoDenoiser, freeze, training_scheduler
 
 MOTION_RANK = MotionAdapterConfig.rank  # the training commands' defaults
 SPATIAL_RANK = CustomizeConfig.spatial_rank
@@ -43,7 +42,7 @@ class Rig:
         self.pipe, self.batch, self.num_frames, self.dtype = pipe, batch, num_frames, dtype
         self.modules = (pipe.unet, pipe.vae, pipe.text_encoder)
         freeze(*self.modules)
-        pipe.to(dtype=dtype)  # frozen weights in the training precision, as training/common.py loads them
+        pipe.to(dtype=dtype)  # frozen weights in the training precision, as training/setup.py loads them
         if gradient_checkpointing:
             pipe.unet.enable_gradient_checkpointing()
         self.motion = MotionLoRA.inject(pipe.unet, rank=MOTION_RANK)

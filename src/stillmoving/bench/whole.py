@@ -33,9 +33,8 @@ from stillmoving.bench.steps import LEARNING_RATE, MAX_GRAD_NORM, MOTION_RANK, o
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
 from stillmoving.run_folder import CUSTOMIZE_RUN
-from stillmoving.training.common import training_scheduler
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.training.loop import VideoDenoiser
+from stillmoving.training.setup import VideoDenoiser, training_scheduler
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 PRECISION = {"float32": "no", "bfloat16": "bf16", "float16": "fp16"}  # bench dtype -> accelerate mixed precision

@@ -1,51 +1,24 @@
-"""What both stages share: the trainable video model and the one training loop.
+"""The one training loop every trainer runs on: the endless, resumable batch stream, per-item randomness,
+each loss term back-propagated in turn, and accumulate, clip, step, log, validate, checkpoint.
 
 The loop is accelerate's: mixed precision, gradient accumulation, DDP/FSDP when launched with several
-processes, seedable data order, and resumable state. Checkpoints hold only the trainable (adapter)
-tensors, never the frozen model.
+processes, seedable data order, and resumable state (training/checkpoints.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
-from diffusers.optimization import get_scheduler
 from tqdm.auto import tqdm
 
-from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.errors import StillMovingError
 from stillmoving.training import monitor
+from stillmoving.training.checkpoints import check_disk_space, save_checkpoint
 from stillmoving.training.config import OptimConfig
-
-CHECKPOINT_PREFIX = "checkpoint-"
-
-
-class VideoDenoiser(torch.nn.Module):
-    """The video UNet and its spatial adapters as one module, so accelerate can wrap and sync it."""
-
-    def __init__(self, unet: torch.nn.Module, spatial: SpatialAdapters | None = None):
-        super().__init__()
-        self.unet = unet
-        self.spatial = spatial
-
-    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """noisy (b, c, f, h, w), timesteps (b,), text (b, seq, dim) -> prediction (b, c, f, h, w)."""
-        per_frame_text = text.repeat_interleave(noisy.shape[2], dim=0)  # (b*f, seq, dim), as UNetMotionModel wants
-        return self.unet(noisy, timesteps, encoder_hidden_states=per_frame_text).sample
-
-
-def freeze(*modules: torch.nn.Module) -> None:
-    for module in modules:
-        module.requires_grad_(False)
 
 
 class ItemRandomness:
@@ -67,42 +40,6 @@ class ItemRandomness:
         return generators
 
 
-def make_accelerator(cfg: OptimConfig) -> Accelerator:
-    accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision,
-        gradient_accumulation_steps=cfg.grad_accum,
-        project_config=ProjectConfiguration(
-            project_dir=cfg.output, logging_dir=str(Path(cfg.output, monitor.LOGS_DIR))
-        ),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-        log_with=monitor.trackers(cfg),
-    )
-    monitor.configure_logging(accelerator)
-    set_seed(cfg.seed)
-    _save_only_trainable(accelerator)
-    return accelerator
-
-
-def _save_only_trainable(accelerator: Accelerator) -> None:
-    """Checkpoints keep the tensors that train; the frozen video model is reloaded from its folder."""
-
-    def hook(models, weights, output_dir):
-        for i, model in enumerate(models):
-            trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-            weights[i] = {k: v for k, v in weights[i].items() if k in trainable}
-
-    accelerator.register_save_state_pre_hook(hook)
-
-
-def make_optimizer(cfg: OptimConfig, params: list[torch.nn.Parameter]):
-    """AdamW and the learning-rate schedule over the adapter parameters only."""
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.adam_weight_decay)
-    schedule = get_scheduler(
-        cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=cfg.steps
-    )
-    return optimizer, schedule
-
-
 def batches(accelerator: Accelerator, loader, start: int = 0) -> Iterator[dict]:
     """Endless batches across epochs, starting after `start` already-consumed batches (for resume)."""
     epoch, skip = divmod(start, len(loader))
@@ -111,62 +48,6 @@ def batches(accelerator: Accelerator, loader, start: int = 0) -> Iterator[dict]:
             loader.set_epoch(epoch)
         yield from accelerator.skip_first_batches(loader, skip) if skip else loader
         epoch, skip = epoch + 1, 0
-
-
-def checkpoints(output_dir: str | Path) -> list[Path]:
-    """Saved training states, oldest first."""
-    found = Path(output_dir, "checkpoints").glob(f"{CHECKPOINT_PREFIX}*")
-    return sorted(
-        (p for p in found if re.fullmatch(rf"{CHECKPOINT_PREFIX}\d+", p.name)),
-        key=lambda p: int(p.name[len(CHECKPOINT_PREFIX) :]),
-    )
-
-
-def resume_step(accelerator: Accelerator, cfg: OptimConfig) -> int:
-    """Restore the newest checkpoint when resuming; returns the optimizer steps already done."""
-    if not cfg.resume:
-        return 0
-    saved = checkpoints(cfg.output)
-    if not saved:
-        raise StillMovingError(f"--resume: no checkpoint in {Path(cfg.output, 'checkpoints')}")
-    accelerator.load_state(str(saved[-1]), strict=False)
-    return int(saved[-1].name[len(CHECKPOINT_PREFIX) :])
-
-
-def save_checkpoint(accelerator: Accelerator, cfg: OptimConfig, step: int) -> None:
-    """accelerate's full state (trainable weights, optimizer, scheduler, RNGs, sampler), written into a hidden
-    folder and renamed into place: a run killed mid-save leaves the previous checkpoints as they were, and
-    `checkpoints()` never lists the partial one."""
-    accelerator.wait_for_everyone()
-    root = Path(cfg.output, "checkpoints")
-    final, partial = root / f"{CHECKPOINT_PREFIX}{step}", root / f".{CHECKPOINT_PREFIX}{step}.partial"
-    if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)  # a killed run's leftover
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        if final.exists():  # the same step saved by an earlier run that was resumed from before it
-            shutil.rmtree(final)
-        os.replace(partial, final)
-        for old in checkpoints(cfg.output)[: -cfg.checkpoints_total_limit]:
-            shutil.rmtree(old)
-    accelerator.wait_for_everyone()
-
-
-def check_disk_space(cfg: OptimConfig, params: list[torch.nn.Parameter]) -> None:
-    """Checkpoints hold the trained tensors and AdamW's two moments: refuse to start if the disk cannot take
-    the `checkpoints_total_limit` + 1 of them that exist at once while a new one is written."""
-    if not cfg.checkpoint_every:
-        return
-    need = 3 * sum(p.numel() * 4 for p in params) * (cfg.checkpoints_total_limit + 1)
-    free = shutil.disk_usage(Path(cfg.output)).free
-    if free < need:
-        raise StillMovingError(
-            f"checkpoints need about {need / 2**20:.0f} MiB in {cfg.output}, only "
-            f"{free / 2**20:.0f} MiB are free; free space, lower --checkpoints-total-limit "
-            f"or checkpoint less often"
-        )
 
 
 LossTerms = Callable[[], list[Callable[[], torch.Tensor]]]  # one micro-batch: its loss terms, each computed lazily
@@ -264,7 +145,3 @@ def train(
                 save_checkpoint(accelerator, cfg, step)
     progress.close()
     return losses
-
-
-def micro_batches_done(cfg: OptimConfig, step: int) -> int:
-    return step * cfg.grad_accum

@@ -18,26 +18,24 @@ from stillmoving.data.sources import PromptBank, sample_videos, videos_from_fold
 from stillmoving.errors import StillMovingError
 from stillmoving.losses import video_loss
 from stillmoving.run_folder import MOTION_ADAPTER, MOTION_ADAPTER_RUN
-from stillmoving.training.common import (
+from stillmoving.training.checkpoints import (
     check_output_dir,
-    frozen_video_model,
-    loader,
+    micro_batches_done,
     prepare_output_dir,
-    training_scheduler,
+    resume_step,
     write_run_record,
 )
 from stillmoving.training.config import MotionAdapterConfig
-from stillmoving.training.loop import (
-    ItemRandomness,
+from stillmoving.training.loop import ItemRandomness, batches, train
+from stillmoving.training.monitor import periodic_validation, validation_prompts
+from stillmoving.training.setup import (
     VideoDenoiser,
-    batches,
+    frozen_video_model,
+    loader,
     make_accelerator,
     make_optimizer,
-    micro_batches_done,
-    resume_step,
-    train,
+    training_scheduler,
 )
-from stillmoving.training.monitor import periodic_validation, validation_prompts
 
 
 def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:

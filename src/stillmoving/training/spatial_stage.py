@@ -43,28 +43,26 @@ from stillmoving.run_folder import (
     customization_sources,
     write_customization,
 )
-from stillmoving.training.common import (
+from stillmoving.training.checkpoints import (
     check_output_dir,
-    frozen_video_model,
-    loader,
+    micro_batches_done,
     prepare_output_dir,
-    training_scheduler,
+    resume_step,
     write_run_record,
 )
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.training.loop import (
-    ItemRandomness,
-    VideoDenoiser,
-    batches,
-    freeze,
-    make_accelerator,
-    make_optimizer,
-    micro_batches_done,
-    resume_step,
-    train,
-)
+from stillmoving.training.loop import ItemRandomness, batches, train
 from stillmoving.training.monitor import logger, periodic_validation, validation_prompts
 from stillmoving.training.naive_check import check_against_naive
+from stillmoving.training.setup import (
+    VideoDenoiser,
+    freeze,
+    frozen_video_model,
+    loader,
+    make_accelerator,
+    make_optimizer,
+    training_scheduler,
+)
 from stillmoving.validation import at_least, one_of
 
 PRIOR_LOSSES = ("video", "motion")  # the prior term on the whole denoising error, or on its frame-varying part

@@ -258,7 +258,7 @@ def t2i_base(plan: CustomizePlan, vm: VideoModel) -> str:
 
 def _state_flag(folder: Path, record: str) -> list[str] | None:
     """None when the command finished in `folder` before; --resume when it left a checkpoint; else nothing."""
-    from stillmoving.training.loop import checkpoints
+    from stillmoving.training.checkpoints import checkpoints
 
     if (folder / record).is_file():
         return None

@@ -60,7 +60,7 @@ from transformers import CLIPTokenizer
 from stillmoving.data.frozen import encode_pixels
 from stillmoving.injection import relative_distance, t2i_unet_from_t2v
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
-from stillmoving.training.loop import VideoDenoiser
+from stillmoving.training.setup import VideoDenoiser
 from stillmoving.world import metrics, probe
 from stillmoving.world.architectures import (
     PRESETS,

@@ -1,0 +1,97 @@
+"""Set-up every trainer shares: the accelerator, the frozen model on the device and the trainable module
+around it, freezing, the optimizer and its schedule, the data loaders, and the training noise schedule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from diffusers import DDPMScheduler
+from diffusers.optimization import get_scheduler
+
+from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.loading import check_num_frames, load_t2v
+from stillmoving.pipeline import StillMovingPipeline
+from stillmoving.training import monitor
+from stillmoving.training.checkpoints import save_only_trainable
+from stillmoving.training.config import OptimConfig, TrainConfig
+
+WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class VideoDenoiser(torch.nn.Module):
+    """The video UNet and its spatial adapters as one module, so accelerate can wrap and sync it."""
+
+    def __init__(self, unet: torch.nn.Module, spatial: SpatialAdapters | None = None):
+        super().__init__()
+        self.unet = unet
+        self.spatial = spatial
+
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """noisy (b, c, f, h, w), timesteps (b,), text (b, seq, dim) -> prediction (b, c, f, h, w)."""
+        per_frame_text = text.repeat_interleave(noisy.shape[2], dim=0)  # (b*f, seq, dim), as UNetMotionModel wants
+        return self.unet(noisy, timesteps, encoder_hidden_states=per_frame_text).sample
+
+
+def freeze(*modules: torch.nn.Module) -> None:
+    for module in modules:
+        module.requires_grad_(False)
+
+
+def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovingPipeline:
+    """V with every weight frozen, in the mixed-precision dtype (adapters are added in fp32 later)."""
+    pipe = load_t2v(
+        cfg.model,
+        cfg.motion_modules,
+        dtype=WEIGHT_DTYPES[cfg.mixed_precision],
+        config_dir=cfg.config_dir,
+        domain_adapter=cfg.domain_adapter,
+    )
+    check_num_frames(pipe, cfg.num_frames)
+    pipe.to(accelerator.device)
+    pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
+    freeze(pipe.unet, pipe.vae, pipe.text_encoder)
+    if cfg.gradient_checkpointing:
+        pipe.unet.enable_gradient_checkpointing()
+    return pipe
+
+
+def training_scheduler(pipe: StillMovingPipeline) -> DDPMScheduler:
+    """The forward noise process of V's own schedule (and its prediction_type)."""
+    return DDPMScheduler.from_config(pipe.scheduler.config)
+
+
+def make_accelerator(cfg: OptimConfig) -> Accelerator:
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        project_config=ProjectConfiguration(
+            project_dir=cfg.output, logging_dir=str(Path(cfg.output, monitor.LOGS_DIR))
+        ),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        log_with=monitor.trackers(cfg),
+    )
+    monitor.configure_logging(accelerator)
+    set_seed(cfg.seed)
+    save_only_trainable(accelerator)
+    return accelerator
+
+
+def make_optimizer(cfg: OptimConfig, params: list[torch.nn.Parameter]):
+    """AdamW and the learning-rate schedule over the adapter parameters only."""
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.adam_weight_decay)
+    schedule = get_scheduler(
+        cfg.lr_scheduler, optimizer, num_warmup_steps=cfg.lr_warmup_steps, num_training_steps=cfg.steps
+    )
+    return optimizer, schedule
+
+
+def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
+    """Shuffled batches. The loader's own generator keeps iterator creation off the global RNG, so a run
+    resumed mid-epoch draws the same noise as an uninterrupted one."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=False, generator=generator
+    )
