@@ -9,27 +9,28 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from stillmoving import t2i_finetune
 from stillmoving.data.video_io import write_image
 from stillmoving.errors import StillMovingError
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_customized, t2i_pipeline
-from stillmoving.t2i_finetune import DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
-from stillmoving.training.config import make_config
+from stillmoving.training import dreambooth, setup, style_lora
+from stillmoving.training.config import DreamBoothConfig, StyleLoRAConfig, make_config
+from stillmoving.training.dreambooth import train_dreambooth
+from stillmoving.training.style_lora import train_style_lora
 
 SMALL = dict(height=32, width=32, steps=2, lr=1e-3)
 
 
-def spy_gradients(monkeypatch):
-    """conftest's gradient spy on the customizers' loop, plus the base pipeline they load."""
-    seen = conftest.spy_gradients(t2i_finetune, monkeypatch)
-    real_load = t2i_finetune.load_base_t2i
+def spy_gradients(monkeypatch, trainer):
+    """conftest's gradient spy on a customizer's loop, plus the base pipeline it loads."""
+    seen = conftest.spy_gradients(trainer, monkeypatch)
+    real_load = setup.load_base_t2i
 
     def load(*args, **kwargs):
         seen["pipe"] = real_load(*args, **kwargs)
         return seen["pipe"]
 
-    monkeypatch.setattr(t2i_finetune, "load_base_t2i", load)
+    monkeypatch.setattr(setup, "load_base_t2i", load)
     return seen
 
 
@@ -72,7 +73,7 @@ def differs(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def test_dreambooth_trains_only_the_unet_and_loads_as_customized(tiny_dir, tiny_pipe, subject, tmp_path, monkeypatch):
-    seen = spy_gradients(monkeypatch)
+    seen = spy_gradients(monkeypatch, dreambooth)
     out = train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path, subject))
     assert seen["grad"] == seen["trainable"] == seen["all"]
     assert all(n.startswith("unet.") for n in seen["all"])
@@ -90,10 +91,10 @@ def test_dreambooth_trains_only_the_unet_and_loads_as_customized(tiny_dir, tiny_
 
 
 def test_dreambooth_prior_preservation_and_text_encoder(tiny_dir, tiny_pipe, subject, tmp_path, monkeypatch):
-    seen = spy_gradients(monkeypatch)
+    seen = spy_gradients(monkeypatch, dreambooth)
     losses = []
-    real_loss = t2i_finetune.video_loss
-    monkeypatch.setattr(t2i_finetune, "video_loss", lambda *a, **k: (losses.append(a[2].shape), real_loss(*a, **k))[1])
+    real_loss = dreambooth.video_loss
+    monkeypatch.setattr(dreambooth, "video_loss", lambda *a, **k: (losses.append(a[2].shape), real_loss(*a, **k))[1])
     cfg = dreambooth_cfg(
         tiny_dir,
         tmp_path,
@@ -121,9 +122,9 @@ def test_dreambooth_prior_preservation_and_text_encoder(tiny_dir, tiny_pipe, sub
 def test_dreambooth_captions_come_from_the_folder_only_when_asked(tiny_dir, style, tmp_path, monkeypatch, use_captions):
     """`style` has one image captioned by a sidecar and one without: kohya-style captions fall back to the prompt."""
     encoded = []
-    real = t2i_finetune.PromptBank.encode
+    real = dreambooth.PromptBank.encode
     monkeypatch.setattr(
-        t2i_finetune.PromptBank, "encode", lambda self, *a: (encoded.append(list(self.prompts)), real(self, *a))[1]
+        dreambooth.PromptBank, "encode", lambda self, *a: (encoded.append(list(self.prompts)), real(self, *a))[1]
     )
     train_dreambooth(dreambooth_cfg(tiny_dir, tmp_path, style, use_captions=use_captions))
     expected = {"a dog", "a red circle in striped style"} if use_captions else {"a dog"}
@@ -162,12 +163,12 @@ def test_style_lora_wraps_exactly_the_spatial_attention_projections(tiny_pipe):
         for a in (1, 2)
         for proj in ("to_q", "to_k", "to_v", "to_out.0")
     ]
-    assert sorted(t2i_finetune.spatial_attention_modules(unet)) == sorted(expected)
-    assert not t2i_finetune.spatial_attention_modules(tiny_pipe.unet.down_blocks[0].motion_modules)
+    assert sorted(style_lora.spatial_attention_modules(unet)) == sorted(expected)
+    assert not style_lora.spatial_attention_modules(tiny_pipe.unet.down_blocks[0].motion_modules)
 
 
 def test_style_lora_trains_only_the_lora_and_loads_everywhere(tiny_dir, tiny_pipe, style, tmp_path, monkeypatch):
-    seen = spy_gradients(monkeypatch)
+    seen = spy_gradients(monkeypatch, style_lora)
     path = train_style_lora(style_cfg(tiny_dir, tmp_path, style))
     assert seen["grad"] == seen["trainable"] and len(seen["all"]) > len(seen["grad"])
     assert len(seen["grad"]) == 32 * 2 and all(".lora_" in n and ".attentions." in n for n in seen["grad"])

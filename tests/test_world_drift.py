@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from stillmoving.data.video_io import write_image
-from stillmoving.t2i_finetune import StyleLoRAConfig, train_style_lora
+from stillmoving.training.config import StyleLoRAConfig
+from stillmoving.training.style_lora import train_style_lora
 from stillmoving.world.drift import DriftPoint, drift_html, drift_point, drift_record, plot_drift, relative_drift
 from stillmoving.world.legend import CONSISTENCY, SPEED
 from stillmoving.world.variants import Variant

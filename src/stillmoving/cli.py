@@ -146,7 +146,7 @@ def motion_train(cfg):
 @training_options(DreamBoothConfig)
 def t2i_dreambooth(cfg):
     """DreamBooth: fully fine-tune the T2I UNet on a few images of a subject."""
-    from stillmoving.t2i_finetune import train_dreambooth
+    from stillmoving.training.dreambooth import train_dreambooth
 
     console.print(f"customized T2I written to {train_dreambooth(cfg)}")
 
@@ -155,7 +155,7 @@ def t2i_dreambooth(cfg):
 @training_options(StyleLoRAConfig)
 def t2i_lora(cfg):
     """Style LoRA: train a LoRA on the T2I's spatial attention from captioned images of a style."""
-    from stillmoving.t2i_finetune import train_style_lora
+    from stillmoving.training.style_lora import train_style_lora
 
     console.print(f"style LoRA written to {train_style_lora(cfg)}")
 

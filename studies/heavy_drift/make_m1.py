@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from stillmoving.t2i_finetune import DreamBoothConfig, train_dreambooth
+from stillmoving.training.config import DreamBoothConfig
+from stillmoving.training.dreambooth import train_dreambooth
 from stillmoving.world.folders import write_image_folder
 from stillmoving.world.weights import shipped_model
 

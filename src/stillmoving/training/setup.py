@@ -1,5 +1,6 @@
-"""Set-up every trainer shares: the accelerator, the frozen model on the device and the trainable module
-around it, freezing, the optimizer and its schedule, the data loaders, and the training noise schedule."""
+"""Set-up every trainer shares: the accelerator, the frozen model on the device (the video model V for the
+stages, the base T2I M for DreamBooth and style LoRA) and the trainable module around it, freezing, the
+optimizer and its schedule, the data loaders, and the training noise schedule."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
-from diffusers import DDPMScheduler
+from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline
 from diffusers.optimization import get_scheduler
 
 from stillmoving.adapters.spatial import SpatialAdapters
-from stillmoving.loading import check_num_frames, load_t2v
+from stillmoving.data.sources import PromptBank
+from stillmoving.errors import StillMovingError
+from stillmoving.injection import t2i_unet_from_t2v
+from stillmoving.loading import check_num_frames, load_t2v, t2i_pipeline
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.training import monitor
 from stillmoving.training.checkpoints import save_only_trainable
-from stillmoving.training.config import OptimConfig, TrainConfig
+from stillmoving.training.config import OptimConfig, T2ITrainConfig, TrainConfig
+from stillmoving.validation import local_or_hub
 
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -95,3 +100,65 @@ def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
         dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=False, generator=generator
     )
+
+
+class ImageDenoiser(torch.nn.Module):
+    """The T2I UNet (and the text encoder when it trains) as one module, so accelerate can wrap and sync it."""
+
+    def __init__(self, unet: torch.nn.Module, text_encoder: torch.nn.Module | None = None):
+        super().__init__()
+        self.unet = unet
+        self.text_encoder = text_encoder
+
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """noisy (b, c, h, w), timesteps (b,), text: embeddings (b, seq, dim), or token ids (b, seq)
+        when the text encoder trains -> prediction (b, c, h, w)."""
+        if self.text_encoder is not None:
+            text = self.text_encoder(text)[0]
+        return self.unet(noisy, timesteps, encoder_hidden_states=text).sample
+
+
+def load_base_t2i(model: str, dtype: torch.dtype = torch.float32) -> StableDiffusionPipeline:
+    """M as a Stable Diffusion pipeline: an AnimateDiff folder's T2I part, or a Stable Diffusion folder."""
+    model = local_or_hub(model)
+    try:
+        index = DiffusionPipeline.load_config(model)
+    except (OSError, ValueError) as error:
+        raise StillMovingError(f"{model} is not a diffusers pipeline folder: {str(error).splitlines()[0]}") from None
+    if index.get("unet", [None, None])[1] == "UNetMotionModel":
+        t2v = load_t2v(model, dtype=dtype)
+        return t2i_pipeline(t2v, t2i_unet_from_t2v(t2v.unet))
+    try:
+        pipe = StableDiffusionPipeline.from_pretrained(
+            model, dtype=dtype, safety_checker=None, requires_safety_checker=False
+        )
+    except (OSError, ValueError, TypeError) as error:
+        raise StillMovingError(
+            f"cannot load a Stable Diffusion model from {model}: {str(error).splitlines()[0]}"
+        ) from None
+    pipe.set_progress_bar_config(leave=False)
+    return pipe
+
+
+def frozen_image_model(accelerator: Accelerator, cfg: T2ITrainConfig) -> StableDiffusionPipeline:
+    """M (the base T2I) with every weight frozen, on the device in the mixed-precision dtype."""
+    pipe = load_base_t2i(cfg.model, WEIGHT_DTYPES[cfg.mixed_precision]).to(accelerator.device)
+    pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
+    freeze(pipe.unet, pipe.vae, pipe.text_encoder)
+    return pipe
+
+
+def text_table(bank: PromptBank, pipe: StableDiffusionPipeline, token_ids: bool) -> torch.Tensor:
+    """Row i for prompt i: embeddings (P, seq, dim), or token ids (P, seq) for a text encoder that trains."""
+    if not token_ids:
+        return bank.encode(pipe.tokenizer, pipe.text_encoder)
+    tokenizer = pipe.tokenizer
+    return tokenizer(
+        bank.prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids
+
+
+def latent_dataset(latents: list[torch.Tensor], prompts: list[str], bank: PromptBank):
+    """Items (latent (c, h, w), prompt row)."""
+    ids = torch.tensor([bank.add(p) for p in prompts], dtype=torch.long)
+    return torch.utils.data.TensorDataset(torch.stack(latents), ids)

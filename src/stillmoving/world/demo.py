@@ -32,9 +32,10 @@ from stillmoving.files import write_text
 from stillmoving.injection import t2i_config
 from stillmoving.loading import assemble_interpolated, assemble_pipeline, load_customized, load_t2v, t2i_pipeline
 from stillmoving.run_folder import SPATIAL_ADAPTERS
-from stillmoving.t2i_finetune import LORA_FILE, DreamBoothConfig, StyleLoRAConfig, train_dreambooth, train_style_lora
-from stillmoving.training.config import CustomizeConfig
+from stillmoving.training.config import CustomizeConfig, DreamBoothConfig, StyleLoRAConfig
+from stillmoving.training.dreambooth import train_dreambooth
 from stillmoving.training.spatial_stage import train_spatial_adapters
+from stillmoving.training.style_lora import LORA_FILE, train_style_lora
 from stillmoving.world.claims import (
     BASE,
     INTERPOLATION,
