@@ -173,30 +173,40 @@ def attach_motion_adapter(cfg: CustomizeConfig, unet, bake: bool = True) -> Moti
 
 def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     """Run stage 2 end to end; returns the spatial-adapter file."""
+    # 1. Check inputs: the output folder, the images and the stage-2 settings, before any model is loaded
     check_output_dir(cfg)
     if cfg.images:
         check_images(cfg.images)  # before any model is loaded
     check_customize_inputs(cfg)
+
+    # 2. Load the frozen video model V and the customized T2I M1
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     m1 = load_customized(pipe, cfg.customized, cfg.lora)
     check_t2i_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
+
+    # 3. Make the training data: prior videos of V, then M1's images
     output = prepare_output_dir(cfg)
     bank = PromptBank()
     started = time.perf_counter()
     prior_latents, prior_prompts = prior_videos(cfg, pipe)  # V itself: M1 is not injected yet
     image_dir = output / IMAGES if accelerator.is_main_process else None
     image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
+
+    # 4. Inject M1 into V and encode the prompts
     pipe.inject_customized(m1.unet, m1.text_encoder)
     del m1
     images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
     text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)
 
+    # 5. Attach the adapters: the frozen motion adapter, the trainable spatial adapters
     motion = attach_motion_adapter(cfg, pipe.unet, bake=accelerator.distributed_type != DistributedType.FSDP)
     spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank).to(accelerator.device).attach(pipe.unet)
     cast_training_params(spatial)
     model = VideoDenoiser(pipe.unet, spatial)
+
+    # 6. Prepare the optimizer, the data loaders and the state resumed from
     optimizer, schedule = make_optimizer(cfg, spatial.trainable_parameters())
     frozen_data = loader(FrozenImageDataset(images, cfg.num_frames), cfg)
     prior_data = loader(VideoClipDataset(priors), cfg) if len(priors) else None
@@ -211,6 +221,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.batch_size, done)
     prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.batch_size, done)
 
+    # 7. Define the loss terms: frozen videos with the motion adapter on, prior videos with it off
     def frozen_loss():
         batch = next(frozen_stream)
         if motion is not None:
@@ -240,6 +251,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         )
 
     terms = [frozen_loss, prior_loss] if prior_stream is not None else [frozen_loss]  # back-propagated in turn
+
+    # 8. Training loop
     validate = spatial_validation(accelerator, pipe, motion, cfg, image_prompts)
     sampled = time.perf_counter()
     losses = train(
@@ -255,6 +268,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         validate=validate,
     )
     seconds = {"sampling": sampled - started, "training": time.perf_counter() - sampled}  # this process's wall time
+
+    # 9. Save the adapters, check them against naive injection, and write the run record
     accelerator.wait_for_everyone()
     if motion is not None:
         motion.unbake()  # the UNet's own weights again, for the fingerprint
