@@ -36,8 +36,8 @@ def check_conditional_section(quick_report):
     assert list(variants) == CONDITIONAL_VARIANTS
     assert all(v["seeds"] == [0, 1, 0, 1] for v in variants.values())
     for name in CONDITIONAL_VARIANTS[1:]:
-        assert {"track_iou", "track_error", "fidelity", "consistency"} <= set(variants[name]["summary"])
-    assert variants[REFERENCE]["summary"]["track_error"]["mean"] == 0  # the references against themselves
+        assert {"track_iou", "track_distance", "fidelity", "consistency"} <= set(variants[name]["summary"])
+    assert variants[REFERENCE]["summary"]["track_distance"]["mean"] == 0  # the references against themselves
     gap = json.loads((quick_report / "claims.json").read_text())["still_moving_minus_naive"][CONDITIONAL]
     assert gap["track_iou"]["n"] == 4
     assert "track_iou" in (quick_report / "index.html").read_text()

@@ -105,7 +105,7 @@ def test_controlnet_phase_trains_a_controlnet_for_the_t2i(world_dir, tmp_path):
     assert net.config.conditioning_embedding_out_channels == [16, 32]  # the tiny VAE halves: one stride-2 conv
     zero_convs = [p for n, p in net.named_parameters() if n.startswith("controlnet_down_blocks")]
     assert any(p.abs().sum() > 0 for p in zero_convs)  # trained away from their zero start
-    assert set(record["monitor"]) == {"track_iou", "track_error"} and record["params"] > 0
+    assert set(record["monitor"]) == {"track_iou", "track_distance"} and record["params"] > 0
 
 
 def test_joint_phase_can_keep_the_spatial_layers(world_dir, tmp_path):

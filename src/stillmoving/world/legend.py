@@ -90,10 +90,10 @@ TRACK_IOU = Metric(
     "0 to 1; rendered ground truth scores about 0.9 against its own silhouettes",
     HIGHER,
 )
-TRACK_ERROR = Metric(
-    "track_error",
+TRACK_DISTANCE = Metric(
+    "track_distance",
     "Conditional generation: distance between the object's centre and the reference silhouette's, mean over frames.",
     "px, 0 and up",
     LOWER,
 )
-TRACK_METRICS: tuple[Metric, ...] = (TRACK_IOU, TRACK_ERROR)  # only the conditional sections have them
+TRACK_METRICS: tuple[Metric, ...] = (TRACK_IOU, TRACK_DISTANCE)  # only the conditional sections have them

@@ -574,7 +574,7 @@ def reference_masks(silhouettes: np.ndarray) -> np.ndarray:
 def track_following(frames: np.ndarray, silhouettes: np.ndarray) -> dict[str, float]:
     """How closely a video's object follows a reference silhouette video of the same size: the mean over frames
     of the IoU of the oracle's object region (`segment`) with the reference mask ("track_iou"; 0 in a frame
-    without an object), and the mean distance in pixels between their centroids ("track_error"; NaN when no
+    without an object), and the mean distance in pixels between their centroids ("track_distance"; NaN when no
     frame has an object)."""
     frames = to_uint8_frames(frames)
     masks = reference_masks(silhouettes)
@@ -591,7 +591,7 @@ def track_following(frames: np.ndarray, silhouettes: np.ndarray) -> dict[str, fl
         error = np.linalg.norm(seg.centroid - centre, axis=1)
     return {
         "track_iou": float(iou.mean()),
-        "track_error": float(np.nanmean(error)) if np.isfinite(error).any() else float("nan"),
+        "track_distance": float(np.nanmean(error)) if np.isfinite(error).any() else float("nan"),
     }
 
 
