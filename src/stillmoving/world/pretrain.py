@@ -454,7 +454,7 @@ def high_noise_weights(scheduler, timesteps: torch.Tensor, cap: float) -> torch.
 
 
 def motion_loss(model, scheduler, latents: torch.Tensor, text: torch.Tensor, phase: PhaseConfig) -> torch.Tensor:
-    """The video denoising loss (as training/loop.py's video_loss) of clips (b, c, f, h, w); timesteps of the
+    """The video denoising loss (as losses.video_loss) of clips (b, c, f, h, w); timesteps of the
     second half of the batch come from [min_timestep, T), and the loss is weighted by `high_noise_weights`
     (or min-SNR-gamma when no cap is set)."""
     noise = torch.randn_like(latents)
