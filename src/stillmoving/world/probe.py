@@ -19,6 +19,7 @@ import itertools
 import numpy as np
 import torch
 
+from stillmoving.losses import predicted_clean
 from stillmoving.world.synthetic import (
     BACKGROUNDS,
     COLORS,
@@ -247,10 +248,9 @@ def direction_gap(
     noise = torch.randn(latents.shape, generator=generator)
     timesteps = torch.randint(500, scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    alpha = scheduler.alphas_cumprod[timesteps].view(-1, 1, 1, 1, 1)
 
     def x0_error(states: torch.Tensor) -> torch.Tensor:
-        x0 = (noisy - (1 - alpha).sqrt() * model(noisy, timesteps, states)) / alpha.sqrt()
+        x0 = predicted_clean(scheduler, noisy, model(noisy, timesteps, states), timesteps)
         return (x0 - latents).pow(2).mean()
 
     return float(x0_error(swapped) / x0_error(text) - 1)
