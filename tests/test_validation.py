@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from stillmoving.errors import StillMovingError
-from stillmoving.validation import check_device, check_dtype, check_size, vae_factor
+from stillmoving.validation import check_device, check_dtype, check_size, native_size, vae_factor
 
 
 def machine(monkeypatch, cuda: int = 0, bf16: bool = False, mps: bool = False) -> None:
@@ -15,6 +15,13 @@ def machine(monkeypatch, cuda: int = 0, bf16: bool = False, mps: bool = False) -
     monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: bf16)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+def test_native_size_is_diffusers_default(tiny_dir, tiny_pipe, tmp_path):
+    native = tiny_pipe.unet.config.sample_size * tiny_pipe.vae_scale_factor  # what the pipeline uses for height=None
+    assert native_size(tiny_dir) == native and native != 512
+    assert native_size(tmp_path / "model.safetensors", tiny_dir) == native  # its --config-dir
+    assert native_size(tmp_path / "model.safetensors", None) == 512 and native_size(None) == 512  # SD1.5's
 
 
 @pytest.mark.parametrize(

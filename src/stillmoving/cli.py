@@ -208,8 +208,8 @@ def generate(
     num_frames: Annotated[
         int | None, typer.Option(help="Frames (default: the control/input video's, else 16).")
     ] = None,
-    height: Annotated[int | None, typer.Option(help="Height in pixels (default: the video's, else 512).")] = None,
-    width: Annotated[int | None, typer.Option(help="Width in pixels (default: the video's, else 512).")] = None,
+    height: Annotated[int | None, typer.Option(help="Height (default: the video's, else the model's).")] = None,
+    width: Annotated[int | None, typer.Option(help="Width (default: the video's, else the model's).")] = None,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 25,
     guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
     scheduler: Annotated[
@@ -258,7 +258,7 @@ def generate(
     from stillmoving.inference import check_long_video, generate_videos, use_long_video
     from stillmoving.loading import assemble_pipeline, check_num_frames
     from stillmoving.run_folder import merge_customization, read_customization
-    from stillmoving.validation import check_device, check_dtype, check_generation, check_model_files
+    from stillmoving.validation import check_device, check_dtype, check_generation, check_model_files, native_size
 
     sources = read_customization(customization) if customization else {}
     given = dict(
@@ -275,7 +275,8 @@ def generate(
     files["model"] = files["model"] or _missing("--model or --customization")
     check_model_files(**files)
     conditioning = read_conditioning(controlnet, control_video, video, strength)
-    num_frames, height, width = conditioning_shape(conditioning, num_frames, height, width)
+    native = native_size(files["model"], files["config_dir"])  # diffusers' default: sample_size x the VAE's factor
+    num_frames, height, width = conditioning_shape(conditioning, num_frames, height, width, native)
     check_generation(files["model"], files["config_dir"], output, height, width, num_frames, steps, guidance_scale, fps)
     check_long_video(num_frames, context_length, context_stride, free_init_iterations if free_init else None)
     check_controlnets_fit_model(conditioning, files["model"])

@@ -251,10 +251,15 @@ def read_conditioning(
 
 
 def conditioning_shape(
-    conditioning: Conditioning, num_frames: int | None, height: int | None, width: int | None
+    conditioning: Conditioning,
+    num_frames: int | None,
+    height: int | None,
+    width: int | None,
+    default_size: int = DEFAULT_SIZE,
 ) -> tuple[int, int, int]:
     """(frames, height, width) of the output: what the conditioning videos have (each must agree with the others
-    and with any of `--num-frames`, `--height`, `--width` given), else the options, else 16 frames at 512 px."""
+    and with any of `--num-frames`, `--height`, `--width` given), else the options, else 16 frames at
+    `default_size` (the model's own size, `validation.native_size`)."""
     named = [("--control-video", v) for v in conditioning.control_videos]
     named += [("--video", conditioning.video)] if conditioning.video is not None else []
     for flag, frames in named:
@@ -271,7 +276,7 @@ def conditioning_shape(
             )
         num_frames, height, width = count, h, w
     frames = DEFAULT_FRAMES if num_frames is None else num_frames  # 0 stays 0, for check_generation to refuse
-    return frames, DEFAULT_SIZE if height is None else height, DEFAULT_SIZE if width is None else width
+    return frames, default_size if height is None else height, default_size if width is None else width
 
 
 # ----------------------------------------------------------------------------- the pipeline

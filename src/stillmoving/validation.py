@@ -15,6 +15,7 @@ import torch
 from stillmoving.errors import StillMovingError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+SD_SIZE = 512  # Stable Diffusion 1.5's images, the default where a model's configs do not say
 SD_VAE_FACTOR = 8  # Stable Diffusion's VAE: 4 blocks, 3 downsamplings
 
 
@@ -38,6 +39,19 @@ def vae_factor(*folders: str | Path | None) -> int:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return SD_VAE_FACTOR
+
+
+def native_size(*folders: str | Path | None) -> int:
+    """The image size a video model was made for, as diffusers' pipelines default to it: the UNet's `sample_size`
+    times the VAE's factor, read from the first diffusers folder's configs; else Stable Diffusion 1.5's 512."""
+    for folder in filter(None, folders):
+        try:
+            config = json.loads((Path(folder) / "unet" / "config.json").read_text())
+            size = config["sample_size"]
+            return (size if isinstance(size, int) else size[0]) * vae_factor(folder)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            continue
+    return SD_SIZE
 
 
 def check_size(height: int, width: int, factor: int) -> None:
