@@ -174,8 +174,8 @@ class CustomizeConfig(TrainConfig):
         "(docs/method.md).",
     )
     frame_agreement: float = opt(
-        0.0,
-        "Weight of a term that makes the frames of each frozen video agree (0: the paper's objective; "
+        10.0,
+        "Weight of a term that makes the frames of each frozen video agree (0: the paper's objective alone; "
         "docs/method.md, 'A term that makes the frames of a frozen video agree').",
     )
     cache_prior_videos: bool = opt(
