@@ -96,7 +96,7 @@ class PhaseConfig:
     caption_dropout: float = 0.0  # fraction of captions replaced by "" so classifier-free guidance works
     snr_gamma: float = 0.0  # min-SNR-gamma loss weighting (Hang et al. 2023); 0 = plain MSE
     kl_weight: float = 0.0  # vae: weight of KL(q(z|x) || N(0, I)) per latent element
-    object_weight: float = 0.0  # vae: extra reconstruction weight on object pixels (probe.foreground)
+    object_weight: float = 0.0  # vae: extra reconstruction weight on object pixels (object_mask)
     static_captions: float = 0.0  # t2i: fraction of captions without the motion words, as images are captioned
     appearance_dropout: float = 0.0  # fraction of captions that leave the object's colour and texture unnamed
     train_text_encoder: bool = True  # train CLIP too (t2i: from its seeded init; motion: see train_motion)
@@ -269,7 +269,7 @@ def choose_captions(data: WorldData, video_ids: torch.Tensor, phase: PhaseConfig
 # ----------------------------------------------------------------------------- the loop
 
 
-def fit(params: list[torch.nn.Parameter], step_loss, phase: PhaseConfig, name: str, on_step=None) -> dict:
+def optimise(params: list[torch.nn.Parameter], step_loss, phase: PhaseConfig, name: str, on_step=None) -> dict:
     """AdamW with warmup + cosine decay, gradient clipping at 1; returns losses and timing."""
     optimizer = torch.optim.AdamW(params, lr=phase.learning_rate, weight_decay=0.0)
     schedule = get_scheduler("cosine", optimizer, num_warmup_steps=phase.warmup_steps, num_training_steps=phase.steps)
@@ -309,10 +309,24 @@ def random_frames(data: WorldData, batch_size: int) -> tuple[torch.Tensor, torch
 # ----------------------------------------------------------------------------- phase 1: vae
 
 
+OBJECT_RAMP = (30.0, 60.0)  # RGB distance from the row's median colour: object_mask 0 below, 1 above
+
+
+def object_mask(frames: np.ndarray) -> np.ndarray:
+    """(..., H, W) soft object mask in [0, 1] of uint8 frames (..., H, W, 3), for the VAE's loss weights: the
+    distance of each pixel from its row's median colour (the world's backgrounds are constant along a row and its
+    object covers at most a third of one), ramped over OBJECT_RAMP. A training weight, cheap and fixed so the
+    pretraining reproduces; the world's measurements segment with the oracle (`metrics.segment`)."""
+    rows = np.median(frames.astype(np.float32), axis=-2, keepdims=True)  # (..., h, 1, 3): the background
+    distance = np.linalg.norm(frames.astype(np.float32) - np.broadcast_to(rows, frames.shape), axis=-1)
+    low, high = OBJECT_RAMP
+    return np.clip((distance - low) / (high - low), 0.0, 1.0)
+
+
 def object_weights(pixels: torch.Tensor, object_weight: float) -> torch.Tensor:
     """(b, 1, h, w) reconstruction weights: 1 on the background, 1 + object_weight on the object."""
     frames = ((pixels.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-    return 1 + object_weight * torch.from_numpy(probe.foreground(frames))[:, None]
+    return 1 + object_weight * torch.from_numpy(object_mask(frames))[:, None]
 
 
 def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, object_weight: float) -> torch.Tensor:
@@ -340,7 +354,7 @@ def train_vae(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     torch.manual_seed(cfg.seed)
     vae = build_vae(arch, cfg.resolution)
     phase = cfg.vae
-    stats = fit(
+    stats = optimise(
         list(vae.parameters()),
         lambda: vae_loss(
             vae, data.frames(*random_frames(data, phase.batch_size)), phase.kl_weight, phase.object_weight
@@ -371,7 +385,7 @@ def image_loss(unet, scheduler, latents: torch.Tensor, text: torch.Tensor, snr_g
     return denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights)
 
 
-def t2i_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionPipeline:
+def world_t2i_pipeline(vae, text_encoder, tokenizer, unet) -> StableDiffusionPipeline:
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -393,7 +407,7 @@ def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     text_encoder = build_text_encoder(arch, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id)
     unet = build_unet(arch, latents.shape[-1])
     scheduler = build_scheduler()
-    pipe = t2i_pipeline(vae, text_encoder, tokenizer, unet)
+    pipe = world_t2i_pipeline(vae, text_encoder, tokenizer, unet)
     pipe.set_progress_bar_config(disable=True)
     monitors = []
     # SD's CLIP tells every word apart; a CLIP trained only through the UNet lets the words that do not
@@ -421,7 +435,7 @@ def train_t2i(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     text_encoder.requires_grad_(phase.train_text_encoder)
     params = list(unet.parameters()) + (list(text_encoder.parameters()) if phase.train_text_encoder else [])
     params += list(identity_head.parameters()) if phase.token_identity_weight else []
-    stats = fit(params, step_loss, phase, "t2i", on_step)
+    stats = optimise(params, step_loss, phase, "t2i", on_step)
     pipe.save_pretrained(out / "t2i")
     return {**stats, "monitor": monitors}
 
@@ -540,7 +554,7 @@ def train_video(pipe, cfg: PretrainConfig, data: WorldData, phase: PhaseConfig, 
 
     params = [p for p in pipe.unet.parameters() if p.requires_grad]
     params += list(pipe.text_encoder.parameters()) if phase.train_text_encoder else []
-    stats = fit(params, step_loss, phase, name, on_step)
+    stats = optimise(params, step_loss, phase, name, on_step)
     return {**stats, "trainable_params": sum(p.numel() for p in params), "monitor": monitors}
 
 
@@ -656,7 +670,7 @@ def train_controlnet(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
         condition = conditioning_pixels(masks)
         return controlnet_loss(controlnet, t2i, scheduler, latents[videos, :, frames], text, condition, phase.snr_gamma)
 
-    stats = fit(list(controlnet.parameters()), step_loss, phase, "controlnet")
+    stats = optimise(list(controlnet.parameters()), step_loss, phase, "controlnet")
     controlnet.eval()
     with torch.random.fork_rng():
         stats["monitor"] = {k: round(v, 4) for k, v in track_monitor(pipe, controlnet, cfg, data).items()}

@@ -1,10 +1,11 @@
-"""Measure what a video of the synthetic world shows, from its pixels alone.
+"""Monitor the world's models while they train and after: sampled videos scored against their prompts.
 
-The world's frames are one object over a background that is constant along each row (plain colours,
-or the vertical "dusk" gradient), and the object never covers more than a third of a row. So the
-per-row median of a frame is its background, and the distance of each pixel from it says how much
-of the object is there. From that soft foreground mask come the object's centroid track (motion
-direction and distance), its frame-to-frame overlap (temporal consistency) and its colour.
+Every figure rests on the world's one oracle, `stillmoving.world.metrics`: its segmentation (`metrics.segment`:
+the object against a background fitted to each frame's border, as a soft mask and a centroid per frame) and its
+motion estimate (`metrics.estimate_motion`: the Theil-Sen velocity of the centroid track, and the direction it
+points in, "static" below the oracle's speed threshold). From them come the motion's distance and direction, the
+track's distance from a straight line, the object's frame-to-frame overlap (temporal consistency), its colour and
+the background's name; `summarise` averages them over videos.
 
 `monitor` samples a few prompts from a pipeline and scores the videos against their prompts; the
 pretraining prints it while the motion modules learn, and the same numbers describe a finished world.
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from stillmoving.losses import predicted_clean
+from stillmoving.world import metrics
 from stillmoving.world.synthetic import (
     BACKGROUNDS,
     COLORS,
@@ -32,9 +34,7 @@ from stillmoving.world.synthetic import (
 )
 
 OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
-
-FOREGROUND_RAMP = (30.0, 60.0)  # RGB distance from the background: weight 0 below, 1 above
-MIN_AREA = 2.0  # pixels of foreground weight below which a frame "shows no object"
+MIN_COLOUR_PIXELS = 2  # confident object pixels below which a frame's object has no colour
 
 
 def to_uint8(frames) -> np.ndarray:
@@ -49,47 +49,14 @@ def to_uint8(frames) -> np.ndarray:
     return frames
 
 
-def background(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W, 3) float per-row median colour broadcast over the row: the background estimate."""
-    rows = np.median(frames.astype(np.float32), axis=-2, keepdims=True)  # (..., h, 1, 3)
-    return np.broadcast_to(rows, frames.shape)
-
-
-def foreground(frames: np.ndarray) -> np.ndarray:
-    """(..., H, W) soft object mask in [0, 1] of uint8 frames (..., H, W, 3)."""
-    distance = np.linalg.norm(frames.astype(np.float32) - background(frames), axis=-1)
-    low, high = FOREGROUND_RAMP
-    return np.clip((distance - low) / (high - low), 0.0, 1.0)
-
-
-def centroids(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Object centre (F, 2) as (x, y) pixel indices and foreground area (F,) of one video (F, H, W, 3).
-    Frames without an object get a NaN centre."""
-    weight = foreground(frames)  # (f, h, w)
-    area = weight.sum(axis=(1, 2))
-    ys, xs = np.indices(weight.shape[1:], dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = np.stack([(weight * xs).sum((1, 2)), (weight * ys).sum((1, 2))], axis=1) / area[:, None]
-    centre[area < MIN_AREA] = np.nan
-    return centre, area
-
-
-def fit_velocity(track: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares straight line through a centroid track (F, 2): velocity (2,) in px/frame and the
-    RMS distance of the track from the line (px). NaN when any frame has no object."""
-    if np.isnan(track).any() or len(track) < 2:
-        return np.full(2, np.nan), float("nan")
-    t = np.arange(len(track)) - (len(track) - 1) / 2
-    velocity = (t[:, None] * (track - track.mean(0))).sum(0) / (t * t).sum()
-    residual = track - track.mean(0) - t[:, None] * velocity
-    return velocity, float(np.sqrt((residual**2).sum(1).mean()))
-
-
-def direction_of(velocity: np.ndarray) -> str | None:
-    """The world direction whose unit vector best matches a velocity (x right, y down)."""
-    if np.isnan(velocity).any():
-        return None
-    return max(DIRECTIONS, key=lambda name: float(np.dot(DIRECTIONS[name], velocity)))
+def track_residual(track: np.ndarray, velocity: np.ndarray) -> float:
+    """RMS distance (px) of a centroid track (F, 2) from the straight line of slope `velocity` (px/frame)
+    through it; frames without an object are left out. NaN without a velocity."""
+    if not np.isfinite(velocity).all():
+        return float("nan")
+    present = ~np.isnan(track[:, 0])
+    offsets = track[present] - np.flatnonzero(present)[:, None] * velocity  # where each frame's line starts
+    return float(np.sqrt(((offsets - offsets.mean(0)) ** 2).sum(1).mean()))
 
 
 def mask_iou(weight: np.ndarray) -> float:
@@ -104,38 +71,43 @@ def nearest(rgb: np.ndarray, palette: dict[str, tuple[int, int, int]]) -> str:
     return min(palette, key=lambda name: float(np.linalg.norm(np.array(palette[name], np.float32) - rgb)))
 
 
-def object_colour(frame: np.ndarray) -> np.ndarray | None:
-    """Body colour of one frame (H, W, 3): the brightest tenth of the confident object pixels, so the dark
-    stripes and dots of a texture and the blended edges do not pull it down."""
-    pixels = frame[foreground(frame) > 0.9].astype(np.float32)
-    if len(pixels) < MIN_AREA:
+def object_colour(frame: np.ndarray, weight: np.ndarray) -> np.ndarray | None:
+    """Body colour of one frame (H, W, 3) given its object mask (H, W) (`metrics.segment`'s weight): the
+    brightest tenth of the confident object pixels, so the dark stripes and dots of a texture and the blended
+    edges do not pull it down."""
+    pixels = frame[weight > 0.9].astype(np.float32)
+    if len(pixels) < MIN_COLOUR_PIXELS:
         return None
     bright = pixels[pixels.sum(1) >= np.percentile(pixels.sum(1), 90)]
     return bright.mean(0)
 
 
-def background_name(frame: np.ndarray) -> str:
-    """Nearest world background of one frame, comparing its top and bottom rows' medians."""
-    rows = background(frame)[:, 0]  # (h, 3)
+def background_name(frame: np.ndarray, background: np.ndarray | None = None) -> str:
+    """Nearest world background of one frame (H, W, 3), comparing the top and bottom quarters of the oracle's
+    background fit (`metrics.segment`; pass the frame's (H, W, 3) `Segmentation.background` to reuse one)."""
+    if background is None:
+        background = metrics.segment(frame[None]).background[0]
+    rows = background[:, 0]  # (h, 3)
     top, bottom = rows[: len(rows) // 4].mean(0), rows[-(len(rows) // 4) :].mean(0)
     return min(BACKGROUNDS, key=lambda n: float(np.linalg.norm(np.subtract(BACKGROUNDS[n], (top, bottom)))))
 
 
 def video_stats(frames: np.ndarray, spec: SceneSpec) -> dict:
     """Everything measured on one video (F, H, W, 3) uint8, against the scene its prompt describes."""
-    track, area = centroids(frames)
-    velocity, residual = fit_velocity(track)
-    colour = object_colour(frames[0])
+    seg = metrics.segment(frames)
+    motion = metrics.estimate_motion(frames, seg)
+    area = seg.weight.sum(axis=(1, 2))
+    colour = object_colour(frames[0], seg.weight[0])
     return {
-        "direction_ok": direction_of(velocity) == spec.direction,
-        "displacement": float(np.linalg.norm(velocity) * (len(frames) - 1)),
-        "along": float(np.dot(DIRECTIONS[spec.direction], velocity) * (len(frames) - 1)),
-        "track_residual": residual,
-        "mask_iou": mask_iou(foreground(frames)),
+        "direction_ok": motion.direction == spec.direction,
+        "displacement": float(np.linalg.norm(motion.velocity) * (len(frames) - 1)),
+        "along": float(np.dot(DIRECTIONS[spec.direction], motion.velocity) * (len(frames) - 1)),
+        "track_residual": track_residual(motion.track, motion.velocity),
+        "mask_iou": mask_iou(seg.weight),
         "area_cv": float(area.std() / max(area.mean(), 1e-6)),
-        "object_found": bool(area.min() >= MIN_AREA),
+        "object_found": bool(np.isfinite(motion.track).all()),
         "colour_ok": colour is not None and nearest(colour, COLORS) == spec.color,
-        "background_ok": background_name(frames[0]) == spec.background,
+        "background_ok": background_name(frames[0], seg.background[0]) == spec.background,
     }
 
 
@@ -145,8 +117,10 @@ def _nanmean(values) -> float:
 
 
 def summarise(videos, specs: list[SceneSpec]) -> dict:
-    """Averages of `video_stats` over videos (N, F, H, W, 3); NaNs (no object) count as failures and are
-    left out of the distance averages. `expected_displacement` is what the prompts' speeds ask for."""
+    """Averages of `video_stats` over videos (N, F, H, W, 3). A video whose object is missing from a frame fails
+    `object_found`; one the oracle finds static or without a track fails `direction_accuracy`; distances it cannot
+    measure (the object in fewer than two frames) are left out of their averages. `expected_displacement` is what
+    the prompts' speeds ask for."""
     stats = [video_stats(to_uint8(v), s) for v, s in zip(videos, specs, strict=True)]
     num_frames = to_uint8(videos[0]).shape[0]
     resolution = to_uint8(videos[0]).shape[1]
@@ -180,7 +154,7 @@ def monitor_scenes(count: int, seed: int = 1234, num_frames: int = 8) -> list[Sc
 
 
 @torch.no_grad()
-def sample_videos(
+def monitor_videos(
     pipe,
     specs: list[SceneSpec],
     num_frames: int,
@@ -214,7 +188,7 @@ def monitor(
 ) -> dict:
     """Sample `num_videos` prompts and score motion direction, distance, consistency and appearance."""
     specs = monitor_scenes(num_videos, num_frames=num_frames)
-    videos = sample_videos(pipe, specs, num_frames, resolution, steps, guidance_scale, seed)
+    videos = monitor_videos(pipe, specs, num_frames, resolution, steps, guidance_scale, seed)
     return summarise(videos, specs)
 
 
