@@ -12,7 +12,7 @@ import torch
 
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.world.demo import DemoConfig, evaluation_prompts, prior_prompts, still_caption
+from stillmoving.world.demo import DemoConfig, evaluation_scenes, image_prompts, prior_prompts
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 torch.set_num_threads(1)
@@ -161,13 +161,13 @@ if shared:
 
     st.video_loss = video_loss
 cfg = DemoConfig(num_prior_videos=16)
-train_prompts = evaluation_prompts("star", 16, 4, 32, 8)
+train_scenes = evaluation_scenes("star", 16, 4, 32, 8)
 run = dict(
     model=str(shipped_model()),
     output=f"runs/{name}",
     motion_adapter=str(shipped_motion_adapter()),
     customized=m1,
-    prompt=[still_caption(p) for p in train_prompts],
+    prompt=image_prompts(train_scenes),
     prior_prompt=prior_prompts(cfg),
     num_images=16,
     num_prior_videos=16,
@@ -180,6 +180,7 @@ run = dict(
     sample_steps=15,
     guidance_scale=4.0,
     seed=0,
+    frame_agreement=0.0,  # the study's "defaults": the paper's objective alone (the library's default is now 10)
     overwrite=True,
     cache_dir="cache",
 )
