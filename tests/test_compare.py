@@ -17,7 +17,7 @@ from stillmoving.world.claims import BASE, NAIVE, OURS, T2I
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 PROMPTS = ["a sks star moving left quickly on a gray background", "a sks star moving up slowly on a blue background"]
-VARIANTS = [BASE, T2I, NAIVE, "weight interpolation", OURS]
+VARIANTS = [BASE.label, T2I.label, NAIVE.label, "weight interpolation", OURS.label]
 WORLD = ["--num-frames", "8", "--height", "32", "--width", "32"]
 
 
@@ -98,13 +98,14 @@ def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_pa
     for name, variant in record["variants"].items():
         assert len(variant["per_video"]) == 4 and variant["seeds"] == [0, 1, 0, 1]
         keys = {"clip_t", "clip_i", "dino_i"} | (
-            {"temporal_consistency", "dynamic_degree", "speed"} if name != T2I else set()
+            {"temporal_consistency", "dynamic_degree", "speed"} if name != T2I.label else set()
         )
         assert all(keys <= set(figures) for figures in variant["per_video"]), name
     gaps = record["minus naive injection"]
-    assert list(gaps) == [BASE, T2I, "weight interpolation", OURS]
-    assert gaps[OURS]["clip_t"]["n"] == 4 and gaps[OURS]["clip_t"]["low"] <= gaps[OURS]["clip_t"]["high"]
-    assert gaps[T2I]["temporal_consistency"]["n"] == 0  # a still image has none
+    assert list(gaps) == [BASE.label, T2I.label, "weight interpolation", OURS.label]
+    ours = gaps[OURS.label]
+    assert ours["clip_t"]["n"] == 4 and ours["clip_t"]["low"] <= ours["clip_t"]["high"]
+    assert gaps[T2I.label]["temporal_consistency"]["n"] == 0  # a still image has none
     page = (output / "index.html").read_text()
     assert all(f"{name} minus naive injection" in page for name in gaps) and "metrics.png" in page
     assert (output / "metrics.png").stat().st_size > 0 and len(list((output / "media").iterdir())) == 20
@@ -113,7 +114,7 @@ def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_pa
     shutil.rmtree(removed)  # as if the run had stopped there
     code, _, err = compare(capsys, monkeypatch, inputs, output)
     assert code == 0, err
-    assert [line.split(":")[0] for line in err.splitlines() if "generated in" in line] == [NAIVE]
+    assert [line.split(":")[0] for line in err.splitlines() if "generated in" in line] == [NAIVE.label]
     assert err.count("all videos on disk") == 4 and removed.is_dir()
     assert json.loads((output / "metrics.json").read_text())["variants"] == record["variants"]  # same videos again
 

@@ -11,8 +11,9 @@ from test_cli import run
 
 from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, PROMPT_ALONE, REFERENCE
-from stillmoving.world.demo import still_caption
+from stillmoving.world.demo import image_prompts
 from stillmoving.world.legend import DEMO_METRICS
+from stillmoving.world.synthetic import SceneSpec
 
 VARIANTS = [
     "base T2V",
@@ -25,7 +26,7 @@ VARIANTS = [
 ]
 SWEEP = "motion scale (base T2V + motion adapter)"
 CONDITIONAL = "star + ControlNet"
-CONDITIONAL_VARIANTS = [REFERENCE, PROMPT_ALONE, NAIVE_CONTROL, OURS_CONTROL]
+CONDITIONAL_VARIANTS = [v.label for v in (REFERENCE, PROMPT_ALONE, NAIVE_CONTROL, OURS_CONTROL)]
 
 
 def check_conditional_section(quick_report):
@@ -37,7 +38,7 @@ def check_conditional_section(quick_report):
     assert all(v["seeds"] == [0, 1, 0, 1] for v in variants.values())
     for name in CONDITIONAL_VARIANTS[1:]:
         assert {"track_iou", "track_distance", "fidelity", "consistency"} <= set(variants[name]["summary"])
-    assert variants[REFERENCE]["summary"]["track_distance"]["mean"] == 0  # the references against themselves
+    assert variants[REFERENCE.label]["summary"]["track_distance"]["mean"] == 0  # the references against themselves
     gap = json.loads((quick_report / "claims.json").read_text())["still_moving_minus_naive"][CONDITIONAL]
     assert gap["track_iou"]["n"] == 4
     assert "track_iou" in (quick_report / "index.html").read_text()
@@ -89,12 +90,13 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     check_conditional_section(report)
 
 
-def test_still_caption_drops_motion_words():
-    assert still_caption("a sks star moving left quickly on a gray background") == "a sks star on a gray background"
-    assert (
-        still_caption("a red circle moving up slowly on a dusk background in crayon style")
-        == "a red circle on a dusk background in crayon style"
-    )
+def test_image_prompts_drop_motion_words():
+    star = SceneSpec("star", "pink", "two_tone", "left", "quickly", "gray", 0.3, (0.5, 0.5), subject="star")
+    circle = SceneSpec("circle", "red", "plain", "up", "slowly", "dusk", 0.3, (0.5, 0.5), style="crayon")
+    assert image_prompts([star, circle]) == [
+        "a sks star on a gray background",
+        "a red circle on a dusk background in crayon style",
+    ]
 
 
 def test_full_demo_asks_for_32_paired_videos_per_variant_and_refuses_quick_with_it(tmp_path, capsys, monkeypatch):

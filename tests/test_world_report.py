@@ -64,7 +64,7 @@ def test_no_nan_anywhere_and_n_a_cells_say_why(report):
     _, page, _ = report
     assert not re.search(r"\bnan\b", page.text(), re.IGNORECASE)
     star = rows(page.all("table", "metrics")[0])
-    still = next(r for r in star if r[0].text().startswith(T2I))
+    still = next(r for r in star if r[0].text().startswith(T2I.label))
     assert [c.text() for c in still[1:]] == ["n/a1", "n/a1", "n/a1", "0.800 ± 0.000", "n/a1", "0.062 ± 0.000"]
     assert "n/a: a still image has no motion" in page.text()
 
@@ -85,7 +85,7 @@ def test_videos_are_a_grid_of_prompt_seed_rows_and_variant_columns(report):
     grid = rows(page.all("table", "grid")[0])
     assert [c.text() for c in grid[0]] == [
         "prompt, seed",
-        *(v.name if v.name != T2I else f"{T2I} one still image" for v in variants),
+        *(v.name if v.name != T2I.label else f"{T2I.label} one still image" for v in variants),
     ]
     assert [r[0].text() for r in grid[1:]] == [f"{p} seed {s}" for p in PROMPTS for s in (0, 1)]
     for row in grid[1:]:
@@ -112,7 +112,7 @@ def test_metrics_json_is_strict_and_keeps_seeds(report):
     record = json.loads((folder / "metrics.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     star = record["sections"]["star"]
     assert star["Still-Moving"]["seeds"] == [0, 1] * 4
-    assert star[T2I]["per_video"][0]["speed"] is None and star[T2I]["summary"]["speed"]["n"] == 0
+    assert star[T2I.label]["per_video"][0]["speed"] is None and star[T2I.label]["summary"]["speed"]["n"] == 0
     assert record["motion_scale_sweep"]["alpha"] == [-1.0, 0.0, 1.0]
 
 

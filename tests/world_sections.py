@@ -9,8 +9,8 @@ from itertools import product
 
 import numpy as np
 
-from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, OURS, T2I
-from stillmoving.world.variants import Variant
+from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, NO_PRIOR, OURS, T2I
+from stillmoving.world.variants import Variant, VariantKind
 
 NAN = float("nan")
 PROMPTS = (
@@ -21,9 +21,9 @@ PROMPTS = (
 )
 
 
-def make_variant(name: str, figures, frames: int = 4, prompts=PROMPTS, seeds=(0, 1)) -> Variant:
+def make_variant(kind: VariantKind, figures, frames: int = 4, prompts=PROMPTS, seeds=(0, 1)) -> Variant:
     """`figures(i)` gives the metrics of the i-th (prompt, seed) pair; videos are flat 8 px squares."""
-    variant = Variant(name, f"what {name} is")
+    variant = Variant.of(kind, f"what {kind.label} is")
     for i, (prompt, seed) in enumerate(product(prompts, seeds)):
         variant.add(np.full((frames, 8, 8, 3), 30 * i, np.uint8), prompt, seed)
         variant.metrics.append(figures(i))
@@ -61,7 +61,7 @@ def section(
         make_variant(T2I, still, frames=1, **sizes),
         make_variant(NAIVE, naive, **sizes),
         make_variant(NO_MOTION, lambda i: {**naive(i), "is_static": static}, **sizes),
-        make_variant("no prior preservation", naive, **sizes),
+        make_variant(NO_PRIOR, naive, **sizes),
         make_variant(OURS, ours, **sizes),
     ]
 
@@ -69,7 +69,11 @@ def section(
 def sweep(displacements=(16.0, 8.0, 0.25), alphas=(-1.0, 0.0, 1.0), **sizes) -> tuple[list[float], list[Variant]]:
     """Motion-scale variants whose displacement is `displacements[k]` plus a per-video wobble."""
     variants = [
-        make_variant(f"alpha {a:g}", lambda i, d=d: {"displacement": d + (i % 3) / 4, "speed": d / 7}, **sizes)
+        make_variant(
+            VariantKind(f"alpha_{a:g}", f"alpha {a:g}"),
+            lambda i, d=d: {"displacement": d + (i % 3) / 4, "speed": d / 7},
+            **sizes,
+        )
         for a, d in zip(alphas, displacements)
     ]
     return list(alphas), variants

@@ -10,13 +10,19 @@ import numpy as np
 import torch
 
 from stillmoving.world.demo import DemoConfig, Generation, evaluation_prompts, score, t2i_reference
+from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model
 
 torch.set_num_threads(1)
 name, m1 = sys.argv[1:3]
 cfg = DemoConfig(model=str(shipped_model()), seeds=4)
 prompts = evaluation_prompts("star", 8, 2, 32, 8)
-v = score(t2i_reference(cfg, {"customized": m1, "loras": []}, prompts, Generation(8, 32, 15, 4.0)), "star", name, "")
+v = score(
+    t2i_reference(cfg, {"customized": m1, "loras": []}, prompts, Generation(8, 32, 15, 4.0)),
+    "star",
+    VariantKind(name, name),
+    "",
+)
 Path(f"results/{name}.json").write_text(json.dumps({"captions": v.captions, "metrics": v.metrics}))
 np.save(f"results/{name}.npy", np.stack(v.videos))
 print(name, " ".join(f"{k}={np.nanmean([m[k] for m in v.metrics]):.3f}" for k in ["fidelity", "artifact"]))

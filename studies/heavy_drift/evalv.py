@@ -14,6 +14,7 @@ import torch
 
 from stillmoving.loading import assemble_pipeline
 from stillmoving.world.demo import Generation, evaluation_prompts, generate, score
+from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 torch.set_num_threads(1)
@@ -48,7 +49,7 @@ if a.shared_noise:  # x_T = sqrt(rho) * one noise for every frame + sqrt(1 - rho
     pipe.prepare_latents = prepare_latents
 prompts = evaluation_prompts("star", a.prompts, 2, 32, 8)
 gen = Generation(8, 32, 15, a.guidance)
-v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), "star", a.name, "")
+v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), "star", VariantKind(a.name, a.name), "")
 Path("results").mkdir(exist_ok=True)
 Path(f"results/{a.name}.json").write_text(json.dumps({"captions": v.captions, "metrics": v.metrics}))
 np.save(f"results/{a.name}.npy", np.stack(v.videos))

@@ -29,7 +29,7 @@ from stillmoving.evaluation.score import EvalSettings, VideoScorer, check_settin
 from stillmoving.files import write_text
 from stillmoving.validation import at_least, check_device, check_dtype, check_size, check_writable, vae_factor
 from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, OURS, T2I
-from stillmoving.world.variants import Key, Variant
+from stillmoving.world.variants import Key, Variant, VariantKind
 
 RECORD = "compare.json"
 
@@ -179,7 +179,7 @@ def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
 
 
 def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torch.dtype) -> dict:
-    """name -> (description, pipeline factory); the table's and the grid's order."""
+    """kind -> (description, pipeline factory); the table's and the grid's order."""
     w = cfg.interpolation_weight
     return {
         BASE: ("the video model, uncustomized", lambda: _pipe(sources, device, dtype)),
@@ -202,7 +202,7 @@ def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torc
 # ----------------------------------------------------------------------------- generating and scoring
 
 
-def _sample(pipe, name: str, cfg: CompareConfig, key: Key) -> np.ndarray:
+def _sample(pipe, kind: VariantKind, cfg: CompareConfig, key: Key) -> np.ndarray:
     prompt, seed = key
     common = dict(
         height=cfg.height,
@@ -212,34 +212,34 @@ def _sample(pipe, name: str, cfg: CompareConfig, key: Key) -> np.ndarray:
         generator=torch.Generator().manual_seed(seed),
         output_type="np",
     )
-    if name == T2I:
+    if kind == T2I:
         return to_uint8_frames(pipe(prompt, **common).images[0][None])  # (1, h, w, 3): a still
     return to_uint8_frames(pipe(prompt, num_frames=cfg.num_frames, **common).frames[0])
 
 
-def generate_missing(cfg: CompareConfig, name: str, build: Callable, keys: list[Key]) -> float:
+def generate_missing(cfg: CompareConfig, kind: VariantKind, build: Callable, keys: list[Key]) -> float:
     """Generate the variant's videos that are not on disk yet (the model loads only if one is missing);
     returns the seconds spent."""
     output = Path(cfg.output_dir)
-    missing = [key for key in keys if not video_path(output, name, key).is_dir()]
+    missing = [key for key in keys if not video_path(output, kind.label, key).is_dir()]
     if not missing:
         return 0.0
     start = time.perf_counter()
     pipe = build()
     pipe.set_progress_bar_config(disable=True)
     for key in missing:
-        write_video(_sample(pipe, name, cfg, key), video_path(output, name, key))
+        write_video(_sample(pipe, kind, cfg, key), video_path(output, kind.label, key))
     return time.perf_counter() - start
 
 
-def score_variants(cfg: CompareConfig, keys: list[Key], descriptions: dict[str, str]) -> list[Variant]:
+def score_variants(cfg: CompareConfig, keys: list[Key], descriptions: dict[VariantKind, str]) -> list[Variant]:
     """Every variant's videos, read back from disk (a resumed run scores exactly what a fresh one would)."""
     scorer = VideoScorer(cfg.evaluation)
     variants = []
-    for name, description in descriptions.items():
-        variant = Variant(name, description)
+    for kind, description in descriptions.items():
+        variant = Variant.of(kind, description)
         for key in keys:
-            variant.add(read_video(video_path(Path(cfg.output_dir), name, key)), *key)
+            variant.add(read_video(video_path(Path(cfg.output_dir), kind.label, key)), *key)
         variant.metrics = [scorer.score(video, prompt) for video, prompt in zip(variant.videos, variant.captions)]
         variants.append(variant)
     return variants
@@ -256,10 +256,10 @@ def run_compare(cfg: CompareConfig, on_variant: Callable[[str, float], None] = l
     keys = [(prompt, seed) for prompt in cfg.prompts for seed in range(cfg.seeds)]
     builders = variant_builders(cfg, sources, device, dtype)
     timings = {}
-    for name, (_, build) in builders.items():
-        timings[name] = round(generate_missing(cfg, name, build, keys), 1)
-        on_variant(name, timings[name])
-    variants = score_variants(cfg, keys, {name: description for name, (description, _) in builders.items()})
+    for kind, (_, build) in builders.items():
+        timings[kind.label] = round(generate_missing(cfg, kind, build, keys), 1)
+        on_variant(kind.label, timings[kind.label])
+    variants = score_variants(cfg, keys, {kind: description for kind, (description, _) in builders.items()})
     settings = {
         **video_settings(cfg, sources),
         "prompts": cfg.prompts,

@@ -37,7 +37,7 @@ def measured_columns(variants: list[Variant]) -> list[Metric]:
 
 def versus_naive(variants: list[Variant], columns: list[Metric], seed: int = 0) -> dict[str, dict[str, Interval]]:
     """Per variant other than naive injection: variant minus naive injection, paired by (prompt, seed)."""
-    naive = next(v for v in variants if v.name == NAIVE)
+    naive = next(v for v in variants if v.id == NAIVE.id)
     return {
         v.name: {m.key: paired_bootstrap(*paired(naive, v, m.key), seed=seed) for m in columns}
         for v in variants
@@ -107,14 +107,14 @@ def _record(variants: list[Variant], gaps: dict[str, dict[str, Interval]], setti
         "settings": settings,
         "generation_seconds": timings,
         "variants": {v.name: v.record() for v in variants},
-        f"minus {NAIVE}": {name: {k: i.as_dict() for k, i in row.items()} for name, row in gaps.items()},
+        f"minus {NAIVE.label}": {name: {k: i.as_dict() for k, i in row.items()} for name, row in gaps.items()},
     }
 
 
 def _page(
     variants: list[Variant], columns: list[Metric], gaps: dict, media: dict, rows: list[Key], settings: dict
 ) -> str:
-    gap_rows = [(f"{name} minus {NAIVE}", row) for name, row in gaps.items()]
+    gap_rows = [(f"{name} minus {NAIVE.label}", row) for name, row in gaps.items()]
     notes = (
         f"{len(settings['prompts'])} prompts x {settings['seeds']} seeds = {len(rows)} (prompt, seed) pairs per "
         f"variant, {settings['num_frames']} frames at {settings['width']}x{settings['height']}, "

@@ -18,23 +18,24 @@ import numpy as np
 
 from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY, Metric
 from stillmoving.world.stats import LEVEL, Interval, bootstrap_mean, paired_bootstrap, paired_ratio_bootstrap
-from stillmoving.world.variants import Variant, paired
+from stillmoving.world.variants import Variant, VariantKind, paired
 
 HOLDS, FAILS, UNJUDGED = "holds", "does not hold", "cannot be judged"
 MIN_PAIRS = 4  # a percentile interval from fewer pairs is too narrow to mean anything
 KEEP = 0.9  # Still-Moving keeps at least this share of the customized T2I's fidelity and the base T2V's motion
 STATIC_SHARE = 0.5  # "near-static": at least this share of the no-motion-adapter videos is static
 FIDELITY_FLOOR = 0.1  # below this the customized T2I does not show its look, and a share of it is noise
-BASE, T2I, NAIVE, NO_MOTION, OURS = (
-    "base T2V",
-    "customized T2I (image)",
-    "naive injection",
-    "no motion adapter",
-    "Still-Moving",
-)
-INTERPOLATION = "weight interpolation"  # the paper's baseline: V's T2I part at V's T2I + w (M1 - V's T2I)
+# The compared variants: a stable id that lookups and records use, and the label the page shows.
+BASE = VariantKind("base_t2v", "base T2V")
+T2I = VariantKind("t2i", "customized T2I (image)")
+NAIVE = VariantKind("naive", "naive injection")
+INTERPOLATION = VariantKind("interpolation", "weight interpolation")  # V's T2I part at V's T2I + w (M1 - V's T2I)
+NO_MOTION = VariantKind("no_motion_adapter", "no motion adapter")
+NO_PRIOR = VariantKind("no_prior", "no prior preservation")
+OURS = VariantKind("still_moving", "Still-Moving")
+COMPARED = (BASE, T2I, NAIVE, NO_MOTION, OURS)  # what a customization's claims compare
 MOTION_SCALE = "motion scale"  # the scope of the sweep's claim
-GAP = f"{OURS} minus {NAIVE}"
+GAP = f"{OURS.label} minus {NAIVE.label}"
 
 
 @dataclass
@@ -123,7 +124,7 @@ def better_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
     return Claim(
         scope,
         "better_than_naive",
-        f"{OURS} is better than {NAIVE} on consistency or artifacts",
+        f"{OURS.label} is better than {NAIVE.label} on consistency or artifacts",
         "the interval of the difference lies wholly on the good side for consistency (above 0) or artifact (below 0)",
         verdict,
         f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: consistency {describe(gap['consistency'])}, "
@@ -140,7 +141,7 @@ def no_worse_than_naive(scope: str, gap: dict[str, Interval]) -> Claim:
     return Claim(
         scope,
         "no_worse_than_naive",
-        f"{OURS} is no worse than {NAIVE}",
+        f"{OURS.label} is no worse than {NAIVE.label}",
         "no interval of the difference (fidelity, consistency, artifact) lies wholly on the bad side",
         verdict,
         f"{GAP} over {_pairs(gap)} (prompt, seed) pairs: "
@@ -170,11 +171,11 @@ def share_kept(
     return Claim(
         scope,
         name,
-        f"{OURS} keeps at least {KEEP:.0%} of the {whose}",
-        f"the interval of mean {metric} ({OURS} / {reference.name}) lies at or above {KEEP:.0%}"
+        f"{OURS.label} keeps at least {KEEP:.0%} of the {whose}",
+        f"the interval of mean {metric} ({OURS.label} / {reference.name}) lies at or above {KEEP:.0%}"
         + (f", and the {reference.name} itself reaches {floor}" if floor else ""),
         verdict,
-        f"Mean {metric}, {OURS} / {reference.name}, same prompts and seeds: "
+        f"Mean {metric}, {OURS.label} / {reference.name}, same prompts and seeds: "
         f"{describe(kept, True)} over {kept.n} pairs ({own:.3f} vs {theirs:.3f}).{why}",
         {"kept": kept},
         {"still_moving": own, "reference": theirs},
@@ -197,24 +198,23 @@ def ablation_static(scope: str, ablation: Variant, seed: int) -> Claim:
     )
 
 
-def by_name(scope: str, variants: list[Variant]) -> dict[str, Variant]:
-    """The section's variants by name; every one the claims compare must be there."""
-    found = {v.name: v for v in variants}
-    missing = [name for name in (BASE, T2I, NAIVE, NO_MOTION, OURS) if name not in found]
+def by_id(scope: str, variants: list[Variant]) -> dict[str, Variant]:
+    """The section's variants by id; every one the claims compare must be there."""
+    found = {v.id: v for v in variants}
+    missing = [kind.label for kind in COMPARED if kind.id not in found]
     if missing:
         raise ValueError(f"section {scope!r} lacks the variants {missing} that its claims compare")
     return found
 
 
 def customization_claims(scope: str, by: dict[str, Variant], gap: dict[str, Interval], seed: int) -> list[Claim]:
-    """The five claims for one customization (`by_name` of its variants), in the order the report lists them."""
+    """The five claims for one customization (`by_id` of its variants), in the order the report lists them."""
+    t2i, base, ours = by[T2I.id], by[BASE.id], by[OURS.id]
     return [
         better_than_naive(scope, gap),
-        share_kept(
-            scope, "fidelity_kept", "fidelity", "customized T2I's fidelity", by[T2I], by[OURS], seed, FIDELITY_FLOOR
-        ),
-        share_kept(scope, "motion_kept", "speed", "base T2V's motion (speed)", by[BASE], by[OURS], seed),
-        ablation_static(scope, by[NO_MOTION], seed),
+        share_kept(scope, "fidelity_kept", "fidelity", "customized T2I's fidelity", t2i, ours, seed, FIDELITY_FLOOR),
+        share_kept(scope, "motion_kept", "speed", "base T2V's motion (speed)", base, ours, seed),
+        ablation_static(scope, by[NO_MOTION.id], seed),
         no_worse_than_naive(scope, gap),
     ]
 
@@ -287,7 +287,7 @@ def judge(
     sweep_scope: str = MOTION_SCALE,
 ) -> Findings:
     """Every claim of one video model, from its customizations' variants and its motion-scale sweep."""
-    named = {scope: by_name(scope, variants) for scope, variants in sections.items()}
-    gaps = {scope: differences(by[OURS], by[NAIVE], columns, seed) for scope, by in named.items()}
+    named = {scope: by_id(scope, variants) for scope, variants in sections.items()}
+    gaps = {scope: differences(by[OURS.id], by[NAIVE.id], columns, seed) for scope, by in named.items()}
     found = [claim for scope, by in named.items() for claim in customization_claims(scope, by, gaps[scope], seed)]
     return Findings([*found, motion_scale_monotone(alphas, sweep, seed, sweep_scope)], gaps)

@@ -20,13 +20,13 @@ from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.loading import assemble_pipeline
 from stillmoving.pipeline import StillMovingMixin
 from stillmoving.world.metrics import track_following, video_metrics
-from stillmoving.world.report import Variant
 from stillmoving.world.synthetic import TRACKS, make_video_dataset, reference_track, silhouette_video
+from stillmoving.world.variants import Variant, VariantKind
 
-REFERENCE = "reference silhouettes"
-PROMPT_ALONE = "Still-Moving, prompt alone"
-NAIVE_CONTROL = "naive injection + ControlNet"
-OURS_CONTROL = "Still-Moving + ControlNet"
+REFERENCE = VariantKind("reference", "reference silhouettes")
+PROMPT_ALONE = VariantKind("still_moving_prompt_alone", "Still-Moving, prompt alone")
+NAIVE_CONTROL = VariantKind("naive_controlnet", "naive injection + ControlNet")
+OURS_CONTROL = VariantKind("still_moving_controlnet", "Still-Moving + ControlNet")
 
 
 def section_name(target: str) -> str:
@@ -66,8 +66,8 @@ def _generate(pipe: StillMovingMixin, refs, gen, conditioned: bool) -> Variant:
     return variant
 
 
-def _score(variant: Variant, refs, target: str, name: str, description: str) -> Variant:
-    variant.name, variant.description = name, description
+def _score(variant: Variant, refs, target: str, kind: VariantKind, description: str) -> Variant:
+    variant.name, variant.id, variant.description = kind.label, kind.id, description
     variant.metrics = [
         video_metrics(video, prompt=prompt, target=target) | track_following(video, silhouettes)
         for video, (prompt, _, silhouettes) in zip(variant.videos, refs)
@@ -78,7 +78,7 @@ def _score(variant: Variant, refs, target: str, name: str, description: str) -> 
 def conditional_variants(model: str, m1: dict, adapters: str, controlnet, refs, gen, target: str) -> list[Variant]:
     """The section's variants: the references, Still-Moving without and with the ControlNet, naive injection with
     it; `controlnet` is a loaded ControlNetModel for `model`'s T2I."""
-    reference = Variant(REFERENCE, "the conditioning videos: the prompt's shape along a diagonal or a curved path")
+    reference = Variant.of(REFERENCE, "the conditioning videos: the prompt's shape along a diagonal or a curved path")
     for prompt, seed, silhouettes in refs:
         reference.add(silhouettes, prompt, seed)
     reference.metrics = [track_following(s, s) for _, _, s in refs]

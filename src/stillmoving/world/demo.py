@@ -42,10 +42,11 @@ from stillmoving.world.claims import (
     MOTION_SCALE,
     NAIVE,
     NO_MOTION,
+    NO_PRIOR,
     OURS,
     T2I,
     Findings,
-    by_name,
+    by_id,
     differences,
     judge,
 )
@@ -63,7 +64,8 @@ from stillmoving.world.folders import write_image_folder
 from stillmoving.world.legend import DEMO_METRICS, TRACK_METRICS
 from stillmoving.world.metrics import video_metrics
 from stillmoving.world.report import Page, Variant, json_safe, write_report
-from stillmoving.world.synthetic import make_video_dataset
+from stillmoving.world.synthetic import SceneSpec, caption, make_video_dataset
+from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_controlnet, shipped_model, shipped_motion_adapter
 
 SWEEP_SECTION = "motion scale (base T2V + motion adapter)"
@@ -131,16 +133,19 @@ class DemoConfig:
         return cls(**{**dict(eval_prompts=8, seeds=4), **overrides})
 
 
-TIMINGS: dict[str, float] = {}  # seconds per phase of the current run, written to claims.json
+class Phases:
+    """The phases of one demo run: one line per phase on stderr (the trainers draw their own bars below it), and
+    its wall time in `seconds`, which claims.json records."""
 
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
 
-@contextmanager
-def phase(name: str):
-    """One line per phase on stderr (the trainers draw their own bars below it), and its wall time."""
-    print(f"demo: {name} ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    yield
-    TIMINGS[name] = round(time.perf_counter() - start, 1)
+    @contextmanager
+    def __call__(self, name: str):
+        print(f"demo: {name} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 1)
 
 
 @dataclass
@@ -228,9 +233,13 @@ def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -
     return {"customized": None, "loras": [(str(lora), 1.0)]}
 
 
+def evaluation_scenes(target: str, count: int, seed: int, resolution: int, num_frames: int) -> list[SceneSpec]:
+    """`count` scenes of the customization's subject or style, the same for the same seed."""
+    return [sample.spec for sample in make_video_dataset(count, seed, num_frames, resolution, **TARGETS[target])]
+
+
 def evaluation_prompts(target: str, count: int, seed: int, resolution: int, num_frames: int) -> list[str]:
-    samples = make_video_dataset(count, seed, num_frames, resolution, **TARGETS[target])
-    return [sample.caption for sample in samples]
+    return [caption(spec) for spec in evaluation_scenes(target, count, seed, resolution, num_frames)]
 
 
 def generate(pipe, prompts: list[str], gen: Generation, seeds: int, motion_scale: float = 0.0) -> Variant:
@@ -253,8 +262,8 @@ def generate(pipe, prompts: list[str], gen: Generation, seeds: int, motion_scale
     return variant
 
 
-def score(variant: Variant, target: str | None, name: str, description: str) -> Variant:
-    variant.name, variant.description = name, description
+def score(variant: Variant, target: str | None, kind: VariantKind, description: str) -> Variant:
+    variant.name, variant.id, variant.description = kind.label, kind.id, description
     variant.metrics = [video_metrics(v, prompt=c, target=target) for v, c in zip(variant.videos, variant.captions)]
     return variant
 
@@ -281,9 +290,9 @@ def t2i_reference(cfg: DemoConfig, m1_args: dict, prompts: list[str], gen: Gener
     return variant
 
 
-def still_caption(prompt: str) -> str:
-    """A video caption without its motion words: what the customized T2I is asked for."""
-    return prompt.split(" moving ")[0] + prompt[prompt.index(" on a ") :]
+def image_prompts(scenes: list[SceneSpec]) -> list[str]:
+    """The scenes' captions without their motion words: what the customized T2I is asked for."""
+    return [caption(spec, motion=False) for spec in scenes]
 
 
 def prior_prompts(cfg: DemoConfig) -> list[str]:
@@ -292,14 +301,15 @@ def prior_prompts(cfg: DemoConfig) -> list[str]:
 
 
 def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, **changes) -> str:
-    """Stage 2 with the demo's sizes; `changes` make the ablations (no motion adapter, no prior)."""
+    """Stage 2 with the demo's sizes on `prompts` (`image_prompts`); `changes` make the ablations (no motion
+    adapter, no prior)."""
     run = CustomizeConfig(
         model=cfg.model,
         output=str(out),
         motion_adapter=cfg.motion_adapter,
         customized=m1_args["customized"],
         lora=m1_args["loras"],
-        prompt=[still_caption(p) for p in prompts],
+        prompt=list(prompts),
         prior_prompt=prior_prompts(cfg),
         num_images=cfg.num_images,
         num_prior_videos=cfg.num_prior_videos,
@@ -317,15 +327,15 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
 
 
 def section_prompts(cfg: DemoConfig, target: str) -> tuple[list[str], list[str]]:
-    """A customization's evaluation prompts and the prompts its spatial adapters train on: the same for every
-    variant of the section and of the drift study, so their videos pair up by (prompt, seed)."""
+    """A customization's evaluation prompts and the image prompts its spatial adapters train on: the same for
+    every variant of the section and of the drift study, so their videos pair up by (prompt, seed)."""
     return (
         evaluation_prompts(target, cfg.eval_prompts, cfg.seed + 2, cfg.resolution, cfg.num_frames),
-        evaluation_prompts(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames),
+        image_prompts(evaluation_scenes(target, cfg.num_images, cfg.seed + 4, cfg.resolution, cfg.num_frames)),
     )
 
 
-def customized_t2i(cfg: DemoConfig, target: str, work: Path) -> dict:
+def customized_t2i(cfg: DemoConfig, target: str, work: Path, phase: Phases) -> dict:
     """The user's side, once per customization whatever the video model: images, then M1 from M."""
     with phase(f"[{target}] customized T2I from {cfg.customization_images} rendered images"):
         images = render_customization_images(
@@ -340,7 +350,7 @@ def interpolation_variant(cfg: DemoConfig, m1: dict, prompts: list[str], gen: Ge
 
 
 def customization_section(
-    cfg: DemoConfig, target: str, m1: dict, work: Path, gen: Generation, scope: str
+    cfg: DemoConfig, target: str, m1: dict, work: Path, gen: Generation, scope: str, phase: Phases
 ) -> list[Variant]:
     """Every variant of one customization on one video model (`cfg.model`)."""
     prompts, train_prompts = section_prompts(cfg, target)
@@ -369,16 +379,16 @@ def customization_section(
         )
     runs = [
         (NO_MOTION, "frozen-video training of spatial adapters without the motion adapter", {"motion_adapter": ""}),
-        ("no prior preservation", "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
+        (NO_PRIOR, "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
         (OURS, "spatial adapters on frozen videos (motion adapter on) + prior videos", {}),
     ]
-    for name, description, changes in runs:
-        with phase(f"[{scope}] {name}"):
-            adapters = spatial_run(cfg, m1, train_prompts, work / name.replace(" ", "_"), **changes)
+    for kind, description, changes in runs:
+        with phase(f"[{scope}] {kind.label}"):
+            adapters = spatial_run(cfg, m1, train_prompts, work / kind.id, **changes)
             pipe = assemble_pipeline(
                 cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters
             )
-            variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, name, description))
+            variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, kind, description))
     return variants
 
 
@@ -392,17 +402,21 @@ def drift_variants(cfg: DemoConfig, target: str, weight: float, work: Path, gen:
     return score(naive, target, NAIVE, ""), score(ours, target, OURS, "")
 
 
-def drift_study(cfg: DemoConfig, sections: dict[str, list[Variant]], work: Path, gen: Generation) -> list[DriftPoint]:
+def drift_study(
+    cfg: DemoConfig, sections: dict[str, list[Variant]], work: Path, gen: Generation, phase: Phases
+) -> list[DriftPoint]:
     """Still-Moving against naive injection at each of `drift_weights` (docs: world/drift.py)."""
     target = cfg.drift_target
     if not cfg.drift_weights or target not in sections or "style" not in TARGETS[target]:
         return []
-    main = by_name(target, sections[target])
+    main = by_id(target, sections[target])
     points = []
     for weight in cfg.drift_weights:
         with phase(f"[drift] {target} LoRA at weight {weight:g}"):
             naive, ours = (
-                (main[NAIVE], main[OURS]) if weight == 1.0 else drift_variants(cfg, target, weight, work / target, gen)
+                (main[NAIVE.id], main[OURS.id])
+                if weight == 1.0
+                else drift_variants(cfg, target, weight, work / target, gen)
             )
             drift = relative_drift(cfg.model, None, [(str(work / target / "t2i" / LORA_FILE), weight)])
             points.append(drift_point(weight, drift, naive, ours, list(DEMO_METRICS), cfg.seed))
@@ -419,7 +433,7 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
         variant = score(
             generate(pipe, prompts, gen, cfg.seeds, motion_scale=alpha),
             None,
-            f"alpha {alpha:g}",
+            VariantKind(f"alpha_{alpha:g}", f"alpha {alpha:g}"),
             {1.0: "static", 0.0: "the T2V's own motion", -1.0: "more motion"}.get(alpha, ""),
         )
         displacement = np.array([m["displacement"] for m in variant.metrics], dtype=float)
@@ -432,7 +446,7 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
 
 
 def conditional_sections(
-    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation
+    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation, phase: Phases
 ) -> dict[str, list[Variant]]:
     """The paper's third application on the first shipped video model (world/conditional.py): per customization,
     videos that follow reference silhouettes through the world ControlNet, with naive injection and with
@@ -448,7 +462,7 @@ def conditional_sections(
     for target, m1 in customized.items():
         with phase(f"[{target}] conditional generation: reference silhouettes, ControlNet"):
             refs = references(TARGETS[target], cfg.conditional_prompts, cfg.seed + 2, cfg.num_frames, cfg.resolution)
-            adapters = work / target / (vm.name or "model") / OURS.replace(" ", "_") / SPATIAL_ADAPTERS
+            adapters = work / target / (vm.name or "model") / OURS.id / SPATIAL_ADAPTERS
             m1_args = on_video_model(m1, vm, t2i_base(cfg))
             sections[section_name(target)] = conditional_variants(
                 vm.model, m1_args, str(adapters), controlnet, refs, gen, target
@@ -476,14 +490,14 @@ class ModelPart:
 
 
 def video_model_part(
-    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation
+    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation, phase: Phases
 ) -> ModelPart:
     """Every customization's variants on one video model, its motion-scale sweep, and their claims."""
     model_cfg = replace(cfg, model=vm.model, motion_adapter=vm.motion_adapter)
     base = t2i_base(cfg)
     sections = {
         vm.scope(t): customization_section(
-            model_cfg, t, on_video_model(m1, vm, base), work / t / (vm.name or "model"), gen, vm.scope(t)
+            model_cfg, t, on_video_model(m1, vm, base), work / t / (vm.name or "model"), gen, vm.scope(t), phase
         )
         for t, m1 in customized.items()
     }
@@ -502,26 +516,27 @@ def run_demo(cfg: DemoConfig) -> Path:
     out = Path(cfg.output_dir)
     shutil.rmtree(out / "work", ignore_errors=True)  # the demo's own scratch (models, images) from an earlier run
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
-    TIMINGS.clear()
+    phase = Phases()
     start = time.perf_counter()
-    customized = {t: customized_t2i(cfg, t, out / "work" / t) for t in cfg.targets}
-    parts = [video_model_part(cfg, vm, customized, out / "work", gen) for vm in models]
+    customized = {t: customized_t2i(cfg, t, out / "work" / t, phase) for t in cfg.targets}
+    parts = [video_model_part(cfg, vm, customized, out / "work", gen, phase) for vm in models]
     sections = {name: variants for part in parts for name, variants in part.sections.items()}
-    conditional = conditional_sections(cfg, models[0], customized, out / "work", gen)
+    conditional = conditional_sections(cfg, models[0], customized, out / "work", gen, phase)
     sections |= conditional
     findings = sum((part.findings for part in parts[1:]), parts[0].findings)
     for name, variants in conditional.items():  # Still-Moving + ControlNet minus naive injection + ControlNet
-        named = {v.name: v for v in variants}
+        by = {v.id: v for v in variants}
         columns = list(DEMO_METRICS) + list(TRACK_METRICS)
-        findings.differences[name] = differences(named[OURS_CONTROL], named[NAIVE_CONTROL], columns, cfg.seed)
+        findings.differences[name] = differences(by[OURS_CONTROL.id], by[NAIVE_CONTROL.id], columns, cfg.seed)
     # The drift study: on the first video model, reusing its section's weight-1 variants.
     points = drift_study(
         replace(cfg, model=models[0].model, motion_adapter=models[0].motion_adapter),
         parts[0].sections,
         out / "work",
         gen,
+        phase,
     )
-    timings = {**TIMINGS, "total": round(time.perf_counter() - start, 1)}
+    timings = {**phase.seconds, "total": round(time.perf_counter() - start, 1)}
     record = {
         **findings.record(),
         "drift_study": drift_record(points),

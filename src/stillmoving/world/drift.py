@@ -18,7 +18,7 @@ import torch
 from stillmoving.files import atomic_write
 from stillmoving.injection import relative_distance, t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v
-from stillmoving.world.claims import describe, differences
+from stillmoving.world.claims import NAIVE, OURS, describe, differences
 from stillmoving.world.legend import Metric
 from stillmoving.world.stats import Interval
 from stillmoving.world.variants import Variant, summarize
@@ -65,7 +65,7 @@ def plot_drift(points: list[DriftPoint], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     drifts = [p.drift for p in points]
-    lines = {"naive injection": [_means(p.naive) for p in points], "Still-Moving": [_means(p.ours) for p in points]}
+    lines = {NAIVE.label: [_means(p.naive) for p in points], OURS.label: [_means(p.ours) for p in points]}
     fig, axes = plt.subplots(1, len(PLOTTED), figsize=(4 * len(PLOTTED), 3.2), dpi=110)
     for ax, key in zip(axes, PLOTTED):
         for name, means in lines.items():

@@ -1,28 +1,43 @@
 """A compared model variant: its videos, keyed by (prompt, seed), and their per-video metrics.
 
 The key is what pairs two variants' videos for the bootstrap and what lines them up in the report's
-grid, so it is kept with every video rather than inferred from the order.
+grid, so it is kept with every video rather than inferred from the order. A variant is found by its
+stable id ("still_moving"); its label ("Still-Moving") is only what a page shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 Key = tuple[str, int]  # (prompt, seed)
 
 
+class VariantKind(NamedTuple):
+    """What a compared variant is: `id` for lookups and records, `label` for the page."""
+
+    id: str  # e.g. "naive"
+    label: str  # e.g. "naive injection"
+
+
 @dataclass
 class Variant:
     """One row of the report's table and one column of its grid."""
 
-    name: str  # e.g. "naive injection"
+    name: str  # the label a page shows, e.g. "naive injection"
     description: str  # one line: what the variant is
     videos: list[np.ndarray] = field(default_factory=list)  # uint8 (F, H, W, 3) each; F == 1 for a still image
     captions: list[str] = field(default_factory=list)  # the prompt of each video
     metrics: list[dict[str, float]] = field(default_factory=list)  # per video
     seeds: list[int] = field(default_factory=list)  # the generator seed of each video
+    id: str = ""  # the stable id lookups use, e.g. "naive" (`VariantKind.id`)
+
+    @classmethod
+    def of(cls, kind: VariantKind, description: str) -> Variant:
+        """An empty variant of this kind: its label as the name, its id for lookups."""
+        return cls(kind.label, description, id=kind.id)
 
     def add(self, video: np.ndarray, prompt: str, seed: int) -> None:
         self.videos.append(video)
