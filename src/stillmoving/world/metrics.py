@@ -15,8 +15,8 @@ border, and four families of figures come out, each validated on rendered ground
   artifacts    per frame: high-frequency noise on the background, and foreground that is not part of
                the one coherent object (a second blob, ghosting, a missing object).
 
-`video_metrics` returns them all as a flat dict of floats (NaN where a figure does not apply);
-`aggregate` reduces a list of such dicts to (mean, std) per metric. Keys (px = pixels, per frame
+`video_metrics` returns them all as a flat dict of floats (NaN where a figure does not apply); the
+world's other measurements (`probe`, the demo's claims) are built on it. Keys (px = pixels, per frame
 where it says so):
   velocity_x, velocity_y, speed (px/frame), displacement (px over the clip), is_static, object_present;
   direction_match, speed_ratio (velocity along the named direction / the named speed) given a
