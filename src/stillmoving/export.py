@@ -1,12 +1,12 @@
 """`stillmoving export`: one self-contained folder per customization, loadable by plain diffusers.
 
-The folder is an `AnimateDiffPipeline` (V with the customized T2I's weights injected, its text encoder
-when it has one), the spatial-adapter file, the motion adapter when the customization had one, a
-`customization.json` whose paths point inside the folder (so `stillmoving generate --customization`
-runs from it anywhere) and a README model card. The card also records what a plain diffusers user needs for
-conditional generation and long videos: any ControlNet given to `export --controlnet` is saved beside the weights
-(diffusers layout, `controlnet/`, or `controlnet_0/`, `controlnet_1/`, ...) with its scale, and the card shows
-diffusers' ControlNet, video-to-video and FreeNoise calls on this folder. It is built beside the target and
+The folder is an `AnimateDiffPipeline` (an `AnimateDiffSDXLPipeline` for AnimateDiff-SDXL: V with the customized
+T2I's weights injected, its text encoders when it has its own), the spatial-adapter file, the motion adapter when
+the customization had one, a `customization.json` whose paths point inside the folder (so `stillmoving generate
+--customization` runs from it anywhere) and a README model card. The card also records what a plain diffusers user
+needs for conditional generation and long videos: any ControlNet given to `export --controlnet` is saved beside the
+weights (diffusers layout, `controlnet/`, or `controlnet_0/`, `controlnet_1/`, ...) with its scale, and the card
+shows diffusers' ControlNet, video-to-video and FreeNoise calls on this folder. It is built beside the target and
 renamed into place in one step, so a failure leaves nothing behind and an existing folder is never overwritten.
 """
 
@@ -16,9 +16,8 @@ import os
 import shutil
 from pathlib import Path
 
-from diffusers import AnimateDiffPipeline
-
 from stillmoving.adapters.motion import WEIGHT_NAME, split_adapter_path
+from stillmoving.backends import SDXL, backend_of
 from stillmoving.conditioning import ControlNetSpec, check_controlnet_source, load_controlnet
 from stillmoving.errors import StillMovingError
 from stillmoving.files import temporary_sibling
@@ -101,6 +100,16 @@ pipe.set_adapters(["motion"], [-0.5])
 """
 
 
+# AnimateDiff-SDXL: the same card for diffusers' SDXL pipeline, without the conditional section (no such pipelines).
+SDXL_CARD = (
+    CARD.split("## Conditional generation")[0]
+    .replace("an AnimateDiff text-to-video model", "an AnimateDiff-SDXL text-to-video model")
+    .replace("AnimateDiffPipeline", "AnimateDiffSDXLPipeline")
+    .replace('from_pretrained("{name}")', 'from_pretrained("{name}", motion_adapter=None)')  # required by SDXL's
+    + "diffusers 0.42 has no ControlNet, video-to-video or FreeNoise pipeline for AnimateDiff-SDXL.\n"
+)
+
+
 def _check_target(output: Path) -> None:
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise StillMovingError(f"{output} already exists and is not empty; export into a new folder")
@@ -127,6 +136,9 @@ def export_customization(customization: str | Path, output: str | Path, controln
         spatial_adapters=sources["spatial_adapters"],
         domain_adapter=sources.get("domain_adapter"),
     )  # refuses adapters of another shape
+    backend = backend_of(t2v)
+    if isinstance(backend, SDXL) and controlnets:
+        raise StillMovingError("export --controlnet: diffusers has no AnimateDiff-SDXL ControlNet pipeline")
     adapters = t2v.spatial_adapters
     adapters.detach()  # hooks are not saved; the file is copied beside the weights
     nets = [load_controlnet(spec, t2i_config(t2v.unet), t2v.vae_scale_factor) for spec in controlnets]
@@ -134,14 +146,7 @@ def export_customization(customization: str | Path, output: str | Path, controln
 
     staging = temporary_sibling(output, "export")
     try:
-        plain = AnimateDiffPipeline(
-            vae=t2v.vae,
-            text_encoder=t2v.text_encoder,
-            tokenizer=t2v.tokenizer,
-            unet=t2v.unet,
-            motion_adapter=None,
-            scheduler=t2v.scheduler,
-        )
+        plain = backend.plain_pipeline()
         plain.save_pretrained(staging, safe_serialization=True)
         shutil.copy2(sources["spatial_adapters"], staging / SPATIAL_ADAPTERS)
         motion = sources.get("motion_adapter")
@@ -154,7 +159,7 @@ def export_customization(customization: str | Path, output: str | Path, controln
         write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
         (staging / "README.md").write_text(
-            CARD.format(
+            (SDXL_CARD if isinstance(backend, SDXL) else CARD).format(
                 name=output.name,
                 model=sources["model"],
                 motion_modules=f" + motion modules `{sources['motion_modules']}`"

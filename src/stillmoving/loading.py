@@ -1,10 +1,11 @@
 """Loading the models a run needs: the T2V (V) and the customized T2I (M1), from folders or single files.
 
-V is an AnimateDiff pipeline folder, or a base T2I (a Stable Diffusion folder, or one LDM checkpoint
-file) plus AnimateDiff motion modules (a MotionAdapter folder, or one v1/v2/v3 motion-module file).
+V is an AnimateDiff (or AnimateDiff-SDXL) pipeline folder, or a base T2I (a Stable Diffusion folder, or one LDM
+checkpoint file) plus AnimateDiff motion modules (a MotionAdapter folder, or one v1/v2/v3 motion-module file).
 M1 is a UNet folder, a Stable Diffusion pipeline folder (its UNet, and its text encoder when that was
-fine-tuned too), a single-file checkpoint (DreamBooth, civitai), or the video model's own T2I plus LoRA
-files (kohya, diffusers or peft layout) fused at given weights. Files are read by `formats`.
+fine-tuned too; an SDXL pipeline folder's two text encoders), a single-file checkpoint (DreamBooth, civitai), or
+the video model's own T2I plus LoRA files (kohya, diffusers or peft layout) fused at given weights. Files are read
+by `formats`. What differs by family (SD1.5, SDXL) is asked of `backends`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import torch
 from diffusers import MotionAdapter, StableDiffusionPipeline, UNet2DConditionModel, UNetMotionModel
-from transformers import CLIPTextModel
+from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
+from stillmoving.backends import SDXL, backend_of, family_of_folder
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.domain_adapter import fuse_domain_adapter
 from stillmoving.formats.lora_files import load_lora_checked
@@ -83,8 +85,11 @@ def _load_t2v(model, motion_modules, dtype: torch.dtype, config_dir) -> StillMov
         kwargs["motion_adapter"] = _motion_adapter(str(motion_modules), unet_config, config_dir, dtype)
     elif Path(model).exists() and _model_index(model).get("unet", [None, None])[1] != "UNetMotionModel":
         raise StillMovingError(f"{model} is not an AnimateDiff pipeline folder; pass its motion modules too")
+    family = family_of_folder(model)
+    if family is SDXL and _model_index(model).get("motion_adapter", [None])[0] is None:
+        kwargs.setdefault("motion_adapter", None)  # diffusers' SDXL pipeline requires it; an export has none
     try:
-        pipe = StillMovingPipeline.from_pretrained(model, **kwargs)
+        pipe = family.pipeline_class().from_pretrained(model, **kwargs)
     except (OSError, ValueError) as error:
         raise StillMovingError(f"cannot load the video model from {model}: {str(error).splitlines()[0]}") from None
     pipe.set_progress_bar_config(leave=False)
@@ -115,11 +120,19 @@ class CustomizedT2I:
     unet: UNet2DConditionModel
     text_encoder: CLIPTextModel | None
     source: str  # what it was made from, for metadata and reports
+    text_encoder_2: CLIPTextModelWithProjection | None = None  # SDXL's second text encoder, when M1 has its own
+
+
+def _second_text_encoder(path: Path, dtype: torch.dtype) -> CLIPTextModelWithProjection | None:
+    """An SDXL pipeline folder's second text encoder; None elsewhere."""
+    if not (path / "text_encoder_2").is_dir():
+        return None
+    return CLIPTextModelWithProjection.from_pretrained(path, subfolder="text_encoder_2", dtype=dtype)
 
 
 def _load_unet_folder(path: Path, dtype: torch.dtype) -> tuple[UNet2DConditionModel, CLIPTextModel | None]:
     """A T2I pipeline folder, a UNet folder, or an AnimateDiff folder whose spatial layers are the T2I
-    (the video model's M: what a LoRA made for M fuses into)."""
+    (the video model's M: what a LoRA made for M fuses into). SDXL's second text encoder: `_second_text_encoder`."""
     if (path / "unet").is_dir() and _model_index(path).get("unet", [None, None])[1] == "UNetMotionModel":
         unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(path, subfolder="unet", dtype=dtype))
         return unet, CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype)
@@ -158,21 +171,14 @@ def fuse_loras(t2i: StableDiffusionPipeline, loras: list[tuple[str, float]]) -> 
 
 
 def t2i_pipeline(
-    t2v: StillMovingPipeline, unet: UNet2DConditionModel, text_encoder: torch.nn.Module | None = None
+    t2v: StillMovingPipeline,
+    unet: UNet2DConditionModel,
+    text_encoder: torch.nn.Module | None = None,
+    text_encoder_2: torch.nn.Module | None = None,
 ) -> StableDiffusionPipeline:
-    """A Stable Diffusion pipeline sharing V's VAE, tokenizer and scheduler, with the given UNet."""
-    pipe = StableDiffusionPipeline(
-        vae=t2v.vae,
-        text_encoder=text_encoder or t2v.text_encoder,
-        tokenizer=t2v.tokenizer,
-        unet=unet,
-        scheduler=t2v.scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(leave=False)
-    return pipe
+    """A Stable Diffusion pipeline (StableDiffusionXLPipeline for AnimateDiff-SDXL) sharing V's VAE, tokenizers, text
+    encoders and scheduler, with the given UNet and, where given, M1's own text encoders."""
+    return backend_of(t2v).image_pipeline(unet, text_encoder, text_encoder_2)
 
 
 def load_customized(
@@ -182,9 +188,17 @@ def load_customized(
     if customized is None and not loras:
         raise StillMovingError("give a customized T2I: a UNet/pipeline folder, LoRA files, or both")
     dtype = t2v.unet.dtype
+    sdxl = isinstance(backend_of(t2v), SDXL)
+    text_2 = None
     if customized is not None:
         path = Path(local_or_hub(customized))
+        if sdxl and is_weights_file(path):
+            raise StillMovingError(
+                f"{path}: single-file checkpoints are not read for AnimateDiff-SDXL yet; convert it with diffusers "
+                "(StableDiffusionXLPipeline.from_single_file(...).save_pretrained(DIR)) and pass DIR as --customized"
+            )
         unet, text = _load_unet_file(path, t2v) if is_weights_file(path) else _load_unet_folder(path, dtype)
+        text_2 = _second_text_encoder(path, dtype) if sdxl and path.is_dir() else None
     else:
         unet, text = t2i_unet_from_t2v(t2v.unet), None
         if getattr(t2v, "domain_adapter", None) is not None:  # LoRAs are made for the T2I before the adapter
@@ -192,11 +206,15 @@ def load_customized(
     if loras:
         # Fusing changes the text encoder in place; keep V's own untouched for prior videos.
         text = text or copy.deepcopy(t2v.text_encoder)
-        fuse_loras(t2i_pipeline(t2v, unet, text), list(loras))
+        if sdxl:
+            text_2 = text_2 or copy.deepcopy(t2v.text_encoder_2)
+        fuse_loras(t2i_pipeline(t2v, unet, text, text_2), list(loras))
         if _same_weights(text, t2v.text_encoder):
             text = None
+        if sdxl and _same_weights(text_2, t2v.text_encoder_2):
+            text_2 = None
     source = ", ".join([str(customized)] * (customized is not None) + [f"{p}@{w}" for p, w in loras])
-    return CustomizedT2I(unet=unet.to(t2v.unet.device), text_encoder=text, source=source)
+    return CustomizedT2I(unet=unet.to(t2v.unet.device), text_encoder=text, source=source, text_encoder_2=text_2)
 
 
 def assemble_pipeline(
@@ -216,7 +234,7 @@ def assemble_pipeline(
     pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter)
     if customized or loras:
         m1 = load_customized(pipe, customized, loras)
-        pipe.inject_customized(m1.unet, m1.text_encoder)
+        pipe.inject_customized(m1.unet, m1.text_encoder, m1.text_encoder_2)
     if motion_adapter:
         pipe.load_motion_adapter(motion_adapter)
     pipe.to(device)
@@ -244,5 +262,9 @@ def assemble_interpolated(
     if m1.text_encoder is not None:
         pipe.text_encoder.load_state_dict(
             interpolate_weights(pipe.text_encoder.state_dict(), m1.text_encoder.state_dict(), weight)
+        )
+    if m1.text_encoder_2 is not None:  # SDXL
+        pipe.text_encoder_2.load_state_dict(
+            interpolate_weights(pipe.text_encoder_2.state_dict(), m1.text_encoder_2.state_dict(), weight)
         )
     return pipe.to(device)

@@ -14,6 +14,9 @@ video_to_video)` turns an assembled pipeline into the one that fits, sharing its
 spatial adapters and the motion adapter come along unchanged). Long videos: diffusers' FreeNoise
 (`enable_free_noise`, context windows) and FreeInit (`enable_free_init`) work on all of them, the motion adapter
 included (`MotionLoRA.lifted`).
+
+AnimateDiff-SDXL: `StillMovingSDXLPipeline` (an `AnimateDiffSDXLPipeline`) with the same verbs and `motion_scale`;
+diffusers has no ControlNet, video-to-video or FreeNoise variant of it, so those are refused.
 """
 
 from __future__ import annotations
@@ -26,10 +29,14 @@ import torch
 from diffusers import (
     AnimateDiffControlNetPipeline,
     AnimateDiffPipeline,
+    AnimateDiffSDXLPipeline,
     AnimateDiffVideoToVideoControlNetPipeline,
     AnimateDiffVideoToVideoPipeline,
     ControlNetModel,
+    MotionAdapter,
     MultiControlNetModel,
+    UNet2DConditionModel,
+    UNetMotionModel,
 )
 
 from stillmoving.adapters.motion import ADAPTER_NAME, MotionLoRA
@@ -53,11 +60,15 @@ class StillMovingMixin:
     spatial_adapters: SpatialAdapters | None = None
     motion_lora: MotionLoRA | None = None
 
-    def inject_customized(self, unet, text_encoder: torch.nn.Module | None = None) -> None:
-        """Put a customized T2I (its UNet, and its text encoder if it has its own) into the video model."""
+    def inject_customized(
+        self, unet, text_encoder: torch.nn.Module | None = None, text_encoder_2: torch.nn.Module | None = None
+    ) -> None:
+        """Put a customized T2I (its UNet, and its text encoders if it has its own) into the video model."""
         inject_t2i_weights(self.unet, unet)
         if text_encoder is not None:
             self.text_encoder.load_state_dict(text_encoder.state_dict())
+        if text_encoder_2 is not None:  # SDXL's second text encoder
+            self.text_encoder_2.load_state_dict(text_encoder_2.state_dict())
 
     def load_spatial_adapters(self, adapters: SpatialAdapters | str | Path) -> SpatialAdapters:
         if self.spatial_adapters is not None:
@@ -137,6 +148,77 @@ class StillMovingVideoToVideoPipeline(StillMovingMixin, AnimateDiffVideoToVideoP
 
 class StillMovingVideoToVideoControlNetPipeline(StillMovingMixin, AnimateDiffVideoToVideoControlNetPipeline):
     """The same on diffusers' AnimateDiff video-to-video + ControlNet pipeline."""
+
+
+def inflate(unet: UNet2DConditionModel, motion_adapter: MotionAdapter | None) -> UNetMotionModel:
+    """diffusers' `UNetMotionModel.from_unet2d`, then every spatial weight of `unet` loaded by name (checked: all of
+    them, nothing else). from_unet2d copies the blocks, conv_in/out and the time embedding but not SDXL's added
+    embedding (`add_embedding`, which maps the pooled text embedding and the time ids): diffusers leaves it random
+    (its AnimateDiff-SDXL pull request #6721 left this for later), so an SDXL + motion modules pipeline built by plain
+    diffusers ignores the T2I's size and pooled-text conditioning."""
+    motion = UNetMotionModel.from_unet2d(unet, motion_adapter)
+    inject_t2i_weights(motion, unet)
+    return motion
+
+
+class StillMovingSDXLPipeline(StillMovingMixin, AnimateDiffSDXLPipeline):
+    """AnimateDiff-SDXL (diffusers' `AnimateDiffSDXLPipeline`: two text encoders, pooled text and time ids as added
+    conditioning) with the same verbs and `motion_scale`. Built from an SDXL UNet and motion modules, its video UNet
+    carries the SDXL UNet's `add_embedding` too (`inflate`). No ControlNet, video-to-video or FreeNoise variant:
+    diffusers has none for SDXL."""
+
+    def __init__(
+        self,
+        vae,
+        text_encoder,
+        text_encoder_2,
+        tokenizer,
+        tokenizer_2,
+        unet,
+        motion_adapter,
+        scheduler,
+        image_encoder=None,
+        feature_extractor=None,
+        force_zeros_for_empty_prompt: bool = True,
+    ):
+        if isinstance(unet, UNet2DConditionModel):
+            unet = inflate(unet, motion_adapter)
+        super().__init__(
+            vae=vae,
+            text_encoder=text_encoder,
+            text_encoder_2=text_encoder_2,
+            tokenizer=tokenizer,
+            tokenizer_2=tokenizer_2,
+            unet=unet,
+            motion_adapter=motion_adapter,
+            scheduler=scheduler,
+            image_encoder=image_encoder,
+            feature_extractor=feature_extractor,
+            force_zeros_for_empty_prompt=force_zeros_for_empty_prompt,
+        )
+
+    def inject_customized(
+        self, unet, text_encoder: torch.nn.Module | None = None, text_encoder_2: torch.nn.Module | None = None
+    ) -> None:
+        """As for SD1.5; an SD1.x/SD2.x UNet is refused by its cross-attention width, naming the key and shapes."""
+        from stillmoving.backends import SDXL
+
+        SDXL(self).check_fits(self.unet, unet.state_dict() if isinstance(unet, torch.nn.Module) else unet)
+        super().inject_customized(unet, text_encoder, text_encoder_2)
+
+    def conditional(self, controlnet=None, video_to_video: bool = False) -> StillMovingMixin:
+        if controlnet is None and not video_to_video:
+            return self
+        raise StillMovingError(
+            "AnimateDiff-SDXL has no ControlNet or video-to-video pipeline in diffusers; "
+            "generate from the prompt alone (no --controlnet, --control-video or --video)"
+        )
+
+    def enable_free_noise(self, *args, **kwargs) -> None:
+        raise StillMovingError(
+            "AnimateDiff-SDXL has no FreeNoise in diffusers (long videos in context windows); "
+            "drop --context-length and ask for at most the motion modules' frames"
+        )
 
 
 VARIANTS = {  # (with a ControlNet, video-to-video) -> class

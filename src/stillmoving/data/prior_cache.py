@@ -65,7 +65,8 @@ def prior_key(
     """The full key (JSON text) of one set of prior videos; its sha256 names the file."""
     key = {
         "format": KEY_FORMAT,
-        "weights": [weights_fingerprint(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder)],
+        "weights": [weights_fingerprint(m) for m in (pipe.unet, pipe.vae, pipe.text_encoder)]
+        + ([weights_fingerprint(pipe.text_encoder_2)] if getattr(pipe, "text_encoder_2", None) is not None else []),
         "sources": [_files_signature(s) for s in sources],
         "scheduler": dict(pipe.scheduler.config),
         "dtype": str(pipe.unet.dtype),

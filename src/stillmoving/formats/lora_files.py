@@ -102,10 +102,12 @@ def _lora_layers(*models: torch.nn.Module, adapter: str) -> int:
 
 
 def load_lora_checked(t2i: StableDiffusionPipeline, path: str | Path, adapter: str) -> None:
-    """`load_lora_weights` (diffusers converts kohya and old layouts), then check every layer found its module."""
+    """`load_lora_weights` (diffusers converts kohya and old layouts), then check every layer found its module.
+    `t2i` is a StableDiffusionPipeline, or a StableDiffusionXLPipeline (its converter: `lora_te1_`/`lora_te2_`)."""
     path, state = read_lora(path)
+    sdxl = getattr(t2i, "text_encoder_2", None) is not None
     try:
-        converted, _ = StableDiffusionPipeline.lora_state_dict(dict(state))
+        converted, _ = (type(t2i) if sdxl else StableDiffusionPipeline).lora_state_dict(dict(state))
     except (ValueError, KeyError, RuntimeError) as error:
         raise StillMovingError(f"{path}: not a LoRA diffusers can read ({str(error).splitlines()[0]})") from None
     expected = sum(bool(DOWN_KEY.search(k)) for k in converted)
@@ -121,7 +123,7 @@ def load_lora_checked(t2i: StableDiffusionPipeline, path: str | Path, adapter: s
             f"LoRA {path} does not fit this model (one for another architecture, e.g. SDXL?): "
             f"{str(error).strip().splitlines()[0][:200]}"
         ) from None
-    loaded = _lora_layers(t2i.unet, t2i.text_encoder, adapter=adapter)
+    loaded = _lora_layers(t2i.unet, t2i.text_encoder, *([t2i.text_encoder_2] if sdxl else []), adapter=adapter)
     if loaded != expected:
         raise StillMovingError(
             f"LoRA {path} does not fit this model: {expected - loaded} of its {expected} layers "

@@ -13,6 +13,7 @@ from pathlib import Path
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
+from stillmoving.backends import backend_of
 from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
 from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
@@ -60,12 +61,13 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     output = prepare_output_dir(cfg)
     bank = PromptBank()
     clips = LatentClips(latents, [bank.add(p) for p in prompts])
-    text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)
+    backend = backend_of(pipe)  # the family: SD1.5, SDXL
+    text_table = backend.encode_prompts(bank.prompts).to(accelerator.device)
 
     motion = MotionLoRA.inject(pipe.unet, rank=cfg.rank)
     motion.set_scale(1.0)  # train at alpha = 1: frozen videos
     cast_training_params(pipe.unet)  # adapters in fp32 under mixed precision
-    model = VideoDenoiser(pipe.unet)
+    model = VideoDenoiser(pipe.unet, backend=backend)
     optimizer, schedule = make_optimizer(cfg, motion.trainable_parameters())
     data = loader(VideoClipDataset(clips), cfg)
     model, optimizer, data, schedule = accelerator.prepare(model, optimizer, data, schedule)

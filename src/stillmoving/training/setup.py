@@ -13,6 +13,7 @@ from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline
 from diffusers.optimization import get_scheduler
 
 from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.backends import SDXL, backend_of
 from stillmoving.data.sources import PromptBank
 from stillmoving.errors import StillMovingError
 from stillmoving.injection import t2i_unet_from_t2v
@@ -27,15 +28,20 @@ WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloa
 
 
 class VideoDenoiser(torch.nn.Module):
-    """The video UNet and its spatial adapters as one module, so accelerate can wrap and sync it."""
+    """The video UNet and its spatial adapters as one module, so accelerate can wrap and sync it. `backend`
+    (`backends.backend_of(pipe)`) turns a text row into the UNet's conditioning (SDXL: added pooled text and time
+    ids); without one, the row is SD1.5's CLIP hidden states."""
 
-    def __init__(self, unet: torch.nn.Module, spatial: SpatialAdapters | None = None):
+    def __init__(self, unet: torch.nn.Module, spatial: SpatialAdapters | None = None, backend=None):
         super().__init__()
         self.unet = unet
         self.spatial = spatial
+        self.backend = backend
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """noisy (b, c, f, h, w), timesteps (b,), text (b, seq, dim) -> prediction (b, c, f, h, w)."""
+        if self.backend is not None:
+            return self.unet(noisy, timesteps, **self.backend.unet_inputs(text, noisy)).sample
         per_frame_text = text.repeat_interleave(noisy.shape[2], dim=0)  # (b*f, seq, dim), as UNetMotionModel wants
         return self.unet(noisy, timesteps, encoder_hidden_states=per_frame_text).sample
 
@@ -57,7 +63,7 @@ def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovin
     check_num_frames(pipe, cfg.num_frames)
     pipe.to(accelerator.device)
     pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
-    freeze(pipe.unet, pipe.vae, pipe.text_encoder)
+    freeze(pipe.unet, pipe.vae, *backend_of(pipe).text_encoders().values())
     if cfg.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
     return pipe
@@ -125,6 +131,11 @@ def load_base_t2i(model: str, dtype: torch.dtype = torch.float32) -> StableDiffu
         index = DiffusionPipeline.load_config(model)
     except (OSError, ValueError) as error:
         raise StillMovingError(f"{model} is not a diffusers pipeline folder: {str(error).splitlines()[0]}") from None
+    if SDXL.matches_index(index):
+        raise StillMovingError(
+            f"{model} is an SDXL model: the t2i verbs train SD1.5 T2Is only for now; make the SDXL DreamBooth or LoRA "
+            "with diffusers' train_dreambooth_lora_sdxl.py, fuse it, and pass the folder to customize as --customized"
+        )
     if index.get("unet", [None, None])[1] == "UNetMotionModel":
         t2v = load_t2v(model, dtype=dtype)
         return t2i_pipeline(t2v, t2i_unet_from_t2v(t2v.unet))

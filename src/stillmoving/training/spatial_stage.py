@@ -20,6 +20,7 @@ from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters
+from stillmoving.backends import backend_of
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.sources import (
@@ -33,7 +34,6 @@ from stillmoving.data.sources import (
 from stillmoving.data.video_io import check_images, write_image
 from stillmoving.errors import StillMovingError
 from stillmoving.fingerprint import weights_fingerprint
-from stillmoving.injection import check_t2i_fits
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
 from stillmoving.losses import video_loss
 from stillmoving.run_folder import (
@@ -149,7 +149,7 @@ def customized_images(cfg: CustomizeConfig, pipe, m1: CustomizedT2I, image_dir: 
     if not cfg.prompt:
         raise StillMovingError("give customization prompts (e.g. 'a sks dog') or a folder of images")
     prompts = spread(cfg.prompt, cfg.num_images)
-    t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder)
+    t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder, m1.text_encoder_2)
     t2i.set_progress_bar_config(disable=True)
     latents = sample_images(t2i, prompts, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.guidance_scale)
     if image_dir is not None:
@@ -183,7 +183,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     m1 = load_customized(pipe, cfg.customized, cfg.lora)
-    check_t2i_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
+    backend = backend_of(pipe)  # the family: SD1.5, SDXL
+    backend.check_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
 
     # 3. Make the training data: prior videos of V, then M1's images
     output = prepare_output_dir(cfg)
@@ -194,17 +195,17 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
 
     # 4. Inject M1 into V and encode the prompts
-    pipe.inject_customized(m1.unet, m1.text_encoder)
+    pipe.inject_customized(m1.unet, m1.text_encoder, m1.text_encoder_2)
     del m1
     images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
-    text_table = bank.encode(pipe.tokenizer, pipe.text_encoder).to(accelerator.device)
+    text_table = backend.encode_prompts(bank.prompts).to(accelerator.device)
 
     # 5. Attach the adapters: the frozen motion adapter, the trainable spatial adapters
     motion = attach_motion_adapter(cfg, pipe.unet, bake=accelerator.distributed_type != DistributedType.FSDP)
     spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank).to(accelerator.device).attach(pipe.unet)
     cast_training_params(spatial)
-    model = VideoDenoiser(pipe.unet, spatial)
+    model = VideoDenoiser(pipe.unet, spatial, backend)
 
     # 6. Prepare the optimizer, the data loaders and the state resumed from
     optimizer, schedule = make_optimizer(cfg, spatial.trainable_parameters())

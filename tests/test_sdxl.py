@@ -1,0 +1,436 @@
+"""AnimateDiff-SDXL through the backend layer, on a tiny seeded SDXL-shaped model (tests/sdxl_models.py): the same
+guarantees as SD1.5 (identity at init, motion scale 0 is V, round trips, the exact modules each adapter touches,
+injection and its refusals), the conditioning the training stages feed, and both stages and generate via the CLI."""
+
+import copy
+import json
+import re
+import sys
+
+import pytest
+import torch
+from conftest import PROMPT, perturb
+from diffusers import AnimateDiffSDXLPipeline, UNet2DConditionModel, UNetMotionModel
+from sdxl_models import RESOLUTION, sdxl_motion_adapter, sdxl_t2i
+
+from stillmoving import cli
+from stillmoving.adapters.motion import MotionLoRA
+from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.backends import SD15, SDXL, backend_of, family_of_folder
+from stillmoving.errors import StillMovingError
+from stillmoving.injection import is_motion_key, spatial_state_dict, t2i_unet_from_t2v
+from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2i_pipeline
+from stillmoving.pipeline import StillMovingSDXLPipeline, attach_spatial_adapters, inflate
+from stillmoving.run_folder import read_customization
+from stillmoving.training.setup import VideoDenoiser
+
+CALL = dict(num_frames=4, height=RESOLUTION, width=RESOLUTION, num_inference_steps=2, output_type="pt")
+SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
+
+
+@pytest.fixture(scope="module")
+def sdxl(tmp_path_factory):
+    """Folders: the SDXL T2I (`t2i`), its motion modules (`motion_modules`), the AnimateDiff-SDXL pipeline saved by
+    plain diffusers (`t2v`), and a customized SDXL UNet (`m1`, the T2I's UNet nudged: a stand-in for a DreamBooth)."""
+    root = tmp_path_factory.mktemp("sdxl")
+    t2i = sdxl_t2i(root / "tokenizers")
+    t2i.save_pretrained(root / "t2i")
+    motion = sdxl_motion_adapter()
+    motion.save_pretrained(root / "motion_modules")
+    parts = {k: v for k, v in t2i.components.items()}
+    parts["unet"] = inflate(t2i.unet, motion)
+    AnimateDiffSDXLPipeline(**parts, motion_adapter=motion).save_pretrained(root / "t2v")
+    m1 = copy.deepcopy(t2i.unet)
+    perturb(m1.parameters(), seed=5, scale=0.02, add=True)
+    m1.save_pretrained(root / "m1")
+    return root
+
+
+def frames(pipe, seed=0, **overrides):
+    pipe.set_progress_bar_config(disable=True)
+    return pipe(PROMPT, generator=torch.Generator().manual_seed(seed), **{**CALL, **overrides}).frames
+
+
+@pytest.fixture(scope="module")
+def motion_adapter_file(sdxl, tmp_path_factory):
+    """A motion adapter with nonzero weights (a stand-in for a trained one), saved."""
+    pipe = load_t2v(sdxl / "t2v")
+    motion = MotionLoRA.inject(pipe.unet, rank=2)
+    perturb(motion.trainable_parameters(), seed=1, scale=0.3)
+    return motion.save(tmp_path_factory.mktemp("sdxl_motion") / "adapter")
+
+
+def test_the_family_is_read_from_the_folder_and_the_pipeline(sdxl, tiny_dir):
+    assert family_of_folder(sdxl / "t2v") is SDXL and family_of_folder(sdxl / "t2i") is SDXL
+    assert family_of_folder(tiny_dir) is SD15
+    pipe = load_t2v(sdxl / "t2v")
+    assert type(pipe) is StillMovingSDXLPipeline and isinstance(backend_of(pipe), SDXL)
+    assert isinstance(backend_of(load_t2v(tiny_dir)), SD15)
+    assert isinstance(backend_of(t2i_pipeline(pipe, t2i_unet_from_t2v(pipe.unet))), SDXL)
+
+
+def test_the_sd15_backend_conditions_the_unet_as_before(tiny_pipe):
+    from stillmoving.data.sources import PromptBank
+
+    bank = PromptBank()
+    bank.add(PROMPT)
+    backend = backend_of(tiny_pipe)
+    text = backend.encode_prompts(bank.prompts)
+    assert torch.equal(text, bank.encode(tiny_pipe.tokenizer, tiny_pipe.text_encoder))
+    noisy, timesteps = torch.randn(1, 4, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([10])
+    with torch.no_grad():
+        before = VideoDenoiser(tiny_pipe.unet)(noisy, timesteps, text)
+        assert torch.equal(VideoDenoiser(tiny_pipe.unet, backend=backend)(noisy, timesteps, text), before)
+
+
+def test_an_sdxl_t2i_plus_motion_modules_keeps_its_added_embedding(sdxl):
+    """diffusers' from_unet2d leaves SDXL's add_embedding random; V built here carries the T2I's."""
+    t2i = UNet2DConditionModel.from_pretrained(sdxl / "t2i", subfolder="unet")
+    plain = UNetMotionModel.from_unet2d(t2i, sdxl_motion_adapter())
+    assert not torch.equal(plain.add_embedding.linear_1.weight, t2i.add_embedding.linear_1.weight)
+    pipe = load_t2v(sdxl / "t2i", motion_modules=sdxl / "motion_modules")
+    assert type(pipe) is StillMovingSDXLPipeline
+    spatial = spatial_state_dict(pipe.unet)
+    assert spatial.keys() == t2i.state_dict().keys()
+    assert all(torch.equal(spatial[k], v) for k, v in t2i.state_dict().items())
+    saved = spatial_state_dict(UNetMotionModel.from_pretrained(sdxl / "t2v", subfolder="unet"))
+    assert all(torch.equal(saved[k], v) for k, v in spatial.items())
+
+
+def test_what_diffusers_lacks_for_sdxl_is_refused_in_one_line(sdxl):
+    pipe = load_t2v(sdxl / "t2v")
+    assert pipe.conditional() is pipe
+    for call in (lambda: pipe.conditional(controlnet=object()), lambda: pipe.conditional(video_to_video=True)):
+        with pytest.raises(StillMovingError, match="no ControlNet or video-to-video pipeline"):
+            call()
+    with pytest.raises(StillMovingError, match="no FreeNoise"):
+        pipe.enable_free_noise(context_length=4)
+    from stillmoving.training.setup import load_base_t2i
+
+    for model in ("t2i", "t2v"):  # the t2i verbs (DreamBooth, style LoRA) train SD1.5 T2Is only
+        with pytest.raises(StillMovingError, match="SDXL model: the t2i verbs train SD1.5 T2Is only"):
+            load_base_t2i(str(sdxl / model))
+
+
+def original_layout(adapter) -> dict:
+    """A MotionAdapter's weights in AnimateDiff's own file layout (mm_sdxl_v10_beta.ckpt's), with its
+    positional tables: diffusers' converter (`convert_animatediff_checkpoint_to_diffusers`) run backwards."""
+    state = {}
+    for key, value in adapter.state_dict().items():
+        key = re.sub(r"(motion_modules\.\d+)\.", r"\1.temporal_transformer.", key)
+        for new, old in ((".norms.0", ".norm1"), (".norms.1", ".norm2"), (".ff_norm", ".norm3")):
+            key = key.replace(old, new)
+        key = key.replace(".attn1", ".attention_blocks.0").replace(".attn2", ".attention_blocks.1")
+        state[key] = value.contiguous()
+        if key.endswith(".to_q.weight"):
+            frames = adapter.config.motion_max_seq_length
+            state[key.replace("to_q.weight", "pos_encoder.pe")] = torch.zeros(1, frames, value.shape[1])
+    return state
+
+
+def test_sdxl_motion_modules_load_from_the_original_file(sdxl, tmp_path):
+    from safetensors.torch import save_file
+
+    folder = sdxl_motion_adapter()
+    save_file(original_layout(folder), str(tmp_path / "mm_sdxl.safetensors"))
+    from_file = load_t2v(sdxl / "t2i", tmp_path / "mm_sdxl.safetensors", config_dir=sdxl / "motion_modules")
+    from_folder = load_t2v(sdxl / "t2i", sdxl / "motion_modules")
+    expected = from_folder.unet.state_dict()
+    assert from_file.unet.state_dict().keys() == expected.keys()
+    assert all(torch.equal(v, expected[k]) for k, v in from_file.unet.state_dict().items())
+
+
+def test_fresh_adapters_give_the_plain_diffusers_frames(sdxl, motion_adapter_file):
+    plain = AnimateDiffSDXLPipeline.from_pretrained(sdxl / "t2v")
+    expected = frames(plain)
+    pipe = load_t2v(sdxl / "t2v")
+    pipe.load_motion_adapter(motion_adapter_file)  # alpha 0
+    pipe.load_spatial_adapters(SpatialAdapters.for_unet(pipe.unet, rank=2))  # A_up = 0
+    assert torch.equal(frames(pipe), expected)
+    assert torch.equal(frames(pipe, guidance_scale=1.0), frames(plain, guidance_scale=1.0))
+
+
+def test_motion_scale_0_is_the_base_model_and_the_adapter_moves_frames_otherwise(sdxl, motion_adapter_file):
+    base = frames(load_t2v(sdxl / "t2v"))
+    pipe = load_t2v(sdxl / "t2v")
+    pipe.load_motion_adapter(motion_adapter_file)
+    assert torch.equal(frames(pipe, motion_scale=0.0), base)
+    assert not torch.equal(frames(pipe, motion_scale=1.0), base)
+    assert not torch.equal(frames(pipe, motion_scale=-1.0), base)
+
+
+def test_both_adapters_round_trip_through_their_files(sdxl, motion_adapter_file, tmp_path):
+    pipe = load_t2v(sdxl / "t2v")
+    spatial = SpatialAdapters.for_unet(pipe.unet, rank=2)
+    perturb(spatial.parameters(), seed=2, scale=0.05)
+    spatial.save(tmp_path / "spatial.safetensors")
+    loaded = SpatialAdapters.load(tmp_path / "spatial.safetensors")
+    assert all(torch.equal(loaded.named_tensors()[k], v) for k, v in spatial.named_tensors().items())
+    pipe.load_motion_adapter(motion_adapter_file)
+    saved = pipe.motion_lora.save(tmp_path / "motion")
+    assert saved.is_file()
+    pipe.load_spatial_adapters(spatial)
+    before = frames(pipe, motion_scale=0.5)
+    again = load_t2v(sdxl / "t2v")
+    again.load_motion_adapter(tmp_path / "motion")
+    again.load_spatial_adapters(tmp_path / "spatial.safetensors")
+    assert torch.equal(frames(again, motion_scale=0.5), before)
+    assert not torch.equal(before, frames(load_t2v(sdxl / "t2v")))
+
+
+SPATIAL_LAYERS = {  # the tiny SDXL: no spatial transformer at the first level, two transformer layers at the second
+    "down_blocks.0.resnets.0": 32,
+    "down_blocks.1.attentions.0": 64,
+    "down_blocks.1.resnets.0": 64,
+    "up_blocks.0.attentions.0": 64,
+    "up_blocks.0.attentions.1": 64,
+    "up_blocks.0.resnets.0": 64,
+    "up_blocks.0.resnets.1": 64,
+    "up_blocks.1.resnets.0": 32,
+    "up_blocks.1.resnets.1": 32,
+    "mid_block.attentions.0": 64,
+    "mid_block.resnets.0": 64,
+    "mid_block.resnets.1": 64,
+}
+
+
+def test_each_adapter_touches_exactly_its_modules(sdxl):
+    pipe = load_t2v(sdxl / "t2v")
+    backend = backend_of(pipe)
+    assert backend.spatial_layers(pipe.unet) == SPATIAL_LAYERS
+    assert SpatialAdapters.for_unet(pipe.unet).placements == SPATIAL_LAYERS
+    motion_modules = [f"down_blocks.{i}.motion_modules.0" for i in range(2)]
+    motion_modules += [f"up_blocks.{i}.motion_modules.{j}" for i in range(2) for j in range(2)]  # no motion mid block
+    expected = [
+        f"{m}.transformer_blocks.0.attn{a}.to_{p}" for m in motion_modules for a in (1, 2) for p in ("q", "k", "v")
+    ]
+    assert backend.temporal_attentions(pipe.unet) == expected
+    motion = MotionLoRA.inject(pipe.unet, rank=2)
+    wrapped = sorted(n.removesuffix(".lora_A.weight") for n in motion.state_dict() if n.endswith(".lora_A.weight"))
+    assert wrapped == sorted(expected)
+
+
+def test_an_sdxl_unet_is_injected_and_only_the_motion_modules_stay(sdxl):
+    pipe = load_t2v(sdxl / "t2v")
+    motion_before = {k: v.clone() for k, v in pipe.unet.state_dict().items() if is_motion_key(k)}
+    m1 = load_customized(pipe, sdxl / "m1")
+    pipe.inject_customized(m1.unet, m1.text_encoder, m1.text_encoder_2)
+    injected = spatial_state_dict(pipe.unet)
+    assert all(torch.equal(injected[k], v) for k, v in m1.unet.state_dict().items())
+    assert all(torch.equal(pipe.unet.state_dict()[k], v) for k, v in motion_before.items())
+    assert "add_embedding.linear_1.weight" in injected
+
+
+def test_an_sdxl_pipeline_folder_brings_both_text_encoders(sdxl, tmp_path):
+    t2i = load_t2v(sdxl / "t2v")
+    custom = t2i_pipeline(t2i, t2i_unet_from_t2v(t2i.unet))
+    perturb(custom.text_encoder_2.parameters(), seed=3, scale=0.01, add=True)
+    custom.save_pretrained(tmp_path / "sdxl_dreambooth")
+    m1 = load_customized(t2i, tmp_path / "sdxl_dreambooth")
+    assert m1.text_encoder is not None and m1.text_encoder_2 is not None
+    pipe = assemble_pipeline(str(sdxl / "t2v"), customized=str(tmp_path / "sdxl_dreambooth"))
+    weight = "text_model.encoder.layers.0.mlp.fc1.weight"
+    assert torch.equal(pipe.text_encoder_2.state_dict()[weight], custom.text_encoder_2.state_dict()[weight])
+
+
+def test_an_sd15_unet_is_refused_by_name_and_shape(sdxl, tiny_dir):
+    pipe = load_t2v(sdxl / "t2v")
+    sd15 = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet"))
+    with pytest.raises(StillMovingError) as error:
+        pipe.inject_customized(sd15)
+    message = str(error.value)
+    assert "\n" not in message and "AnimateDiff-SDXL" in message
+    assert "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight has shape (64, 32)" in message
+    assert "expects (64, 64)" in message
+    with pytest.raises(StillMovingError, match="not read for AnimateDiff-SDXL yet"):
+        load_customized(pipe, sdxl / "m1" / "diffusion_pytorch_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def sdxl_lora(sdxl, tmp_path_factory):
+    """A LoRA on the SDXL T2I's UNet attention and both text encoders (nonzero), in diffusers' and kohya's layouts."""
+    from diffusers import StableDiffusionXLPipeline
+    from diffusers.utils import convert_state_dict_to_kohya
+    from peft import LoraConfig, inject_adapter_in_model
+    from peft.utils import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    t2i = StableDiffusionXLPipeline.from_pretrained(sdxl / "t2i", add_watermarker=False)
+    layers = {}
+    for name, model, targets in (
+        ("unet", t2i.unet, ["to_q", "to_k", "to_v", "to_out.0"]),
+        ("text_encoder", t2i.text_encoder, ["q_proj", "k_proj", "v_proj", "out_proj"]),
+        ("text_encoder_2", t2i.text_encoder_2, ["q_proj", "k_proj", "v_proj", "out_proj"]),
+    ):
+        inject_adapter_in_model(LoraConfig(r=2, lora_alpha=2, target_modules=targets), model)  # peft's own API
+        state = get_peft_model_state_dict(model)
+        perturb([v for k, v in state.items()], seed=len(name), scale=0.2)
+        layers[name] = {k: v.detach().clone() for k, v in state.items()}
+    root = tmp_path_factory.mktemp("sdxl_lora")
+    StableDiffusionXLPipeline.save_lora_weights(
+        root / "diffusers",
+        unet_lora_layers=layers["unet"],
+        text_encoder_lora_layers=layers["text_encoder"],
+        text_encoder_2_lora_layers=layers["text_encoder_2"],
+    )
+    # kohya names CLIP's modules from the top model (lora_te1_text_model_encoder_...); transformers 5 drops text_model.
+    prefixed = {
+        f"{name}.{'text_model.' * k.startswith('encoder.')}{k}": v
+        for name, state in layers.items()
+        for k, v in state.items()
+    }
+    save_file(convert_state_dict_to_kohya(prefixed), str(root / "kohya.safetensors"))
+    return root
+
+
+@pytest.mark.parametrize("layout", ["diffusers", "kohya.safetensors"])
+def test_an_sdxl_lora_fuses_as_diffusers_fuses_it(sdxl, sdxl_lora, layout):
+    from diffusers import StableDiffusionXLPipeline
+
+    pipe = load_t2v(sdxl / "t2v")
+    m1 = load_customized(pipe, loras=[(str(sdxl_lora / layout), 0.7)])
+    reference = StableDiffusionXLPipeline.from_pretrained(sdxl / "t2i", add_watermarker=False)
+    reference.load_lora_weights(str(sdxl_lora / "diffusers"), adapter_name="style")
+    reference.fuse_lora(lora_scale=0.7, adapter_names=["style"])
+    reference.unload_lora_weights()
+    for ours, theirs in (
+        (m1.unet, reference.unet),
+        (m1.text_encoder, reference.text_encoder),
+        (m1.text_encoder_2, reference.text_encoder_2),
+    ):
+        expected = theirs.state_dict()
+        assert all(torch.allclose(v, expected[k], atol=1e-6) for k, v in ours.state_dict().items())
+    plain = load_t2v(sdxl / "t2v")  # V's own text encoders stay as they were (prior videos use them)
+    assert all(
+        torch.equal(v, plain.text_encoder_2.state_dict()[k]) for k, v in pipe.text_encoder_2.state_dict().items()
+    )
+    assert not torch.equal(
+        m1.unet.state_dict()["mid_block.attentions.0.transformer_blocks.0.attn1.to_q.weight"],
+        plain.unet.state_dict()["mid_block.attentions.0.transformer_blocks.0.attn1.to_q.weight"],
+    )
+
+
+def test_training_conditions_the_unet_as_the_pipeline_does(sdxl):
+    """encode_prompts + unet_inputs (what VideoDenoiser feeds) equal AnimateDiffSDXLPipeline's own UNet inputs."""
+    pipe = load_t2v(sdxl / "t2v")
+    seen = {}
+
+    def spy(module, args, kwargs):
+        seen.setdefault("args", (args, kwargs))
+
+    handle = pipe.unet.register_forward_pre_hook(spy, with_kwargs=True)
+    frames(pipe, guidance_scale=1.0)
+    handle.remove()
+    (latents, timestep), kwargs = seen["args"]
+    backend = backend_of(pipe)
+    ours = backend.unet_inputs(backend.encode_prompts([PROMPT]), latents)
+    assert torch.equal(ours["encoder_hidden_states"], kwargs["encoder_hidden_states"])
+    for key in ("text_embeds", "time_ids"):
+        assert torch.equal(ours["added_cond_kwargs"][key], kwargs["added_cond_kwargs"][key].to(latents.dtype))
+    denoiser = VideoDenoiser(pipe.unet, backend=backend)
+    with torch.no_grad():
+        prediction = denoiser(latents, timestep.expand(1), backend.encode_prompts([PROMPT]))
+        direct = pipe.unet(latents, timestep, **{k: kwargs[k] for k in ("encoder_hidden_states", "added_cond_kwargs")})
+    assert torch.equal(prediction, direct.sample)
+
+
+def assemble_from_folder(folder):
+    sources = read_customization(folder)
+    return assemble_pipeline(
+        sources["model"],
+        customized=sources.get("customized"),
+        spatial_adapters=sources["spatial_adapters"],
+        motion_adapter=sources.get("motion_adapter"),
+    )
+
+
+def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["stillmoving", *map(str, args)])
+    try:
+        cli.main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_both_stages_and_generate_through_the_cli(sdxl, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "motion-adapter",
+        "train",
+        "--model",
+        sdxl / "t2v",
+        "-o",
+        tmp_path / "motion",
+        "--sample-prompt",
+        "a red circle moving left",
+        "--num-sampled-videos",
+        "1",
+        "--rank",
+        "2",
+        *SMALL,
+    )
+    assert code == 0, err
+    record = json.loads((tmp_path / "motion" / "motion_adapter_run.json").read_text())
+    assert len(record["losses"]) == 2 and all(loss == loss for loss in record["losses"])
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "customize",
+        "--model",
+        sdxl / "t2v",
+        "-o",
+        tmp_path / "custom",
+        "--motion-adapter",
+        tmp_path / "motion" / "motion_adapter",
+        "--customized",
+        sdxl / "m1",
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "2",
+        "--num-prior-videos",
+        "1",
+        "--spatial-rank",
+        "2",
+        "--num-validation-videos",
+        "1",
+        *SMALL,
+    )
+    assert code == 0, err
+    adapters = SpatialAdapters.load(tmp_path / "custom" / "spatial_adapters.safetensors")
+    assert adapters.placements == SPATIAL_LAYERS
+    assert any(layer.up.abs().sum() > 0 for layer in adapters.layers)  # trained: A_up left zero
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--customization",
+        tmp_path / "custom",
+        "--prompt",
+        "a sks dog",
+        "-o",
+        tmp_path / "video.gif",
+        "--num-frames",
+        "4",
+        "--steps",
+        "2",
+        "--motion-scale",
+        "0.5",
+    )
+    assert code == 0, err
+    assert (tmp_path / "video.gif").stat().st_size > 0
+    code, _, err = run(capsys, monkeypatch, "export", tmp_path / "custom", "-o", tmp_path / "exported")
+    assert code == 0, err
+    card = (tmp_path / "exported" / "README.md").read_text()
+    assert "AnimateDiffSDXLPipeline.from_pretrained" in card and "ControlNetModel" not in card
+    plain = AnimateDiffSDXLPipeline.from_pretrained(tmp_path / "exported", motion_adapter=None)  # diffusers + hook
+    attach_spatial_adapters(plain, tmp_path / "exported" / "spatial_adapters.safetensors")
+    ours = assemble_from_folder(tmp_path / "exported")
+    assert torch.equal(frames(plain), frames(ours))
