@@ -434,3 +434,25 @@ def test_both_stages_and_generate_through_the_cli(sdxl, tmp_path, capsys, monkey
     attach_spatial_adapters(plain, tmp_path / "exported" / "spatial_adapters.safetensors")
     ours = assemble_from_folder(tmp_path / "exported")
     assert torch.equal(frames(plain), frames(ours))
+
+
+def test_the_real_sdxl_shapes_map_both_ways_and_give_the_adapters_their_layers():
+    """stabilityai/stable-diffusion-xl-base-1.0's UNet + mm_sdxl_v10_beta's motion modules on the meta device: V's
+    spatial part has exactly the SDXL UNet's keys and shapes (so its DreamBooths inject), the T2I rebuilt from V too,
+    and the adapters find 28 spatial layers and 15 motion modules x 6 projections."""
+    from diffusers import MotionAdapter
+
+    from stillmoving.bench.models import SDXL_MOTION, SDXL_UNET
+    from stillmoving.injection import t2i_config
+
+    with torch.device("meta"):
+        t2i = UNet2DConditionModel(**SDXL_UNET)
+        video = UNetMotionModel.from_unet2d(t2i, MotionAdapter(**SDXL_MOTION), load_weights=False)
+        rebuilt = UNet2DConditionModel(**t2i_config(video))
+    shapes = {k: tuple(v.shape) for k, v in t2i.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in spatial_state_dict(video).items()} == shapes
+    assert {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes
+    assert "add_embedding.linear_1.weight" in shapes
+    layers = SpatialAdapters.for_unet(video).placements
+    assert len(layers) == 28 and "down_blocks.0.attentions.0" not in layers and layers["mid_block.attentions.0"] == 1280
+    assert len(MotionLoRA.inject(video, rank=2).layers) == 90
