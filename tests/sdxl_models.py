@@ -12,6 +12,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from stillmoving.formats.single_file import LDM_UNET_KEY, SDXL_OPEN_CLIP
 from stillmoving.world.tokenizer import build_tokenizer
 
 WORDS = ["a", "red", "blue", "circle", "square", "moving", "left", "right", "dog", "photo", "of"]
@@ -103,3 +104,105 @@ def sdxl_t2i(tokenizer_dir: str | Path, seed: int = 0) -> StableDiffusionXLPipel
         scheduler=scheduler,
         add_watermarker=False,
     )
+
+
+# The original (LDM/SGM) checkpoint layout, as A1111 and kohya save SDXL DreamBooths: diffusers' single-file
+# converters run backwards.
+RESNET = [
+    ("in_layers.0", "norm1"),
+    ("in_layers.2", "conv1"),
+    ("out_layers.0", "norm2"),
+    ("out_layers.3", "conv2"),
+    ("emb_layers.1", "time_emb_proj"),
+    ("skip_connection", "conv_shortcut"),
+]
+TOP = [
+    ("time_embed.0.", "time_embedding.linear_1."),
+    ("time_embed.2.", "time_embedding.linear_2."),
+    ("label_emb.0.0.", "add_embedding.linear_1."),
+    ("label_emb.0.2.", "add_embedding.linear_2."),
+    ("input_blocks.0.0.", "conv_in."),
+    ("out.0.", "conv_norm_out."),
+    ("out.2.", "conv_out."),
+]
+
+
+def unet_prefixes(config) -> list[tuple[str, str]]:
+    """(LDM prefix, diffusers prefix) of every block of a UNet2DConditionModel config."""
+    per_level, levels = config.layers_per_block + 1, len(config.block_out_channels)
+    down_attn = ["CrossAttn" in t for t in config.down_block_types]
+    up_attn = ["CrossAttn" in t for t in config.up_block_types]
+    prefixes = list(TOP)
+    for i in range(levels):
+        for j in range(per_level - 1):
+            n = per_level * i + j + 1
+            prefixes.append((f"input_blocks.{n}.0.", f"down_blocks.{i}.resnets.{j}."))
+            if down_attn[i]:
+                prefixes.append((f"input_blocks.{n}.1.", f"down_blocks.{i}.attentions.{j}."))
+        for j in range(per_level):
+            n = per_level * i + j
+            prefixes.append((f"output_blocks.{n}.0.", f"up_blocks.{i}.resnets.{j}."))
+            if up_attn[i]:
+                prefixes.append((f"output_blocks.{n}.1.", f"up_blocks.{i}.attentions.{j}."))
+        if i < levels - 1:
+            prefixes.append((f"input_blocks.{per_level * (i + 1)}.0.op.", f"down_blocks.{i}.downsamplers.0.conv."))
+            upsampler = f"output_blocks.{per_level * i + per_level - 1}.{2 if up_attn[i] else 1}."
+            prefixes.append((upsampler, f"up_blocks.{i}.upsamplers.0."))
+    middle = [("middle_block.0.", "mid_block.resnets.0."), ("middle_block.1.", "mid_block.attentions.0.")]
+    return prefixes + middle + [("middle_block.2.", "mid_block.resnets.1.")]
+
+
+def ldm_unet_state(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
+    """`model.diffusion_model.*` keys of a UNet (SD1.x or SDXL)."""
+    prefixes = unet_prefixes(unet.config)
+    state = {}
+    for key, value in unet.state_dict().items():
+        ldm, ours = next((ldm, ours) for ldm, ours in prefixes if key.startswith(ours))
+        rest = key[len(ours) :]
+        if ".resnets." in ours:
+            for old, new in RESNET:
+                rest = rest.replace(new, old)
+        state[LDM_UNET_KEY + ldm + rest] = value.contiguous()
+    return state
+
+
+def ldm_clip_state(text_encoder, prefix: str = "conditioner.embedders.0.transformer.") -> dict[str, torch.Tensor]:
+    """A CLIP text encoder under `prefix` in transformers' own names (SDXL's first, SD1.x's `cond_stage_model`)."""
+    return {
+        prefix + "text_model." * (not k.startswith("text_model.")) + k: v for k, v in text_encoder.state_dict().items()
+    }
+
+
+def open_clip_state(text_encoder: CLIPTextModelWithProjection) -> dict[str, torch.Tensor]:
+    """SDXL's second text encoder in OpenCLIP's layout (`conditioner.embedders.1.model.*`, q/k/v fused)."""
+    renames = [
+        ("text_model.encoder.layers.", "transformer.resblocks."),
+        ("layer_norm1", "ln_1"),
+        ("layer_norm2", "ln_2"),
+        (".mlp.fc1.", ".mlp.c_fc."),
+        (".mlp.fc2.", ".mlp.c_proj."),
+        (".self_attn.out_proj.", ".attn.out_proj."),
+    ]
+    top = {
+        "text_model.embeddings.position_embedding.weight": "positional_embedding",
+        "text_model.embeddings.token_embedding.weight": "token_embedding.weight",
+        "text_model.final_layer_norm.weight": "ln_final.weight",
+        "text_model.final_layer_norm.bias": "ln_final.bias",
+    }
+    source = text_encoder.state_dict()
+    state = {"text_projection": source["text_projection.weight"].T.contiguous()}
+    for key, value in source.items():
+        if key in top:
+            state[top[key]] = value
+        elif ".self_attn.q_proj." in key:
+            kind = key.rsplit(".", 1)[1]
+            parts = [source[key.replace(".q_proj.", f".{p}_proj.")] for p in "qkv"]
+            layer = key.split(".self_attn.")[0]
+            for old, new in renames[:1]:
+                layer = layer.replace(old, new)
+            state[f"{layer}.attn.in_proj_{kind}"] = torch.cat(parts)
+        elif key.startswith("text_model.encoder.") and not any(f".self_attn.{p}_proj." in key for p in "kv"):
+            for old, new in renames:
+                key = key.replace(old, new)
+            state[key] = value
+    return {SDXL_OPEN_CLIP + k: v for k, v in state.items()}

@@ -11,7 +11,15 @@ import pytest
 import torch
 from conftest import PROMPT, perturb
 from diffusers import AnimateDiffSDXLPipeline, UNet2DConditionModel, UNetMotionModel
-from sdxl_models import RESOLUTION, sdxl_motion_adapter, sdxl_t2i
+from sdxl_models import (
+    RESOLUTION,
+    ldm_clip_state,
+    ldm_unet_state,
+    open_clip_state,
+    sdxl_motion_adapter,
+    sdxl_t2i,
+    unet_prefixes,
+)
 
 from stillmoving import cli
 from stillmoving.adapters.motion import MotionLoRA
@@ -233,7 +241,38 @@ def test_an_sdxl_pipeline_folder_brings_both_text_encoders(sdxl, tmp_path):
     assert torch.equal(pipe.text_encoder_2.state_dict()[weight], custom.text_encoder_2.state_dict()[weight])
 
 
-def test_an_sd15_unet_is_refused_by_name_and_shape(sdxl, tiny_dir):
+def test_a_single_file_sdxl_dreambooth_is_read_with_its_text_encoders(sdxl, tmp_path):
+    """A1111/kohya's layout: the UNet under model.diffusion_model.*, CLIP ViT-L under conditioner.embedders.0, OpenCLIP
+    bigG under conditioner.embedders.1 (q/k/v fused); read by diffusers' converters into V's T2I shapes."""
+    from safetensors.torch import save_file
+
+    pipe = load_t2v(sdxl / "t2v")
+    m1 = UNet2DConditionModel.from_pretrained(sdxl / "m1")
+    text_2 = copy.deepcopy(pipe.text_encoder_2)
+    perturb(text_2.parameters(), seed=4, scale=0.01, add=True)
+    state = {**ldm_unet_state(m1), **ldm_clip_state(pipe.text_encoder), **open_clip_state(text_2)}
+    save_file(state, str(tmp_path / "sdxl_dreambooth.safetensors"))
+    loaded = load_customized(pipe, tmp_path / "sdxl_dreambooth.safetensors")
+    assert all(torch.equal(v, m1.state_dict()[k]) for k, v in loaded.unet.state_dict().items())
+    assert loaded.text_encoder is None  # the same as V's: not injected
+    assert all(torch.equal(v, text_2.state_dict()[k]) for k, v in loaded.text_encoder_2.state_dict().items())
+
+
+def test_a_checkpoint_text_encoder_in_the_real_layout_loads(tiny_pipe):
+    """Real SD1.x and SDXL files name CLIP's weights `...transformer.text_model.encoder...`; transformers 5's
+    CLIPTextModel has no `text_model.` in its state dict. Both namings load (SD1.5's loader too)."""
+    from stillmoving.formats.single_file import text_encoder_from_state
+
+    own = tiny_pipe.text_encoder
+    for prefix in ("cond_stage_model.transformer.", "conditioner.embedders.0.transformer."):
+        for state in (ldm_clip_state(own, prefix), {prefix + k: v for k, v in own.state_dict().items()}):
+            text = text_encoder_from_state(state, own, "checkpoint.safetensors")
+            assert all(torch.equal(v, own.state_dict()[k]) for k, v in text.state_dict().items())
+
+
+def test_an_sd15_unet_is_refused_by_name_and_shape(sdxl, tiny_dir, tmp_path):
+    from safetensors.torch import save_file
+
     pipe = load_t2v(sdxl / "t2v")
     sd15 = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet"))
     with pytest.raises(StillMovingError) as error:
@@ -242,8 +281,11 @@ def test_an_sd15_unet_is_refused_by_name_and_shape(sdxl, tiny_dir):
     assert "\n" not in message and "AnimateDiff-SDXL" in message
     assert "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight has shape (64, 32)" in message
     assert "expects (64, 64)" in message
-    with pytest.raises(StillMovingError, match="not read for AnimateDiff-SDXL yet"):
-        load_customized(pipe, sdxl / "m1" / "diffusion_pytorch_model.safetensors")
+    file = tmp_path / "sd15_dreambooth.safetensors"
+    save_file({**ldm_unet_state(sd15), **ldm_clip_state(pipe.text_encoder, "cond_stage_model.transformer.")}, str(file))
+    with pytest.raises(StillMovingError, match="without SDXL's model.diffusion_model.label_emb.0.0.weight") as error:
+        load_customized(pipe, file)
+    assert "\n" not in str(error.value)
 
 
 @pytest.fixture(scope="module")
@@ -279,11 +321,23 @@ def sdxl_lora(sdxl, tmp_path_factory):
         for name, state in layers.items()
         for k, v in state.items()
     }
-    save_file(convert_state_dict_to_kohya(prefixed), str(root / "kohya.safetensors"))
+    kohya = convert_state_dict_to_kohya(prefixed)
+    save_file(kohya, str(root / "kohya.safetensors"))
+    # kohya's sd-scripts name SDXL's UNet blocks as the original model does (input_blocks_4_1_...)
+    blocks = [(ours.replace(".", "_"), ldm.replace(".", "_")) for ldm, ours in unet_prefixes(t2i.unet.config)]
+    sgm = {}
+    for key, value in kohya.items():
+        for ours, ldm in blocks:
+            if key.startswith("lora_unet_" + ours):
+                key = "lora_unet_" + ldm + key[len("lora_unet_" + ours) :]
+                break
+        sgm[key] = value
+    assert any(k.startswith("lora_unet_input_blocks_") for k in sgm)
+    save_file(sgm, str(root / "kohya_sgm.safetensors"))
     return root
 
 
-@pytest.mark.parametrize("layout", ["diffusers", "kohya.safetensors"])
+@pytest.mark.parametrize("layout", ["diffusers", "kohya.safetensors", "kohya_sgm.safetensors"])
 def test_an_sdxl_lora_fuses_as_diffusers_fuses_it(sdxl, sdxl_lora, layout):
     from diffusers import StableDiffusionXLPipeline
 

@@ -25,7 +25,13 @@ from stillmoving.formats.domain_adapter import fuse_domain_adapter
 from stillmoving.formats.lora_files import load_lora_checked
 from stillmoving.formats.motion_modules import load_motion_modules_file
 from stillmoving.formats.safety import is_weights_file, read_state_dict
-from stillmoving.formats.single_file import base_components, text_encoder_from_state, unet_from_file
+from stillmoving.formats.single_file import (
+    base_components,
+    check_sdxl,
+    open_clip_text_encoder_from_state,
+    text_encoder_from_state,
+    unet_from_file,
+)
 from stillmoving.injection import (
     inject_t2i_weights,
     interpolate_weights,
@@ -156,6 +162,22 @@ def _load_unet_file(path: Path, t2v: StillMovingPipeline) -> tuple[UNet2DConditi
     return unet, text
 
 
+def _load_sdxl_file(path: Path, t2v) -> tuple[UNet2DConditionModel, CLIPTextModel | None, torch.nn.Module | None]:
+    """A single-file SDXL checkpoint (A1111/kohya DreamBooth layout) shaped like V's T2I: its UNet, and each text
+    encoder it carries only when it differs from V's."""
+    state = read_state_dict(path)
+    unet = unet_from_file(path, t2i_config(t2v.unet), t2v.unet.dtype, state, check=check_sdxl)
+    texts = [
+        text_encoder_from_state(state, t2v.text_encoder, path),  # conditioner.embedders.0.transformer.*
+        open_clip_text_encoder_from_state(state, t2v.text_encoder_2, path),  # conditioner.embedders.1.model.*
+    ]
+    text, text_2 = (
+        None if text is None or _same_weights(text, own) else text
+        for text, own in zip(texts, (t2v.text_encoder, t2v.text_encoder_2))
+    )
+    return unet, text, text_2
+
+
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
@@ -193,12 +215,10 @@ def load_customized(
     if customized is not None:
         path = Path(local_or_hub(customized))
         if sdxl and is_weights_file(path):
-            raise StillMovingError(
-                f"{path}: single-file checkpoints are not read for AnimateDiff-SDXL yet; convert it with diffusers "
-                "(StableDiffusionXLPipeline.from_single_file(...).save_pretrained(DIR)) and pass DIR as --customized"
-            )
-        unet, text = _load_unet_file(path, t2v) if is_weights_file(path) else _load_unet_folder(path, dtype)
-        text_2 = _second_text_encoder(path, dtype) if sdxl and path.is_dir() else None
+            unet, text, text_2 = _load_sdxl_file(path, t2v)
+        else:
+            unet, text = _load_unet_file(path, t2v) if is_weights_file(path) else _load_unet_folder(path, dtype)
+            text_2 = _second_text_encoder(path, dtype) if sdxl and path.is_dir() else None
     else:
         unet, text = t2i_unet_from_t2v(t2v.unet), None
         if getattr(t2v, "domain_adapter", None) is not None:  # LoRAs are made for the T2I before the adapter

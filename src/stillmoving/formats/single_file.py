@@ -14,7 +14,12 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
-from diffusers.loaders.single_file_utils import LDM_UNET_KEY, convert_ldm_clip_checkpoint, infer_diffusers_model_type
+from diffusers.loaders.single_file_utils import (
+    LDM_UNET_KEY,
+    convert_ldm_clip_checkpoint,
+    convert_open_clip_checkpoint,
+    infer_diffusers_model_type,
+)
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from stillmoving.errors import StillMovingError
@@ -22,6 +27,26 @@ from stillmoving.formats import SHIPPED_CONFIGS
 from stillmoving.formats.safety import read_state_dict
 
 SD1_TYPES = ("v1",)  # infer_diffusers_model_type's name for SD1.x-shaped checkpoints
+SDXL_ADDED_EMBEDDING = LDM_UNET_KEY + "label_emb.0.0.weight"  # SDXL's add_embedding (pooled text + time ids)
+SDXL_OPEN_CLIP = "conditioner.embedders.1.model."  # the second text encoder of an SDXL checkpoint (OpenCLIP layout)
+
+
+def _kind(state: dict[str, torch.Tensor]) -> str:
+    try:
+        return infer_diffusers_model_type(state)
+    except (KeyError, IndexError):  # keys of a known type with shapes of none
+        return "unrecognised"
+
+
+def check_sdxl(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse a checkpoint without SDXL's added embedding (an SD1.x/SD2.x one) for an SDXL video model."""
+    if not any(k.startswith(LDM_UNET_KEY) for k in state):
+        raise StillMovingError(f"{path} is not a Stable Diffusion checkpoint (no {LDM_UNET_KEY}* keys)")
+    if SDXL_ADDED_EMBEDDING not in state:
+        raise StillMovingError(
+            f"{path} is a {_kind(state)!r} checkpoint without SDXL's {SDXL_ADDED_EMBEDDING}; the video model is "
+            "AnimateDiff-SDXL"
+        )
 
 
 def check_sd1(state: dict[str, torch.Tensor], path: str | Path) -> None:
@@ -50,11 +75,12 @@ def _convert(cls, state: dict, config: Path, subfolder: str | None, path, dtype)
 
 
 def unet_from_file(
-    path: str | Path, unet_config: dict, dtype: torch.dtype = torch.float32, state: dict | None = None
+    path: str | Path, unet_config: dict, dtype: torch.dtype = torch.float32, state: dict | None = None, check=check_sd1
 ) -> UNet2DConditionModel:
-    """The UNet of an LDM checkpoint, shaped by `unet_config` (a UNet2DConditionModel config dict)."""
+    """The UNet of an LDM checkpoint, shaped by `unet_config` (a UNet2DConditionModel config dict); `check` refuses
+    a checkpoint of another family first (`check_sd1`, `check_sdxl`)."""
     state = state if state is not None else read_state_dict(path)
-    check_sd1(state, path)
+    check(state, path)
     with tempfile.TemporaryDirectory() as folder:
         config = {**unet_config, "_class_name": "UNet2DConditionModel"}
         (Path(folder) / "config.json").write_text(json.dumps(config))
@@ -68,6 +94,12 @@ def text_encoder_from_state(state: dict, like: CLIPTextModel, path) -> CLIPTextM
         return None
     text = copy.deepcopy(like)
     target = text.state_dict()
+    # Checkpoints name CLIP's modules from its top model (`text_model.encoder...`); transformers 5's CLIPTextModel
+    # state dict drops that prefix (load_state_dict does not map it, from_pretrained does).
+    converted = {
+        k.removeprefix("text_model.") if k not in target and k.removeprefix("text_model.") in target else k: v
+        for k, v in converted.items()
+    }
     for key, value in converted.items():
         if key in target and target[key].shape != value.shape:
             raise StillMovingError(
@@ -78,6 +110,27 @@ def text_encoder_from_state(state: dict, like: CLIPTextModel, path) -> CLIPTextM
     missing = [k for k in result.missing_keys if "position_ids" not in k]
     if missing:
         raise StillMovingError(f"{path}: its text encoder lacks {missing[0]!r} ({len(missing)} keys missing)")
+    return text.to(like.dtype)
+
+
+def open_clip_text_encoder_from_state(state: dict, like: torch.nn.Module, path) -> torch.nn.Module | None:
+    """An SDXL checkpoint's second text encoder (OpenCLIP layout, `conditioner.embedders.1.model.*`) in `like`'s
+    architecture (a CLIPTextModelWithProjection), by diffusers' converter; None when it has none."""
+    if not any(k.startswith(SDXL_OPEN_CLIP) for k in state):
+        return None
+    converted = convert_open_clip_checkpoint(like, state, prefix=SDXL_OPEN_CLIP)
+    text = copy.deepcopy(like)
+    target = text.state_dict()
+    for key, value in converted.items():
+        if key not in target or target[key].shape != value.shape:
+            raise StillMovingError(
+                f"{path}: second text encoder weight {key} has shape {tuple(value.shape)}, the video model's "
+                f"expects {tuple(target[key].shape) if key in target else 'no such weight'}"
+            )
+    missing = [k for k in target if k not in converted and "position_ids" not in k]
+    if missing:
+        raise StillMovingError(f"{path}: its second text encoder lacks {missing[0]!r} ({len(missing)} keys missing)")
+    text.load_state_dict(converted, strict=False)
     return text.to(like.dtype)
 
 

@@ -174,9 +174,10 @@ class CustomizeConfig(TrainConfig):
         "(docs/method.md).",
     )
     frame_agreement: float = opt(
-        10.0,
-        "Weight of a term that makes the frames of each frozen video agree (0: the paper's objective alone; "
-        "docs/method.md, 'A term that makes the frames of a frozen video agree').",
+        0.0,
+        "Weight of a term that makes the frames of each frozen video agree (0: the paper's objective; 10 helped "
+        "DreamBooth subjects and harmed a style LoRA on the embedded world: docs/method.md, 'A term that makes "
+        "the frames of a frozen video agree').",
     )
     cache_prior_videos: bool = opt(
         True, "Reuse prior videos sampled before from the same video model with the same settings."
