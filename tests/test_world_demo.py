@@ -109,3 +109,16 @@ def test_full_demo_asks_for_32_paired_videos_per_variant_and_refuses_quick_with_
     assert seen[0].eval_prompts * seen[0].seeds == 32 and seen[0].spatial_steps == demo.DemoConfig().spatial_steps
     code, _, err = run(capsys, monkeypatch, "demo", "--full", "--quick", "-o", tmp_path / "report")
     assert code == 2 and err.count("error:") == 1 and "choose one" in err and len(seen) == 1
+
+
+def test_demo_frame_agreement_reaches_every_trained_variant(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo
+
+    seen, runs = [], []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--frame-agreement", "10", "-o", tmp_path / "report")
+    assert code == 0, err
+    assert seen[0].frame_agreement == 10.0 and demo.DemoConfig().frame_agreement == 0.0  # the paper's by default
+    monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run", lr=1e-3)
+    assert runs[0].frame_agreement == 10.0 and runs[0].lr == 1e-3

@@ -349,6 +349,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     model: Annotated[str | None, typer.Option(help="World T2V folder (default: the shipped ones).")] = None,
     motion_adapter: Annotated[str | None, typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
+    frame_agreement: Annotated[
+        float, typer.Option(help="customize's --frame-agreement for every trained variant (0: the paper's).")
+    ] = 0.0,
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
     from diffusers.utils import logging as diffusers_logging
@@ -363,7 +366,9 @@ def demo(
     check_exists("--motion-adapter", motion_adapter)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
-    values = dict(output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter)
+    values = dict(
+        output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter, frame_agreement=frame_agreement
+    )
     cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")
 

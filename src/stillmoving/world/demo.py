@@ -94,6 +94,7 @@ class DemoConfig:
     spatial_steps: int = 120  # spatial-adapter steps (the paper: ~500 on SD-sized models)
     spatial_lr: float = 1e-3  # spatial-adapter learning rate
     spatial_rank: int = 8  # spatial-adapter rank
+    frame_agreement: float = 0.0  # `customize --frame-agreement` of every trained variant (0: the paper's objective)
     num_images: int = 16  # customized T2I samples the spatial adapters train on
     num_prior_videos: int = 8  # prior-preservation videos sampled from the T2V
     eval_prompts: int = 4  # evaluation prompts per customization
@@ -314,6 +315,7 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
         num_images=cfg.num_images,
         num_prior_videos=cfg.num_prior_videos,
         spatial_rank=cfg.spatial_rank,
+        frame_agreement=cfg.frame_agreement,
         num_frames=cfg.num_frames,
         height=cfg.resolution,
         width=cfg.resolution,
