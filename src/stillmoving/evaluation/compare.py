@@ -175,7 +175,7 @@ def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
         sources["model"], sources.get("motion_modules"), dtype, sources.get("config_dir"), sources.get("domain_adapter")
     )
     m1 = load_customized(t2v, **_customized(sources))
-    return t2i_pipeline(t2v, m1.unet, m1.text_encoder).to(device)
+    return t2i_pipeline(t2v, m1.unet, m1.text_encoder, m1.text_encoder_2).to(device)
 
 
 def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torch.dtype) -> dict:
