@@ -5,7 +5,6 @@ injection and its refusals), the conditioning the training stages feed, and both
 import copy
 import json
 import re
-import sys
 
 import pytest
 import torch
@@ -20,8 +19,8 @@ from sdxl_models import (
     sdxl_t2i,
     unet_prefixes,
 )
+from test_cli import run
 
-from stillmoving import cli
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.backends import SD15, SDXL, backend_of, family_of_folder
@@ -396,17 +395,6 @@ def assemble_from_folder(folder):
         spatial_adapters=sources["spatial_adapters"],
         motion_adapter=sources.get("motion_adapter"),
     )
-
-
-def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["stillmoving", *map(str, args)])
-    try:
-        cli.main()
-        code = 0
-    except SystemExit as exit:
-        code = exit.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_both_stages_and_generate_through_the_cli(sdxl, tmp_path, capsys, monkeypatch):
