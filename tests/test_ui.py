@@ -214,3 +214,41 @@ def test_video_model_choices_mark_a_missing_world_model(monkeypatch, tmp_path):
     labels = dict((value, label) for label, value in video_model_choices(Folders(tmp_path)))
     assert labels["world:animatediff"] == "world: animatediff"
     assert labels["world:joint"] == "world: joint (not installed)"
+
+
+def test_cancel_reaches_a_command_even_when_the_app_ignores_ctrl_c(monkeypatch):
+    """A shell starts background jobs (`stillmoving ui &`) with SIGINT ignored, and children inherit that: the
+    command the app starts must take Ctrl-C again, or cancelling lets it run to its end and write its results."""
+    import signal
+    import subprocess
+
+    from stillmoving.ui import jobs
+
+    probe = [
+        sys.executable,
+        "-c",
+        "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)",
+    ]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        inherited = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+        restored = subprocess.run(
+            probe, capture_output=True, text=True, check=True, preexec_fn=jobs._default_ctrl_c
+        ).stdout.strip()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (inherited, restored) == ("False", "True")
+
+    seen = {}
+
+    class Started(RuntimeError):
+        pass
+
+    def popen(*args, **kwargs):
+        seen.update(kwargs)
+        raise Started
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", popen)
+    with pytest.raises(Started):
+        jobs.run_command(jobs.Job(1, "customize", "a customization", lambda job: None), ["customize", "--help"])
+    assert seen["preexec_fn"] is jobs._default_ctrl_c and seen["start_new_session"]

@@ -134,6 +134,13 @@ def display(command: list[str]) -> str:
     return shlex.join(["stillmoving", *command])
 
 
+def _default_ctrl_c() -> None:
+    """In the child before it starts: Ctrl-C stops it even where the app inherited SIGINT ignored (a shell starts
+    background jobs so, e.g. `stillmoving ui &`); cancelling sends SIGINT, and an ignored one would let the
+    command run to its end and write its results."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_command(job: Job, command: list[str]) -> None:
     """Run `stillmoving <command>` as a child process, following its progress bar; stops when cancelled."""
     job.commands.append(display(command))
@@ -147,6 +154,7 @@ def run_command(job: Job, command: list[str]) -> None:
         stdin=subprocess.DEVNULL,
         env=env,
         start_new_session=True,
+        preexec_fn=_default_ctrl_c,
     )  # its own process group: Ctrl-C reaches it alone
     if job.cancel_requested:  # cancelled while the process started
         os.killpg(job.process.pid, signal.SIGINT)
