@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, StableDiffusionXLPipeline, UNet2DConditionModel
+from diffusers import AutoencoderKL, MotionAdapter, StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from stillmoving.formats.single_file import LDM_UNET_KEY, SDXL_OPEN_CLIP
+from stillmoving.world.architectures import build_scheduler
 from stillmoving.world.tokenizer import build_tokenizer
 
 WORDS = ["a", "red", "blue", "circle", "square", "moving", "left", "right", "dog", "photo", "of"]
@@ -85,15 +86,7 @@ def sdxl_t2i(tokenizer_dir: str | Path, seed: int = 0) -> StableDiffusionXLPipel
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(_text_config(tokenizer))
     text_encoder_2 = CLIPTextModelWithProjection(_text_config(tokenizer_2))
-    scheduler = DDIMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    scheduler = build_scheduler()  # SDXL shares SD1.5's noise schedule and sampler settings
     return StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=text_encoder,
