@@ -26,11 +26,12 @@ from PIL import Image
 
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import is_weights_file, read_state_dict
+from stillmoving.validation import SD_SIZE
 
 CONTROLNET_CLASS = "ControlNetModel"
 DIFFUSERS_EMBEDDING = "controlnet_cond_embedding."  # diffusers' layout: the conditioning embedding's prefix
 ORIGINAL_EMBEDDING = "input_hint_block."  # the original ControlNet layout's (lllyasviel/ControlNet)
-DEFAULT_FRAMES, DEFAULT_SIZE = 16, 512  # `generate`'s defaults when no conditioning video sets them
+DEFAULT_FRAMES = 16  # `generate`'s frames when no conditioning video sets them
 # What must agree between a ControlNet and the video model's T2I for its residuals to add up.
 MATCHING = ("in_channels", "block_out_channels", "layers_per_block", "cross_attention_dim")
 
@@ -255,7 +256,7 @@ def conditioning_shape(
     num_frames: int | None,
     height: int | None,
     width: int | None,
-    default_size: int = DEFAULT_SIZE,
+    default_size: int = SD_SIZE,
 ) -> tuple[int, int, int]:
     """(frames, height, width) of the output: what the conditioning videos have (each must agree with the others
     and with any of `--num-frames`, `--height`, `--width` given), else the options, else 16 frames at
