@@ -8,7 +8,8 @@ The pieces, each in its own module:
 - `training`: the two training stages on accelerate.
 - `pipeline.StillMovingPipeline`: AnimateDiff + adapters + a motion-scale knob; its ControlNet and
   video-to-video variants (`pipe.conditional(...)`), for conditional generation.
-- `pipeline.StillMovingSDXLPipeline`: the same on AnimateDiff-SDXL; `backends`: what differs per family.
+- `pipeline.StillMovingSDXLPipeline`, `pipeline.StillMovingTextToVideoPipeline`: the same on AnimateDiff-SDXL and on
+  ModelScope/ZeroScope; `backends`: what differs per family.
 - `conditioning`: ControlNets and control videos, read and checked.
 
 Names are imported on first use, so `import stillmoving` (and `stillmoving --help`) stays fast.
@@ -22,6 +23,7 @@ _EXPORTS = {
     "StillMovingError": "stillmoving.errors",
     "StillMovingPipeline": "stillmoving.pipeline",
     "StillMovingSDXLPipeline": "stillmoving.pipeline",
+    "StillMovingTextToVideoPipeline": "stillmoving.pipeline",
     "StillMovingControlNetPipeline": "stillmoving.pipeline",
     "StillMovingVideoToVideoPipeline": "stillmoving.pipeline",
     "StillMovingVideoToVideoControlNetPipeline": "stillmoving.pipeline",

@@ -286,7 +286,7 @@ def conditioning_shape(
 def check_controlnets_fit_model(conditioning: Conditioning, model: str | Path) -> None:
     """Before any model loads: each ControlNet folder's config against a video-model folder's UNet and VAE configs
     (single files, and models given as single files, are checked when they load)."""
-    from stillmoving.backends import SDXL, family_of_folder
+    from stillmoving.backends import SDXL, ZeroScope, family_of_folder
     from stillmoving.validation import vae_factor
 
     conditional = conditioning is not None and (conditioning.controlnets or conditioning.video is not None)
@@ -294,6 +294,11 @@ def check_controlnets_fit_model(conditioning: Conditioning, model: str | Path) -
         raise StillMovingError(
             f"{model} is an AnimateDiff-SDXL model: diffusers has no ControlNet or video-to-video pipeline for it; "
             "generate from the prompt alone"
+        )
+    if conditional and Path(model).is_dir() and family_of_folder(model) is ZeroScope:
+        raise StillMovingError(
+            f"{model} is a ModelScope/ZeroScope model: diffusers has no ControlNet pipeline for it and its "
+            "video-to-video pipeline is not supported here; generate from the prompt alone"
         )
     unet_config = Path(model) / "unet" / "config.json"
     if not unet_config.is_file():

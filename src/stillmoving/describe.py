@@ -1,6 +1,7 @@
 """What a file holds, for `stillmoving info`: adapters (kind, rank, layers, metadata), AnimateDiff
 motion modules (version, positional-table length), the AnimateDiff v3 domain adapter, and the family of a model
-file: SD1.x / SD2.x / SDXL by the cross-attention width, AnimateDiff for SD1.5 or SDXL, ModelScope/ZeroScope UNet3D."""
+file: SD1.x / SD2.x / SDXL by the cross-attention width, AnimateDiff for SD1.5 or SDXL, ModelScope/ZeroScope UNet3D;
+and the family of a diffusers pipeline folder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 import re
 from pathlib import Path
 
-from stillmoving.adapters.motion import TARGET_PATTERN, WEIGHT_NAME
+from stillmoving.adapters.motion import PATTERNS, WEIGHT_NAME
 from stillmoving.adapters.spatial import FORMAT
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import read_adapter_file
@@ -104,11 +105,39 @@ def _json_or_text(value: str):
         return value
 
 
+VIDEO_UNETS = ("UNetMotionModel", "UNet3DConditionModel")
+
+
+def describe_pipeline_folder(path: Path) -> dict:
+    """A diffusers pipeline folder: its pipeline and UNet classes, the video-model family (`backends`), and the Stable
+    Diffusion generation of its spatial layers (the cross-attention width in `unet/config.json`)."""
+    from stillmoving.backends import family_of_folder
+
+    index = json.loads((path / "model_index.json").read_text())
+    unet = (index.get("unet") or [None, None])[-1]
+    video = unet in VIDEO_UNETS or bool((index.get("motion_adapter") or [None])[0])
+    summary = {
+        "folder": str(path),
+        "kind": f"diffusers pipeline folder ({index.get('_class_name')}, {unet})",
+        "family": family_of_folder(path).label if video else "text-to-image (no temporal layers)",
+    }
+    config = path / "unet" / "config.json"
+    if config.is_file():
+        width = json.loads(config.read_text()).get("cross_attention_dim")
+        summary["spatial layers"] = FAMILIES.get(width, f"unknown (cross-attention {width})")
+    return summary
+
+
 def describe_file(path: str | Path) -> dict:
-    """A summary dict of an adapter file, a motion-module file, a checkpoint, or any other weights file."""
+    """A summary dict of an adapter file, a motion-module file, a checkpoint, or any other weights file; of a
+    diffusers pipeline folder that holds no adapter, `describe_pipeline_folder`."""
     from stillmoving.formats.safety import SAFETENSORS, read_state_dict
 
-    path = _resolve(Path(path))
+    path = Path(path)
+    adapters = any((path / name).is_file() for name in (SPATIAL_ADAPTERS, WEIGHT_NAME))
+    if path.is_dir() and (path / "model_index.json").is_file() and not adapters:
+        return describe_pipeline_folder(path)
+    path = _resolve(path)
     if path.suffix.lower() in SAFETENSORS or not path.is_file():
         metadata, tensors = read_adapter_file(path)
     else:  # pickles: read with weights_only, refused when they need more
@@ -131,13 +160,15 @@ def describe_file(path: str | Path) -> dict:
             **extra,
         }
     lora = {m.group(1): t for k, t in tensors.items() if (m := LORA_KEY.fullmatch(k)) and m.group(2) == "A"}
-    if lora and all(re.fullmatch(TARGET_PATTERN, name) for name in lora):
+    motion = [pattern for pattern in PATTERNS if lora and all(re.fullmatch(pattern, name) for name in lora)]
+    if motion:
         ranks = sorted({t.shape[0] for t in lora.values()})
         return {
             **summary,
             "kind": "motion adapter (LoRA on temporal attention q/k/v, diffusers format)",
             "rank": ranks[0] if len(ranks) == 1 else ranks,
             "layers": len(lora),
+            **({"family": "ModelScope/ZeroScope (UNet3DConditionModel)"} if motion[0] != PATTERNS[0] else {}),
         }
     if lora:
         return {**summary, "kind": "LoRA (diffusers format)", "layers": len(lora)}

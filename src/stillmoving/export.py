@@ -1,6 +1,7 @@
 """`stillmoving export`: one self-contained folder per customization, loadable by plain diffusers.
 
-The folder is an `AnimateDiffPipeline` (an `AnimateDiffSDXLPipeline` for AnimateDiff-SDXL: V with the customized
+The folder is an `AnimateDiffPipeline` (an `AnimateDiffSDXLPipeline` for AnimateDiff-SDXL, a `TextToVideoSDPipeline`
+for ModelScope/ZeroScope: V with the customized
 T2I's weights injected, its text encoders when it has its own), the spatial-adapter file, the motion adapter when
 the customization had one, a `customization.json` whose paths point inside the folder (so `stillmoving generate
 --customization` runs from it anywhere) and a README model card. The card also records what a plain diffusers user
@@ -17,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from stillmoving.adapters.motion import WEIGHT_NAME, split_adapter_path
-from stillmoving.backends import SDXL, backend_of
+from stillmoving.backends import SDXL, ZeroScope, backend_of
 from stillmoving.conditioning import ControlNetSpec, check_controlnet_source, load_controlnet
 from stillmoving.errors import StillMovingError
 from stillmoving.files import temporary_sibling
@@ -109,6 +110,24 @@ SDXL_CARD = (
     + "diffusers 0.42 has no ControlNet, video-to-video or FreeNoise pipeline for AnimateDiff-SDXL.\n"
 )
 
+# ModelScope/ZeroScope: diffusers' TextToVideoSDPipeline, whose UNet3DConditionModel lacks diffusers' peft methods
+# (its load_lora_weights fails with an AttributeError): the motion adapter loads through stillmoving.
+ZEROSCOPE_CARD = (
+    CARD.split("## Conditional generation")[0]
+    .replace("an AnimateDiff text-to-video model", "a ModelScope/ZeroScope text-to-video model")
+    .replace("AnimateDiffPipeline", "TextToVideoSDPipeline")
+    .replace(
+        '(`pipe.load_lora_weights("{name}/{motion_dir}")`, then `pipe.set_adapters([name], [alpha])`).',
+        "(with `from stillmoving.adapters.motion import MotionLoRA`:\n"
+        '`MotionLoRA.load(pipe.unet, "{name}/{motion_dir}").set_scale(alpha)`; diffusers 0.42\'s `load_lora_weights`\n'
+        "fails on a UNet3DConditionModel, which lacks its peft methods).",
+    )
+    + "diffusers 0.42 has no ControlNet or FreeNoise pipeline for ModelScope/ZeroScope.\n"
+)
+
+
+CARDS = {SDXL: SDXL_CARD, ZeroScope: ZEROSCOPE_CARD}
+
 
 def _check_target(output: Path) -> None:
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
@@ -139,6 +158,8 @@ def export_customization(customization: str | Path, output: str | Path, controln
     backend = backend_of(t2v)
     if isinstance(backend, SDXL) and controlnets:
         raise StillMovingError("export --controlnet: diffusers has no AnimateDiff-SDXL ControlNet pipeline")
+    if isinstance(backend, ZeroScope) and controlnets:
+        raise StillMovingError("export --controlnet: diffusers has no ModelScope/ZeroScope ControlNet pipeline")
     adapters = t2v.spatial_adapters
     adapters.detach()  # hooks are not saved; the file is copied beside the weights
     nets = [load_controlnet(spec, t2i_config(t2v.unet), t2v.vae_scale_factor) for spec in controlnets]
@@ -159,7 +180,7 @@ def export_customization(customization: str | Path, output: str | Path, controln
         write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
         (staging / "README.md").write_text(
-            (SDXL_CARD if isinstance(backend, SDXL) else CARD).format(
+            CARDS.get(type(backend), CARD).format(
                 name=output.name,
                 model=sources["model"],
                 motion_modules=f" + motion modules `{sources['motion_modules']}`"

@@ -16,10 +16,15 @@ from diffusers import UNet2DConditionModel, UNetMotionModel
 from stillmoving.errors import StillMovingError
 
 MOTION_KEY = "motion_modules."
+# A ModelScope/ZeroScope UNet3DConditionModel's temporal layers: convolutions and attentions beside each spatial
+# layer, and the temporal transformer after conv_in. A UNetMotionModel has none of them.
+TEMPORAL_3D_KEYS = (".temp_convs.", ".temp_attentions.")
+TEMPORAL_3D_INPUT = "transformer_in."
 
 
 def is_motion_key(key: str) -> bool:
-    return MOTION_KEY in key
+    """A temporal layer's key (AnimateDiff's motion modules, a UNet3D's temporal layers): not the T2I's."""
+    return MOTION_KEY in key or key.startswith(TEMPORAL_3D_INPUT) or any(t in key for t in TEMPORAL_3D_KEYS)
 
 
 def spatial_state_dict(unet: UNetMotionModel) -> dict[str, torch.Tensor]:

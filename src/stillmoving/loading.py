@@ -1,11 +1,12 @@
 """Loading the models a run needs: the T2V (V) and the customized T2I (M1), from folders or single files.
 
 V is an AnimateDiff (or AnimateDiff-SDXL) pipeline folder, or a base T2I (a Stable Diffusion folder, or one LDM
-checkpoint file) plus AnimateDiff motion modules (a MotionAdapter folder, or one v1/v2/v3 motion-module file).
+checkpoint file) plus AnimateDiff motion modules (a MotionAdapter folder, or one v1/v2/v3 motion-module file), or a
+ModelScope/ZeroScope folder (`TextToVideoSDPipeline`: its temporal layers are its own, no motion modules).
 M1 is a UNet folder, a Stable Diffusion pipeline folder (its UNet, and its text encoder when that was
 fine-tuned too; an SDXL pipeline folder's two text encoders), a single-file checkpoint (DreamBooth, civitai), or
 the video model's own T2I plus LoRA files (kohya, diffusers or peft layout) fused at given weights. Files are read
-by `formats`. What differs by family (SD1.5, SDXL) is asked of `backends`.
+by `formats`. What differs by family (SD1.5, SDXL, ZeroScope) is asked of `backends`.
 """
 
 from __future__ import annotations
@@ -16,10 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import MotionAdapter, StableDiffusionPipeline, UNet2DConditionModel, UNetMotionModel
+from diffusers import (
+    MotionAdapter,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+    UNet3DConditionModel,
+    UNetMotionModel,
+)
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-from stillmoving.backends import SDXL, backend_of, family_of_folder
+from stillmoving.backends import SDXL, ZeroScope, backend_of, family_of_folder
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.domain_adapter import fuse_domain_adapter
 from stillmoving.formats.lora_files import load_lora_checked
@@ -84,6 +91,12 @@ def _load_t2v(model, motion_modules, dtype: torch.dtype, config_dir) -> StillMov
         pipe = StillMovingPipeline(**base, motion_adapter=adapter, feature_extractor=None, image_encoder=None)
         pipe.set_progress_bar_config(leave=False)
         return pipe
+    if family_of_folder(model) is ZeroScope:
+        if motion_modules is not None:
+            raise StillMovingError(
+                f"{model} is a ModelScope/ZeroScope model: its temporal layers are its own; drop --motion-modules"
+            )
+        return _from_folder(ZeroScope, model, kwargs)
     if motion_modules is not None:
         unet_config = (
             UNet2DConditionModel.load_config(model, subfolder="unet") if (Path(model) / "unet").is_dir() else None
@@ -94,6 +107,10 @@ def _load_t2v(model, motion_modules, dtype: torch.dtype, config_dir) -> StillMov
     family = family_of_folder(model)
     if family is SDXL and _model_index(model).get("motion_adapter", [None])[0] is None:
         kwargs.setdefault("motion_adapter", None)  # diffusers' SDXL pipeline requires it; an export has none
+    return _from_folder(family, model, kwargs)
+
+
+def _from_folder(family, model: str, kwargs: dict) -> StillMovingPipeline:
     try:
         pipe = family.pipeline_class().from_pretrained(model, **kwargs)
     except (OSError, ValueError) as error:
@@ -138,9 +155,13 @@ def _second_text_encoder(path: Path, dtype: torch.dtype) -> CLIPTextModelWithPro
 
 def _load_unet_folder(path: Path, dtype: torch.dtype) -> tuple[UNet2DConditionModel, CLIPTextModel | None]:
     """A T2I pipeline folder, a UNet folder, or an AnimateDiff folder whose spatial layers are the T2I
-    (the video model's M: what a LoRA made for M fuses into). SDXL's second text encoder: `_second_text_encoder`."""
+    (the video model's M: what a LoRA made for M fuses into), a ModelScope/ZeroScope folder's likewise. SDXL's second
+    text encoder: `_second_text_encoder`."""
     if (path / "unet").is_dir() and _model_index(path).get("unet", [None, None])[1] == "UNetMotionModel":
         unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(path, subfolder="unet", dtype=dtype))
+        return unet, CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype)
+    if (path / "unet").is_dir() and family_of_folder(path) is ZeroScope:
+        unet = ZeroScope(None).t2i_unet(UNet3DConditionModel.from_pretrained(path, subfolder="unet", dtype=dtype))
         return unet, CLIPTextModel.from_pretrained(path, subfolder="text_encoder", dtype=dtype)
     if (path / "unet").is_dir():
         unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", dtype=dtype)
@@ -155,7 +176,7 @@ def _load_unet_folder(path: Path, dtype: torch.dtype) -> tuple[UNet2DConditionMo
 def _load_unet_file(path: Path, t2v: StillMovingPipeline) -> tuple[UNet2DConditionModel, CLIPTextModel | None]:
     """A single-file checkpoint shaped like V's own T2I; its text encoder only when it differs from V's."""
     state = read_state_dict(path)
-    unet = unet_from_file(path, t2i_config(t2v.unet), t2v.unet.dtype, state)
+    unet = unet_from_file(path, backend_of(t2v).t2i_config(t2v.unet), t2v.unet.dtype, state)
     text = text_encoder_from_state(state, t2v.text_encoder, path)
     if text is not None and _same_weights(text, t2v.text_encoder):
         text = None
@@ -220,7 +241,7 @@ def load_customized(
             unet, text = _load_unet_file(path, t2v) if is_weights_file(path) else _load_unet_folder(path, dtype)
             text_2 = _second_text_encoder(path, dtype) if sdxl and path.is_dir() else None
     else:
-        unet, text = t2i_unet_from_t2v(t2v.unet), None
+        unet, text = backend_of(t2v).t2i_unet(t2v.unet), None
         if getattr(t2v, "domain_adapter", None) is not None:  # LoRAs are made for the T2I before the adapter
             t2v.domain_adapter.restore(unet)
     if loras:
@@ -278,7 +299,8 @@ def assemble_interpolated(
     own) at V's T2I + w (M1 - V's T2I); w = 1 is naive injection, w = 0 is V."""
     pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter)
     m1 = load_customized(pipe, customized, loras)
-    inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), m1.unet.state_dict(), weight))
+    customized_state = backend_of(pipe).map_t2i_state(m1.unet.state_dict())  # in V's names and shapes
+    inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), customized_state, weight))
     if m1.text_encoder is not None:
         pipe.text_encoder.load_state_dict(
             interpolate_weights(pipe.text_encoder.state_dict(), m1.text_encoder.state_dict(), weight)

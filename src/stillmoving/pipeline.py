@@ -17,6 +17,10 @@ included (`MotionLoRA.lifted`).
 
 AnimateDiff-SDXL: `StillMovingSDXLPipeline` (an `AnimateDiffSDXLPipeline`) with the same verbs and `motion_scale`;
 diffusers has no ControlNet, video-to-video or FreeNoise variant of it, so those are refused.
+
+ModelScope / ZeroScope: `StillMovingTextToVideoPipeline` (a `TextToVideoSDPipeline` on a `UNet3DConditionModel`)
+with the same verbs and `motion_scale`; its customized T2I is an SD2.x-shaped UNet (`backends.ZeroScope`). No
+ControlNet, FreeNoise or FreeInit there either.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from diffusers import (
     ControlNetModel,
     MotionAdapter,
     MultiControlNetModel,
+    TextToVideoSDPipeline,
     UNet2DConditionModel,
     UNetMotionModel,
 )
@@ -219,6 +224,42 @@ class StillMovingSDXLPipeline(StillMovingMixin, AnimateDiffSDXLPipeline):
             "AnimateDiff-SDXL has no FreeNoise in diffusers (long videos in context windows); "
             "drop --context-length and ask for at most the motion modules' frames"
         )
+
+
+class StillMovingTextToVideoPipeline(StillMovingMixin, TextToVideoSDPipeline):
+    """ModelScope / ZeroScope (diffusers' `TextToVideoSDPipeline`: a `UNet3DConditionModel`, spatial layers with
+    temporal convolutions and attentions beside them) with the same verbs and `motion_scale`. The customized T2I is an
+    SD2.x-shaped UNet, mapped onto V's spatial keys and refused, naming the key and shapes, where it does not map. No
+    ControlNet, video-to-video, FreeNoise or FreeInit variant here (diffusers' VideoToVideoSDPipeline is not wired)."""
+
+    def inject_customized(
+        self, unet, text_encoder: torch.nn.Module | None = None, text_encoder_2: torch.nn.Module | None = None
+    ) -> None:
+        """As for SD1.5, through `backends.ZeroScope`'s mapping; an SD1.x or SDXL UNet is refused by its
+        cross-attention width, naming the key and shapes."""
+        from stillmoving.backends import ZeroScope
+
+        backend = ZeroScope(self)
+        state = unet.state_dict() if isinstance(unet, torch.nn.Module) else unet
+        backend.check_fits(self.unet, state)
+        super().inject_customized(backend.map_t2i_state(state), text_encoder, text_encoder_2)
+
+    def conditional(self, controlnet=None, video_to_video: bool = False) -> StillMovingMixin:
+        if controlnet is None and not video_to_video:
+            return self
+        raise StillMovingError(
+            "ModelScope/ZeroScope has no ControlNet pipeline in diffusers, and its video-to-video pipeline is not "
+            "supported here; generate from the prompt alone (no --controlnet, --control-video or --video)"
+        )
+
+    def enable_free_noise(self, *args, **kwargs) -> None:
+        raise StillMovingError(
+            "ModelScope/ZeroScope has no FreeNoise in diffusers (long videos in context windows); "
+            "drop --context-length and ask for the frames in one pass"
+        )
+
+    def enable_free_init(self, *args, **kwargs) -> None:
+        raise StillMovingError("ModelScope/ZeroScope has no FreeInit in diffusers; drop --free-init")
 
 
 VARIANTS = {  # (with a ControlNet, video-to-video) -> class

@@ -2,7 +2,8 @@
 
     W~ = W + alpha * A_down @ A_up          (docs/method.md, stage 1; paper eq. 1)
 
-for W in {W_Q, W_K, W_V} of attn1 and attn2 of every AnimateDiff motion module. A_down starts random and
+for W in {W_Q, W_K, W_V} of attn1 and attn2 of every AnimateDiff motion module (of a ModelScope/ZeroScope
+`UNet3DConditionModel`: of every temporal attention, `temp_attentions` and `transformer_in`). A_down starts random and
 A_up at zero, so the video model is unchanged before training. `alpha` is the motion scale: 1 makes the
 video model produce frozen videos, 0 removes the adapter, negative values add motion. The adapter is
 stored in diffusers' LoRA format, so a plain `AnimateDiffPipeline` can `load_lora_weights` it and
@@ -17,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from diffusers import AnimateDiffPipeline, UNetMotionModel
+from diffusers import AnimateDiffPipeline, UNet3DConditionModel, UNetMotionModel
+from diffusers.loaders.peft import PeftAdapterMixin
 from peft import LoraConfig
 from peft.tuners.lora import LoraLayer
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
@@ -32,10 +34,42 @@ TARGET_PATTERN = (
     r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.motion_modules\.\d+\.transformer_blocks\.\d+\.attn[12]\.to_[qkv]"
 )
 
+# A UNet3DConditionModel's (ModelScope, ZeroScope) temporal attentions: one per spatial transformer, and the one after
+# conv_in (`transformer_in`); its temporal convolutions are not attention and stay as they are.
+TEMPORAL_3D_PATTERN = (
+    r"(transformer_in|(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.temp_attentions\.\d+)"
+    r"\.transformer_blocks\.\d+\.attn[12]\.to_[qkv]"
+)
+PATTERNS = (TARGET_PATTERN, TEMPORAL_3D_PATTERN)
+_PEFT_CLASSES: dict[type, type] = {}
+
+
+def target_pattern(unet: torch.nn.Module) -> str:
+    """The motion adapter's targets in `unet`: AnimateDiff's motion modules, or a UNet3D's temporal attentions."""
+    return TEMPORAL_3D_PATTERN if isinstance(unet, UNet3DConditionModel) else TARGET_PATTERN
+
 
 def motion_target_modules(unet: torch.nn.Module) -> list[str]:
     """Names of the temporal-attention projections the motion adapter wraps, in module order."""
-    return [name for name, _ in unet.named_modules() if re.fullmatch(TARGET_PATTERN, name)]
+    pattern = target_pattern(unet)
+    return [name for name, _ in unet.named_modules() if re.fullmatch(pattern, name)]
+
+
+def peft_ready(unet: torch.nn.Module) -> torch.nn.Module:
+    """`unet` with diffusers' peft methods (`add_adapter`, `load_lora_adapter`, `delete_adapters`, `unload_lora`).
+
+    diffusers 0.42's UNet3DConditionModel lacks `PeftAdapterMixin`, which every other diffusers UNet has, so
+    `TextToVideoSDPipeline.load_lora_weights` fails on it with an AttributeError. This gives the instance the mixin:
+    its class becomes a subclass with the same name and module, so it still saves (`_class_name`, `model_index.json`)
+    and loads as plain diffusers. A UNet that has the mixin is returned untouched.
+    """
+    if not isinstance(unet, PeftAdapterMixin):
+        cls = type(unet)
+        if cls not in _PEFT_CLASSES:
+            names = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+            _PEFT_CLASSES[cls] = type(cls.__name__, (cls, PeftAdapterMixin), names)
+        unet.__class__ = _PEFT_CLASSES[cls]
+    return unet
 
 
 def set_base_weight(layer: LoraLayer, weight: torch.nn.Parameter, lora_branch: bool) -> None:
@@ -76,8 +110,8 @@ class MotionLoRA:
         if not motion_target_modules(unet):
             raise StillMovingError("the video UNet has no motion modules to adapt (is it a UNetMotionModel?)")
         # lora_alpha == r makes peft's own scaling 1, so alpha is exactly the adapter weight set below.
-        config = LoraConfig(r=rank, lora_alpha=rank, target_modules=TARGET_PATTERN, init_lora_weights=True)
-        unet.add_adapter(config, adapter_name=name)
+        config = LoraConfig(r=rank, lora_alpha=rank, target_modules=target_pattern(unet), init_lora_weights=True)
+        peft_ready(unet).add_adapter(config, adapter_name=name)
         return cls(unet, name)
 
     @classmethod
@@ -86,7 +120,7 @@ class MotionLoRA:
         directory, weight_name = split_adapter_path(path)
         if not (directory / weight_name).is_file():
             raise StillMovingError(f"no motion adapter at {directory / weight_name}")
-        unet.load_lora_adapter(str(directory), weight_name=weight_name, prefix="unet", adapter_name=name)
+        peft_ready(unet).load_lora_adapter(str(directory), weight_name=weight_name, prefix="unet", adapter_name=name)
         loaded = [n for n, m in unet.named_modules() if isinstance(m, LoraLayer) and name in m.lora_A]
         if sorted(loaded) != sorted(motion_target_modules(unet)):
             unet.delete_adapters(name)
@@ -177,7 +211,7 @@ class MotionLoRA:
         """Write the adapter in diffusers' LoRA format (`unet.`-prefixed keys, safetensors)."""
         directory, weight_name = split_adapter_path(path)
         config = self.unet.peft_config[self.name]
-        metadata = {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": TARGET_PATTERN}
+        metadata = {"r": config.r, "lora_alpha": config.lora_alpha, "target_modules": target_pattern(self.unet)}
         state = {k: v.detach().float().cpu().contiguous() for k, v in self.state_dict().items()}
         return atomic_write(
             directory / weight_name,

@@ -7,7 +7,8 @@ import torch
 
 from stillmoving.adapters.motion import motion_target_modules
 from stillmoving.adapters.spatial import spatial_placements
-from stillmoving.injection import check_t2i_fits
+from stillmoving.errors import StillMovingError
+from stillmoving.injection import check_t2i_fits, spatial_state_dict, t2i_config, t2i_unet_from_t2v
 
 
 class Backend:
@@ -55,6 +56,14 @@ class Backend:
         """Refuse, naming the key and shapes, a customized T2I that does not map onto V's spatial layers."""
         check_t2i_fits(unet, self.map_t2i_state(state))
 
+    def t2i_config(self, unet: torch.nn.Module) -> dict:
+        """The UNet2DConditionModel config of V's spatial part (what V's own T2I, or a single-file M1, is built as)."""
+        return t2i_config(unet)
+
+    def t2i_unet(self, unet: torch.nn.Module) -> torch.nn.Module:
+        """V's own T2I M, rebuilt from V's spatial weights."""
+        return t2i_unet_from_t2v(unet)
+
     # Text and conditioning for training.
     def text_encoders(self) -> dict[str, torch.nn.Module]:
         raise NotImplementedError
@@ -78,3 +87,22 @@ class Backend:
         """A T2I pipeline sharing V's VAE, tokenizers, text encoders and scheduler, with the given UNet (and text
         encoders where M1 has its own)."""
         raise NotImplementedError
+
+
+def refuse_other_generation(
+    label: str, unet: torch.nn.Module, state: dict[str, torch.Tensor], width_only: bool = False
+) -> None:
+    """Refuse a UNet of another Stable Diffusion generation (SD1.x, SD2.x, SDXL) by its cross-attention width, in one
+    line naming the key, both shapes and both families. `width_only`: only a different text width counts (another
+    shape of the same key is left to `check_t2i_fits`'s message); otherwise any other shape of the key does."""
+    from stillmoving.describe import CROSS_ATTENTION_KEY, sd_family
+
+    target = spatial_state_dict(unet)
+    position = -1 if width_only else slice(None)
+    for key, value in state.items():
+        if key.endswith(CROSS_ATTENTION_KEY) and key in target and target[key].shape[position] != value.shape[position]:
+            raise StillMovingError(
+                f"customized UNet does not fit the {label} video model: it is {sd_family(state)}, "
+                f"the video model {sd_family(target)}; {key} has shape {tuple(value.shape)}, "
+                f"the video model expects {tuple(target[key].shape)}"
+            )

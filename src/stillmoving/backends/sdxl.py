@@ -15,10 +15,7 @@ import math
 import torch
 from diffusers import AnimateDiffSDXLPipeline, StableDiffusionXLPipeline
 
-from stillmoving.backends.base import Backend
-from stillmoving.describe import CROSS_ATTENTION_KEY, sd_family
-from stillmoving.errors import StillMovingError
-from stillmoving.injection import spatial_state_dict
+from stillmoving.backends.base import Backend, refuse_other_generation
 
 SDXL_PIPELINES = ("AnimateDiffSDXLPipeline", "StableDiffusionXLPipeline")
 
@@ -56,14 +53,7 @@ class SDXL(Backend):
     def check_fits(self, unet: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
         """A UNet of another Stable Diffusion generation (SD1.x, SD2.x) is refused first by its cross-attention
         width, naming the key, both shapes and both families; then every key and shape as for SD1.5."""
-        target = spatial_state_dict(unet)
-        for key, value in state.items():
-            if key.endswith(CROSS_ATTENTION_KEY) and key in target and target[key].shape != value.shape:
-                raise StillMovingError(
-                    f"customized UNet does not fit the AnimateDiff-SDXL video model: it is {sd_family(state)}, "
-                    f"the video model {sd_family(target)}; {key} has shape {tuple(value.shape)}, "
-                    f"the video model expects {tuple(target[key].shape)}"
-                )
+        refuse_other_generation(self.label, unet, state)
         super().check_fits(unet, state)
 
     def text_encoders(self) -> dict[str, torch.nn.Module]:

@@ -16,7 +16,6 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.backends import SDXL, backend_of
 from stillmoving.data.sources import PromptBank
 from stillmoving.errors import StillMovingError
-from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import check_num_frames, load_t2v, t2i_pipeline
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.training import monitor
@@ -65,7 +64,10 @@ def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovin
     pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
     freeze(pipe.unet, pipe.vae, *backend_of(pipe).text_encoders().values())
     if cfg.gradient_checkpointing:
-        pipe.unet.enable_gradient_checkpointing()
+        try:
+            pipe.unet.enable_gradient_checkpointing()
+        except ValueError as error:  # diffusers' UNet3DConditionModel (ModelScope/ZeroScope) has none
+            raise StillMovingError(f"--gradient-checkpointing: {str(error).splitlines()[0]} Drop the flag.") from None
     return pipe
 
 
@@ -125,7 +127,8 @@ class ImageDenoiser(torch.nn.Module):
 
 
 def load_base_t2i(model: str, dtype: torch.dtype = torch.float32) -> StableDiffusionPipeline:
-    """M as a Stable Diffusion pipeline: an AnimateDiff folder's T2I part, or a Stable Diffusion folder."""
+    """M as a Stable Diffusion pipeline: an AnimateDiff (or ModelScope/ZeroScope) folder's T2I part, or a Stable
+    Diffusion folder."""
     model = local_or_hub(model)
     try:
         index = DiffusionPipeline.load_config(model)
@@ -136,9 +139,9 @@ def load_base_t2i(model: str, dtype: torch.dtype = torch.float32) -> StableDiffu
             f"{model} is an SDXL model: the t2i verbs train SD1.5 T2Is only for now; make the SDXL DreamBooth or LoRA "
             "with diffusers' train_dreambooth_lora_sdxl.py, fuse it, and pass the folder to customize as --customized"
         )
-    if index.get("unet", [None, None])[1] == "UNetMotionModel":
+    if index.get("unet", [None, None])[1] in ("UNetMotionModel", "UNet3DConditionModel"):
         t2v = load_t2v(model, dtype=dtype)
-        return t2i_pipeline(t2v, t2i_unet_from_t2v(t2v.unet))
+        return t2i_pipeline(t2v, backend_of(t2v).t2i_unet(t2v.unet))
     try:
         pipe = StableDiffusionPipeline.from_pretrained(
             model, dtype=dtype, safety_checker=None, requires_safety_checker=False
