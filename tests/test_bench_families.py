@@ -55,6 +55,18 @@ def test_bench_on_meta_counts_flops_without_a_gpu(tmp_path, capsys, monkeypatch)
     assert result["floor_flops"] > result["generation_flops"] / 2  # batch 1 forward + input-gradient backward
 
 
+def test_zeroscope_576w_preset_counts_its_own_frames_and_size(tmp_path, capsys, monkeypatch):
+    """zeroscope_v2_576w: ModelScope's UNet at 24 frames of 576x320 (not square): the same parameters, the FLOPs of
+    its own latents (24 x 40 x 72)."""
+    out = tmp_path / "cost.json"
+    code, stdout, err = run(capsys, monkeypatch, "bench", "--preset", "zeroscope-576w", "--device", "meta", "-o", out)
+    assert code == 0, err
+    (result,) = json.loads(out.read_text())
+    assert (result["num_frames"], result["width"], result["resolution"]) == (24, 576, 320)
+    assert result["unet_parameters"] == sum(counts("modelscope")) and "24 x 576x320" in stdout
+    assert 40e12 < result["generation_flops"] < 45e12  # 42.79 TFLOP
+
+
 def test_bench_on_meta_refuses_the_cpu_presets(tmp_path, capsys, monkeypatch):
     code, _, err = run(capsys, monkeypatch, "bench", "--preset", "tiny", "--device", "meta")
     assert code == 2 and "benchmarked on the CPU" in err

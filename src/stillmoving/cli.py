@@ -554,7 +554,8 @@ def bench(
     preset: Annotated[
         list[str],
         typer.Option(
-            help="tiny | world | sd15-256 | sd15-512 | animatediff-v3-512 | animatediff-sdxl-1024 | modelscope-256 "
+            help="tiny | world | sd15-256 | sd15-512 | animatediff-v3-512 | animatediff-sdxl-1024 | modelscope-256 | "
+            "zeroscope-576w "
             "(repeatable or a comma list; all but tiny and world are random weights at the real sizes, meant for a "
             "GPU, or --device meta)."
         ),

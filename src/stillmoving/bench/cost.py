@@ -32,11 +32,12 @@ class CostResult:
     preset: str
     family: str
     num_frames: int
-    resolution: int
+    resolution: int  # the frames' height (and width, unless `width` differs)
     unet_parameters: int
     temporal_parameters: int  # motion modules (AnimateDiff) or temporal convolutions and attentions (UNet3D)
     generation_flops: float  # one UNet forward with classifier-free guidance (batch 2)
     floor_flops: float  # one forward + input-gradient backward, batch 1
+    width: int  # the frames' width
 
 
 def _flops(fn) -> float:
@@ -45,9 +46,9 @@ def _flops(fn) -> float:
     return float(counter.get_total_flops())
 
 
-def _inputs(unet, model: str, batch: int, frames: int, latent: int) -> tuple[torch.Tensor, dict]:
+def _inputs(unet, model: str, batch: int, frames: int, latent: tuple[int, int]) -> tuple[torch.Tensor, dict]:
     config = unet.config
-    sample = torch.empty(batch, config.in_channels, frames, latent, latent)
+    sample = torch.empty(batch, config.in_channels, frames, *latent)
     texts = batch if model == "modelscope" else batch * frames  # UNet3D repeats the text per frame itself
     kwargs = {"encoder_hidden_states": torch.empty(texts, 77, config.cross_attention_dim)}
     if model == "sdxl":  # pooled text embedding and size/crop ids
@@ -60,7 +61,7 @@ def model_cost(name: str) -> CostResult:
     preset = PRESETS[name]
     if preset.model in ("tiny", "world"):
         raise StillMovingError(f"preset {name} is benchmarked on the CPU; --device meta counts the real-size presets")
-    latent, frames = preset.resolution // 8, preset.num_frames
+    latent, frames = (preset.resolution // 8, preset.frame_width // 8), preset.num_frames
     with torch.device("meta"):
         unet = video_unet(preset.model)
         unet.requires_grad_(False)
@@ -87,6 +88,7 @@ def model_cost(name: str) -> CostResult:
         sum(p.numel() for k, p in named.items() if any(t in k for t in TEMPORAL)),
         generation_flops,
         floor_flops,
+        preset.frame_width,
     )
 
 
@@ -105,7 +107,9 @@ def cost_table(results: list[CostResult]) -> Table:
         table.add_row(
             r.preset,
             r.family,
-            f"{r.num_frames} x {r.resolution}",
+            f"{r.num_frames} x {r.resolution}"
+            if r.width == r.resolution
+            else f"{r.num_frames} x {r.width}x{r.resolution}",
             f"{r.unet_parameters:,}",
             f"{r.temporal_parameters:,}",
             f"{r.generation_flops / 1e12:.2f}",

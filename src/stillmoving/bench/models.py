@@ -25,7 +25,12 @@ class Preset:
     model: str  # "tiny": the tests' architecture; "world": the shipped weights; "sd15": random SD1.5 + mm_sd_v15_v2;
     # "sd15-v3": + v3_sd15_mm; "sdxl": SDXL + mm_sdxl_v10_beta; "modelscope": ModelScope/ZeroScope's UNet3D
     num_frames: int  # frames per training video
-    resolution: int  # square frames, in pixels
+    resolution: int  # square frames, in pixels (the height when `width` is given)
+    width: int = 0  # frames' width in pixels where they are not square (0: square)
+
+    @property
+    def frame_width(self) -> int:
+        return self.width or self.resolution
 
 
 PRESETS: dict[str, Preset] = {
@@ -37,6 +42,8 @@ PRESETS: dict[str, Preset] = {
     "animatediff-v3-512": Preset("sd15-v3", num_frames=16, resolution=512),  # SD1.5 + v3_sd15_mm (no mid block)
     "animatediff-sdxl-1024": Preset("sdxl", num_frames=16, resolution=1024),  # SDXL + mm_sdxl_v10_beta
     "modelscope-256": Preset("modelscope", num_frames=16, resolution=256),  # text-to-video-ms-1.7b (ZeroScope's arch)
+    # cerspense/zeroscope_v2_576w: the same UNet3DConditionModel config, fine-tuned at 24 frames of 576x320
+    "zeroscope-576w": Preset("modelscope", num_frames=24, resolution=320, width=576),
 }
 META_ONLY = ("sdxl", "modelscope")  # families whose training stages are not built yet: FLOPs and parameters only
 
@@ -65,7 +72,8 @@ SDXL_MOTION = dict(
     motion_max_seq_length=32,
     use_motion_mid_block=False,
 )
-# damo-vilab/text-to-video-ms-1.7b unet/config.json; ZeroScope v2 fine-tunes the same UNet3DConditionModel.
+# damo-vilab/text-to-video-ms-1.7b unet/config.json; ZeroScope v2 (zeroscope_v2_576w, _XL) fine-tunes the same
+# UNet3DConditionModel (its unet/config.json has these entries).
 MODELSCOPE_UNET = dict(
     attention_head_dim=64,
     block_out_channels=[320, 640, 1280, 1280],
