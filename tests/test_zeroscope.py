@@ -451,3 +451,35 @@ def test_the_real_zeroscope_shapes_map_onto_sd2_and_give_the_adapters_their_laye
     layers = SpatialAdapters.for_unet(video).placements
     assert len(layers) == 38 and layers["mid_block.attentions.0"] == 1280
     assert len(MotionLoRA.inject(video, rank=2).layers) == 17 * 6
+
+
+def test_a_dreambooth_of_v_own_t2i_loads_as_the_customized_t2i(zeroscope, tmp_path):
+    """`t2i dreambooth --model ZEROSCOPE_FOLDER`: the base T2I is V's own spatial layers as an SD2.x UNet; the result
+    loads as M1 and injects."""
+    import numpy as np
+
+    from stillmoving.data.video_io import write_image
+    from stillmoving.training.config import DreamBoothConfig
+    from stillmoving.training.dreambooth import train_dreambooth
+
+    for i in range(2):
+        image = np.zeros((32, 32, 3), np.uint8)
+        image[8 + i : 24, 6 : 26 - i] = (230, 200, 20)
+        write_image(image, tmp_path / "subject" / f"{i}.png")
+    cfg = DreamBoothConfig(
+        model=str(zeroscope / "t2v"),
+        output=str(tmp_path / "db"),
+        images=str(tmp_path / "subject"),
+        prompt="a sks dog",
+        height=32,
+        width=32,
+        steps=2,
+        lr=1e-3,
+    )
+    out = train_dreambooth(cfg)
+    pipe = load_t2v(zeroscope / "t2v")
+    m1 = load_customized(pipe, str(out))
+    own = spatial_state_dict(pipe.unet)
+    assert any(not torch.equal(v, own[k]) for k, v in m1.unet.state_dict().items())
+    pipe.inject_customized(m1.unet, m1.text_encoder)
+    assert all(torch.equal(pipe.unet.state_dict()[k], v) for k, v in m1.unet.state_dict().items())
