@@ -218,3 +218,29 @@ def test_joint_phase_without_a_video_model_to_start_from_is_one_error_line(tmp_p
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "error: the joint phase starts from an AnimateDiff folder" in err
     assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_decoder_phase_trains_the_decoder_and_keeps_the_encoder_bit_for_bit(world_dir, tmp_path):
+    cfg = tiny_config()
+    cfg.decoder.steps, cfg.decoder.batch_size, cfg.decoder.warmup_steps = 2, 4, 1
+    cfg.decoder_from, cfg.generic_images = str(world_dir / "vae"), 8
+    record = run(cfg, tmp_path, ("decoder",))["decoder"]
+    before = load_file(world_dir / "vae" / "diffusion_pytorch_model.safetensors")
+    after = load_file(tmp_path / "vae_decoder" / "diffusion_pytorch_model.safetensors")
+    assert before.keys() == after.keys()
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    # the latent space every UNet was trained in is untouched: encoder and quant_conv equal, the decoder moved
+    assert moved and all(k.startswith(("decoder.", "post_quant_conv.")) for k in moved)
+    assert any(k.startswith("decoder.") for k in moved)
+    config = json.loads((tmp_path / "vae_decoder" / "config.json").read_text())
+    assert config["scaling_factor"] == json.loads((world_dir / "vae" / "config.json").read_text())["scaling_factor"]
+    assert set(record["before"]) == set(record["after"]) == {"psnr", "psnr_generic_held_out", "psnr_held_out"}
+    assert set(record["after"]["psnr_held_out"]) == set(probe.HELD_OUT_LOOKS)
+
+
+def test_decoder_phase_without_a_vae_to_start_from_is_one_error_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "run"), "--phase", "decoder"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "error: the decoder phase fine-tunes a VAE folder" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()

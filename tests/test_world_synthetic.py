@@ -207,3 +207,14 @@ def test_invalid_values_are_errors():
         SceneSpec("circle", "mauve", "plain", "left", "slowly", "gray", 0.3, (0.5, 0.5))
     with pytest.raises(StillMovingError, match="do not fit"):
         synthetic.make_video_dataset(20, 0, num_frames=64)
+
+
+def test_generic_images_are_seeded_varied_random_looks():
+    images = synthetic.generic_images(16, 3, 32)
+    assert images.shape == (16, 32, 32, 3) and images.dtype == np.uint8
+    assert np.array_equal(images, synthetic.generic_images(16, 3, 32))
+    assert not np.array_equal(images, synthetic.generic_images(16, 4, 32))
+    # colours beyond the world's palette: clearly more distinct coarse colours than as many world frames have
+    cells = lambda x: len(np.unique(x.reshape(-1, 3) // 32, axis=0))  # noqa: E731
+    world = np.stack([s.pixels[0] for s in synthetic.make_video_dataset(16, 3, 1, 32)])
+    assert cells(images) > 1.3 * cells(world)

@@ -15,7 +15,8 @@ from stillmoving.world.weights import shipped_model
 
 torch.set_num_threads(1)
 name, m1 = sys.argv[1:3]
-cfg = DemoConfig(model=str(shipped_model()), seeds=4)
+model = sys.argv[3] if len(sys.argv) > 3 else str(shipped_model())  # a video model folder: its VAE decodes
+cfg = DemoConfig(model=model, seeds=4)
 prompts = evaluation_prompts("star", 8, 2, 32, 8)
 v = score(
     t2i_reference(cfg, {"customized": m1, "loras": []}, prompts, Generation(8, 32, 15, 4.0)),

@@ -3,6 +3,7 @@ import os
 os.makedirs(os.environ.get("STUDY_DIR", "runs/heavy_drift"), exist_ok=True)
 os.chdir(os.environ.get("STUDY_DIR", "runs/heavy_drift"))  # every path below is relative to the study folder
 import glob
+import sys
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from stillmoving.loading import load_t2v
 from stillmoving.world.metrics import video_metrics
 from stillmoving.world.weights import shipped_model
 
-t2v = load_t2v(str(shipped_model()))
+t2v = load_t2v(sys.argv[1] if len(sys.argv) > 1 else str(shipped_model()))
 lat, caps = images_from_folder("star_images", t2v.vae, 32, 32)
 rec = decode_latents(t2v.vae, torch.stack(lat))
 f_rec = [

@@ -17,6 +17,11 @@ A fourth phase, not part of `all`, makes the world's second video model from the
           adapter): every UNet weight of `pipeline/` (or `joint_from`), spatial layers included, trains
           on videos whose captions often leave the object's look unnamed or are empty, so the temporal
           layers must carry the look from frame to frame; writes `joint/`.
+Another, not part of `all`, fine-tunes the VAE's decoder, as SD's own decoder was (sd-vae-ft-mse):
+  decoder  the encoder stays as it is (so the latent space, and every UNet trained in it, stays valid); the
+          decoder trains on the world's frames and on as many random looks that are not the world's
+          (`synthetic.generic_images`), so it renders whatever a customized UNet learns, not only the base
+          world (the first decoder drew the held-out star's latents as a white blob). Writes `vae_decoder/`.
 A fifth, not part of `all` either, makes the world's ControlNet (the paper's conditional generation):
   controlnet  a diffusers ControlNetModel made from the AnimateDiff folder's T2I UNet (`ControlNetModel.from_unet`:
           its encoder's weights, zero convolutions out), trained on single frames of the world's videos
@@ -72,6 +77,7 @@ from stillmoving.world.architectures import (
 )
 from stillmoving.world.synthetic import (
     caption,
+    generic_images,
     make_video_dataset,
     object_trajectory,
     reference_track,
@@ -81,7 +87,7 @@ from stillmoving.world.synthetic import (
 from stillmoving.world.tokenizer import build_tokenizer
 
 PHASES = ("vae", "t2i", "motion")  # `--phase all`
-EXTRA_PHASES = ("joint", "controlnet")
+EXTRA_PHASES = ("joint", "controlnet", "decoder")
 log = logging.getLogger("stillmoving.world.pretrain")
 
 
@@ -169,6 +175,13 @@ class PretrainConfig:
             steps=1200, batch_size=32, learning_rate=1e-3, warmup_steps=50, caption_dropout=0.1, snr_gamma=5.0
         )
     )
+    decoder: PhaseConfig = field(
+        default_factory=lambda: PhaseConfig(
+            steps=4000, batch_size=32, learning_rate=1e-3, warmup_steps=100, object_weight=20.0
+        )
+    )
+    decoder_from: str = ""  # decoder: the VAE folder it fine-tunes; "" = <out>/pipeline/vae
+    generic_images: int = 6000  # decoder: random looks rendered for it (half of each batch)
     joint_from: str = ""  # joint: the AnimateDiff folder it starts from; "" = <out>/pipeline
     controlnet_from: str = ""  # controlnet: the AnimateDiff folder whose T2I it conditions; "" = <out>/pipeline
     soft_silhouettes: float = 0.5  # controlnet: share of anti-aliased (not binary) silhouettes among its inputs
@@ -370,6 +383,55 @@ def train_vae(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
         for look in probe.HELD_OUT_LOOKS
     }
     vae.save_pretrained(out / "vae")
+    return stats
+
+
+def decoder_source(cfg: PretrainConfig, out: Path) -> Path:
+    return Path(cfg.decoder_from) if cfg.decoder_from else out / "pipeline" / "vae"
+
+
+def decoder_figures(vae: AutoencoderKL, data: WorldData, generic: torch.Tensor, cfg: PretrainConfig) -> dict:
+    """Reconstruction PSNR on world frames, on random looks not trained on, and on each held-out look."""
+    frames = data.frames(*random_frames(data, min(512, data.num_frames)))
+    return {
+        "psnr": probe.reconstruction_psnr(vae, frames),
+        "psnr_generic_held_out": probe.reconstruction_psnr(vae, generic),
+        "psnr_held_out": {
+            look: probe.reconstruction_psnr(vae, probe.held_out_pixels(look, cfg.resolution))
+            for look in probe.HELD_OUT_LOOKS
+        },
+    }
+
+
+def train_decoder(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
+    """Fine-tune the decoder (and post_quant_conv) of a trained VAE on posterior means of world frames and of
+    random looks, half a batch each, with the vae phase's object-weighted L1 + MSE; the encoder is frozen."""
+    torch.manual_seed(cfg.seed)
+    vae = AutoencoderKL.from_pretrained(decoder_source(cfg, out)).eval().requires_grad_(False)
+    generic = torch.from_numpy(generic_images(cfg.generic_images, cfg.seed + 1, cfg.resolution))
+    generic = generic.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    unseen = torch.from_numpy(generic_images(256, cfg.seed + 2, cfg.resolution)).permute(0, 3, 1, 2).float() / 127.5
+    unseen = unseen - 1.0
+    before = decoder_figures(vae, data, unseen, cfg)
+    params = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    phase = cfg.decoder
+
+    def step_loss():
+        half = phase.batch_size // 2
+        pixels = torch.cat([data.frames(*random_frames(data, half)), generic[torch.randint(len(generic), (half,))]])
+        with torch.no_grad():
+            latents = vae.encode(pixels).latent_dist.mean
+        error = vae.decode(latents).sample - pixels
+        weights = object_weights(pixels, phase.object_weight)
+        return (weights * (error.abs() + error**2)).mean() / weights.mean()
+
+    vae.decoder.train()
+    stats = optimise(params, step_loss, phase, "decoder")
+    vae.eval().requires_grad_(False)
+    stats["before"], stats["after"] = before, decoder_figures(vae, data, unseen, cfg)
+    vae.save_pretrained(out / "vae_decoder")
     return stats
 
 
@@ -707,6 +769,7 @@ def run(cfg: PretrainConfig, out: str | Path, phases: tuple[str, ...] = PHASES) 
         "motion": train_motion,
         "joint": train_joint,
         "controlnet": train_controlnet,
+        "decoder": train_decoder,
     }
     for name in phases:
         log.info("phase %s", name)
@@ -745,6 +808,8 @@ def main(argv: list[str] | None = None) -> None:
     source = joint_source(cfg, Path(args.out))
     if "joint" in phases and not (source / "model_index.json").is_file():
         parser.error(f"the joint phase starts from an AnimateDiff folder: {source} is not one (--set joint_from=DIR)")
+    if "decoder" in phases and not (decoder_source(cfg, Path(args.out)) / "config.json").is_file():
+        parser.error(f"the decoder phase fine-tunes a VAE folder: {decoder_source(cfg, Path(args.out))} is not one")
     source = controlnet_source(cfg, Path(args.out))
     if "controlnet" in phases and not (source / "model_index.json").is_file():
         parser.error(

@@ -458,3 +458,85 @@ def make_image_dataset(
     rng = np.random.default_rng(seed)
     specs = [sample_scene(rng, 1, subject, style) for _ in range(num_images)]
     return [WorldSample(render_video(s, 1, resolution)[0], caption(s, placeholder, motion=False), s) for s in specs]
+
+
+# ----------------------------------------------------------------------------- generic looks (the VAE decoder)
+
+
+def generic_images(count: int, seed: int, resolution: int) -> np.ndarray:
+    """uint8 (count, H, W, 3) scenes of the world's kind (one object of the world's sizes, mostly on a world
+    background) whose object has any look: a random outline (a polygon of 3 to 8 vertices, regular, at random
+    radii, or with alternating radii, so pointed star-like outlines occur with 4 to 8 points; an ellipse; a
+    crescent), a uniformly random fill colour, and often a second random colour as a core (the outline shrunk),
+    a dot, stripes or a rim.
+
+    What the world's VAE decoder is fine-tuned on besides the world's frames (`pretrain` phase `decoder`), as SD's
+    decoder was fine-tuned on a broader set than its first training: a decoder that renders any object look, so what
+    a customized UNet learns can be seen (the first decoder drew every look outside the world's palette as the
+    nearest base colour). It never draws the held-out looks themselves (the star subject's exact outline and
+    colours, crayon, neon), though random outlines and colours come near them, as any broad image set would."""
+    from PIL import Image, ImageDraw  # pillow is a dependency; imported here, the world's renders do not need it
+
+    rng = np.random.default_rng(seed)
+    big = resolution * SUPERSAMPLE
+    images = np.empty((count, resolution, resolution, 3), np.uint8)
+    world_backgrounds = list(BACKGROUNDS.values())
+
+    def colour() -> tuple[int, int, int]:
+        return tuple(int(c) for c in rng.integers(0, 256, 3))
+
+    def outline(cx: float, cy: float, r: float, kind: int) -> list[tuple[float, float]]:
+        turn = rng.uniform(0, 2 * math.pi)
+        if kind == 0:  # polygon
+            style = rng.random()
+            k = int(rng.integers(4, 9)) if style < 0.4 else int(rng.integers(3, 9))
+            if style < 0.4:  # pointed: alternating outer and inner radii
+                inner = rng.uniform(0.3, 0.7)
+                angles = turn + np.arange(2 * k) * math.pi / k
+                radii = r * np.where(np.arange(2 * k) % 2 == 0, 1.0, inner)
+            else:
+                angles = turn + (np.arange(k) * 2 * math.pi / k if style < 0.7 else np.sort(rng.uniform(0, 6.3, k)))
+                radii = r * (np.ones(k) if style < 0.7 else rng.uniform(0.45, 1.0, k))
+            return [(cx + q * math.cos(a), cy + q * math.sin(a)) for q, a in zip(radii, angles)]
+        squash = rng.uniform(0.55, 1.0)  # ellipse (and the crescent's body)
+        points = [(r * math.cos(a), r * squash * math.sin(a)) for a in np.linspace(0, 2 * math.pi, 48, endpoint=False)]
+        c, s_ = math.cos(turn), math.sin(turn)
+        return [(cx + x * c - y * s_, cy + x * s_ + y * c) for x, y in points]
+
+    for index in range(count):
+        if rng.random() < 0.75:
+            top, bottom = (
+                np.array(c, np.float64) for c in world_backgrounds[int(rng.integers(len(world_backgrounds)))]
+            )
+        else:
+            top = bottom = np.array(colour(), np.float64)
+        rows = ((np.arange(big) + 0.5) / big)[:, None, None]
+        canvas = Image.fromarray(np.broadcast_to(top * (1 - rows) + bottom * rows, (big, big, 3)).astype(np.uint8))
+        draw = ImageDraw.Draw(canvas)
+        r = big * rng.uniform(*SIZE_RANGE) / 2 * rng.uniform(0.9, 1.4)
+        cx, cy = rng.uniform(r + MARGIN * big, big - r - MARGIN * big, 2)
+        kind = int(rng.choice(3, p=[0.55, 0.25, 0.2]))  # polygon, ellipse, crescent
+        body = outline(cx, cy, r, min(kind, 1))
+        draw.polygon(body, fill=colour())
+        if kind == 2:  # a crescent: a bite of the background out of the ellipse
+            dx, dy = rng.uniform(-0.7, 0.7, 2) * r
+            draw.polygon([(x + dx, y + dy) for x, y in body], fill=tuple(int(c) for c in top))
+        detail, second = rng.random(), colour()
+        if detail < 0.3:  # a core: the same outline, shrunk
+            scale = rng.uniform(0.3, 0.6)
+            draw.polygon([(cx + (x - cx) * scale, cy + (y - cy) * scale) for x, y in body], fill=second)
+        elif detail < 0.45:  # a dot
+            d = r * rng.uniform(0.2, 0.45)
+            ox, oy = rng.uniform(-0.4, 0.4, 2) * r
+            draw.ellipse([cx + ox - d, cy + oy - d, cx + ox + d, cy + oy + d], fill=second)
+        elif detail < 0.55:  # a rim
+            draw.polygon(body, outline=second, width=int(rng.integers(1, 3)) * SUPERSAMPLE)
+        elif detail < 0.7:  # stripes inside the body
+            inside = Image.new("L", (big, big), 0)
+            ImageDraw.Draw(inside).polygon(body, fill=255)
+            half = int(rng.integers(1, 3)) * SUPERSAMPLE
+            keep = (np.arange(big)[None, :] // half) % 2 == 0
+            inside = Image.fromarray(np.where(keep, np.array(inside), 0).astype(np.uint8))
+            canvas.paste(Image.new("RGB", (big, big), second), (0, 0), inside)
+        images[index] = np.array(canvas.resize((resolution, resolution), Image.BOX))
+    return images
