@@ -210,11 +210,35 @@ def generate(
     ] = None,
     height: Annotated[int | None, typer.Option(help="Height (default: the video's, else the model's).")] = None,
     width: Annotated[int | None, typer.Option(help="Width (default: the video's, else the model's).")] = None,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 25,
-    guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
-    scheduler: Annotated[
-        str | None, typer.Option(help="diffusers scheduler class, e.g. DPMSolverMultistepScheduler.")
+    steps: Annotated[
+        int | None, typer.Option(help="Denoising steps (default: --customization's recorded setting, else 25).")
     ] = None,
+    guidance_scale: Annotated[
+        float | None,
+        typer.Option(help="Classifier-free guidance scale (default: --customization's recorded setting, else 7.5)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="lcm (AnimateLCM) or lightning (AnimateDiff-Lightning): few-step presets, linear betas; or a "
+            "diffusers scheduler class, e.g. DPMSolverMultistepScheduler (default: --customization's, else the "
+            "model's own)."
+        ),
+    ] = None,
+    lcm_lora: Annotated[
+        str | None,
+        typer.Option(
+            help="AnimateLCM's spatial LoRA (AnimateLCM_sd15_t2v_lora.safetensors), PATH[:WEIGHT], fused into the "
+            "video model and the customized T2I; with --scheduler lcm (default: --customization's)."
+        ),
+    ] = None,
+    allow_sampler_mismatch: Annotated[
+        bool,
+        typer.Option(
+            help="Generate with another scheduler, LCM LoRA, or few-step steps or guidance than --customization "
+            "was trained with, anyway."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the first video; the next ones count up.")] = 0,
     fps: Annotated[int, typer.Option(help="Frames per second of the output.")] = 8,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.")] = "auto",
@@ -255,6 +279,7 @@ def generate(
         conditioning_shape,
         read_conditioning,
     )
+    from stillmoving.few_step import check_same_sampler, check_sampler, merged, parse_sampler, with_fingerprint
     from stillmoving.inference import check_long_video, generate_videos, use_long_video
     from stillmoving.loading import assemble_pipeline, check_num_frames
     from stillmoving.run_folder import merge_customization, read_customization
@@ -273,6 +298,13 @@ def generate(
     )
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
+    recorded = parse_sampler(sources.get("sampler"))
+    sampler = merged(recorded, scheduler, lcm_lora, steps, guidance_scale)  # given, else recorded, else defaults
+    check_sampler(sampler)
+    if customization:  # the adapters were trained with a setting: the same one, or say so
+        used = with_fingerprint(sampler)
+        check_same_sampler(recorded, used, f"customization {customization}", "generate", allow_sampler_mismatch)
+    steps, guidance_scale, files["sampler"] = sampler.steps, sampler.guidance_scale, sampler
     check_model_files(**files)
     conditioning = read_conditioning(controlnet, control_video, video, strength)
     native = native_size(files["model"], files["config_dir"])  # diffusers' default: sample_size x the VAE's factor
@@ -298,7 +330,6 @@ def generate(
         width=width,
         steps=steps,
         guidance_scale=guidance_scale,
-        scheduler=scheduler,
         seed=seed,
         fps=fps,
         conditioning=conditioning,

@@ -129,6 +129,23 @@ ZEROSCOPE_CARD = (
 CARDS = {SDXL: SDXL_CARD, ZeroScope: ZEROSCOPE_CARD}
 
 
+def few_step_card(sampler: dict | None, name: str) -> str:
+    """The card's opening note for a few-step customization (AnimateLCM, AnimateDiff-Lightning): nothing otherwise."""
+    if not sampler:
+        return ""
+    from stillmoving.few_step import parse_sampler
+
+    setting = parse_sampler(sampler)
+    lora = setting.lcm_lora
+    return (
+        f"<!-- sampling setting: {setting.describe()} -->\n"
+        f"Sample `{name}` as it was trained: its saved scheduler ({setting.scheduler or 'its own'}), "
+        f"{setting.steps} steps, guidance {setting.guidance_scale:g}"
+        + (f"; AnimateLCM's LCM LoRA is fused into its UNet at {lora.weight:g}" if lora else "")
+        + ". `stillmoving generate --customization` uses that setting by default and refuses another.\n\n"
+    )
+
+
 def _check_target(output: Path) -> None:
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise StillMovingError(f"{output} already exists and is not empty; export into a new folder")
@@ -154,6 +171,7 @@ def export_customization(customization: str | Path, output: str | Path, controln
         config_dir=sources.get("config_dir"),
         spatial_adapters=sources["spatial_adapters"],
         domain_adapter=sources.get("domain_adapter"),
+        sampler=sources.get("sampler"),  # its scheduler is saved, its LCM LoRA fused into M1 and so into the UNet
     )  # refuses adapters of another shape
     backend = backend_of(t2v)
     if isinstance(backend, SDXL) and controlnets:
@@ -180,7 +198,8 @@ def export_customization(customization: str | Path, output: str | Path, controln
         write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
         (staging / "README.md").write_text(
-            CARDS.get(type(backend), CARD).format(
+            few_step_card(sources.get("sampler"), output.name)
+            + CARDS.get(type(backend), CARD).format(
                 name=output.name,
                 model=sources["model"],
                 motion_modules=f" + motion modules `{sources['motion_modules']}`"

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import diffusers
 import torch
 
 from stillmoving.conditioning import Conditioning
 from stillmoving.data.video_io import write_video
 from stillmoving.errors import StillMovingError
+from stillmoving.few_step import scheduler_from
 from stillmoving.pipeline import StillMovingMixin, StillMovingPipeline
 from stillmoving.validation import at_least
 
 
 def use_scheduler(pipe: StillMovingPipeline, name: str) -> None:
-    """Swap in any diffusers scheduler class by name, keeping the model's noise schedule."""
-    cls = getattr(diffusers, name, None)
-    if cls is None or not hasattr(cls, "from_config") or not name.endswith("Scheduler"):
-        raise StillMovingError(f"unknown scheduler {name!r} (e.g. DDIMScheduler, DPMSolverMultistepScheduler)")
-    pipe.scheduler = cls.from_config(pipe.scheduler.config)
+    """Swap in any diffusers scheduler class by name, or a few-step preset (`lcm`, `lightning`: `few_step`),
+    keeping the model's noise schedule."""
+    pipe.scheduler = scheduler_from(name, pipe.scheduler.config)
 
 
 def check_long_video(

@@ -28,6 +28,7 @@ from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 from stillmoving.backends import SDXL, ZeroScope, backend_of, family_of_folder
 from stillmoving.errors import StillMovingError
+from stillmoving.few_step import apply_sampler
 from stillmoving.formats.domain_adapter import fuse_domain_adapter
 from stillmoving.formats.lora_files import load_lora_checked
 from stillmoving.formats.motion_modules import load_motion_modules_file
@@ -69,14 +70,17 @@ def load_t2v(
     dtype: torch.dtype = torch.float32,
     config_dir: str | Path | None = None,
     domain_adapter=None,
+    sampler=None,
 ) -> StillMovingPipeline:
     """V: an AnimateDiff folder, or a base T2I (SD folder or single file) + motion modules (folder or file), with
-    an AnimateDiff v3 domain adapter fused into its spatial layers when given (`PATH[:SCALE]`, a record's dict).
+    an AnimateDiff v3 domain adapter fused into its spatial layers when given (`PATH[:SCALE]`, a record's dict), and
+    a few-step setting (`few_step.Sampler`: its scheduler swapped in, AnimateLCM's LoRA fused after the adapter).
 
     `config_dir` is a diffusers folder whose configs (and tokenizer) shape single files; default SD1.5's.
     """
     pipe = _load_t2v(model, motion_modules, dtype, config_dir)
     fuse_domain_adapter(pipe, domain_adapter)
+    apply_sampler(pipe, sampler)
     return pipe
 
 
@@ -242,6 +246,8 @@ def load_customized(
             text_2 = _second_text_encoder(path, dtype) if sdxl and path.is_dir() else None
     else:
         unet, text = backend_of(t2v).t2i_unet(t2v.unet), None
+        if getattr(t2v, "lcm_lora", None) is not None:  # fused last into V: undone first
+            t2v.lcm_lora.restore(unet)
         if getattr(t2v, "domain_adapter", None) is not None:  # LoRAs are made for the T2I before the adapter
             t2v.domain_adapter.restore(unet)
     if loras:
@@ -254,6 +260,8 @@ def load_customized(
             text = None
         if sdxl and _same_weights(text_2, t2v.text_encoder_2):
             text_2 = None
+    if getattr(t2v, "lcm_lora", None) is not None:  # AnimateLCM's LoRA plugs into the personalized T2I too
+        t2v.lcm_lora.fuse_into(t2i_pipeline(t2v, unet, text, text_2))
     source = ", ".join([str(customized)] * (customized is not None) + [f"{p}@{w}" for p, w in loras])
     return CustomizedT2I(unet=unet.to(t2v.unet.device), text_encoder=text, source=source, text_encoder_2=text_2)
 
@@ -269,10 +277,13 @@ def assemble_pipeline(
     dtype: torch.dtype = torch.float32,
     config_dir: str | None = None,
     domain_adapter=None,
+    sampler=None,
 ) -> StillMovingPipeline:
-    """V (its domain adapter fused), with M1 injected when given, spatial adapters attached, and the motion adapter
-    loaded (alpha 0)."""
-    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter)
+    """V (its domain adapter fused, its few-step setting applied), with M1 injected when given, spatial adapters
+    attached, and the motion adapter loaded (alpha 0)."""
+    pipe = load_t2v(
+        model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter, sampler=sampler
+    )
     if customized or loras:
         m1 = load_customized(pipe, customized, loras)
         pipe.inject_customized(m1.unet, m1.text_encoder, m1.text_encoder_2)
@@ -294,10 +305,13 @@ def assemble_interpolated(
     dtype: torch.dtype = torch.float32,
     config_dir: str | None = None,
     domain_adapter=None,
+    sampler=None,
 ) -> StillMovingPipeline:
     """Weight interpolation, the paper's baseline: V with its T2I part (and text encoder, where M1 has its
     own) at V's T2I + w (M1 - V's T2I); w = 1 is naive injection, w = 0 is V."""
-    pipe = load_t2v(model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter)
+    pipe = load_t2v(
+        model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter, sampler=sampler
+    )
     m1 = load_customized(pipe, customized, loras)
     customized_state = backend_of(pipe).map_t2i_state(m1.unet.state_dict())  # in V's names and shapes
     inject_t2i_weights(pipe.unet, interpolate_weights(spatial_state_dict(pipe.unet), customized_state, weight))

@@ -33,10 +33,14 @@ def absolute(path: str | None) -> str | None:
 
 def customization_sources(cfg) -> dict:
     """What rebuilds the customized model, from a `CustomizeConfig`: V (with its domain adapter's path, scale and
-    file fingerprint), M1, its LoRAs and the motion adapter."""
+    file fingerprint), M1, its LoRAs and the motion adapter; and, where one was named, the sampling setting
+    (`few_step.Sampler`: scheduler, LCM LoRA, steps, guidance) that `generate` then checks."""
+    from stillmoving.few_step import sampler_of, with_fingerprint
     from stillmoving.formats.domain_adapter import parse_domain_adapter
 
     domain = parse_domain_adapter(cfg.domain_adapter)
+    sampler = sampler_of(cfg)
+    recorded = {"sampler": with_fingerprint(sampler).record()} if sampler.used else {}  # absent: as before
     return {
         "model": absolute(cfg.model),
         "motion_modules": absolute(cfg.motion_modules),
@@ -45,6 +49,7 @@ def customization_sources(cfg) -> dict:
         "customized": absolute(cfg.customized),
         "loras": [[absolute(p), w] for p, w in cfg.lora],
         "motion_adapter": absolute(cfg.motion_adapter),
+        **recorded,
     }
 
 
@@ -55,7 +60,12 @@ def write_customization(folder: Path, record: dict) -> Path:
 
 
 def exported_customization(sources: dict, motion_adapter: bool) -> dict:
-    """The record of an exported folder: V is the folder itself, M1 is injected into it, the adapters lie in it."""
+    """The record of an exported folder: V is the folder itself, M1 is injected into it, the adapters lie in it; a
+    sampling setting stays (its scheduler is the folder's, its LCM LoRA is fused into the folder's UNet)."""
+    sampler = sources.get("sampler")
+    if sampler:
+        lora = sampler.get("lcm_lora")
+        sampler = {**sampler, "lcm_lora": {**lora, "path": None, "fused": True} if lora else None}
     return {
         "model": ".",
         "motion_modules": None,
@@ -65,6 +75,7 @@ def exported_customization(sources: dict, motion_adapter: bool) -> dict:
         "loras": [],
         "spatial_adapters": SPATIAL_ADAPTERS,
         "motion_adapter": MOTION_ADAPTER if motion_adapter else None,
+        **({"sampler": sampler} if sampler else {}),
         "exported_from": sources,
     }
 
@@ -94,6 +105,7 @@ def model_files(sources: dict) -> dict:
         motion_adapter=sources.get("motion_adapter") or None,
         config_dir=sources.get("config_dir"),
         domain_adapter=sources.get("domain_adapter"),
+        sampler=sources.get("sampler"),
     )
 
 

@@ -131,9 +131,10 @@ def check_model_files(
     spatial_adapters: str | None = None,
     motion_adapter: str | None = None,
     domain_adapter=None,
+    sampler=None,
 ) -> None:
-    """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one), and a domain
-    adapter is a spatial LoRA."""
+    """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one), a domain
+    adapter is a spatial LoRA, and a sampling setting's scheduler and LCM LoRA are sound (`few_step`)."""
     from stillmoving.formats.domain_adapter import check_domain_adapter
     from stillmoving.formats.lora_files import lora_file
 
@@ -145,6 +146,10 @@ def check_model_files(
     check_exists("--spatial-adapters", spatial_adapters)
     check_exists("--motion-adapter", motion_adapter)
     check_domain_adapter(domain_adapter)
+    if sampler is not None:
+        from stillmoving.few_step import check_sampler, parse_sampler
+
+        check_sampler(parse_sampler(sampler))
 
 
 def check_generation(
@@ -190,6 +195,10 @@ def check_training(cfg) -> None:
         from stillmoving.formats.domain_adapter import check_domain_adapter
 
         check_domain_adapter(cfg.domain_adapter)
+    if hasattr(cfg, "lcm_lora"):
+        from stillmoving.few_step import check_sampler, sampler_of
+
+        check_sampler(sampler_of(cfg))
 
 
 def check_tracker(name: str) -> None:

@@ -103,7 +103,8 @@ def video_settings(cfg: CompareConfig, sources: dict) -> dict:
         f"{k}_files": files_stamp(sources.get(k)) for k in ("model", "motion_modules", "customized", "spatial_adapters")
     }
     stamps["loras_files"] = [files_stamp(path) for path, _ in sources.get("loras", [])]
-    return {**{k: sources.get(k) for k in keys}, **stamps, **{k: getattr(cfg, k) for k in generation}}
+    sampler = {"sampler": sources["sampler"]} if sources.get("sampler") else {}  # a few-step customization's
+    return {**{k: sources.get(k) for k in keys}, **sampler, **stamps, **{k: getattr(cfg, k) for k in generation}}
 
 
 def claim_output(cfg: CompareConfig, settings: dict) -> None:
@@ -143,6 +144,7 @@ def _pipe(sources: dict, device: str, dtype: torch.dtype, **parts):
         dtype=dtype,
         config_dir=sources.get("config_dir"),
         domain_adapter=sources.get("domain_adapter"),
+        sampler=sources.get("sampler"),
         **parts,
     )
 
@@ -163,6 +165,7 @@ def interpolated_pipe(sources: dict, weight: float, device: str, dtype: torch.dt
         dtype=dtype,
         config_dir=sources.get("config_dir"),
         domain_adapter=sources.get("domain_adapter"),
+        sampler=sources.get("sampler"),
         **_customized(sources),
     )
 
@@ -172,7 +175,12 @@ def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
     from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
 
     t2v = load_t2v(
-        sources["model"], sources.get("motion_modules"), dtype, sources.get("config_dir"), sources.get("domain_adapter")
+        sources["model"],
+        sources.get("motion_modules"),
+        dtype,
+        sources.get("config_dir"),
+        sources.get("domain_adapter"),
+        sampler=sources.get("sampler"),
     )
     m1 = load_customized(t2v, **_customized(sources))
     return t2i_pipeline(t2v, m1.unet, m1.text_encoder, m1.text_encoder_2).to(device)

@@ -96,18 +96,18 @@ class AdapterLayers:
         return ranks[0] if len(ranks) == 1 else ranks[-1]
 
 
-def _not_a_lora(state: dict, path: Path) -> StillMovingError:
+def _not_a_lora(state: dict, path: Path, what: str = "a domain adapter") -> StillMovingError:
     from diffusers.loaders.single_file_utils import LDM_UNET_KEY
 
     from stillmoving.formats.motion_modules import inspect_motion_modules
 
     if inspect_motion_modules(state) is not None:
-        what = "AnimateDiff motion modules (pass them as --motion-modules)"
+        held = "AnimateDiff motion modules (pass them as --motion-modules)"
     elif any(k.startswith(LDM_UNET_KEY) for k in state):
-        what = "a full Stable Diffusion checkpoint (a customized T2I is --customized)"
+        held = "a full Stable Diffusion checkpoint (a customized T2I is --customized)"
     else:
-        what = f"no LoRA layers (first key {next(iter(state))!r})"
-    return StillMovingError(f"{path} is not a domain adapter (a spatial LoRA): it holds {what}")
+        held = f"no LoRA layers (first key {next(iter(state))!r})"
+    return StillMovingError(f"{path} is not {what} (a spatial LoRA): it holds {held}")
 
 
 def _layout(state: dict) -> str:
@@ -118,20 +118,23 @@ def _layout(state: dict) -> str:
     return "diffusers"
 
 
-def layers_of(state: dict, path: Path) -> tuple[str, dict[str, tuple[torch.Tensor, torch.Tensor]], dict]:
+def layers_of(
+    state: dict, path: Path, what: str = "a domain adapter"
+) -> tuple[str, dict[str, tuple[torch.Tensor, torch.Tensor]], dict]:
     """The layout, the UNet layers ({module: (down, up)}) and the state dict for diffusers, of a LoRA state dict
-    (peft keys already renamed by `lora_files.read_lora`). Conversions are diffusers' own."""
+    (peft keys already renamed by `lora_files.read_lora`). Conversions are diffusers' own. `what` names the file's
+    role in messages (an LCM LoRA: `few_step`)."""
     from diffusers import StableDiffusionPipeline
     from diffusers.utils.state_dict_utils import convert_unet_state_dict_to_peft
 
     lora_keys = [k for k in state if "lora" in k]
     if not lora_keys:
-        raise _not_a_lora(state, path)
+        raise _not_a_lora(state, path, what)
     motion = next((k for k in lora_keys if "motion_modules" in k or "temporal" in k), None)
     if motion is not None:
         raise StillMovingError(
-            f"{path} is a motion LoRA (it changes motion modules, e.g. {motion!r}), not a domain adapter: "
-            "a domain adapter changes only V's spatial layers"
+            f"{path} is a motion LoRA (it changes motion modules, e.g. {motion!r}), not {what}: "
+            f"{what} changes only V's spatial layers"
         )
     layout = _layout(state)
     if layout == "original":
@@ -143,7 +146,7 @@ def layers_of(state: dict, path: Path) -> tuple[str, dict[str, tuple[torch.Tenso
     text = next((k for k in converted if k.startswith("text_encoder.")), None)
     if text is not None:
         raise StillMovingError(
-            f"{path} has text-encoder layers ({text!r}); a domain adapter changes only the UNet's spatial layers"
+            f"{path} has text-encoder layers ({text!r}); {what} changes only the UNet's spatial layers"
         )
     unet = {k.removeprefix("unet."): v for k, v in converted.items() if k.startswith("unet.")}
     peft = convert_unet_state_dict_to_peft(unet)

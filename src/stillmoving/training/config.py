@@ -91,6 +91,17 @@ class TrainConfig(OptimConfig):
         "AnimateDiff v3 domain adapter (v3_sd15_adapter.ckpt, or a spatial LoRA in diffusers, peft or kohya layout) "
         "fused into V's spatial layers before anything else, PATH[:SCALE] (scale default 1).",
     )
+    scheduler: str | None = opt(
+        None,
+        "Scheduler that samples training data and validation videos (its betas drive the training noise too): lcm "
+        "(AnimateLCM: LCMScheduler, linear betas), lightning (AnimateDiff-Lightning: EulerDiscreteScheduler, trailing "
+        "timesteps, linear betas) or a diffusers scheduler class; recorded for generate. Default: the model's own.",
+    )
+    lcm_lora: str | None = opt(
+        None,
+        "AnimateLCM's spatial LoRA (AnimateLCM_sd15_t2v_lora.safetensors; diffusers, peft or kohya layout), "
+        "PATH[:WEIGHT], fused into V and into the customized T2I; with --scheduler lcm.",
+    )
     num_frames: int = opt(16, "Frames per training video (AnimateDiff v1/v2: 16).")
     sample_steps: int = opt(25, "Denoising steps when sampling training data (and validation videos).")
     guidance_scale: float = opt(7.5, "Classifier-free guidance when sampling training data (and validation videos).")
@@ -186,6 +197,11 @@ class CustomizeConfig(TrainConfig):
     spatial_rank: int = opt(8, "Rank of each spatial adapter's A_down/A_up.")
     num_validation_videos: int = opt(
         4, "Videos made with and without the adapters at the end and compared, against naive injection (0: none)."
+    )
+    allow_sampler_mismatch: bool = opt(
+        False,
+        "Use a motion adapter trained with another sampling setting (--scheduler, --lcm-lora, and for a few-step "
+        "one --sample-steps and --guidance-scale) anyway.",
     )
 
     def __post_init__(self):

@@ -17,6 +17,7 @@ from stillmoving.backends import backend_of
 from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
 from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
+from stillmoving.few_step import sampler_of, with_fingerprint
 from stillmoving.losses import video_loss
 from stillmoving.run_folder import MOTION_ADAPTER, MOTION_ADAPTER_RUN
 from stillmoving.training.checkpoints import (
@@ -108,6 +109,8 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         motion.save(output / MOTION_ADAPTER)
-        write_run_record(output / MOTION_ADAPTER_RUN, cfg, losses, videos=len(clips), start_step=start)
+        sampler = sampler_of(cfg)  # recorded where one was named: customize checks it
+        recorded = {"sampler": with_fingerprint(sampler).record()} if sampler.used else {}
+        write_run_record(output / MOTION_ADAPTER_RUN, cfg, losses, videos=len(clips), start_step=start, **recorded)
     accelerator.end_training()
     return output / MOTION_ADAPTER

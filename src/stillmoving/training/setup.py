@@ -16,6 +16,7 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.backends import SDXL, backend_of
 from stillmoving.data.sources import PromptBank
 from stillmoving.errors import StillMovingError
+from stillmoving.few_step import sampler_of
 from stillmoving.loading import check_num_frames, load_t2v, t2i_pipeline
 from stillmoving.pipeline import StillMovingPipeline
 from stillmoving.training import monitor
@@ -58,6 +59,7 @@ def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovin
         dtype=WEIGHT_DTYPES[cfg.mixed_precision],
         config_dir=cfg.config_dir,
         domain_adapter=cfg.domain_adapter,
+        sampler=sampler_of(cfg),
     )
     check_num_frames(pipe, cfg.num_frames)
     pipe.to(accelerator.device)
@@ -72,7 +74,8 @@ def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovin
 
 
 def training_scheduler(pipe: StillMovingPipeline) -> DDPMScheduler:
-    """The forward noise process of V's own schedule (and its prediction_type)."""
+    """The forward noise process of V's schedule (and its prediction_type): its own, or that of the scheduler
+    `--scheduler` swapped in (the few-step presets' linear betas, which AnimateDiff's motion modules trained on)."""
     return DDPMScheduler.from_config(pipe.scheduler.config)
 
 

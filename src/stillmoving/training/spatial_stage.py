@@ -33,6 +33,7 @@ from stillmoving.data.sources import (
 )
 from stillmoving.data.video_io import check_images, write_image
 from stillmoving.errors import StillMovingError
+from stillmoving.few_step import check_same_sampler, motion_adapter_sampler, sampler_of, with_fingerprint
 from stillmoving.fingerprint import weights_fingerprint
 from stillmoving.loading import CustomizedT2I, load_customized, t2i_pipeline
 from stillmoving.losses import video_loss
@@ -114,6 +115,17 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
         prior_prompt_list(cfg)
 
 
+def check_motion_adapter_sampler(cfg: CustomizeConfig) -> None:
+    """Refuse, in one line, a motion adapter whose run record says it was trained with another sampling setting
+    (scheduler, LCM LoRA, and for a few-step one steps and guidance) than this customization, unless
+    --allow-sampler-mismatch. An adapter without a run record beside it is not checked."""
+    found = motion_adapter_sampler(cfg.motion_adapter)
+    if found is not None:
+        run, recorded = found
+        what = f"motion adapter {cfg.motion_adapter} (its {run.name})"
+        check_same_sampler(recorded, with_fingerprint(sampler_of(cfg)), what, "customize", cfg.allow_sampler_mismatch)
+
+
 def prior_videos(cfg: CustomizeConfig, pipe) -> tuple[list[torch.Tensor], list[str]]:
     """Non-customized videos: the user's folder, or samples of the un-customized V (call before injection)."""
     if cfg.prior_loss_weight == 0:
@@ -178,6 +190,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     if cfg.images:
         check_images(cfg.images)  # before any model is loaded
     check_customize_inputs(cfg)
+    check_motion_adapter_sampler(cfg)
 
     # 2. Load the frozen video model V and the customized T2I M1
     accelerator = make_accelerator(cfg)
