@@ -70,16 +70,18 @@ def test_world_video_to_video_keeps_its_input_at_low_strength(tmp_path, capsys, 
     source = write_video(sample.pixels, tmp_path / "input")
     prompt = "a yellow square moving left slowly on a gray background"  # the input is on blue
     out = {}
-    for strength in ("0.2", "1.0"):
+    for strength in ("0.1", "1.0"):
         args = ["--video", source, "--strength", strength, "-o", tmp_path / f"s{strength}.gif"]
         code, _, err = run(
             capsys, monkeypatch, "generate", "--model", shipped_model(), "--prompt", prompt, *WORLD, *args
         )
         assert code == 0, err
         out[strength] = read_video(tmp_path / f"s{strength}.gif").astype(float)
-    low, high = (np.abs(out[s] - sample.pixels).mean() for s in ("0.2", "1.0"))
-    assert sample.spec.background == "blue" and low < high / 2, (low, high)  # measured: 27.9 and 59.5 of 255
-    assert probe.background_name(out["0.2"][0].astype(np.uint8)) == sample.spec.background
+    low, high = (np.abs(out[s] - sample.pixels).mean() for s in ("0.1", "1.0"))
+    # measured: 2.6 and 59.0 of 255. At 0.2 the output is 36.3 away, its background half way to the prompt's gray;
+    # the first decoder, which snapped colours to the world's palette, drew that as blue (27.9 away)
+    assert sample.spec.background == "blue" and low < high / 10, (low, high)
+    assert probe.background_name(out["0.1"][0].astype(np.uint8)) == sample.spec.background
     assert probe.background_name(out["1.0"][0].astype(np.uint8)) == "gray"  # the prompt's
 
 

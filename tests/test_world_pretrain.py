@@ -223,7 +223,7 @@ def test_joint_phase_without_a_video_model_to_start_from_is_one_error_line(tmp_p
 def test_decoder_phase_trains_the_decoder_and_keeps_the_encoder_bit_for_bit(world_dir, tmp_path):
     cfg = tiny_config()
     cfg.decoder.steps, cfg.decoder.batch_size, cfg.decoder.warmup_steps = 2, 4, 1
-    cfg.decoder_from, cfg.generic_images = str(world_dir / "vae"), 8
+    cfg.decoder_from, cfg.generic_images, cfg.held_out_images = str(world_dir / "vae"), 8, 6
     record = run(cfg, tmp_path, ("decoder",))["decoder"]
     before = load_file(world_dir / "vae" / "diffusion_pytorch_model.safetensors")
     after = load_file(tmp_path / "vae_decoder" / "diffusion_pytorch_model.safetensors")

@@ -141,6 +141,20 @@ if temporal_prior:
         return (dev**2).mean()
 
     st.video_loss = video_loss_tp
+tmin = over.pop("tmin", 0)  # frozen videos: timesteps drawn from [tmin, T) only
+tmin_prior = over.pop("tmin_prior", 0)  # prior videos: the same
+if tmin or tmin_prior:
+    import stillmoving.training.spatial_stage as st
+    from stillmoving.losses import denoising_loss, diffusion_target
+
+    def video_loss_tmin(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
+        low = tmin if bool((latents == latents[:, :, :1]).all()) else tmin_prior
+        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
+        t = torch.cat([torch.randint(low, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noisy = scheduler.add_noise(latents, noise, t)
+        return denoising_loss(model(noisy, t, text), diffusion_target(scheduler, latents, noise, t))
+
+    st.video_loss = video_loss_tmin
 if shared:
     import stillmoving.training.spatial_stage as st
     from stillmoving import losses as loop

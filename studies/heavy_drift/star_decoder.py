@@ -21,7 +21,9 @@ torch.set_num_threads(int(os.environ.get("THREADS", "1")))
 pretrain.generic_images = lambda count, seed, resolution: np.stack(
     [s.pixels for s in make_image_dataset(count, 5000 + seed, resolution, subject="star")]
 )
-cfg = pretrain.PretrainConfig(generic_images=2048, num_videos=2000, decoder_from=str(shipped_model() / "vae"))
+cfg = pretrain.PretrainConfig(
+    generic_images=2048, held_out_images=0, num_videos=2000, decoder_from=str(shipped_model() / "vae")
+)
 cfg.decoder.steps = 1500
 out = Path("runs/star_decoder")
 record = pretrain.run(cfg, out, ("decoder",))["decoder"]

@@ -19,9 +19,10 @@ A fourth phase, not part of `all`, makes the world's second video model from the
           layers must carry the look from frame to frame; writes `joint/`.
 Another, not part of `all`, fine-tunes the VAE's decoder, as SD's own decoder was (sd-vae-ft-mse):
   decoder  the encoder stays as it is (so the latent space, and every UNet trained in it, stays valid); the
-          decoder trains on the world's frames and on as many random looks that are not the world's
-          (`synthetic.generic_images`), so it renders whatever a customized UNet learns, not only the base
-          world (the first decoder drew the held-out star's latents as a white blob). Writes `vae_decoder/`.
+          decoder trains on the world's frames, on random looks that are not the world's
+          (`synthetic.generic_images`) and on renders of the held-out looks, so it draws what a customized UNet
+          learns, not only the base world (the first decoder drew the held-out star's latents as a white blob;
+          the T2I still never sees a held-out look). Writes `vae_decoder/`.
 A fifth, not part of `all` either, makes the world's ControlNet (the paper's conditional generation):
   controlnet  a diffusers ControlNetModel made from the AnimateDiff folder's T2I UNet (`ControlNetModel.from_unet`:
           its encoder's weights, zero convolutions out), trained on single frames of the world's videos
@@ -78,6 +79,7 @@ from stillmoving.world.architectures import (
 from stillmoving.world.synthetic import (
     caption,
     generic_images,
+    make_image_dataset,
     make_video_dataset,
     object_trajectory,
     reference_track,
@@ -181,7 +183,8 @@ class PretrainConfig:
         )
     )
     decoder_from: str = ""  # decoder: the VAE folder it fine-tunes; "" = <out>/pipeline/vae
-    generic_images: int = 6000  # decoder: random looks rendered for it (half of each batch)
+    generic_images: int = 6000  # decoder: random looks rendered for it (with held_out_images: half of each batch)
+    held_out_images: int = 3000  # decoder: renders of the held-out looks (star, crayon, neon), a third each
     joint_from: str = ""  # joint: the AnimateDiff folder it starts from; "" = <out>/pipeline
     controlnet_from: str = ""  # controlnet: the AnimateDiff folder whose T2I it conditions; "" = <out>/pipeline
     soft_silhouettes: float = 0.5  # controlnet: share of anti-aliased (not binary) silhouettes among its inputs
@@ -403,15 +406,46 @@ def decoder_figures(vae: AutoencoderKL, data: WorldData, generic: torch.Tensor, 
     }
 
 
+def as_pixels(images: np.ndarray) -> torch.Tensor:
+    """(n, 3, h, w) float pixels in [-1, 1] of uint8 images (n, h, w, 3)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def held_out_images(count: int, seed: int, resolution: int) -> np.ndarray:
+    """uint8 (count, h, w, 3) still scenes of the held-out looks (the star subject, each held-out style), in turn."""
+    looks = list(probe.HELD_OUT_LOOKS.values())
+    if count == 0:
+        return np.zeros((0, resolution, resolution, 3), np.uint8)
+    return np.stack(
+        [
+            sample.pixels
+            for index, (subject, style) in enumerate(looks)
+            for sample in make_image_dataset(
+                len(range(index, count, len(looks))), seed + index, resolution, subject=subject, style=style
+            )
+        ]
+    )
+
+
 def train_decoder(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
-    """Fine-tune the decoder (and post_quant_conv) of a trained VAE on posterior means of world frames and of
-    random looks, half a batch each, with the vae phase's object-weighted L1 + MSE; the encoder is frozen."""
+    """Fine-tune the decoder (and post_quant_conv) of a trained VAE on posterior means: half of each batch world
+    frames, half drawn from random looks (`generic_images`) and renders of the held-out looks, with the vae phase's
+    object-weighted L1 + MSE; the encoder is frozen, so the latent space is the one every UNet was trained in.
+
+    The held-out looks are in the decoder's data on purpose: held out means the T2I never saw them (no caption, no
+    frame), as a user's subject is new to SD's UNet and text encoder; SD's VAE, an image codec trained on a broad
+    image set, still draws it. The first decoder saw the base world only and drew the star's latents as a white
+    blob, so no customization could be measured (docs/method.md)."""
     torch.manual_seed(cfg.seed)
     vae = AutoencoderKL.from_pretrained(decoder_source(cfg, out)).eval().requires_grad_(False)
-    generic = torch.from_numpy(generic_images(cfg.generic_images, cfg.seed + 1, cfg.resolution))
-    generic = generic.permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    unseen = torch.from_numpy(generic_images(256, cfg.seed + 2, cfg.resolution)).permute(0, 3, 1, 2).float() / 127.5
-    unseen = unseen - 1.0
+    pool = np.concatenate(
+        [
+            generic_images(cfg.generic_images, cfg.seed + 1, cfg.resolution),
+            held_out_images(cfg.held_out_images, cfg.seed + 3, cfg.resolution),
+        ]
+    )
+    pool = as_pixels(pool)
+    unseen = as_pixels(generic_images(256, cfg.seed + 2, cfg.resolution))
     before = decoder_figures(vae, data, unseen, cfg)
     params = [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
     for p in params:
@@ -420,7 +454,7 @@ def train_decoder(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
 
     def step_loss():
         half = phase.batch_size // 2
-        pixels = torch.cat([data.frames(*random_frames(data, half)), generic[torch.randint(len(generic), (half,))]])
+        pixels = torch.cat([data.frames(*random_frames(data, half)), pool[torch.randint(len(pool), (half,))]])
         with torch.no_grad():
             latents = vae.encode(pixels).latent_dist.mean
         error = vae.decode(latents).sample - pixels
