@@ -122,3 +122,20 @@ def test_demo_frame_agreement_reaches_every_trained_variant(tmp_path, capsys, mo
     monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run", lr=1e-3)
     assert runs[0].frame_agreement == 10.0 and runs[0].lr == 1e-3
+
+
+def test_demo_frozen_target_and_prior_loss_reach_every_trained_variant(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo
+
+    seen, runs = [], []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    args = ["demo", "--quick", "--frozen-target", "t2i", "--prior-loss", "motion", "-o", tmp_path / "report"]
+    code, _, err = run(capsys, monkeypatch, *args)
+    assert code == 0, err
+    assert (seen[0].frozen_target, seen[0].prior_loss) == ("t2i", "motion")
+    assert (demo.DemoConfig().frozen_target, demo.DemoConfig().prior_loss) == ("noise", "video")  # the paper's
+    monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    assert (runs[0].frozen_target, runs[0].prior_loss) == ("t2i", "motion")
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--frozen-target", "image", "-o", tmp_path / "r2")
+    assert code == 2 and err.count("error:") == 1 and "--frozen-target must be one of" in err and len(seen) == 1

@@ -383,22 +383,37 @@ def demo(
     frame_agreement: Annotated[
         float, typer.Option(help="customize's --frame-agreement for every trained variant (0: the paper's).")
     ] = 0.0,
+    frozen_target: Annotated[
+        str, typer.Option(help="customize's --frozen-target for every trained variant (noise: the paper's).")
+    ] = "noise",
+    prior_loss: Annotated[
+        str, typer.Option(help="customize's --prior-loss for every trained variant (video: the paper's).")
+    ] = "video",
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
-    from stillmoving.validation import check_exists
+    from stillmoving.training.spatial_stage import FROZEN_TARGETS, PRIOR_LOSSES
+    from stillmoving.validation import check_exists, one_of
     from stillmoving.world.demo import DemoConfig, run_demo
 
     if quick and full:
         raise StillMovingError("--quick and --full: choose one")
     check_exists("--model", model)
     check_exists("--motion-adapter", motion_adapter)
+    one_of("--frozen-target", frozen_target, FROZEN_TARGETS)
+    one_of("--prior-loss", prior_loss, PRIOR_LOSSES)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
     values = dict(
-        output_dir=str(output), seed=seed, model=model, motion_adapter=motion_adapter, frame_agreement=frame_agreement
+        output_dir=str(output),
+        seed=seed,
+        model=model,
+        motion_adapter=motion_adapter,
+        frame_agreement=frame_agreement,
+        frozen_target=frozen_target,
+        prior_loss=prior_loss,
     )
     cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")

@@ -100,10 +100,12 @@ def video_loss(
     generators: list[torch.Generator] | None = None,
     motion_only: bool = False,
     agreement: float = 0.0,
+    teacher=None,
 ) -> torch.Tensor:
     """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
     from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`;
-    `agreement`: the weight of `frame_agreement`, for frozen videos."""
+    `agreement`: the weight of `frame_agreement`, for frozen videos. `teacher(noisy, timesteps)`, when given, is
+    the target instead of the noise (`--frozen-target t2i`: the customized T2I's prediction, frame by frame)."""
     if generators is None:
         noise = torch.randn_like(latents)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
@@ -115,7 +117,12 @@ def video_loss(
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = model(noisy, timesteps, text)
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
-    loss = denoising_loss(prediction, diffusion_target(scheduler, latents, noise, timesteps), weights, motion_only)
+    if teacher is None:
+        target = diffusion_target(scheduler, latents, noise, timesteps)
+    else:
+        with torch.no_grad():
+            target = teacher(noisy, timesteps)
+    loss = denoising_loss(prediction, target, weights, motion_only)
     if agreement:  # frozen videos only: their clean frames are equal
         loss = loss + agreement * frame_agreement(scheduler, noisy, prediction, timesteps)
     return loss

@@ -184,6 +184,12 @@ class CustomizeConfig(TrainConfig):
         "video: the prior videos' whole denoising error (the paper); motion: only its frame-varying part "
         "(docs/method.md).",
     )
+    frozen_target: str = opt(
+        "noise",
+        "What frozen videos are fitted to: noise, the denoising target (the paper); t2i, the customized T2I's own "
+        "prediction for each frame, so the video model learns to make what M1 makes (docs/method.md, 'First, a "
+        "correction': on the embedded world the paper's target erases a DreamBooth subject, this one keeps it).",
+    )
     frame_agreement: float = opt(
         0.0,
         "Weight of a term that makes the frames of each frozen video agree (0: the paper's objective; 10 helped "

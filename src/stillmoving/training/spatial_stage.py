@@ -9,6 +9,7 @@ adapters train, with gradients flowing through the whole video model.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import time
@@ -20,7 +21,7 @@ from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters
-from stillmoving.backends import backend_of
+from stillmoving.backends import backend_of, family_of_folder
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.sources import (
@@ -62,10 +63,12 @@ from stillmoving.training.setup import (
     loader,
     make_accelerator,
     make_optimizer,
+    per_frame_prediction,
     training_scheduler,
 )
 from stillmoving.validation import at_least, one_of
 
+FROZEN_TARGETS = ("noise", "t2i")  # frozen videos fitted to the denoising target, or to M1's own prediction
 PRIOR_LOSSES = ("video", "motion")  # the prior term on the whole denoising error, or on its frame-varying part
 
 
@@ -110,6 +113,11 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     one_of("--prior-loss", cfg.prior_loss, PRIOR_LOSSES)
     at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
     at_least("--frame-agreement", cfg.frame_agreement, 0)
+    one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
+    if cfg.frozen_target == "t2i" and family_of_folder(cfg.model).name != "sd15":
+        raise StillMovingError(
+            f"--frozen-target t2i works with AnimateDiff over SD1.5 only, not {family_of_folder(cfg.model).label}"
+        )
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)
@@ -208,8 +216,12 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
 
     # 4. Inject M1 into V and encode the prompts
+    teacher = m1.unet if cfg.frozen_target == "t2i" else None  # M1's own T2I UNet, kept as the frozen target
     pipe.inject_customized(m1.unet, m1.text_encoder, m1.text_encoder_2)
     del m1
+    if teacher is not None:
+        freeze(teacher)
+        teacher.eval().to(accelerator.device, dtype=pipe.unet.dtype)
     images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
     text_table = backend.encode_prompts(bank.prompts).to(accelerator.device)
@@ -240,14 +252,16 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         batch = next(frozen_stream)
         if motion is not None:
             motion.set_scale(1.0)  # motion adapter ON for frozen customized videos
+        text = text_table[batch["prompt_id"]]
         return video_loss(
             model,
             noise_scheduler,
             batch["latents"],
-            text_table[batch["prompt_id"]],
+            text,
             cfg.snr_gamma,
             frozen_random.next(len(batch["latents"])),
             agreement=cfg.frame_agreement,
+            teacher=None if teacher is None else functools.partial(per_frame_prediction, teacher, text=text),
         )
 
     def prior_loss():
