@@ -3,13 +3,13 @@ guarantees as SD1.5 (identity at init, motion scale 0 is V, round trips, the exa
 injection and its refusals), the conditioning the training stages feed, and both stages and generate via the CLI."""
 
 import copy
-import json
 import re
 
 import pytest
 import torch
 from conftest import PROMPT, perturb
 from diffusers import AnimateDiffSDXLPipeline, UNet2DConditionModel, UNetMotionModel
+from family_cli import stages_generate_export
 from sdxl_models import (
     RESOLUTION,
     ldm_clip_state,
@@ -19,7 +19,6 @@ from sdxl_models import (
     sdxl_t2i,
     unet_prefixes,
 )
-from test_cli import run
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
@@ -398,80 +397,7 @@ def assemble_from_folder(folder):
 
 
 def test_both_stages_and_generate_through_the_cli(sdxl, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "motion-adapter",
-        "train",
-        "--model",
-        sdxl / "t2v",
-        "-o",
-        tmp_path / "motion",
-        "--sample-prompt",
-        "a red circle moving left",
-        "--num-sampled-videos",
-        "1",
-        "--rank",
-        "2",
-        *SMALL,
-    )
-    assert code == 0, err
-    record = json.loads((tmp_path / "motion" / "motion_adapter_run.json").read_text())
-    assert len(record["losses"]) == 2 and all(loss == loss for loss in record["losses"])
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "customize",
-        "--model",
-        sdxl / "t2v",
-        "-o",
-        tmp_path / "custom",
-        "--motion-adapter",
-        tmp_path / "motion" / "motion_adapter",
-        "--customized",
-        sdxl / "m1",
-        "--prompt",
-        "a sks dog",
-        "--identifier",
-        "sks",
-        "--num-images",
-        "2",
-        "--num-prior-videos",
-        "1",
-        "--spatial-rank",
-        "2",
-        "--num-validation-videos",
-        "1",
-        *SMALL,
-    )
-    assert code == 0, err
-    adapters = SpatialAdapters.load(tmp_path / "custom" / "spatial_adapters.safetensors")
-    assert adapters.placements == SPATIAL_LAYERS
-    assert any(layer.up.abs().sum() > 0 for layer in adapters.layers)  # trained: A_up left zero
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "generate",
-        "--customization",
-        tmp_path / "custom",
-        "--prompt",
-        "a sks dog",
-        "-o",
-        tmp_path / "video.gif",
-        "--num-frames",
-        "4",
-        "--steps",
-        "2",
-        "--motion-scale",
-        "0.5",
-    )
-    assert code == 0, err
-    assert (tmp_path / "video.gif").stat().st_size > 0
-    code, _, err = run(capsys, monkeypatch, "export", tmp_path / "custom", "-o", tmp_path / "exported")
-    assert code == 0, err
-    card = (tmp_path / "exported" / "README.md").read_text()
-    assert "AnimateDiffSDXLPipeline.from_pretrained" in card and "ControlNetModel" not in card
+    stages_generate_export(sdxl, tmp_path, capsys, monkeypatch, SPATIAL_LAYERS, "AnimateDiffSDXLPipeline")
     plain = AnimateDiffSDXLPipeline.from_pretrained(tmp_path / "exported", motion_adapter=None)  # diffusers + hook
     attach_spatial_adapters(plain, tmp_path / "exported" / "spatial_adapters.safetensors")
     ours = assemble_from_folder(tmp_path / "exported")

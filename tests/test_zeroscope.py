@@ -3,12 +3,11 @@ model (tests/zeroscope_models.py): identity at init against plain diffusers, mot
 exact modules each adapter touches, the SD2.x-shaped T2I's keys mapped onto V's spatial keys (and refused where they
 do not map), the conditioning the training stages feed, both stages and generate via the CLI, and `info`."""
 
-import json
-
 import pytest
 import torch
 from conftest import PROMPT, perturb
 from diffusers import TextToVideoSDPipeline, UNet2DConditionModel, UNet3DConditionModel
+from family_cli import stages_generate_export
 from safetensors.torch import load_file
 from test_cli import run
 from zeroscope_models import RESOLUTION, sd2_unet, zeroscope_pipeline
@@ -327,80 +326,7 @@ def assemble_from_folder(folder):
 
 
 def test_both_stages_generate_and_export_through_the_cli(zeroscope, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "motion-adapter",
-        "train",
-        "--model",
-        zeroscope / "t2v",
-        "-o",
-        tmp_path / "motion",
-        "--sample-prompt",
-        "a red circle moving left",
-        "--num-sampled-videos",
-        "1",
-        "--rank",
-        "2",
-        *SMALL,
-    )
-    assert code == 0, err
-    record = json.loads((tmp_path / "motion" / "motion_adapter_run.json").read_text())
-    assert len(record["losses"]) == 2 and all(loss == loss for loss in record["losses"])
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "customize",
-        "--model",
-        zeroscope / "t2v",
-        "-o",
-        tmp_path / "custom",
-        "--motion-adapter",
-        tmp_path / "motion" / "motion_adapter",
-        "--customized",
-        zeroscope / "m1",
-        "--prompt",
-        "a sks dog",
-        "--identifier",
-        "sks",
-        "--num-images",
-        "2",
-        "--num-prior-videos",
-        "1",
-        "--spatial-rank",
-        "2",
-        "--num-validation-videos",
-        "1",
-        *SMALL,
-    )
-    assert code == 0, err
-    adapters = SpatialAdapters.load(tmp_path / "custom" / "spatial_adapters.safetensors")
-    assert adapters.placements == SPATIAL_LAYERS
-    assert any(layer.up.abs().sum() > 0 for layer in adapters.layers)  # trained: A_up left zero
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "generate",
-        "--customization",
-        tmp_path / "custom",
-        "--prompt",
-        "a sks dog",
-        "-o",
-        tmp_path / "video.gif",
-        "--num-frames",
-        "4",
-        "--steps",
-        "2",
-        "--motion-scale",
-        "0.5",
-    )
-    assert code == 0, err
-    assert (tmp_path / "video.gif").stat().st_size > 0
-    code, _, err = run(capsys, monkeypatch, "export", tmp_path / "custom", "-o", tmp_path / "exported")
-    assert code == 0, err
-    card = (tmp_path / "exported" / "README.md").read_text()
-    assert "TextToVideoSDPipeline.from_pretrained" in card and "ControlNetModel" not in card
+    stages_generate_export(zeroscope, tmp_path, capsys, monkeypatch, SPATIAL_LAYERS, "TextToVideoSDPipeline")
     plain = TextToVideoSDPipeline.from_pretrained(tmp_path / "exported")  # plain diffusers + the adapter hook
     attach_spatial_adapters(plain, tmp_path / "exported" / "spatial_adapters.safetensors")
     ours = assemble_from_folder(tmp_path / "exported")
