@@ -40,24 +40,27 @@ def video_source(driver) -> str:
 
 
 def test_generate_then_move_the_motion_slider(tmp_path, browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.support.ui import WebDriverWait
 
     page, _, url = start_server(tmp_path / "out", [])
     try:
         browser.get(url)
-        wait = WebDriverWait(browser, 120)  # a guard against a hang, not a measured time
+        # a guard against a hang, not a measured time; gradio re-renders elements as results arrive, so an element
+        # found a moment ago can be gone when read (a stale reference): the waits read them afresh
+        wait = WebDriverWait(browser, 120, ignored_exceptions=(StaleElementReferenceException,))
         wait.until(lambda d: d.find_elements("css selector", "#generate"))
         browser.find_element("css selector", "#generate").click()
         wait.until(lambda d: "_motion0_" in video_source(d))
         first = video_source(browser)
-        assert "made" in browser.find_element("css selector", "#generate-status").text
+        wait.until(lambda d: "made" in d.find_element("css selector", "#generate-status").text)
 
         slider = browser.find_element("css selector", "#motion-scale input[type=range]")
         ActionChains(browser).click_and_hold(slider).move_by_offset(slider.size["width"] // 2, 0).release().perform()
         wait.until(lambda d: video_source(d) not in ("", first) and "_motion1_" in video_source(d))
-        command = browser.find_element("css selector", "#command").text
-        assert "--motion-scale 1" in command and "--motion-adapter" in command
+        command = lambda d: d.find_element("css selector", "#command").text  # noqa: E731
+        wait.until(lambda d: "--motion-scale 1" in command(d) and "--motion-adapter" in command(d))
         wait.until(
             lambda d: d.execute_script(
                 "const v = document.querySelector('#video video');return v && v.readyState >= 2 && v.videoWidth > 0"
