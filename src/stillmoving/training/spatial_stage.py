@@ -114,10 +114,9 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
     at_least("--frame-agreement", cfg.frame_agreement, 0)
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
-    if cfg.frozen_target == "t2i" and family_of_folder(cfg.model).name != "sd15":
-        raise StillMovingError(
-            f"--frozen-target t2i works with AnimateDiff over SD1.5 only, not {family_of_folder(cfg.model).label}"
-        )
+    family = family_of_folder(cfg.model) if cfg.frozen_target == "t2i" else None
+    if family is not None and family.name != "sd15":
+        raise StillMovingError(f"--frozen-target t2i works with AnimateDiff over SD1.5 only, not {family.label}")
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)

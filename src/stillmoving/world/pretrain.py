@@ -210,6 +210,11 @@ def override(cfg: PretrainConfig, assignment: str) -> None:
 # ----------------------------------------------------------------------------- data
 
 
+def as_pixels(images: np.ndarray) -> torch.Tensor:
+    """(n, 3, h, w) float pixels in [-1, 1] of uint8 images (n, h, w, 3)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
 class WorldData:
     """The rendered training videos, their captions and tokens, all made once from the seed."""
 
@@ -249,8 +254,7 @@ class WorldData:
 
     def frames(self, video_ids: torch.Tensor, frame_ids: torch.Tensor) -> torch.Tensor:
         """(b, 3, h, w) float pixels in [-1, 1] of the chosen frames."""
-        pixels = torch.from_numpy(self.videos[video_ids.numpy(), frame_ids.numpy()])  # (b, h, w, 3)
-        return pixels.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        return as_pixels(self.videos[video_ids.numpy(), frame_ids.numpy()])
 
     @torch.no_grad()
     def latents(self, vae: AutoencoderKL) -> torch.Tensor:
@@ -345,13 +349,17 @@ def object_weights(pixels: torch.Tensor, object_weight: float) -> torch.Tensor:
     return 1 + object_weight * torch.from_numpy(object_mask(frames))[:, None]
 
 
+def weighted_reconstruction(error: torch.Tensor, pixels: torch.Tensor, object_weight: float) -> torch.Tensor:
+    """L1 + MSE of a reconstruction's error, weighted towards the object of `pixels` (`object_weights`)."""
+    weights = object_weights(pixels, object_weight)
+    return (weights * (error.abs() + error**2)).mean() / weights.mean()
+
+
 def vae_loss(vae: AutoencoderKL, pixels: torch.Tensor, kl_weight: float, object_weight: float) -> torch.Tensor:
     """L1 + MSE reconstruction of a posterior sample, weighted towards the object (a small part of each
     frame, which a plain mean learns last), plus the KL to N(0, I) per latent element."""
     posterior = vae.encode(pixels).latent_dist
-    error = vae.decode(posterior.sample()).sample - pixels
-    weights = object_weights(pixels, object_weight)
-    reconstruction = (weights * (error.abs() + error**2)).mean() / weights.mean()
+    reconstruction = weighted_reconstruction(vae.decode(posterior.sample()).sample - pixels, pixels, object_weight)
     return reconstruction + kl_weight * posterior.kl().mean() / posterior.mean[0].numel()
 
 
@@ -406,11 +414,6 @@ def decoder_figures(vae: AutoencoderKL, data: WorldData, generic: torch.Tensor, 
     }
 
 
-def as_pixels(images: np.ndarray) -> torch.Tensor:
-    """(n, 3, h, w) float pixels in [-1, 1] of uint8 images (n, h, w, 3)."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-
-
 def held_out_images(count: int, seed: int, resolution: int) -> np.ndarray:
     """uint8 (count, h, w, 3) still scenes of the held-out looks (the star subject, each held-out style), in turn."""
     looks = list(probe.HELD_OUT_LOOKS.values())
@@ -457,9 +460,7 @@ def train_decoder(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
         pixels = torch.cat([data.frames(*random_frames(data, half)), pool[torch.randint(len(pool), (half,))]])
         with torch.no_grad():
             latents = vae.encode(pixels).latent_dist.mean
-        error = vae.decode(latents).sample - pixels
-        weights = object_weights(pixels, phase.object_weight)
-        return (weights * (error.abs() + error**2)).mean() / weights.mean()
+        return weighted_reconstruction(vae.decode(latents).sample - pixels, pixels, phase.object_weight)
 
     vae.decoder.train()
     stats = optimise(params, step_loss, phase, "decoder")
