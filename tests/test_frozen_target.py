@@ -1,18 +1,17 @@
-"""`customize --frozen-target t2i`: frozen videos fitted to the customized T2I's own prediction for each frame
-instead of the noise (docs/method.md, "First, a correction")."""
+"""`customize --frozen-target t2i` (the default): frozen videos fitted to the customized T2I's own prediction for
+each frame instead of the noise (docs/method.md, "Why the paper's target erases the subject")."""
 
 import json
 
 import pytest
 import torch
-from diffusers import DDPMScheduler, UNetMotionModel
+from diffusers import DDPMScheduler
 
+from stillmoving.backends import backend_of
 from stillmoving.errors import StillMovingError
-from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.losses import denoising_loss, video_loss
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.training.setup import per_frame_prediction
-from stillmoving.training.spatial_stage import check_customize_inputs, train_spatial_adapters
+from stillmoving.training.spatial_stage import check_customize_inputs, t2i_prediction, train_spatial_adapters
 
 
 class HalfGuess(torch.nn.Module):
@@ -41,14 +40,15 @@ def test_with_a_teacher_the_loss_fits_its_prediction_not_the_noise():
     assert not torch.equal(got, video_loss(HalfGuess(), s, clean, None, generators=draw()))
 
 
-def test_the_teacher_is_the_t2i_applied_to_each_frame_alone(tiny_dir):
-    unet = t2i_unet_from_t2v(UNetMotionModel.from_pretrained(tiny_dir, subfolder="unet")).eval()
+def test_the_teacher_is_the_t2i_applied_to_each_frame_alone(tiny_pipe):
+    backend = backend_of(tiny_pipe)
+    unet = backend.t2i_unet(tiny_pipe.unet).eval()
     gen = torch.Generator().manual_seed(0)
     noisy = torch.randn(2, 4, 3, 4, 4, generator=gen)
     t = torch.tensor([10, 700])
     text = torch.randn(2, 8, unet.config.cross_attention_dim, generator=gen)
     with torch.no_grad():
-        got = per_frame_prediction(unet, noisy, t, text)
+        got = t2i_prediction(backend, unet, noisy, t, text)
         for b in range(2):
             for f in range(3):
                 alone = unet(noisy[b : b + 1, :, f], t[b : b + 1], encoder_hidden_states=text[b : b + 1]).sample
@@ -56,14 +56,13 @@ def test_the_teacher_is_the_t2i_applied_to_each_frame_alone(tiny_dir):
     assert got.shape == noisy.shape
 
 
-def test_an_unknown_target_and_another_family_are_refused_before_loading(tmp_path):
+def test_an_unknown_target_is_refused_before_loading(tmp_path):
     base = dict(model=str(tmp_path), output=str(tmp_path / "out"), prompt=["a sks dog"], identifier="sks")
-    with pytest.raises(StillMovingError, match="--frozen-target must be one of"):
+    with pytest.raises(StillMovingError, match="--frozen-target must be one of noise, t2i"):
         check_customize_inputs(CustomizeConfig(**base, frozen_target="image"))
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "AnimateDiffSDXLPipeline"}))
-    with pytest.raises(StillMovingError, match="--frozen-target t2i works with AnimateDiff over SD1.5 only"):
-        check_customize_inputs(CustomizeConfig(**base, frozen_target="t2i"))
-    check_customize_inputs(CustomizeConfig(**base))  # the paper's target: any family
+    for target in ("noise", "t2i"):  # both targets, every family: SDXL and ZeroScope train with them in their tests
+        check_customize_inputs(CustomizeConfig(**base, frozen_target=target))
 
 
 def test_customize_with_the_t2i_target_trains_other_adapters_and_records_it(tiny_dir, tmp_path, stage2_inputs):

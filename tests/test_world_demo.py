@@ -9,6 +9,7 @@ import re
 from html_tree import parse, rows
 from test_cli import run
 
+from stillmoving.training.config import CustomizeConfig
 from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, PROMPT_ALONE, REFERENCE
 from stillmoving.world.demo import image_prompts
@@ -129,13 +130,15 @@ def test_demo_frozen_target_and_prior_loss_reach_every_trained_variant(tmp_path,
 
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
-    args = ["demo", "--quick", "--frozen-target", "t2i", "--prior-loss", "motion", "-o", tmp_path / "report"]
-    code, _, err = run(capsys, monkeypatch, *args)
+    args = ["demo", "--quick", "--frozen-target", "noise", "--prior-loss", "video", "-o", tmp_path / "report"]
+    code, _, err = run(capsys, monkeypatch, *args)  # the paper's objective, not the default
     assert code == 0, err
-    assert (seen[0].frozen_target, seen[0].prior_loss) == ("t2i", "motion")
-    assert (demo.DemoConfig().frozen_target, demo.DemoConfig().prior_loss) == ("noise", "video")  # the paper's
+    assert (seen[0].frozen_target, seen[0].prior_loss) == ("noise", "video")
+    defaults = CustomizeConfig(model="m", output="o")
+    assert (demo.DemoConfig().frozen_target, demo.DemoConfig().prior_loss) == ("t2i", "motion")
+    assert (defaults.frozen_target, defaults.prior_loss) == ("t2i", "motion")  # the demo runs customize's defaults
     monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
-    assert (runs[0].frozen_target, runs[0].prior_loss) == ("t2i", "motion")
+    assert (runs[0].frozen_target, runs[0].prior_loss) == ("noise", "video")
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--frozen-target", "image", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--frozen-target must be one of" in err and len(seen) == 1

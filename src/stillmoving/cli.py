@@ -385,10 +385,10 @@ def demo(
     ] = 0.0,
     frozen_target: Annotated[
         str, typer.Option(help="customize's --frozen-target for every trained variant (noise: the paper's).")
-    ] = "noise",
+    ] = "t2i",
     prior_loss: Annotated[
         str, typer.Option(help="customize's --prior-loss for every trained variant (video: the paper's).")
-    ] = "video",
+    ] = "motion",
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
     from diffusers.utils import logging as diffusers_logging

@@ -180,15 +180,15 @@ class CustomizeConfig(TrainConfig):
     num_prior_videos: int = opt(40, "Prior videos sampled from V when no folder is given (paper: about 40).")
     prior_loss_weight: float = opt(1.0, "Prior-preservation loss weight (0: none).")
     prior_loss: str = opt(
-        "video",
-        "video: the prior videos' whole denoising error (the paper); motion: only its frame-varying part "
-        "(docs/method.md).",
+        "motion",
+        "motion: only the frame-varying part of the prior videos' denoising error, so they teach motion and not "
+        "V's look; video: their whole error (the paper's) (docs/method.md).",
     )
     frozen_target: str = opt(
-        "noise",
-        "What frozen videos are fitted to: noise, the denoising target (the paper); t2i, the customized T2I's own "
-        "prediction for each frame, so the video model learns to make what M1 makes (docs/method.md, 'First, a "
-        "correction': on the embedded world the paper's target erases a DreamBooth subject, this one keeps it).",
+        "t2i",
+        "What frozen videos are fitted to: t2i, the customized T2I's own prediction for each frame, so the video "
+        "model learns to make what M1 makes; noise, the denoising target (the paper's), which on the embedded "
+        "world erases a DreamBooth subject (docs/method.md, 'Why the paper's target erases the subject').",
     )
     frame_agreement: float = opt(
         0.0,

@@ -21,7 +21,7 @@ from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters
-from stillmoving.backends import backend_of, family_of_folder
+from stillmoving.backends import backend_of
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.sources import (
@@ -63,7 +63,6 @@ from stillmoving.training.setup import (
     loader,
     make_accelerator,
     make_optimizer,
-    per_frame_prediction,
     training_scheduler,
 )
 from stillmoving.validation import at_least, one_of
@@ -114,12 +113,22 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
     at_least("--frame-agreement", cfg.frame_agreement, 0)
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
-    family = family_of_folder(cfg.model) if cfg.frozen_target == "t2i" else None
-    if family is not None and family.name != "sd15":
-        raise StillMovingError(f"--frozen-target t2i works with AnimateDiff over SD1.5 only, not {family.label}")
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)
+
+
+def t2i_prediction(backend, unet2d: torch.nn.Module, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor):
+    """The customized T2I's prediction for every frame of noisy videos (b, c, f, h, w) on its own, at the videos'
+    timesteps (b,) and text rows (b, ...) (`backend.encode_prompts`): (b, c, f, h, w). Each frame goes in as a
+    one-frame video's conditioning (`backend.unet_inputs`), so SDXL's pooled text and time ids come per image.
+    `--frozen-target t2i` fits the video model's prediction on frozen videos to it (docs/method.md, "Why the
+    paper's target erases the subject")."""
+    b, c, f, h, w = noisy.shape
+    frames = noisy.permute(0, 2, 1, 3, 4).reshape(b * f, c, 1, h, w).to(unet2d.dtype)
+    inputs = backend.unet_inputs(text.repeat_interleave(f, dim=0).to(unet2d.dtype), frames)
+    out = unet2d(frames[:, :, 0], timesteps.repeat_interleave(f), **inputs).sample
+    return out.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
 
 
 def check_motion_adapter_sampler(cfg: CustomizeConfig) -> None:
@@ -260,7 +269,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             cfg.snr_gamma,
             frozen_random.next(len(batch["latents"])),
             agreement=cfg.frame_agreement,
-            teacher=None if teacher is None else functools.partial(per_frame_prediction, teacher, text=text),
+            teacher=None if teacher is None else functools.partial(t2i_prediction, backend, teacher, text=text),
         )
 
     def prior_loss():

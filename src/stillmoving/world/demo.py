@@ -95,8 +95,8 @@ class DemoConfig:
     spatial_lr: float = 1e-3  # spatial-adapter learning rate
     spatial_rank: int = 8  # spatial-adapter rank
     frame_agreement: float = 0.0  # `customize --frame-agreement` of every trained variant (0: the paper's objective)
-    frozen_target: str = "noise"  # `customize --frozen-target` of every trained variant ("noise": the paper's)
-    prior_loss: str = "video"  # `customize --prior-loss` of every trained variant ("video": the paper's)
+    frozen_target: str = "t2i"  # `customize --frozen-target` of every trained variant ("noise": the paper's)
+    prior_loss: str = "motion"  # `customize --prior-loss` of every trained variant ("video": the paper's)
     num_images: int = 16  # customized T2I samples the spatial adapters train on
     num_prior_videos: int = 8  # prior-preservation videos sampled from the T2V
     eval_prompts: int = 4  # evaluation prompts per customization
