@@ -111,11 +111,6 @@ def test_what_diffusers_lacks_for_sdxl_is_refused_in_one_line(sdxl):
             call()
     with pytest.raises(StillMovingError, match="no FreeNoise"):
         pipe.enable_free_noise(context_length=4)
-    from stillmoving.training.setup import load_base_t2i
-
-    for model in ("t2i", "t2v"):  # the t2i verbs (DreamBooth, style LoRA) train SD1.5 T2Is only
-        with pytest.raises(StillMovingError, match="SDXL model: the t2i verbs train SD1.5 T2Is only"):
-            load_base_t2i(str(sdxl / model))
 
 
 def original_layout(adapter) -> dict:

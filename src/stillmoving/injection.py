@@ -32,8 +32,52 @@ def spatial_state_dict(unet: UNetMotionModel) -> dict[str, torch.Tensor]:
     return {k: v for k, v in unet.state_dict().items() if not is_motion_key(k)}
 
 
+ADDED_EMBEDDING = "add_embedding.linear_1.weight"  # SDXL's embedding of the pooled text and the time ids
+CROSS_ATTENTION = "attn2.to_k.weight"  # its input width is the text's: 768 SD1.x, 1024 SD2.x, 2048 SDXL
+WIDTHS = {768: "SD1.x", 1024: "SD2.x", 2048: "SDXL"}
+
+
+def family_name(width: int | None, sdxl: bool | None = None) -> str:
+    """A Stable Diffusion family in words, from its text width (cross-attention input) where it is a released one's,
+    else from `sdxl` (SDXL-shaped or not; None: unknown): "SDXL (cross-attention 2048)"."""
+    name = WIDTHS.get(width) or {True: "SDXL", False: "SD1.x/SD2.x", None: "another family"}[sdxl]
+    return f"{name} (cross-attention {width})" if width else name
+
+
+def _family(state: dict[str, torch.Tensor]) -> str:
+    width = next((int(v.shape[-1]) for k, v in state.items() if k.endswith(CROSS_ATTENTION)), None)
+    return family_name(width, ADDED_EMBEDDING in state)
+
+
+def check_same_family(unet: torch.nn.Module, t2i_state: dict[str, torch.Tensor], label: str = "") -> None:
+    """Refuse, in one line naming both families, a customized UNet of SDXL (with its added embedding of the pooled
+    text and time ids) for a video model whose T2I is SD1.x/SD2.x, or the reverse; with the first cross-attention
+    key whose shape differs, or the added embedding's key."""
+    target = spatial_state_dict(unet)
+    if (ADDED_EMBEDDING in t2i_state) == (ADDED_EMBEDDING in target):
+        return
+    theirs, ours = _family(t2i_state), _family(target)
+    key = next(
+        (k for k, v in t2i_state.items() if k.endswith(CROSS_ATTENTION) and k in target and target[k].shape != v.shape),
+        None,
+    )
+    if key is not None:
+        detail = f"{key} has shape {tuple(t2i_state[key].shape)}, the video model expects {tuple(target[key].shape)}"
+    elif ADDED_EMBEDDING in t2i_state:
+        detail = f"it has {ADDED_EMBEDDING} {tuple(t2i_state[ADDED_EMBEDDING].shape)}, which the video model lacks"
+    else:
+        detail = f"it lacks {ADDED_EMBEDDING} {tuple(target[ADDED_EMBEDDING].shape)}"
+    video = f"the {label} video model" if label else "the video model"
+    raise StillMovingError(
+        f"customized UNet does not fit {video}: it is {theirs}, the video model's T2I {ours}; {detail}. "
+        f"Give a customization made for {ours.split(' (')[0]}"
+    )
+
+
 def check_t2i_fits(unet: UNetMotionModel, t2i_state: dict[str, torch.Tensor]) -> None:
-    """Raise, naming the first mismatching key and shapes, unless `t2i_state` covers exactly the spatial keys."""
+    """Raise, naming the first mismatching key and shapes, unless `t2i_state` covers exactly the spatial keys
+    (a UNet of the other family, SDXL or SD1.x/SD2.x, first: `check_same_family`)."""
+    check_same_family(unet, t2i_state)
     target = spatial_state_dict(unet)
     for key, value in t2i_state.items():
         if key not in target:

@@ -16,6 +16,7 @@ import torch
 from diffusers import AnimateDiffSDXLPipeline, StableDiffusionXLPipeline
 
 from stillmoving.backends.base import Backend, refuse_other_generation
+from stillmoving.injection import check_same_family
 
 SDXL_PIPELINES = ("AnimateDiffSDXLPipeline", "StableDiffusionXLPipeline")
 
@@ -51,8 +52,10 @@ class SDXL(Backend):
         return AnimateDiffSDXLPipeline
 
     def check_fits(self, unet: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-        """A UNet of another Stable Diffusion generation (SD1.x, SD2.x) is refused first by its cross-attention
-        width, naming the key, both shapes and both families; then every key and shape as for SD1.5."""
+        """A UNet of another Stable Diffusion generation (SD1.x, SD2.x: no SDXL added embedding, another
+        cross-attention width) is refused first, naming both families, the key and both shapes; then every key and
+        shape as for SD1.5."""
+        check_same_family(unet, state, self.label)
         refuse_other_generation(self.label, unet, state)
         super().check_fits(unet, state)
 
@@ -62,16 +65,17 @@ class SDXL(Backend):
     @torch.no_grad()
     def encode_prompts(self, prompts: list[str]) -> torch.Tensor:
         """(P, seq + k, dim): the pipeline's own `encode_prompt` hidden states, then the pooled embedding in k rows."""
-        hidden, _, pooled, _ = self.pipe.encode_prompt(
-            prompt=list(prompts),
-            device=self.pipe.text_encoder_2.device,
-            num_videos_per_prompt=1,
-            do_classifier_free_guidance=False,
-        )
+        return self.prompt_rows(prompts).float().cpu()
+
+    def prompt_rows(self, prompts: list[str]) -> torch.Tensor:
+        """`encode_prompts`' rows on the text encoders' device and dtype, with gradients where they train (the T2I
+        DreamBooth with `--train-text-encoder`). The pipeline's own `encode_prompt`: AnimateDiffSDXLPipeline's or
+        StableDiffusionXLPipeline's (the same arguments; the fourth is per video or per image)."""
+        hidden, _, pooled, _ = self.pipe.encode_prompt(list(prompts), None, self.pipe.text_encoder_2.device, 1, False)
         width = hidden.shape[-1]
         rows = math.ceil(self.pooled_dim / width)
         padded = torch.nn.functional.pad(pooled, (0, rows * width - self.pooled_dim)).view(len(prompts), rows, width)
-        return torch.cat([hidden, padded.to(hidden.dtype)], dim=1).float().cpu()
+        return torch.cat([hidden, padded.to(hidden.dtype)], dim=1)
 
     def unet_inputs(self, text: torch.Tensor, noisy: torch.Tensor) -> dict:
         hidden = text[:, : self.seq]

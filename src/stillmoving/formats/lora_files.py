@@ -101,6 +101,32 @@ def _lora_layers(*models: torch.nn.Module, adapter: str) -> int:
     return sum(isinstance(m, LoraLayer) and adapter in m.lora_A for model in models for m in model.modules())
 
 
+# The down projection of a cross-attention key projection's LoRA: its input width is the text's. diffusers' converter
+# names kohya's `...attn2.processor.to_k_lora.down.weight`, peft's `...attn2.to_k.lora_A.weight`.
+CROSS_ATTENTION_DOWN = re.compile(
+    r"^unet\..*\.attn2\.(processor\.)?to_k(\.lora_A|\.lora\.down|\.lora_down|_lora\.down)\.weight$"
+)
+
+
+def check_lora_family(converted: dict[str, torch.Tensor], t2i: StableDiffusionPipeline, path: Path) -> None:
+    """Refuse, in one line naming both families, a LoRA (diffusers' keys, as `lora_state_dict` converts them) whose
+    UNet cross-attention takes text of another width than the T2I's: one made for SDXL into SD1.5, or the reverse.
+    A LoRA with a second text encoder's layers is SDXL's whatever its width."""
+    from stillmoving.injection import family_name
+
+    width = t2i.unet.config.cross_attention_dim
+    key = next((k for k, v in converted.items() if CROSS_ATTENTION_DOWN.match(k) and v.shape[-1] != width), None)
+    if key is None:
+        return
+    sdxl_lora = True if any(k.startswith("text_encoder_2.") for k in converted) else None
+    theirs = family_name(int(converted[key].shape[-1]), sdxl_lora)
+    ours = family_name(width, getattr(t2i, "text_encoder_2", None) is not None)
+    raise StillMovingError(
+        f"LoRA {path} does not fit this model: it is for {theirs}, the model's T2I is {ours} ({key} has shape "
+        f"{tuple(converted[key].shape)}). Give a LoRA made for {ours.split(' (')[0]}"
+    )
+
+
 def load_lora_checked(t2i: StableDiffusionPipeline, path: str | Path, adapter: str) -> None:
     """`load_lora_weights` (diffusers converts kohya and old layouts), then check every layer found its module.
     `t2i` is a StableDiffusionPipeline, or a StableDiffusionXLPipeline (its converter: `lora_te1_`/`lora_te2_`)."""
@@ -116,6 +142,7 @@ def load_lora_checked(t2i: StableDiffusionPipeline, path: str | Path, adapter: s
             f"{path}: unrecognised LoRA layout (first key {next(iter(state))!r}); expected "
             f"kohya (lora_unet_*), diffusers (unet.*) or peft (*.lora_A.weight) keys"
         )
+    check_lora_family(converted, t2i, path)
     try:
         t2i.load_lora_weights(state, adapter_name=adapter)
     except (ValueError, RuntimeError, KeyError) as error:

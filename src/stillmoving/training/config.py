@@ -218,7 +218,10 @@ class CustomizeConfig(TrainConfig):
 class T2ITrainConfig(OptimConfig):
     """Fields both T2I customizers share. Defaults suit SD1.5 at 512 px on one GPU."""
 
-    model: str = opt(help="Base T2I: an SD folder, or an AnimateDiff folder (its T2I part).")
+    model: str = opt(
+        help="Base T2I: an SD or SDXL folder, or an AnimateDiff or AnimateDiff-SDXL folder (its T2I part); the family "
+        "is read from the folder."
+    )
     steps: int = 400
 
 

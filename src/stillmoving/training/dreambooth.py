@@ -1,12 +1,14 @@
 """DreamBooth (Ruiz et al. 2023): a customized T2I M1 made the way users make them (issue 3).
 
 Still-Moving is evaluated on customizations M1 of the video model's own T2I M (docs/method.md, "The problem").
-This trains M, the T2I part of an AnimateDiff folder (or a plain Stable Diffusion folder), with the ordinary
-diffusion loss of M's own scheduler, on the same loop as the Still-Moving stages (training/loop.py): a full
-fine-tune of M's UNet (optionally its text encoder) on a few subject images with one instance prompt, plus the
-prior-preservation loss on class images sampled from M, L = L_instance + prior_loss_weight * L_class (their
-eq. 2). Output: `<out>/unet` (+ `<out>/text_encoder`), which `stillmoving.loading.load_customized(t2v, "<out>")`
-loads. Image latents and prompt embeddings are encoded once, before training.
+This trains M, the T2I part of an AnimateDiff or AnimateDiff-SDXL folder (or a plain Stable Diffusion (XL) folder),
+with the ordinary diffusion loss of M's own scheduler, on the same loop as the Still-Moving stages
+(training/loop.py): a full fine-tune of M's UNet (optionally its text encoders) on a few subject images with one
+instance prompt, plus the prior-preservation loss on class images sampled from M, L = L_instance +
+prior_loss_weight * L_class (their eq. 2). Output: `<out>/unet` (+ `<out>/text_encoder`, and for SDXL
+`<out>/text_encoder_2`), which `stillmoving.loading.load_customized(t2v, "<out>")` loads. Image latents and prompt
+embeddings are encoded once, before training. SDXL (the family of `--model`, `backends.family_of_folder`): both
+text encoders condition the UNet, with the pooled embedding and the time ids (`backends.SDXL`), as its pipeline does.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from diffusers import StableDiffusionPipeline
 from diffusers.training_utils import cast_training_params
 
+from stillmoving.backends import SDXL, backend_of
 from stillmoving.data.sources import PromptBank, decode_latents, images_from_folder, sample_images
 from stillmoving.data.video_io import check_images, write_image
 from stillmoving.errors import StillMovingError
@@ -37,6 +40,7 @@ from stillmoving.training.config import DreamBoothConfig
 from stillmoving.training.loop import batches, train
 from stillmoving.training.setup import (
     ImageDenoiser,
+    check_base_t2i,
     frozen_image_model,
     latent_dataset,
     loader,
@@ -48,6 +52,7 @@ from stillmoving.training.setup import (
 
 UNET_DIR = "unet"
 TEXT_ENCODER_DIR = "text_encoder"
+TEXT_ENCODER_2_DIR = "text_encoder_2"  # SDXL's second text encoder
 CLASS_IMAGE_DIR = "class_images"
 
 
@@ -57,6 +62,7 @@ def _nonempty(text: str | None) -> bool:
 
 def check_dreambooth_inputs(cfg: DreamBoothConfig) -> None:
     """Fail on bad input before any model is loaded."""
+    check_base_t2i(cfg.model)  # a diffusers pipeline folder (its model_index.json only)
     check_images(cfg.images)  # missing folder, no images in it, or one that does not decode
     if not _nonempty(cfg.prompt):
         raise StillMovingError("give an instance prompt with the subject's identifier, e.g. 'a sks dog'")
@@ -94,7 +100,8 @@ def class_latents(cfg: DreamBoothConfig, pipe: StableDiffusionPipeline, image_di
 
 
 def train_dreambooth(cfg: DreamBoothConfig) -> Path:
-    """DreamBooth end to end; returns the output folder, holding `unet/` (and `text_encoder/`) for load_customized."""
+    """DreamBooth end to end; returns the output folder, holding `unet/` (and `text_encoder/`, SDXL's
+    `text_encoder_2/`) for load_customized."""
     check_dreambooth_inputs(cfg)
     check_output_dir(cfg)
     accelerator = make_accelerator(cfg)
@@ -110,13 +117,17 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
         datasets.append((latent_dataset(prior, prior_prompts, bank), cfg.prior_loss_weight))
     table = text_table(bank, pipe, token_ids=cfg.train_text_encoder)
 
-    text_encoder = pipe.text_encoder.requires_grad_(True) if cfg.train_text_encoder else None
-    model = ImageDenoiser(pipe.unet.requires_grad_(True), text_encoder)
+    sdxl = backend_of(pipe) if isinstance(backend_of(pipe), SDXL) else None
+    trains = cfg.train_text_encoder
+    text_encoder = pipe.text_encoder.requires_grad_(True) if trains else None
+    text_encoder_2 = pipe.text_encoder_2.requires_grad_(True) if trains and sdxl else None
+    prompts = bank.prompts if trains and sdxl else None  # SDXL's rows are encoded in the forward
+    model = ImageDenoiser(pipe.unet.requires_grad_(True), text_encoder, sdxl, text_encoder_2, prompts)
     cast_training_params(model)  # trained weights in fp32 under mixed precision
     if cfg.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
-        if text_encoder is not None:
-            text_encoder.gradient_checkpointing_enable()
+        for encoder in filter(None, (text_encoder, text_encoder_2)):
+            encoder.gradient_checkpointing_enable()
     params = [p for p in model.parameters() if p.requires_grad]
     examples = {"instance images": len(instance), "class images": len(prior)}
     optimizer, schedule = make_optimizer(cfg, params)
@@ -142,10 +153,11 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
     if accelerator.is_main_process:
         trained = accelerator.unwrap_model(model)
         save_model_folder(trained.unet, output / UNET_DIR)
-        if trained.text_encoder is not None:
-            save_model_folder(trained.text_encoder, output / TEXT_ENCODER_DIR)
-        elif (output / TEXT_ENCODER_DIR).is_dir():  # an earlier run's; load_customized would pick it up
-            shutil.rmtree(output / TEXT_ENCODER_DIR)
+        for encoder, folder in ((trained.text_encoder, TEXT_ENCODER_DIR), (trained.text_encoder_2, TEXT_ENCODER_2_DIR)):
+            if encoder is not None:
+                save_model_folder(encoder, output / folder)
+            elif (output / folder).is_dir():  # an earlier run's; load_customized would pick it up
+                shutil.rmtree(output / folder)
         write_run_record(
             output / DREAMBOOTH_RUN,
             cfg,

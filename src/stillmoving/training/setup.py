@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
-from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline
+from diffusers import DDPMScheduler, DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 from diffusers.optimization import get_scheduler
 
 from stillmoving.adapters.spatial import SpatialAdapters
-from stillmoving.backends import SDXL, backend_of
+from stillmoving.backends import SDXL, backend_of, family_of_folder
 from stillmoving.data.sources import PromptBank
 from stillmoving.errors import StillMovingError
 from stillmoving.few_step import sampler_of
@@ -128,59 +128,90 @@ def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
 
 
 class ImageDenoiser(torch.nn.Module):
-    """The T2I UNet (and the text encoder when it trains) as one module, so accelerate can wrap and sync it."""
+    """The T2I UNet (and the text encoders when they train) as one module, so accelerate can wrap and sync it.
+    `backend` (`backends.backend_of(pipe)`, SDXL's) turns a text row into the UNet's conditioning (the pooled text
+    and the time ids as `added_cond_kwargs`), each image a one-frame video; without one, the row is SD1.5's CLIP
+    hidden states. `prompts`: SDXL's text encoders train, and a row is a prompt's index, encoded by the pipeline's
+    own `encode_prompt` (`SDXL.prompt_rows`) with gradients."""
 
-    def __init__(self, unet: torch.nn.Module, text_encoder: torch.nn.Module | None = None):
+    def __init__(
+        self,
+        unet: torch.nn.Module,
+        text_encoder: torch.nn.Module | None = None,
+        backend=None,
+        text_encoder_2: torch.nn.Module | None = None,
+        prompts: list[str] | None = None,
+    ):
         super().__init__()
         self.unet = unet
         self.text_encoder = text_encoder
+        self.text_encoder_2 = text_encoder_2
+        self.backend = backend
+        self.prompts = prompts
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """noisy (b, c, h, w), timesteps (b,), text: embeddings (b, seq, dim), or token ids (b, seq)
-        when the text encoder trains -> prediction (b, c, h, w)."""
-        if self.text_encoder is not None:
+        """noisy (b, c, h, w), timesteps (b,), text: embeddings (b, seq, dim), token ids (b, seq) when SD1.5's
+        text encoder trains, prompt indices (b,) when SDXL's do -> prediction (b, c, h, w)."""
+        if self.prompts is not None:
+            text = self.backend.prompt_rows([self.prompts[i] for i in text.tolist()])
+        elif self.text_encoder is not None:
             text = self.text_encoder(text)[0]
-        return self.unet(noisy, timesteps, encoder_hidden_states=text).sample
+        if self.backend is None:
+            return self.unet(noisy, timesteps, encoder_hidden_states=text).sample
+        return self.unet(noisy, timesteps, **self.backend.unet_inputs(text, noisy.unsqueeze(2))).sample
+
+
+def check_base_t2i(model: str) -> dict:
+    """The base T2I folder's `model_index.json`, before anything loads: a diffusers pipeline folder, or refused."""
+    model = local_or_hub(model)
+    try:
+        return DiffusionPipeline.load_config(model)
+    except (OSError, ValueError) as error:
+        raise StillMovingError(f"{model} is not a diffusers pipeline folder: {str(error).splitlines()[0]}") from None
 
 
 def load_base_t2i(model: str, dtype: torch.dtype = torch.float32) -> StableDiffusionPipeline:
-    """M as a Stable Diffusion pipeline: an AnimateDiff (or ModelScope/ZeroScope) folder's T2I part, or a Stable
-    Diffusion folder."""
+    """M as a Stable Diffusion pipeline (StableDiffusionXLPipeline for the SDXL family, `family_of_folder`): an
+    AnimateDiff, AnimateDiff-SDXL (or ModelScope/ZeroScope) folder's T2I part, or a Stable Diffusion (XL) folder."""
+    index = check_base_t2i(model)
     model = local_or_hub(model)
-    try:
-        index = DiffusionPipeline.load_config(model)
-    except (OSError, ValueError) as error:
-        raise StillMovingError(f"{model} is not a diffusers pipeline folder: {str(error).splitlines()[0]}") from None
-    if SDXL.matches_index(index):
-        raise StillMovingError(
-            f"{model} is an SDXL model: the t2i verbs train SD1.5 T2Is only for now; make the SDXL DreamBooth or LoRA "
-            "with diffusers' train_dreambooth_lora_sdxl.py, fuse it, and pass the folder to customize as --customized"
-        )
     if index.get("unet", [None, None])[1] in ("UNetMotionModel", "UNet3DConditionModel"):
         t2v = load_t2v(model, dtype=dtype)
         return t2i_pipeline(t2v, backend_of(t2v).t2i_unet(t2v.unet))
+    sdxl = family_of_folder(model) is SDXL
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(
-            model, dtype=dtype, safety_checker=None, requires_safety_checker=False
-        )
+        if sdxl:
+            pipe = StableDiffusionXLPipeline.from_pretrained(model, dtype=dtype, add_watermarker=False)
+        else:
+            pipe = StableDiffusionPipeline.from_pretrained(
+                model, dtype=dtype, safety_checker=None, requires_safety_checker=False
+            )
     except (OSError, ValueError, TypeError) as error:
         raise StillMovingError(
-            f"cannot load a Stable Diffusion model from {model}: {str(error).splitlines()[0]}"
+            f"cannot load a Stable Diffusion{' XL' * sdxl} model from {model}: {str(error).splitlines()[0]}"
         ) from None
     pipe.set_progress_bar_config(leave=False)
     return pipe
 
 
 def frozen_image_model(accelerator: Accelerator, cfg: T2ITrainConfig) -> StableDiffusionPipeline:
-    """M (the base T2I) with every weight frozen, on the device in the mixed-precision dtype."""
+    """M (the base T2I) with every weight frozen, on the device in the mixed-precision dtype (SDXL's VAE stays in
+    float32 under fp16, as in diffusers' SDXL DreamBooth script: it overflows in half precision)."""
     pipe = load_base_t2i(cfg.model, WEIGHT_DTYPES[cfg.mixed_precision]).to(accelerator.device)
     pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
-    freeze(pipe.unet, pipe.vae, pipe.text_encoder)
+    backend = backend_of(pipe)
+    freeze(pipe.unet, pipe.vae, *backend.text_encoders().values())
+    if isinstance(backend, SDXL) and pipe.vae.dtype == torch.float16:
+        pipe.vae.to(torch.float32)
     return pipe
 
 
 def text_table(bank: PromptBank, pipe: StableDiffusionPipeline, token_ids: bool) -> torch.Tensor:
-    """Row i for prompt i: embeddings (P, seq, dim), or token ids (P, seq) for a text encoder that trains."""
+    """Row i for prompt i: embeddings (P, seq, dim) (SDXL: `SDXL.encode_prompts`' rows, the pooled embedding after
+    the hidden states), or, for text encoders that train, token ids (P, seq) (SD1.5) or the prompt's index (SDXL,
+    encoded in `ImageDenoiser`)."""
+    if isinstance(backend_of(pipe), SDXL):
+        return torch.arange(len(bank.prompts)) if token_ids else backend_of(pipe).encode_prompts(bank.prompts)
     if not token_ids:
         return bank.encode(pipe.tokenizer, pipe.text_encoder)
     tokenizer = pipe.tokenizer

@@ -1,10 +1,12 @@
 """Style LoRA (Hu et al. 2021): a customized T2I M1 made the way users make them (issue 3).
 
-W + A_down @ A_up on q/k/v/out of every spatial attention of M (the T2I part of an AnimateDiff folder, or a
-plain Stable Diffusion folder), A_up zero at init, trained on captioned style images with the ordinary
-diffusion loss of M's own scheduler, on the same loop as the Still-Moving stages (training/loop.py). Output:
-one file in diffusers' LoRA format, which `load_customized(t2v, loras=[(file, weight)])` and plain
-`load_lora_weights` load. Image latents and prompt embeddings are encoded once, before training.
+W + A_down @ A_up on q/k/v/out of every spatial attention of M (the T2I part of an AnimateDiff or AnimateDiff-SDXL
+folder, or a plain Stable Diffusion (XL) folder), A_up zero at init, trained on captioned style images with the
+ordinary diffusion loss of M's own scheduler, on the same loop as the Still-Moving stages (training/loop.py).
+Output: one file in diffusers' LoRA format (saved by the family's own pipeline class, StableDiffusionPipeline's
+or StableDiffusionXLPipeline's `save_lora_weights`), which `load_customized(t2v, loras=[(file, weight)])` and plain
+`load_lora_weights` load. Image latents and prompt embeddings are encoded once, before training. SDXL: the UNet is
+conditioned on both text encoders, the pooled embedding and the time ids (`backends.SDXL`), as its pipeline does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
+from stillmoving.backends import SDXL, backend_of
 from stillmoving.data.sources import PromptBank, images_from_folder
 from stillmoving.data.video_io import check_images, read_captions
 from stillmoving.errors import StillMovingError
@@ -35,6 +38,7 @@ from stillmoving.training.config import StyleLoRAConfig
 from stillmoving.training.loop import batches, train
 from stillmoving.training.setup import (
     ImageDenoiser,
+    check_base_t2i,
     frozen_image_model,
     latent_dataset,
     loader,
@@ -69,6 +73,7 @@ def add_style_lora(unet: torch.nn.Module, rank: int) -> list[torch.nn.Parameter]
 
 def check_style_inputs(cfg: StyleLoRAConfig) -> None:
     """Fail on bad input before any model is loaded: every image needs a caption or the default prompt."""
+    check_base_t2i(cfg.model)  # a diffusers pipeline folder (its model_index.json only)
     captions = read_captions(cfg.images)
     uncaptioned = [p for p in check_images(cfg.images) if p.name not in captions]
     if uncaptioned and not (cfg.prompt and cfg.prompt.strip()):
@@ -96,7 +101,8 @@ def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     cast_training_params(pipe.unet)  # LoRA weights in fp32 under mixed precision
     if cfg.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
-    model = ImageDenoiser(pipe.unet)
+    backend = backend_of(pipe)
+    model = ImageDenoiser(pipe.unet, backend=backend if isinstance(backend, SDXL) else None)
     optimizer, schedule = make_optimizer(cfg, params)
     data = loader(dataset, cfg)
     model, optimizer, schedule, data = accelerator.prepare(model, optimizer, schedule, data)
@@ -123,14 +129,17 @@ def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     )
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        save_style_lora(accelerator.unwrap_model(model).unet, output / LORA_FILE, cfg.rank)
+        save_style_lora(accelerator.unwrap_model(model).unet, output / LORA_FILE, cfg.rank, type(pipe))
         write_run_record(output / STYLE_LORA_RUN, cfg, losses, images=len(latents), start_step=start)
     accelerator.end_training()
     return output / LORA_FILE
 
 
-def save_style_lora(unet: torch.nn.Module, path: Path, rank: int) -> Path:
-    """The LoRA alone, in diffusers' format (`unet.`-prefixed peft keys, safetensors, with its config)."""
+def save_style_lora(
+    unet: torch.nn.Module, path: Path, rank: int, pipeline_class: type = StableDiffusionPipeline
+) -> Path:
+    """The LoRA alone, in diffusers' format (`unet.`-prefixed peft keys, safetensors, with its config), written by
+    `pipeline_class.save_lora_weights` (the base T2I's: StableDiffusionPipeline, or StableDiffusionXLPipeline)."""
     state = {
         k: v.detach().float().cpu().contiguous()
         for k, v in get_peft_model_state_dict(unet, adapter_name=LORA_NAME).items()
@@ -138,7 +147,7 @@ def save_style_lora(unet: torch.nn.Module, path: Path, rank: int) -> Path:
     metadata = {"r": rank, "lora_alpha": rank, "target_modules": SPATIAL_ATTENTION_PATTERN}
     return atomic_write(
         path,
-        lambda tmp: StableDiffusionPipeline.save_lora_weights(
+        lambda tmp: pipeline_class.save_lora_weights(
             str(tmp.parent), unet_lora_layers=state, weight_name=tmp.name, unet_lora_adapter_metadata=metadata
         ),
     )
