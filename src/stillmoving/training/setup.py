@@ -46,20 +46,6 @@ class VideoDenoiser(torch.nn.Module):
         return self.unet(noisy, timesteps, encoder_hidden_states=per_frame_text).sample
 
 
-def per_frame_prediction(
-    unet2d: torch.nn.Module, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor
-) -> torch.Tensor:
-    """A T2I UNet's prediction for every frame of noisy videos (b, c, f, h, w) on its own, at the videos'
-    timesteps (b,) and text (b, seq, dim): (b, c, f, h, w). `customize --frozen-target t2i` fits the video model's
-    prediction on frozen videos to the customized T2I's, frame by frame."""
-    b, c, f, h, w = noisy.shape
-    frames = noisy.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(unet2d.dtype)
-    out = unet2d(
-        frames, timesteps.repeat_interleave(f), encoder_hidden_states=text.repeat_interleave(f, dim=0).to(unet2d.dtype)
-    ).sample
-    return out.reshape(b, f, c, h, w).permute(0, 2, 1, 3, 4)
-
-
 def freeze(*modules: torch.nn.Module) -> None:
     for module in modules:
         module.requires_grad_(False)
