@@ -29,6 +29,7 @@ from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2
 from stillmoving.pipeline import StillMovingSDXLPipeline, attach_spatial_adapters, inflate
 from stillmoving.run_folder import read_customization
 from stillmoving.training.setup import VideoDenoiser
+from stillmoving.training.spatial_stage import t2i_prediction
 
 CALL = dict(num_frames=4, height=RESOLUTION, width=RESOLUTION, num_inference_steps=2, output_type="pt")
 SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
@@ -379,6 +380,34 @@ def test_training_conditions_the_unet_as_the_pipeline_does(sdxl):
         prediction = denoiser(latents, timestep.expand(1), backend.encode_prompts([PROMPT]))
         direct = pipe.unet(latents, timestep, **{k: kwargs[k] for k in ("encoder_hidden_states", "added_cond_kwargs")})
     assert torch.equal(prediction, direct.sample)
+
+
+def test_the_frozen_target_conditions_each_frame_as_the_image_pipeline_does(sdxl):
+    """`customize --frozen-target t2i`'s teacher (`t2i_prediction`) gives each frame the conditioning
+    StableDiffusionXLPipeline gives an image: its hidden states, pooled text and time ids."""
+    pipe = load_t2v(sdxl / "t2v")
+    backend = backend_of(pipe)
+    m1 = UNet2DConditionModel.from_pretrained(sdxl / "m1").eval()
+    seen = {}
+
+    def spy(module, args, kwargs):
+        seen.setdefault("args", (args, kwargs))
+
+    handle = m1.register_forward_pre_hook(spy, with_kwargs=True)
+    image = backend.image_pipeline(m1)
+    image.set_progress_bar_config(disable=True)
+    image(PROMPT, height=RESOLUTION, width=RESOLUTION, num_inference_steps=1, guidance_scale=1.0, output_type="latent")
+    handle.remove()
+    (latents, timestep), kwargs = seen["args"]
+    text = backend.encode_prompts([PROMPT])
+    with torch.no_grad():
+        direct = m1(latents, timestep, **{k: kwargs[k] for k in ("encoder_hidden_states", "added_cond_kwargs")}).sample
+        one = t2i_prediction(backend, m1, latents[:, :, None], timestep.expand(1), text)
+        frames = torch.cat([latents[:, :, None], torch.randn_like(latents)[:, :, None], latents[:, :, None]], dim=2)
+        three = t2i_prediction(backend, m1, frames, timestep.expand(1), text)
+    assert torch.equal(one[:, :, 0], direct)
+    assert torch.allclose(three[:, :, 0], direct, atol=1e-5) and torch.allclose(three[:, :, 2], direct, atol=1e-5)
+    assert not torch.allclose(three[:, :, 1], direct, atol=1e-3)  # each frame on its own
 
 
 def assemble_from_folder(folder):
