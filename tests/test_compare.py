@@ -160,6 +160,14 @@ COMPARE_BAD_INPUTS = [  # (id, arguments, expected message); exit 2 and nothing 
         "error: --height 31 is not a multiple of the VAE's factor",
     ),
     ("clip-is-dino", [*BASE_ARGS, "--clip-model", "{dino}"], "expected model_type clip"),
+    (
+        "another-sampler",
+        [*BASE_ARGS, "--scheduler", "lightning"],
+        "error: customization {custom} was trained with the model's own scheduler, no LCM LoRA; compare would use "
+        "scheduler lightning, no LCM LoRA, 25 steps, guidance 7.5. Use the recorded setting, or pass "
+        "--allow-sampler-mismatch to use this one anyway",
+    ),
+    ("unknown-scheduler", [*BASE_ARGS, "--scheduler", "turbo"], "error: unknown scheduler 'turbo'"),
 ]
 
 
@@ -173,4 +181,92 @@ def test_compare_bad_inputs_fail_before_any_model_loads(inputs, tmp_path, capsys
         capsys, monkeypatch, "compare", "-o", tmp_path / "out", *WORLD, *[a.format(**fill) for a in args]
     )
     assert code == 2 and message.format(**fill) in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def few_step_customization(inputs, folder, sampler: dict):
+    """The fixture's customization with a sampling setting in its record, as `customize --scheduler ...` writes it
+    (the adapters' file is named relative to the folder, the rest absolute)."""
+    shutil.copytree(inputs["custom"], folder)
+    record = json.loads((folder / "customization.json").read_text())
+    (folder / "customization.json").write_text(json.dumps({**record, "sampler": sampler}))
+    return folder
+
+
+def test_compare_samples_with_the_recorded_setting_and_refuses_another(inputs, tmp_path, capsys, monkeypatch):
+    """As `generate --customization`: the recorded scheduler, steps and guidance by default; another setting refused in
+    one line before any model loads, unless --allow-sampler-mismatch."""
+    from stillmoving import loading
+    from stillmoving.evaluation import compare as comparing
+
+    sampler = {"scheduler": "lightning", "lcm_lora": None, "steps": 2, "guidance_scale": 1.0}
+    custom = few_step_customization(inputs, tmp_path / "custom", sampler)
+    seen = []
+    real = comparing._sample
+
+    def spy(pipe, kind, cfg, key):
+        scheduler = pipe.scheduler
+        seen.append(
+            (kind.label, type(scheduler).__name__, scheduler.config.timestep_spacing, cfg.steps, cfg.guidance_scale)
+        )
+        return real(pipe, kind, cfg, key)
+
+    monkeypatch.setattr(comparing, "_sample", spy)
+    args = ["compare", "--customization", custom, "--prompt", PROMPTS[0], "--seeds", "1", "--device", "cpu", *WORLD]
+    args += ["--clip-model", inputs["clip"], "--dino-model", inputs["dino"]]
+    real_load = loading.load_t2v
+    monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
+    code, _, err = run(capsys, monkeypatch, *args, "--steps", "4", "-o", tmp_path / "refused")
+    assert (code, err.strip().splitlines()) == (
+        2,
+        [
+            f"error: customization {custom} was trained with scheduler lightning, no LCM LoRA, 2 steps, guidance 1; "
+            "compare would use scheduler lightning, no LCM LoRA, 4 steps, guidance 1. Use the recorded setting, or "
+            "pass --allow-sampler-mismatch to use this one anyway"
+        ],
+    )
+    assert not (tmp_path / "refused").exists()
+    monkeypatch.setattr(loading, "load_t2v", real_load)
+
+    code, _, err = run(capsys, monkeypatch, *args, "-o", tmp_path / "recorded")
+    assert code == 0, err
+    assert [s[0] for s in seen] == VARIANTS  # every variant, the customized T2I's image too, samples so
+    assert set(seen) == {(v, "EulerDiscreteScheduler", "trailing", 2, 1.0) for v in VARIANTS}
+    settings = json.loads((tmp_path / "recorded" / "compare.json").read_text())["video_settings"]
+    assert (settings["sampler"], settings["steps"], settings["guidance_scale"]) == (sampler, 2, 1.0)
+
+    seen.clear()
+    code, _, err = run(capsys, monkeypatch, *args, "--steps", "3", "--allow-sampler-mismatch", "-o", tmp_path / "other")
+    assert code == 0, err
+    assert set(seen) == {(v, "EulerDiscreteScheduler", "trailing", 3, 1.0) for v in VARIANTS}
+
+
+def test_compare_refuses_an_exported_folder_before_any_model_loads(inputs, tmp_path, capsys, monkeypatch):
+    """An exported folder's video model has the customized T2I injected: no base T2V, no customized T2I to load."""
+    from stillmoving import loading
+    from stillmoving.run_folder import exported_customization, read_customization
+
+    shutil.copytree(inputs["custom"], tmp_path / "exported")
+    record = exported_customization(read_customization(inputs["custom"]), motion_adapter=False)
+    (tmp_path / "exported" / "customization.json").write_text(json.dumps(record))  # "model": "." (itself)
+    monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "compare",
+        "--customization",
+        tmp_path / "exported",
+        "--prompt",
+        PROMPTS[0],
+        "-o",
+        tmp_path / "out",
+    )
+    assert (code, err.strip().splitlines()) == (
+        2,
+        [
+            f"error: {tmp_path / 'exported'} records no customized T2I (an exported folder: its video model has the "
+            "customized T2I injected); compare the folder `customize` wrote, which names the video model and the "
+            "customized T2I"
+        ],
+    )
     assert not (tmp_path / "out").exists()

@@ -554,10 +554,35 @@ def compare(
     world_metrics: WorldMetrics = None,
     target: Annotated[str | None, typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
     num_frames: Annotated[int, typer.Option(help="Frames.")] = 16,
-    height: Annotated[int, typer.Option(help="Height in pixels.")] = 512,
-    width: Annotated[int, typer.Option(help="Width in pixels.")] = 512,
-    steps: Annotated[int, typer.Option(help="Denoising steps.")] = 25,
-    guidance_scale: Annotated[float, typer.Option(help="Classifier-free guidance scale.")] = 7.5,
+    height: Annotated[int | None, typer.Option(help="Height in pixels (default: the video model's own).")] = None,
+    width: Annotated[int | None, typer.Option(help="Width in pixels (default: the video model's own).")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Denoising steps (default: the customization's recorded setting, else 25).")
+    ] = None,
+    guidance_scale: Annotated[
+        float | None,
+        typer.Option(help="Classifier-free guidance scale (default: the customization's recorded setting, else 7.5)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="lcm or lightning (few-step presets), or a diffusers scheduler class, for every variant (default: "
+            "the customization's, else the model's own)."
+        ),
+    ] = None,
+    lcm_lora: Annotated[
+        str | None,
+        typer.Option(
+            help="AnimateLCM's spatial LoRA PATH[:WEIGHT], with --scheduler lcm (default: the customization's)."
+        ),
+    ] = None,
+    allow_sampler_mismatch: Annotated[
+        bool,
+        typer.Option(
+            help="Compare with another scheduler, LCM LoRA, or few-step steps or guidance than the customization was "
+            "trained with, anyway."
+        ),
+    ] = False,
     device: Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, mps.")] = "auto",
     dtype: Annotated[str, typer.Option(help="auto, float32, float16 or bfloat16 generation weights.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Discard videos made with other settings in --output.")] = False,
@@ -581,6 +606,9 @@ def compare(
         width=width,
         steps=steps,
         guidance_scale=guidance_scale,
+        scheduler=scheduler,
+        lcm_lora=lcm_lora,
+        allow_sampler_mismatch=allow_sampler_mismatch,
         device=device,
         dtype=dtype,
         overwrite=overwrite,

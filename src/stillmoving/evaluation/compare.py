@@ -17,7 +17,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,20 +44,27 @@ class CompareConfig:
     seeds: int = 2  # videos per prompt, seeds 0 .. seeds - 1; every variant uses the same ones
     interpolation_weight: float = 0.5  # w of the interpolation baseline: V's T2I + w (M1 - V's T2I)
     num_frames: int = 16  # frames per video
-    height: int = 512  # pixels
-    width: int = 512  # pixels
-    steps: int = 25  # denoising steps
-    guidance_scale: float = 7.5  # classifier-free guidance
+    height: int | None = None  # pixels; None: the video model's own size (as `generate`)
+    width: int | None = None  # pixels; None: the video model's own size
+    steps: int | None = None  # denoising steps; None: the customization's recorded setting, else 25
+    guidance_scale: float | None = None  # classifier-free guidance; None: the recorded setting, else 7.5
+    scheduler: str | None = None  # few-step preset or scheduler class; None: the recorded one, else the model's own
+    lcm_lora: str | None = None  # AnimateLCM's LoRA PATH[:WEIGHT]; None: the recorded one
+    allow_sampler_mismatch: bool = False  # compare under another sampling setting than the customization's anyway
     device: str = "auto"  # generation and scoring device
     dtype: str = "auto"  # generation weights: float32 on the CPU, half precision on a GPU
     overwrite: bool = False  # discard videos made with other settings instead of refusing
     evaluation: EvalSettings = field(default_factory=EvalSettings)  # how the videos are scored
 
 
-def check_compare(cfg: CompareConfig) -> dict:
-    """Every input checked before a model loads; returns the customization's sources."""
+def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
+    """Every input checked before a model loads. Returns the config with its defaults resolved (the model's size;
+    the sampling setting: each value given, else the customization's recorded one, else 25 steps and guidance 7.5)
+    and the customization's sources, whose "sampler" is the setting every variant samples with (`few_step.Sampler`).
+    A setting other than the one the customization was trained with is refused unless `allow_sampler_mismatch`."""
+    from stillmoving.few_step import check_same_sampler, check_sampler, merged, parse_sampler, with_fingerprint
     from stillmoving.run_folder import read_customization
-    from stillmoving.validation import check_model_files
+    from stillmoving.validation import check_model_files, native_size
 
     sources = read_customization(cfg.customization)
     check_model_files(
@@ -69,18 +76,38 @@ def check_compare(cfg: CompareConfig) -> dict:
         sources["spatial_adapters"],
         None,
     )
+    if not sources.get("customized") and not sources.get("loras"):
+        raise StillMovingError(
+            f"{cfg.customization} records no customized T2I"
+            + (" (an exported folder: its video model has the customized T2I injected)" * ("exported_from" in sources))
+            + "; compare the folder `customize` wrote, which names the video model and the customized T2I"
+        )
     if not cfg.prompts:
         raise StillMovingError("give at least one --prompt")
-    for flag, value in (("--seeds", cfg.seeds), ("--num-frames", cfg.num_frames), ("--steps", cfg.steps)):
+    for flag, value in (("--seeds", cfg.seeds), ("--num-frames", cfg.num_frames)):
         at_least(flag, value, 1)
-    at_least("--guidance-scale", cfg.guidance_scale, 0)
+    recorded = parse_sampler(sources.get("sampler"))
+    sampler = merged(recorded, cfg.scheduler, cfg.lcm_lora, cfg.steps, cfg.guidance_scale)
+    at_least("--steps", sampler.steps, 1)
+    at_least("--guidance-scale", sampler.guidance_scale, 0)
+    check_sampler(sampler)
+    sampler = with_fingerprint(sampler)
+    check_same_sampler(recorded, sampler, f"customization {cfg.customization}", "compare", cfg.allow_sampler_mismatch)
     if not 0 <= cfg.interpolation_weight <= 1:
         raise StillMovingError(f"--interpolation-weight must be between 0 and 1, not {cfg.interpolation_weight}")
+    native = native_size(sources["model"], sources.get("config_dir"))
+    cfg = replace(
+        cfg,
+        height=native if cfg.height is None else cfg.height,
+        width=native if cfg.width is None else cfg.width,
+        steps=sampler.steps,
+        guidance_scale=sampler.guidance_scale,
+    )
     check_size(cfg.height, cfg.width, vae_factor(sources["model"], sources.get("config_dir")))
     check_dtype(cfg.dtype, check_device(cfg.device))
     check_writable(Path(cfg.output_dir) / RECORD)
     check_settings(cfg.evaluation)
-    return sources
+    return cfg, {**sources, "sampler": sampler}
 
 
 def files_stamp(path: str | None) -> str | None:
@@ -103,7 +130,8 @@ def video_settings(cfg: CompareConfig, sources: dict) -> dict:
         f"{k}_files": files_stamp(sources.get(k)) for k in ("model", "motion_modules", "customized", "spatial_adapters")
     }
     stamps["loras_files"] = [files_stamp(path) for path, _ in sources.get("loras", [])]
-    sampler = {"sampler": sources["sampler"]} if sources.get("sampler") else {}  # a few-step customization's
+    used = sources.get("sampler")  # check_compare's Sampler: recorded when it names a scheduler or an LCM LoRA
+    sampler = {"sampler": used.record()} if used is not None and used.used else {}
     return {**{k: sources.get(k) for k in keys}, **sampler, **stamps, **{k: getattr(cfg, k) for k in generation}}
 
 
@@ -257,7 +285,7 @@ def run_compare(cfg: CompareConfig, on_variant: Callable[[str, float], None] = l
     """Generate what is missing, score everything, write the report; returns index.html."""
     from stillmoving.evaluation.compare_report import write_compare_report
 
-    sources = check_compare(cfg)
+    cfg, sources = check_compare(cfg)
     claim_output(cfg, video_settings(cfg, sources))
     device = check_device(cfg.device)
     dtype = check_dtype(cfg.dtype, device)
