@@ -1,12 +1,15 @@
-"""The user's command sequence on a video-model family's tiny folder, shared by the family tests (test_sdxl.py,
-test_zeroscope.py): `motion-adapter train`, `customize`, `generate` and `export`, each through the CLI offline."""
+"""The user's command sequences on a video-model family's tiny folder, shared by the family tests (test_sdxl.py,
+test_zeroscope.py), each through the CLI offline: `motion-adapter train`, `customize`, `generate` and `export`; then
+`compare`, `eval` and `customize-batch` on a customization."""
 
 import json
 
+import numpy as np
 import torch
-from test_cli import run
+from test_cli import invoke, run
 
 from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.run_folder import SPATIAL_ADAPTERS as SPATIAL
 
 SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
 
@@ -67,3 +70,113 @@ def stages_generate_export(models, tmp_path, capsys, monkeypatch, spatial_layers
     card = (tmp_path / "exported" / "README.md").read_text()
     assert f"{pipeline_class}.from_pretrained" in card and "ControlNetModel" not in card
     return tmp_path / "exported"
+
+
+# ---- the comparison, its scores and the batch, on a customization of the family
+
+CUSTOMIZE = dict(  # a 1-step customization: `customize`'s options, and a `customize-batch` run's keys
+    prompt=["a sks dog"],
+    identifier="sks",
+    num_images=1,
+    num_prior_videos=1,
+    spatial_rank=2,
+    num_validation_videos=0,
+    num_frames=4,
+    height=32,
+    width=32,
+    steps=1,
+    sample_steps=2,
+)
+
+
+def as_options(values: dict) -> list:
+    """`--name value` for each entry (a list: the option repeated)."""
+    options = []
+    for name, value in values.items():
+        for item in value if isinstance(value, list) else [value]:
+            options += [f"--{name.replace('_', '-')}", item]
+    return options
+
+
+def customization(models, motion_adapter_file, folder):
+    """`customize` (`CUSTOMIZE`) of `models / "m1"` for `models / "t2v"` into `folder` (for module fixtures)."""
+    inputs = dict(model=models / "t2v", motion_adapter=motion_adapter_file, customized=models / "m1")
+    invoke("customize", "-o", folder, *as_options(inputs), *as_options(CUSTOMIZE))
+    return folder
+
+
+def compare_and_eval(models, custom, tmp_path, capsys, monkeypatch, base, image):
+    """`compare` on the customization `custom` at the video model's own size (one prompt, seed 0), then `eval` of its
+    Still-Moving videos. Each column is what its own route makes, frame for frame: the base T2V and the customized
+    T2I's image are plain diffusers' (`base()`, `image()`: the pipelines, called as compare calls them), naive
+    injection is `generate` with the customized T2I and no adapters, Still-Moving is `generate --customization`;
+    weight interpolation (w = 0.5) is neither end. `eval` scores the videos as compare did."""
+    from evaluation_models import save_tiny_clip, save_tiny_dino
+
+    from stillmoving.data.video_io import read_video, to_uint8_frames
+    from stillmoving.evaluation.compare import video_path
+    from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, OURS, T2I
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    prompt, report = "a sks dog running", tmp_path / "report"
+    scoring = ["--clip-model", save_tiny_clip(tmp_path), "--dino-model", save_tiny_dino(tmp_path)]
+    scoring += ["--reference-images", custom / "images", "--device", "cpu"]
+    size = ["--num-frames", "4", "--steps", "2"]
+    code, _, err = run(
+        capsys, monkeypatch, "compare", "--customization", custom, "--prompt", prompt, "--seeds", "1", *size,
+        *scoring, "-o", report,
+    )  # fmt: skip
+    assert code == 0, err
+    settings = json.loads((report / "compare.json").read_text())["video_settings"]
+    assert (settings["height"], settings["width"], settings["steps"], settings["guidance_scale"]) == (32, 32, 2, 7.5)
+    assert "sampler" not in settings  # none named: the model's own scheduler
+    record = json.loads((report / "metrics.json").read_text())
+    labels = [BASE.label, T2I.label, NAIVE.label, INTERPOLATION.label, OURS.label]
+    assert list(record["variants"]) == labels
+    column = {label: read_video(video_path(report, label, (prompt, 0))) for label in labels}
+    call = dict(height=32, width=32, num_inference_steps=2, guidance_scale=7.5, output_type="np")
+    seeded = dict(generator=torch.Generator().manual_seed(0), **call)
+    assert np.array_equal(column[BASE.label], to_uint8_frames(base()(prompt, num_frames=4, **seeded).frames[0]))
+    seeded = dict(generator=torch.Generator().manual_seed(0), **call)
+    assert np.array_equal(column[T2I.label], to_uint8_frames(image()(prompt, **seeded).images[0][None]))
+    for label, source in (
+        (NAIVE.label, ["--model", models / "t2v", "--customized", models / "m1"]),
+        (OURS.label, ["--customization", custom]),
+    ):
+        out = tmp_path / label.replace(" ", "_")
+        code, _, err = run(capsys, monkeypatch, "generate", *source, "--prompt", prompt, *size, "-o", out)
+        assert code == 0, err
+        assert np.array_equal(column[label], read_video(out)), label
+    assert column[T2I.label].shape == (1, 32, 32, 3) and column[OURS.label].shape == (4, 32, 32, 3)
+    middle = column[INTERPOLATION.label]
+    assert not np.array_equal(middle, column[BASE.label]) and not np.array_equal(middle, column[NAIVE.label])
+    assert not np.array_equal(column[OURS.label], column[NAIVE.label])  # the trained adapters change the frames
+
+    scores = tmp_path / "eval.json"
+    code, _, err = run(
+        capsys, monkeypatch, "eval", report / "videos" / OURS.label, "--prompt", prompt, *scoring, "-o", scores
+    )
+    assert code == 0, err
+    assert list(json.loads(scores.read_text())["per_video"].values()) == record["variants"][OURS.label]["per_video"]
+
+
+def batch_equals_customize(other, mine, custom, tmp_path, capsys, monkeypatch):
+    """`customize-batch` of two runs, another family's (`other`: its models folder and motion adapter) then this
+    one's (`mine`), in one process: each writes its own adapters, and this family's equal, tensor for tensor, those
+    `customize` wrote alone (`custom`, the same settings): nothing of the first run leaks into the second."""
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    runs = [
+        dict(model=str(models / "t2v"), motion_adapter=str(adapter), customized=str(models / "m1"), output=str(out))
+        for (models, adapter), out in ((other, tmp_path / "other"), (mine, tmp_path / "mine"))
+    ]
+    (tmp_path / "batch.json").write_text(json.dumps({"defaults": CUSTOMIZE, "runs": runs}))
+    code, _, err = run(capsys, monkeypatch, "customize-batch", tmp_path / "batch.json")
+    assert code == 0, err
+    assert err.count("spatial adapters written to") == 2
+    assert json.loads((tmp_path / "mine" / "customization.json").read_text())["model"] == str(mine[0] / "t2v")
+    alone, batched = load_file(custom / SPATIAL), load_file(tmp_path / "mine" / SPATIAL)
+    assert batched.keys() == alone.keys() and all(torch.equal(batched[k], v) for k, v in alone.items())
+    assert any(layer.up.abs().sum() > 0 for layer in SpatialAdapters.load(tmp_path / "mine" / SPATIAL).layers)
+    assert (tmp_path / "other" / SPATIAL).is_file()

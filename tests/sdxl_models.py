@@ -6,10 +6,12 @@ block, as mm_sdxl_v10_beta). Nothing touches the network."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, MotionAdapter, StableDiffusionXLPipeline, UNet2DConditionModel
+from diffusers import MotionAdapter, StableDiffusionXLPipeline, UNet2DConditionModel
+from family_models import RESOLUTION, tiny_vae
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from stillmoving.formats.single_file import LDM_UNET_KEY, SDXL_OPEN_CLIP
@@ -20,7 +22,6 @@ WORDS = ["a", "red", "blue", "circle", "square", "moving", "left", "right", "dog
 TEXT_DIM = 32  # each text encoder's width; the UNet's cross-attention is both, concatenated (SDXL: 768 + 1280)
 TIME_DIM = 8  # addition_time_embed_dim (SDXL: 256); the added embedding is 6 time ids x 8 + the pooled 32
 MAX_LENGTH = 16
-RESOLUTION = 32  # pixels; the VAE halves it
 
 
 def sdxl_unet(seed: int = 0) -> UNet2DConditionModel:
@@ -74,15 +75,7 @@ def sdxl_t2i(tokenizer_dir: str | Path, seed: int = 0) -> StableDiffusionXLPipel
     tokenizer = build_tokenizer(WORDS, Path(tokenizer_dir) / "tokenizer", max_length=MAX_LENGTH)
     tokenizer_2 = build_tokenizer(WORDS, Path(tokenizer_dir) / "tokenizer_2", max_length=MAX_LENGTH)
     unet = sdxl_unet(seed)
-    torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        block_out_channels=(16, 32),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=RESOLUTION,
-    )
+    vae = tiny_vae(seed + 1)
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(_text_config(tokenizer))
     text_encoder_2 = CLIPTextModelWithProjection(_text_config(tokenizer_2))
@@ -97,6 +90,28 @@ def sdxl_t2i(tokenizer_dir: str | Path, seed: int = 0) -> StableDiffusionXLPipel
         scheduler=scheduler,
         add_watermarker=False,
     )
+
+
+def save_sdxl_models(root: Path) -> Path:
+    """Folders in `root`: the SDXL T2I (`t2i`), its motion modules (`motion_modules`), the AnimateDiff-SDXL pipeline
+    saved by plain diffusers (`t2v`), and a customized SDXL UNet (`m1`, the T2I's UNet nudged: a stand-in for a
+    DreamBooth)."""
+    from conftest import perturb
+    from diffusers import AnimateDiffSDXLPipeline
+
+    from stillmoving.pipeline import inflate
+
+    t2i = sdxl_t2i(root / "tokenizers")
+    t2i.save_pretrained(root / "t2i")
+    motion = sdxl_motion_adapter()
+    motion.save_pretrained(root / "motion_modules")
+    parts = {k: v for k, v in t2i.components.items()}
+    parts["unet"] = inflate(t2i.unet, motion)
+    AnimateDiffSDXLPipeline(**parts, motion_adapter=motion).save_pretrained(root / "t2v")
+    m1 = copy.deepcopy(t2i.unet)
+    perturb(m1.parameters(), seed=5, scale=0.02, add=True)
+    m1.save_pretrained(root / "m1")
+    return root
 
 
 # The original (LDM/SGM) checkpoint layout, as A1111 and kohya save SDXL DreamBooths: diffusers' single-file

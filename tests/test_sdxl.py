@@ -9,14 +9,15 @@ import pytest
 import torch
 from conftest import PROMPT, perturb
 from diffusers import AnimateDiffSDXLPipeline, UNet2DConditionModel, UNetMotionModel
-from family_cli import stages_generate_export
+from family_cli import batch_equals_customize, compare_and_eval, customization, stages_generate_export
+from family_models import frames, motion_adapter_fixture, save_motion_adapter
 from sdxl_models import (
     RESOLUTION,
     ldm_clip_state,
     ldm_unet_state,
     open_clip_state,
+    save_sdxl_models,
     sdxl_motion_adapter,
-    sdxl_t2i,
     unet_prefixes,
 )
 
@@ -26,45 +27,19 @@ from stillmoving.backends import SD15, SDXL, backend_of, family_of_folder
 from stillmoving.errors import StillMovingError
 from stillmoving.injection import is_motion_key, spatial_state_dict, t2i_unet_from_t2v
 from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2i_pipeline
-from stillmoving.pipeline import StillMovingSDXLPipeline, attach_spatial_adapters, inflate
+from stillmoving.pipeline import StillMovingSDXLPipeline, attach_spatial_adapters
 from stillmoving.run_folder import read_customization
 from stillmoving.training.setup import VideoDenoiser
 from stillmoving.training.spatial_stage import t2i_prediction
 
-CALL = dict(num_frames=4, height=RESOLUTION, width=RESOLUTION, num_inference_steps=2, output_type="pt")
-SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
-
 
 @pytest.fixture(scope="module")
 def sdxl(tmp_path_factory):
-    """Folders: the SDXL T2I (`t2i`), its motion modules (`motion_modules`), the AnimateDiff-SDXL pipeline saved by
-    plain diffusers (`t2v`), and a customized SDXL UNet (`m1`, the T2I's UNet nudged: a stand-in for a DreamBooth)."""
-    root = tmp_path_factory.mktemp("sdxl")
-    t2i = sdxl_t2i(root / "tokenizers")
-    t2i.save_pretrained(root / "t2i")
-    motion = sdxl_motion_adapter()
-    motion.save_pretrained(root / "motion_modules")
-    parts = {k: v for k, v in t2i.components.items()}
-    parts["unet"] = inflate(t2i.unet, motion)
-    AnimateDiffSDXLPipeline(**parts, motion_adapter=motion).save_pretrained(root / "t2v")
-    m1 = copy.deepcopy(t2i.unet)
-    perturb(m1.parameters(), seed=5, scale=0.02, add=True)
-    m1.save_pretrained(root / "m1")
-    return root
+    """The tiny AnimateDiff-SDXL's folders (`sdxl_models.save_sdxl_models`)."""
+    return save_sdxl_models(tmp_path_factory.mktemp("sdxl"))
 
 
-def frames(pipe, seed=0, **overrides):
-    pipe.set_progress_bar_config(disable=True)
-    return pipe(PROMPT, generator=torch.Generator().manual_seed(seed), **{**CALL, **overrides}).frames
-
-
-@pytest.fixture(scope="module")
-def motion_adapter_file(sdxl, tmp_path_factory):
-    """A motion adapter with nonzero weights (a stand-in for a trained one), saved."""
-    pipe = load_t2v(sdxl / "t2v")
-    motion = MotionLoRA.inject(pipe.unet, rank=2)
-    perturb(motion.trainable_parameters(), seed=1, scale=0.3)
-    return motion.save(tmp_path_factory.mktemp("sdxl_motion") / "adapter")
+motion_adapter_file = motion_adapter_fixture("sdxl")  # nonzero weights, saved
 
 
 def test_the_family_is_read_from_the_folder_and_the_pipeline(sdxl, tiny_dir):
@@ -448,3 +423,38 @@ def test_the_real_sdxl_shapes_map_both_ways_and_give_the_adapters_their_layers()
     layers = SpatialAdapters.for_unet(video).placements
     assert len(layers) == 28 and "down_blocks.0.attentions.0" not in layers and layers["mid_block.attentions.0"] == 1280
     assert len(MotionLoRA.inject(video, rank=2).layers) == 90
+
+
+@pytest.fixture(scope="module")
+def sdxl_customization(sdxl, motion_adapter_file, tmp_path_factory):
+    """A 1-step `customize` of `m1` through the CLI (family_cli.CUSTOMIZE)."""
+    return customization(sdxl, motion_adapter_file, tmp_path_factory.mktemp("sdxl_customization") / "custom")
+
+
+def test_compare_and_eval_through_the_cli(sdxl, sdxl_customization, tmp_path, capsys, monkeypatch):
+    from diffusers import StableDiffusionXLPipeline
+
+    def image():
+        m1 = UNet2DConditionModel.from_pretrained(sdxl / "m1")
+        return StableDiffusionXLPipeline.from_pretrained(sdxl / "t2i", unet=m1, add_watermarker=False)
+
+    compare_and_eval(
+        sdxl,
+        sdxl_customization,
+        tmp_path,
+        capsys,
+        monkeypatch,
+        lambda: AnimateDiffSDXLPipeline.from_pretrained(sdxl / "t2v"),
+        image,
+    )
+
+
+def test_customize_batch_after_a_zeroscope_run_equals_customize(
+    sdxl, motion_adapter_file, sdxl_customization, tmp_path, capsys, monkeypatch
+):
+    from zeroscope_models import save_zeroscope_models
+
+    other = save_zeroscope_models(tmp_path / "zeroscope")
+    other_adapter = save_motion_adapter(other / "t2v", tmp_path / "zeroscope_motion")
+    mine = (sdxl, motion_adapter_file)
+    batch_equals_customize((other, other_adapter), mine, sdxl_customization, tmp_path, capsys, monkeypatch)

@@ -7,10 +7,11 @@ import pytest
 import torch
 from conftest import PROMPT, perturb
 from diffusers import TextToVideoSDPipeline, UNet2DConditionModel, UNet3DConditionModel
-from family_cli import stages_generate_export
+from family_cli import batch_equals_customize, compare_and_eval, customization, stages_generate_export
+from family_models import frames, motion_adapter_fixture, save_motion_adapter
 from safetensors.torch import load_file
 from test_cli import run
-from zeroscope_models import RESOLUTION, sd2_unet, zeroscope_pipeline
+from zeroscope_models import save_zeroscope_models, sd2_unet
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
@@ -23,36 +24,14 @@ from stillmoving.pipeline import StillMovingTextToVideoPipeline, attach_spatial_
 from stillmoving.run_folder import read_customization
 from stillmoving.training.setup import VideoDenoiser
 
-CALL = dict(num_frames=4, height=RESOLUTION, width=RESOLUTION, num_inference_steps=2, output_type="pt")
-SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
-
 
 @pytest.fixture(scope="module")
 def zeroscope(tmp_path_factory):
-    """Folders: the ZeroScope-shaped pipeline saved by plain diffusers (`t2v`), and a customized SD2.x-shaped UNet
-    (`m1`: V's own spatial layers nudged, a stand-in for a DreamBooth of V's T2I)."""
-    root = tmp_path_factory.mktemp("zeroscope")
-    pipe = zeroscope_pipeline(root / "tokenizers")
-    pipe.save_pretrained(root / "t2v")
-    m1 = sd2_unet()
-    m1.load_state_dict(spatial_state_dict(pipe.unet))
-    perturb(m1.parameters(), seed=5, scale=0.02, add=True)
-    m1.save_pretrained(root / "m1")
-    return root
+    """The tiny ZeroScope's folders (`zeroscope_models.save_zeroscope_models`)."""
+    return save_zeroscope_models(tmp_path_factory.mktemp("zeroscope"))
 
 
-def frames(pipe, seed=0, **overrides):
-    pipe.set_progress_bar_config(disable=True)
-    return pipe(PROMPT, generator=torch.Generator().manual_seed(seed), **{**CALL, **overrides}).frames
-
-
-@pytest.fixture(scope="module")
-def motion_adapter_file(zeroscope, tmp_path_factory):
-    """A motion adapter with nonzero weights (a stand-in for a trained one), saved."""
-    pipe = load_t2v(zeroscope / "t2v")
-    motion = MotionLoRA.inject(pipe.unet, rank=2)
-    perturb(motion.trainable_parameters(), seed=1, scale=0.3)
-    return motion.save(tmp_path_factory.mktemp("zeroscope_motion") / "adapter")
+motion_adapter_file = motion_adapter_fixture("zeroscope")  # nonzero weights, saved
 
 
 def test_the_family_is_read_from_the_folder_and_the_pipeline(zeroscope, tiny_dir):
@@ -409,3 +388,42 @@ def test_a_dreambooth_of_v_own_t2i_loads_as_the_customized_t2i(zeroscope, tmp_pa
     assert any(not torch.equal(v, own[k]) for k, v in m1.unet.state_dict().items())
     pipe.inject_customized(m1.unet, m1.text_encoder)
     assert all(torch.equal(pipe.unet.state_dict()[k], v) for k, v in m1.unet.state_dict().items())
+
+
+@pytest.fixture(scope="module")
+def zeroscope_customization(zeroscope, motion_adapter_file, tmp_path_factory):
+    """A 1-step `customize` of `m1` through the CLI (family_cli.CUSTOMIZE)."""
+    return customization(zeroscope, motion_adapter_file, tmp_path_factory.mktemp("zeroscope_customization") / "custom")
+
+
+def test_compare_and_eval_through_the_cli(zeroscope, zeroscope_customization, tmp_path, capsys, monkeypatch):
+    from diffusers import StableDiffusionPipeline
+
+    def image():  # an SD2.x-shaped Stable Diffusion pipeline on V's VAE, text encoder and scheduler
+        t2v = TextToVideoSDPipeline.from_pretrained(zeroscope / "t2v")
+        return StableDiffusionPipeline(
+            vae=t2v.vae,
+            text_encoder=t2v.text_encoder,
+            tokenizer=t2v.tokenizer,
+            unet=UNet2DConditionModel.from_pretrained(zeroscope / "m1"),
+            scheduler=t2v.scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+
+    def base():
+        return TextToVideoSDPipeline.from_pretrained(zeroscope / "t2v")
+
+    compare_and_eval(zeroscope, zeroscope_customization, tmp_path, capsys, monkeypatch, base, image)
+
+
+def test_customize_batch_after_an_sdxl_run_equals_customize(
+    zeroscope, motion_adapter_file, zeroscope_customization, tmp_path, capsys, monkeypatch
+):
+    from sdxl_models import save_sdxl_models
+
+    other = save_sdxl_models(tmp_path / "sdxl")
+    other_adapter = save_motion_adapter(other / "t2v", tmp_path / "sdxl_motion")
+    mine = (zeroscope, motion_adapter_file)
+    batch_equals_customize((other, other_adapter), mine, zeroscope_customization, tmp_path, capsys, monkeypatch)

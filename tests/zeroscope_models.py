@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, TextToVideoSDPipeline, UNet2DConditionModel, UNet3DConditionModel
+from diffusers import TextToVideoSDPipeline, UNet2DConditionModel, UNet3DConditionModel
+from family_models import RESOLUTION, tiny_vae
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from stillmoving.world.architectures import build_scheduler
@@ -18,7 +19,6 @@ WORDS = ["a", "red", "blue", "circle", "square", "moving", "left", "right", "dog
 TEXT_DIM = 32  # the text encoder's width and the UNet's cross-attention (ZeroScope, SD2.x: 1024)
 HEAD_DIM = 8  # channels per attention head (ZeroScope, SD2.x: 64)
 MAX_LENGTH = 16
-RESOLUTION = 32  # pixels; the VAE halves it
 CHANNELS = (32, 64)
 UNET = dict(  # ZeroScope's levels: cross-attention blocks, then one without at the deepest level
     sample_size=RESOLUTION // 2,
@@ -58,15 +58,7 @@ def zeroscope_pipeline(tokenizer_dir: str | Path, seed: int = 0) -> TextToVideoS
     """A seeded ModelScope/ZeroScope-shaped text-to-video pipeline (plain diffusers)."""
     tokenizer = build_tokenizer(WORDS, Path(tokenizer_dir) / "tokenizer", max_length=MAX_LENGTH)
     unet = zeroscope_unet(seed)
-    torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        block_out_channels=(16, 32),
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=RESOLUTION,
-    )
+    vae = tiny_vae(seed + 1)
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -84,3 +76,19 @@ def zeroscope_pipeline(tokenizer_dir: str | Path, seed: int = 0) -> TextToVideoS
     return TextToVideoSDPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=build_scheduler()
     )
+
+
+def save_zeroscope_models(root: Path) -> Path:
+    """Folders in `root`: the ZeroScope-shaped pipeline saved by plain diffusers (`t2v`), and a customized
+    SD2.x-shaped UNet (`m1`: V's own spatial layers nudged, a stand-in for a DreamBooth of V's T2I)."""
+    from conftest import perturb
+
+    from stillmoving.injection import spatial_state_dict
+
+    pipe = zeroscope_pipeline(root / "tokenizers")
+    pipe.save_pretrained(root / "t2v")
+    m1 = sd2_unet()
+    m1.load_state_dict(spatial_state_dict(pipe.unet))
+    perturb(m1.parameters(), seed=5, scale=0.02, add=True)
+    m1.save_pretrained(root / "m1")
+    return root
