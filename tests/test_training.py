@@ -158,6 +158,15 @@ def test_unknown_config_keys_are_an_error():
         make_config(CustomizeConfig, {"model": "m", "output": "o", "spatial_rnak": 4})
 
 
+def test_a_lone_string_where_an_option_repeats_is_one_value():
+    cfg = make_config(
+        CustomizeConfig,
+        {"model": "m", "output": "o", "prompt": "a sks dog", "prior_prompt": "a dog", "lora": "style.safetensors:0.8"},
+    )
+    assert (cfg.prompt, cfg.prior_prompt, cfg.lora) == (["a sks dog"], ["a dog"], [("style.safetensors", 0.8)])
+    assert make_config(CustomizeConfig, {"model": "m", "output": "o", "prompt": ["a", "b"]}).prompt == ["a", "b"]
+
+
 def write_world_videos(folder, count=2, frames=5):
     """A few rendered world videos as GIF files and a frames folder, captioned in metadata.jsonl."""
     import json

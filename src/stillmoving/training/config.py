@@ -341,7 +341,8 @@ def current_keys(cls, values: dict) -> dict:
 
 
 def make_config(cls, values: dict):
-    """Build `cls` from a dict of option names, refusing old names (naming the new one), unknown and missing keys."""
+    """Build `cls` from a dict of option names, refusing old names (naming the new one), unknown and missing keys. A
+    lone string where the option repeats (`"prompt": "a sks dog"`) is that one value, not a list of characters."""
     old = renamed_keys(cls, values)
     if old:
         raise StillMovingError(
@@ -355,6 +356,8 @@ def make_config(cls, values: dict):
     missing = [o["flags"][0] for o in options if o["required"] and o["name"] not in values]
     if missing:
         raise StillMovingError(f"incomplete {cls.__name__}: missing {', '.join(missing)}")
+    lists = {o["name"] for o in options if typing.get_origin(o["type"]) is list}
+    values = {k: [v] if k in lists and isinstance(v, str) else v for k, v in values.items()}  # "prompt": "a sks dog"
     try:
         return cls(**values)
     except TypeError as error:
