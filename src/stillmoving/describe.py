@@ -53,7 +53,7 @@ def _describe_weights(tensors: dict) -> dict | None:
     """Motion modules, an LDM checkpoint or a kohya/peft LoRA; None for anything else."""
     from stillmoving.formats.domain_adapter import describe_domain_adapter
     from stillmoving.formats.motion_modules import inspect_motion_modules
-    from stillmoving.formats.single_file import LDM_UNET_KEY
+    from stillmoving.formats.single_file import LDM_UNET_KEY, is_sdxl
 
     domain = describe_domain_adapter(tensors)
     if domain is not None:
@@ -81,11 +81,12 @@ def _describe_weights(tensors: dict) -> dict | None:
             "layers_per_block": motion.layers_per_block,
         }
     if any(k.startswith(LDM_UNET_KEY) for k in tensors):
+        xl = is_sdxl(tensors)  # SDXL's added embedding: an SDXL base or DreamBooth (SGM layout)
         return {
-            "kind": "Stable Diffusion checkpoint (original LDM layout, one file)",
+            "kind": f"Stable Diffusion{' XL' * xl} checkpoint (original LDM layout, one file)",
             "architecture": _model_type(tensors),
             "family": sd_family(tensors),
-            "text_encoder": any(k.startswith("cond_stage_model.") for k in tensors),
+            "text_encoder": any(k.startswith(("cond_stage_model.", "conditioner.embedders.")) for k in tensors),
             "vae": any(k.startswith("first_stage_model.") for k in tensors),
         }
     if any(k.endswith(CROSS_ATTENTION_KEY) and k.startswith(("down_blocks.", "mid_block.")) for k in tensors):

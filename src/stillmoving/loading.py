@@ -1,8 +1,9 @@
 """Loading the models a run needs: the T2V (V) and the customized T2I (M1), from folders or single files.
 
-V is an AnimateDiff (or AnimateDiff-SDXL) pipeline folder, or a base T2I (a Stable Diffusion folder, or one LDM
-checkpoint file) plus AnimateDiff motion modules (a MotionAdapter folder, or one v1/v2/v3 motion-module file), or a
-ModelScope/ZeroScope folder (`TextToVideoSDPipeline`: its temporal layers are its own, no motion modules).
+V is an AnimateDiff (or AnimateDiff-SDXL) pipeline folder, or a base T2I (a Stable Diffusion or SDXL folder, or one
+LDM/SGM checkpoint file: SD1.5, or SDXL shaped by `--config-dir`) plus AnimateDiff motion modules (a MotionAdapter
+folder, or one v1/v2/v3 motion-module file), or a ModelScope/ZeroScope folder (`TextToVideoSDPipeline`: its temporal
+layers are its own, no motion modules).
 M1 is a UNet folder, a Stable Diffusion pipeline folder (its UNet, and its text encoder when that was
 fine-tuned too; an SDXL pipeline folder's two text encoders), a single-file checkpoint (DreamBooth, civitai), or
 the video model's own T2I plus LoRA files (kohya, diffusers or peft layout) fused at given weights. Files are read
@@ -36,7 +37,10 @@ from stillmoving.formats.safety import is_weights_file, read_state_dict
 from stillmoving.formats.single_file import (
     base_components,
     check_sdxl,
+    is_sdxl_base_file,
     open_clip_text_encoder_from_state,
+    sdxl_base_components,
+    sdxl_config_folder,
     text_encoder_from_state,
     unet_from_file,
 )
@@ -90,9 +94,14 @@ def _load_t2v(model, motion_modules, dtype: torch.dtype, config_dir) -> StillMov
     if is_weights_file(model):
         if motion_modules is None:
             raise StillMovingError(f"{model} is a single T2I checkpoint; pass its motion modules too")
-        base = base_components(model, config_dir, dtype)
-        adapter = _motion_adapter(str(motion_modules), dict(base["unet"].config), config_dir, dtype)
-        pipe = StillMovingPipeline(**base, motion_adapter=adapter, feature_extractor=None, image_encoder=None)
+        if is_sdxl_base_file(model, config_dir):  # AnimateDiff-SDXL: configs --config-dir lacks are SDXL 1.0's
+            base, family = sdxl_base_components(model, config_dir, dtype), SDXL
+            motion_configs = sdxl_config_folder(config_dir, "motion_adapter")
+        else:
+            base, family, motion_configs = base_components(model, config_dir, dtype), None, config_dir
+        adapter = _motion_adapter(str(motion_modules), dict(base["unet"].config), motion_configs, dtype)
+        cls = family.pipeline_class() if family is not None else StillMovingPipeline
+        pipe = cls(**base, motion_adapter=adapter, feature_extractor=None, image_encoder=None)
         pipe.set_progress_bar_config(leave=False)
         return pipe
     if family_of_folder(model) is ZeroScope:

@@ -2,7 +2,10 @@
 
 Conversion is diffusers' own `from_single_file`, fed a state dict that `safety.read_state_dict` read
 (so no pickle runs code) and a local config folder (so nothing reaches for the Hub): the customized
-T2I gets the video model's own T2I config; a base model gets `--config-dir`, by default SD1.5's.
+T2I gets the video model's own T2I config; a base model gets `--config-dir`, by default SD1.5's. An SDXL base
+(sd_xl_base_1.0.safetensors, a civitai SDXL checkpoint) gets each component's config from `--config-dir` where it
+has one, else SDXL base 1.0's shipped in `configs/sdxl`, and its tokenizers from `--config-dir`
+(`sdxl_base_components`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from diffusers.loaders.single_file_utils import (
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from stillmoving.errors import StillMovingError
-from stillmoving.formats import SHIPPED_CONFIGS
+from stillmoving.formats import SHIPPED_CONFIGS, SHIPPED_SDXL_CONFIGS
 from stillmoving.formats.safety import read_state_dict
 
 SD1_TYPES = ("v1",)  # infer_diffusers_model_type's name for SD1.x-shaped checkpoints
@@ -63,28 +66,35 @@ def check_sd1(state: dict[str, torch.Tensor], path: str | Path) -> None:
         )
 
 
-def _convert(cls, state: dict, config: Path, subfolder: str | None, path, dtype):
+def _convert(cls, state: dict, config: Path, subfolder: str | None, path, dtype, named: Path | None = None):
+    """diffusers' `from_single_file` on a local config; `named`: the config folder messages name (default `config`)."""
     try:
         return cls.from_single_file(
             state, config=str(config), subfolder=subfolder, local_files_only=True, torch_dtype=dtype
         )
     except (ValueError, RuntimeError, KeyError, IndexError) as error:
+        detail = str(error).splitlines()[0].split(" If you want to instead")[0]  # diffusers' advice does not apply
         raise StillMovingError(
-            f"{path} does not fit the {cls.__name__} config in {config}: {str(error).splitlines()[0]}"
+            f"{path} does not fit the {cls.__name__} config in {named or config}: {detail}"
         ) from None
 
 
 def unet_from_file(
-    path: str | Path, unet_config: dict, dtype: torch.dtype = torch.float32, state: dict | None = None, check=check_sd1
+    path: str | Path,
+    unet_config: dict,
+    dtype: torch.dtype = torch.float32,
+    state: dict | None = None,
+    check=check_sd1,
+    named: Path | None = None,
 ) -> UNet2DConditionModel:
-    """The UNet of an LDM checkpoint, shaped by `unet_config` (a UNet2DConditionModel config dict); `check` refuses
-    a checkpoint of another family first (`check_sd1`, `check_sdxl`)."""
+    """The UNet of an LDM checkpoint, shaped by `unet_config` (a UNet2DConditionModel config dict; `named`: the folder
+    it came from, for messages); `check` refuses a checkpoint of another family first (`check_sd1`, `check_sdxl`)."""
     state = state if state is not None else read_state_dict(path)
     check(state, path)
     with tempfile.TemporaryDirectory() as folder:
         config = {**unet_config, "_class_name": "UNet2DConditionModel"}
         (Path(folder) / "config.json").write_text(json.dumps(config))
-        return _convert(UNet2DConditionModel, state, Path(folder), None, path, dtype)
+        return _convert(UNet2DConditionModel, state, Path(folder), None, path, dtype, named)
 
 
 def text_encoder_from_state(state: dict, like: CLIPTextModel, path) -> CLIPTextModel | None:
@@ -141,7 +151,32 @@ def config_root(config_dir: str | Path | None) -> Path:
     return root
 
 
-def base_components(path: str | Path, config_dir: str | Path | None = None, dtype: torch.dtype = torch.float32) -> dict:
+def is_sdxl(state) -> bool:
+    """An SDXL checkpoint (original SGM layout; `state`: its tensors or its keys): SDXL's added embedding (pooled
+    text + time ids)."""
+    return SDXL_ADDED_EMBEDDING in state
+
+
+def is_sdxl_base_file(path: str | Path, config_dir: str | Path | None) -> bool:
+    """Whether a base T2I file is loaded as SDXL, before reading its tensors: a safetensors file by its keys (read
+    from its header), a pickle (whose keys cost a full read) by `config_dir`, an SDXL folder's (tokenizer_2/)."""
+    from safetensors import safe_open
+
+    if Path(path).suffix.lower() == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                return is_sdxl(set(f.keys()))
+        except Exception:  # unreadable: read_state_dict says so in one line
+            return False
+    return config_dir is not None and (Path(config_dir) / "tokenizer_2").is_dir()
+
+
+def base_components(
+    path: str | Path,
+    config_dir: str | Path | None = None,
+    dtype: torch.dtype = torch.float32,
+    state: dict[str, torch.Tensor] | None = None,
+) -> dict:
     """UNet, VAE, text encoder (from the file), tokenizer and scheduler (from the config folder) of a base T2I."""
     from diffusers import DDIMScheduler
     from transformers import CLIPTokenizer
@@ -152,8 +187,9 @@ def base_components(path: str | Path, config_dir: str | Path | None = None, dtyp
             f"{root} has no tokenizer/ folder; pass --config-dir with an SD1.5 diffusers folder "
             f"(its configs and tokenizer suffice) to load the single file {path}"
         )
-    state = read_state_dict(path)
-    unet = unet_from_file(path, UNet2DConditionModel.load_config(root, subfolder="unet"), dtype, state)
+    state = state if state is not None else read_state_dict(path)
+    unet_config = UNet2DConditionModel.load_config(root, subfolder="unet")
+    unet = unet_from_file(path, unet_config, dtype, state, named=root / "unet")
     vae = _convert(AutoencoderKL, state, root, "vae", path, dtype)
     text = text_encoder_from_state(
         state, CLIPTextModel(CLIPTextConfig.from_pretrained(root, subfolder="text_encoder")), path
@@ -166,4 +202,77 @@ def base_components(path: str | Path, config_dir: str | Path | None = None, dtyp
         text_encoder=text.to(dtype),
         tokenizer=CLIPTokenizer.from_pretrained(root, subfolder="tokenizer"),
         scheduler=DDIMScheduler.from_pretrained(root, subfolder="scheduler"),
+    )
+
+
+SDXL_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2", "scheduler", "motion_adapter")
+
+
+def sdxl_config_folder(config_dir: str | Path | None, component: str) -> Path:
+    """The folder holding an SDXL component's config: `config_dir`'s own where it has one, else SDXL base 1.0's
+    (mm_sdxl_v10_beta's for the motion modules) shipped in configs/sdxl."""
+    if config_dir is not None:
+        folder = Path(config_dir) / component
+        if (folder / "config.json").is_file() or (folder / "scheduler_config.json").is_file():
+            return folder
+    return SHIPPED_SDXL_CONFIGS / component
+
+
+def _sdxl_scheduler(folder: Path):
+    """The scheduler class the config names (as `from_pretrained` of the folder would build), on its config."""
+    import diffusers
+
+    config = diffusers.DDIMScheduler.load_config(folder)
+    cls = getattr(diffusers, str(config.get("_class_name")), None)
+    if cls is None or not hasattr(cls, "from_config"):
+        raise StillMovingError(f"{folder}: unknown scheduler class {config.get('_class_name')!r}")
+    return cls.from_config(config)
+
+
+def sdxl_base_components(
+    path: str | Path,
+    config_dir: str | Path | None,
+    dtype: torch.dtype = torch.float32,
+    state: dict[str, torch.Tensor] | None = None,
+) -> dict:
+    """The components of an AnimateDiffSDXLPipeline but its motion modules, from one SDXL checkpoint (original SGM
+    layout: `model.diffusion_model.*`, `first_stage_model.*`, `conditioner.embedders.0.transformer.*`,
+    `conditioner.embedders.1.model.*`): UNet, VAE and both text encoders converted by diffusers' converters, each
+    shaped by `sdxl_config_folder`'s config; both tokenizers, and `force_zeros_for_empty_prompt`, from `config_dir`."""
+    from transformers import CLIPTextModelWithProjection, CLIPTokenizer
+
+    missing = [
+        name for name in ("tokenizer", "tokenizer_2") if config_dir is None or not (Path(config_dir) / name).is_dir()
+    ]
+    if missing:
+        where = f"{config_dir} has no {missing[0]}/ folder" if config_dir is not None else "no --config-dir"
+        raise StillMovingError(
+            f"{path} is an SDXL checkpoint and {where}: pass --config-dir with an SDXL diffusers folder "
+            "(its tokenizer/ and tokenizer_2/ are read, and its configs where it has them; not its weights)"
+        )
+    state = state if state is not None else read_state_dict(path)
+    check_sdxl(state, path)
+    unet_folder = sdxl_config_folder(config_dir, "unet")
+    unet = unet_from_file(path, UNet2DConditionModel.load_config(unet_folder), dtype, state, check_sdxl, unet_folder)
+    vae = _convert(AutoencoderKL, state, sdxl_config_folder(config_dir, "vae"), None, path, dtype)
+    texts = []
+    for name, cls, convert, prefix in (
+        ("text_encoder", CLIPTextModel, text_encoder_from_state, "conditioner.embedders.0.transformer.*"),
+        ("text_encoder_2", CLIPTextModelWithProjection, open_clip_text_encoder_from_state, SDXL_OPEN_CLIP + "*"),
+    ):
+        text = convert(state, cls(CLIPTextConfig.from_pretrained(sdxl_config_folder(config_dir, name))), path)
+        if text is None:
+            raise StillMovingError(f"{path} carries no {name.replace('_', ' ')} ({prefix})")
+        texts.append(text.to(dtype))
+    index = Path(config_dir) / "model_index.json"
+    force_zeros = json.loads(index.read_text()).get("force_zeros_for_empty_prompt", True) if index.is_file() else True
+    return dict(
+        unet=unet,
+        vae=vae,
+        text_encoder=texts[0],
+        text_encoder_2=texts[1],
+        tokenizer=CLIPTokenizer.from_pretrained(config_dir, subfolder="tokenizer"),
+        tokenizer_2=CLIPTokenizer.from_pretrained(config_dir, subfolder="tokenizer_2"),
+        scheduler=_sdxl_scheduler(sdxl_config_folder(config_dir, "scheduler")),
+        force_zeros_for_empty_prompt=force_zeros,
     )
