@@ -28,7 +28,6 @@ def _resolve(path: Path) -> Path:
     return path
 
 
-TEMPORAL_3D = "temp_convs."  # UNet3DConditionModel's temporal convolutions; "temopral_conv" (sic) in ModelScope's own
 CROSS_ATTENTION_KEY = "attn2.to_k.weight"  # its input width is the text encoder's: the Stable Diffusion generation
 FAMILIES = {768: "SD1.x (cross-attention 768, CLIP ViT-L)", 1024: "SD2.x (cross-attention 1024, OpenCLIP ViT-H)"}
 FAMILIES[2048] = "SDXL (cross-attention 2048, CLIP ViT-L + OpenCLIP ViT-bigG)"
@@ -52,17 +51,19 @@ def _model_type(tensors: dict) -> str:
 def _describe_weights(tensors: dict) -> dict | None:
     """Motion modules, an LDM checkpoint or a kohya/peft LoRA; None for anything else."""
     from stillmoving.formats.domain_adapter import describe_domain_adapter
+    from stillmoving.formats.modelscope import refusal, video_unet_layout
     from stillmoving.formats.motion_modules import inspect_motion_modules
     from stillmoving.formats.single_file import LDM_UNET_KEY, is_sdxl
 
     domain = describe_domain_adapter(tensors)
     if domain is not None:
         return domain
-    if any(TEMPORAL_3D in k or "temopral_conv" in k for k in tensors):
-        layout = "diffusers layout" if any("temp_convs." in k for k in tensors) else "original ModelScope layout"
+    layout = video_unet_layout(tensors)
+    if layout is not None:
         return {
             "kind": f"ModelScope/ZeroScope text-to-video UNet (UNet3DConditionModel, {layout})",
             "family": sd_family(tensors),
+            "as --model": refusal("this file", layout).removeprefix("this file is "),
         }
     motion = inspect_motion_modules(tensors)
     if motion is not None:

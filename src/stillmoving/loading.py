@@ -32,6 +32,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.few_step import apply_sampler
 from stillmoving.formats.domain_adapter import fuse_domain_adapter
 from stillmoving.formats.lora_files import load_lora_checked
+from stillmoving.formats.modelscope import check_not_original_folder, check_not_video_unet_file
 from stillmoving.formats.motion_modules import load_motion_modules_file
 from stillmoving.formats.safety import is_weights_file, read_state_dict
 from stillmoving.formats.single_file import (
@@ -91,7 +92,9 @@ def load_t2v(
 def _load_t2v(model, motion_modules, dtype: torch.dtype, config_dir) -> StillMovingPipeline:
     model = local_or_hub(model)
     kwargs = {"dtype": dtype}
+    check_not_original_folder(model)
     if is_weights_file(model):
+        check_not_video_unet_file(model)
         if motion_modules is None:
             raise StillMovingError(f"{model} is a single T2I checkpoint; pass its motion modules too")
         if is_sdxl_base_file(model, config_dir):  # AnimateDiff-SDXL: configs --config-dir lacks are SDXL 1.0's

@@ -141,6 +141,13 @@ def check_model_files(
     for path in (model, motion_modules, customized, config_dir):
         if path is not None:
             local_or_hub(path)
+    if model is not None and Path(model).exists():  # ModelScope's own files: refused before any model loads
+        from stillmoving.formats.modelscope import check_not_original_folder, check_not_video_unet_file
+        from stillmoving.formats.safety import is_weights_file
+
+        check_not_original_folder(model)
+        if is_weights_file(model):
+            check_not_video_unet_file(model)
     for path, _ in loras:
         lora_file(path)
     check_exists("--spatial-adapters", spatial_adapters)

@@ -84,3 +84,22 @@ def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch
             return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as error:
         raise StillMovingError(f"{path} is not a readable safetensors file ({error})") from None
+
+
+def weight_keys(path: str | Path) -> list[str] | None:
+    """The tensor names of a weights file without reading its tensors where the format allows: a safetensors
+    header, a zip-format pickle memory-mapped (weights_only); None where they cannot be read so (the loaders then
+    read the file and say what is wrong in one line)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in SAFETENSORS:
+            with safe_open(str(path), framework="pt") as f:
+                return list(f.keys())
+        if path.suffix.lower() in PICKLES:
+            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+            while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+                state = state["state_dict"]
+            return [k for k, v in state.items() if torch.is_tensor(v)] if isinstance(state, dict) else None
+    except Exception:  # unreadable, refused, or not a zip pickle: left to read_state_dict
+        return None
+    return None
