@@ -8,12 +8,13 @@ from stillmoving.training.spatial_stage import prior_prompt_list, train_spatial_
 
 
 def config(tmp_path, **kw) -> CustomizeConfig:
+    """A customization with the paper's prior term on (customize's default has none)."""
     return CustomizeConfig(
         model=str(tmp_path / "no-such-model"),
         output=str(tmp_path / "out"),
         motion_adapter="x",
         prompt=["a sks dog", "a sks dog on a beach"],
-        **kw,
+        **{"prior_loss_weight": 1.0, **kw},
     )
 
 
@@ -76,6 +77,8 @@ def test_cli_refuses_a_prior_prompt_with_the_identifier_in_one_line(tmp_path, ca
         "sks",
         "--prior-prompt",
         "a sks dog on grass",
+        "--prior-loss-weight",
+        "1",
     )
     assert (code, err.strip().splitlines()) == (
         2,

@@ -22,7 +22,7 @@ VARIANTS = [
     "naive injection",
     "weight interpolation",
     "no motion adapter",
-    "no prior preservation",
+    "with the paper's prior videos",
     "Still-Moving",
 ]
 SWEEP = "motion scale (base T2V + motion adapter)"
@@ -125,20 +125,24 @@ def test_demo_frame_agreement_reaches_every_trained_variant(tmp_path, capsys, mo
     assert runs[0].frame_agreement == 10.0 and runs[0].lr == 1e-3
 
 
-def test_demo_frozen_target_and_prior_loss_reach_every_trained_variant(tmp_path, capsys, monkeypatch):
+def test_demo_objective_options_reach_every_trained_variant(tmp_path, capsys, monkeypatch):
     from stillmoving.world import demo
 
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
-    args = ["demo", "--quick", "--frozen-target", "noise", "--prior-loss", "video", "-o", tmp_path / "report"]
-    code, _, err = run(capsys, monkeypatch, *args)  # the paper's objective, not the default
+    args = ["demo", "--quick", "--frozen-target", "t2i", "--prior-loss", "video", "--prior-loss-weight", "0.5"]
+    code, _, err = run(capsys, monkeypatch, *args, "--image-guidance-scale", "4", "-o", tmp_path / "report")
     assert code == 0, err
-    assert (seen[0].frozen_target, seen[0].prior_loss) == ("noise", "video")
-    defaults = CustomizeConfig(model="m", output="o")
-    assert (demo.DemoConfig().frozen_target, demo.DemoConfig().prior_loss) == ("t2i", "motion")
-    assert (defaults.frozen_target, defaults.prior_loss) == ("t2i", "motion")  # the demo runs customize's defaults
+    given = (seen[0].frozen_target, seen[0].prior_loss, seen[0].prior_loss_weight, seen[0].image_guidance_scale)
+    assert given == ("t2i", "video", 0.5, 4.0)
+    ours, theirs = demo.DemoConfig(), CustomizeConfig(model="m", output="o")  # the demo runs customize's defaults
+    for key in ("frozen_target", "prior_loss", "prior_loss_weight", "image_guidance_scale"):
+        assert getattr(ours, key) == getattr(theirs, key), key
+    assert (theirs.frozen_target, theirs.prior_loss_weight, theirs.image_guidance_scale) == ("noise", 0.0, 1.0)
     monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
-    assert (runs[0].frozen_target, runs[0].prior_loss) == ("noise", "video")
+    assert (runs[0].frozen_target, runs[0].prior_loss, runs[0].prior_loss_weight, runs[0].image_guidance_scale) == given
+    assert demo.prior_ablation(seen[0])[2] == {"prior_loss_weight": 0.0}  # Still-Moving has a prior: removed
+    assert demo.prior_ablation(ours)[2] == {"prior_loss_weight": 1.0, "prior_loss": "video"}  # none: the paper's
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--frozen-target", "image", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--frozen-target must be one of" in err and len(seen) == 1

@@ -9,7 +9,7 @@ from itertools import product
 
 import numpy as np
 
-from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, NO_PRIOR, OURS, T2I
+from stillmoving.world.claims import BASE, NAIVE, NO_MOTION, OURS, T2I, WITH_PRIOR
 from stillmoving.world.variants import Variant, VariantKind
 
 NAN = float("nan")
@@ -61,7 +61,7 @@ def section(
         make_variant(T2I, still, frames=1, **sizes),
         make_variant(NAIVE, naive, **sizes),
         make_variant(NO_MOTION, lambda i: {**naive(i), "is_static": static}, **sizes),
-        make_variant(NO_PRIOR, naive, **sizes),
+        make_variant(WITH_PRIOR, naive, **sizes),
         make_variant(OURS, ours, **sizes),
     ]
 

@@ -385,17 +385,26 @@ def demo(
     ] = 0.0,
     frozen_target: Annotated[
         str, typer.Option(help="customize's --frozen-target for every trained variant (noise: the paper's).")
-    ] = "t2i",
+    ] = "noise",
     prior_loss: Annotated[
         str, typer.Option(help="customize's --prior-loss for every trained variant (video: the paper's).")
     ] = "motion",
+    prior_loss_weight: Annotated[
+        float, typer.Option(help="customize's --prior-loss-weight for Still-Moving (the paper: 1).")
+    ] = 0.0,
+    image_guidance_scale: Annotated[
+        float,
+        typer.Option(
+            help="customize's --image-guidance-scale for every trained variant (1: none; the demo generates at 4)."
+        ),
+    ] = 1.0,
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
     from stillmoving.training.spatial_stage import FROZEN_TARGETS, PRIOR_LOSSES
-    from stillmoving.validation import check_exists, one_of
+    from stillmoving.validation import at_least, check_exists, one_of
     from stillmoving.world.demo import DemoConfig, run_demo
 
     if quick and full:
@@ -404,6 +413,8 @@ def demo(
     check_exists("--motion-adapter", motion_adapter)
     one_of("--frozen-target", frozen_target, FROZEN_TARGETS)
     one_of("--prior-loss", prior_loss, PRIOR_LOSSES)
+    at_least("--prior-loss-weight", prior_loss_weight, 0)
+    at_least("--image-guidance-scale", image_guidance_scale, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
     values = dict(
@@ -414,6 +425,8 @@ def demo(
         frame_agreement=frame_agreement,
         frozen_target=frozen_target,
         prior_loss=prior_loss,
+        prior_loss_weight=prior_loss_weight,
+        image_guidance_scale=image_guidance_scale,
     )
     cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")

@@ -46,6 +46,38 @@ if frozen_distill:
         return ((model(noisy, t, text) - target) ** 2).mean()
 
     st.video_loss = video_loss_fd
+pooled = over.pop("frozen_pooled", 0)
+if pooled:  # frozen videos fitted to M1's posterior given ALL frames: M1 on the frames' mean at its own noise level
+    import stillmoving.training.spatial_stage as st
+    from stillmoving import losses as loop
+    from stillmoving.loading import load_customized, load_t2v
+
+    _t2v = load_t2v(str(shipped_model()))
+    _m1 = load_customized(_t2v, m1, [])
+    teacher2d = _m1.unet.requires_grad_(False)
+
+    def video_loss_pooled(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
+        if not bool((latents == latents[:, :, :1]).all()):
+            return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
+        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
+        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noisy = scheduler.add_noise(latents, noise, t)  # (b, c, f, h, w)
+        f = noisy.shape[2]
+        table = scheduler.alphas_cumprod.float()
+        abar = table[t]
+        snr = f * abar / (1 - abar)  # the frames' mean: the same clean latent, noise variance divided by f
+        t2 = (table[None] - (snr / (1 + snr))[:, None]).abs().argmin(1)
+        abar2 = table[t2]
+        pooled_x = noisy.mean(2) * (abar2 / abar).sqrt().view(-1, 1, 1, 1)
+        with torch.no_grad():
+            eps2 = teacher2d(pooled_x, t2, encoder_hidden_states=text).sample
+            x0 = (pooled_x - (1 - abar2).sqrt().view(-1, 1, 1, 1) * eps2) / abar2.sqrt().view(-1, 1, 1, 1)
+            target = (noisy - abar.sqrt().view(-1, 1, 1, 1, 1) * x0[:, :, None]) / (1 - abar).sqrt().view(
+                -1, 1, 1, 1, 1
+            )
+        return ((model(noisy, t, text) - target) ** 2).mean()
+
+    st.video_loss = video_loss_pooled
 agree = over.pop("agree", 0)  # weight of the frames' agreement on frozen videos (alpha 1)
 look = over.pop("look", 0)  # weight of the frames' look agreement at alpha 0 (the inference setting)
 clamp = over.pop("agree_clamp", 10.0)  # the largest (1 - a_t) / a_t weight: x_0 errors at high noise, bounded
@@ -194,7 +226,9 @@ run = dict(
     sample_steps=15,
     guidance_scale=4.0,
     seed=0,
-    frame_agreement=0.0,  # the study's "defaults": the paper's objective alone (the library's default is now 10)
+    frame_agreement=0.0,  # the study's "defaults": the paper's objective alone
+    frozen_target="noise",  # (the library's defaults are now t2i and motion: docs/method.md)
+    prior_loss="video",
     overwrite=True,
     cache_dir="cache",
 )

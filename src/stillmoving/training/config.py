@@ -168,6 +168,12 @@ class CustomizeConfig(TrainConfig):
     prompt: list[str] = opt(help="Customization prompt, e.g. 'a sks dog' (repeatable).", factory=list)
     images: str | None = opt(None, "Folder of the customized T2I's images (default: sampled from it).")
     num_images: int = opt(40, "Images to sample from the customized T2I, spread over the prompts.")
+    image_guidance_scale: float = opt(
+        1.0,
+        "Classifier-free guidance when sampling the customized T2I's images (1: none, its own distribution). Guided "
+        "samples are not what the T2I learned, and fitting frozen videos of them erased the subject on the "
+        "embedded world (docs/method.md, 'Why the paper's recipe erases the subject').",
+    )
     prior_videos: str | None = opt(None, "Folder of non-customized videos.")
     prior_prompt: list[str] = opt(
         help="Prompt of prior videos sampled from V, without the identifier, e.g. 'a dog' (repeatable).", factory=list
@@ -178,17 +184,20 @@ class CustomizeConfig(TrainConfig):
         "to the prompts without it.",
     )
     num_prior_videos: int = opt(40, "Prior videos sampled from V when no folder is given (paper: about 40).")
-    prior_loss_weight: float = opt(1.0, "Prior-preservation loss weight (0: none).")
+    prior_loss_weight: float = opt(
+        0.0,
+        "Prior-preservation loss weight (0: none; the paper: 1). On the embedded world every prior term cost the "
+        "customization's look and was not needed to keep the video model's motion (docs/method.md).",
+    )
     prior_loss: str = opt(
         "motion",
         "motion: only the frame-varying part of the prior videos' denoising error, so they teach motion and not "
         "V's look; video: their whole error (the paper's) (docs/method.md).",
     )
     frozen_target: str = opt(
-        "t2i",
-        "What frozen videos are fitted to: t2i, the customized T2I's own prediction for each frame, so the video "
-        "model learns to make what M1 makes; noise, the denoising target (the paper's), which on the embedded "
-        "world erases a DreamBooth subject (docs/method.md, 'Why the paper's target erases the subject').",
+        "noise",
+        "What frozen videos are fitted to: noise, the denoising target (the paper's); t2i, the customized T2I's own "
+        "prediction for each frame, so the video model learns to make what M1 makes (docs/method.md).",
     )
     frame_agreement: float = opt(
         0.0,

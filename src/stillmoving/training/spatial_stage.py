@@ -112,6 +112,7 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     one_of("--prior-loss", cfg.prior_loss, PRIOR_LOSSES)
     at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
     at_least("--frame-agreement", cfg.frame_agreement, 0)
+    at_least("--image-guidance-scale", cfg.image_guidance_scale, 0)
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
@@ -123,7 +124,7 @@ def t2i_prediction(backend, unet2d: torch.nn.Module, noisy: torch.Tensor, timest
     timesteps (b,) and text rows (b, ...) (`backend.encode_prompts`): (b, c, f, h, w). Each frame goes in as a
     one-frame video's conditioning (`backend.unet_inputs`), so SDXL's pooled text and time ids come per image.
     `--frozen-target t2i` fits the video model's prediction on frozen videos to it (docs/method.md, "Why the
-    paper's target erases the subject")."""
+    paper's recipe erases the subject")."""
     b, c, f, h, w = noisy.shape
     frames = noisy.permute(0, 2, 1, 3, 4).reshape(b * f, c, 1, h, w).to(unet2d.dtype)
     inputs = backend.unet_inputs(text.repeat_interleave(f, dim=0).to(unet2d.dtype), frames)
@@ -179,7 +180,7 @@ def customized_images(cfg: CustomizeConfig, pipe, m1: CustomizedT2I, image_dir: 
     prompts = spread(cfg.prompt, cfg.num_images)
     t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder, m1.text_encoder_2)
     t2i.set_progress_bar_config(disable=True)
-    latents = sample_images(t2i, prompts, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.guidance_scale)
+    latents = sample_images(t2i, prompts, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.image_guidance_scale)
     if image_dir is not None:
         image_dir.mkdir(parents=True, exist_ok=True)
         for i, image in enumerate(decode_latents(pipe.vae, torch.stack(latents))):

@@ -32,6 +32,7 @@ NAIVE = VariantKind("naive", "naive injection")
 INTERPOLATION = VariantKind("interpolation", "weight interpolation")  # V's T2I part at V's T2I + w (M1 - V's T2I)
 NO_MOTION = VariantKind("no_motion_adapter", "no motion adapter")
 NO_PRIOR = VariantKind("no_prior", "no prior preservation")
+WITH_PRIOR = VariantKind("with_prior", "with the paper's prior videos")
 OURS = VariantKind("still_moving", "Still-Moving")
 COMPARED = (BASE, T2I, NAIVE, NO_MOTION, OURS)  # what a customization's claims compare
 MOTION_SCALE = "motion scale"  # the scope of the sweep's claim

@@ -5,7 +5,8 @@ made from rendered images by the same commands a user runs, and on each of the w
 (the AnimateDiff-like one, whose spatial layers are the T2I M, and the jointly trained one, whose are
 not; weights/__init__.py), it compares: the base T2V, the customized T2I alone (the fidelity
 reference), naive injection, weight interpolation (the paper's baseline), frozen-video training
-without the motion adapter, Still-Moving without prior preservation, and Still-Moving; then sweeps the
+without the motion adapter, Still-Moving with the prior term toggled (the paper's prior videos added, or
+removed where Still-Moving has them), and Still-Moving; then sweeps the
 motion scale on each base T2V. Every video is scored by the world's oracle metrics; claims.json judges the paper's
 claims with paired bootstrap intervals (claims.py), and the report folder gets a page with those verdicts, a
 legend, a table per customization, the videos as a (prompt, seed) x variant grid, a plot of motion
@@ -45,6 +46,7 @@ from stillmoving.world.claims import (
     NO_PRIOR,
     OURS,
     T2I,
+    WITH_PRIOR,
     Findings,
     by_id,
     differences,
@@ -95,8 +97,10 @@ class DemoConfig:
     spatial_lr: float = 1e-3  # spatial-adapter learning rate
     spatial_rank: int = 8  # spatial-adapter rank
     frame_agreement: float = 0.0  # `customize --frame-agreement` of every trained variant (0: the paper's objective)
-    frozen_target: str = "t2i"  # `customize --frozen-target` of every trained variant ("noise": the paper's)
+    frozen_target: str = "noise"  # `customize --frozen-target` of every trained variant ("noise": the paper's)
     prior_loss: str = "motion"  # `customize --prior-loss` of every trained variant ("video": the paper's)
+    prior_loss_weight: float = 0.0  # `customize --prior-loss-weight` of Still-Moving (the paper: 1)
+    image_guidance_scale: float = 1.0  # `customize --image-guidance-scale`: guidance of M1's sampled images
     num_images: int = 16  # customized T2I samples the spatial adapters train on
     num_prior_videos: int = 8  # prior-preservation videos sampled from the T2V
     eval_prompts: int = 4  # evaluation prompts per customization
@@ -305,7 +309,7 @@ def prior_prompts(cfg: DemoConfig) -> list[str]:
 
 def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, **changes) -> str:
     """Stage 2 with the demo's sizes on `prompts` (`image_prompts`); `changes` make the ablations (no motion
-    adapter, no prior)."""
+    adapter, the prior term toggled)."""
     run = CustomizeConfig(
         model=cfg.model,
         output=str(out),
@@ -320,6 +324,8 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
         frame_agreement=cfg.frame_agreement,
         frozen_target=cfg.frozen_target,
         prior_loss=cfg.prior_loss,
+        prior_loss_weight=cfg.prior_loss_weight,
+        image_guidance_scale=cfg.image_guidance_scale,
         num_frames=cfg.num_frames,
         height=cfg.resolution,
         width=cfg.resolution,
@@ -385,8 +391,8 @@ def customization_section(
         )
     runs = [
         (NO_MOTION, "frozen-video training of spatial adapters without the motion adapter", {"motion_adapter": ""}),
-        (NO_PRIOR, "Still-Moving without prior videos", {"prior_loss_weight": 0.0}),
-        (OURS, "spatial adapters on frozen videos (motion adapter on) + prior videos", {}),
+        prior_ablation(cfg),
+        (OURS, "spatial adapters on frozen videos (motion adapter on)" + (" + prior videos" * has_prior(cfg)), {}),
     ]
     for kind, description, changes in runs:
         with phase(f"[{scope}] {kind.label}"):
@@ -396,6 +402,18 @@ def customization_section(
             )
             variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, kind, description))
     return variants
+
+
+def has_prior(cfg: DemoConfig) -> bool:
+    return cfg.prior_loss_weight > 0
+
+
+def prior_ablation(cfg: DemoConfig) -> tuple[VariantKind, str, dict]:
+    """The prior term toggled: Still-Moving without its prior videos, or, where it has none (the default), with
+    the paper's (weight 1 on the prior videos' whole denoising error)."""
+    if has_prior(cfg):
+        return NO_PRIOR, "Still-Moving without prior videos", {"prior_loss_weight": 0.0}
+    return WITH_PRIOR, "Still-Moving with the paper's prior videos", {"prior_loss_weight": 1.0, "prior_loss": "video"}
 
 
 def drift_variants(cfg: DemoConfig, target: str, weight: float, work: Path, gen: Generation) -> tuple[Variant, Variant]:
