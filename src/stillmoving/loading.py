@@ -135,6 +135,58 @@ def _from_folder(family, model: str, kwargs: dict) -> StillMovingPipeline:
     return pipe
 
 
+def motion_frames_limit(model: str | Path, motion_modules: str | Path | None = None) -> int | None:
+    """The motion modules' positional-table length read without loading V (`check_num_frames`' limit, for checks
+    before any model loads): a motion-modules folder's config, a motion-module file's table (its header or a
+    memory-mapped pickle), else an AnimateDiff folder's UNet config. None where there is no table (ModelScope/ZeroScope)
+    or it cannot be read so (`check_num_frames` then checks the loaded model)."""
+    from stillmoving.formats.motion_modules import POSITIONAL
+
+    def config_value(path: Path) -> int | None:
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if config.get("_class_name") == "MotionAdapter":
+            return config.get("motion_max_seq_length", 32)  # MotionAdapter's default
+        return config.get("motion_max_seq_length")
+
+    if motion_modules is not None:
+        path = Path(motion_modules)
+        if path.is_dir():
+            return config_value(path / "config.json")
+        return _positional_length(path, POSITIONAL)
+    if Path(model).is_dir():
+        return config_value(Path(model) / "unet" / "config.json")
+    return None
+
+
+def _positional_length(path: Path, pattern) -> int | None:
+    """The frames of a motion-module file's first positional table (pe: (1, frames, channels)), its tensors unread."""
+    from safetensors import safe_open
+
+    try:
+        if path.suffix.lower() == ".safetensors":
+            with safe_open(str(path), framework="pt") as f:
+                key = next((k for k in f.keys() if pattern.fullmatch(k)), None)
+                return int(f.get_slice(key).get_shape()[1]) if key else None
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        return next((int(v.shape[1]) for k, v in state.items() if pattern.fullmatch(k)), None)
+    except Exception:  # unreadable here: the loaders say what is wrong
+        return None
+
+
+def check_frames_fit(limit: int | None, num_frames: int) -> None:
+    """Refuse more frames than a positional table of `limit` frames holds (`motion_frames_limit`)."""
+    if limit and num_frames > limit:
+        raise StillMovingError(
+            f"--num-frames {num_frames} is more than the motion modules' positional table holds ({limit} frames); "
+            f"ask for at most {limit}"
+        )
+
+
 def check_num_frames(pipe: StillMovingPipeline, num_frames: int, context_length: int | None = None) -> None:
     """Refuse more frames than the motion modules' positional table holds (AnimateDiff v1: 24, v2/v3: 32), in one
     pass or, for long videos, in each FreeNoise context window of `context_length` frames."""

@@ -63,6 +63,7 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
     and the customization's sources, whose "sampler" is the setting every variant samples with (`few_step.Sampler`).
     A setting other than the one the customization was trained with is refused unless `allow_sampler_mismatch`."""
     from stillmoving.few_step import check_same_sampler, check_sampler, merged, parse_sampler, with_fingerprint
+    from stillmoving.loading import check_frames_fit, motion_frames_limit
     from stillmoving.run_folder import read_customization
     from stillmoving.validation import check_model_files, native_size
 
@@ -86,6 +87,7 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
         raise StillMovingError("give at least one --prompt")
     for flag, value in (("--seeds", cfg.seeds), ("--num-frames", cfg.num_frames)):
         at_least(flag, value, 1)
+    check_frames_fit(motion_frames_limit(sources["model"], sources.get("motion_modules")), cfg.num_frames)
     recorded = parse_sampler(sources.get("sampler"))
     sampler = merged(recorded, cfg.scheduler, cfg.lcm_lora, cfg.steps, cfg.guidance_scale)
     at_least("--steps", sampler.steps, 1)
@@ -262,6 +264,10 @@ def generate_missing(cfg: CompareConfig, kind: VariantKind, build: Callable, key
         return 0.0
     start = time.perf_counter()
     pipe = build()
+    if kind != T2I:  # what the files did not tell before loading (`check_compare`), the loaded model does
+        from stillmoving.loading import check_num_frames
+
+        check_num_frames(pipe, cfg.num_frames)
     pipe.set_progress_bar_config(disable=True)
     for key in missing:
         write_video(_sample(pipe, kind, cfg, key), video_path(output, kind.label, key))
