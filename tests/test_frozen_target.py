@@ -65,7 +65,7 @@ def test_an_unknown_target_is_refused_before_loading(tmp_path):
         check_customize_inputs(CustomizeConfig(**base, frozen_target=target))
 
 
-def test_customize_with_the_t2i_target_trains_other_adapters_and_records_it(tiny_dir, tmp_path, stage2_inputs):
+def test_customize_with_the_t2i_target_trains_other_adapters_and_records_it(tiny_dir, tmp_path, stage2_inputs, caplog):
     from safetensors.torch import load_file
 
     files = {}
@@ -78,7 +78,7 @@ def test_customize_with_the_t2i_target_trains_other_adapters_and_records_it(tiny
             prompt=["a sks dog"],
             identifier="sks",
             num_images=1,
-            num_prior_videos=1,
+            prior_prompt=["a dog"],  # unused: no prior term by default, and a warning says so
             spatial_rank=2,
             num_frames=4,
             height=32,
@@ -92,5 +92,7 @@ def test_customize_with_the_t2i_target_trains_other_adapters_and_records_it(tiny
         files[target] = load_file(train_spatial_adapters(cfg))
         record = json.loads((tmp_path / target / "customize_run.json").read_text())
         assert record["config"]["frozen_target"] == target
+        assert (record["prior_videos"], record["config"]["image_guidance_scale"]) == (0, 1.0)
+    assert caplog.text.count("--prior-loss-weight is 0 (the default): no prior videos are used") == 2
     assert files["noise"].keys() == files["t2i"].keys()
     assert any(not torch.equal(files["noise"][k], files["t2i"][k]) for k in files["noise"])

@@ -227,8 +227,10 @@ run = dict(
     guidance_scale=4.0,
     seed=0,
     frame_agreement=0.0,  # the study's "defaults": the paper's objective alone
-    frozen_target="noise",  # (the library's defaults are now t2i and motion: docs/method.md)
+    frozen_target="noise",
     prior_loss="video",
+    prior_loss_weight=1.0,
+    image_guidance_scale=4.0,  # M1's images sampled as the videos are (the library's default is now 1: docs/method.md)
     overwrite=True,
     cache_dir="cache",
 )

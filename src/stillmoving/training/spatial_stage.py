@@ -211,6 +211,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
 
     # 2. Load the frozen video model V and the customized T2I M1
     accelerator = make_accelerator(cfg)
+    if cfg.prior_loss_weight == 0 and (cfg.prior_videos or cfg.prior_prompt):
+        logger.warning("--prior-loss-weight is 0 (the default): no prior videos are used; give a weight to use them")
     pipe = frozen_video_model(accelerator, cfg)
     m1 = load_customized(pipe, cfg.customized, cfg.lora)
     backend = backend_of(pipe)  # the family: SD1.5, SDXL
