@@ -58,6 +58,20 @@ def model_files(folders: Folders, gen: Generation) -> tuple[dict, Path | None]:
     return dict(model=vm.model, motion_adapter=vm.motion_adapter), None
 
 
+def sampler_flags(record) -> list[str]:
+    """`--scheduler` and `--lcm-lora` of a recorded sampling setting (what `--customization` would bring)."""
+    from stillmoving.few_step import parse_sampler
+
+    sampler = parse_sampler(record)
+    if sampler is None:
+        return []
+    flags = ["--scheduler", sampler.scheduler] if sampler.scheduler else []
+    lora = sampler.lcm_lora
+    if lora is not None and lora.path and not lora.fused:
+        flags += ["--lcm-lora", f"{lora.path}:{lora.weight:g}"]
+    return flags
+
+
 def generate_command(gen: Generation, files: dict, customization: Path | None, output: Path) -> str:
     """The `stillmoving generate` command that makes this video again."""
     args = ["stillmoving", "generate"]
@@ -72,6 +86,7 @@ def generate_command(gen: Generation, files: dict, customization: Path | None, o
             args += ["--lora", f"{path}:{weight:g}"]
         if gen.motion_scale != 0 and files.get("motion_adapter"):
             args += ["--motion-adapter", str(files["motion_adapter"])]
+        args += sampler_flags(files.get("sampler"))
     args += ["--prompt", gen.prompt]
     if gen.negative_prompt:
         args += ["--negative-prompt", gen.negative_prompt]
@@ -193,12 +208,32 @@ def generate(
     return Video(mp4, gif, generate_command(gen, files, named, mp4), label)
 
 
+def recorded_sampling(gen: Generation, files: dict) -> Generation:
+    """`gen` with the steps and guidance the customization's record names (`model_files`' "sampler"), where it names
+    them; the scheduler and LCM LoRA it names are applied when the pipeline loads (`assemble_pipeline`)."""
+    from dataclasses import replace
+
+    from stillmoving.few_step import parse_sampler
+
+    recorded = parse_sampler(files.get("sampler"))
+    if recorded is None:
+        return gen
+    return replace(
+        gen,
+        steps=gen.steps if recorded.steps is None else recorded.steps,
+        guidance_scale=gen.guidance_scale if recorded.guidance_scale is None else recorded.guidance_scale,
+    )
+
+
 def compare(folders: Folders, pipelines: Pipelines, gen: Generation) -> list[Video]:
     """The same prompt and seed through naive injection and Still-Moving (with a customization), then the
-    motion scale at -1, 0 and 1 (Still-Moving's, or the video model's own without a customization)."""
+    motion scale at -1, 0 and 1 (Still-Moving's, or the video model's own without a customization). A customization
+    that records a sampling setting (`few_step`: a few-step scheduler's steps and guidance) is sampled with its
+    steps and guidance, not the page's, as `generate --customization` and `compare` sample it."""
     from dataclasses import replace
 
     files, customization = check_generation_inputs(folders, replace(gen, motion_scale=0.0))
+    gen = recorded_sampling(gen, files)
     videos = []
     if customization is not None:
         naive = {**files, "spatial_adapters": None, "motion_adapter": None}
