@@ -35,7 +35,18 @@ def stages_generate_export(models, tmp_path, capsys, monkeypatch, spatial_layers
     assert code == 0, err
     record = json.loads((tmp_path / "motion" / "motion_adapter_run.json").read_text())
     assert len(record["losses"]) == 2 and all(loss == loss for loss in record["losses"])
-    stage2 = ["--prompt", "a sks dog", "--identifier", "sks", "--num-images", "2", "--num-prior-videos", "1"]
+    stage2 = [
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "2",
+        "--num-prior-videos",
+        "1",
+        "--prior-loss-weight",
+        "1",
+    ]
     code, _, err = run(
         capsys,
         monkeypatch,
@@ -79,6 +90,7 @@ CUSTOMIZE = dict(  # a 1-step customization: `customize`'s options, and a `custo
     identifier="sks",
     num_images=1,
     num_prior_videos=1,
+    prior_loss_weight=1.0,
     spatial_rank=2,
     num_validation_videos=0,
     num_frames=4,

@@ -45,6 +45,8 @@ def inputs(tmp_path_factory):
         "1",
         "--num-prior-videos",
         "1",
+        "--prior-loss-weight",
+        "1",
         "--prior-prompt",
         "a red circle moving left slowly on a gray background",
         "--steps",

@@ -199,6 +199,8 @@ def test_customize_and_generate_rebuild_v_from_customization_json(
         "1",
         "--num-prior-videos",
         "1",
+        "--prior-loss-weight",
+        "1",
         "--spatial-rank",
         "2",
         "--num-validation-videos",

@@ -267,6 +267,8 @@ def test_both_stages_and_generate_through_the_cli_with_animatelcm(
         "1",
         "--num-prior-videos",
         "1",
+        "--prior-loss-weight",
+        "1",
         "--spatial-rank",
         "2",
         "--num-validation-videos",

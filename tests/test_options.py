@@ -62,6 +62,7 @@ def test_a_config_in_the_options_names_runs_customize(tiny_dir, tmp_path, stage2
         "identifier": "sks",
         "num_images": 1,
         "num_prior_videos": 1,
+        "prior_loss_weight": 1.0,
         "spatial_rank": 2,
         "num_frames": 4,
         "height": 32,

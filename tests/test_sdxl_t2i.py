@@ -196,7 +196,18 @@ def test_an_sdxl_t2i_made_by_the_cli_customizes_and_generates(
     code, out, err = run(capsys, monkeypatch, "t2i", verb, *args)
     assert code == 0, err
     source = ["--customized", t2i] if verb == "dreambooth" else ["--lora", t2i / "pytorch_lora_weights.safetensors"]
-    stage2 = ["--prompt", "a sks dog", "--identifier", "sks", "--num-images", "2", "--num-prior-videos", "1"]
+    stage2 = [
+        "--prompt",
+        "a sks dog",
+        "--identifier",
+        "sks",
+        "--num-images",
+        "2",
+        "--num-prior-videos",
+        "1",
+        "--prior-loss-weight",
+        "1",
+    ]
     code, _, err = run(
         capsys,
         monkeypatch,

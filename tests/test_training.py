@@ -62,7 +62,10 @@ def customized_dir(tiny_dir, tmp_path_factory):
 
 
 def spatial_cfg(tiny_dir, out, motion_adapter, customized_dir, **kw):
-    defaults = dict(prompt=["a sks dog"], identifier="sks", num_images=2, num_prior_videos=2, spatial_rank=2, **SMALL)
+    defaults = dict(
+        prompt=["a sks dog"], identifier="sks", num_images=2, prior_loss_weight=1.0, num_prior_videos=2, spatial_rank=2
+    )
+    defaults |= SMALL
     return CustomizeConfig(
         model=str(tiny_dir),
         output=str(out),

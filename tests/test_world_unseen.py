@@ -79,6 +79,8 @@ def test_unseen_subject_through_the_user_commands(world, tmp_path, capsys, monke
         "2",
         "--num-prior-videos",
         "1",
+        "--prior-loss-weight",
+        "1",
         "--prior-prompt",
         "a red circle moving left slowly on a gray background",
         "--num-frames",
