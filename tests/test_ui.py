@@ -206,6 +206,24 @@ def test_ui_without_gradio_is_one_error_line(capsys, monkeypatch):
     assert err.strip().count("\n") == 0 and 'pip install "gradio>=6.31"' in err
 
 
+def test_the_page_adds_the_paper_prior_term_only_with_prior_videos(tmp_path):
+    from stillmoving.errors import StillMovingError
+    from stillmoving.ui.folders import Folders
+    from stillmoving.ui.work import CustomizePlan, check_plan, customize_commands
+
+    m1 = tmp_path / "m1"
+    m1.mkdir()
+    folders = Folders(tmp_path / "out", [tmp_path])
+    plan = dict(name="x", prompt="a sks star", customized=str(m1))
+    none = customize_commands(folders, CustomizePlan(**plan))[-1]  # the default: 0, customize's no prior term
+    assert not [a for a in none if "prior" in a]
+    three = customize_commands(folders, CustomizePlan(**plan, num_prior_videos=3))[-1]
+    start = three.index("--prior-loss-weight")
+    assert three[start : start + 4] == ["--prior-loss-weight", "1", "--num-prior-videos", "3"]
+    with pytest.raises(StillMovingError, match="prior videos must be at least 0"):
+        check_plan(folders, CustomizePlan(**plan, num_prior_videos=-1))
+
+
 def test_video_model_choices_mark_a_missing_world_model(monkeypatch, tmp_path):
     from stillmoving.ui.folders import Folders, video_model_choices
     from stillmoving.world import weights

@@ -142,7 +142,7 @@ def customize_tab(app: App, world: dict, generate_customization: gr.Dropdown, ta
                     sample_steps = gr.Number(world["steps"], label="sampling steps", precision=0)
                 with gr.Row():
                     num_images = gr.Number(16, label="images", precision=0)
-                    num_prior = gr.Number(8, label="prior videos", precision=0)
+                    num_prior = gr.Number(0, label="prior videos (0: none; the paper's prior term)", precision=0)
                 with gr.Row():
                     frames = gr.Number(world["num_frames"], label="frames", precision=0)
                     height = gr.Number(world["height"], label="height", precision=0)

@@ -267,7 +267,7 @@ class CustomizePlan:
     loras: list[tuple[str, float]] = field(default_factory=list)  # and/or LoRA files with weights
     steps: int = 120  # spatial-adapter steps
     num_images: int = 16
-    num_prior_videos: int = 8
+    num_prior_videos: int = 0  # prior videos for the paper's prior term (weight 1); 0: none, customize's default
     checkpoint_every: int = 10
     num_frames: int = 8
     height: int = 32
@@ -368,8 +368,7 @@ def customize_commands(folders: Folders, plan: CustomizePlan) -> list[list[str]]
         str(plan.steps),
         "--num-images",
         str(plan.num_images),
-        "--num-prior-videos",
-        str(plan.num_prior_videos),
+        *(["--prior-loss-weight", "1", "--num-prior-videos", str(plan.num_prior_videos)] * (plan.num_prior_videos > 0)),
         "--checkpoint-every",
         str(plan.checkpoint_every),
         "--num-frames",
@@ -393,10 +392,10 @@ def check_plan(folders: Folders, plan: CustomizePlan) -> None:
         ("steps", plan.steps),
         ("T2I steps", plan.t2i_steps),
         ("images", plan.num_images),
-        ("prior videos", plan.num_prior_videos),
         ("checkpoint every", plan.checkpoint_every),
         ("frames", plan.num_frames),
         ("sample steps", plan.sample_steps),
     ):
         at_least(what, value, 1)
+    at_least("prior videos", plan.num_prior_videos, 0)
     customize_commands(folders, plan)
