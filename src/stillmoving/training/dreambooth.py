@@ -22,7 +22,6 @@ import torch
 from diffusers import StableDiffusionPipeline
 from diffusers.training_utils import cast_training_params
 
-from stillmoving.backends import SDXL, backend_of
 from stillmoving.data.sources import PromptBank, decode_latents, images_from_folder, sample_images
 from stillmoving.data.video_io import check_images, write_image
 from stillmoving.errors import StillMovingError
@@ -46,6 +45,7 @@ from stillmoving.training.setup import (
     loader,
     make_accelerator,
     make_optimizer,
+    sdxl_backend,
     text_table,
     training_scheduler,
 )
@@ -117,7 +117,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
         datasets.append((latent_dataset(prior, prior_prompts, bank), cfg.prior_loss_weight))
     table = text_table(bank, pipe, token_ids=cfg.train_text_encoder)
 
-    sdxl = backend_of(pipe) if isinstance(backend_of(pipe), SDXL) else None
+    sdxl = sdxl_backend(pipe)
     trains = cfg.train_text_encoder
     text_encoder = pipe.text_encoder.requires_grad_(True) if trains else None
     text_encoder_2 = pipe.text_encoder_2.requires_grad_(True) if trains and sdxl else None

@@ -113,6 +113,13 @@ def loader(dataset, cfg: OptimConfig) -> torch.utils.data.DataLoader:
     )
 
 
+def sdxl_backend(pipe) -> SDXL | None:
+    """The SDXL backend of a T2I pipeline (what `ImageDenoiser` and `text_table` condition the UNet through), or
+    None for SD1.5, whose UNet takes the CLIP hidden states alone."""
+    backend = backend_of(pipe)
+    return backend if isinstance(backend, SDXL) else None
+
+
 class ImageDenoiser(torch.nn.Module):
     """The T2I UNet (and the text encoders when they train) as one module, so accelerate can wrap and sync it.
     `backend` (`backends.backend_of(pipe)`, SDXL's) turns a text row into the UNet's conditioning (the pooled text
@@ -196,8 +203,9 @@ def text_table(bank: PromptBank, pipe: StableDiffusionPipeline, token_ids: bool)
     """Row i for prompt i: embeddings (P, seq, dim) (SDXL: `SDXL.encode_prompts`' rows, the pooled embedding after
     the hidden states), or, for text encoders that train, token ids (P, seq) (SD1.5) or the prompt's index (SDXL,
     encoded in `ImageDenoiser`)."""
-    if isinstance(backend_of(pipe), SDXL):
-        return torch.arange(len(bank.prompts)) if token_ids else backend_of(pipe).encode_prompts(bank.prompts)
+    sdxl = sdxl_backend(pipe)
+    if sdxl is not None:
+        return torch.arange(len(bank.prompts)) if token_ids else sdxl.encode_prompts(bank.prompts)
     if not token_ids:
         return bank.encode(pipe.tokenizer, pipe.text_encoder)
     tokenizer = pipe.tokenizer

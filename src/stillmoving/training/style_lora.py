@@ -20,7 +20,6 @@ from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
-from stillmoving.backends import SDXL, backend_of
 from stillmoving.data.sources import PromptBank, images_from_folder
 from stillmoving.data.video_io import check_images, read_captions
 from stillmoving.errors import StillMovingError
@@ -44,6 +43,7 @@ from stillmoving.training.setup import (
     loader,
     make_accelerator,
     make_optimizer,
+    sdxl_backend,
     text_table,
     training_scheduler,
 )
@@ -101,8 +101,7 @@ def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     cast_training_params(pipe.unet)  # LoRA weights in fp32 under mixed precision
     if cfg.gradient_checkpointing:
         pipe.unet.enable_gradient_checkpointing()
-    backend = backend_of(pipe)
-    model = ImageDenoiser(pipe.unet, backend=backend if isinstance(backend, SDXL) else None)
+    model = ImageDenoiser(pipe.unet, backend=sdxl_backend(pipe))
     optimizer, schedule = make_optimizer(cfg, params)
     data = loader(dataset, cfg)
     model, optimizer, schedule, data = accelerator.prepare(model, optimizer, schedule, data)
