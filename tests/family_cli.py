@@ -12,6 +12,9 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.run_folder import SPATIAL_ADAPTERS as SPATIAL
 
 SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
+# stage 2's customization options, with the paper's prior term so that both loss terms run
+STAGE2 = ["--prompt", "a sks dog", "--identifier", "sks", "--num-images", "2"]
+STAGE2 += ["--num-prior-videos", "1", "--prior-loss-weight", "1"]
 
 
 def stages_generate_export(models, tmp_path, capsys, monkeypatch, spatial_layers, pipeline_class: str):
@@ -35,18 +38,6 @@ def stages_generate_export(models, tmp_path, capsys, monkeypatch, spatial_layers
     assert code == 0, err
     record = json.loads((tmp_path / "motion" / "motion_adapter_run.json").read_text())
     assert len(record["losses"]) == 2 and all(loss == loss for loss in record["losses"])
-    stage2 = [
-        "--prompt",
-        "a sks dog",
-        "--identifier",
-        "sks",
-        "--num-images",
-        "2",
-        "--num-prior-videos",
-        "1",
-        "--prior-loss-weight",
-        "1",
-    ]
     code, _, err = run(
         capsys,
         monkeypatch,
@@ -59,7 +50,7 @@ def stages_generate_export(models, tmp_path, capsys, monkeypatch, spatial_layers
         tmp_path / "motion" / "motion_adapter",
         "--customized",
         models / "m1",
-        *stage2,
+        *STAGE2,
         "--spatial-rank",
         "2",
         "--num-validation-videos",

@@ -11,6 +11,7 @@ import test_t2i_finetune
 import torch
 from conftest import PROMPT, save_customized_unet
 from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+from family_cli import STAGE2
 from safetensors.torch import load_file, save_file
 from test_cli import run
 from test_sdxl import SPATIAL_LAYERS
@@ -196,18 +197,6 @@ def test_an_sdxl_t2i_made_by_the_cli_customizes_and_generates(
     code, out, err = run(capsys, monkeypatch, "t2i", verb, *args)
     assert code == 0, err
     source = ["--customized", t2i] if verb == "dreambooth" else ["--lora", t2i / "pytorch_lora_weights.safetensors"]
-    stage2 = [
-        "--prompt",
-        "a sks dog",
-        "--identifier",
-        "sks",
-        "--num-images",
-        "2",
-        "--num-prior-videos",
-        "1",
-        "--prior-loss-weight",
-        "1",
-    ]
     code, _, err = run(
         capsys,
         monkeypatch,
@@ -219,7 +208,7 @@ def test_an_sdxl_t2i_made_by_the_cli_customizes_and_generates(
         "--motion-adapter",
         motion_adapter_file,
         *source,
-        *stage2,
+        *STAGE2,
         "--spatial-rank",
         "2",
         "--num-validation-videos",
