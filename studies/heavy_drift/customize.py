@@ -23,20 +23,32 @@ temporal_prior = over.pop("temporal_prior", 0)
 tdistill = over.pop("tdistill", 0)
 skew = over.pop("skew", 0)
 frozen_distill = over.pop("frozen_distill", 0)
+
+
+def draws(scheduler, latents, generators, low=0):
+    """Each item's noise, then its timestep in [low, T), from its own generator (as `losses.video_loss` draws them)."""
+    noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
+    t = torch.cat([torch.randint(low, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+    return noise, t
+
+
+def frozen_m1_unet():
+    """The customized T2I's own UNet, frozen: the target of the M1-prediction variants."""
+    from stillmoving.loading import load_customized, load_t2v
+
+    return load_customized(load_t2v(str(shipped_model())), m1, []).unet.requires_grad_(False)
+
+
 if frozen_distill:
     import stillmoving.training.spatial_stage as st
     from stillmoving import losses as loop
-    from stillmoving.loading import load_customized, load_t2v
 
-    _t2v = load_t2v(str(shipped_model()))
-    _m1 = load_customized(_t2v, m1, [])
-    teacher2d = _m1.unet.requires_grad_(False)
+    teacher2d = frozen_m1_unet()
 
     def video_loss_fd(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if not bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noise, t = draws(scheduler, latents, generators)
         noisy = scheduler.add_noise(latents, noise, t)  # (b, c, f, h, w)
         b, c, f, h, w = noisy.shape
         with torch.no_grad():  # the customized T2I's own prediction, frame by frame: what V + M1 should reproduce
@@ -50,17 +62,13 @@ pooled = over.pop("frozen_pooled", 0)
 if pooled:  # frozen videos fitted to M1's posterior given ALL frames: M1 on the frames' mean at its own noise level
     import stillmoving.training.spatial_stage as st
     from stillmoving import losses as loop
-    from stillmoving.loading import load_customized, load_t2v
 
-    _t2v = load_t2v(str(shipped_model()))
-    _m1 = load_customized(_t2v, m1, [])
-    teacher2d = _m1.unet.requires_grad_(False)
+    teacher2d = frozen_m1_unet()
 
     def video_loss_pooled(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if not bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noise, t = draws(scheduler, latents, generators)
         noisy = scheduler.add_noise(latents, noise, t)  # (b, c, f, h, w)
         f = noisy.shape[2]
         table = scheduler.alphas_cumprod.float()
@@ -99,8 +107,7 @@ if agree or look:
     def video_loss_agree(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if not bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noise, t = draws(scheduler, latents, generators)
         noisy = scheduler.add_noise(latents, noise, t)
         abar = scheduler.alphas_cumprod.to(latents)[t].view(-1, 1, 1, 1, 1)
         ratio = (1 - abar) / abar  # x_0 error = sqrt(ratio) * eps error
@@ -148,8 +155,7 @@ if tdistill:
     def video_loss_td(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noise, t = draws(scheduler, latents, generators)
         noisy = scheduler.add_noise(latents, noise, t)
         with torch.no_grad():
             target = teacher(noisy, t, encoder_hidden_states=text.repeat_interleave(noisy.shape[2], 0)).sample
@@ -166,8 +172,7 @@ if temporal_prior:
     def video_loss_tp(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         if bool((latents == latents[:, :, :1]).all()):
             return loop.video_loss(model, scheduler, latents, text, snr_gamma, generators, **kw)
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        t = torch.cat([torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noise, t = draws(scheduler, latents, generators)
         err = model(scheduler.add_noise(latents, noise, t), t, text) - diffusion_target(scheduler, latents, noise, t)
         dev = err - err.mean(dim=2, keepdim=True)  # (b, c, f, h, w): only the frame-varying part of the error
         return (dev**2).mean()
@@ -181,8 +186,7 @@ if tmin or tmin_prior:
 
     def video_loss_tmin(model, scheduler, latents, text, snr_gamma=None, generators=None, **kw):
         low = tmin if bool((latents == latents[:, :, :1]).all()) else tmin_prior
-        noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        t = torch.cat([torch.randint(low, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators])
+        noise, t = draws(scheduler, latents, generators, low)
         noisy = scheduler.add_noise(latents, noise, t)
         return denoising_loss(model(noisy, t, text), diffusion_target(scheduler, latents, noise, t))
 
