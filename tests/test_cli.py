@@ -192,6 +192,8 @@ def test_mismatched_customized_unet_is_refused(tiny_dir, workdir, motion_run, ca
         (["eval", "missing"], "missing: no such folder"),
         (["eval", ".", "--clip-model", "no_such_clip"], "no videos found in ."),
         (["compare", "--customization", "missing", "--prompt", "x"], "missing is not a customization folder"),
+        (["demo", "--prior-loss-weight", "nan", "-o", "d"], "--prior-loss-weight must be at least 0, not nan"),
+        (["demo", "--image-guidance-scale", "-1", "-o", "d"], "--image-guidance-scale must be at least 0, not -1.0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, message):

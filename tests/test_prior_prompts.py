@@ -51,6 +51,13 @@ def test_customize_refuses_before_loading_any_model(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_impossible_numbers_are_refused_before_loading_nan_too(tmp_path):
+    for key in ("image_guidance_scale", "prior_loss_weight"):
+        with pytest.raises(StillMovingError, match=f"--{key.replace('_', '-')} must be at least 0, not nan"):
+            train_spatial_adapters(config(tmp_path, **{key: float("nan")}))
+    assert not (tmp_path / "out").exists()
+
+
 def test_no_prior_preservation_needs_no_prior_prompts(tmp_path):
     cfg = config(tmp_path, prior_loss_weight=0.0)
     with pytest.raises(StillMovingError) as error:

@@ -20,7 +20,8 @@ SD_VAE_FACTOR = 8  # Stable Diffusion's VAE: 4 blocks, 3 downsamplings
 
 
 def at_least(flag: str, value: float, minimum: float) -> None:
-    if value < minimum:
+    """Refuse a number below `minimum`, or not a number at all (NaN compares false with everything)."""
+    if not value >= minimum:
         raise StillMovingError(f"{flag} must be at least {minimum}, not {value}")
 
 
