@@ -1,7 +1,8 @@
 """An SDXL base as one file (sd_xl_base_1.0.safetensors, a civitai SDXL checkpoint: the original SGM layout) as
 `--model`, with SDXL motion modules, shaped by `--config-dir`'s configs and tokenizers (else SDXL base 1.0's configs
 shipped in formats/configs/sdxl): the tiny SDXL model written in that layout loads to the same weights and frames as
-its diffusers folder, through the API and the CLI; what it lacks is refused in one line."""
+its diffusers folder, through the API and the CLI, and customizes (stage 2) and generates as that folder does; what
+it lacks is refused in one line."""
 
 import shutil
 
@@ -9,18 +10,21 @@ import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel
-from family_models import frames
-from safetensors.torch import save_file
+from family_cli import SMALL, STAGE2
+from family_models import frames, save_motion_adapter
+from safetensors.torch import load_file, save_file
 from sdxl_models import ldm_clip_state, ldm_unet_state, open_clip_state, save_sdxl_models, sdxl_motion_adapter
 from test_cli import run
 from test_formats import _ldm_vae
-from test_sdxl import original_layout
+from test_sdxl import SPATIAL_LAYERS, original_layout
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.video_io import read_video
 from stillmoving.formats import SHIPPED_SDXL_CONFIGS
 from stillmoving.loading import load_t2v
 from stillmoving.pipeline import StillMovingSDXLPipeline
+from stillmoving.run_folder import SPATIAL_ADAPTERS, read_customization
 
 COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 VIDEO = ["--prompt", "a red circle", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2"]
@@ -122,3 +126,33 @@ def test_the_shipped_sdxl_configs_are_sdxl_base_1_0s_sizes():
         "motion_adapter": 236_779_200,
     }
     assert built["vae"].config.scaling_factor == 0.13025  # SDXL's, not SD1.5's 0.18215
+
+
+def test_customize_and_generate_from_the_file_equal_the_folders(sdxl, tmp_path, capsys, monkeypatch):
+    """Stage 2 (`customize`, 2 steps) with the single file + SDXL motion modules as `--model`, then `generate` from
+    that run: the spatial adapters equal, tensor for tensor, those of the same run on the diffusers folder (their
+    random init comes from --seed, not from what loading drew), and so do the frames."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    adapter = save_motion_adapter(sdxl / "t2v", tmp_path / "motion")
+    common = ["--motion-modules", sdxl / "motion_modules", "--motion-adapter", adapter, "--customized", sdxl / "m1"]
+    common += [*STAGE2, "--spatial-rank", "2", "--num-validation-videos", "0", *SMALL]
+    file = ["--model", sdxl / "sdxl_base.safetensors", "--config-dir", sdxl / "configs"]
+    video = ["--prompt", "a sks dog", "--num-frames", "4", "--steps", "2", "--motion-scale", "0.5"]
+    for name, model in {"file": file, "folder": ["--model", sdxl / "t2i"]}.items():
+        code, _, err = run(capsys, monkeypatch, "customize", *model, *common, "-o", tmp_path / name)
+        assert code == 0, err
+        code, _, err = run(
+            capsys, monkeypatch, "generate", "--customization", tmp_path / name, *video, "-o", tmp_path / f"{name}.gif"
+        )
+        assert code == 0, err
+    record = read_customization(tmp_path / "file")
+    assert (record["model"], record["config_dir"]) == (str(sdxl / "sdxl_base.safetensors"), str(sdxl / "configs"))
+    adapters = SpatialAdapters.load(tmp_path / "file" / SPATIAL_ADAPTERS)
+    assert adapters.placements == SPATIAL_LAYERS
+    assert any(layer.up.abs().sum() > 0 for layer in adapters.layers)  # trained: A_up is zero at init
+    from_file, from_folder = (load_file(tmp_path / name / SPATIAL_ADAPTERS) for name in ("file", "folder"))
+    assert from_file.keys() == from_folder.keys()
+    assert all(torch.equal(v, from_folder[k]) for k, v in from_file.items())
+    frames_of = {name: read_video(tmp_path / f"{name}.gif") for name in ("file", "folder")}
+    assert frames_of["file"].shape == (4, 32, 32, 3)
+    assert np.array_equal(frames_of["file"], frames_of["folder"])

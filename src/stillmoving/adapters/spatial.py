@@ -121,12 +121,12 @@ class _ChannelAdapterFn(torch.autograd.Function):
 
 
 class ChannelAdapter(torch.nn.Module):
-    """One layer's adapter: A_down (C, r) random, A_up (r, C) zero."""
+    """One layer's adapter: A_down (C, r) random (drawn from `generator`, else the global RNG), A_up (r, C) zero."""
 
-    def __init__(self, channels: int, rank: int):
+    def __init__(self, channels: int, rank: int, generator: torch.Generator | None = None):
         super().__init__()
         bound = 1.0 / math.sqrt(channels)  # peft's default LoRA A init, kaiming-uniform(a=sqrt 5)
-        self.down = torch.nn.Parameter(torch.empty(channels, rank).uniform_(-bound, bound))
+        self.down = torch.nn.Parameter(torch.empty(channels, rank).uniform_(-bound, bound, generator=generator))
         self.up = torch.nn.Parameter(torch.zeros(rank, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,21 +154,23 @@ def _adapt_output(adapter: ChannelAdapter, output):
 class SpatialAdapters(torch.nn.Module):
     """The set of per-layer channel adapters of one customization, attachable to a UNet by hooks."""
 
-    def __init__(self, placements: dict[str, int], rank: int):
+    def __init__(self, placements: dict[str, int], rank: int, generator: torch.Generator | None = None):
         super().__init__()
         self.rank = rank
         self.metadata: dict[str, str] = {}  # the file's metadata when loaded (models it was trained with)
         self.placements = dict(placements)  # layer name -> channels, in the UNet's module order
-        self.layers = torch.nn.ModuleList(ChannelAdapter(c, rank) for c in self.placements.values())
+        self.layers = torch.nn.ModuleList(ChannelAdapter(c, rank, generator) for c in self.placements.values())
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     @classmethod
-    def for_unet(cls, unet: torch.nn.Module, rank: int = 4) -> SpatialAdapters:
-        """Fresh (identity) adapters for every spatial layer of `unet`."""
+    def for_unet(
+        cls, unet: torch.nn.Module, rank: int = 4, generator: torch.Generator | None = None
+    ) -> SpatialAdapters:
+        """Fresh (identity) adapters for every spatial layer of `unet`; their random A_down from `generator`."""
         placements = spatial_placements(unet)
         if not placements:
             raise StillMovingError("the UNet has no ResNet blocks or spatial transformers to adapt")
-        return cls(placements, rank)
+        return cls(placements, rank, generator)
 
     def attach(self, unet: torch.nn.Module) -> SpatialAdapters:
         """Hook every adapter onto the output of its layer in `unet` (same architecture required)."""

@@ -239,7 +239,9 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
 
     # 5. Attach the adapters: the frozen motion adapter, the trainable spatial adapters
     motion = attach_motion_adapter(cfg, pipe.unet, bake=accelerator.distributed_type != DistributedType.FSDP)
-    spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank).to(accelerator.device).attach(pipe.unet)
+    # A_down from the seed alone: not from what loading V and M1 drew from the global RNG (a single file, a folder)
+    init = torch.Generator().manual_seed(cfg.seed)
+    spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank, init).to(accelerator.device).attach(pipe.unet)
     cast_training_params(spatial)
     model = VideoDenoiser(pipe.unet, spatial, backend)
 
