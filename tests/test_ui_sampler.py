@@ -1,15 +1,17 @@
-"""The web app's Compare samples a customization with the sampling setting it recorded (AnimateDiff-Lightning's
-scheduler, its steps and guidance), not the page's steps and guidance: each video equals what
-`stillmoving generate --customization` makes by default (the recorded setting), and each command it shows says so."""
+"""The web app samples a customization with the sampling setting it recorded (AnimateDiff-Lightning's scheduler, its
+steps and guidance), as `stillmoving generate --customization` does by default: Compare in place of the page's steps
+and guidance, each command it shows saying so; Generate fills them in when the customization is chosen and refuses
+others in the CLI's own line."""
 
 import json
 import shlex
 import shutil
 
 import numpy as np
+import pytest
 from conftest import perturb
 from test_cli import run
-from test_ui import frames, settings
+from test_ui import PROMPT, frames, settings
 from ui_server import start_server
 
 from stillmoving.adapters.spatial import SpatialAdapters
@@ -76,3 +78,33 @@ def test_compare_samples_with_the_recorded_setting(tmp_path, capsys, monkeypatch
         assert code == 0, err
         assert np.array_equal(frames(tmp_path / f"{label}.mp4"), frames(video)), label
     assert np.abs(frames(minus) - frames(plus)).mean() > 0
+
+
+def test_generate_takes_the_recorded_setting_and_refuses_another_as_the_cli_does(tmp_path, capsys, monkeypatch):
+    """The Generate view's handlers, called directly (no server, no browser)."""
+    pytest.importorskip("gradio", reason='the web app is an optional extra: pip install "gradio>=6.31"')
+    from stillmoving.ui.app import App
+    from stillmoving.ui.folders import Folders
+
+    (tmp_path / "models").mkdir()
+    custom = lightning_customization(tmp_path / "models").resolve()
+    app = App(Folders(tmp_path / "out", [tmp_path / "models"]))
+    assert app.customization_changed(str(custom)) == (2, 1.0, "")  # chosen: its recorded steps and guidance
+    page = dict(steps=4, guidance_scale=4.0)  # the world model's own, left in the page
+    capsys.readouterr()
+    refused = app.generate(*settings(customization=str(custom), **page))
+    assert app.queue.jobs() == [] and capsys.readouterr() == ("", "")  # refused before any model loads
+    size = ["--num-frames", "8", "--height", "32", "--width", "32", "--seed", "0"]
+    cli = ["generate", "--customization", custom, "--prompt", PROMPT, *size, "-o", tmp_path / "cli.mp4"]
+    code, _, err = run(capsys, monkeypatch, *cli, "--steps", "4", "--guidance-scale", "4")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: customization "), err
+    assert refused == (None, None, "", f"**error:** {err.strip().removeprefix('error: ')}")
+    assert "was trained with scheduler lightning, no LCM LoRA, 2 steps, guidance 1" in refused[3]
+    assert not (tmp_path / "cli.mp4").exists()
+    video, _, command, status = app.generate(*settings(customization=str(custom), steps=2, guidance_scale=1.0))
+    assert status.startswith("made"), status
+    assert "--steps 2 " in command and "--guidance-scale 1 " in command
+    code, _, err = run(capsys, monkeypatch, *cli)  # no --steps, --guidance-scale: the recorded setting
+    assert code == 0, err
+    assert np.array_equal(frames(tmp_path / "cli.mp4"), frames(video))
+    assert app.customization_changed("(none)") == ({"__type__": "update"},) * 2 + ("",)  # none: the page's own

@@ -279,7 +279,7 @@ def generate(
         conditioning_shape,
         read_conditioning,
     )
-    from stillmoving.few_step import check_same_sampler, check_sampler, merged, parse_sampler, with_fingerprint
+    from stillmoving.few_step import resolved_sampler
     from stillmoving.inference import check_long_video, generate_videos, use_long_video
     from stillmoving.loading import assemble_pipeline, check_num_frames
     from stillmoving.run_folder import merge_customization, read_customization
@@ -298,12 +298,11 @@ def generate(
     )
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
-    recorded = parse_sampler(sources.get("sampler"))
-    sampler = merged(recorded, scheduler, lcm_lora, steps, guidance_scale)  # given, else recorded, else defaults
-    check_sampler(sampler)
-    if customization:  # the adapters were trained with a setting: the same one, or say so
-        used = with_fingerprint(sampler)
-        check_same_sampler(recorded, used, f"customization {customization}", "generate", allow_sampler_mismatch)
+    trained = f"customization {customization}" if customization else None  # its adapters' setting, or say so
+    sampler = resolved_sampler(  # given, else recorded, else defaults
+        sources.get("sampler"), scheduler, lcm_lora, steps, guidance_scale,
+        what=trained, verb="generate", allow=allow_sampler_mismatch,
+    )  # fmt: skip
     steps, guidance_scale, files["sampler"] = sampler.steps, sampler.guidance_scale, sampler
     check_model_files(**files)
     conditioning = read_conditioning(controlnet, control_video, video, strength)

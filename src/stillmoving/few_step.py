@@ -353,6 +353,31 @@ def merged(recorded: Sampler | None, scheduler: str | None, lcm_lora, steps: int
     )
 
 
+def resolved_sampler(
+    recorded,
+    scheduler: str | None,
+    lcm_lora,
+    steps: int | None,
+    guidance: float | None,
+    *,
+    what: str | None,
+    verb: str,
+    allow: bool = False,
+) -> Sampler:
+    """A generating verb's setting, before any model loads: each value given, else the `recorded` one (a record's
+    dict or a Sampler), else generate's defaults (`merged`), checked (`check_sampler`); where `what` names the run it
+    was recorded by (a customization), fingerprinted and refused in one line if it differs (`check_same_sampler`)
+    unless `allow`."""
+    recorded = parse_sampler(recorded)
+    sampler = merged(recorded, scheduler, lcm_lora, steps, guidance)
+    check_sampler(sampler)
+    if what is None:
+        return sampler
+    sampler = with_fingerprint(sampler)
+    check_same_sampler(recorded, sampler, what, verb, allow)
+    return sampler
+
+
 # ---- on a loaded pipeline ---------------------------------------------------------------------------------------
 
 

@@ -62,7 +62,7 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
     the sampling setting: each value given, else the customization's recorded one, else 25 steps and guidance 7.5)
     and the customization's sources, whose "sampler" is the setting every variant samples with (`few_step.Sampler`).
     A setting other than the one the customization was trained with is refused unless `allow_sampler_mismatch`."""
-    from stillmoving.few_step import check_same_sampler, check_sampler, merged, parse_sampler, with_fingerprint
+    from stillmoving.few_step import resolved_sampler
     from stillmoving.loading import check_frames_fit, motion_frames_limit
     from stillmoving.run_folder import read_customization
     from stillmoving.validation import check_model_files, native_size
@@ -88,13 +88,12 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
     for flag, value in (("--seeds", cfg.seeds), ("--num-frames", cfg.num_frames)):
         at_least(flag, value, 1)
     check_frames_fit(motion_frames_limit(sources["model"], sources.get("motion_modules")), cfg.num_frames)
-    recorded = parse_sampler(sources.get("sampler"))
-    sampler = merged(recorded, cfg.scheduler, cfg.lcm_lora, cfg.steps, cfg.guidance_scale)
+    sampler = resolved_sampler(
+        sources.get("sampler"), cfg.scheduler, cfg.lcm_lora, cfg.steps, cfg.guidance_scale,
+        what=f"customization {cfg.customization}", verb="compare", allow=cfg.allow_sampler_mismatch,
+    )  # fmt: skip
     at_least("--steps", sampler.steps, 1)
     at_least("--guidance-scale", sampler.guidance_scale, 0)
-    check_sampler(sampler)
-    sampler = with_fingerprint(sampler)
-    check_same_sampler(recorded, sampler, f"customization {cfg.customization}", "compare", cfg.allow_sampler_mismatch)
     if not 0 <= cfg.interpolation_weight <= 1:
         raise StillMovingError(f"--interpolation-weight must be between 0 and 1, not {cfg.interpolation_weight}")
     native = native_size(sources["model"], sources.get("config_dir"))

@@ -154,7 +154,7 @@ class App:
 
     @in_page(None, None, None, None, None, "")
     def compare(self, *values):
-        gen = self.generation(*values)
+        gen = work.recorded_sampling(self.folders, self.generation(*values))  # as work.compare samples it
         work.check_generation_inputs(self.folders, replace(gen, motion_scale=0.0))
         job = self.queue.submit(
             "compare", f"{gen.prompt} (seed {gen.seed})", lambda job: work.compare(self.folders, self.pipelines, gen)
@@ -186,6 +186,16 @@ class App:
             settings["guidance_scale"],
             "",
         )
+
+    def customization_changed(self, customization):
+        """The steps and guidance the chosen customization recorded (what `generate --customization` samples with by
+        default, and all Generate accepts of a few-step setting); the page's own where it records none."""
+        try:
+            recorded = work.recorded_sampler(self.folders, customization or "")
+        except StillMovingError as error:
+            return gr.skip(), gr.skip(), message(str(error))
+        steps, guidance = (None, None) if recorded is None else (recorded.steps, recorded.guidance_scale)
+        return gr.skip() if steps is None else steps, gr.skip() if guidance is None else guidance, ""
 
     def refreshed_choices(self, current):
         choices = customization_choices(self.folders)

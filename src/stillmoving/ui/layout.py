@@ -87,6 +87,9 @@ def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
     motion.release(app.generate, settings, outputs, api_visibility="private")  # moving the knob makes a new video
     model.change(app.model_changed, [model], [height, width, frames, steps, guidance, status], api_visibility="private")
     refresh.click(app.refreshed_choices, [customization], [customization], api_visibility="private")
+    customization.change(  # chosen, refreshed or made by Customize: its recorded steps and guidance
+        app.customization_changed, [customization], [steps, guidance, status], api_visibility="private"
+    )
     return settings, customization
 
 

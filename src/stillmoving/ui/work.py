@@ -42,18 +42,29 @@ class Generation:
     motion_scale: float = 0.0
 
 
+def customization_files(folders: Folders, customization: str) -> tuple[dict, Path] | None:
+    """`assemble_pipeline`'s files of a customization folder, and the folder; None when none is chosen."""
+    if customization.strip() in ("", "(none)"):
+        return None
+    folder = Path(readable(folders, customization, "customization"))
+    files = run_folder.model_files(run_folder.read_customization(folder))
+    for key in ("model", "motion_modules", "customized", "spatial_adapters", "motion_adapter", "config_dir"):
+        if files[key]:  # what the record names is read too, so it must lie in a configured folder
+            files[key] = readable(folders, files[key], key.replace("_", " "))
+    files["loras"] = [(readable(folders, path, "LoRA"), weight) for path, weight in files["loras"]]
+    if files.get("domain_adapter"):
+        readable(folders, files["domain_adapter"]["path"], "domain adapter")
+    lcm_lora = (files.get("sampler") or {}).get("lcm_lora") or {}
+    if lcm_lora.get("path"):
+        readable(folders, lcm_lora["path"], "LCM LoRA")
+    return files, folder
+
+
 def model_files(folders: Folders, gen: Generation) -> tuple[dict, Path | None]:
     """`assemble_pipeline`'s files for a generation, and its customization folder when it has one."""
-    if gen.customization.strip() not in ("", "(none)"):
-        folder = Path(readable(folders, gen.customization, "customization"))
-        files = run_folder.model_files(run_folder.read_customization(folder))
-        for key in ("model", "motion_modules", "customized", "spatial_adapters", "motion_adapter", "config_dir"):
-            if files[key]:  # what the record names is read too, so it must lie in a configured folder
-                files[key] = readable(folders, files[key], key.replace("_", " "))
-        files["loras"] = [(readable(folders, path, "LoRA"), weight) for path, weight in files["loras"]]
-        if files.get("domain_adapter"):
-            readable(folders, files["domain_adapter"]["path"], "domain adapter")
-        return files, folder
+    found = customization_files(folders, gen.customization)
+    if found is not None:
+        return found
     vm: VideoModel = video_model(folders, gen.video_model, gen.motion_adapter)
     return dict(model=vm.model, motion_adapter=vm.motion_adapter), None
 
@@ -148,7 +159,11 @@ def _name(gen: Generation, files: dict) -> str:
 
 
 def check_generation_inputs(folders: Folders, gen: Generation) -> tuple[dict, Path | None]:
-    """Every check `generate` makes, before any model loads; returns model_files()."""
+    """Every check `generate` makes, before any model loads; returns model_files(). A customization's recorded
+    sampling setting is checked as `generate --customization` checks it (`few_step.resolved_sampler`): other steps or
+    guidance than a few-step setting's are refused in the CLI's line; its scheduler and LCM LoRA are the ones
+    `assemble_pipeline` applies (the page names none)."""
+    from stillmoving.few_step import resolved_sampler
     from stillmoving.validation import check_generation, check_model_files
 
     if not gen.prompt.strip():
@@ -159,6 +174,8 @@ def check_generation_inputs(folders: Folders, gen: Generation) -> tuple[dict, Pa
     if gen.motion_scale != 0 and not files.get("motion_adapter"):
         raise StillMovingError("a motion scale other than 0 needs the video model's motion adapter")
     check_model_files(**files)
+    trained = f"customization {customization}" if customization is not None else None
+    resolved_sampler(files.get("sampler"), None, None, gen.steps, gen.guidance_scale, what=trained, verb="generate")
     check_generation(
         files["model"],
         files.get("config_dir"),
@@ -208,14 +225,22 @@ def generate(
     return Video(mp4, gif, generate_command(gen, files, named, mp4), label)
 
 
-def recorded_sampling(gen: Generation, files: dict) -> Generation:
-    """`gen` with the steps and guidance the customization's record names (`model_files`' "sampler"), where it names
-    them; the scheduler and LCM LoRA it names are applied when the pipeline loads (`assemble_pipeline`)."""
-    from dataclasses import replace
-
+def recorded_sampler(folders: Folders, customization: str):
+    """The sampling setting a customization recorded (`few_step.Sampler`); None when none is chosen or it records
+    none."""
     from stillmoving.few_step import parse_sampler
 
-    recorded = parse_sampler(files.get("sampler"))
+    found = customization_files(folders, customization)
+    return None if found is None else parse_sampler(found[0].get("sampler"))
+
+
+def recorded_sampling(folders: Folders, gen: Generation) -> Generation:
+    """`gen` with the steps and guidance its customization's record names, where it names them (what `generate
+    --customization` samples with by default); the scheduler and LCM LoRA it names are applied when the pipeline
+    loads (`assemble_pipeline`)."""
+    from dataclasses import replace
+
+    recorded = recorded_sampler(folders, gen.customization)
     if recorded is None:
         return gen
     return replace(
@@ -232,8 +257,8 @@ def compare(folders: Folders, pipelines: Pipelines, gen: Generation) -> list[Vid
     steps and guidance, not the page's, as `generate --customization` and `compare` sample it."""
     from dataclasses import replace
 
+    gen = recorded_sampling(folders, gen)
     files, customization = check_generation_inputs(folders, replace(gen, motion_scale=0.0))
-    gen = recorded_sampling(gen, files)
     videos = []
     if customization is not None:
         naive = {**files, "spatial_adapters": None, "motion_adapter": None}
