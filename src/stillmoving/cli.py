@@ -397,6 +397,10 @@ def demo(
             help="customize's --image-guidance-scale for every trained variant (1: none; the demo generates at 4)."
         ),
     ] = 1.0,
+    jobs: Annotated[
+        int,
+        typer.Option(help="Worker processes for the phases (0: one per CPU core, at most 4; 1: all in this one)."),
+    ] = 0,
 ):
     """Run Still-Moving on the embedded world against its baselines and ablations; write an HTML report."""
     from diffusers.utils import logging as diffusers_logging
@@ -414,6 +418,7 @@ def demo(
     one_of("--prior-loss", prior_loss, PRIOR_LOSSES)
     at_least("--prior-loss-weight", prior_loss_weight, 0)
     at_least("--image-guidance-scale", image_guidance_scale, 0)
+    at_least("--jobs", jobs, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
     values = dict(
@@ -426,6 +431,7 @@ def demo(
         prior_loss=prior_loss,
         prior_loss_weight=prior_loss_weight,
         image_guidance_scale=image_guidance_scale,
+        jobs=jobs,
     )
     cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)
     console.print(f"report written to {run_demo(cfg)}")

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -55,7 +53,6 @@ from stillmoving.world.claims import (
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, conditional_variants, references, section_name
 from stillmoving.world.drift import (
     FIGURE,
-    DriftPoint,
     drift_html,
     drift_point,
     drift_record,
@@ -67,6 +64,7 @@ from stillmoving.world.legend import DEMO_METRICS, TRACK_METRICS
 from stillmoving.world.metrics import video_metrics
 from stillmoving.world.report import Page, Variant, json_safe, write_report
 from stillmoving.world.synthetic import SceneSpec, caption, make_video_dataset
+from stillmoving.world.tasks import Task, default_jobs, run_tasks
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_controlnet, shipped_model, shipped_motion_adapter
 
@@ -76,7 +74,7 @@ TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-o
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo; the defaults take about ten minutes on 2 CPU cores, `quick()` far less."""
+    """Sizes of the demo; the defaults take about 11 minutes on 2 CPU cores (README), `quick()` far less."""
 
     output_dir: str = "demo-report"  # the report folder
     model: str | None = None  # a T2V of the user's instead of the shipped ones (then the only video model)
@@ -104,7 +102,7 @@ class DemoConfig:
     num_images: int = 16  # customized T2I samples the spatial adapters train on
     num_prior_videos: int = 8  # prior-preservation videos sampled from the T2V
     eval_prompts: int = 4  # evaluation prompts per customization
-    seeds: int = 2  # videos per prompt
+    seeds: int = 3  # videos per prompt
     sample_steps: int = 15  # DDIM steps of every generation
     guidance_scale: float = 4.0  # classifier-free guidance of every generation
     alphas: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the motion-scale sweep
@@ -113,6 +111,7 @@ class DemoConfig:
     controlnet: str | None = None  # the conditional section's ControlNet (default: the shipped world ControlNet)
     conditional_prompts: int = 2  # conditional section: evaluation prompts x 2 reference tracks each; 0 skips it
     seed: int = 0  # everything else follows from it
+    jobs: int = 0  # worker processes for the phases (world/tasks.py); 0: one per CPU core, at most 4
 
     @classmethod
     def quick(cls, **overrides) -> DemoConfig:
@@ -138,21 +137,6 @@ class DemoConfig:
         """The study size: 8 prompts x 4 seeds = 32 paired videos per variant (docs/method.md's study uses as
         many), everything else as the default; about four times the default's generation time."""
         return cls(**{**dict(eval_prompts=8, seeds=4), **overrides})
-
-
-class Phases:
-    """The phases of one demo run: one line per phase on stderr (the trainers draw their own bars below it), and
-    its wall time in `seconds`, which claims.json records."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, name: str):
-        print(f"demo: {name} ...", file=sys.stderr, flush=True)
-        start = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - start, 1)
 
 
 @dataclass
@@ -192,10 +176,10 @@ def t2i_base(cfg: DemoConfig) -> str:
     return cfg.model or str(shipped_model("animatediff"))
 
 
-def on_video_model(m1_args: dict, vm: VideoModel, base: str) -> dict:
-    """`load_customized` arguments of M1 for this video model: a LoRA fuses into M (`base`), never into
+def on_video_model(m1_args: dict, model: str, base: str) -> dict:
+    """`load_customized` arguments of M1 for the video model `model`: a LoRA fuses into M (`base`), never into
     another video model's own spatial layers."""
-    if m1_args["customized"] is None and vm.model != base:
+    if m1_args["customized"] is None and model != base:
         return {**m1_args, "customized": base}
     return m1_args
 
@@ -334,6 +318,7 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
         sample_steps=cfg.sample_steps,
         guidance_scale=cfg.guidance_scale,
         seed=cfg.seed,
+        num_validation_videos=0,  # customize's own check against naive injection: the demo makes that comparison
     )
     return str(train_spatial_adapters(replace(run, **changes)))
 
@@ -347,13 +332,12 @@ def section_prompts(cfg: DemoConfig, target: str) -> tuple[list[str], list[str]]
     )
 
 
-def customized_t2i(cfg: DemoConfig, target: str, work: Path, phase: Phases) -> dict:
+def customized_t2i(cfg: DemoConfig, target: str, work: Path) -> dict:
     """The user's side, once per customization whatever the video model: images, then M1 from M."""
-    with phase(f"[{target}] customized T2I from {cfg.customization_images} rendered images"):
-        images = render_customization_images(
-            work / "images", target, cfg.customization_images, cfg.seed + 1, cfg.resolution
-        )
-        return make_customized_t2i(replace(cfg, model=t2i_base(cfg)), target, images, work / "t2i")
+    images = render_customization_images(
+        work / "images", target, cfg.customization_images, cfg.seed + 1, cfg.resolution
+    )
+    return make_customized_t2i(replace(cfg, model=t2i_base(cfg)), target, images, work / "t2i")
 
 
 def interpolation_variant(cfg: DemoConfig, m1: dict, prompts: list[str], gen: Generation) -> Variant:
@@ -361,47 +345,46 @@ def interpolation_variant(cfg: DemoConfig, m1: dict, prompts: list[str], gen: Ge
     return generate(pipe, prompts, gen, cfg.seeds)
 
 
-def customization_section(
-    cfg: DemoConfig, target: str, m1: dict, work: Path, gen: Generation, scope: str, phase: Phases
-) -> list[Variant]:
-    """Every variant of one customization on one video model (`cfg.model`)."""
-    prompts, train_prompts = section_prompts(cfg, target)
-    with phase(f"[{scope}] base T2V, customized T2I, naive injection, weight interpolation"):
-        base = assemble_pipeline(cfg.model)
-        variants = [
-            score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
-            score(t2i_reference(cfg, m1, prompts, gen), target, T2I, "the customized T2I alone: the fidelity to keep"),
-        ]
-        naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
-        variants.append(
-            score(
-                generate(naive, prompts, gen, cfg.seeds),
-                target,
-                NAIVE,
-                "customized T2I weights plugged into the T2V, nothing else",
-            )
-        )
-        variants.append(
-            score(
-                interpolation_variant(cfg, m1, prompts, gen),
-                target,
-                INTERPOLATION,
-                f"the T2V's spatial weights moved {cfg.interpolation_weight:g} of the way to the customized T2I's",
-            )
-        )
-    runs = [
+def reference_variants(cfg: DemoConfig, target: str, gen: Generation, base: str, m1: dict) -> list[Variant]:
+    """The untrained variants of one customization on one video model (`cfg.model`; M is `base`): base T2V, the
+    customized T2I alone, naive injection, weight interpolation."""
+    m1 = on_video_model(m1, cfg.model, base)
+    prompts, _ = section_prompts(cfg, target)
+    base = assemble_pipeline(cfg.model)
+    naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
+    return [
+        score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
+        score(t2i_reference(cfg, m1, prompts, gen), target, T2I, "the customized T2I alone: the fidelity to keep"),
+        score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, "customized T2I weights plugged into the T2V"),
+        score(
+            interpolation_variant(cfg, m1, prompts, gen),
+            target,
+            INTERPOLATION,
+            f"the T2V's spatial weights moved {cfg.interpolation_weight:g} of the way to the customized T2I's",
+        ),
+    ]
+
+
+def trained_runs(cfg: DemoConfig) -> list[tuple[VariantKind, str, dict]]:
+    """The variants with spatial adapters, and the `customize` options that make each."""
+    return [
         (NO_MOTION, "frozen-video training of spatial adapters without the motion adapter", {"motion_adapter": ""}),
         prior_ablation(cfg),
         (OURS, "spatial adapters on frozen videos (motion adapter on)" + (" + prior videos" * has_prior(cfg)), {}),
     ]
-    for kind, description, changes in runs:
-        with phase(f"[{scope}] {kind.label}"):
-            adapters = spatial_run(cfg, m1, train_prompts, work / kind.id, **changes)
-            pipe = assemble_pipeline(
-                cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters
-            )
-            variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, kind, description))
-    return variants
+
+
+def trained_variant(
+    cfg: DemoConfig, target: str, work: Path, gen: Generation, base: str, run: tuple[VariantKind, str, dict], m1: dict
+) -> Variant:
+    """One trained variant of one customization on one video model (`cfg.model`; M is `base`): its adapters in
+    `work`/<id>, its videos."""
+    kind, description, changes = run
+    m1 = on_video_model(m1, cfg.model, base)
+    prompts, train_prompts = section_prompts(cfg, target)
+    adapters = spatial_run(cfg, m1, train_prompts, work / kind.id, **changes)
+    pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters)
+    return score(generate(pipe, prompts, gen, cfg.seeds), target, kind, description)
 
 
 def has_prior(cfg: DemoConfig) -> bool:
@@ -416,8 +399,11 @@ def prior_ablation(cfg: DemoConfig) -> tuple[VariantKind, str, dict]:
     return WITH_PRIOR, "Still-Moving with the paper's prior videos", {"prior_loss_weight": 1.0, "prior_loss": "video"}
 
 
-def drift_variants(cfg: DemoConfig, target: str, weight: float, work: Path, gen: Generation) -> tuple[Variant, Variant]:
-    """Naive injection and Still-Moving with the target's LoRA fused at `weight`."""
+def drift_variants(
+    cfg: DemoConfig, target: str, weight: float, work: Path, gen: Generation, _m1: dict
+) -> tuple[Variant, Variant]:
+    """Naive injection and Still-Moving with the target's LoRA (in `work`/t2i, made by the task whose result is
+    `_m1`) fused at `weight`."""
     loras = [(str(work / "t2i" / LORA_FILE), weight)]
     prompts, train_prompts = section_prompts(cfg, target)
     naive = generate(assemble_pipeline(cfg.model, loras=loras), prompts, gen, cfg.seeds)
@@ -426,24 +412,20 @@ def drift_variants(cfg: DemoConfig, target: str, weight: float, work: Path, gen:
     return score(naive, target, NAIVE, ""), score(ours, target, OURS, "")
 
 
-def drift_study(
-    cfg: DemoConfig, sections: dict[str, list[Variant]], work: Path, gen: Generation, phase: Phases
-) -> list[DriftPoint]:
-    """Still-Moving against naive injection at each of `drift_weights` (docs: world/drift.py)."""
+def drift_weights(cfg: DemoConfig) -> list[float]:
+    """The drift study's LoRA weights, if it runs: on a style, on the first video model."""
     target = cfg.drift_target
-    if not cfg.drift_weights or target not in sections or "style" not in TARGETS[target]:
-        return []
-    main = by_id(target, sections[target])
+    return list(cfg.drift_weights) if target in cfg.targets and "style" in TARGETS[target] else []
+
+
+def drift_points(cfg: DemoConfig, main: dict[str, Variant], runs: dict[float, tuple[Variant, Variant]], work: Path):
+    """Still-Moving against naive injection at each drift weight (docs: world/drift.py); weight 1 is the main
+    section's pair (`main`, by variant id), the others are `runs`."""
     points = []
-    for weight in cfg.drift_weights:
-        with phase(f"[drift] {target} LoRA at weight {weight:g}"):
-            naive, ours = (
-                (main[NAIVE.id], main[OURS.id])
-                if weight == 1.0
-                else drift_variants(cfg, target, weight, work / target, gen)
-            )
-            drift = relative_drift(cfg.model, None, [(str(work / target / "t2i" / LORA_FILE), weight)])
-            points.append(drift_point(weight, drift, naive, ours, list(DEMO_METRICS), cfg.seed))
+    for weight in drift_weights(cfg):
+        naive, ours = (main[NAIVE.id], main[OURS.id]) if weight == 1.0 else runs[weight]
+        drift = relative_drift(cfg.model, None, [(str(work / cfg.drift_target / "t2i" / LORA_FILE), weight)])
+        points.append(drift_point(weight, drift, naive, ours, list(DEMO_METRICS), cfg.seed))
     return points
 
 
@@ -469,29 +451,17 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
     return sweep, variants
 
 
-def conditional_sections(
-    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation, phase: Phases
-) -> dict[str, list[Variant]]:
-    """The paper's third application on the first shipped video model (world/conditional.py): per customization,
-    videos that follow reference silhouettes through the world ControlNet, with naive injection and with
-    Still-Moving (the adapters its customization section trained). Skipped for a user's --model, which the world
-    ControlNet need not fit."""
-    if not cfg.conditional_prompts or cfg.model:
-        return {}
-    with phase("[conditional] world ControlNet"):
-        pipe = load_t2v(vm.model)
-        spec = ControlNetSpec(cfg.controlnet or str(shipped_controlnet()))
-        controlnet = load_controlnet(spec, t2i_config(pipe.unet), pipe.vae_scale_factor)
-    sections = {}
-    for target, m1 in customized.items():
-        with phase(f"[{target}] conditional generation: reference silhouettes, ControlNet"):
-            refs = references(TARGETS[target], cfg.conditional_prompts, cfg.seed + 2, cfg.num_frames, cfg.resolution)
-            adapters = work / target / (vm.name or "model") / OURS.id / SPATIAL_ADAPTERS
-            m1_args = on_video_model(m1, vm, t2i_base(cfg))
-            sections[section_name(target)] = conditional_variants(
-                vm.model, m1_args, str(adapters), controlnet, refs, gen, target
-            )
-    return sections
+def conditional_section(
+    cfg: DemoConfig, target: str, adapters: Path, gen: Generation, m1: dict, _ours: Variant
+) -> list[Variant]:
+    """The paper's third application on the first video model (`cfg.model`, world/conditional.py): videos that
+    follow reference silhouettes through the world ControlNet, with naive injection and with Still-Moving (the
+    `adapters` its customization section trained, in the task whose result is `_ours`)."""
+    pipe = load_t2v(cfg.model)
+    spec = ControlNetSpec(cfg.controlnet or str(shipped_controlnet()))
+    controlnet = load_controlnet(spec, t2i_config(pipe.unet), pipe.vae_scale_factor)
+    refs = references(TARGETS[target], cfg.conditional_prompts, cfg.seed + 2, cfg.num_frames, cfg.resolution)
+    return conditional_variants(cfg.model, m1, str(adapters), controlnet, refs, gen, target)
 
 
 def demo_notes(cfg: DemoConfig) -> str:
@@ -501,6 +471,71 @@ def demo_notes(cfg: DemoConfig) -> str:
         f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps. Every variant uses "
         "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals."
     )
+
+
+def model_config(cfg: DemoConfig, vm: VideoModel) -> DemoConfig:
+    return replace(cfg, model=vm.model, motion_adapter=vm.motion_adapter)
+
+
+class Plan:
+    """The demo's phases as tasks (world/tasks.py), named as their lines on stderr, and where their results go."""
+
+    def __init__(self, cfg: DemoConfig, models: list[VideoModel], work: Path, gen: Generation) -> None:
+        self.cfg, self.models, self.work, self.gen = cfg, models, work, gen
+        self.tasks: list[Task] = []
+        self.t2i = {t: f"[{t}] customized T2I from {cfg.customization_images} rendered images" for t in cfg.targets}
+        for target in cfg.targets:
+            self.tasks.append(Task(self.t2i[target], customized_t2i, (cfg, target, work / target)))
+        for vm in models:
+            self.add_video_model(vm)
+        self.add_conditional()
+        for weight in [w for w in drift_weights(cfg) if w != 1.0]:
+            args = (model_config(cfg, models[0]), cfg.drift_target, weight, work / cfg.drift_target, self.gen)
+            self.tasks.append(Task(self.drift(weight), drift_variants, args, (self.t2i[cfg.drift_target],)))
+
+    def add_video_model(self, vm: VideoModel) -> None:
+        cfg, base = model_config(self.cfg, vm), t2i_base(self.cfg)
+        for target in cfg.targets:
+            after = (self.t2i[target],)
+            self.tasks.append(
+                Task(self.reference(vm, target), reference_variants, (cfg, target, self.gen, base), after)
+            )
+            for run in trained_runs(cfg):
+                args = (cfg, target, self.work / target / (vm.name or "model"), self.gen, base, run)
+                self.tasks.append(Task(self.trained(vm, target, run[0]), trained_variant, args, after))
+        self.tasks.append(Task(self.sweep(vm), motion_sweep, (cfg, self.gen)))
+
+    def add_conditional(self) -> None:
+        """On the first video model, skipped for a user's --model, which the world ControlNet need not fit."""
+        if not self.cfg.conditional_prompts or self.cfg.model:
+            return
+        vm = self.models[0]
+        cfg = model_config(self.cfg, vm)
+        for target in cfg.targets:
+            adapters = self.work / target / (vm.name or "model") / OURS.id / SPATIAL_ADAPTERS
+            after = (self.t2i[target], self.trained(vm, target, OURS))
+            args = (cfg, target, adapters, self.gen)
+            self.tasks.append(Task(self.conditional(target), conditional_section, args, after))
+
+    def reference(self, vm: VideoModel, target: str) -> str:
+        return f"[{vm.scope(target)}] base T2V, customized T2I, naive injection, weight interpolation"
+
+    def trained(self, vm: VideoModel, target: str, kind: VariantKind) -> str:
+        return f"[{vm.scope(target)}] {kind.label}"
+
+    def sweep(self, vm: VideoModel) -> str:
+        return vm.scope("motion-scale sweep")
+
+    def conditional(self, target: str) -> str:
+        return f"[{target}] conditional generation: reference silhouettes, ControlNet"
+
+    def drift(self, weight: float) -> str:
+        return f"[drift] {self.cfg.drift_target} LoRA at weight {weight:g}"
+
+    def section(self, results: dict, vm: VideoModel, target: str) -> list[Variant]:
+        """One customization's variants on one video model, in the report's column order."""
+        trained = [results[self.trained(vm, target, kind)] for kind, _, _ in trained_runs(self.cfg)]
+        return [*results[self.reference(vm, target)], *trained]
 
 
 @dataclass
@@ -513,20 +548,10 @@ class ModelPart:
     sweep: dict[str, list[float]]
 
 
-def video_model_part(
-    cfg: DemoConfig, vm: VideoModel, customized: dict[str, dict], work: Path, gen: Generation, phase: Phases
-) -> ModelPart:
+def video_model_part(cfg: DemoConfig, plan: Plan, vm: VideoModel, results: dict) -> ModelPart:
     """Every customization's variants on one video model, its motion-scale sweep, and their claims."""
-    model_cfg = replace(cfg, model=vm.model, motion_adapter=vm.motion_adapter)
-    base = t2i_base(cfg)
-    sections = {
-        vm.scope(t): customization_section(
-            model_cfg, t, on_video_model(m1, vm, base), work / t / (vm.name or "model"), gen, vm.scope(t), phase
-        )
-        for t, m1 in customized.items()
-    }
-    with phase(vm.scope("motion-scale sweep")):
-        sweep, videos = motion_sweep(model_cfg, gen)
+    sections = {vm.scope(t): plan.section(results, vm, t) for t in cfg.targets}
+    sweep, videos = results[plan.sweep(vm)]
     findings = judge(sections, sweep["alpha"], videos, list(DEMO_METRICS), cfg.seed, vm.scope(MOTION_SCALE))
     return ModelPart({**sections, vm.scope(SWEEP_SECTION): videos}, findings, sweep)
 
@@ -540,27 +565,23 @@ def run_demo(cfg: DemoConfig) -> Path:
     out = Path(cfg.output_dir)
     shutil.rmtree(out / "work", ignore_errors=True)  # the demo's own scratch (models, images) from an earlier run
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
-    phase = Phases()
     start = time.perf_counter()
-    customized = {t: customized_t2i(cfg, t, out / "work" / t, phase) for t in cfg.targets}
-    parts = [video_model_part(cfg, vm, customized, out / "work", gen, phase) for vm in models]
+    plan = Plan(cfg, models, out / "work", gen)
+    results, seconds = run_tasks(plan.tasks, cfg.jobs or default_jobs(), out / "work" / "logs")
+    parts = [video_model_part(cfg, plan, vm, results) for vm in models]
     sections = {name: variants for part in parts for name, variants in part.sections.items()}
-    conditional = conditional_sections(cfg, models[0], customized, out / "work", gen, phase)
-    sections |= conditional
     findings = sum((part.findings for part in parts[1:]), parts[0].findings)
-    for name, variants in conditional.items():  # Still-Moving + ControlNet minus naive injection + ControlNet
-        by = {v.id: v for v in variants}
+    for target in [t for t in cfg.targets if plan.conditional(t) in results]:
+        variants = sections[section_name(target)] = results[plan.conditional(target)]
+        by = {v.id: v for v in variants}  # Still-Moving + ControlNet minus naive injection + ControlNet
         columns = list(DEMO_METRICS) + list(TRACK_METRICS)
-        findings.differences[name] = differences(by[OURS_CONTROL.id], by[NAIVE_CONTROL.id], columns, cfg.seed)
-    # The drift study: on the first video model, reusing its section's weight-1 variants.
-    points = drift_study(
-        replace(cfg, model=models[0].model, motion_adapter=models[0].motion_adapter),
-        parts[0].sections,
-        out / "work",
-        gen,
-        phase,
-    )
-    timings = {**phase.seconds, "total": round(time.perf_counter() - start, 1)}
+        findings.differences[section_name(target)] = differences(
+            by[OURS_CONTROL.id], by[NAIVE_CONTROL.id], columns, cfg.seed
+        )
+    main = by_id(cfg.drift_target, sections[cfg.drift_target]) if drift_weights(cfg) else {}
+    drift_runs = {w: results[plan.drift(w)] for w in drift_weights(cfg) if w != 1.0}
+    points = drift_points(model_config(cfg, models[0]), main, drift_runs, out / "work")
+    timings = {**seconds, "total": round(time.perf_counter() - start, 1)}
     record = {
         **findings.record(),
         "drift_study": drift_record(points),
