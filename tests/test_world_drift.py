@@ -6,8 +6,17 @@ import pytest
 from stillmoving.data.video_io import write_image
 from stillmoving.training.config import StyleLoRAConfig
 from stillmoving.training.style_lora import train_style_lora
-from stillmoving.world.drift import DriftPoint, drift_html, drift_point, drift_record, plot_drift, relative_drift
-from stillmoving.world.legend import CONSISTENCY, SPEED
+from stillmoving.world.claims import FAILS, HOLDS
+from stillmoving.world.drift import (
+    DriftPoint,
+    drift_claims,
+    drift_html,
+    drift_point,
+    drift_record,
+    plot_drift,
+    relative_drift,
+)
+from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY, SPEED
 from stillmoving.world.variants import Variant
 
 
@@ -41,11 +50,11 @@ def test_drift_is_zero_without_the_lora_and_linear_in_its_weight(tiny_dir, lora)
     assert one > 0 and two == pytest.approx(2 * one, rel=1e-3)  # W + s B A: the change scales with s
 
 
-def variant(name: str, consistency: list[float]) -> Variant:
+def variant(name: str, consistency: list[float], artifact: float = 0.1) -> Variant:
     v = Variant(name, "")
     for i, c in enumerate(consistency):
         v.add(np.zeros((2, 4, 4, 3), np.uint8), f"prompt {i // 2}", i % 2)
-        v.metrics.append({"consistency": c, "speed": 1.0})
+        v.metrics.append({"consistency": c, "speed": 1.0, "fidelity": 0.5, "artifact": artifact + 0.01 * i})
     return v
 
 
@@ -72,3 +81,27 @@ def test_the_section_has_the_figure_and_a_row_per_weight(tmp_path):
     html = drift_html(points(), [CONSISTENCY, SPEED], "crayon")
     assert '<img src="drift.png"' in html and html.count("<tr><th>") == 3 and "+0.100 [+0.100, +0.100]" in html
     assert plot_drift(points(), tmp_path / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_worse_is_judged_at_the_lightest_drift_and_better_at_the_heaviest():
+    columns = [FIDELITY, CONSISTENCY, ARTIFACT]
+    naive_light, ours_light = variant("n", [0.8, 0.7, 0.6, 0.5]), variant("o", [0.7, 0.6, 0.5, 0.4])  # worse by 0.1
+    naive_heavy, ours_heavy = variant("n", [0.5] * 4, artifact=0.3), variant("o", [0.5] * 4, artifact=0.2)
+    points = [
+        drift_point(2.0, 0.2, naive_heavy, ours_heavy, columns, seed=0),
+        drift_point(0.5, 0.05, naive_light, ours_light, columns, seed=0),
+        drift_point(1.0, 0.1, naive_light, naive_light, columns, seed=0),
+    ]
+    light, heavy = drift_claims(points, "crayon")
+    assert (light.scope, light.name, light.verdict) == (
+        "crayon at LoRA weight 0.5 (drift 0.050)",
+        "no_worse_than_naive",
+        FAILS,
+    )
+    assert (heavy.scope, heavy.name, heavy.verdict) == (
+        "crayon at LoRA weight 2 (drift 0.200)",
+        "better_than_naive",
+        HOLDS,
+    )
+    assert heavy.intervals["artifact"].high == pytest.approx(-0.1)  # fewer artifacts in every pair
+    assert drift_claims(points[:1], "crayon") == []  # one weight: nothing to compare

@@ -53,6 +53,7 @@ from stillmoving.world.claims import (
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, conditional_variants, references, section_name
 from stillmoving.world.drift import (
     FIGURE,
+    drift_claims,
     drift_html,
     drift_point,
     drift_record,
@@ -581,6 +582,7 @@ def run_demo(cfg: DemoConfig) -> Path:
     main = by_id(cfg.drift_target, sections[cfg.drift_target]) if drift_weights(cfg) else {}
     drift_runs = {w: results[plan.drift(w)] for w in drift_weights(cfg) if w != 1.0}
     points = drift_points(model_config(cfg, models[0]), main, drift_runs, out / "work")
+    findings.claims += drift_claims(points, cfg.drift_target)
     timings = {**seconds, "total": round(time.perf_counter() - start, 1)}
     record = {
         **findings.record(),

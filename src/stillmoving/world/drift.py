@@ -4,7 +4,8 @@ The style LoRA is fused at several weights s (W + s * B A), so one trained custo
 whose drift, the relative change of the T2I UNet's weights ||W_M1 - W_M|| / ||W_M||, grows linearly with s.
 At each weight the demo generates naive injection and Still-Moving (spatial adapters trained at that
 weight) on the same prompts and seeds, and reports Still-Moving minus naive injection for every metric
-with its paired 95% interval, and a figure of consistency, artifacts and speed against the drift.
+with its paired 95% interval, and a figure of consistency, artifacts and speed against the drift; and it
+judges two claims on it (`drift_claims`): no worse at the lightest drift, better at the heaviest.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from stillmoving.files import atomic_write
 from stillmoving.injection import relative_distance, t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v
-from stillmoving.world.claims import NAIVE, OURS, describe, differences
+from stillmoving.world.claims import NAIVE, OURS, Claim, better_than_naive, describe, differences, no_worse_than_naive
 from stillmoving.world.legend import Metric
 from stillmoving.world.stats import Interval
 from stillmoving.world.variants import Variant, summarize
@@ -50,6 +51,16 @@ def drift_point(
     weight: float, drift: float, naive: Variant, ours: Variant, columns: list[Metric], seed: int
 ) -> DriftPoint:
     return DriftPoint(weight, drift, naive, ours, differences(ours, naive, columns, seed))
+
+
+def drift_claims(points: list[DriftPoint], target: str) -> list[Claim]:
+    """The issue's two targets read on the drift study: at the lightest drift, where naive injection still
+    works, Still-Moving is no worse; at the heaviest, where it breaks, Still-Moving is better."""
+    if len(points) < 2:
+        return []
+    light, heavy = min(points, key=lambda p: p.drift), max(points, key=lambda p: p.drift)
+    scope = lambda p: f"{target} at LoRA weight {p.lora_weight:g} (drift {p.drift:.3f})"  # noqa: E731
+    return [no_worse_than_naive(scope(light), light.gap), better_than_naive(scope(heavy), heavy.gap)]
 
 
 def _means(variant: Variant) -> dict[str, float]:
