@@ -75,7 +75,7 @@ TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-o
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo; the defaults take about 11 minutes on 2 CPU cores (README), `quick()` far less."""
+    """Sizes of the demo; the defaults take 9-11 minutes on 2 CPU cores (README), `quick()` far less."""
 
     output_dir: str = "demo-report"  # the report folder
     model: str | None = None  # a T2V of the user's instead of the shipped ones (then the only video model)
