@@ -1,4 +1,5 @@
-"""The motion adapter: which modules it touches, identity at init, the alpha knob, diffusers format."""
+"""The motion adapter: which modules it touches, identity at init, a random init from the seed alone, the alpha knob,
+diffusers format."""
 
 import re
 
@@ -47,10 +48,34 @@ def test_up_projection_starts_at_zero_and_down_is_random(tiny_pipe):
     assert all(p.abs().sum() > 0 for p in downs)
 
 
+def seeded_adapter(tiny_dir, seed: int | None, global_draws: int) -> dict[str, torch.Tensor]:
+    """A fresh adapter's weights, injected after `global_draws` numbers were drawn from the global RNG (as loading a
+    model draws them: a single file otherwise than a folder), with A_down from `seed` (None: peft's own draw)."""
+    unet = AnimateDiffPipeline.from_pretrained(tiny_dir).unet
+    torch.manual_seed(0)
+    torch.rand(global_draws)
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    return MotionLoRA.inject(unet, rank=4, generator=generator).state_dict()
+
+
+def test_a_seeded_adapter_depends_on_its_seed_alone(tiny_dir):
+    same, after_more_draws, other_seed = (seeded_adapter(tiny_dir, s, n) for s, n in [(0, 1), (0, 1000), (1, 1)])
+    assert same.keys() == after_more_draws.keys()
+    assert all(torch.equal(v, after_more_draws[k]) for k, v in same.items())
+    downs = [k for k in same if "lora_A" in k]
+    assert len(downs) == 42 and not any(torch.equal(same[k], other_seed[k]) for k in downs)
+    # peft's bound for its kaiming-uniform (a = sqrt 5) A: 1 / sqrt(in_features)
+    assert all(0 < same[k].abs().max() <= same[k].shape[1] ** -0.5 for k in downs)
+    assert all(torch.count_nonzero(v) == 0 for k, v in same.items() if "lora_B" in k)
+    unseeded = [seeded_adapter(tiny_dir, None, n) for n in (1, 1000)]  # why the seed: peft draws on the global RNG
+    assert not torch.equal(unseeded[0][downs[0]], unseeded[1][downs[0]])
+
+
+@pytest.mark.parametrize("seeded", [False, True])
 @pytest.mark.parametrize("scale", [1.0, 0.0, -1.0])
-def test_fresh_adapter_is_identity_at_any_scale(tiny_pipe, scale):
+def test_fresh_adapter_is_identity_at_any_scale(tiny_pipe, scale, seeded):
     base = generate(tiny_pipe)
-    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4)
+    motion = MotionLoRA.inject(tiny_pipe.unet, rank=4, generator=torch.Generator().manual_seed(0) if seeded else None)
     tiny_pipe.motion_lora = motion
     assert torch.equal(generate(tiny_pipe, motion_scale=scale), base)
 

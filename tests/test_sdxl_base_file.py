@@ -1,8 +1,8 @@
 """An SDXL base as one file (sd_xl_base_1.0.safetensors, a civitai SDXL checkpoint: the original SGM layout) as
 `--model`, with SDXL motion modules, shaped by `--config-dir`'s configs and tokenizers (else SDXL base 1.0's configs
 shipped in formats/configs/sdxl): the tiny SDXL model written in that layout loads to the same weights and frames as
-its diffusers folder, through the API and the CLI, and customizes (stage 2) and generates as that folder does; what
-it lacks is refused in one line."""
+its diffusers folder, through the API and the CLI, and trains a motion adapter (stage 1), customizes (stage 2) and
+generates as that folder does; what it lacks is refused in one line."""
 
 import shutil
 
@@ -19,12 +19,13 @@ from test_formats import _ldm_vae
 from test_sdxl import SPATIAL_LAYERS, original_layout
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from stillmoving.adapters.motion import WEIGHT_NAME
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.video_io import read_video
 from stillmoving.formats import SHIPPED_SDXL_CONFIGS
 from stillmoving.loading import load_t2v
 from stillmoving.pipeline import StillMovingSDXLPipeline
-from stillmoving.run_folder import SPATIAL_ADAPTERS, read_customization
+from stillmoving.run_folder import MOTION_ADAPTER, SPATIAL_ADAPTERS, read_customization
 
 COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 VIDEO = ["--prompt", "a red circle", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2"]
@@ -156,3 +157,20 @@ def test_customize_and_generate_from_the_file_equal_the_folders(sdxl, tmp_path, 
     frames_of = {name: read_video(tmp_path / f"{name}.gif") for name in ("file", "folder")}
     assert frames_of["file"].shape == (4, 32, 32, 3)
     assert np.array_equal(frames_of["file"], frames_of["folder"])
+
+
+def test_motion_adapter_train_on_the_file_equals_the_folders(sdxl, tmp_path, capsys, monkeypatch):
+    """Stage 1 (`motion-adapter train`, 2 steps) with the single file + SDXL motion modules as `--model`: the motion
+    adapter equals, tensor for tensor, that of the same run on the diffusers folder (its random A_down comes from
+    --seed, not from what loading drew from the global RNG)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    common = ["motion-adapter", "train", "--motion-modules", sdxl / "motion_modules", "--rank", "2"]
+    common += ["--sample-prompt", "a red circle moving left", "--num-sampled-videos", "1", *SMALL]
+    file = ["--model", sdxl / "sdxl_base.safetensors", "--config-dir", sdxl / "configs"]
+    for name, model in {"file": file, "folder": ["--model", sdxl / "t2i"]}.items():
+        code, _, err = run(capsys, monkeypatch, *common, *model, "-o", tmp_path / name)
+        assert code == 0, err
+    from_file, from_folder = (load_file(tmp_path / name / MOTION_ADAPTER / WEIGHT_NAME) for name in ("file", "folder"))
+    assert from_file.keys() == from_folder.keys()
+    assert any(torch.count_nonzero(v) for k, v in from_file.items() if "lora_B" in k)  # trained: A_up is zero at init
+    assert all(torch.equal(v, from_folder[k]) for k, v in from_file.items())

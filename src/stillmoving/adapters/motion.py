@@ -12,6 +12,7 @@ stored in diffusers' LoRA format, so a plain `AnimateDiffPipeline` can `load_lor
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,14 +106,29 @@ class MotionLoRA:
         self.set_scale(1.0)
 
     @classmethod
-    def inject(cls, unet: UNetMotionModel, rank: int = 16, name: str = ADAPTER_NAME) -> MotionLoRA:
-        """Add a fresh adapter (A_up = 0, so the model is unchanged) to every temporal q/k/v projection."""
+    def inject(
+        cls, unet: UNetMotionModel, rank: int = 16, name: str = ADAPTER_NAME, generator: torch.Generator | None = None
+    ) -> MotionLoRA:
+        """Add a fresh adapter (A_up = 0, so the model is unchanged) to every temporal q/k/v projection; its random
+        A_down from `generator`, else from peft's draw on the global RNG."""
         if not motion_target_modules(unet):
             raise StillMovingError("the video UNet has no motion modules to adapt (is it a UNetMotionModel?)")
         # lora_alpha == r makes peft's own scaling 1, so alpha is exactly the adapter weight set below.
         config = LoraConfig(r=rank, lora_alpha=rank, target_modules=target_pattern(unet), init_lora_weights=True)
         peft_ready(unet).add_adapter(config, adapter_name=name)
-        return cls(unet, name)
+        motion = cls(unet, name)
+        if generator is not None:
+            motion._draw_down(generator)
+        return motion
+
+    def _draw_down(self, generator: torch.Generator) -> None:
+        """A_down of every wrapped projection drawn again from `generator`, in module order, as peft draws it
+        (kaiming-uniform, a = sqrt 5; peft's `reset_lora_parameters` takes no generator, only the global RNG)."""
+        with torch.no_grad():
+            for layer in self.layers:
+                down = layer.lora_A[self.name].weight  # (r, in_features)
+                fresh = torch.nn.init.kaiming_uniform_(torch.empty(down.shape), a=math.sqrt(5), generator=generator)
+                down.copy_(fresh)  # drawn on the CPU: the same values whatever the adapter's device and dtype
 
     @classmethod
     def load(cls, unet: UNetMotionModel, path: str | Path, name: str = ADAPTER_NAME) -> MotionLoRA:

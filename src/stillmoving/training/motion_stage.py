@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import torch
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
@@ -65,7 +66,9 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     backend = backend_of(pipe)  # the family: SD1.5, SDXL
     text_table = backend.encode_prompts(bank.prompts).to(accelerator.device)
 
-    motion = MotionLoRA.inject(pipe.unet, rank=cfg.rank)
+    # A_down from the seed alone: not from what loading V drew from the global RNG (a single file, a folder)
+    init = torch.Generator().manual_seed(cfg.seed)
+    motion = MotionLoRA.inject(pipe.unet, rank=cfg.rank, generator=init)
     motion.set_scale(1.0)  # train at alpha = 1: frozen videos
     cast_training_params(pipe.unet)  # adapters in fp32 under mixed precision
     model = VideoDenoiser(pipe.unet, backend=backend)
