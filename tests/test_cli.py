@@ -3,10 +3,12 @@
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import save_customized_unet
 from diffusers import UNet2DConditionModel
+from PIL import Image
 from safetensors import safe_open
 
 from stillmoving import cli
@@ -140,6 +142,21 @@ def test_generate_from_a_customization_folder(custom_run, workdir, capsys, monke
     assert "device: cpu, dtype: float32" in err.splitlines()  # what --device auto and --dtype auto chose
 
 
+def test_generate_spatial_scale_zero_is_naive_injection(custom_run, tiny_dir, customized, workdir, capsys, monkeypatch):
+    size = ["--prompt", "a sks dog", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2"]
+    frames = {}
+    for name, source in (
+        ("scale 0", ["--customization", custom_run, "--spatial-scale", "0"]),
+        ("naive", ["--model", tiny_dir, "--customized", customized]),
+        ("scale 1", ["--customization", custom_run]),
+    ):
+        code, _, err = run(capsys, monkeypatch, "generate", *source, *size, "--device", "cpu", "-o", workdir / name)
+        assert code == 0, err
+        frames[name] = [np.asarray(Image.open(f)) for f in sorted((workdir / name).rglob("*.png"))]
+    assert len(frames["naive"]) == 4 and all(np.array_equal(a, b) for a, b in zip(frames["scale 0"], frames["naive"]))
+    assert not all(np.array_equal(a, b) for a, b in zip(frames["scale 1"], frames["naive"]))
+
+
 def test_info_describes_both_adapter_kinds(custom_run, motion_run, capsys, monkeypatch):
     code, out, _ = run(capsys, monkeypatch, "info", custom_run)
     assert code == 0 and "spatial adapters" in out and "up_blocks.1.attentions.1 (32 ch)" in out
@@ -216,6 +233,13 @@ GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one lin
     ("zero-steps", ["--steps", "0"], "error: --steps must be at least 1, not 0"),
     ("zero-frames", ["--num-frames", "0"], "error: --num-frames must be at least 1, not 0"),
     ("negative-guidance", ["--guidance-scale", "-1"], "error: --guidance-scale must be at least 0, not -1.0"),
+    ("infinite-guidance", ["--guidance-scale", "inf"], "error: --guidance-scale must be a finite number, not inf"),
+    ("negative-spatial-scale", ["--spatial-scale", "-1"], "error: --spatial-scale must be at least 0, not -1.0"),
+    (
+        "spatial-scale-without-adapters",
+        ["--spatial-scale", "0.5"],
+        "error: --spatial-scale needs spatial adapters (--spatial-adapters or --customization)",
+    ),
     (
         "unknown-suffix",
         ["-o", "video.xyz"],

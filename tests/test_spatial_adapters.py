@@ -115,6 +115,17 @@ def test_trained_adapters_change_frames_and_detach_restores(tiny_pipe):
     assert torch.equal(generate(tiny_pipe), base)
 
 
+def test_scale_weighs_each_adapter_like_a_lora_weight_and_zero_is_naive_injection(tiny_pipe, tmp_path):
+    naive = generate(tiny_pipe)
+    path = perturbed(tiny_pipe.unet).save(tmp_path / "a.safetensors")
+    tiny_pipe.load_spatial_adapters(path, scale=0.0)
+    assert torch.equal(generate(tiny_pipe), naive)  # x + (x A_down)(0 A_up) is x exactly
+    full, half = SpatialAdapters.load(path), tiny_pipe.load_spatial_adapters(path, scale=0.5)
+    x = torch.randn(2, 32, 4, 4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(half.layers[0](x) - x, 0.5 * (full.layers[0](x) - x))
+    assert not torch.equal(generate(tiny_pipe), naive)
+
+
 def _adapter_grads(unet, adapters, checkpointing: bool):
     unet.requires_grad_(False)
     if checkpointing:

@@ -204,6 +204,10 @@ def generate(
     spatial_adapters: Annotated[str | None, typer.Option(help="Spatial-adapter file.")] = None,
     motion_adapter: Annotated[str | None, typer.Option(help="Motion adapter (needed for --motion-scale != 0).")] = None,
     motion_scale: Annotated[float, typer.Option(help="alpha: 0 normal motion, 1 static, -1 more motion.")] = 0.0,
+    spatial_scale: Annotated[
+        float,
+        typer.Option(help="Strength of the spatial adapters, as a LoRA's weight: 1 as trained, 0 naive injection."),
+    ] = 1.0,
     negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
     num_frames: Annotated[
         int | None, typer.Option(help="Frames (default: the control/input video's, else 16).")
@@ -283,7 +287,14 @@ def generate(
     from stillmoving.inference import check_long_video, generate_videos, use_long_video
     from stillmoving.loading import assemble_pipeline, check_num_frames
     from stillmoving.run_folder import merge_customization, read_customization
-    from stillmoving.validation import check_device, check_dtype, check_generation, check_model_files, native_size
+    from stillmoving.validation import (
+        check_device,
+        check_dtype,
+        check_generation,
+        check_model_files,
+        check_spatial_scale,
+        native_size,
+    )
 
     sources = read_customization(customization) if customization else {}
     given = dict(
@@ -298,6 +309,7 @@ def generate(
     )
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
+    check_spatial_scale(spatial_scale, files["spatial_adapters"])
     trained = f"customization {customization}" if customization else None  # its adapters' setting, or say so
     sampler = resolved_sampler(  # given, else recorded, else defaults
         sources.get("sampler"), scheduler, lcm_lora, steps, guidance_scale,
@@ -314,7 +326,7 @@ def generate(
     device = check_device(device)
     weights = check_dtype(dtype, device)
     console.print(f"device: {device}, dtype: {str(weights).removeprefix('torch.')}", highlight=False)
-    pipe = assemble_pipeline(**files, device=device, dtype=weights)
+    pipe = assemble_pipeline(**files, device=device, dtype=weights, spatial_scale=spatial_scale)
     check_num_frames(pipe, num_frames, context_length)
     pipe = conditional_pipeline(pipe, conditioning)
     use_long_video(pipe, context_length, context_stride, free_init_iterations if free_init else None)

@@ -342,9 +342,10 @@ def assemble_pipeline(
     config_dir: str | None = None,
     domain_adapter=None,
     sampler=None,
+    spatial_scale: float = 1.0,
 ) -> StillMovingPipeline:
     """V (its domain adapter fused, its few-step setting applied), with M1 injected when given, spatial adapters
-    attached, and the motion adapter loaded (alpha 0)."""
+    attached at strength `spatial_scale`, and the motion adapter loaded (alpha 0)."""
     pipe = load_t2v(
         model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter, sampler=sampler
     )
@@ -355,7 +356,7 @@ def assemble_pipeline(
         pipe.load_motion_adapter(motion_adapter)
     pipe.to(device)
     if spatial_adapters:
-        pipe.load_spatial_adapters(spatial_adapters)
+        pipe.load_spatial_adapters(spatial_adapters, spatial_scale)
     return pipe
 
 

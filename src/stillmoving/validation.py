@@ -20,9 +20,11 @@ SD_VAE_FACTOR = 8  # Stable Diffusion's VAE: 4 blocks, 3 downsamplings
 
 
 def at_least(flag: str, value: float, minimum: float) -> None:
-    """Refuse a number below `minimum`, or not a number at all (NaN compares false with everything)."""
+    """Refuse a number below `minimum`, or not a number at all (NaN compares false with everything), or infinite."""
     if not value >= minimum:
         raise StillMovingError(f"{flag} must be at least {minimum}, not {value}")
+    if value == float("inf"):
+        raise StillMovingError(f"{flag} must be a finite number, not {value}")
 
 
 def one_of(flag: str, value: str, choices) -> None:
@@ -158,6 +160,12 @@ def check_model_files(
         from stillmoving.few_step import check_sampler, parse_sampler
 
         check_sampler(parse_sampler(sampler))
+
+
+def check_spatial_scale(scale: float, spatial_adapters: str | None) -> None:
+    at_least("--spatial-scale", scale, 0)
+    if scale != 1.0 and not spatial_adapters:
+        raise StillMovingError("--spatial-scale needs spatial adapters (--spatial-adapters or --customization)")
 
 
 def check_generation(

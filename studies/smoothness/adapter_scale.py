@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.loading import assemble_pipeline
 from stillmoving.run_folder import SPATIAL_ADAPTERS
 from stillmoving.world.claims import OURS
@@ -28,14 +27,6 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "no_motion_adapter"))
 from freeze import m1_args  # noqa: E402
 
 KEYS = ("speed", "fidelity", "shape_consistency", "color_consistency", "smoothness", "consistency", "artifact")
-
-
-def scaled(adapters: Path, s: float, out: Path) -> Path:
-    spatial = SpatialAdapters.load(adapters)
-    with torch.no_grad():
-        for layer in spatial.layers:
-            layer.up.mul_(s)
-    return spatial.save(out / f"adapters_{s:g}.safetensors")
 
 
 def main(demo: Path, target: str, out: Path, scales: list[float]) -> None:
@@ -50,8 +41,9 @@ def main(demo: Path, target: str, out: Path, scales: list[float]) -> None:
     trained = demo / "work" / target / "animatediff" / OURS.id / SPATIAL_ADAPTERS
     rows = []
     for s in scales:
-        spatial = str(scaled(trained, s, out))
-        pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=spatial)
+        pipe = assemble_pipeline(
+            cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=str(trained), spatial_scale=s
+        )
         variant = score(generate(pipe, prompts, gen, cfg.seeds), target, VariantKind("v", "v"), "")
         row = {"scale": s, **{k: float(np.nanmean([m[k] for m in variant.metrics])) for k in KEYS}}
         row["per_video_smoothness"] = [round(m["smoothness"], 3) for m in variant.metrics]

@@ -172,6 +172,14 @@ class SpatialAdapters(torch.nn.Module):
             raise StillMovingError("the UNet has no ResNet blocks or spatial transformers to adapt")
         return cls(placements, rank, generator)
 
+    @torch.no_grad()
+    def scale_(self, scale: float) -> SpatialAdapters:
+        """Every A_up times `scale`, in place: the adapters' strength at inference, as a LoRA's weight (each layer's
+        output becomes x + scale * (x A_down) A_up; 0 is naive injection, 1 the adapters as trained)."""
+        for layer in self.layers:
+            layer.up.mul_(scale)
+        return self
+
     def attach(self, unet: torch.nn.Module) -> SpatialAdapters:
         """Hook every adapter onto the output of its layer in `unet` (same architecture required)."""
         found = spatial_placements(unet)
