@@ -65,11 +65,14 @@ def test_a_worker_that_dies_is_one_error_naming_its_task_and_log(tmp_path):
         run_tasks([Task("dying", die, (0,))], 2, tmp_path)
 
 
-def test_a_graph_naming_an_unknown_or_repeated_task_is_refused(tmp_path):
+def test_a_graph_naming_an_unknown_repeated_or_later_task_is_refused(tmp_path):
     with pytest.raises(ValueError):
         run_tasks([Task("a", seeded_sum, (1,), after=("z",))], 1, tmp_path)
     with pytest.raises(ValueError):
         run_tasks([Task("a", seeded_sum, (1,)), Task("a", seeded_sum, (2,))], 1, tmp_path)
+    cycle = [Task("a", seeded_sum, (1,), after=("b",)), Task("b", seeded_sum, (2,), after=("a",))]
+    with pytest.raises(ValueError, match="listed before it"):  # a cycle, or an order one job could not run
+        run_tasks(cycle, 2, tmp_path)
 
 
 def test_one_worker_per_core_at_most_four():

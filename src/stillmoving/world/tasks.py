@@ -47,8 +47,8 @@ def run_tasks(tasks: list[Task], jobs: int, logs: Path) -> tuple[dict[str, Any],
     (which must list a task after those it waits for), their progress bars below their line; with more, in
     `jobs` processes of `cpus // jobs` threads each, each task's own output in `logs`/<name>.log."""
     names = [t.name for t in tasks]
-    if len(set(names)) != len(names) or any(a not in names for t in tasks for a in t.after):
-        raise ValueError("task names must be unique and every `after` must name a task")
+    if len(set(names)) != len(names) or any(a not in names[:i] for i, t in enumerate(tasks) for a in t.after):
+        raise ValueError("task names must be unique and every `after` must name a task listed before it")
     if jobs <= 1:
         return _run_here(tasks)
     return _run_in_workers(tasks, jobs, logs)
