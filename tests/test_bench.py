@@ -22,6 +22,18 @@ STAGE_FIELDS = {
     "first_step_seconds",
     "error",
 }
+PRESET_FIELDS = {
+    *("preset", "num_frames", "height", "width", "unet_parameters"),
+    *("stages", "ratios", "generation", "customize"),
+}
+RATIOS = {"motion_over_floor", "spatial_over_floor", "straightforward_over_spatial"}
+GENERATION_FIELDS = {
+    *("denoising_steps", "videos", "seconds_per_video", "seconds_per_video_with_spatial_adapters"),
+    *("spatial_overhead_percent", "seconds", "seconds_with_spatial_adapters", "error"),
+}
+WHOLE_FIELDS = {"steps", "items", "stillmoving", "stillmoving_cached_priors", "straightforward", "speedup"}
+WHOLE_FIELDS |= {"speedup_cached_priors"}
+RUN_FIELDS = {"sampling_seconds", "training_seconds", "total_seconds", "peak_memory_mb"}
 
 
 @pytest.fixture
@@ -56,7 +68,16 @@ def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread
     assert report["settings"]["presets"] == ["tiny"] and report["settings"]["steps"] == 1
     assert report["environment"]["device_name"] == "cpu" and report["memory_measure"]
     (result,) = report["presets"]
-    assert (result["preset"], result["num_frames"], result["height"]) == ("tiny", PRESETS["tiny"].num_frames, 32)
+    check_preset_result(result, "tiny", customize=(2, 1))
+
+
+def check_preset_result(result: dict, preset: str, customize: tuple[int, int] | None) -> None:
+    """Every field of one preset's report (CPU), the ratios from the timings; `customize`: (steps, items) of the
+    whole-command comparison, or None when it did not run."""
+    size = PRESETS[preset]
+    assert (result["preset"], result["num_frames"]) == (preset, size.num_frames)
+    assert (result["height"], result["width"]) == (size.resolution, size.frame_width)
+    assert set(result) == PRESET_FIELDS and result["unet_parameters"] > 0
     stages = result["stages"]
     assert set(stages) == STAGES
     for name, stage in stages.items():
@@ -73,11 +94,13 @@ def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread
 
     seconds = {name: stage["seconds_per_step"] for name, stage in stages.items()}
     ratios = result["ratios"]
+    assert set(ratios) == RATIOS
     assert ratios["motion_over_floor"] == pytest.approx(seconds["motion"] / seconds["floor"])
     assert ratios["spatial_over_floor"] == pytest.approx(seconds["spatial"] / (2 * seconds["floor"]))
     assert ratios["straightforward_over_spatial"] == pytest.approx(seconds["straightforward"] / seconds["spatial"])
 
     gen = result["generation"]
+    assert set(gen) == GENERATION_FIELDS and gen["error"] is None
     assert gen["seconds_per_video"] > 0 and gen["seconds_per_video_with_spatial_adapters"] > 0
     assert len(gen["seconds"]) == len(gen["seconds_with_spatial_adapters"]) == gen["videos"]
     assert gen["seconds_per_video"] == statistics.median(gen["seconds"])
@@ -85,9 +108,13 @@ def test_bench_tiny_writes_every_field(capsys, monkeypatch, tmp_path, one_thread
     assert gen["spatial_overhead_percent"] == pytest.approx(overhead)
 
     whole = result["customize"]
-    assert (whole["steps"], whole["items"]) == (2, 1)
+    if customize is None:
+        assert whole is None
+        return
+    assert set(whole) == WHOLE_FIELDS and (whole["steps"], whole["items"]) == customize
     for name in ("stillmoving", "stillmoving_cached_priors", "straightforward"):
         run_ = whole[name]
+        assert set(run_) == RUN_FIELDS
         assert run_["sampling_seconds"] > 0 and run_["training_seconds"] > 0
         assert run_["total_seconds"] >= run_["sampling_seconds"] + run_["training_seconds"] - 1e-6
     assert whole["speedup"] == pytest.approx(
@@ -129,6 +156,31 @@ def test_stages_are_timed_in_interleaved_rounds_and_reported_as_medians(monkeypa
     assert (results["a"].seconds, results["b"].seconds) == (1.0, 3.0)
     assert results["a"].flops == 0 and results["a"].error is None
     assert results["c"].error == "out of memory" and results["c"].seconds is None
+
+
+def test_generation_out_of_gpu_memory_is_reported_and_keeps_the_training_figures(monkeypatch):
+    """A video that does not fit the GPU (AnimateDiff-SDXL decodes 16 frames of 1024 px at once) is reported as
+    "out of memory" in the generation row, as a training step that does not fit is in its own, instead of ending
+    the run before any figure is written."""
+    from stillmoving.adapters.spatial import SpatialAdapters
+    from stillmoving.bench import run as bench_run
+    from stillmoving.bench import tables
+
+    def out_of_memory(*args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(bench_run, "_timed_call", out_of_memory)
+    spatial = SpatialAdapters({"down_blocks.0.resnets.0": 8}, rank=2)
+    gen = bench_run.bench_generation(None, PRESETS["tiny"], spatial, torch.device("cpu"), videos=2)
+    assert (gen.error, gen.seconds_per_video, gen.spatial_overhead_percent, gen.seconds) == (
+        "out of memory",
+        None,
+        None,
+        [],
+    )
+    result = bench_run.PresetResult("tiny", 4, 32, 32, 1, {}, {}, gen)
+    row = next(iter(tables.generation_table([result]).columns[2].cells))
+    assert row == "out of memory"
 
 
 def test_bench_unknown_preset_is_one_line_error(capsys, monkeypatch, tmp_path):

@@ -1,5 +1,6 @@
 """Issue 17's families as bench presets at their real sizes, built on the meta device: their parameter counts are
-the released models', and `stillmoving bench --device meta` counts FLOPs without a GPU.
+the released models', `stillmoving bench --device meta` counts FLOPs without a GPU, and the pipelines `--device cuda`
+times (random weights) fit together: text encoders, backend conditioning and UNet.
 
 Known figures: SD1.5's UNet 859,520,964 and SDXL's 2,567,463,684 parameters (the released unet/ folders;
 the SDXL report's "2.6B"); the motion modules' parameters times 4 bytes are the released fp32 files'
@@ -8,13 +9,16 @@ fp16 is text-to-video-ms-1.7b's 2.82 GB unet file, and the ModelScope report giv
 to temporal capabilities" (of 1.7B with the text encoder and the VAE)."""
 
 import json
+import tempfile
 
 import pytest
 import torch
 from test_cli import run
 
-from stillmoving.bench.cost import TEMPORAL
-from stillmoving.bench.models import video_unet
+from stillmoving.bench.cost import TEMPORAL, model_cost
+from stillmoving.bench.measure import count_flops
+from stillmoving.bench.models import BUILDERS, IMAGE_PROMPT, PRESETS, meta_batch, video_unet
+from stillmoving.bench.steps import Rig, floor_step, text_rows
 
 
 def counts(model: str) -> tuple[int, int]:
@@ -72,6 +76,28 @@ def test_bench_on_meta_refuses_the_cpu_presets(tmp_path, capsys, monkeypatch):
     assert code == 2 and "benchmarked on the CPU" in err
 
 
-def test_real_size_families_without_stages_are_meta_only(capsys, monkeypatch):
-    code, _, err = run(capsys, monkeypatch, "bench", "--preset", "animatediff-sdxl-1024", "--steps", "1")
-    assert code == 2 and "--device meta" in err and len(err.strip().splitlines()) == 1, err
+# The released models' VAE and text encoders: SD's VAE (SDXL's has SD's shapes), CLIP ViT-L and OpenCLIP ViT-bigG
+# with its projection (SDXL), OpenCLIP ViT-H's text tower (ModelScope/ZeroScope, as SD2.x).
+RELEASED = {
+    "animatediff-sdxl-1024": {"vae": 83_653_863, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840},
+    "zeroscope-576w": {"vae": 83_653_863, "text_encoder": 340_387_840},
+}
+
+
+@pytest.mark.parametrize("name", RELEASED)
+def test_real_size_pipelines_fit_together_on_the_meta_device(name):
+    """What `stillmoving bench --device cuda` builds for a real-size preset, built on the meta device: the VAE and
+    text encoders have the released models' parameters, the UNet is the one `--device meta` counts, and the floor
+    step, conditioned through the family's backend on the text its encoders give, counts exactly the FLOPs
+    `--device meta` reports (SDXL: the pooled text and time ids fit the UNet's added embedding)."""
+    preset = PRESETS[name]
+    with tempfile.TemporaryDirectory() as folder, torch.device("meta"):
+        pipe = BUILDERS[preset.model](preset, folder, 0)
+        with torch.no_grad():
+            text = text_rows(pipe, [IMAGE_PROMPT])  # (1, seq (+ pooled rows), dim)
+    parameters = {key: sum(p.numel() for p in getattr(pipe, key).parameters()) for key in RELEASED[name]}
+    assert parameters == RELEASED[name]
+    assert sum(p.numel() for p in pipe.unet.parameters()) == sum(counts(preset.model))
+    rig = Rig(pipe, meta_batch(pipe, preset, text), preset.num_frames, torch.float32, gradient_checkpointing=False)
+    rig.enter_floor()
+    assert count_flops(floor_step(rig)) == model_cost(name).floor_flops

@@ -5,8 +5,10 @@ per step (median of interleaved rounds, `measure.py`), peak memory and model FLO
 the spatial stage, the floor and the straightforward stage 2 (`steps.py`), seconds per generated video
 with and without spatial adapters, and optionally the whole `customize` command against a straightforward
 one (`whole.py`). On CUDA, MFU is FLOPs per step / seconds per step / the GPU's peak dense bf16 FLOP/s.
-All models are random or shipped (`models.py`): nothing is downloaded. The sd15 presets are SD1.5 +
-AnimateDiff mm_sd_v15_v2 shapes; they are meant for a GPU.
+All models are random or shipped (`models.py`): nothing is downloaded. The real-size presets (SD1.5 + AnimateDiff
+v2 or v3, AnimateDiff-SDXL, ModelScope/ZeroScope, random weights) are meant for a GPU, or for `--device meta`, which
+counts their parameters and FLOPs (`cost.py`); every stage conditions the UNet through the family's backend
+(`stillmoving.backends`), as training does.
 """
 
 from stillmoving.bench.models import PRESETS, Preset

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
-from diffusers import AnimateDiffPipeline
+from diffusers import DiffusionPipeline
 from diffusers.models.attention_processor import AttnProcessor
 
 from stillmoving.adapters.spatial import SpatialAdapters
@@ -62,11 +62,12 @@ class GenerationResult:
 
     denoising_steps: int
     videos: int  # timed calls of each kind, alternated, after one warm-up call of each
-    seconds_per_video: float  # median
-    seconds_per_video_with_spatial_adapters: float  # median
-    spatial_overhead_percent: float  # median over the pairs of (with / without - 1), in percent
+    seconds_per_video: float | None  # median; None when a call did not fit (see error)
+    seconds_per_video_with_spatial_adapters: float | None  # median
+    spatial_overhead_percent: float | None  # median over the pairs of (with / without - 1), in percent
     seconds: list[float] = field(default_factory=list)  # every timed call without adapters, in order
     seconds_with_spatial_adapters: list[float] = field(default_factory=list)  # and with, each right after
+    error: str | None = None  # "out of memory" when a call does not fit the device
 
 
 @dataclass
@@ -114,7 +115,7 @@ def check_settings(settings: BenchSettings) -> None:
     check_device(settings.device)
 
 
-def _timed_call(pipe: AnimateDiffPipeline, preset: Preset, device: torch.device, seed: int) -> float:
+def _timed_call(pipe: DiffusionPipeline, preset: Preset, device: torch.device, seed: int) -> float:
     """Seconds of one pipeline call, decoding included."""
     sync(device)
     start = time.perf_counter()
@@ -122,7 +123,7 @@ def _timed_call(pipe: AnimateDiffPipeline, preset: Preset, device: torch.device,
         PRIOR_PROMPT,
         num_frames=preset.num_frames,
         height=preset.resolution,
-        width=preset.resolution,
+        width=preset.frame_width,
         num_inference_steps=GENERATION_STEPS,
         generator=torch.Generator().manual_seed(seed),
         output_type="np",
@@ -132,17 +133,24 @@ def _timed_call(pipe: AnimateDiffPipeline, preset: Preset, device: torch.device,
 
 
 def bench_generation(
-    pipe: AnimateDiffPipeline, preset: Preset, spatial: SpatialAdapters, device: torch.device, videos: int
+    pipe: DiffusionPipeline, preset: Preset, spatial: SpatialAdapters, device: torch.device, videos: int
 ) -> GenerationResult:
     """Pipeline calls of the bare video model and with `spatial` attached (docs/method.md, stage 3), alternated so
     that a machine slowing down or speeding up weighs on both alike; the overhead is the median of each pair's
-    ratio, which a slow moment of the machine moves less than a ratio of two medians."""
+    ratio, which a slow moment of the machine moves less than a ratio of two medians. A call that runs out of GPU
+    memory is reported so, and the training figures measured before it are kept."""
     plain, adapted = [], []
-    for seed in range(videos + 1):
-        plain.append(_timed_call(pipe, preset, device, seed))
-        attach_spatial_adapters(pipe, spatial)
-        adapted.append(_timed_call(pipe, preset, device, seed))
+    try:
+        for seed in range(videos + 1):
+            plain.append(_timed_call(pipe, preset, device, seed))
+            attach_spatial_adapters(pipe, spatial)
+            adapted.append(_timed_call(pipe, preset, device, seed))
+            spatial.detach()
+    except torch.cuda.OutOfMemoryError:
         spatial.detach()
+        gc.collect()
+        torch.cuda.empty_cache()
+        return GenerationResult(GENERATION_STEPS, videos, None, None, None, error="out of memory")
     plain, adapted = plain[1:], adapted[1:]
     overhead = 100 * statistics.median(a / p - 1 for p, a in zip(plain, adapted))
     return GenerationResult(
@@ -215,7 +223,7 @@ def bench_preset(name: str, settings: BenchSettings) -> PresetResult:
         name,
         preset.num_frames,
         preset.resolution,
-        preset.resolution,
+        preset.frame_width,
         unet_parameters,
         stages,
         ratios,

@@ -16,16 +16,17 @@ import contextlib
 from collections.abc import Callable
 
 import torch
-from diffusers import AnimateDiffPipeline, AutoencoderKL
+from diffusers import AutoencoderKL, DiffusionPipeline
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.backends import SDXL, backend_of
 from stillmoving.bench.models import Batch
 from stillmoving.data.frozen import frozen_video, random_frozen_frames
 from stillmoving.losses import video_loss
 from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig
-from stillmoving.training.setup import VideoDenoiser, freeze, training_scheduler
+from stillmoving.training.setup import VideoDenoiser, enable_gradient_checkpointing, freeze, training_scheduler
 
 MOTION_RANK = MotionAdapterConfig.rank  # the training commands' defaults
 SPATIAL_RANK = CustomizeConfig.spatial_rank
@@ -34,21 +35,23 @@ LEARNING_RATE, MAX_GRAD_NORM = 1e-4, 1.0
 
 
 class Rig:
-    """One preset's video model with a motion adapter and spatial adapters, and the state of each stage."""
+    """One preset's video model with a motion adapter and spatial adapters, and the state of each stage. The
+    family's backend (`backends.backend_of`: SD1.5, SDXL, ModelScope/ZeroScope) conditions the UNet, as in training."""
 
     def __init__(
-        self, pipe: AnimateDiffPipeline, batch: Batch, num_frames: int, dtype: torch.dtype, gradient_checkpointing: bool
+        self, pipe: DiffusionPipeline, batch: Batch, num_frames: int, dtype: torch.dtype, gradient_checkpointing: bool
     ):
         self.pipe, self.batch, self.num_frames, self.dtype = pipe, batch, num_frames, dtype
-        self.modules = (pipe.unet, pipe.vae, pipe.text_encoder)
+        self.backend = backend_of(pipe)
+        self.modules = (pipe.unet, pipe.vae, *self.backend.text_encoders().values())
         freeze(*self.modules)
         pipe.to(dtype=dtype)  # frozen weights in the training precision, as training/setup.py loads them
         if gradient_checkpointing:
-            pipe.unet.enable_gradient_checkpointing()
+            enable_gradient_checkpointing(pipe.unet)
         self.motion = MotionLoRA.inject(pipe.unet, rank=MOTION_RANK)
         self.spatial = SpatialAdapters.for_unet(pipe.unet, SPATIAL_RANK).to(pipe.unet.device)
         self.scheduler = training_scheduler(pipe)
-        self.model = VideoDenoiser(pipe.unet, self.spatial)
+        self.model = VideoDenoiser(pipe.unet, self.spatial, self.backend)
         self.precision = (
             contextlib.nullcontext()
             if dtype == torch.float32  # (also on the meta device)
@@ -106,7 +109,7 @@ def optimizer_step(params: list[torch.nn.Parameter], optimizer: torch.optim.Opti
 
 def floor_step(rig: Rig) -> Callable[[], None]:
     """Forward and backward to the input latents; no parameter requires grad."""
-    model = VideoDenoiser(rig.pipe.unet)
+    model = VideoDenoiser(rig.pipe.unet, backend=rig.backend)
 
     def step():
         latents = rig.batch.prior_latents.detach().requires_grad_(True)
@@ -121,7 +124,7 @@ def motion_step(rig: Rig) -> Callable[[], None]:
     """Stage 1 (training/motion_stage.py): one random frame of each cached video, repeated, at alpha 1."""
     params = rig.motion.trainable_parameters()
     optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE)
-    model = VideoDenoiser(rig.pipe.unet)
+    model = VideoDenoiser(rig.pipe.unet, backend=rig.backend)
 
     def step():
         frozen = random_frozen_frames(rig.batch.prior_latents, rig.num_frames)  # (b, c, f, h, w)
@@ -158,8 +161,20 @@ def _encode_frames(vae: AutoencoderKL, pixels: torch.Tensor) -> torch.Tensor:
     return latents.unflatten(0, pixels.shape[:2]).transpose(1, 2)
 
 
+def text_rows(pipe: DiffusionPipeline, prompts: list[str]) -> torch.Tensor:
+    """The prompts text-encoded with autograd, in the rows the family's `Backend.encode_prompts` caches (SDXL: both
+    encoders through the pipeline's own `encode_prompt`, the pooled embedding in extra rows; `SDXL.prompt_rows`)."""
+    backend = backend_of(pipe)
+    if isinstance(backend, SDXL):
+        return backend.prompt_rows(prompts)
+    tokens = pipe.tokenizer(
+        prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt"
+    ).input_ids.to(pipe.text_encoder.device)
+    return pipe.text_encoder(tokens)[0]  # (b, seq, dim): CLIP's last hidden states
+
+
 def straightforward_loss(
-    pipe: AnimateDiffPipeline,
+    pipe: DiffusionPipeline,
     model: VideoDenoiser,
     scheduler,
     motion: MotionLoRA,
@@ -168,11 +183,9 @@ def straightforward_loss(
     prompts: list[str],
     num_frames: int,
 ) -> torch.Tensor:
-    """Stage 2's loss as it is easy to write: tokenize, text-encode and VAE-encode every frame, every step."""
-    tokens = pipe.tokenizer(
-        prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length, truncation=True, return_tensors="pt"
-    ).input_ids.to(images.device)
-    text = pipe.text_encoder(tokens)[0]
+    """Stage 2's loss as it is easy to write: tokenize, text-encode and VAE-encode every frame, every step. `model`
+    conditions the UNet through the family's backend."""
+    text = text_rows(pipe, prompts)
     frozen = _encode_frames(pipe.vae, images.unsqueeze(1).expand(-1, num_frames, -1, -1, -1))
     prior = _encode_frames(pipe.vae, prior_pixels)
     motion.set_scale(1.0)

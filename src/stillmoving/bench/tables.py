@@ -63,9 +63,9 @@ def generation_table(results: list[PresetResult]) -> Table:
         table.add_row(
             result.preset,
             str(gen.denoising_steps),
-            f"{gen.seconds_per_video:.3f}",
-            f"{gen.seconds_per_video_with_spatial_adapters:.3f}",
-            f"{gen.spatial_overhead_percent:+.1f}%",
+            gen.error or _fmt(gen.seconds_per_video, ".3f"),
+            _fmt(gen.seconds_per_video_with_spatial_adapters, ".3f"),
+            _fmt(gen.spatial_overhead_percent, "+.1f", "%"),
         )
     return table
 

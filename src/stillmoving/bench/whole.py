@@ -27,10 +27,10 @@ import torch
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
+from stillmoving.backends import backend_of
 from stillmoving.bench.measure import PeakMemory, sync
 from stillmoving.bench.models import IMAGE_PROMPT, PRIOR_PROMPT, Preset, build_video_model
 from stillmoving.bench.steps import LEARNING_RATE, MAX_GRAD_NORM, MOTION_RANK, optimizer_step, straightforward_loss
-from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
 from stillmoving.run_folder import CUSTOMIZE_RUN
 from stillmoving.training.config import CustomizeConfig
@@ -51,7 +51,7 @@ def prepare_folders(preset: Preset, seed: int, root: Path) -> tuple[Path, Path, 
         pipe.save_pretrained(model)
         adapter = MotionLoRA.inject(pipe.unet, rank=MOTION_RANK).save(root / "motion")
     m1 = root / "m1"
-    t2i_unet_from_t2v(pipe.unet).save_pretrained(m1)
+    backend_of(pipe).t2i_unet(pipe.unet).save_pretrained(m1)
     return Path(model), m1, Path(adapter)
 
 
@@ -79,7 +79,7 @@ def run_straightforward(cfg: CustomizeConfig, device: torch.device) -> dict:
         pipe = load_t2v(cfg.model).to(device)
         pipe.set_progress_bar_config(disable=True)
         m1 = load_customized(pipe, cfg.customized)
-        t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder)
+        t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder, m1.text_encoder_2)
         t2i.set_progress_bar_config(disable=True)
         common = dict(
             height=cfg.height,
@@ -100,14 +100,14 @@ def run_straightforward(cfg: CustomizeConfig, device: torch.device) -> dict:
             t2i(IMAGE_PROMPT, generator=torch.Generator().manual_seed(i), **common).images[0] * 2 - 1
             for i in range(cfg.num_images)
         ]  # (3, H, W)
-        pipe.inject_customized(m1.unet, m1.text_encoder)
+        pipe.inject_customized(m1.unet, m1.text_encoder, m1.text_encoder_2)
         sync(device)
         sampled = time.perf_counter()
         motion = MotionLoRA.load(pipe.unet, cfg.motion_adapter)
         spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank).to(device).attach(pipe.unet)
         params = spatial.trainable_parameters()
         optimizer = torch.optim.AdamW(params, lr=LEARNING_RATE)
-        model, scheduler = VideoDenoiser(pipe.unet, spatial), training_scheduler(pipe)
+        model, scheduler = VideoDenoiser(pipe.unet, spatial, backend_of(pipe)), training_scheduler(pipe)
         for step in range(cfg.steps):
             loss = straightforward_loss(
                 pipe,
@@ -147,7 +147,7 @@ def compare_customize(preset: Preset, settings) -> dict:
             num_images=settings.customize_items,
             num_prior_videos=settings.customize_items,
             height=preset.resolution,
-            width=preset.resolution,
+            width=preset.frame_width,
             num_frames=preset.num_frames,
             steps=settings.customize_steps,
             seed=settings.seed,

@@ -66,11 +66,17 @@ def frozen_video_model(accelerator: Accelerator, cfg: TrainConfig) -> StillMovin
     pipe.set_progress_bar_config(disable=not accelerator.is_local_main_process, leave=False)
     freeze(pipe.unet, pipe.vae, *backend_of(pipe).text_encoders().values())
     if cfg.gradient_checkpointing:
-        try:
-            pipe.unet.enable_gradient_checkpointing()
-        except ValueError as error:  # diffusers' UNet3DConditionModel (ModelScope/ZeroScope) has none
-            raise StillMovingError(f"--gradient-checkpointing: {str(error).splitlines()[0]} Drop the flag.") from None
+        enable_gradient_checkpointing(pipe.unet)
     return pipe
+
+
+def enable_gradient_checkpointing(unet: torch.nn.Module) -> None:
+    """Checkpointing in the video UNet, or `--gradient-checkpointing` refused in one line where diffusers has none
+    (UNet3DConditionModel: ModelScope/ZeroScope)."""
+    try:
+        unet.enable_gradient_checkpointing()
+    except ValueError as error:
+        raise StillMovingError(f"--gradient-checkpointing: {str(error).splitlines()[0]} Drop the flag.") from None
 
 
 def training_scheduler(pipe: StillMovingPipeline) -> DDPMScheduler:
