@@ -29,19 +29,19 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
 from stillmoving.loading import assemble_pipeline, load_customized, load_t2v
 from stillmoving.training.setup import training_scheduler
-from stillmoving.training.style_lora import LORA_FILE
-from stillmoving.world.demo import TARGETS, DemoConfig, Generation, generate, score, section_prompts, spatial_run
+from stillmoving.world.demo import (
+    DemoConfig,
+    Generation,
+    customized_args,
+    generate,
+    score,
+    section_prompts,
+    spatial_run,
+)
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 TIMESTEPS = torch.tensor([50, 150, 300, 500, 700, 900])
-
-
-def m1_args(demo: Path, target: str) -> dict:
-    t2i = demo / "work" / target / "t2i"
-    if "subject" in TARGETS[target]:
-        return {"customized": str(t2i), "loras": []}
-    return {"customized": None, "loras": [(str(t2i / LORA_FILE), 1.0)]}
 
 
 @torch.no_grad()
@@ -85,7 +85,7 @@ def videos(cfg: DemoConfig, target: str, m1: dict, adapters: Path | None) -> dic
 def main(demo: Path, target: str, out: Path, budgets: list[int]) -> None:
     torch.set_num_threads(1)
     cfg = replace(DemoConfig(), model=str(shipped_model()), motion_adapter=str(shipped_motion_adapter()))
-    m1 = m1_args(demo, target)
+    m1 = customized_args(target, demo / "work" / target / "t2i")
     _, train_prompts = section_prompts(cfg, target)
     with_motion = os.environ.get("MOTION") == "1"
     changes = {} if with_motion else {"motion_adapter": ""}

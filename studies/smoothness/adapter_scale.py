@@ -19,12 +19,9 @@ import torch
 from stillmoving.loading import assemble_pipeline
 from stillmoving.run_folder import SPATIAL_ADAPTERS
 from stillmoving.world.claims import OURS
-from stillmoving.world.demo import DemoConfig, Generation, generate, score, section_prompts
+from stillmoving.world.demo import DemoConfig, Generation, customized_args, generate, score, section_prompts
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "no_motion_adapter"))
-from freeze import m1_args  # noqa: E402
 
 KEYS = ("speed", "fidelity", "shape_consistency", "color_consistency", "smoothness", "consistency", "artifact")
 
@@ -33,7 +30,7 @@ def main(demo: Path, target: str, out: Path, scales: list[float]) -> None:
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
     cfg = replace(DemoConfig(), model=str(shipped_model()), motion_adapter=str(shipped_motion_adapter()))
-    m1 = m1_args(demo, target)
+    m1 = customized_args(target, demo / "work" / target / "t2i")
     prompts, _ = section_prompts(cfg, target)
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, float(os.environ.get("GUIDANCE", 4)))
     if "PROMPT" in os.environ:

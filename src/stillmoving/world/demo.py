@@ -190,6 +190,13 @@ def render_customization_images(folder: Path, target: str, count: int, seed: int
     return write_image_folder(folder, count, seed, resolution, **TARGETS[target])
 
 
+def customized_args(target: str, t2i: Path) -> dict:
+    """`load_customized` arguments of the customized T2I `make_customized_t2i` wrote to `t2i`."""
+    if "subject" in TARGETS[target]:
+        return {"customized": str(t2i), "loras": []}
+    return {"customized": None, "loras": [(str(t2i / LORA_FILE), 1.0)]}
+
+
 def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -> dict:
     """DreamBooth for a subject, a style LoRA for a style; returns `load_customized` arguments."""
     common = dict(
@@ -212,17 +219,17 @@ def make_customized_t2i(cfg: DemoConfig, target: str, images: Path, out: Path) -
                 lr=cfg.dreambooth_lr,
             )
         )
-        return {"customized": str(out), "loras": []}
-    lora = train_style_lora(
-        StyleLoRAConfig(
-            **common,
-            images=str(images),
-            rank=cfg.style_rank,
-            steps=cfg.style_steps,
-            lr=cfg.style_lr,
+    else:
+        train_style_lora(
+            StyleLoRAConfig(
+                **common,
+                images=str(images),
+                rank=cfg.style_rank,
+                steps=cfg.style_steps,
+                lr=cfg.style_lr,
+            )
         )
-    )
-    return {"customized": None, "loras": [(str(lora), 1.0)]}
+    return customized_args(target, out)
 
 
 def evaluation_scenes(target: str, count: int, seed: int, resolution: int, num_frames: int) -> list[SceneSpec]:
@@ -351,10 +358,10 @@ def reference_variants(cfg: DemoConfig, target: str, gen: Generation, base: str,
     customized T2I alone, naive injection, weight interpolation."""
     m1 = on_video_model(m1, cfg.model, base)
     prompts, _ = section_prompts(cfg, target)
-    base = assemble_pipeline(cfg.model)
+    plain = assemble_pipeline(cfg.model)
     naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
     return [
-        score(generate(base, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
+        score(generate(plain, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
         score(t2i_reference(cfg, m1, prompts, gen), target, T2I, "the customized T2I alone: the fidelity to keep"),
         score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, "customized T2I weights plugged into the T2V"),
         score(
@@ -504,7 +511,7 @@ class Plan:
                 Task(self.reference(vm, target), reference_variants, (cfg, target, self.gen, base), after)
             )
             for run in trained_runs(cfg):
-                args = (cfg, target, self.work / target / (vm.name or "model"), self.gen, base, run)
+                args = (cfg, target, self.folder(vm, target), self.gen, base, run)
                 self.tasks.append(Task(self.trained(vm, target, run[0]), trained_variant, args, after))
         self.tasks.append(Task(self.sweep(vm), motion_sweep, (cfg, self.gen)))
 
@@ -515,10 +522,14 @@ class Plan:
         vm = self.models[0]
         cfg = model_config(self.cfg, vm)
         for target in cfg.targets:
-            adapters = self.work / target / (vm.name or "model") / OURS.id / SPATIAL_ADAPTERS
+            adapters = self.folder(vm, target) / OURS.id / SPATIAL_ADAPTERS
             after = (self.t2i[target], self.trained(vm, target, OURS))
             args = (cfg, target, adapters, self.gen)
             self.tasks.append(Task(self.conditional(target), conditional_section, args, after))
+
+    def folder(self, vm: VideoModel, target: str) -> Path:
+        """Where one customization's trained variants on one video model write their runs (<folder>/<id>)."""
+        return self.work / target / (vm.name or "model")
 
     def reference(self, vm: VideoModel, target: str) -> str:
         return f"[{vm.scope(target)}] base T2V, customized T2I, naive injection, weight interpolation"
