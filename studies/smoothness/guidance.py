@@ -1,0 +1,54 @@
+"""Does the adapters' cost to a mildly drifted subject come from the objective itself, and does it grow with
+classifier-free guidance? The demo's videos of a section with the motion adapter at MOTION_SCALE (1: the static
+videos the adapters train on; 0: inference), naive injection and each adapters file, at guidance GUIDANCE (default
+the demo's 4); one JSON line each, with Still-Moving minus naive injection (paired 95% intervals).
+
+python studies/smoothness/guidance.py DEMO_DIR TARGET VIDEO_MODEL MOTION_SCALE ADAPTERS...
+  e.g. GUIDANCE=1 python studies/smoothness/guidance.py runs/demo14 star animatediff 1 \
+         runs/demo14/work/star/animatediff/still_moving/spatial_adapters.safetensors
+"""
+
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from recipes import KEYS, compared, section
+
+from stillmoving.loading import assemble_pipeline
+from stillmoving.world.demo import Generation, generate, score, section_prompts
+from stillmoving.world.variants import VariantKind
+
+
+def main(demo: Path, target: str, video_model: str, motion_scale: float, adapters: list[str]) -> None:
+    torch.set_num_threads(int(os.environ.get("THREADS", 2)))
+    cfg, m1 = section(demo, target, video_model, 1.0)
+    cfg = replace(cfg, guidance_scale=float(os.environ.get("GUIDANCE", cfg.guidance_scale)))
+    prompts, _ = section_prompts(cfg, target)
+    gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
+    naive = None
+    for path in [None, *adapters]:
+        pipe = assemble_pipeline(
+            cfg.model,
+            customized=m1["customized"],
+            loras=m1["loras"],
+            motion_adapter=cfg.motion_adapter,
+            spatial_adapters=path,
+        )
+        variant = score(generate(pipe, prompts, gen, cfg.seeds, motion_scale), target, VariantKind("v", "v"), "")
+        figures = {k: [float(m[k]) for m in variant.metrics] for k in KEYS}
+        if naive is None:
+            naive = figures
+            row = {k: round(float(np.nanmean(v)), 4) for k, v in figures.items()}
+        else:
+            row = compared(figures, naive)
+        row = {"adapters": path or "none (naive injection)", "guidance": cfg.guidance_scale, **row}
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    a = sys.argv
+    main(Path(a[1]), a[2], a[3], float(a[4]), a[5:])

@@ -1,0 +1,100 @@
+"""Spatial-adapter recipes on a demo's customized T2I, each scored against naive injection on the demo's videos.
+
+Every recipe trains `customize` with the demo's sizes plus its changes (DemoConfig fields, e.g. spatial_lr, or
+CustomizeConfig fields, e.g. prior_loss_weight), regenerates the demo's videos of the section (4 prompts x 3 seeds;
+FULL=1: 8 x 4) and prints one JSON line: the means and, per metric, Still-Moving minus naive injection with its
+paired 95% bootstrap interval. {"empty": K} adds K empty prompts to the image prompts (M1's unconditional samples,
+trained with the empty prompt). Naive injection's videos are cached in OUT/naive.json.
+
+python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
+  e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
+         lr3e-4='{"spatial_lr": 3e-4}' prior='{"prior_loss_weight": 1, "prior_loss": "motion"}'
+VIDEO_MODEL: animatediff or joint; LORA_WEIGHT: a style LoRA's weight (ignored for a DreamBooth subject).
+"""
+
+import json
+import os
+import sys
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stillmoving.loading import assemble_pipeline
+from stillmoving.world.demo import (
+    DemoConfig,
+    Generation,
+    customized_args,
+    generate,
+    on_video_model,
+    score,
+    section_prompts,
+    spatial_run,
+)
+from stillmoving.world.stats import paired_bootstrap
+from stillmoving.world.variants import VariantKind
+from stillmoving.world.weights import shipped_model, shipped_motion_adapter
+
+KEYS = ("speed", "is_static", "fidelity", "consistency", "artifact", "smoothness")
+COMPARED = ("fidelity", "consistency", "artifact", "speed", "smoothness")
+DEMO_FIELDS = {f.name for f in fields(DemoConfig)}
+
+
+def section(demo: Path, target: str, video_model: str, weight: float) -> tuple[DemoConfig, dict]:
+    """The demo's settings on `video_model` (FULL=1: the --full prompts and seeds) and M1's load arguments."""
+    full = dict(eval_prompts=8, seeds=4) if os.environ.get("FULL") == "1" else {}
+    model = str(shipped_model(video_model))
+    cfg = replace(DemoConfig(), model=model, motion_adapter=str(shipped_motion_adapter(video_model)), **full)
+    m1 = customized_args(target, demo / "work" / target / "t2i")
+    if m1["loras"]:
+        m1["loras"] = [(m1["loras"][0][0], weight)]
+    return cfg, on_video_model(m1, model, str(shipped_model()))
+
+
+def videos(cfg: DemoConfig, target: str, m1: dict, adapters: str | None) -> dict[str, list[float]]:
+    prompts, _ = section_prompts(cfg, target)
+    gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
+    pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters)
+    variant = score(generate(pipe, prompts, gen, cfg.seeds), target, VariantKind("v", "v"), "")
+    return {k: [float(m[k]) for m in variant.metrics] for k in KEYS}
+
+
+def compared(ours: dict, naive: dict) -> dict:
+    row = {"static": float(np.mean(ours["is_static"]))}
+    for key in COMPARED:
+        diff = paired_bootstrap(naive[key], ours[key])  # ours - naive
+        row[key] = round(float(np.nanmean(ours[key])), 4)
+        row[f"minus_naive_{key}"] = [round(diff.estimate, 4), round(diff.low, 4), round(diff.high, 4)]
+    return row
+
+
+def main(demo: Path, target: str, video_model: str, weight: float, out: Path, recipes: list[str]) -> None:
+    torch.set_num_threads(int(os.environ.get("THREADS", 2)))
+    cfg, m1 = section(demo, target, video_model, weight)
+    _, image_prompts = section_prompts(cfg, target)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = out / "naive.json"
+    if not cache.exists():
+        cache.write_text(json.dumps(videos(cfg, target, m1, None)))
+    naive = json.loads(cache.read_text())
+    print("naive", json.dumps({k: round(float(np.nanmean(v)), 4) for k, v in naive.items()}), flush=True)
+    for recipe in recipes:
+        name, _, text = recipe.partition("=")
+        changes = json.loads(text) if text else {}
+        prompts = list(image_prompts) + [""] * changes.pop("empty", 0)
+        run = replace(cfg, **{k: v for k, v in changes.items() if k in DEMO_FIELDS})
+        run = replace(run, num_images=len(prompts) * (run.num_images // len(image_prompts)))
+        started = time.perf_counter()
+        customize = {k: v for k, v in changes.items() if k not in DEMO_FIELDS}
+        adapters = spatial_run(run, m1, prompts, out / name, **customize)
+        ours = videos(run, target, m1, adapters)
+        (out / name / "metrics.json").write_text(json.dumps(ours))
+        row = {"recipe": name, "seconds": round(time.perf_counter() - started), **compared(ours, naive)}
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    a = sys.argv
+    main(Path(a[1]), a[2], a[3], float(a[4]), Path(a[5]), a[6:])
