@@ -146,3 +146,18 @@ def test_demo_objective_options_reach_every_trained_variant(tmp_path, capsys, mo
     assert demo.prior_ablation(ours)[2] == {"prior_loss_weight": 1.0, "prior_loss": "video"}  # none: the paper's
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--frozen-target", "image", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--frozen-target must be one of" in err and len(seen) == 1
+
+
+def test_demo_guidance_scale_reaches_every_generation(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo
+
+    seen, runs = [], []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--guidance-scale", "2", "-o", tmp_path / "report")
+    assert code == 0, err
+    assert seen[0].guidance_scale == 2.0 and demo.DemoConfig().guidance_scale == 4.0
+    monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    assert runs[0].guidance_scale == 2.0  # customize's prior and validation videos too
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--guidance-scale", "-1", "-o", tmp_path / "r2")
+    assert code == 2 and err.count("error:") == 1 and "--guidance-scale" in err and len(seen) == 1

@@ -387,7 +387,7 @@ def info(path: Annotated[Path, typer.Argument(help="Adapter, motion-module, LoRA
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("demo-report"),
     quick: Annotated[bool, typer.Option(help="A reduced run (one customization, few steps), as CI runs it.")] = False,
-    full: Annotated[bool, typer.Option(help="32 paired videos per variant (8 prompts x 4 seeds), not 8.")] = False,
+    full: Annotated[bool, typer.Option(help="32 paired videos per variant (8 prompts x 4 seeds), not 12.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     model: Annotated[str | None, typer.Option(help="World T2V folder (default: the shipped ones).")] = None,
     motion_adapter: Annotated[str | None, typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
@@ -409,6 +409,9 @@ def demo(
             help="customize's --image-guidance-scale for every trained variant (1: none; the demo generates at 4)."
         ),
     ] = 1.0,
+    guidance_scale: Annotated[
+        float, typer.Option(help="Classifier-free guidance of every video and image the demo generates and scores.")
+    ] = 4.0,
     jobs: Annotated[
         int,
         typer.Option(help="Worker processes for the phases (0: one per CPU core, at most 4; 1: all in this one)."),
@@ -430,6 +433,7 @@ def demo(
     one_of("--prior-loss", prior_loss, PRIOR_LOSSES)
     at_least("--prior-loss-weight", prior_loss_weight, 0)
     at_least("--image-guidance-scale", image_guidance_scale, 0)
+    at_least("--guidance-scale", guidance_scale, 0)
     at_least("--jobs", jobs, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
@@ -443,6 +447,7 @@ def demo(
         prior_loss=prior_loss,
         prior_loss_weight=prior_loss_weight,
         image_guidance_scale=image_guidance_scale,
+        guidance_scale=guidance_scale,
         jobs=jobs,
     )
     cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)

@@ -91,6 +91,17 @@ def frame_agreement(
     return (spread * weights).mean()
 
 
+def guidance_change(model, noisy, timesteps, text, prediction, empty, unadapted) -> torch.Tensor:
+    """How much the adapters change the prompt's pull, the difference classifier-free guidance scales: the mean
+    square of (eps_A(text) - eps_A(empty)) - (eps_0(text) - eps_0(empty)), A with the adapters (`prediction` is
+    eps_A(text)), 0 without them (`unadapted()`, a context in which the model runs without its adapters)."""
+    empty = empty.expand(len(text), *empty.shape[1:])
+    uncond = model(noisy, timesteps, empty)
+    with torch.no_grad(), unadapted():
+        pull = model(noisy, timesteps, text) - model(noisy, timesteps, empty)
+    return ((prediction.float() - uncond.float()) - pull.float()).pow(2).flatten(1).mean(1).mean()
+
+
 def video_loss(
     model: torch.nn.Module,
     scheduler,
@@ -101,6 +112,7 @@ def video_loss(
     motion_only: bool = False,
     agreement: float = 0.0,
     teacher=None,
+    guidance: tuple | None = None,
 ) -> torch.Tensor:
     """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
     from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`;
@@ -125,4 +137,7 @@ def video_loss(
     loss = denoising_loss(prediction, target, weights, motion_only)
     if agreement:  # frozen videos only: their clean frames are equal
         loss = loss + agreement * frame_agreement(scheduler, noisy, prediction, timesteps)
+    if guidance is not None:  # (weight, empty text row, unadapted context)
+        weight, empty, unadapted = guidance
+        loss = loss + weight * guidance_change(model, noisy, timesteps, text, prediction, empty, unadapted)
     return loss

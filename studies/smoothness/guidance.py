@@ -3,8 +3,8 @@ classifier-free guidance? The demo's videos of a section with the motion adapter
 videos the adapters train on; 0: inference), naive injection and each adapters file, at guidance GUIDANCE (default
 the demo's 4); one JSON line each, with Still-Moving minus naive injection (paired 95% intervals).
 
-python studies/smoothness/guidance.py DEMO_DIR TARGET VIDEO_MODEL MOTION_SCALE ADAPTERS...
-  e.g. GUIDANCE=1 python studies/smoothness/guidance.py runs/demo14 star animatediff 1 \
+python studies/smoothness/guidance.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT MOTION_SCALE ADAPTERS...
+  e.g. GUIDANCE=1 python studies/smoothness/guidance.py runs/demo14 star animatediff 1 1 \
          runs/demo14/work/star/animatediff/still_moving/spatial_adapters.safetensors
 """
 
@@ -23,9 +23,9 @@ from stillmoving.world.demo import Generation, generate, score, section_prompts
 from stillmoving.world.variants import VariantKind
 
 
-def main(demo: Path, target: str, video_model: str, motion_scale: float, adapters: list[str]) -> None:
+def main(demo: Path, target: str, video_model: str, weight: float, motion_scale: float, adapters: list[str]) -> None:
     torch.set_num_threads(int(os.environ.get("THREADS", 2)))
-    cfg, m1 = section(demo, target, video_model, 1.0)
+    cfg, m1 = section(demo, target, video_model, weight)
     cfg = replace(cfg, guidance_scale=float(os.environ.get("GUIDANCE", cfg.guidance_scale)))
     prompts, _ = section_prompts(cfg, target)
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
@@ -51,4 +51,4 @@ def main(demo: Path, target: str, video_model: str, motion_scale: float, adapter
 
 if __name__ == "__main__":
     a = sys.argv
-    main(Path(a[1]), a[2], a[3], float(a[4]), a[5:])
+    main(Path(a[1]), a[2], a[3], float(a[4]), float(a[5]), a[6:])

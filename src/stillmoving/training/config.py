@@ -205,6 +205,11 @@ class CustomizeConfig(TrainConfig):
         "DreamBooth subjects and harmed a style LoRA on the embedded world: docs/method.md, 'A term that makes "
         "the frames of a frozen video agree').",
     )
+    guidance_preservation: float = opt(
+        0.0,
+        "Weight of a term that keeps the prompt's pull (eps(prompt) - eps(empty prompt), what classifier-free "
+        "guidance scales) as it is without the adapters, on frozen videos (0: the paper's objective).",
+    )
     cache_prior_videos: bool = opt(
         True, "Reuse prior videos sampled before from the same video model with the same settings."
     )

@@ -112,6 +112,7 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     one_of("--prior-loss", cfg.prior_loss, PRIOR_LOSSES)
     at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
     at_least("--frame-agreement", cfg.frame_agreement, 0)
+    at_least("--guidance-preservation", cfg.guidance_preservation, 0)
     at_least("--image-guidance-scale", cfg.image_guidance_scale, 0)
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
@@ -235,6 +236,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         teacher.eval().to(accelerator.device, dtype=pipe.unet.dtype)
     images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
+    empty_id = bank.add("") if cfg.guidance_preservation else None
     text_table = backend.encode_prompts(bank.prompts).to(accelerator.device)
 
     # 5. Attach the adapters: the frozen motion adapter, the trainable spatial adapters
@@ -257,6 +259,15 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     prior_stream = batches(accelerator, prior_data, done) if prior_data else None
     noise_scheduler = training_scheduler(pipe)
 
+    @contextlib.contextmanager
+    def unadapted():
+        spatial.detach()
+        try:
+            yield
+        finally:
+            spatial.attach(pipe.unet)
+
+    guidance = None if empty_id is None else (cfg.guidance_preservation, text_table[empty_id : empty_id + 1], unadapted)
     frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.batch_size, done)
     prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.batch_size, done)
 
@@ -275,6 +286,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             frozen_random.next(len(batch["latents"])),
             agreement=cfg.frame_agreement,
             teacher=None if teacher is None else functools.partial(t2i_prediction, backend, teacher, text=text),
+            guidance=guidance,
         )
 
     def prior_loss():
