@@ -105,3 +105,29 @@ def stage2_inputs(tiny_dir, tmp_path_factory):
         )
     )
     return {"motion_adapter": adapter, "customized": save_customized_unet(tiny_dir, root / "m1")}
+
+
+def tiny_customize(tiny_dir, stage2_inputs, output, **changes):
+    """A CustomizeConfig of the tiny T2V and its stage-2 inputs, sized to run in seconds; `changes` on top."""
+    from stillmoving.training.config import CustomizeConfig
+
+    sizes = dict(
+        prompt=["a sks dog"],
+        identifier="sks",
+        num_images=1,
+        spatial_rank=2,
+        num_frames=4,
+        height=32,
+        width=32,
+        steps=2,
+        sample_steps=2,
+        guidance_scale=1.0,
+        num_validation_videos=0,
+    )
+    return CustomizeConfig(
+        model=str(tiny_dir),
+        output=str(output),
+        motion_adapter=str(stage2_inputs["motion_adapter"]),
+        customized=str(stage2_inputs["customized"]),
+        **{**sizes, **changes},
+    )

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_customize
 from diffusers import DDPMScheduler
 
 from stillmoving.backends import backend_of
@@ -70,25 +71,9 @@ def test_customize_with_the_t2i_target_trains_other_adapters_and_records_it(tiny
 
     files = {}
     for target in ("noise", "t2i"):
-        cfg = CustomizeConfig(
-            model=str(tiny_dir),
-            output=str(tmp_path / target),
-            motion_adapter=str(stage2_inputs["motion_adapter"]),
-            customized=str(stage2_inputs["customized"]),
-            prompt=["a sks dog"],
-            identifier="sks",
-            num_images=1,
-            prior_prompt=["a dog"],  # unused: no prior term by default, and a warning says so
-            spatial_rank=2,
-            num_frames=4,
-            height=32,
-            width=32,
-            steps=2,
-            sample_steps=2,
-            guidance_scale=1.0,
-            num_validation_videos=0,
-            frozen_target=target,
-        )
+        cfg = tiny_customize(
+            tiny_dir, stage2_inputs, tmp_path / target, prior_prompt=["a dog"], frozen_target=target
+        )  # prior_prompt unused: no prior term by default, and a warning says so
         files[target] = load_file(train_spatial_adapters(cfg))
         record = json.loads((tmp_path / target / "customize_run.json").read_text())
         assert record["config"]["frozen_target"] == target

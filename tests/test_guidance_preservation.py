@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_customize
 from diffusers import DDPMScheduler
 
 from stillmoving.errors import StillMovingError
@@ -85,23 +86,7 @@ def test_customize_with_the_term_trains_other_adapters_and_records_it(tiny_dir, 
 
     files = {}
     for weight in (0.0, 100.0):
-        cfg = CustomizeConfig(
-            model=str(tiny_dir),
-            output=str(tmp_path / str(weight)),
-            motion_adapter=str(stage2_inputs["motion_adapter"]),
-            customized=str(stage2_inputs["customized"]),
-            prompt=["a sks dog"],
-            num_images=1,
-            spatial_rank=2,
-            num_frames=4,
-            height=32,
-            width=32,
-            steps=2,
-            sample_steps=2,
-            guidance_scale=1.0,
-            num_validation_videos=0,
-            guidance_preservation=weight,
-        )
+        cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path / str(weight), guidance_preservation=weight)
         files[weight] = load_file(train_spatial_adapters(cfg))
         record = json.loads((tmp_path / str(weight) / "customize_run.json").read_text())
         assert record["config"]["guidance_preservation"] == weight

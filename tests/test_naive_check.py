@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import tiny_customize
 
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.naive_check import MIN_DROP, WORSE_RATIO, verdict
@@ -64,23 +65,12 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
 
 
 def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):
-    cfg = CustomizeConfig(
-        model=str(tiny_dir),
-        output=str(tmp_path),
-        motion_adapter=str(stage2_inputs["motion_adapter"]),
-        customized=str(stage2_inputs["customized"]),
-        prompt=["a sks dog"],
-        identifier="sks",
-        num_images=1,
+    cfg = tiny_customize(
+        tiny_dir,
+        stage2_inputs,
+        tmp_path,
         num_prior_videos=1,
         prior_loss_weight=1.0,
-        spatial_rank=2,
-        num_frames=4,
-        height=32,
-        width=32,
-        steps=2,
-        sample_steps=2,
-        guidance_scale=1.0,
         num_validation_videos=2,
         validation_prompt=["a sks dog running", "a sks dog sitting"],
     )

@@ -208,7 +208,9 @@ class CustomizeConfig(TrainConfig):
     guidance_preservation: float = opt(
         0.0,
         "Weight of a term that keeps the prompt's pull (eps(prompt) - eps(empty prompt), what classifier-free "
-        "guidance scales) as it is without the adapters, on frozen videos (0: the paper's objective).",
+        "guidance scales) as it is without the adapters, on frozen videos (0: the paper's objective; on the embedded "
+        "world 1000 kept a mildly drifted subject's look and removed the repair of a heavily drifted style: "
+        "docs/method.md, 'What Still-Moving's adapters do to a mildly drifted subject').",
     )
     cache_prior_videos: bool = opt(
         True, "Reuse prior videos sampled before from the same video model with the same settings."
