@@ -156,6 +156,7 @@ def test_demo_guidance_scale_reaches_every_generation(tmp_path, capsys, monkeypa
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--guidance-scale", "2", "-o", tmp_path / "report")
     assert code == 0, err
     assert seen[0].guidance_scale == 2.0 and demo.DemoConfig().guidance_scale == 4.0
+    assert "guidance 2 (the customized T2I's images too)" in demo.demo_notes(seen[0])  # the report says so
     monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
     assert runs[0].guidance_scale == 2.0  # customize's prior and validation videos too

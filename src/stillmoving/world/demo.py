@@ -476,7 +476,8 @@ def demo_notes(cfg: DemoConfig) -> str:
     """The line under the report's title: how many videos each figure rests on, and how they pair."""
     return (
         f"Each variant: {cfg.eval_prompts} prompts x {cfg.seeds} seeds = {cfg.eval_prompts * cfg.seeds} videos "
-        f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps. Every variant uses "
+        f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps, classifier-free "
+        f"guidance {cfg.guidance_scale:g} (the customized T2I's images too). Every variant uses "
         "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals. "
         f"Every trained variant: {cfg.spatial_steps} adapter steps (the paper: about 500); the no-motion-adapter "
         "ablation's videos stand still only after more (docs/method.md: 8 of 12 static at 480 steps, 11 at 1920)."
