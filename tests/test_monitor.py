@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import torch
 from accelerate.tracking import GeneralTracker
+from conftest import tiny_customize
 from safetensors.torch import load_file
 from test_cli import run
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.data.video_io import read_video
 from stillmoving.training import monitor, motion_stage, spatial_stage
-from stillmoving.training.config import CustomizeConfig, MotionAdapterConfig
+from stillmoving.training.config import MotionAdapterConfig
 
 SMALL = dict(num_frames=4, height=32, width=32, sample_steps=2, guidance_scale=1.0)
 CLI_SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--sample-steps", "2"]
@@ -25,20 +26,7 @@ def motion_cfg(tiny_dir, out, **kw):
 
 
 def spatial_cfg(tiny_dir, out, stage2_inputs, **kw):
-    values = dict(
-        prompt=["a sks dog"],
-        identifier="sks",
-        num_images=1,
-        num_prior_videos=1,
-        prior_loss_weight=1.0,
-        spatial_rank=2,
-        steps=2,
-        num_validation_videos=0,
-        motion_adapter=str(stage2_inputs["motion_adapter"]),
-        customized=str(stage2_inputs["customized"]),
-        **SMALL,
-    )
-    return CustomizeConfig(model=str(tiny_dir), output=str(out), **{**values, **kw})
+    return tiny_customize(tiny_dir, stage2_inputs, out, num_prior_videos=1, prior_loss_weight=1.0, **kw)
 
 
 def test_motion_adapter_train_logs_a_banner_and_writes_validation_videos_every_n_steps(

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from conftest import tiny_customize
 
-from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.naive_check import MIN_DROP, WORSE_RATIO, verdict
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.video_metrics import colour_agreement, colour_consistency, frame_change, video_figures
@@ -91,23 +90,8 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
 
 
 def test_no_validation_videos_when_disabled(tiny_dir, tmp_path, stage2_inputs):
-    cfg = CustomizeConfig(
-        model=str(tiny_dir),
-        output=str(tmp_path),
-        motion_adapter=str(stage2_inputs["motion_adapter"]),
-        customized=str(stage2_inputs["customized"]),
-        prompt=["a sks dog"],
-        identifier="sks",
-        num_images=1,
-        num_prior_videos=1,
-        prior_loss_weight=1.0,
-        spatial_rank=2,
-        num_frames=4,
-        height=32,
-        width=32,
-        steps=1,
-        sample_steps=2,
-        num_validation_videos=0,
+    cfg = tiny_customize(
+        tiny_dir, stage2_inputs, tmp_path, num_prior_videos=1, prior_loss_weight=1.0, steps=1, guidance_scale=7.5
     )
     train_spatial_adapters(cfg)
     assert not (tmp_path / "validation").exists() and not (tmp_path / "validation.json").exists()

@@ -115,6 +115,18 @@ def test_trained_adapters_change_frames_and_detach_restores(tiny_pipe):
     assert torch.equal(generate(tiny_pipe), base)
 
 
+def test_detached_runs_without_the_adapters_and_attaches_them_again_even_after_an_error(tiny_pipe):
+    base = generate(tiny_pipe)
+    adapters = tiny_pipe.load_spatial_adapters(perturbed(tiny_pipe.unet))
+    adapted = generate(tiny_pipe)
+    with adapters.detached(tiny_pipe.unet):
+        assert torch.equal(generate(tiny_pipe), base)
+    assert torch.equal(generate(tiny_pipe), adapted)
+    with pytest.raises(RuntimeError), adapters.detached(tiny_pipe.unet):
+        raise RuntimeError("a failed step")
+    assert adapters.attached and torch.equal(generate(tiny_pipe), adapted)
+
+
 def test_scale_weighs_each_adapter_like_a_lora_weight_and_zero_is_naive_injection(tiny_pipe, tmp_path):
     naive = generate(tiny_pipe)
     path = perturbed(tiny_pipe.unet).save(tmp_path / "a.safetensors")

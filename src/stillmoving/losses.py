@@ -99,7 +99,7 @@ def guidance_change(model, noisy, timesteps, text, prediction, empty, unadapted)
     uncond = model(noisy, timesteps, empty)
     with torch.no_grad(), unadapted():
         pull = model(noisy, timesteps, text) - model(noisy, timesteps, empty)
-    return ((prediction.float() - uncond.float()) - pull.float()).pow(2).flatten(1).mean(1).mean()
+    return ((prediction.float() - uncond.float()) - pull.float()).pow(2).mean()
 
 
 def video_loss(

@@ -202,6 +202,15 @@ class SpatialAdapters(torch.nn.Module):
             handle.remove()
         self._handles = []
 
+    @contextlib.contextmanager
+    def detached(self, unet: torch.nn.Module):
+        """A context in which `unet` runs without the adapters (naive injection); they are attached again after."""
+        self.detach()
+        try:
+            yield
+        finally:
+            self.attach(unet)
+
     @property
     def attached(self) -> bool:
         return bool(self._handles)

@@ -38,10 +38,9 @@ def validation_videos(pipe, spatial, prompts: list[str], cfg) -> dict[str, list[
     videos = {"naive injection": [], "Still-Moving": []}
     seed = first_validation_seed(cfg)
     for i, prompt in enumerate(prompts):
-        for name, attach in (("naive injection", False), ("Still-Moving", True)):
-            spatial.attach(pipe.unet) if attach else spatial.detach()
-            videos[name].append(render_video(pipe, prompt, seed + i, cfg))
-    spatial.attach(pipe.unet)
+        with spatial.detached(pipe.unet):
+            videos["naive injection"].append(render_video(pipe, prompt, seed + i, cfg))
+        videos["Still-Moving"].append(render_video(pipe, prompt, seed + i, cfg))
     return videos
 
 

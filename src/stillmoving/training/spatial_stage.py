@@ -259,14 +259,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     prior_stream = batches(accelerator, prior_data, done) if prior_data else None
     noise_scheduler = training_scheduler(pipe)
 
-    @contextlib.contextmanager
-    def unadapted():
-        spatial.detach()
-        try:
-            yield
-        finally:
-            spatial.attach(pipe.unet)
-
+    unadapted = functools.partial(spatial.detached, pipe.unet)
     guidance = None if empty_id is None else (cfg.guidance_preservation, text_table[empty_id : empty_id + 1], unadapted)
     frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.batch_size, done)
     prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.batch_size, done)
