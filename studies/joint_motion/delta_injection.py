@@ -11,24 +11,19 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "smoothness"))
-from recipes import KEYS, compared, section  # noqa: E402
+from recipes import compared, figures, means, section  # noqa: E402
 
 from stillmoving.injection import spatial_state_dict  # noqa: E402
 from stillmoving.loading import assemble_pipeline  # noqa: E402
-from stillmoving.world.demo import Generation, generate, score, section_prompts  # noqa: E402
-from stillmoving.world.variants import VariantKind  # noqa: E402
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
 
 def main(demo: Path, target: str) -> None:
     torch.set_num_threads(int(os.environ.get("THREADS", 2)))
     cfg, m1 = section(demo, target, "joint", 1.0)
-    prompts, _ = section_prompts(cfg, target)
-    gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
     v_spatial = spatial_state_dict(assemble_pipeline(cfg.model).unet)
     m_spatial = spatial_state_dict(assemble_pipeline(str(shipped_model())).unet)  # M: the first model's spatial layers
     naive = None
@@ -38,12 +33,9 @@ def main(demo: Path, target: str) -> None:
             m1_spatial = spatial_state_dict(pipe.unet)
             delta = {k: v + (v_spatial[k] - m_spatial[k]) for k, v in m1_spatial.items() if v.is_floating_point()}
             pipe.unet.load_state_dict(delta, strict=False)
-        variant = score(generate(pipe, prompts, gen, cfg.seeds), target, VariantKind("v", "v"), "")
-        figures = {k: [float(m[k]) for m in variant.metrics] for k in KEYS}
-        if naive is None:
-            naive, row = figures, {k: round(float(np.nanmean(v)), 4) for k, v in figures.items()}
-        else:
-            row = compared(figures, naive)
+        values = figures(pipe, cfg, target)
+        row = means(values) if naive is None else compared(values, naive)
+        naive = naive or values
         print(json.dumps({"variant": name, **row}), flush=True)
 
 

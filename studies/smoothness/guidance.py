@@ -14,37 +14,19 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
-from recipes import KEYS, compared, section
-
-from stillmoving.loading import assemble_pipeline
-from stillmoving.world.demo import Generation, generate, score, section_prompts
-from stillmoving.world.variants import VariantKind
+from recipes import compared, means, section, videos
 
 
 def main(demo: Path, target: str, video_model: str, weight: float, motion_scale: float, adapters: list[str]) -> None:
     torch.set_num_threads(int(os.environ.get("THREADS", 2)))
     cfg, m1 = section(demo, target, video_model, weight)
     cfg = replace(cfg, guidance_scale=float(os.environ.get("GUIDANCE", cfg.guidance_scale)))
-    prompts, _ = section_prompts(cfg, target)
-    gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
     naive = None
     for path in [None, *adapters]:
-        pipe = assemble_pipeline(
-            cfg.model,
-            customized=m1["customized"],
-            loras=m1["loras"],
-            motion_adapter=cfg.motion_adapter,
-            spatial_adapters=path,
-        )
-        variant = score(generate(pipe, prompts, gen, cfg.seeds, motion_scale), target, VariantKind("v", "v"), "")
-        figures = {k: [float(m[k]) for m in variant.metrics] for k in KEYS}
-        if naive is None:
-            naive = figures
-            row = {k: round(float(np.nanmean(v)), 4) for k, v in figures.items()}
-        else:
-            row = compared(figures, naive)
+        values = videos(cfg, target, m1, path, cfg.motion_adapter, motion_scale)
+        row = means(values) if naive is None else compared(values, naive)
+        naive = naive or values
         row = {"adapters": path or "none (naive injection)", "guidance": cfg.guidance_scale, **row}
         print(json.dumps(row), flush=True)
 

@@ -13,9 +13,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
-from recipes import compared, section, videos
+from recipes import compared, means, section, videos
 
 
 def main(demo: Path, target: str, video_model: str, weight: float, adapters: str, scales: list[float]) -> None:
@@ -24,8 +23,7 @@ def main(demo: Path, target: str, video_model: str, weight: float, adapters: str
     ours = videos(cfg, target, m1, adapters)
     for scale in scales:
         naive = videos(replace(cfg, guidance_scale=scale), target, m1, None)
-        means = {k: round(float(np.nanmean(v)), 4) for k, v in naive.items()}
-        row = {"naive_guidance": scale, "still_moving_guidance": cfg.guidance_scale, "naive": means}
+        row = {"naive_guidance": scale, "still_moving_guidance": cfg.guidance_scale, "naive": means(naive)}
         print(json.dumps({**row, **compared(ours, naive)}), flush=True)
 
 

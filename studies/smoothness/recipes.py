@@ -53,12 +53,35 @@ def section(demo: Path, target: str, video_model: str, weight: float) -> tuple[D
     return cfg, on_video_model(m1, model, str(shipped_model()))
 
 
-def videos(cfg: DemoConfig, target: str, m1: dict, adapters: str | None) -> dict[str, list[float]]:
+def figures(pipe, cfg: DemoConfig, target: str, motion_scale: float = 0.0) -> dict[str, list[float]]:
+    """The section's videos from `pipe` (prompts x seeds of `cfg`), scored: each metric's per-video values."""
     prompts, _ = section_prompts(cfg, target)
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
-    pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters)
-    variant = score(generate(pipe, prompts, gen, cfg.seeds), target, VariantKind("v", "v"), "")
+    variant = score(generate(pipe, prompts, gen, cfg.seeds, motion_scale), target, VariantKind("v", "v"), "")
     return {k: [float(m[k]) for m in variant.metrics] for k in KEYS}
+
+
+def videos(
+    cfg: DemoConfig,
+    target: str,
+    m1: dict,
+    adapters: str | None,
+    motion_adapter: str | None = None,
+    motion_scale: float = 0.0,
+) -> dict[str, list[float]]:
+    """`figures` of V with M1 injected, `adapters` attached and, given, the motion adapter at `motion_scale`."""
+    pipe = assemble_pipeline(
+        cfg.model,
+        customized=m1["customized"],
+        loras=m1["loras"],
+        motion_adapter=motion_adapter,
+        spatial_adapters=adapters,
+    )
+    return figures(pipe, cfg, target, motion_scale)
+
+
+def means(values: dict[str, list[float]]) -> dict[str, float]:
+    return {k: round(float(np.nanmean(v)), 4) for k, v in values.items()}
 
 
 def compared(ours: dict, naive: dict) -> dict:
@@ -79,7 +102,7 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
     if not cache.exists():
         cache.write_text(json.dumps(videos(cfg, target, m1, None)))
     naive = json.loads(cache.read_text())
-    print("naive", json.dumps({k: round(float(np.nanmean(v)), 4) for k, v in naive.items()}), flush=True)
+    print("naive", json.dumps(means(naive)), flush=True)
     for recipe in recipes:
         name, _, text = recipe.partition("=")
         changes = json.loads(text) if text else {}
