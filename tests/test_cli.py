@@ -241,6 +241,16 @@ GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one lin
         "error: --spatial-scale needs spatial adapters (--spatial-adapters or --customization)",
     ),
     (
+        "negative-spatial-min-timestep",
+        ["--spatial-min-timestep", "-5"],
+        "error: --spatial-min-timestep must be at least 0, not -5",
+    ),
+    (
+        "spatial-min-timestep-without-adapters",
+        ["--spatial-min-timestep", "100"],
+        "error: --spatial-min-timestep needs spatial adapters (--spatial-adapters or --customization)",
+    ),
+    (
         "unknown-suffix",
         ["-o", "video.xyz"],
         "error: cannot write video video.xyz: unknown suffix '.xyz' (use .mp4, .gif, or a folder path for PNG frames)",

@@ -208,6 +208,13 @@ def generate(
         float,
         typer.Option(help="Strength of the spatial adapters, as a LoRA's weight: 1 as trained, 0 naive injection."),
     ] = 1.0,
+    spatial_min_timestep: Annotated[
+        int | None,
+        typer.Option(
+            help="The spatial adapters act at timesteps >= this only (0: all; default: as they trained, "
+            "customize's --spatial-min-timestep)."
+        ),
+    ] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
     num_frames: Annotated[
         int | None, typer.Option(help="Frames (default: the control/input video's, else 16).")
@@ -309,7 +316,7 @@ def generate(
     )
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
-    check_spatial_scale(spatial_scale, files["spatial_adapters"])
+    check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"])
     trained = f"customization {customization}" if customization else None  # its adapters' setting, or say so
     sampler = resolved_sampler(  # given, else recorded, else defaults
         sources.get("sampler"), scheduler, lcm_lora, steps, guidance_scale,
@@ -326,7 +333,9 @@ def generate(
     device = check_device(device)
     weights = check_dtype(dtype, device)
     console.print(f"device: {device}, dtype: {str(weights).removeprefix('torch.')}", highlight=False)
-    pipe = assemble_pipeline(**files, device=device, dtype=weights, spatial_scale=spatial_scale)
+    pipe = assemble_pipeline(
+        **files, device=device, dtype=weights, spatial_scale=spatial_scale, spatial_min_timestep=spatial_min_timestep
+    )
     check_num_frames(pipe, num_frames, context_length)
     pipe = conditional_pipeline(pipe, conditioning)
     use_long_video(pipe, context_length, context_stride, free_init_iterations if free_init else None)
@@ -409,6 +418,9 @@ def demo(
             help="customize's --image-guidance-scale for every trained variant (1: none; the demo generates at 4)."
         ),
     ] = 1.0,
+    spatial_min_timestep: Annotated[
+        int, typer.Option(help="customize's --spatial-min-timestep for every trained variant (0: the paper's).")
+    ] = 0,
     guidance_scale: Annotated[
         float, typer.Option(help="Classifier-free guidance of every video and image the demo generates and scores.")
     ] = 4.0,
@@ -434,6 +446,7 @@ def demo(
     at_least("--prior-loss-weight", prior_loss_weight, 0)
     at_least("--image-guidance-scale", image_guidance_scale, 0)
     at_least("--guidance-scale", guidance_scale, 0)
+    at_least("--spatial-min-timestep", spatial_min_timestep, 0)
     at_least("--jobs", jobs, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
@@ -447,6 +460,7 @@ def demo(
         prior_loss=prior_loss,
         prior_loss_weight=prior_loss_weight,
         image_guidance_scale=image_guidance_scale,
+        spatial_min_timestep=spatial_min_timestep,
         guidance_scale=guidance_scale,
         jobs=jobs,
     )

@@ -113,19 +113,22 @@ def video_loss(
     agreement: float = 0.0,
     teacher=None,
     guidance: tuple | None = None,
+    min_timestep: int = 0,
 ) -> torch.Tensor:
     """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
     from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`;
     `agreement`: the weight of `frame_agreement`, for frozen videos. `teacher(noisy, timesteps)`, when given, is
-    the target instead of the noise (`--frozen-target t2i`: the customized T2I's prediction, frame by frame)."""
+    the target instead of the noise (`--frozen-target t2i`: the customized T2I's prediction, frame by frame).
+    Timesteps are drawn uniformly from [min_timestep, num_train_timesteps) (`--spatial-min-timestep`)."""
+    top = scheduler.config.num_train_timesteps
     if generators is None:
         noise = torch.randn_like(latents)
-        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), device=latents.device)
+        timesteps = torch.randint(min_timestep, top, (latents.shape[0],), device=latents.device)
     else:
         noise = torch.stack([torch.randn(latents.shape[1:], generator=g) for g in generators]).to(latents)
-        timesteps = torch.cat(
-            [torch.randint(0, scheduler.config.num_train_timesteps, (1,), generator=g) for g in generators]
-        ).to(latents.device)
+        timesteps = torch.cat([torch.randint(min_timestep, top, (1,), generator=g) for g in generators]).to(
+            latents.device
+        )
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = model(noisy, timesteps, text)
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None

@@ -75,13 +75,18 @@ class StillMovingMixin:
         if text_encoder_2 is not None:  # SDXL's second text encoder
             self.text_encoder_2.load_state_dict(text_encoder_2.state_dict())
 
-    def load_spatial_adapters(self, adapters: SpatialAdapters | str | Path, scale: float = 1.0) -> SpatialAdapters:
-        """Attach stage 2's adapters (a file, or an object, which `scale` changes in place) at strength `scale`."""
+    def load_spatial_adapters(
+        self, adapters: SpatialAdapters | str | Path, scale: float = 1.0, min_timestep: int | None = None
+    ) -> SpatialAdapters:
+        """Attach stage 2's adapters (a file, or an object, which `scale` and `min_timestep` change in place) at
+        strength `scale`, acting at timesteps >= `min_timestep` (default: as they trained, the file's record)."""
         if self.spatial_adapters is not None:
             self.spatial_adapters.detach()
         self.spatial_adapters = attach_spatial_adapters(self, adapters)
         if scale != 1.0:
             self.spatial_adapters.scale_(scale)
+        if min_timestep is not None:
+            self.spatial_adapters.min_timestep = min_timestep
         return self.spatial_adapters
 
     def load_motion_adapter(self, path: str | Path) -> MotionLoRA:

@@ -162,10 +162,14 @@ def check_model_files(
         check_sampler(parse_sampler(sampler))
 
 
-def check_spatial_scale(scale: float, spatial_adapters: str | None) -> None:
+def check_spatial_scale(scale: float, min_timestep: int | None, spatial_adapters: str | None) -> None:
+    """generate's settings of the spatial adapters: a strength >= 0, a timestep >= 0, and adapters to apply them to."""
     at_least("--spatial-scale", scale, 0)
-    if scale != 1.0 and not spatial_adapters:
-        raise StillMovingError("--spatial-scale needs spatial adapters (--spatial-adapters or --customization)")
+    if min_timestep is not None:
+        at_least("--spatial-min-timestep", min_timestep, 0)
+    for flag, changed in (("--spatial-scale", scale != 1.0), ("--spatial-min-timestep", min_timestep is not None)):
+        if changed and not spatial_adapters:
+            raise StillMovingError(f"{flag} needs spatial adapters (--spatial-adapters or --customization)")
 
 
 def check_generation(

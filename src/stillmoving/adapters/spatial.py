@@ -9,11 +9,17 @@ features leave the customized T2I layers on their way to the temporal layers. A_
 the adapters are the identity until trained. They attach with forward hooks, which leaves the UNet's
 own parameter names untouched (the UNet still saves and loads as plain diffusers) and re-run under
 gradient checkpointing, and which work on any diffusers UNet of the same architecture.
+
+`min_timestep` T > 0 makes them act only on UNet calls whose timestep is at least T: the noisier part of denoising,
+where the video model lays out the frames and their motion; below T the customized T2I renders its details alone
+(`customize --spatial-min-timestep`, docs/method.md, "Where in denoising the adapters repair and where they cost").
+A pre-hook on the UNet reads each call's timestep argument; 0 (the paper's adapters) leaves every call adapted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import re
@@ -32,6 +38,7 @@ from stillmoving.formats.safety import read_adapter_file
 
 FORMAT = "stillmoving.spatial_adapters"
 FINGERPRINT_KEY = "unet_fingerprint"  # metadata: weights_fingerprint of the UNet (M1 injected) they trained with
+MIN_TIMESTEP_KEY = "min_timestep"  # metadata: the lowest timestep the adapters trained on and act at (0: all)
 FORMAT_VERSION = "1"
 PLACEMENT_PATTERN = r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.(resnets|attentions)\.\d+"
 
@@ -160,6 +167,8 @@ class SpatialAdapters(torch.nn.Module):
         self.metadata: dict[str, str] = {}  # the file's metadata when loaded (models it was trained with)
         self.placements = dict(placements)  # layer name -> channels, in the UNet's module order
         self.layers = torch.nn.ModuleList(ChannelAdapter(c, rank, generator) for c in self.placements.values())
+        self.min_timestep = 0  # act only on UNet calls at timesteps >= this (0: every call)
+        self._active = True  # whether the current UNet call is adapted (set by the UNet's pre-hook)
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     @classmethod
@@ -190,11 +199,25 @@ class SpatialAdapters(torch.nn.Module):
                     f"the adapter expects {channels}"
                 )
         self.detach()
+        self._active = True
+        self._handles.append(unet.register_forward_pre_hook(self._read_timestep, with_kwargs=True))
         modules = dict(unet.named_modules())
         for name, adapter in zip(self.placements, self.layers):
-            hook = lambda module, args, output, adapter=adapter: _adapt_output(adapter, output)  # noqa: E731
-            self._handles.append(modules[name].register_forward_hook(hook))
+            self._handles.append(modules[name].register_forward_hook(functools.partial(self._adapt, adapter)))
         return self
+
+    def _read_timestep(self, unet, args, kwargs) -> None:
+        """The UNet's pre-hook: adapt this call when its timestep (every timestep of a batch) is >= min_timestep."""
+        if self.min_timestep <= 0:
+            self._active = True
+            return
+        timestep = args[1] if len(args) > 1 else kwargs.get("timestep")
+        if timestep is None:
+            raise StillMovingError("spatial adapters with a min_timestep need the UNet's timestep argument")
+        self._active = bool(torch.as_tensor(timestep).min() >= self.min_timestep)
+
+    def _adapt(self, adapter: ChannelAdapter, module, args, output):
+        return _adapt_output(adapter, output) if self._active else output
 
     def detach(self) -> None:
         """Remove the hooks: the UNet is back to its own outputs."""
@@ -233,6 +256,7 @@ class SpatialAdapters(torch.nn.Module):
             "format_version": FORMAT_VERSION,
             "rank": str(self.rank),
             "placements": json.dumps(list(self.placements.items())),
+            MIN_TIMESTEP_KEY: str(self.min_timestep),
             **(extra_metadata or {}),
         }
         tensors = self.named_tensors()
@@ -252,6 +276,10 @@ class SpatialAdapters(torch.nn.Module):
         placements = dict(json.loads(metadata["placements"]))
         adapters = cls(placements, int(metadata["rank"]))
         adapters.metadata = metadata
+        try:  # files written before it have none: every timestep
+            adapters.min_timestep = int(metadata.get(MIN_TIMESTEP_KEY, 0))
+        except ValueError:
+            raise StillMovingError(f"{path}: metadata {MIN_TIMESTEP_KEY} is not an integer") from None
         expected = {k: tuple(v.shape) for k, v in adapters.named_tensors().items()}
         got = {k: tuple(v.shape) for k, v in tensors.items()}
         if expected != got:

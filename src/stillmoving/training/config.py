@@ -212,6 +212,13 @@ class CustomizeConfig(TrainConfig):
         "world 1000 kept a mildly drifted subject's look and removed the repair of a heavily drifted style: "
         "docs/method.md, 'What Still-Moving's adapters do to a mildly drifted subject').",
     )
+    spatial_min_timestep: int = opt(
+        0,
+        "The spatial adapters train on, and act at, timesteps >= this only (of the scheduler's training timesteps, "
+        "0-999 for SD); below it the customized T2I renders alone. Recorded in the adapter file, which generate "
+        "follows (0: every timestep, the paper's; docs/method.md, 'Where in denoising the adapters repair and where "
+        "they cost').",
+    )
     cache_prior_videos: bool = opt(
         True, "Reuse prior videos sampled before from the same video model with the same settings."
     )

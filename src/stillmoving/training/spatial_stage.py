@@ -113,6 +113,7 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)
     at_least("--frame-agreement", cfg.frame_agreement, 0)
     at_least("--guidance-preservation", cfg.guidance_preservation, 0)
+    at_least("--spatial-min-timestep", cfg.spatial_min_timestep, 0)
     at_least("--image-guidance-scale", cfg.image_guidance_scale, 0)
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
@@ -218,6 +219,9 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     m1 = load_customized(pipe, cfg.customized, cfg.lora)
     backend = backend_of(pipe)  # the family: SD1.5, SDXL
     backend.check_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
+    top = pipe.scheduler.config.num_train_timesteps
+    if cfg.spatial_min_timestep >= top:
+        raise StillMovingError(f"--spatial-min-timestep {cfg.spatial_min_timestep}: the scheduler has {top} timesteps")
 
     # 3. Make the training data: prior videos of V, then M1's images
     output = prepare_output_dir(cfg)
@@ -244,6 +248,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     # A_down from the seed alone: not from what loading V and M1 drew from the global RNG (a single file, a folder)
     init = torch.Generator().manual_seed(cfg.seed)
     spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank, init).to(accelerator.device).attach(pipe.unet)
+    spatial.min_timestep = cfg.spatial_min_timestep  # saved with them; generate gates them the same way
     cast_training_params(spatial)
     model = VideoDenoiser(pipe.unet, spatial, backend)
 
@@ -280,6 +285,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             agreement=cfg.frame_agreement,
             teacher=None if teacher is None else functools.partial(t2i_prediction, backend, teacher, text=text),
             guidance=guidance,
+            min_timestep=cfg.spatial_min_timestep,
         )
 
     def prior_loss():
@@ -294,6 +300,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             cfg.snr_gamma,
             prior_random.next(len(batch["latents"])),
             motion_only=cfg.prior_loss == "motion",
+            min_timestep=cfg.spatial_min_timestep,
         )
 
     terms = [frozen_loss, prior_loss] if prior_stream is not None else [frozen_loss]  # back-propagated in turn

@@ -100,6 +100,7 @@ class DemoConfig:
     prior_loss: str = "motion"  # `customize --prior-loss` of every trained variant ("video": the paper's)
     prior_loss_weight: float = 0.0  # `customize --prior-loss-weight` of Still-Moving (the paper: 1)
     image_guidance_scale: float = 1.0  # `customize --image-guidance-scale`: guidance of M1's sampled images
+    spatial_min_timestep: int = 0  # `customize --spatial-min-timestep` of every trained variant (0: the paper's)
     num_images: int = 16  # customized T2I samples the spatial adapters train on
     num_prior_videos: int = 8  # prior-preservation videos sampled from the T2V
     eval_prompts: int = 4  # evaluation prompts per customization
@@ -318,6 +319,7 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
         prior_loss=cfg.prior_loss,
         prior_loss_weight=cfg.prior_loss_weight,
         image_guidance_scale=cfg.image_guidance_scale,
+        spatial_min_timestep=cfg.spatial_min_timestep,
         num_frames=cfg.num_frames,
         height=cfg.resolution,
         width=cfg.resolution,
@@ -479,7 +481,9 @@ def demo_notes(cfg: DemoConfig) -> str:
         f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps, classifier-free "
         f"guidance {cfg.guidance_scale:g} (the customized T2I's images too). Every variant uses "
         "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals. "
-        f"Every trained variant: {cfg.spatial_steps} adapter steps (the paper: about 500); the no-motion-adapter "
+        f"Every trained variant: {cfg.spatial_steps} adapter steps (the paper: about 500)"
+        + (f", adapters at timesteps >= {cfg.spatial_min_timestep} only" if cfg.spatial_min_timestep else "")
+        + "; the no-motion-adapter "
         "ablation's videos stand still only after more (docs/method.md: 8 of 12 static at 480 steps, 11 at 1920)."
     )
 
