@@ -133,7 +133,7 @@ def test_customize_trains_with_it_and_records_it_for_generate(tiny_dir, stage2_i
     "value, message",
     [
         ("-1", "error: --spatial-min-timestep must be at least 0, not -1"),
-        ("1000", "error: --spatial-min-timestep 1000: the scheduler has 1000 timesteps"),
+        ("1000", "error: --spatial-min-timestep 1000: the scheduler has 1000 timesteps; give a lower one"),
     ],
 )
 def test_customize_refuses_impossible_values_in_one_line(

@@ -220,8 +220,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     backend = backend_of(pipe)  # the family: SD1.5, SDXL
     backend.check_fits(pipe.unet, m1.unet.state_dict())  # fail before any sampling or writing
     top = pipe.scheduler.config.num_train_timesteps
-    if cfg.spatial_min_timestep >= top:
-        raise StillMovingError(f"--spatial-min-timestep {cfg.spatial_min_timestep}: the scheduler has {top} timesteps")
+    if (lowest := cfg.spatial_min_timestep) >= top:
+        raise StillMovingError(f"--spatial-min-timestep {lowest}: the scheduler has {top} timesteps; give a lower one")
 
     # 3. Make the training data: prior videos of V, then M1's images
     output = prepare_output_dir(cfg)
