@@ -3,8 +3,9 @@
 Every recipe trains `customize` with the demo's sizes plus its changes (DemoConfig fields, e.g. spatial_lr, or
 CustomizeConfig fields, e.g. prior_loss_weight), regenerates the demo's videos of the section (4 prompts x 3 seeds;
 FULL=1: 8 x 4) and prints one JSON line: the means and, per metric, Still-Moving minus naive injection with its
-paired 95% bootstrap interval. {"empty": K} adds K empty prompts to the image prompts (M1's unconditional samples,
-trained with the empty prompt). Naive injection's videos are cached in OUT/naive.json.
+paired 95% bootstrap interval (SEED=N: a `demo --seed N`'s section). {"empty": K} adds K empty prompts to the
+image prompts (M1's unconditional samples, trained with the empty prompt). Naive injection's videos are cached in
+OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
   e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
@@ -45,6 +46,7 @@ DEMO_FIELDS = {f.name for f in fields(DemoConfig)}
 def section(demo: Path, target: str, video_model: str, weight: float) -> tuple[DemoConfig, dict]:
     """The demo's settings on `video_model` (FULL=1: the --full prompts and seeds) and M1's load arguments."""
     full = dict(eval_prompts=8, seeds=4) if os.environ.get("FULL") == "1" else {}
+    full["seed"] = int(os.environ.get("SEED", 0))  # the demo's --seed (its prompts follow from it)
     model = str(shipped_model(video_model))
     cfg = replace(DemoConfig(), model=model, motion_adapter=str(shipped_motion_adapter(video_model)), **full)
     m1 = customized_args(target, demo / "work" / target / "t2i")
