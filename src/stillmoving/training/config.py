@@ -216,9 +216,9 @@ class CustomizeConfig(TrainConfig):
         0,
         "The spatial adapters train on, and act at, timesteps >= this only (of the scheduler's training timesteps, "
         "0-999 for SD); below it, the last steps of sampling, the customized T2I renders alone. Recorded in the "
-        "adapter file, which generate follows. 0: every timestep, the paper's. On the embedded world 200 removed a "
-        "mildly drifted subject's fidelity cost, and on a second seed cost a drifted style its repair "
-        "(docs/method.md, 'Where in denoising the adapters repair and where they cost').",
+        "adapter file, which generate follows. 0: every timestep, the paper's. On the embedded world 200 shrank a "
+        "mildly drifted subject's fidelity cost on two seeds of three, and on the third cost a drifted style its "
+        "repair (docs/method.md, 'Where in denoising the adapters repair and where they cost').",
     )
     cache_prior_videos: bool = opt(
         True, "Reuse prior videos sampled before from the same video model with the same settings."
