@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import CALL, PROMPT, perturb, tiny_customize
 from diffusers import DDPMScheduler
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
@@ -79,8 +80,6 @@ def test_min_timestep_is_saved_and_read_back_and_old_files_mean_every_timestep(t
     adapters = trained_adapters(tiny_pipe.unet, min_timestep=250)
     path = adapters.save(tmp_path / "a.safetensors")
     assert SpatialAdapters.load(path).min_timestep == 250
-    from safetensors import safe_open
-
     with safe_open(str(path), "pt") as f:
         metadata = f.metadata()
     assert metadata[MIN_TIMESTEP_KEY] == "250"

@@ -199,7 +199,6 @@ class SpatialAdapters(torch.nn.Module):
                     f"the adapter expects {channels}"
                 )
         self.detach()
-        self._active = True
         self._handles.append(unet.register_forward_pre_hook(self._read_timestep, with_kwargs=True))
         modules = dict(unet.named_modules())
         for name, adapter in zip(self.placements, self.layers):
