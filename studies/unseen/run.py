@@ -1,0 +1,140 @@
+"""A subject nobody here has seen, through the user's commands, scored by measures the project does not contain.
+
+Issue 13's check, rehearsed: someone else draws a subject as a folder of images (here PIL, not the world's
+renderer: a violet hexagon, "a sks gem", a shape and a colour the world never uses), makes a
+customized T2I with `stillmoving t2i dreambooth` at a mild and a heavy learning rate, runs `stillmoving customize`
+with its defaults (only the world's size, frame count and sampling set) on each shipped video model, and
+`stillmoving generate` makes the same prompts and seeds with the adapters (Still-Moving) and with
+`--spatial-scale 0` (naive injection, exactly). The videos are scored with `score.py`'s colour measures, which
+know nothing of the world's oracle.
+
+    .venv/bin/python studies/unseen/run.py runs/unseen [mild heavy] [animatediff joint]
+
+Writes <out>/<drift>/<model>/{naive,still_moving}/*.gif, <out>/<drift>/t2i (the DreamBooth), and prints one JSON
+line per (drift, model) with the means and the paired 95% intervals of Still-Moving minus naive injection.
+Environment: SEEDS (videos per prompt, default 4), CUSTOMIZE='--steps 500 ...' (extra customize options),
+TAG (a name for those options' runs, default "default"; other tags reuse the default run's naive-injection
+videos, which the adapters at scale 0 do not change).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).parent))
+from score import BODY, score_folder, summarize  # noqa: E402
+
+from stillmoving.world.weights import shipped_model, shipped_motion_adapter  # noqa: E402
+
+DRIFTS = {"mild": "5e-5", "heavy": "5e-4"}  # DreamBooth learning rates, 1500 steps each (issue 13's table)
+BACKGROUNDS = {"black": (0, 0, 0), "gray": (110, 110, 110), "blue": (25, 35, 110)}
+SIZE = ["--height", "32", "--width", "32"]
+PROMPTS = [
+    "a sks gem moving left quickly on a gray background",
+    "a sks gem moving up slowly on a black background",
+    "a sks gem moving right slowly on a blue background",
+    "a sks gem moving down quickly on a gray background",
+]
+
+
+def draw_gems(folder: Path, count: int = 24) -> Path:
+    """Violet hexagons at random places and sizes on three plain backgrounds, captioned."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2026)
+    lines = []
+    for i in range(count):
+        name = list(BACKGROUNDS)[i % len(BACKGROUNDS)]
+        image = Image.new("RGB", (128, 128), BACKGROUNDS[name])  # drawn at 4x, then downsampled: soft edges
+        draw = ImageDraw.Draw(image)
+        r = float(rng.uniform(20, 25))  # radius: the world's object sizes, 10-13 px across at 32 px
+        cx, cy = rng.uniform(8 + r, 120 - r, size=2)
+        turn = rng.uniform(0, math.pi / 3)
+        angles = turn + np.arange(6) * math.pi / 3
+        corners = [(x, y) for x, y in zip(cx + np.cos(angles) * r, cy + np.sin(angles) * r)]
+        draw.polygon(corners, fill=BODY)
+        image.resize((32, 32), Image.LANCZOS).save(folder / f"gem_{i:02d}.png")
+        lines.append(json.dumps({"file_name": f"gem_{i:02d}.png", "text": f"a sks gem on a {name} background"}))
+    (folder / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def cli(log: Path, *args: str) -> float:
+    """Run `stillmoving ARGS` offline, its output into `log`; seconds taken. A failure stops the study."""
+    start = time.time()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with log.open("w") as out:
+        code = subprocess.call([sys.executable, "-m", "stillmoving", *args], stdout=out, stderr=out, env=env)
+    if code:
+        sys.exit(f"stillmoving {' '.join(args[:2])} failed ({code}); see {log}")
+    return time.time() - start
+
+
+def customized_t2i(root: Path, drift: str, images: Path) -> list[str]:
+    """Make the customized T2I the way a user does, once per drift; the customize options that name it."""
+    t2i = root / drift / "t2i"
+    if not (t2i / "unet").exists():
+        took = cli(
+            root / f"{drift}_t2i.log", "t2i", "dreambooth", "--model", str(shipped_model()), "-o", str(t2i),
+            "--images", str(images), "--prompt", "a sks gem", "--use-captions", "--train-text-encoder",
+            "--steps", "1500", "--lr", DRIFTS[drift], "--batch-size", "4", *SIZE,
+        )  # fmt: skip
+        print(f"# {drift} DreamBooth: {took:.0f} s", flush=True)
+    prompts = [a for b in BACKGROUNDS for a in ("--prompt", f"a sks gem on a {b} background")]
+    return ["--customized", str(t2i), "--identifier", "sks", *prompts]
+
+
+def main(out: str, *which: str) -> None:
+    root = Path(out)
+    drifts = [w for w in which if w in DRIFTS] or list(DRIFTS)
+    models = [w for w in which if w in ("animatediff", "joint")] or ["animatediff", "joint"]
+    seeds = int(os.environ.get("SEEDS", "4"))
+    tag = os.environ.get("TAG", "default")
+    extra = shlex.split(os.environ.get("CUSTOMIZE", ""))
+    images = root / "images"
+    if not images.exists():
+        draw_gems(images)
+    prompts = [p for p in PROMPTS for _ in range(seeds)]  # --seed counts up: prompt i, seed i*seeds + j
+    for drift in drifts:
+        customized = customized_t2i(root, drift, images)
+        for model in models:
+            run = root / drift / model / tag
+            if not (run / "spatial_adapters.safetensors").exists():
+                took = cli(
+                    root / f"{drift}_{model}_{tag}_customize.log", "customize", "--model", str(shipped_model(model)),
+                    "-o", str(run), "--motion-adapter", str(shipped_motion_adapter(model)), *customized, *SIZE,
+                    "--num-frames", "8", "--sample-steps", "15", "--guidance-scale", "4", "--overwrite", *extra,
+                )  # fmt: skip
+                print(f"# {drift} {model} {tag} customize: {took:.0f} s", flush=True)
+            for variant, scale in (("naive", "0"), ("still_moving", "1")):
+                folder = run / "eval" / variant
+                shared = root / drift / model / "default" / "eval" / "naive"  # the adapters at 0: the same videos
+                if variant == "naive" and tag != "default" and shared.exists() and not folder.exists():
+                    folder.parent.mkdir(parents=True, exist_ok=True)
+                    folder.symlink_to(shared.resolve())
+                if not folder.exists():
+                    folder.mkdir(parents=True)
+                    cli(
+                        root / f"{drift}_{model}_{tag}_{variant}.log", "generate", "--customization", str(run),
+                        *[a for p in prompts for a in ("--prompt", p)], "-o", str(folder / "v.gif"),
+                        "--spatial-scale", scale, "--num-frames", "8", "--seed", "0", "--device", "cpu",
+                    )  # fmt: skip
+            naive, still = (score_folder(run / "eval" / v) for v in ("naive", "still_moving"))
+            record = {"drift": drift, "model": model, "tag": tag, "pairs": len(naive)}
+            record.update(summarize(naive, still))
+            print(json.dumps(record), flush=True)
+            with (root / "results.jsonl").open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
