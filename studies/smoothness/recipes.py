@@ -4,8 +4,9 @@ Every recipe trains `customize` with the demo's sizes plus its changes (DemoConf
 CustomizeConfig fields, e.g. prior_loss_weight), regenerates the demo's videos of the section (4 prompts x 3 seeds;
 FULL=1: 8 x 4) and prints one JSON line: the means and, per metric, Still-Moving minus naive injection with its
 paired 95% bootstrap interval (SEED=N: a `demo --seed N`'s section). {"empty": K} adds K empty prompts to the
-image prompts (M1's unconditional samples, trained with the empty prompt). Naive injection's videos are cached in
-OUT/naive.json.
+image prompts (M1's unconditional samples, trained with the empty prompt); {"shared_noise": true} noises every
+frame of a frozen video with the same noise (a study switch, not a customize option). Naive injection's videos are
+cached in OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
   e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
@@ -13,16 +14,19 @@ python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT
 VIDEO_MODEL: animatediff or joint; LORA_WEIGHT: a style LoRA's weight (ignored for a DreamBooth subject).
 """
 
+import contextlib
 import json
 import os
 import sys
 import time
+import types
 from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from stillmoving import losses
 from stillmoving.loading import assemble_pipeline
 from stillmoving.world.demo import (
     DemoConfig,
@@ -82,6 +86,30 @@ def videos(
     return figures(pipe, cfg, target, motion_scale)
 
 
+@contextlib.contextmanager
+def shared_noise(on: bool):
+    """While on, the training losses draw one noise per video and repeat it over the frames (axis 1 of an item's
+    (c, f, h, w) draw): a frozen video's frames then stay equal under noise, so nothing is gained by pooling them."""
+    if not on:
+        yield
+        return
+
+    def randn(*shape, generator=None, **kwargs):
+        size = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        if len(size) != 4:
+            return torch.randn(*shape, generator=generator, **kwargs)
+        one = torch.randn((size[0], 1, *size[2:]), generator=generator, **kwargs)
+        return one.expand(size).contiguous()
+
+    real = losses.torch
+    losses.torch = types.SimpleNamespace(**{k: getattr(torch, k) for k in dir(torch) if not k.startswith("__")})
+    losses.torch.randn = randn
+    try:
+        yield
+    finally:
+        losses.torch = real
+
+
 def means(values: dict[str, list[float]]) -> dict[str, float]:
     return {k: round(float(np.nanmean(v)), 4) for k, v in values.items()}
 
@@ -112,8 +140,10 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         run = replace(cfg, **{k: v for k, v in changes.items() if k in DEMO_FIELDS})
         run = replace(run, num_images=len(prompts) * (run.num_images // len(image_prompts)))
         started = time.perf_counter()
+        shared = changes.pop("shared_noise", False)
         customize = {k: v for k, v in changes.items() if k not in DEMO_FIELDS}
-        adapters = spatial_run(run, m1, prompts, out / name, **customize)
+        with shared_noise(shared):
+            adapters = spatial_run(run, m1, prompts, out / name, **customize)
         ours = videos(run, target, m1, adapters)
         (out / name / "metrics.json").write_text(json.dumps(ours))
         row = {"recipe": name, "seconds": round(time.perf_counter() - started), **compared(ours, naive)}
