@@ -165,6 +165,7 @@ def test_customize_validation_folders_sit_beside_the_end_of_run_check(
     assert "  Num examples (prior videos) = 1" in err.splitlines()
     validation = tmp_path / "custom/validation"
     assert sorted(p.name for p in validation.iterdir()) == [
+        "customized_t2i_000.png",
         "naive_injection_000.gif",
         "step-000001",
         "step-000002",

@@ -4,9 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import tiny_customize
+from safetensors.torch import load_file
 
-from stillmoving.training.naive_check import MIN_DROP, WORSE_RATIO, verdict
+from stillmoving.training.naive_check import MIN_DROP, WORSE_RATIO, look_kept, verdict
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.video_metrics import colour_agreement, colour_consistency, frame_change, video_figures
 
@@ -45,6 +47,16 @@ def test_frame_change_is_the_mean_absolute_step():
     assert video_figures(black_white) == {"colour_consistency": 0.0, "frame_change": 1.0}
 
 
+def test_look_kept_compares_each_video_with_the_customized_t2i_image_of_its_prompt():
+    moving = square_video([(10, 4 + 3 * i) for i in range(4)])
+    image = moving[0]
+    other = square_video([(10, 10)] * 4, colour=(0, 250, 0), background=(250, 250, 250))
+    half = np.concatenate([moving[:2], other[:2]])  # two frames in the image's colours, two in none of them
+    kept = look_kept({"naive injection": [moving, other], "Still-Moving": [half, moving]}, [image, image])
+    assert kept["per_video"] == {"naive injection": [1.0, 0.0], "Still-Moving": [0.5, 1.0]}
+    assert kept["means"] == {"naive injection": 0.5, "Still-Moving": 0.75}
+
+
 def figures(values):
     return [{"colour_consistency": v, "frame_change": 0.1} for v in values]
 
@@ -75,6 +87,8 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
     )
     train_spatial_adapters(cfg)
     assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == [
+        "customized_t2i_000.png",
+        "customized_t2i_001.png",
         "naive_injection_000.gif",
         "naive_injection_001.gif",
         "still_moving_000.gif",
@@ -84,9 +98,26 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
     assert report["prompts"] == ["a sks dog running", "a sks dog sitting"] and report["seeds"] == [0, 1]
     assert [len(report["figures"][k]) for k in ("naive injection", "Still-Moving")] == [2, 2]
     assert 0 <= report["colour_agreement"] <= 1 and "colours agree with naive injection's" in report["message"]
+    # the customized T2I's own image of each prompt and seed, the look both variants are compared with
+    t2i = sorted((tmp_path / "validation").glob("customized_t2i_*.png"))
+    assert [p.name for p in t2i] == ["customized_t2i_000.png", "customized_t2i_001.png"]
+    kept = report["t2i_agreement"]
+    assert [len(kept["per_video"][k]) for k in ("naive injection", "Still-Moving")] == [2, 2]
+    assert kept["means"]["naive injection"] == pytest.approx(np.mean(kept["per_video"]["naive injection"]))
+    assert "colours agree with the customized T2I's own images" in report["message"]
     record = json.loads((tmp_path / "customize_run.json").read_text())
     assert record["validation"]["worse_than_naive"] == report["worse_than_naive"]
     assert "validation: colour consistency" in capsys.readouterr().err
+
+
+def test_the_check_and_its_t2i_images_leave_the_adapters_bit_for_bit_as_without(tiny_dir, tmp_path, stage2_inputs):
+    plain, checked = (
+        train_spatial_adapters(tiny_customize(tiny_dir, stage2_inputs, tmp_path / name, num_validation_videos=n))
+        for name, n in (("plain", 0), ("checked", 2))
+    )
+    wa, wb = load_file(str(plain)), load_file(str(checked))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert len(list((tmp_path / "checked/validation").glob("customized_t2i_*.png"))) == 2
 
 
 def test_no_validation_videos_when_disabled(tiny_dir, tmp_path, stage2_inputs):

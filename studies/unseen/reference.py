@@ -1,9 +1,10 @@
 """The customized T2I as the reference: its own images of the study's prompts, and how close each run's videos come
 to them.
 
-For each drift: M1's images of the four evaluation prompts at the videos' guidance (4) and without guidance, seeds
-as the videos' (`score.py`'s violet fidelity); then, for each run of `run.py` (both video models, every TAG found),
-each video's colour-histogram intersection with the mean histogram of M1's eight guidance-4 images of its prompt,
+For each drift: M1's images of the four evaluation prompts at the videos' settings (generate's defaults: 25 steps,
+guidance 7.5) and without guidance, seeds as the videos' (`score.py`'s violet fidelity); then, for each run of
+`run.py` (both video models, every TAG found), each video's colour-histogram intersection with the mean histogram
+of M1's eight images of its prompt at the videos' settings,
 naive injection and Still-Moving, and their paired difference. The histogram is the whole frame's, background
 included, so it says how much of M1's overall look a video has, where fidelity says how much of the subject.
 
@@ -28,7 +29,7 @@ from stillmoving.world.stats import paired_bootstrap  # noqa: E402
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
 SEEDS = 4  # videos per prompt in run.py; the T2I's images of prompt i use the videos' seeds i*SEEDS ... + SEEDS-1
-STEPS, GUIDANCE = 15, 4.0
+STEPS, GUIDANCE = 25, 7.5  # generate's defaults, which run.py's videos were made with
 
 
 def images(t2i, prompt: str, seeds, guidance: float) -> np.ndarray:

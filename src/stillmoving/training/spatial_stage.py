@@ -55,7 +55,7 @@ from stillmoving.training.checkpoints import (
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.loop import ItemRandomness, batches, train
 from stillmoving.training.monitor import logger, periodic_validation, validation_prompts
-from stillmoving.training.naive_check import check_against_naive
+from stillmoving.training.naive_check import check_against_naive, t2i_images
 from stillmoving.training.setup import (
     VideoDenoiser,
     freeze,
@@ -230,6 +230,12 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     prior_latents, prior_prompts = prior_videos(cfg, pipe)  # V itself: M1 is not injected yet
     image_dir = output / IMAGES if accelerator.is_main_process else None
     image_latents, image_prompts = customized_images(cfg, pipe, m1, image_dir)
+    check_prompts = spread(cfg.validation_prompt or list(dict.fromkeys(image_prompts)), cfg.num_validation_videos)
+    checked = accelerator.is_main_process and accelerator.distributed_type != DistributedType.FSDP  # FSDP: sharded
+    # The end-of-run check's reference: M1's own image of each of its prompts, made while M1 is still a T2I
+    references = []  # (the image pipeline is not kept: it would hold M1's UNet through training)
+    if checked and check_prompts:
+        references = t2i_images(t2i_pipeline(pipe, m1.unet, m1.text_encoder, m1.text_encoder_2), check_prompts, cfg)
 
     # 4. Inject M1 into V and encode the prompts
     teacher = m1.unet if cfg.frozen_target == "t2i" else None  # M1's own T2I UNet, kept as the frozen target
@@ -328,14 +334,9 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         motion.unbake()  # the UNet's own weights again, for the fingerprint
     if accelerator.is_main_process:
         save_customization(output, cfg, spatial, weights_fingerprint(pipe.unet))
-        validation_prompts = spread(
-            cfg.validation_prompt or list(dict.fromkeys(image_prompts)), cfg.num_validation_videos
-        )
         validation = (
-            None
-            if accelerator.distributed_type == DistributedType.FSDP
-            else check_against_naive(pipe, spatial, motion, cfg, validation_prompts, output)
-        )  # FSDP: the UNet is sharded
+            check_against_naive(pipe, spatial, motion, cfg, check_prompts, output, references) if checked else None
+        )
         write_run_record(
             output / CUSTOMIZE_RUN,
             cfg,
