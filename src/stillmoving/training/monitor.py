@@ -98,20 +98,28 @@ def log_banner(accelerator: Accelerator, cfg, examples: dict[str, int], params, 
         logger.info(f"  Resuming from step {start_step}")
 
 
-@torch.no_grad()
-def render_video(pipe, prompt: str, seed: int, cfg) -> np.ndarray:
-    """One video (F, H, W, 3) uint8 at the run's size and sampling settings, seeded by `seed`."""
-    frames = pipe(
-        prompt,
-        num_frames=cfg.num_frames,
+def _sample_arguments(cfg, seed: int) -> dict:
+    """The pipeline arguments of the run's validation samples: its size and sampling settings, seeded by `seed`."""
+    return dict(
         height=cfg.height,
         width=cfg.width,
         num_inference_steps=cfg.sample_steps,
         guidance_scale=cfg.guidance_scale,
         generator=torch.Generator().manual_seed(seed),
         output_type="np",
-    ).frames[0]
-    return to_uint8_frames(frames)
+    )
+
+
+@torch.no_grad()
+def render_video(pipe, prompt: str, seed: int, cfg) -> np.ndarray:
+    """One video (F, H, W, 3) uint8 at the run's size and sampling settings, seeded by `seed`."""
+    return to_uint8_frames(pipe(prompt, num_frames=cfg.num_frames, **_sample_arguments(cfg, seed)).frames[0])
+
+
+@torch.no_grad()
+def render_image(t2i, prompt: str, seed: int, cfg) -> np.ndarray:
+    """One image (H, W, 3) uint8 of a T2I pipeline at the run's size and sampling settings, seeded by `seed`."""
+    return to_uint8_frames(t2i(prompt, **_sample_arguments(cfg, seed)).images[0][None])[0]
 
 
 def first_validation_seed(cfg) -> int:

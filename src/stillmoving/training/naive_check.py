@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stillmoving.data.video_io import to_uint8_frames, write_image, write_video
+from stillmoving.data.video_io import write_image, write_video
 from stillmoving.files import write_text
-from stillmoving.training.monitor import VALIDATION_DIR, first_validation_seed, logger, render_video
+from stillmoving.training.monitor import VALIDATION_DIR, first_validation_seed, logger, render_image, render_video
 from stillmoving.video_metrics import colour_agreement, video_figures
 
 REPORT_FILE = "validation.json"
@@ -58,19 +58,8 @@ def t2i_images(t2i, prompts: list[str], cfg) -> list[np.ndarray]:
     the global random state is left as it was, so the training that follows is the same with or without them."""
     t2i.set_progress_bar_config(disable=True)
     seed = first_validation_seed(cfg)
-    images = []
     with torch.random.fork_rng(devices=[]):
-        for i, prompt in enumerate(prompts):
-            image = t2i(
-                prompt,
-                height=cfg.height,
-                width=cfg.width,
-                num_inference_steps=cfg.sample_steps,
-                guidance_scale=cfg.guidance_scale,
-                generator=torch.Generator().manual_seed(seed + i),
-                output_type="np",
-            ).images[0]
-            images.append(to_uint8_frames(image[None])[0])
+        images = [render_image(t2i, prompt, seed + i, cfg) for i, prompt in enumerate(prompts)]
     return images
 
 
