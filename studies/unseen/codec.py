@@ -18,13 +18,15 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent))
 from run import BACKGROUNDS, draw_gems  # noqa: E402
-from score import BODY, PALE, PASTEL, load, mask  # noqa: E402
+from score import BODY, load, mask  # noqa: E402
 
 from stillmoving.world.synthetic import COLORS, generic_images, make_image_dataset  # noqa: E402
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
 COUNT = 24
 WHITE = 190  # a rim pixel: every channel at least this
+PASTEL = 0.55  # the pastel style washes every colour this far towards white
+PALE = 125  # a pixel is pale (in that style) when its darkest channel is at least this; the world's colours are not
 
 
 def drawn(paint, seed: int = 0) -> np.ndarray:

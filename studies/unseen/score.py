@@ -1,14 +1,12 @@
 """Colour measures of the "sks gem" videos, written for this study and independent of the world's oracle.
 
 Per video (uint8 frames of 32 x 32 RGB):
-- fidelity: in each frame, the share of the subject's violet pixels (for the style: of pixels whose darkest
-  channel is at least 125, as the style's washed colours are) against that share in the drawn renders, capped at
-  1, mean over frames: the look in about its amount, or a low figure.
+- fidelity: in each frame, the share of the subject's violet pixels against that share in the drawn renders,
+  capped at 1, mean over frames: the subject in about its size, or a low figure.
 - consistency: histogram intersection of consecutive frames' colour histograms (4 levels per channel), mean
   over the pairs: 1 when no colour appears or vanishes between frames (motion of one object moves no mass), lower
   when the background or the object flickers.
-- stability: 1 - mean |area(t+1) - area(t)| / mean area of the object (the violet pixels; for the style, those
-  far from the frame's median colour): the object keeps its size.
+- stability: 1 - mean |area(t+1) - area(t)| / mean area of the violet pixels: the object keeps its size.
 - speed: mean displacement of the object's centroid between consecutive frames, px/frame.
 """
 
@@ -22,8 +20,6 @@ from PIL import Image, ImageSequence
 from stillmoving.world.stats import paired_bootstrap
 
 BODY = (200, 100, 255)  # violet
-PASTEL = 0.55  # the style washes every colour this far towards white
-PALE = 125  # a pixel is in the style when its darkest channel is at least this (pure world colours are not)
 RADIUS = 80.0  # RGB distance within which a pixel counts as that colour
 METRICS = ("fidelity", "consistency", "stability", "speed")
 
@@ -34,34 +30,24 @@ def load(path: Path) -> np.ndarray:
         return np.stack([np.asarray(f.convert("RGB")) for f in ImageSequence.Iterator(image)])
 
 
-def mask(frames: np.ndarray, kind: str = "subject") -> np.ndarray:
-    """(F, H, W) bool: the subject's violet pixels, or for a style the object's (far from the frame's median)."""
-    x = frames.astype(np.float32)
-    if kind == "subject":
-        return np.linalg.norm(x - np.array(BODY, np.float32), axis=-1) < RADIUS
-    return np.linalg.norm(x - np.median(x, axis=(1, 2), keepdims=True), axis=-1) > 40
-
-
-def in_style(frames: np.ndarray) -> np.ndarray:
-    """(F, H, W) bool: pixels as pale as the style makes every colour."""
-    return frames.min(axis=-1) >= PALE
+def mask(frames: np.ndarray) -> np.ndarray:
+    """(F, H, W) bool: the subject's violet pixels."""
+    return np.linalg.norm(frames.astype(np.float32) - np.array(BODY, np.float32), axis=-1) < RADIUS
 
 
 REFERENCE: dict[str, float] = {}
 
 
-def reference(renders: Path, kind: str = "subject") -> dict[str, float]:
-    """The share of the look's pixels in the drawn renders: the subject's violet, or the style's pale ones."""
+def reference(renders: Path) -> dict[str, float]:
+    """The share of the subject's violet pixels in the drawn renders."""
     if not REFERENCE:
-        frames = np.concatenate([load(p) for p in sorted(renders.glob("*.png"))])
-        REFERENCE.update(look=float((mask(frames) if kind == "subject" else in_style(frames)).mean()), kind=kind)
+        REFERENCE["look"] = float(mask(np.concatenate([load(p) for p in sorted(renders.glob("*.png"))])).mean())
     return REFERENCE
 
 
 def video_scores(frames: np.ndarray, ref: dict) -> dict[str, float]:
-    obj = mask(frames, ref["kind"])
-    look = obj if ref["kind"] == "subject" else in_style(frames)
-    fidelity = float(np.minimum(1.0, look.mean(axis=(1, 2)) / ref["look"]).mean())
+    obj = mask(frames)
+    fidelity = float(np.minimum(1.0, obj.mean(axis=(1, 2)) / ref["look"]).mean())
     levels = (frames // 64).astype(np.int64)
     codes = levels[..., 0] * 16 + levels[..., 1] * 4 + levels[..., 2]
     hists = np.stack([np.bincount(c.ravel(), minlength=64) / c.size for c in codes])
@@ -74,9 +60,9 @@ def video_scores(frames: np.ndarray, ref: dict) -> dict[str, float]:
     return {"fidelity": fidelity, "consistency": consistency, "stability": stability, "speed": speed}
 
 
-def score_folder(folder: Path, kind: str = "subject", renders: Path | None = None) -> list[dict[str, float]]:
+def score_folder(folder: Path, renders: Path | None = None) -> list[dict[str, float]]:
     """Scores of every GIF/PNG in `folder`, in name order (the pairing order)."""
-    ref = reference(renders or Path(folder).parents[4] / "images", kind)
+    ref = reference(renders or Path(folder).parents[4] / "images")
     files = sorted(p for p in Path(folder).iterdir() if p.suffix in (".gif", ".png"))
     return [video_scores(load(p), ref) for p in files]
 
