@@ -105,6 +105,7 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
     assert [len(kept["per_video"][k]) for k in ("naive injection", "Still-Moving")] == [2, 2]
     assert kept["means"]["naive injection"] == pytest.approx(np.mean(kept["per_video"]["naive injection"]))
     assert "colours agree with the customized T2I's own images" in report["message"]
+    assert "all at 2 steps, guidance 1 (--sample-steps, --guidance-scale)" in report["message"]
     record = json.loads((tmp_path / "customize_run.json").read_text())
     assert record["validation"]["worse_than_naive"] == report["worse_than_naive"]
     assert "validation: colour consistency" in capsys.readouterr().err

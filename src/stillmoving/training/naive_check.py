@@ -134,6 +134,9 @@ def check_against_naive(
             f"; colours agree with the customized T2I's own images at {kept['Still-Moving']:.3f} with the adapters, "
             f"{kept['naive injection']:.3f} with naive injection"
         )
+    result["message"] += (
+        f"; all at {cfg.sample_steps} steps, guidance {cfg.guidance_scale:g} (--sample-steps, --guidance-scale)"
+    )
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
     (logger.warning if result["worse_than_naive"] else logger.info)(f"validation: {result['message']}")
     return result
