@@ -1,12 +1,13 @@
 """The customized T2I as the reference: its own images of the study's prompts, and how close each run's videos come
 to them.
 
-For each drift: M1's images of the four evaluation prompts at the videos' settings (generate's defaults: 25 steps,
-guidance 7.5) and without guidance, seeds as the videos' (`score.py`'s violet fidelity); then, for each run of
-`run.py` (both video models, every TAG found), each video's colour-histogram intersection with the mean histogram
-of M1's eight images of its prompt at the videos' settings,
-naive injection and Still-Moving, and their paired difference. The histogram is the whole frame's, background
-included, so it says how much of M1's overall look a video has, where fidelity says how much of the subject.
+For each drift and each set of videos (`eval/`: generate's defaults, 25 steps and guidance 7.5; `eval_g4/`: 15
+steps, guidance 4): M1's images of the four evaluation prompts at those settings and without guidance, seeds as
+the videos' (`score.py`'s violet fidelity); then, for each run of `run.py` (both video models, every TAG found),
+each video's colour-histogram intersection with the mean histogram of M1's eight images of its prompt at the
+videos' settings, naive injection and Still-Moving, and their paired difference. The histogram is the whole
+frame's, background included, so it says how much of M1's overall look a video has, where fidelity says how much
+of the subject.
 
     .venv/bin/python studies/unseen/reference.py runs/unseen
 """
@@ -29,17 +30,17 @@ from stillmoving.world.stats import paired_bootstrap  # noqa: E402
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
 SEEDS = 4  # videos per prompt in run.py; the T2I's images of prompt i use the videos' seeds i*SEEDS ... + SEEDS-1
-STEPS, GUIDANCE = 25, 7.5  # generate's defaults, which run.py's videos were made with
+SETTINGS = {"eval": (25, 7.5), "eval_g4": (15, 4.0)}  # run.py's video folders: generate's defaults, GUIDANCE=4
 
 
-def images(t2i, prompt: str, seeds, guidance: float) -> np.ndarray:
+def images(t2i, prompt: str, seeds, steps: int, guidance: float) -> np.ndarray:
     """uint8 (n, 32, 32, 3) images of M1 for `prompt`, one per seed."""
     out = [
         t2i(
             prompt,
             height=32,
             width=32,
-            num_inference_steps=STEPS,
+            num_inference_steps=steps,
             guidance_scale=guidance,
             generator=torch.Generator().manual_seed(seed),
             output_type="np",
@@ -60,28 +61,35 @@ def main(out: str) -> None:
         m1 = load_customized(t2v, str(root / drift / "t2i"), [])
         t2i = t2i_pipeline(t2v, m1.unet, m1.text_encoder)
         t2i.set_progress_bar_config(disable=True)
-        for guidance in (GUIDANCE, 1.0):
-            seeds = lambda i: range(i * SEEDS, (i + 1) * SEEDS)
-            shots = np.concatenate([images(t2i, p, seeds(i), guidance) for i, p in enumerate(PROMPTS)])
-            fidelity = np.mean([video_scores(shot[None], ref)["fidelity"] for shot in shots])
-            print(f"{drift}: the customized T2I at guidance {guidance:g}, fidelity {fidelity:.3f}", flush=True)
-        looks = [colour_histograms(images(t2i, p, range(8), GUIDANCE)).mean(axis=0) for p in PROMPTS]
-        for run in sorted(root.glob(f"{drift}/*/*/eval")):
-            agreement = {}
-            for variant in ("naive", "still_moving"):
-                files = sorted((run / variant).glob("*.gif"))
-                agreement[variant] = [
-                    float(np.minimum(colour_histograms(load(f)), looks[i // SEEDS]).sum(axis=1).mean())
-                    for i, f in enumerate(files)
-                ]
-            d = paired_bootstrap(agreement["naive"], agreement["still_moving"])
-            name = "/".join(run.parts[-3:-1])
-            print(
-                f"{drift} {name}: colour agreement with the T2I's images, naive {np.mean(agreement['naive']):.3f}, "
-                f"Still-Moving {np.mean(agreement['still_moving']):.3f}, difference {d.estimate:+.3f} "
-                f"[{d.low:+.3f}, {d.high:+.3f}]",
-                flush=True,
-            )
+        seeds = lambda i: range(i * SEEDS, (i + 1) * SEEDS)
+        for folder, (steps, guidance) in SETTINGS.items():
+            runs = sorted(root.glob(f"{drift}/*/*/{folder}"))
+            if not runs:
+                continue
+            for scale in (guidance, 1.0):
+                shots = np.concatenate([images(t2i, p, seeds(i), steps, scale) for i, p in enumerate(PROMPTS)])
+                fidelity = np.mean([video_scores(shot[None], ref)["fidelity"] for shot in shots])
+                print(
+                    f"{drift}: the customized T2I, {steps} steps, guidance {scale:g}: fidelity {fidelity:.3f}",
+                    flush=True,
+                )
+            looks = [colour_histograms(images(t2i, p, range(8), steps, guidance)).mean(axis=0) for p in PROMPTS]
+            for run in runs:
+                agreement = {}
+                for variant in ("naive", "still_moving"):
+                    files = sorted((run / variant).glob("*.gif"))
+                    agreement[variant] = [
+                        float(np.minimum(colour_histograms(load(f)), looks[i // SEEDS]).sum(axis=1).mean())
+                        for i, f in enumerate(files)
+                    ]
+                d = paired_bootstrap(agreement["naive"], agreement["still_moving"])
+                name = "/".join(run.parts[-3:])
+                print(
+                    f"{drift} {name}: colour agreement with the T2I's images, naive {np.mean(agreement['naive']):.3f}, "
+                    f"Still-Moving {np.mean(agreement['still_moving']):.3f}, difference {d.estimate:+.3f} "
+                    f"[{d.low:+.3f}, {d.high:+.3f}]",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ know nothing of the world's oracle.
 Writes <out>/<drift>/<model>/{naive,still_moving}/*.gif, <out>/<drift>/t2i (the DreamBooth), and prints one JSON
 line per (drift, model) with the means and the paired 95% intervals of Still-Moving minus naive injection.
 Environment: SEEDS (videos per prompt, default 4), CUSTOMIZE='--steps 500 ...' (extra customize options),
+GUIDANCE=4 (generate at 15 steps and this guidance, the world's demo setting, into eval_g4/; default: generate's
+own defaults, 25 steps and guidance 7.5, into eval/),
 TAG (a name for those options' runs, default "default"; other tags reuse the default run's naive-injection
 videos, which the adapters at scale 0 do not change).
 """
@@ -100,6 +102,9 @@ def main(out: str, *which: str) -> None:
     seeds = int(os.environ.get("SEEDS", "4"))
     tag = os.environ.get("TAG", "default")
     extra = shlex.split(os.environ.get("CUSTOMIZE", ""))
+    guidance = os.environ.get("GUIDANCE")
+    sampling = ["--steps", "15", "--guidance-scale", guidance] if guidance else []
+    evaluation = f"eval_g{guidance}" if guidance else "eval"
     images = root / "images"
     if not images.exists():
         draw_gems(images)
@@ -116,8 +121,8 @@ def main(out: str, *which: str) -> None:
                 )  # fmt: skip
                 print(f"# {drift} {model} {tag} customize: {took:.0f} s", flush=True)
             for variant, scale in (("naive", "0"), ("still_moving", "1")):
-                folder = run / "eval" / variant
-                shared = root / drift / model / "default" / "eval" / "naive"  # the adapters at 0: the same videos
+                folder = run / evaluation / variant
+                shared = root / drift / model / "default" / evaluation / "naive"  # the adapters at 0: the same videos
                 if variant == "naive" and tag != "default" and shared.exists() and not folder.exists():
                     folder.parent.mkdir(parents=True, exist_ok=True)
                     folder.symlink_to(shared.resolve())
@@ -126,10 +131,10 @@ def main(out: str, *which: str) -> None:
                     cli(
                         root / f"{drift}_{model}_{tag}_{variant}.log", "generate", "--customization", str(run),
                         *[a for p in prompts for a in ("--prompt", p)], "-o", str(folder / "v.gif"),
-                        "--spatial-scale", scale, "--num-frames", "8", "--seed", "0", "--device", "cpu",
+                        "--spatial-scale", scale, "--num-frames", "8", "--seed", "0", "--device", "cpu", *sampling,
                     )  # fmt: skip
-            naive, still = (score_folder(run / "eval" / v) for v in ("naive", "still_moving"))
-            record = {"drift": drift, "model": model, "tag": tag, "pairs": len(naive)}
+            naive, still = (score_folder(run / evaluation / v) for v in ("naive", "still_moving"))
+            record = {"drift": drift, "model": model, "tag": tag, "guidance": guidance or "7.5", "pairs": len(naive)}
             record.update(summarize(naive, still))
             print(json.dumps(record), flush=True)
             with (root / "results.jsonl").open("a") as f:

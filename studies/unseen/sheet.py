@@ -1,7 +1,7 @@
 """A contact sheet of one run of `run.py`: naive injection above Still-Moving for every other (prompt, seed), one
 frame per column, then the customized T2I's first images customize trained on.
 
-    .venv/bin/python studies/unseen/sheet.py runs/unseen/heavy/animatediff/default sheet.png
+    .venv/bin/python studies/unseen/sheet.py runs/unseen/heavy/animatediff/default sheet.png [eval_g4]
 """
 
 import sys
@@ -17,9 +17,9 @@ def frames(path: Path) -> list[Image.Image]:
         return [f.convert("RGB").resize((CELL, CELL), Image.NEAREST) for f in ImageSequence.Iterator(gif)]
 
 
-def main(run: str, out: str) -> None:
+def main(run: str, out: str, videos: str = "eval") -> None:
     run = Path(run)
-    naive, ours = (sorted((run / "eval" / v).glob("*.gif")) for v in ("naive", "still_moving"))
+    naive, ours = (sorted((run / videos / v).glob("*.gif")) for v in ("naive", "still_moving"))
     pairs = [(frames(a), frames(b)) for a, b in list(zip(naive, ours))[::2]]
     images = [frames(p)[0] for p in sorted((run / "images").glob("*.png"))[:8]]
     width = CELL * max(len(pairs[0][0]), len(images))
