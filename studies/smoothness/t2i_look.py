@@ -8,15 +8,16 @@ python studies/smoothness/t2i_look.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT AD
 """
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from recipes import section
 
-from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2i_pipeline
+from stillmoving.loading import assemble_pipeline
 from stillmoving.video_metrics import colour_histograms
-from stillmoving.world.demo import Generation, generate, section_prompts
+from stillmoving.world.demo import Generation, generate, section_prompts, t2i_reference
 from stillmoving.world.stats import paired_bootstrap
 
 IMAGES = 8  # T2I images per prompt
@@ -27,25 +28,10 @@ def main(demo: Path, target: str, video_model: str, weight: float, adapters: str
     cfg, m1 = section(demo, target, video_model, weight)
     prompts, _ = section_prompts(cfg, target)
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
-    t2v = load_t2v(cfg.model)
-    customized = load_customized(t2v, m1["customized"], m1["loras"])
-    t2i = t2i_pipeline(t2v, customized.unet, customized.text_encoder)
-    t2i.set_progress_bar_config(disable=True)
-    looks = []
-    for prompt in prompts:
-        shots = [
-            t2i(
-                prompt,
-                height=gen.resolution,
-                width=gen.resolution,
-                num_inference_steps=gen.steps,
-                guidance_scale=gen.guidance_scale,
-                generator=torch.Generator().manual_seed(seed),
-                output_type="np",
-            ).images[0]
-            for seed in range(IMAGES)
-        ]
-        looks.append(colour_histograms((np.stack(shots) * 255).round().astype(np.uint8)).mean(axis=0))
+    shots = t2i_reference(replace(cfg, seeds=IMAGES), m1, prompts, gen).videos  # IMAGES per prompt, prompt by prompt
+    looks = [
+        colour_histograms(np.concatenate(shots[k : k + IMAGES])).mean(axis=0) for k in range(0, len(shots), IMAGES)
+    ]
     agreement = {}
     for name, spatial in (("naive injection", None), ("Still-Moving", adapters)):
         pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=spatial)

@@ -12,6 +12,7 @@ Per video (uint8 frames of 32 x 32 RGB):
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +36,10 @@ def mask(frames: np.ndarray) -> np.ndarray:
     return np.linalg.norm(frames.astype(np.float32) - np.array(BODY, np.float32), axis=-1) < RADIUS
 
 
-REFERENCE: dict[str, float] = {}
-
-
+@functools.cache
 def reference(renders: Path) -> dict[str, float]:
-    """The share of the subject's violet pixels in the drawn renders."""
-    if not REFERENCE:
-        REFERENCE["look"] = float(mask(np.concatenate([load(p) for p in sorted(renders.glob("*.png"))])).mean())
-    return REFERENCE
+    """The share of the subject's violet pixels in the drawn renders (read once per folder)."""
+    return {"look": float(mask(np.concatenate([load(p) for p in sorted(renders.glob("*.png"))])).mean())}
 
 
 def video_scores(frames: np.ndarray, ref: dict) -> dict[str, float]:

@@ -52,7 +52,6 @@ def validation_videos(pipe, spatial, prompts: list[str], cfg) -> dict[str, list[
     return videos
 
 
-@torch.no_grad()
 def t2i_images(t2i, prompts: list[str], cfg) -> list[np.ndarray]:
     """The customized T2I's own image (H, W, 3) uint8 of each validation prompt and seed, at the videos' settings;
     the global random state is left as it was, so the training that follows is the same with or without them."""
