@@ -165,8 +165,9 @@ COMPARE_BAD_INPUTS = [  # (id, arguments, expected message); exit 2 and nothing 
     (
         "another-sampler",
         [*BASE_ARGS, "--scheduler", "lightning"],
-        "error: customization {custom} was trained with the model's own scheduler, no LCM LoRA; compare would use "
-        "scheduler lightning, no LCM LoRA, 25 steps, guidance 7.5. Use the recorded setting, or pass "
+        "error: customization {custom} was trained with the model's own scheduler, no LCM LoRA, 2 steps, guidance "
+        "7.5; compare would use scheduler lightning, no LCM LoRA, 2 steps, guidance 7.5. Use the recorded setting, or "
+        "pass "
         "--allow-sampler-mismatch to use this one anyway",
     ),
     ("unknown-scheduler", [*BASE_ARGS, "--scheduler", "turbo"], "error: unknown scheduler 'turbo'"),

@@ -10,7 +10,7 @@ import re
 
 import pytest
 import torch
-from conftest import generate
+from conftest import generate, tiny_customize
 from diffusers import (
     AnimateDiffPipeline,
     EulerDiscreteScheduler,
@@ -326,6 +326,37 @@ def test_both_stages_and_generate_through_the_cli_with_animatelcm(
     assert code == 0 and seen == {"scheduler": "LCMScheduler", "steps": 2, "guidance": 1.5}, err
     code, out, err = run(capsys, monkeypatch, "info", tmp_path / "run/spatial_adapters.safetensors")
     assert code == 0 and re.search(r"sampler\s.*'scheduler': 'lcm'", out), out  # the record, in the file's metadata
+
+
+def test_steps_and_guidance_customize_was_checked_at_are_generates_default_not_a_constraint(
+    tiny_dir, stage2_inputs, tmp_path, capsys, monkeypatch
+):
+    import stillmoving.inference
+    from stillmoving.training.spatial_stage import train_spatial_adapters
+
+    train_spatial_adapters(tiny_customize(tiny_dir, stage2_inputs, tmp_path / "run", sample_steps=3, guidance_scale=4))
+    record = json.loads((tmp_path / "run/customization.json").read_text())["sampler"]
+    assert record == {"scheduler": None, "lcm_lora": None, "steps": 3, "guidance_scale": 4}
+    seen = {}
+    real = stillmoving.inference.generate_videos
+
+    def spy(pipe, *args, **kwargs):
+        seen.update(steps=kwargs["steps"], guidance=kwargs["guidance_scale"])
+        return real(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(stillmoving.inference, "generate_videos", spy)
+    gen = ["generate", "--customization", tmp_path / "run", "--prompt", "a sks dog", *SIZE]
+    code, _, err = run(capsys, monkeypatch, *gen, "-o", tmp_path / "a.gif")
+    assert code == 0 and seen == {"steps": 3, "guidance": 4}, err
+    assert f"sampling: 3 steps, guidance 4 (recorded by {tmp_path / 'run'})" in " ".join(err.split())
+    code, _, err = run(capsys, monkeypatch, *gen, "--steps", "2", "--guidance-scale", "1", "-o", tmp_path / "b.gif")
+    assert code == 0 and seen == {"steps": 2, "guidance": 1}, err  # another full-step setting: taken, not refused
+    assert "sampling:" not in err
+    code, _, err = run(capsys, monkeypatch, "export", tmp_path / "run", "-o", tmp_path / "exported")
+    assert code == 0, err
+    card = (tmp_path / "exported/README.md").read_text()
+    assert "`exported` was checked against naive injection at 3 steps and guidance 4;" in card
+    assert json.loads((tmp_path / "exported/customization.json").read_text())["sampler"] == record
 
 
 def test_bad_few_step_options_are_one_line_before_loading(tiny_dir, lcm_file, tmp_path, capsys, monkeypatch):

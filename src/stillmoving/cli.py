@@ -322,6 +322,9 @@ def generate(
         sources.get("sampler"), scheduler, lcm_lora, steps, guidance_scale,
         what=trained, verb="generate", allow=allow_sampler_mismatch,
     )  # fmt: skip
+    if (steps is None or guidance_scale is None) and (sources.get("sampler") or {}).get("steps") is not None:
+        setting = f"{sampler.steps} steps, guidance {sampler.guidance_scale:g}"
+        console.print(f"sampling: {setting} (recorded by {customization})", highlight=False)
     steps, guidance_scale, files["sampler"] = sampler.steps, sampler.guidance_scale, sampler
     check_model_files(**files)
     conditioning = read_conditioning(controlnet, control_video, video, strength)

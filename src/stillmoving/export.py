@@ -129,13 +129,20 @@ ZEROSCOPE_CARD = (
 CARDS = {SDXL: SDXL_CARD, ZeroScope: ZEROSCOPE_CARD}
 
 
-def few_step_card(sampler: dict | None, name: str) -> str:
-    """The card's opening note for a few-step customization (AnimateLCM, AnimateDiff-Lightning): nothing otherwise."""
+def sampler_card(sampler: dict | None, name: str) -> str:
+    """The card's opening note on a recorded sampling setting: a few-step one (AnimateLCM, AnimateDiff-Lightning) it
+    must be sampled with, or the steps and guidance its check judged; nothing without one."""
     if not sampler:
         return ""
     from stillmoving.few_step import parse_sampler
 
     setting = parse_sampler(sampler)
+    if not setting.few_step:  # steps and guidance only: generate's defaults for the folder, not a constraint
+        return (
+            f"<!-- sampling setting: {setting.describe()} -->\n"
+            f"`{name}` was checked against naive injection at {setting.steps} steps and guidance "
+            f"{setting.guidance_scale:g}; `stillmoving generate --customization` uses them unless told otherwise.\n\n"
+        )
     lora = setting.lcm_lora
     return (
         f"<!-- sampling setting: {setting.describe()} -->\n"
@@ -198,7 +205,7 @@ def export_customization(customization: str | Path, output: str | Path, controln
         write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
         (staging / "README.md").write_text(
-            few_step_card(sources.get("sampler"), output.name)
+            sampler_card(sources.get("sampler"), output.name)
             + CARDS.get(type(backend), CARD).format(
                 name=output.name,
                 model=sources["model"],

@@ -220,6 +220,12 @@ class Sampler:
         """Anything other than the model's own scheduler without an LCM LoRA: worth recording."""
         return self.scheduler is not None or self.lcm_lora is not None
 
+    @property
+    def named(self) -> bool:
+        """Worth recording in a customization: `used`, or steps or guidance other than generate's defaults (what
+        customize's end-of-run check judged its videos at, which generate then takes by default)."""
+        return self.used or (self.steps, self.guidance_scale) != (DEFAULT_STEPS, DEFAULT_GUIDANCE)
+
     def record(self) -> dict:
         lora = self.lcm_lora
         return {

@@ -14,7 +14,10 @@ Writes <out>/<drift>/<model>/{naive,still_moving}/*.gif, <out>/<drift>/t2i (the 
 line per (drift, model) with the means and the paired 95% intervals of Still-Moving minus naive injection.
 Environment: SEEDS (videos per prompt, default 4), CUSTOMIZE='--steps 500 ...' (extra customize options),
 GUIDANCE=4 (generate at 15 steps and this guidance, the world's demo setting, into eval_g4/; default: generate's
-own defaults, 25 steps and guidance 7.5, into eval/),
+defaults without a recorded setting, 25 steps and guidance 7.5, into eval/, given explicitly since customize records
+its 15 steps and guidance 4),
+GENERATE='--spatial-min-timestep 500' (extra generate options, for both variants: with FROM=TAG, that run's
+adapters are copied into TAG's folder instead of customize being run),
 TAG (a name for those options' runs, default "default"; other tags reuse the default run's naive-injection
 videos, which the adapters at scale 0 do not change).
 """
@@ -102,8 +105,10 @@ def main(out: str, *which: str) -> None:
     seeds = int(os.environ.get("SEEDS", "4"))
     tag = os.environ.get("TAG", "default")
     extra = shlex.split(os.environ.get("CUSTOMIZE", ""))
+    generating = shlex.split(os.environ.get("GENERATE", ""))
     guidance = os.environ.get("GUIDANCE")
-    sampling = ["--steps", "15", "--guidance-scale", guidance] if guidance else []
+    steps, cfg = ("15", guidance) if guidance else ("25", "7.5")  # given: customize records 15 steps, guidance 4
+    sampling = ["--steps", steps, "--guidance-scale", cfg]
     evaluation = f"eval_g{guidance}" if guidance else "eval"
     images = root / "images"
     if not images.exists():
@@ -113,6 +118,11 @@ def main(out: str, *which: str) -> None:
         customized = customized_t2i(root, drift, images)
         for model in models:
             run = root / drift / model / tag
+            source = root / drift / model / os.environ.get("FROM", "")
+            if os.environ.get("FROM") and not run.exists():  # the same adapters, generated otherwise
+                run.mkdir(parents=True)
+                for name in ("customization.json", "spatial_adapters.safetensors"):
+                    (run / name).write_bytes((source / name).read_bytes())
             if not (run / "spatial_adapters.safetensors").exists():
                 took = cli(
                     root / f"{drift}_{model}_{tag}_customize.log", "customize", "--model", str(shipped_model(model)),
@@ -132,6 +142,7 @@ def main(out: str, *which: str) -> None:
                         root / f"{drift}_{model}_{tag}_{variant}.log", "generate", "--customization", str(run),
                         *[a for p in prompts for a in ("--prompt", p)], "-o", str(folder / "v.gif"),
                         "--spatial-scale", scale, "--num-frames", "8", "--seed", "0", "--device", "cpu", *sampling,
+                        *generating,
                     )  # fmt: skip
             naive, still = (score_folder(run / evaluation / v) for v in ("naive", "still_moving"))
             record = {"drift": drift, "model": model, "tag": tag, "guidance": guidance or "7.5", "pairs": len(naive)}
