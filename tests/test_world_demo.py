@@ -12,8 +12,8 @@ from test_cli import run
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, PROMPT_ALONE, REFERENCE
-from stillmoving.world.demo import image_prompts
 from stillmoving.world.legend import DEMO_METRICS
+from stillmoving.world.phases import image_prompts
 from stillmoving.world.synthetic import SceneSpec
 
 VARIANTS = [
@@ -113,20 +113,20 @@ def test_full_demo_asks_for_32_paired_videos_per_variant_and_refuses_quick_with_
 
 
 def test_demo_frame_agreement_reaches_every_trained_variant(tmp_path, capsys, monkeypatch):
-    from stillmoving.world import demo
+    from stillmoving.world import demo, phases
 
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--frame-agreement", "10", "-o", tmp_path / "report")
     assert code == 0, err
     assert seen[0].frame_agreement == 10.0 and demo.DemoConfig().frame_agreement == 0.0  # the paper's by default
-    monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
-    demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run", lr=1e-3)
+    monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run", lr=1e-3)
     assert runs[0].frame_agreement == 10.0 and runs[0].lr == 1e-3
 
 
 def test_demo_objective_options_reach_every_trained_variant(tmp_path, capsys, monkeypatch):
-    from stillmoving.world import demo
+    from stillmoving.world import demo, phases
 
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
@@ -139,17 +139,17 @@ def test_demo_objective_options_reach_every_trained_variant(tmp_path, capsys, mo
     for key in ("frozen_target", "prior_loss", "prior_loss_weight", "image_guidance_scale"):
         assert getattr(ours, key) == getattr(theirs, key), key
     assert (theirs.frozen_target, theirs.prior_loss_weight, theirs.image_guidance_scale) == ("noise", 0.0, 1.0)
-    monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
-    demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
     assert (runs[0].frozen_target, runs[0].prior_loss, runs[0].prior_loss_weight, runs[0].image_guidance_scale) == given
-    assert demo.prior_ablation(seen[0])[2] == {"prior_loss_weight": 0.0}  # Still-Moving has a prior: removed
-    assert demo.prior_ablation(ours)[2] == {"prior_loss_weight": 1.0, "prior_loss": "video"}  # none: the paper's
+    assert phases.prior_ablation(seen[0])[2] == {"prior_loss_weight": 0.0}  # Still-Moving has a prior: removed
+    assert phases.prior_ablation(ours)[2] == {"prior_loss_weight": 1.0, "prior_loss": "video"}  # none: the paper's
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--frozen-target", "image", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--frozen-target must be one of" in err and len(seen) == 1
 
 
 def test_demo_guidance_scale_reaches_every_generation(tmp_path, capsys, monkeypatch):
-    from stillmoving.world import demo
+    from stillmoving.world import demo, phases
 
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
@@ -157,8 +157,8 @@ def test_demo_guidance_scale_reaches_every_generation(tmp_path, capsys, monkeypa
     assert code == 0, err
     assert seen[0].guidance_scale == 2.0 and demo.DemoConfig().guidance_scale == 4.0
     assert "guidance 2 (the customized T2I's images too)" in demo.demo_notes(seen[0])  # the report says so
-    monkeypatch.setattr(demo, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
-    demo.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
     assert runs[0].guidance_scale == 2.0  # customize's prior and validation videos too
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--guidance-scale", "-1", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--guidance-scale" in err and len(seen) == 1

@@ -12,7 +12,8 @@ import torch
 
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.world.demo import DemoConfig, evaluation_scenes, image_prompts, prior_prompts
+from stillmoving.world.demo import DemoConfig
+from stillmoving.world.phases import evaluation_scenes, image_prompts, prior_prompts
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 torch.set_num_threads(1)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stillmoving.world.demo import DemoConfig, Generation, evaluation_prompts, score, t2i_reference
+from stillmoving.world.demo import DemoConfig, Generation
+from stillmoving.world.phases import evaluation_prompts, score, t2i_reference
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model
 

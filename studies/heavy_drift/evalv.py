@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from stillmoving.loading import assemble_pipeline
-from stillmoving.world.demo import Generation, evaluation_prompts, generate, score
+from stillmoving.world.demo import Generation
+from stillmoving.world.phases import evaluation_prompts, generate, score
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 

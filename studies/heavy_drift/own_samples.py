@@ -13,7 +13,7 @@ from stillmoving.data.sources import images_from_folder, sample_images
 from stillmoving.injection import t2i_unet_from_t2v
 from stillmoving.loading import load_customized, load_t2v
 from stillmoving.training.setup import t2i_pipeline, training_scheduler
-from stillmoving.world.demo import evaluation_scenes, image_prompts
+from stillmoving.world.phases import evaluation_scenes, image_prompts
 from stillmoving.world.weights import shipped_model
 
 torch.set_num_threads(2)

@@ -24,8 +24,8 @@ from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.loading import load_customized, load_t2v
 from stillmoving.losses import predicted_clean
 from stillmoving.training.setup import t2i_pipeline, training_scheduler
-from stillmoving.world.demo import evaluation_scenes, image_prompts
 from stillmoving.world.metrics import video_metrics
+from stillmoving.world.phases import evaluation_scenes, image_prompts
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 torch.set_num_threads(2)

@@ -29,15 +29,8 @@ from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
 from stillmoving.loading import assemble_pipeline, load_customized, load_t2v
 from stillmoving.training.setup import training_scheduler
-from stillmoving.world.demo import (
-    DemoConfig,
-    Generation,
-    customized_args,
-    generate,
-    score,
-    section_prompts,
-    spatial_run,
-)
+from stillmoving.world.demo import DemoConfig, Generation
+from stillmoving.world.phases import customized_args, generate, score, section_prompts, spatial_run
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 

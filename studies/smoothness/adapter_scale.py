@@ -19,7 +19,8 @@ import torch
 from stillmoving.loading import assemble_pipeline
 from stillmoving.run_folder import SPATIAL_ADAPTERS
 from stillmoving.world.claims import OURS
-from stillmoving.world.demo import DemoConfig, Generation, customized_args, generate, score, section_prompts
+from stillmoving.world.demo import DemoConfig, Generation
+from stillmoving.world.phases import customized_args, generate, score, section_prompts
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 

@@ -21,7 +21,7 @@ from stillmoving.data.frozen import encode_prompts
 from stillmoving.data.sources import sample_images
 from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
 from stillmoving.training.setup import training_scheduler
-from stillmoving.world.demo import section_prompts
+from stillmoving.world.phases import section_prompts
 
 TIMESTEPS = (200, 500, 800)
 

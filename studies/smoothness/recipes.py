@@ -28,16 +28,8 @@ import torch
 
 from stillmoving import losses
 from stillmoving.loading import assemble_pipeline
-from stillmoving.world.demo import (
-    DemoConfig,
-    Generation,
-    customized_args,
-    generate,
-    on_video_model,
-    score,
-    section_prompts,
-    spatial_run,
-)
+from stillmoving.world.demo import DemoConfig, Generation
+from stillmoving.world.phases import customized_args, generate, on_video_model, score, section_prompts, spatial_run
 from stillmoving.world.stats import paired_bootstrap
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter

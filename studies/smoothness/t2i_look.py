@@ -17,7 +17,8 @@ from recipes import section
 
 from stillmoving.loading import assemble_pipeline
 from stillmoving.video_metrics import colour_histograms
-from stillmoving.world.demo import Generation, generate, section_prompts, t2i_reference
+from stillmoving.world.demo import Generation
+from stillmoving.world.phases import generate, section_prompts, t2i_reference
 from stillmoving.world.stats import paired_bootstrap
 
 IMAGES = 8  # T2I images per prompt
