@@ -69,7 +69,7 @@ class DemoConfig:
     t2i_batch_size: int = 4  # images per customization step
     spatial_steps: int = 120  # spatial-adapter steps (the paper: ~500 on SD-sized models)
     spatial_lr: float = 1e-3  # spatial-adapter learning rate
-    spatial_rank: int = 8  # spatial-adapter rank
+    spatial_rank: int | None = None  # spatial-adapter rank (None: customize's default, 1 on the world)
     frame_agreement: float = 0.0  # `customize --frame-agreement` of every trained variant (0: the paper's objective)
     frozen_target: str = "noise"  # `customize --frozen-target` of every trained variant ("noise": the paper's)
     prior_loss: str = "motion"  # `customize --prior-loss` of every trained variant ("video": the paper's)
