@@ -52,15 +52,7 @@ def _generate(pipe: StillMovingMixin, refs, gen, conditioned: bool) -> Variant:
     for prompt, seed, silhouettes in refs:
         control = {"conditioning_frames": [frame for frame in torch.from_numpy(silhouettes).permute(0, 3, 1, 2) / 255]}
         frames = pipe(
-            prompt,
-            num_frames=gen.num_frames,
-            height=gen.resolution,
-            width=gen.resolution,
-            num_inference_steps=gen.steps,
-            guidance_scale=gen.guidance_scale,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="np",
-            **(control if conditioned else {}),
+            prompt, num_frames=gen.num_frames, **gen.arguments(seed), **(control if conditioned else {})
         ).frames[0]
         variant.add(to_uint8_frames(frames), prompt, seed)
     return variant

@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import torch
+
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.run_folder import SPATIAL_ADAPTERS
@@ -124,6 +126,18 @@ class Generation:
     resolution: int
     steps: int
     guidance_scale: float
+
+    def arguments(self, seed: int) -> dict:
+        """A diffusers pipeline's arguments for one video or image at `seed` (frames aside): size, steps, guidance,
+        the seeded generator, numpy output."""
+        return dict(
+            height=self.resolution,
+            width=self.resolution,
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance_scale,
+            generator=torch.Generator().manual_seed(seed),
+            output_type="np",
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from stillmoving.conditioning import ControlNetSpec, load_controlnet
 from stillmoving.data.video_io import to_uint8_frames
@@ -113,17 +112,7 @@ def generate(pipe, prompts: list[str], gen: Generation, seeds: int, motion_scale
     variant = Variant("", "")
     for prompt in prompts:
         for seed in range(seeds):
-            frames = pipe(
-                prompt,
-                num_frames=gen.num_frames,
-                height=gen.resolution,
-                width=gen.resolution,
-                num_inference_steps=gen.steps,
-                guidance_scale=gen.guidance_scale,
-                motion_scale=motion_scale,
-                generator=torch.Generator().manual_seed(seed),
-                output_type="np",
-            ).frames[0]
+            frames = pipe(prompt, num_frames=gen.num_frames, motion_scale=motion_scale, **gen.arguments(seed)).frames[0]
             variant.add(to_uint8_frames(frames), prompt, seed)
     return variant
 
@@ -143,15 +132,7 @@ def t2i_reference(cfg: DemoConfig, m1_args: dict, prompts: list[str], gen: Gener
     variant = Variant("", "")
     for prompt in prompts:
         for seed in range(cfg.seeds):
-            image = t2i(
-                prompt,
-                height=gen.resolution,
-                width=gen.resolution,
-                num_inference_steps=gen.steps,
-                guidance_scale=gen.guidance_scale,
-                generator=torch.Generator().manual_seed(seed),
-                output_type="np",
-            ).images[0]
+            image = t2i(prompt, **gen.arguments(seed)).images[0]
             variant.add(to_uint8_frames(image[None]), prompt, seed)
     return variant
 
