@@ -59,6 +59,19 @@ def output_paths(output: Path, count: int) -> list[Path]:
     return [output.with_name(f"{output.stem}_{i:03d}{output.suffix}") for i in range(count)]
 
 
+def sampling_arguments(height: int, width: int, steps: int, guidance_scale: float, seed: int) -> dict:
+    """A diffusers pipeline's arguments for one sample at `seed`: its size, steps and guidance, a CPU generator seeded
+    with `seed`, and numpy output (what generate, customize's validation, compare and the demo all pass)."""
+    return dict(
+        height=height,
+        width=width,
+        num_inference_steps=steps,
+        guidance_scale=guidance_scale,
+        generator=torch.Generator().manual_seed(seed),
+        output_type="np",
+    )
+
+
 def generate_videos(
     pipe: StillMovingPipeline,
     prompts: list[str],
@@ -88,13 +101,8 @@ def generate_videos(
             prompt=prompt,
             negative_prompt=negative_prompt,
             **extra,
-            height=height,
-            width=width,
-            num_inference_steps=steps,
-            guidance_scale=guidance_scale,
             motion_scale=motion_scale,
-            generator=torch.Generator().manual_seed(seed + i),
-            output_type="np",
+            **sampling_arguments(height, width, steps, guidance_scale, seed + i),
         ).frames[0]
         written.append(write_video(frames, path, fps=fps))
     return written

@@ -27,6 +27,7 @@ from stillmoving.data.video_io import read_video, to_uint8_frames, write_video
 from stillmoving.errors import StillMovingError
 from stillmoving.evaluation.score import EvalSettings, VideoScorer, check_settings, evaluation_record
 from stillmoving.files import write_text
+from stillmoving.inference import sampling_arguments
 from stillmoving.validation import at_least, check_device, check_dtype, check_size, check_writable, vae_factor
 from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, OURS, T2I
 from stillmoving.world.variants import Key, Variant, VariantKind
@@ -241,14 +242,7 @@ def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torc
 
 def _sample(pipe, kind: VariantKind, cfg: CompareConfig, key: Key) -> np.ndarray:
     prompt, seed = key
-    common = dict(
-        height=cfg.height,
-        width=cfg.width,
-        num_inference_steps=cfg.steps,
-        guidance_scale=cfg.guidance_scale,
-        generator=torch.Generator().manual_seed(seed),
-        output_type="np",
-    )
+    common = sampling_arguments(cfg.height, cfg.width, cfg.steps, cfg.guidance_scale, seed)
     if kind == T2I:
         return to_uint8_frames(pipe(prompt, **common).images[0][None])  # (1, h, w, 3): a still
     return to_uint8_frames(pipe(prompt, num_frames=cfg.num_frames, **common).frames[0])

@@ -100,14 +100,9 @@ def log_banner(accelerator: Accelerator, cfg, examples: dict[str, int], params, 
 
 def _sample_arguments(cfg, seed: int) -> dict:
     """The pipeline arguments of the run's validation samples: its size and sampling settings, seeded by `seed`."""
-    return dict(
-        height=cfg.height,
-        width=cfg.width,
-        num_inference_steps=cfg.sample_steps,
-        guidance_scale=cfg.guidance_scale,
-        generator=torch.Generator().manual_seed(seed),
-        output_type="np",
-    )
+    from stillmoving.inference import sampling_arguments
+
+    return sampling_arguments(cfg.height, cfg.width, cfg.sample_steps, cfg.guidance_scale, seed)
 
 
 @torch.no_grad()

@@ -21,10 +21,9 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import torch
-
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
+from stillmoving.inference import sampling_arguments
 from stillmoving.run_folder import SPATIAL_ADAPTERS
 from stillmoving.world.claims import MOTION_SCALE, OURS, Findings, by_id, differences, judge
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, section_name
@@ -130,14 +129,7 @@ class Generation:
     def arguments(self, seed: int) -> dict:
         """A diffusers pipeline's arguments for one video or image at `seed` (frames aside): size, steps, guidance,
         the seeded generator, numpy output."""
-        return dict(
-            height=self.resolution,
-            width=self.resolution,
-            num_inference_steps=self.steps,
-            guidance_scale=self.guidance_scale,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="np",
-        )
+        return sampling_arguments(self.resolution, self.resolution, self.steps, self.guidance_scale, seed)
 
 
 @dataclass(frozen=True)
