@@ -238,33 +238,14 @@ def test_a_crash_while_saving_keeps_the_previous_file(tiny_pipe, tmp_path, monke
     assert [p.name for p in tmp_path.iterdir()] == ["a.safetensors"]
 
 
-def test_the_default_rank_is_one_per_40_channels_of_the_narrowest_layer(tiny_pipe):
-    from stillmoving.adapters.spatial import default_rank
-    from stillmoving.loading import load_t2v
-    from stillmoving.world.weights import shipped_model
-
-    sd15 = {"down_blocks.0.resnets.0": 320, "down_blocks.1.resnets.0": 640, "mid_block.resnets.0": 1280}
-    assert default_rank(sd15) == 8  # SD1.5, SDXL, ZeroScope: the rank 8 every earlier run used
-    assert default_rank(TINY_PLACEMENTS) == 1  # 32 channels: never below 1
-    assert SpatialAdapters.for_unet(tiny_pipe.unet).rank == 1
-    for name in ("animatediff", "joint"):  # the embedded world: 64 and 128 channels
-        assert SpatialAdapters.for_unet(load_t2v(shipped_model(name)).unet).rank == 1
-    assert SpatialAdapters.for_unet(tiny_pipe.unet, rank=3).rank == 3  # given: as given
-
-
-def test_customize_records_the_rank_it_chose_and_refuses_rank_0(tiny_dir, stage2_inputs, tmp_path, capsys, monkeypatch):
+def test_customize_refuses_rank_0_in_one_line_before_any_model_loads(
+    tiny_dir, stage2_inputs, tmp_path, capsys, monkeypatch
+):
     import sys
 
-    from conftest import tiny_customize
+    from stillmoving import cli, loading
 
-    from stillmoving import cli
-    from stillmoving.training.spatial_stage import train_spatial_adapters
-
-    path = train_spatial_adapters(tiny_customize(tiny_dir, stage2_inputs, tmp_path / "run", spatial_rank=None))
-    assert [tuple(a.down.shape) for a in SpatialAdapters.load(path).layers] == [
-        (c, 1) for c in TINY_PLACEMENTS.values()
-    ]
-    assert json.loads((tmp_path / "run/customize_run.json").read_text())["config"]["spatial_rank"] == 1
+    monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
     args = ["customize", "--model", str(tiny_dir), "-o", str(tmp_path / "zero"), "--prompt", "a sks dog"]
     args += ["--motion-adapter", str(stage2_inputs["motion_adapter"]), "--customized", str(stage2_inputs["customized"])]
     monkeypatch.setattr(sys, "argv", ["stillmoving", *args, "--spatial-rank", "0"])

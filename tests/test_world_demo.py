@@ -162,3 +162,19 @@ def test_demo_guidance_scale_reaches_every_generation(tmp_path, capsys, monkeypa
     assert runs[0].guidance_scale == 2.0  # customize's prior and validation videos too
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--guidance-scale", "-1", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--guidance-scale" in err and len(seen) == 1
+
+
+def test_demo_spatial_rank_reaches_every_trained_variant_and_the_report(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo, phases
+
+    seen, runs = [], []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    code, _, err = run(capsys, monkeypatch, "demo", "--full", "--spatial-rank", "1", "-o", tmp_path / "report")
+    assert code == 0, err
+    assert seen[0].spatial_rank == 1 and demo.DemoConfig().spatial_rank == CustomizeConfig.spatial_rank == 8
+    assert "120 steps of rank-1 adapters" in demo.demo_notes(seen[0])
+    monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    assert runs[0].spatial_rank == 1
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--spatial-rank", "0", "-o", tmp_path / "r2")
+    assert code == 2 and err.count("error:") == 1 and "--spatial-rank must be at least 1" in err and len(seen) == 1

@@ -37,7 +37,6 @@ from stillmoving.fingerprint import weights_fingerprint
 from stillmoving.formats.safety import read_adapter_file
 
 FORMAT = "stillmoving.spatial_adapters"
-CHANNELS_PER_RANK = 40  # default_rank: channels of the narrowest adapted layer per rank of A_down/A_up
 FINGERPRINT_KEY = "unet_fingerprint"  # metadata: weights_fingerprint of the UNet (M1 injected) they trained with
 MIN_TIMESTEP_KEY = "min_timestep"  # metadata: the lowest timestep the adapters trained on and act at (0: all)
 FORMAT_VERSION = "1"
@@ -51,14 +50,6 @@ def spatial_placements(unet: torch.nn.Module) -> dict[str, int]:
         if re.fullmatch(PLACEMENT_PATTERN, name) and isinstance(module, (ResnetBlock2D, Transformer2DModel)):
             placements[name] = module.out_channels
     return placements
-
-
-def default_rank(placements: dict[str, int]) -> int:
-    """`customize`'s rank when none is given: one per CHANNELS_PER_RANK channels of the narrowest adapted layer, so the
-    adapters change the same share of a layer's channel directions on any model width (SD1.5, SDXL, ZeroScope: 320
-    channels, rank 8, the rank every earlier run used; the embedded world: 64 channels, rank 1, which measured better
-    there than 8; docs/method.md, "How many directions the adapters may change: their rank")."""
-    return max(1, min(placements.values()) // CHANNELS_PER_RANK)
 
 
 def _like(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -182,14 +173,13 @@ class SpatialAdapters(torch.nn.Module):
 
     @classmethod
     def for_unet(
-        cls, unet: torch.nn.Module, rank: int | None = None, generator: torch.Generator | None = None
+        cls, unet: torch.nn.Module, rank: int = 4, generator: torch.Generator | None = None
     ) -> SpatialAdapters:
-        """Fresh (identity) adapters for every spatial layer of `unet`, of `rank` (None: `default_rank`); their random
-        A_down from `generator`."""
+        """Fresh (identity) adapters for every spatial layer of `unet`; their random A_down from `generator`."""
         placements = spatial_placements(unet)
         if not placements:
             raise StillMovingError("the UNet has no ResNet blocks or spatial transformers to adapt")
-        return cls(placements, rank or default_rank(placements), generator)
+        return cls(placements, rank, generator)
 
     @torch.no_grad()
     def scale_(self, scale: float) -> SpatialAdapters:

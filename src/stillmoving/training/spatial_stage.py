@@ -13,7 +13,6 @@ import functools
 import json
 import re
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -115,8 +114,7 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     at_least("--frame-agreement", cfg.frame_agreement, 0)
     at_least("--guidance-preservation", cfg.guidance_preservation, 0)
     at_least("--spatial-min-timestep", cfg.spatial_min_timestep, 0)
-    if cfg.spatial_rank is not None:
-        at_least("--spatial-rank", cfg.spatial_rank, 1)
+    at_least("--spatial-rank", cfg.spatial_rank, 1)
     at_least("--image-guidance-scale", cfg.image_guidance_scale, 0)
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
@@ -258,7 +256,6 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     init = torch.Generator().manual_seed(cfg.seed)
     spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank, init).to(accelerator.device).attach(pipe.unet)
     spatial.min_timestep = cfg.spatial_min_timestep  # saved with them; generate gates them the same way
-    cfg = replace(cfg, spatial_rank=spatial.rank)  # the rank default_rank chose, in the run record and trackers
     cast_training_params(spatial)
     model = VideoDenoiser(pipe.unet, spatial, backend)
 

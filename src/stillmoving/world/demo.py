@@ -70,7 +70,7 @@ class DemoConfig:
     t2i_batch_size: int = 4  # images per customization step
     spatial_steps: int = 120  # spatial-adapter steps (the paper: ~500 on SD-sized models)
     spatial_lr: float = 1e-3  # spatial-adapter learning rate
-    spatial_rank: int | None = None  # spatial-adapter rank (None: customize's default, 1 on the world)
+    spatial_rank: int = 8  # spatial-adapter rank
     frame_agreement: float = 0.0  # `customize --frame-agreement` of every trained variant (0: the paper's objective)
     frozen_target: str = "noise"  # `customize --frozen-target` of every trained variant ("noise": the paper's)
     prior_loss: str = "motion"  # `customize --prior-loss` of every trained variant ("video": the paper's)
@@ -160,7 +160,7 @@ def demo_notes(cfg: DemoConfig) -> str:
         f"of {cfg.num_frames} frames at {cfg.resolution} px, {cfg.sample_steps} sampling steps, classifier-free "
         f"guidance {cfg.guidance_scale:g} (the customized T2I's images too). Every variant uses "
         "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals. "
-        f"Every trained variant: {cfg.spatial_steps} adapter steps (the paper: about 500)"
+        f"Every trained variant: {cfg.spatial_steps} steps of rank-{cfg.spatial_rank} adapters (the paper: about 500)"
         + (f", adapters at timesteps >= {cfg.spatial_min_timestep} only" if cfg.spatial_min_timestep else "")
         + "; the no-motion-adapter "
         "ablation's videos stand still only after more (docs/method.md: 8 of 12 static at 480 steps, 11 at 1920)."
