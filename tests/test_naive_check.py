@@ -66,6 +66,7 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
     result = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.94, 0.92])})
     assert WORSE_RATIO == 1.5 and result["worse_than_naive"]
     assert "LESS consistent than naive injection" in result["message"]
+    assert all(f in result["message"] for f in ("--steps", "--lr", "--spatial-rank", "--spatial-scale"))  # remedies
     assert result["difference"]["colour_consistency"] == pytest.approx(-0.03)
     slightly = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.96, 0.94])})
     assert not slightly["worse_than_naive"]  # 1.25 times naive's inconsistency

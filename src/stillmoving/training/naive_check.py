@@ -90,8 +90,9 @@ def verdict(figures: dict[str, list[dict[str, float]]]) -> dict:
     if worse:
         message += (
             "; the adapters make the videos LESS consistent than naive injection: look at the videos; "
-            "fewer --steps, a lower --lr, generate --spatial-scale below 1 or --spatial-min-timestep 200 (the "
-            "adapters off at the last, low-noise steps), or generating without --spatial-adapters may serve you better"
+            "fewer --steps, a lower --lr or --spatial-rank (1 halved a subject's costs on the embedded world), "
+            "generate --spatial-scale below 1 or --spatial-min-timestep 200 (the adapters off at the last, low-noise "
+            "steps), or generating without --spatial-adapters may serve you better"
         )
     return {"means": means, "difference": difference, "worse_than_naive": worse, "message": message}
 
