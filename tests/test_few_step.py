@@ -352,6 +352,11 @@ def test_steps_and_guidance_customize_was_checked_at_are_generates_default_not_a
     code, _, err = run(capsys, monkeypatch, *gen, "--steps", "2", "--guidance-scale", "1", "-o", tmp_path / "b.gif")
     assert code == 0 and seen == {"steps": 2, "guidance": 1}, err  # another full-step setting: taken, not refused
     assert "sampling:" not in err
+    code, _, err = run(capsys, monkeypatch, *gen, "--steps", "2", "-o", tmp_path / "c.gif")
+    assert code == 0 and seen == {"steps": 2, "guidance": 4}, err  # one given, the other recorded
+    assert f"sampling: 2 steps, guidance 4 (--steps given, the other recorded by {tmp_path / 'run'})" in " ".join(
+        err.split()
+    )
     code, _, err = run(capsys, monkeypatch, "export", tmp_path / "run", "-o", tmp_path / "exported")
     assert code == 0, err
     card = (tmp_path / "exported/README.md").read_text()

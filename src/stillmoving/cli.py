@@ -324,7 +324,9 @@ def generate(
     )  # fmt: skip
     if (steps is None or guidance_scale is None) and (sources.get("sampler") or {}).get("steps") is not None:
         setting = f"{sampler.steps} steps, guidance {sampler.guidance_scale:g}"
-        console.print(f"sampling: {setting} (recorded by {customization})", highlight=False)
+        one = "--steps" if steps is not None else "--guidance-scale" if guidance_scale is not None else None
+        given_one = f"{one} given, the other " if one else ""
+        console.print(f"sampling: {setting} ({given_one}recorded by {customization})", highlight=False)
     steps, guidance_scale, files["sampler"] = sampler.steps, sampler.guidance_scale, sampler
     check_model_files(**files)
     conditioning = read_conditioning(controlnet, control_video, video, strength)
