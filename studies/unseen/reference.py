@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from run import PROMPTS  # noqa: E402
 from score import load, reference, video_scores  # noqa: E402
 
+from stillmoving.inference import sampling_arguments  # noqa: E402
 from stillmoving.loading import load_customized, load_t2v, t2i_pipeline  # noqa: E402
 from stillmoving.video_metrics import colour_histograms  # noqa: E402
 from stillmoving.world.stats import paired_bootstrap  # noqa: E402
@@ -35,18 +36,7 @@ SETTINGS = {"eval": (25, 7.5), "eval_g4": (15, 4.0)}  # run.py's video folders: 
 
 def images(t2i, prompt: str, seeds, steps: int, guidance: float) -> np.ndarray:
     """uint8 (n, 32, 32, 3) images of M1 for `prompt`, one per seed."""
-    out = [
-        t2i(
-            prompt,
-            height=32,
-            width=32,
-            num_inference_steps=steps,
-            guidance_scale=guidance,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="np",
-        ).images[0]
-        for seed in seeds
-    ]
+    out = [t2i(prompt, **sampling_arguments(32, 32, steps, guidance, seed)).images[0] for seed in seeds]
     return (np.stack(out) * 255).round().astype(np.uint8)
 
 

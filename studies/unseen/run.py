@@ -28,6 +28,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -122,7 +123,7 @@ def main(out: str, *which: str) -> None:
             if os.environ.get("FROM") and not run.exists():  # the same adapters, generated otherwise
                 run.mkdir(parents=True)
                 for name in ("customization.json", "spatial_adapters.safetensors"):
-                    (run / name).write_bytes((source / name).read_bytes())
+                    shutil.copyfile(source / name, run / name)
             if not (run / "spatial_adapters.safetensors").exists():
                 took = cli(
                     root / f"{drift}_{model}_{tag}_customize.log", "customize", "--model", str(shipped_model(model)),
