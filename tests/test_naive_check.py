@@ -8,9 +8,9 @@ import torch
 from conftest import tiny_customize
 from safetensors.torch import load_file
 
-from stillmoving.training.naive_check import MIN_DROP, WORSE_RATIO, look_kept, verdict
+from stillmoving.training.naive_check import MIN_DROP, MIN_TINT_RISE, TINT_RATIO, WORSE_RATIO, look_kept, verdict
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.video_metrics import colour_agreement, colour_consistency, frame_change, video_figures
+from stillmoving.video_metrics import colour_agreement, colour_consistency, frame_change, tint_change, video_figures
 
 
 def square_video(positions, colour=(200, 40, 40), background=(10, 10, 60)) -> np.ndarray:
@@ -44,7 +44,19 @@ def test_frame_change_is_the_mean_absolute_step():
     black_white = np.stack([np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)])
     assert frame_change(black_white) == 1.0
     assert frame_change(square_video([(10, 10)] * 3)) == 0.0
-    assert video_figures(black_white) == {"colour_consistency": 0.0, "frame_change": 1.0}
+    assert video_figures(black_white) == {"colour_consistency": 0.0, "frame_change": 1.0, "tint_change": 1.0}
+
+
+def test_tint_change_reads_the_whole_frame_colour_without_bins_and_ignores_motion():
+    moving = square_video([(10, 4 + 3 * i) for i in range(4)])
+    assert tint_change(moving) == 0.0  # the same colours, elsewhere: the mean colour is unchanged
+    # a gray background stepping 126 -> 130 -> 126 (one red level across the 8-bin edge at 128) and back
+    steps = [square_video([(10, 10)], background=(r, 110, 110)) for r in (126, 130, 126)]
+    video = np.concatenate(steps)
+    background = 1 - 36 / 1024  # the share of the frame the background covers
+    assert tint_change(video) == pytest.approx(4 * background / 3 / 255)  # red only: a third of the channels
+    assert colour_consistency(video) == pytest.approx(36 / 1024)  # the binned figure: a whole-frame jump
+    assert tint_change(moving[:1]) == 0.0
 
 
 def test_look_kept_compares_each_video_with_the_customized_t2i_image_of_its_prompt():
@@ -57,15 +69,16 @@ def test_look_kept_compares_each_video_with_the_customized_t2i_image_of_its_prom
     assert kept["means"] == {"naive injection": 0.5, "Still-Moving": 0.75}
 
 
-def figures(values):
-    return [{"colour_consistency": v, "frame_change": 0.1} for v in values]
+def figures(values, tints=None):
+    tints = tints or [0.01] * len(values)
+    return [{"colour_consistency": v, "frame_change": 0.1, "tint_change": t} for v, t in zip(values, tints)]
 
 
 def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse():
     # naive inconsistency 0.04 (mean of 0.97, 0.95); the adapters' 0.07 = 1.75 times it, 0.03 lower consistency
     result = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.94, 0.92])})
     assert WORSE_RATIO == 1.5 and result["worse_than_naive"]
-    assert "LESS consistent than naive injection" in result["message"]
+    assert "LESS consistent than naive injection (their colours flicker more)" in result["message"]
     assert all(f in result["message"] for f in ("--steps", "--lr", "--spatial-rank", "--spatial-scale"))  # remedies
     assert result["difference"]["colour_consistency"] == pytest.approx(-0.03)
     slightly = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.96, 0.94])})
@@ -73,7 +86,20 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
     tiny = verdict({"naive injection": figures([0.998]), "Still-Moving": figures([0.998 - MIN_DROP / 2])})
     assert not tiny["worse_than_naive"]  # 2.25 times, but a drop below MIN_DROP
     same = verdict({"naive injection": figures([0.9, 0.8]), "Still-Moving": figures([0.9, 0.8])})
-    assert not same["worse_than_naive"] and same["difference"] == {"colour_consistency": 0.0, "frame_change": 0.0}
+    assert not same["worse_than_naive"] and set(same["difference"].values()) == {0.0}
+
+
+def test_verdict_reports_a_tint_that_flickers_more_than_naive_injections_as_worse():
+    # the binned figure unmoved; the tint changes 1.25 times naive injection's per frame, 0.75 grey levels more
+    naive, ours = figures([0.9, 0.9], [3 / 255, 3 / 255]), figures([0.9, 0.9], [3.5 / 255, 4 / 255])
+    result = verdict({"naive injection": naive, "Still-Moving": ours})
+    assert (TINT_RATIO, MIN_TINT_RISE) == (1.2, 0.5 / 255) and result["worse_than_naive"]
+    assert "(their tint flicker more)" in result["message"] and "3.75 and 3.00 grey levels" in result["message"]
+    assert result["difference"]["tint_change"] == pytest.approx(0.75 / 255)
+    slightly = verdict({"naive injection": naive, "Still-Moving": figures([0.9, 0.9], [3.5 / 255, 3.5 / 255])})
+    assert not slightly["worse_than_naive"]  # 1.17 times
+    tiny = figures([0.9], [0.4 / 255])
+    assert not verdict({"naive injection": tiny, "Still-Moving": figures([0.9], [0.8 / 255])})["worse_than_naive"]
 
 
 def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):

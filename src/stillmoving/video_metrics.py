@@ -12,6 +12,12 @@ check (`training/naive_check.py`) compares the spatial adapters against naive in
                       spatial adapters it says how much the adapters change the look.
   frame_change        mean absolute difference of consecutive frames, in [0, 1] of the pixel range: the
                       amount of change, motion and flicker alike (0 = a still video).
+  tint_change         mean absolute change of the frame's mean colour (R, G, B) between consecutive frames, in
+                      [0, 1] of the pixel range: flicker of the whole frame's tint, which an object moving
+                      within the frame barely changes. colour_consistency bins colours, so a background whose
+                      channel sits near a bin edge scores a change of a few levels as a whole-frame jump and
+                      another of many levels within a bin as none; this figure reads the same change without
+                      bins (docs/method.md, "A subject nobody here has seen").
 """
 
 from __future__ import annotations
@@ -49,6 +55,18 @@ def frame_change(frames: np.ndarray) -> float:
     return float(np.abs(np.diff(frames.astype(np.float64), axis=0)).mean() / 255)
 
 
+def tint_change(frames: np.ndarray) -> float:
+    """Mean |mean colour_{t+1} - mean colour_t| over R, G, B and frame pairs, divided by 255; 0.0 for one frame."""
+    if len(frames) < 2:
+        return 0.0
+    means = frames.reshape(len(frames), -1, frames.shape[-1]).astype(np.float64).mean(axis=1)
+    return float(np.abs(np.diff(means, axis=0)).mean() / 255)
+
+
 def video_figures(frames: np.ndarray) -> dict[str, float]:
-    """Both figures of one uint8 video (F, H, W, 3)."""
-    return {"colour_consistency": colour_consistency(frames), "frame_change": frame_change(frames)}
+    """The figures of one uint8 video (F, H, W, 3)."""
+    return {
+        "colour_consistency": colour_consistency(frames),
+        "frame_change": frame_change(frames),
+        "tint_change": tint_change(frames),
+    }

@@ -18,8 +18,8 @@ defaults without a recorded setting, 25 steps and guidance 7.5, into eval/, give
 its 15 steps and guidance 4),
 GENERATE='--spatial-min-timestep 500' (extra generate options, for both variants: with FROM=TAG, that run's
 adapters are copied into TAG's folder instead of customize being run),
-TAG (a name for those options' runs, default "default"; other tags reuse the default run's naive-injection
-videos, which the adapters at scale 0 do not change).
+TAG (a name for those options' runs, default "default"; other tags without GENERATE reuse the default run's
+naive-injection videos, which the adapters at scale 0 do not change).
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ def main(out: str, *which: str) -> None:
             for variant, scale in (("naive", "0"), ("still_moving", "1")):
                 folder = run / evaluation / variant
                 shared = root / drift / model / "default" / evaluation / "naive"  # the adapters at 0: the same videos
-                if variant == "naive" and tag != "default" and shared.exists() and not folder.exists():
+                reusable = tag != "default" and not generating  # generate options change naive injection's videos too
+                if variant == "naive" and reusable and shared.exists() and not folder.exists():
                     folder.parent.mkdir(parents=True, exist_ok=True)
                     folder.symlink_to(shared.resolve())
                 if not folder.exists():

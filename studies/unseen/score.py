@@ -8,6 +8,10 @@ Per video (uint8 frames of 32 x 32 RGB):
   when the background or the object flickers.
 - stability: 1 - mean |area(t+1) - area(t)| / mean area of the violet pixels: the object keeps its size.
 - speed: mean displacement of the object's centroid between consecutive frames, px/frame.
+- background change: mean |change| of the background's mean colour between consecutive frames, in grey levels
+  (0-255, mean over R, G, B); the background is every pixel at least 2 px from the subject's violet in all frames.
+  A continuous reading of what consistency bins: a gray background whose red sits near a bin edge (128) flips its
+  whole mass between two cells for a change of a few levels, which consistency scores as a large drop.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from stillmoving.world.stats import paired_bootstrap
 
 BODY = (200, 100, 255)  # violet
 RADIUS = 80.0  # RGB distance within which a pixel counts as that colour
-METRICS = ("fidelity", "consistency", "stability", "speed")
+METRICS = ("fidelity", "consistency", "stability", "speed", "background change")
+MARGIN = 2  # px between the subject and what counts as background
 
 
 def load(path: Path) -> np.ndarray:
@@ -54,7 +59,24 @@ def video_scores(frames: np.ndarray, ref: dict) -> dict[str, float]:
     centres = [np.argwhere(m).mean(axis=0) if m.sum() >= 4 else None for m in obj]
     steps = [np.linalg.norm(b - a) for a, b in zip(centres, centres[1:]) if a is not None and b is not None]
     speed = float(np.mean(steps)) if steps else np.nan
-    return {"fidelity": fidelity, "consistency": consistency, "stability": stability, "speed": speed}
+    scores = {"fidelity": fidelity, "consistency": consistency, "stability": stability, "speed": speed}
+    return {**scores, "background change": background_change(frames, obj)}
+
+
+def background_change(frames: np.ndarray, obj: np.ndarray) -> float:
+    """Mean |change| of the background's mean colour between consecutive frames, grey levels; NaN for one frame or
+    no background (see the module's docstring)."""
+    near = np.pad(obj.any(axis=0), MARGIN)
+    h, w = obj.shape[1:]
+    grown = np.zeros((h, w), bool)
+    for dy in range(2 * MARGIN + 1):
+        for dx in range(2 * MARGIN + 1):
+            grown |= near[dy : dy + h, dx : dx + w]
+    background = ~grown
+    if len(frames) < 2 or background.sum() < 16:
+        return np.nan
+    means = frames[:, background].astype(np.float64).mean(axis=1)  # (F, 3)
+    return float(np.abs(np.diff(means, axis=0)).mean())
 
 
 def score_folder(folder: Path, renders: Path | None = None) -> list[dict[str, float]]:
