@@ -93,13 +93,13 @@ def test_verdict_reports_a_tint_that_flickers_more_than_naive_injections_as_wors
     # the binned figure unmoved; the tint changes 1.25 times naive injection's per frame, 0.75 grey levels more
     naive, ours = figures([0.9, 0.9], [3 / 255, 3 / 255]), figures([0.9, 0.9], [3.5 / 255, 4 / 255])
     result = verdict({"naive injection": naive, "Still-Moving": ours})
-    assert (TINT_RATIO, MIN_TINT_RISE) == (1.2, 0.5 / 255) and result["worse_than_naive"]
-    assert "(their tint flicker more)" in result["message"] and "3.75 and 3.00 grey levels" in result["message"]
+    assert (TINT_RATIO, MIN_TINT_RISE) == (1.2, 0.25 / 255) and result["worse_than_naive"]
+    assert "(their tint flickers more)" in result["message"] and "3.75 and 3.00 grey levels" in result["message"]
     assert result["difference"]["tint_change"] == pytest.approx(0.75 / 255)
     slightly = verdict({"naive injection": naive, "Still-Moving": figures([0.9, 0.9], [3.5 / 255, 3.5 / 255])})
     assert not slightly["worse_than_naive"]  # 1.17 times
-    tiny = figures([0.9], [0.4 / 255])
-    assert not verdict({"naive injection": tiny, "Still-Moving": figures([0.9], [0.8 / 255])})["worse_than_naive"]
+    tiny = figures([0.9], [0.2 / 255])
+    assert not verdict({"naive injection": tiny, "Still-Moving": figures([0.9], [0.4 / 255])})["worse_than_naive"]
 
 
 def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):

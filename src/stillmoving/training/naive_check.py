@@ -6,7 +6,8 @@ After training, the same prompts and seeds are generated twice with the motion a
 the inference setting): the adapters detached (naive injection) and attached (Still-Moving). Both sets are
 written as GIFs to `<output>/validation/` and scored with the model-agnostic figures of
 `stillmoving.video_metrics`; `validation.json` holds the figures, their paired differences and the verdict,
-which is also printed.
+which is also printed. The verdict reads flicker twice: binned (colour consistency) and unbinned (tint change),
+since a background that changes tint by a few grey levels can stay inside one colour bin (the thresholds' comments).
 
 Beside them, the customized T2I's own image of each prompt and seed (rendered before M1 is injected, at the
 videos' size, steps and guidance; `validation/customized_t2i_*.png`) shows the look to keep, and each video's
@@ -38,12 +39,17 @@ REPORT_FILE = "validation.json"
 #   every variant the world's oracle scored as worse had 1.56-2.4 times naive injection's inconsistency, random
 #   adapters of the same size 0.99, the mild-drift ones 1.16-1.19.
 # - unbinned: the adapters' tint change at least TINT_RATIO times naive injection's, and at least MIN_TINT_RISE
-#   (half a grey level) higher. The binned reading missed a subject whose backgrounds flicker by a few levels inside
-#   one bin (studies/unseen, heavy drift: calibration in TINT_CALIBRATION's comment).
+#   (a quarter of a grey level) higher. The binned reading missed a subject whose gray backgrounds change tint by a
+#   few levels (studies/unseen, heavy drift, first model: inconsistency 1.06 times naive injection's over the four
+#   validation videos). Tint change of Still-Moving over naive injection's, session 15: that subject 1.24 over its
+#   four validation videos (1.33 over the study's 16, where both readings call it worse), on the jointly trained
+#   model 1.12 (1.18; called worse there, not flagged here); where Still-Moving is not worse, 1.07 and 0.75 (the
+#   subject at mild drift, four videos) and 0.34-1.01 over the demo's four sections (12 videos each; 0.53-1.09 for
+#   any four of them).
 WORSE_RATIO = 1.5
 MIN_DROP = 0.005
 TINT_RATIO = 1.2
-MIN_TINT_RISE = 0.5 / 255
+MIN_TINT_RISE = 0.25 / 255
 
 
 @torch.no_grad()
@@ -100,9 +106,9 @@ def verdict(figures: dict[str, list[dict[str, float]]]) -> dict:
         f"({len(naive)} paired videos in {VALIDATION_DIR}/)"
     )
     if worse:
-        which = "their colours" if binned else "their tint"
+        which = "their colours flicker" if binned else "their tint flickers"
         message += (
-            f"; the adapters make the videos LESS consistent than naive injection ({which} flicker more): "
+            f"; the adapters make the videos LESS consistent than naive injection ({which} more): "
             "look at the videos; "
             "fewer --steps, a lower --lr or --spatial-rank (1 halved a subject's costs on the embedded world), "
             "generate --spatial-scale below 1 or --spatial-min-timestep 200 (the adapters off at the last, low-noise "
