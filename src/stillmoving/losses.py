@@ -114,12 +114,14 @@ def video_loss(
     teacher=None,
     guidance: tuple | None = None,
     min_timestep: int = 0,
+    guided: tuple | None = None,
 ) -> torch.Tensor:
     """The diffusion denoising loss of one batch of video latents (b, c, f, h, w); noise and timesteps come
     from the global RNG, or from one generator per item (`ItemRandomness`). `motion_only`: see `denoising_loss`;
     `agreement`: the weight of `frame_agreement`, for frozen videos. `teacher(noisy, timesteps)`, when given, is
     the target instead of the noise (`--frozen-target t2i`: the customized T2I's prediction, frame by frame).
-    Timesteps are drawn uniformly from [min_timestep, num_train_timesteps) (`--spatial-min-timestep`)."""
+    Timesteps are drawn uniformly from [min_timestep, num_train_timesteps) (`--spatial-min-timestep`). `guided`:
+    (scale, empty text row), the loss fits classifier-free guidance's combination (`guided_prediction`)."""
     top = scheduler.config.num_train_timesteps
     if generators is None:
         noise = torch.randn_like(latents)
@@ -130,7 +132,7 @@ def video_loss(
             latents.device
         )
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    prediction = model(noisy, timesteps, text)
+    conditional, prediction = guided_prediction(model, noisy, timesteps, text, guided)
     weights = snr_weights(scheduler, timesteps, snr_gamma) if snr_gamma else None
     if teacher is None:
         target = diffusion_target(scheduler, latents, noise, timesteps)
@@ -142,5 +144,19 @@ def video_loss(
         loss = loss + agreement * frame_agreement(scheduler, noisy, prediction, timesteps)
     if guidance is not None:  # (weight, empty text row, unadapted context)
         weight, empty, unadapted = guidance
-        loss = loss + weight * guidance_change(model, noisy, timesteps, text, prediction, empty, unadapted)
+        loss = loss + weight * guidance_change(model, noisy, timesteps, text, conditional, empty, unadapted)
     return loss
+
+
+def guided_prediction(model, noisy, timesteps, text, guided: tuple | None = None):
+    """(eps(text), the prediction the loss fits): eps(text) itself, or with `guided` = (scale G, empty text row)
+    classifier-free guidance's combination eps(empty) + G (eps(text) - eps(empty)), both in one batch through the
+    same model, so the loss sees what sampling at guidance G uses (`--loss-guidance-scale`)."""
+    if guided is None:
+        prediction = model(noisy, timesteps, text)
+        return prediction, prediction
+    scale, empty = guided
+    empty = empty.expand(len(text), *empty.shape[1:])
+    both = model(torch.cat([noisy, noisy]), torch.cat([timesteps, timesteps]), torch.cat([text, empty]))
+    conditional, unconditional = both.chunk(2)
+    return conditional, unconditional + scale * (conditional - unconditional)

@@ -212,6 +212,13 @@ class CustomizeConfig(TrainConfig):
         "world 1000 kept a mildly drifted subject's look and removed the repair of a heavily drifted style: "
         "docs/method.md, 'What Still-Moving's adapters do to a mildly drifted subject').",
     )
+    loss_guidance_scale: float = opt(
+        1.0,
+        "Classifier-free guidance at which the frozen videos' loss is computed: the adapted model's eps(empty) + G "
+        "(eps(prompt) - eps(empty)) is fitted, as sampling at guidance G uses it (1: eps(prompt) alone, the paper's). "
+        "Give the guidance you generate at, with the same --image-guidance-scale (docs/method.md, 'Fitting what "
+        "sampling uses: the loss at the guidance scale').",
+    )
     spatial_min_timestep: int = opt(
         0,
         "The spatial adapters train on, and act at, timesteps >= this only (of the scheduler's training timesteps, "

@@ -116,6 +116,9 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     at_least("--spatial-min-timestep", cfg.spatial_min_timestep, 0)
     at_least("--spatial-rank", cfg.spatial_rank, 1)
     at_least("--image-guidance-scale", cfg.image_guidance_scale, 0)
+    at_least("--loss-guidance-scale", cfg.loss_guidance_scale, 0)
+    if cfg.loss_guidance_scale != 1 and cfg.frozen_target == "t2i":
+        raise StillMovingError("--loss-guidance-scale fits the noise; it does not combine with --frozen-target t2i")
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
@@ -247,7 +250,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         teacher.eval().to(accelerator.device, dtype=pipe.unet.dtype)
     images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
-    empty_id = bank.add("") if cfg.guidance_preservation else None
+    empty_id = bank.add("") if cfg.guidance_preservation or cfg.loss_guidance_scale != 1 else None
     text_table = backend.encode_prompts(bank.prompts).to(accelerator.device)
 
     # 5. Attach the adapters: the frozen motion adapter, the trainable spatial adapters
@@ -272,7 +275,9 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     noise_scheduler = training_scheduler(pipe)
 
     unadapted = functools.partial(spatial.detached, pipe.unet)
-    guidance = None if empty_id is None else (cfg.guidance_preservation, text_table[empty_id : empty_id + 1], unadapted)
+    empty = None if empty_id is None else text_table[empty_id : empty_id + 1]
+    guidance = (cfg.guidance_preservation, empty, unadapted) if cfg.guidance_preservation else None
+    guided = (cfg.loss_guidance_scale, empty) if cfg.loss_guidance_scale != 1 else None
     frozen_random = ItemRandomness(cfg.seed, 1, accelerator, cfg.batch_size, done)
     prior_random = ItemRandomness(cfg.seed, 2, accelerator, cfg.batch_size, done)
 
@@ -293,6 +298,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             teacher=None if teacher is None else functools.partial(t2i_prediction, backend, teacher, text=text),
             guidance=guidance,
             min_timestep=cfg.spatial_min_timestep,
+            guided=guided,
         )
 
     def prior_loss():
