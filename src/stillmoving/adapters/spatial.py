@@ -39,6 +39,7 @@ from stillmoving.formats.safety import read_adapter_file
 FORMAT = "stillmoving.spatial_adapters"
 FINGERPRINT_KEY = "unet_fingerprint"  # metadata: weights_fingerprint of the UNet (M1 injected) they trained with
 MIN_TIMESTEP_KEY = "min_timestep"  # metadata: the lowest timestep the adapters trained on and act at (0: all)
+SHARED_KEY = "shared_correction"  # metadata: "1" when one correction, from the frames' mean, goes to every frame
 FORMAT_VERSION = "1"
 PLACEMENT_PATTERN = r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.(resnets|attentions)\.\d+"
 
@@ -127,6 +128,20 @@ class _ChannelAdapterFn(torch.autograd.Function):
         return grad_pixels, grad_down, grad_up
 
 
+def shared_channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor, frames: int) -> torch.Tensor:
+    """x + (mean over each video's frames of x) A_down A_up for x (B*F, C, H, W), frames contiguous per video
+    (diffusers' motion UNet's layout): one correction, the same for every frame of a video, so the adapters
+    cannot make the frames differ (`customize --shared-correction`; docs/method.md, "One correction for every
+    frame"). Exactly x when A_up = 0; with one frame, `channel_adapter`."""
+    down, up = _like(down, x), _like(up, x)
+    n, c, h, w = x.shape
+    mean = x.view(n // frames, frames, c, h * w).mean(dim=1)  # (B, C, L)
+    with _no_autocast(x.device.type):
+        low = torch.bmm(down.t().expand(len(mean), -1, -1), mean)  # (B, r, L)
+        correction = torch.bmm(up.t().expand(len(mean), -1, -1), low)  # (B, C, L)
+    return x + correction.repeat_interleave(frames, dim=0).view_as(x)
+
+
 class ChannelAdapter(torch.nn.Module):
     """One layer's adapter: A_down (C, r) random (drawn from `generator`, else the global RNG), A_up (r, C) zero."""
 
@@ -140,21 +155,23 @@ class ChannelAdapter(torch.nn.Module):
         return channel_adapter(x, self.down, self.up)
 
 
-def _adapt(adapter: ChannelAdapter, x: torch.Tensor) -> torch.Tensor:
+def _adapt(adapter: ChannelAdapter, x: torch.Tensor, frames: int = 0) -> torch.Tensor:
     """The hook's arithmetic: in place when nothing records gradients (the layer's output is fresh and not yet
-    seen by any other module), out of place otherwise."""
+    seen by any other module), out of place otherwise; `frames` > 0: one shared correction per video."""
+    if frames:
+        return shared_channel_adapter(x, adapter.down, adapter.up, frames)
     if torch.is_grad_enabled() or x.requires_grad or not x.is_contiguous():
         return adapter(x)
     return channel_adapter_(x, adapter.down, adapter.up)
 
 
-def _adapt_output(adapter: ChannelAdapter, output):
+def _adapt_output(adapter: ChannelAdapter, output, frames: int = 0):
     """Apply `adapter` to a spatial layer's output: a tensor, a `return_dict=False` tuple, or an output dataclass."""
     if isinstance(output, torch.Tensor):
-        return _adapt(adapter, output)
+        return _adapt(adapter, output, frames)
     if isinstance(output, tuple):
-        return (_adapt(adapter, output[0]),) + tuple(output[1:])
-    output.sample = _adapt(adapter, output.sample)
+        return (_adapt(adapter, output[0], frames),) + tuple(output[1:])
+    output.sample = _adapt(adapter, output.sample, frames)
     return output
 
 
@@ -168,7 +185,9 @@ class SpatialAdapters(torch.nn.Module):
         self.placements = dict(placements)  # layer name -> channels, in the UNet's module order
         self.layers = torch.nn.ModuleList(ChannelAdapter(c, rank, generator) for c in self.placements.values())
         self.min_timestep = 0  # act only on UNet calls at timesteps >= this (0: every call)
+        self.shared = False  # one correction per video, from its frames' mean (`shared_channel_adapter`)
         self._active = True  # whether the current UNet call is adapted (set by the UNet's pre-hook)
+        self._frames = 1  # frames per video of the current UNet call (set by the UNet's pre-hook)
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
     @classmethod
@@ -206,7 +225,10 @@ class SpatialAdapters(torch.nn.Module):
         return self
 
     def _read_timestep(self, unet, args, kwargs) -> None:
-        """The UNet's pre-hook: adapt this call when its timestep (every timestep of a batch) is >= min_timestep."""
+        """The UNet's pre-hook: adapt this call when its timestep (every timestep of a batch) is >= min_timestep;
+        note its frames per video (a video UNet's sample is (B, C, F, H, W)) for shared corrections."""
+        sample = args[0] if args else kwargs.get("sample")
+        self._frames = sample.shape[2] if sample is not None and sample.dim() == 5 else 1
         if self.min_timestep <= 0:
             self._active = True
             return
@@ -216,7 +238,8 @@ class SpatialAdapters(torch.nn.Module):
         self._active = bool(torch.as_tensor(timestep).min() >= self.min_timestep)
 
     def _adapt(self, adapter: ChannelAdapter, module, args, output):
-        return _adapt_output(adapter, output) if self._active else output
+        frames = self._frames if self.shared and self._frames > 1 else 0
+        return _adapt_output(adapter, output, frames) if self._active else output
 
     def detach(self) -> None:
         """Remove the hooks: the UNet is back to its own outputs."""
@@ -256,6 +279,7 @@ class SpatialAdapters(torch.nn.Module):
             "rank": str(self.rank),
             "placements": json.dumps(list(self.placements.items())),
             MIN_TIMESTEP_KEY: str(self.min_timestep),
+            SHARED_KEY: str(int(self.shared)),
             **(extra_metadata or {}),
         }
         tensors = self.named_tensors()
@@ -279,6 +303,10 @@ class SpatialAdapters(torch.nn.Module):
             adapters.min_timestep = int(metadata.get(MIN_TIMESTEP_KEY, 0))
         except ValueError:
             raise StillMovingError(f"{path}: metadata {MIN_TIMESTEP_KEY} is not an integer") from None
+        shared = metadata.get(SHARED_KEY, "0")  # files written before it have none: per-frame corrections
+        if shared not in ("0", "1"):
+            raise StillMovingError(f"{path}: metadata {SHARED_KEY} is {shared!r}, not 0 or 1")
+        adapters.shared = shared == "1"
         expected = {k: tuple(v.shape) for k, v in adapters.named_tensors().items()}
         got = {k: tuple(v.shape) for k, v in tensors.items()}
         if expected != got:

@@ -219,6 +219,12 @@ class CustomizeConfig(TrainConfig):
         "Give the guidance you generate at, with the same --image-guidance-scale (docs/method.md, 'Fitting what "
         "sampling uses: the loss at the guidance scale').",
     )
+    shared_correction: bool = opt(
+        False,
+        "Each adapter adds one correction to every frame of a video, computed from the frames' mean features, "
+        "so the adapters cannot make the frames differ (the paper's: one per frame). Recorded in the adapter file "
+        "(docs/method.md, 'One correction for every frame').",
+    )
     spatial_min_timestep: int = opt(
         0,
         "The spatial adapters train on, and act at, timesteps >= this only (of the scheduler's training timesteps, "

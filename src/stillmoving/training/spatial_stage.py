@@ -259,6 +259,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     init = torch.Generator().manual_seed(cfg.seed)
     spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank, init).to(accelerator.device).attach(pipe.unet)
     spatial.min_timestep = cfg.spatial_min_timestep  # saved with them; generate gates them the same way
+    spatial.shared = cfg.shared_correction  # saved with them too
     cast_training_params(spatial)
     model = VideoDenoiser(pipe.unet, spatial, backend)
 
