@@ -17,7 +17,7 @@ check (`training/naive_check.py`) compares the spatial adapters against naive in
                       within the frame barely changes. colour_consistency bins colours, so a background whose
                       channel sits near a bin edge scores a change of a few levels as a whole-frame jump and
                       another of many levels within a bin as none; this figure reads the same change without
-                      bins (docs/method.md, "A subject nobody here has seen").
+                      bins (docs/method.md, "The unseen subject's flicker, read without bins").
 """
 
 from __future__ import annotations
