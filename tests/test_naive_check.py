@@ -8,7 +8,15 @@ import torch
 from conftest import tiny_customize
 from safetensors.torch import load_file
 
-from stillmoving.training.naive_check import MIN_DROP, MIN_TINT_RISE, TINT_RATIO, WORSE_RATIO, look_kept, verdict
+from stillmoving.training.naive_check import (
+    LOOK_DROP,
+    MIN_DROP,
+    MIN_TINT_RISE,
+    TINT_RATIO,
+    WORSE_RATIO,
+    look_kept,
+    verdict,
+)
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.video_metrics import colour_agreement, colour_consistency, frame_change, tint_change, video_figures
 
@@ -78,7 +86,7 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
     # naive inconsistency 0.04 (mean of 0.97, 0.95); the adapters' 0.07 = 1.75 times it, 0.03 lower consistency
     result = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.94, 0.92])})
     assert WORSE_RATIO == 1.5 and result["worse_than_naive"]
-    assert "LESS consistent than naive injection (their colours flicker more)" in result["message"]
+    assert "WORSE than naive injection (their colours flicker more)" in result["message"]
     assert all(f in result["message"] for f in ("--steps", "--lr", "--spatial-rank", "--spatial-scale"))  # remedies
     assert result["difference"]["colour_consistency"] == pytest.approx(-0.03)
     slightly = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.96, 0.94])})
@@ -100,6 +108,22 @@ def test_verdict_reports_a_tint_that_flickers_more_than_naive_injections_as_wors
     assert not slightly["worse_than_naive"]  # 1.17 times
     tiny = figures([0.9], [0.2 / 255])
     assert not verdict({"naive injection": tiny, "Still-Moving": figures([0.9], [0.4 / 255])})["worse_than_naive"]
+
+
+def test_verdict_reports_a_look_further_from_the_customized_t2is_images_as_worse():
+    same = {"naive injection": figures([0.9, 0.9]), "Still-Moving": figures([0.9, 0.9])}
+    assert not verdict(same)["worse_than_naive"]  # no images: the look is not judged
+    kept = {"naive injection": 0.86, "Still-Moving": 0.86 - LOOK_DROP}
+    result = verdict(same, kept)
+    assert LOOK_DROP == 0.05 and result["worse_than_naive"]
+    assert (
+        "WORSE than naive injection (their colours agree less with the customized T2I's own images)"
+        in (result["message"])
+    )
+    assert not verdict(same, {"naive injection": 0.86, "Still-Moving": 0.82})["worse_than_naive"]  # 0.04 less
+    flicker = {"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.94, 0.92])}
+    both = verdict(flicker, kept)["message"]
+    assert "(their colours flicker more; their colours agree less with the customized T2I's own images)" in both
 
 
 def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):
