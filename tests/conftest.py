@@ -1,7 +1,9 @@
 """Tiny seeded models built in-process; nothing touches the network."""
 
+import json
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -105,6 +107,22 @@ def stage2_inputs(tiny_dir, tmp_path_factory):
         )
     )
     return {"motion_adapter": adapter, "customized": save_customized_unet(tiny_dir, root / "m1")}
+
+
+def customized_with(tiny_dir, stage2_inputs, output, **changes) -> tuple[dict, dict]:
+    """Train `tiny_customize`'s adapters with `changes`: their tensors and the run record's config."""
+    from safetensors.torch import load_file
+
+    from stillmoving.training.spatial_stage import train_spatial_adapters
+
+    path = train_spatial_adapters(tiny_customize(tiny_dir, stage2_inputs, output, **changes))
+    return load_file(str(path)), json.loads((Path(output) / "customize_run.json").read_text())["config"]
+
+
+def differ(a: dict, b: dict) -> bool:
+    """Two adapter files with the same keys, some tensor not equal."""
+    assert a.keys() == b.keys()
+    return any(not torch.equal(a[k], b[k]) for k in a)
 
 
 def tiny_customize(tiny_dir, stage2_inputs, output, **changes):

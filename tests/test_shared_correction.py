@@ -3,14 +3,13 @@ features, to every frame of a video (docs/method.md, "One correction for every f
 
 import pytest
 import torch
-from conftest import tiny_customize
+from conftest import customized_with, differ
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from test_spatial_min_timestep import trained_adapters, unet_call, unet_output
 
 from stillmoving.adapters.spatial import SHARED_KEY, SpatialAdapters, channel_adapter, shared_channel_adapter
 from stillmoving.errors import StillMovingError
-from stillmoving.training.spatial_stage import train_spatial_adapters
 
 
 def weights():
@@ -83,11 +82,9 @@ def test_it_is_saved_and_read_back_and_old_files_mean_per_frame(tiny_pipe, tmp_p
 
 
 def test_customize_trains_shared_corrections_and_records_them(tiny_dir, stage2_inputs, tmp_path):
-    files = {}
-    for shared in (False, True):
-        path = train_spatial_adapters(
-            tiny_customize(tiny_dir, stage2_inputs, tmp_path / str(shared), shared_correction=shared)
-        )
-        assert SpatialAdapters.load(path).shared == shared
-        files[shared] = load_file(str(path))
-    assert any(not torch.equal(files[False][k], files[True][k]) for k in files[False])
+    (plain, _), (shared, config) = (
+        customized_with(tiny_dir, stage2_inputs, tmp_path / str(on), shared_correction=on) for on in (False, True)
+    )
+    assert config["shared_correction"] and differ(plain, shared)
+    assert SpatialAdapters.load(tmp_path / "True/spatial_adapters.safetensors").shared
+    assert not SpatialAdapters.load(tmp_path / "False/spatial_adapters.safetensors").shared
