@@ -78,7 +78,7 @@ def test_inference_hook_adapts_in_place_with_the_same_values(tiny_pipe, monkeypa
     monkeypatch.setattr(spatial, "channel_adapter_", lambda *a: (in_place_calls.append(1), real(*a))[1])
     in_place = generate(tiny_pipe)  # the pipeline runs without gradients: the in-place path
     assert len(in_place_calls) > 0
-    monkeypatch.setattr(spatial, "_adapt", lambda adapter, x: adapter(x))  # always out of place
+    monkeypatch.setattr(spatial, "_adapt", lambda adapter, x, frames=0: adapter(x))  # always out of place
     torch.testing.assert_close(generate(tiny_pipe), in_place, rtol=0, atol=1e-5)
 
 

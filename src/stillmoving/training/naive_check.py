@@ -33,7 +33,7 @@ from stillmoving.training.monitor import VALIDATION_DIR, first_validation_seed, 
 from stillmoving.video_metrics import colour_agreement, video_figures
 
 REPORT_FILE = "validation.json"
-# "Worse than naive injection", either of two readings of flicker:
+# "Worse than naive injection", by any of three readings, two of flicker and one of the look:
 # - binned: the adapters' colour inconsistency (1 - colour consistency) at least WORSE_RATIO times naive injection's,
 #   and at least MIN_DROP lower consistency. Calibrated on the heavy-drift study (docs/method.md; 32 videos each):
 #   every variant the world's oracle scored as worse had 1.56-2.4 times naive injection's inconsistency, random
