@@ -63,16 +63,26 @@ def video_scores(frames: np.ndarray, ref: dict) -> dict[str, float]:
     return {**scores, "background change": background_change(frames, obj)}
 
 
-def background_change(frames: np.ndarray, obj: np.ndarray) -> float:
-    """Mean |change| of the background's mean colour between consecutive frames, grey levels; NaN for one frame or
-    no background (see the module's docstring)."""
+def background_mask(obj: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels at least MARGIN px from the subject's violet (`obj`, (F, H, W)) in every frame."""
     near = np.pad(obj.any(axis=0), MARGIN)
     h, w = obj.shape[1:]
     grown = np.zeros((h, w), bool)
     for dy in range(2 * MARGIN + 1):
         for dx in range(2 * MARGIN + 1):
             grown |= near[dy : dy + h, dx : dx + w]
-    background = ~grown
+    return ~grown
+
+
+def background_colours(frames: np.ndarray) -> np.ndarray:
+    """(F, 3) mean colour of each frame's background (`background_mask`)."""
+    return frames[:, background_mask(mask(frames))].astype(np.float64).mean(axis=1)
+
+
+def background_change(frames: np.ndarray, obj: np.ndarray) -> float:
+    """Mean |change| of the background's mean colour between consecutive frames, grey levels; NaN for one frame or
+    no background (see the module's docstring)."""
+    background = background_mask(obj)
     if len(frames) < 2 or background.sum() < 16:
         return np.nan
     means = frames[:, background].astype(np.float64).mean(axis=1)  # (F, 3)
