@@ -3,7 +3,8 @@
     python benchmarks/channel_adapter.py [--rank 8] [--repeats 200]
 
 Compares `stillmoving.adapters.spatial.channel_adapter` (a hand-written backward when gradients are needed)
-with autograd through the same two ops, and with two 1x1 convolutions and an add (the first version).
+with autograd through the same two ops, and with two 1x1 convolutions and an add (the first version); and
+`shared_channel_adapter` (`customize --shared-correction`, autograd) over videos of 8 frames.
 Prints the median time of forward + backward and of the no-grad forward, in microseconds.
 """
 
@@ -15,7 +16,7 @@ import time
 
 import torch
 
-from stillmoving.adapters.spatial import channel_adapter
+from stillmoving.adapters.spatial import channel_adapter, shared_channel_adapter
 
 SHAPES = [(8, 64, 8, 8), (8, 128, 4, 4), (32, 320, 32, 32), (32, 1280, 8, 8)]  # world levels; SD1.5 at 256 px
 
@@ -30,6 +31,10 @@ def autograd_ops(x, down, up):
 def convolutions(x, down, up):
     low = torch.nn.functional.conv2d(x, down.t()[:, :, None, None])
     return x + torch.nn.functional.conv2d(low, up.t()[:, :, None, None])
+
+
+def shared_over_8_frames(x, down, up):
+    return shared_channel_adapter(x, down, up, frames=8)
 
 
 def median_us(fn, shape, rank, repeats, grad):
@@ -56,13 +61,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, rank {args.rank}; median microseconds")
-    print(f"{'shape':>20} {'mode':>12} {'stillmoving':>12} {'autograd':>10} {'1x1 convs':>10}")
+    print(f"{'shape':>20} {'mode':>12} {'stillmoving':>12} {'autograd':>10} {'1x1 convs':>10} {'shared':>10}")
     for shape in SHAPES:
         repeats = max(10, args.repeats // (10 if shape[2] * shape[3] * shape[1] > 1e5 else 1))
         for grad, mode in ((True, "fwd+bwd"), (False, "fwd no-grad")):
-            cells = [
-                median_us(fn, shape, args.rank, repeats, grad) for fn in (channel_adapter, autograd_ops, convolutions)
-            ]
+            functions = (channel_adapter, autograd_ops, convolutions, shared_over_8_frames)
+            cells = [median_us(fn, shape, args.rank, repeats, grad) for fn in functions]
             print(f"{str(shape):>20} {mode:>12} " + " ".join(f"{c:>10.0f}" for c in cells))
 
 
