@@ -74,19 +74,18 @@ def background_mask(obj: np.ndarray) -> np.ndarray:
     return ~grown
 
 
-def background_colours(frames: np.ndarray) -> np.ndarray:
-    """(F, 3) mean colour of each frame's background (`background_mask`)."""
-    return frames[:, background_mask(mask(frames))].astype(np.float64).mean(axis=1)
+def background_colours(frames: np.ndarray, obj: np.ndarray | None = None) -> np.ndarray:
+    """(F, 3) mean colour of each frame's background (`background_mask` of `obj`, the violet mask, by default
+    computed from `frames`)."""
+    return frames[:, background_mask(mask(frames) if obj is None else obj)].astype(np.float64).mean(axis=1)
 
 
 def background_change(frames: np.ndarray, obj: np.ndarray) -> float:
     """Mean |change| of the background's mean colour between consecutive frames, grey levels; NaN for one frame or
     no background (see the module's docstring)."""
-    background = background_mask(obj)
-    if len(frames) < 2 or background.sum() < 16:
+    if len(frames) < 2 or background_mask(obj).sum() < 16:
         return np.nan
-    means = frames[:, background].astype(np.float64).mean(axis=1)  # (F, 3)
-    return float(np.abs(np.diff(means, axis=0)).mean())
+    return float(np.abs(np.diff(background_colours(frames, obj), axis=0)).mean())
 
 
 def score_folder(folder: Path, renders: Path | None = None) -> list[dict[str, float]]:

@@ -137,8 +137,7 @@ def shared_channel_adapter(x: torch.Tensor, down: torch.Tensor, up: torch.Tensor
     n, c, h, w = x.shape
     mean = x.view(n // frames, frames, c, h * w).mean(dim=1)  # (B, C, L)
     with _no_autocast(x.device.type):
-        low = torch.bmm(down.t().expand(len(mean), -1, -1), mean)  # (B, r, L)
-        correction = torch.bmm(up.t().expand(len(mean), -1, -1), low)  # (B, C, L)
+        correction = torch.bmm(up.t().expand(len(mean), -1, -1), _down_project(mean, down))  # (B, C, L)
     return x + correction.repeat_interleave(frames, dim=0).view_as(x)
 
 
@@ -218,13 +217,13 @@ class SpatialAdapters(torch.nn.Module):
                     f"the adapter expects {channels}"
                 )
         self.detach()
-        self._handles.append(unet.register_forward_pre_hook(self._read_timestep, with_kwargs=True))
+        self._handles.append(unet.register_forward_pre_hook(self._read_call, with_kwargs=True))
         modules = dict(unet.named_modules())
         for name, adapter in zip(self.placements, self.layers):
             self._handles.append(modules[name].register_forward_hook(functools.partial(self._adapt, adapter)))
         return self
 
-    def _read_timestep(self, unet, args, kwargs) -> None:
+    def _read_call(self, unet, args, kwargs) -> None:
         """The UNet's pre-hook: adapt this call when its timestep (every timestep of a batch) is >= min_timestep;
         note its frames per video (a video UNet's sample is (B, C, F, H, W)) for shared corrections."""
         sample = args[0] if args else kwargs.get("sample")
