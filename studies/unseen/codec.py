@@ -19,12 +19,15 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).parent))
 from run import BACKGROUNDS, draw_gems  # noqa: E402
 from score import BODY, load, mask  # noqa: E402
+from style import LUMA, draw_scenes, steepness  # noqa: E402
 
 from stillmoving.world.synthetic import COLORS, generic_images, make_image_dataset  # noqa: E402
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
 COUNT = 24
 WHITE = 190  # a rim pixel: every channel at least this
+GREY = 20  # a grey pixel: its channels within this of each other
+DARK = 25  # a shadow pixel: every channel below this
 PASTEL = 0.55  # the pastel style washes every colour this far towards white
 PALE = 125  # a pixel is pale (in that style) when its darkest channel is at least this; the world's colours are not
 
@@ -61,6 +64,11 @@ def rim(draw, cx, cy, r, i):  # a world-coloured disc inside a white rim about 2
     draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=list(COLORS.values())[i % 6])
 
 
+def shadow(draw, cx, cy, r, i):  # a world-coloured disc over a hard black shadow 3.5 px right and down
+    draw.ellipse([cx - r + 14, cy - r + 14, cx + r + 14, cy + r + 14], fill=(0, 0, 0))
+    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=list(COLORS.values())[i % 6])
+
+
 def world_frames(seed: int, **look) -> np.ndarray:
     return np.stack([s.pixels for s in make_image_dataset(COUNT, seed, 32, **look)])
 
@@ -69,13 +77,24 @@ def main() -> None:
     torch.set_num_threads(2)
     vae = AutoencoderKL.from_pretrained(str(shipped_model()), subfolder="vae").eval()
     with tempfile.TemporaryDirectory() as tmp:
-        gems = np.stack([load(p)[0] for p in sorted(draw_gems(Path(tmp) / "g").glob("*.png"))])
+        gems, soft, sharp = (
+            np.stack([load(p)[0] for p in sorted(folder.glob("*.png"))])
+            for folder in (
+                draw_gems(Path(tmp) / "g"),
+                draw_scenes(Path(tmp) / "s"),
+                draw_scenes(Path(tmp) / "t", style=False),
+            )
+        )
     world = world_frames(3)
     pastel = (world.astype(np.float32) * (1 - PASTEL) + 255 * PASTEL).round().astype(np.uint8)
+    mono = np.repeat((world @ LUMA)[..., None], 3, -1).round().astype(np.uint8)
     warm = np.clip(world * np.array([1.15, 1.0, 0.55]), 0, 255).round().astype(np.uint8)
     violet = lambda x: mask(x).mean()
     lime = lambda x: (np.abs(x.astype(int) - (170, 255, 0)).sum(-1) < 120).mean()
     warmth = lambda x: ((x[..., 0].astype(int) - x[..., 2]) >= 25).mean()
+    grey = lambda x: ((x.max(-1).astype(int) - x.min(-1)) < GREY).mean()
+    dark = lambda x: (x[[i for i in range(COUNT) if i % 3]].max(-1) < DARK).mean()  # not on the black background
+    steep = lambda x: np.mean([steepness(f) for f in x])
     looks = {  # name: (images, the share of the look's pixels, what that share counts)
         "world frames": (world_frames(0), None, ""),
         "star renders": (world_frames(0, subject="star"), None, ""),
@@ -87,6 +106,10 @@ def main() -> None:
         "world scenes washed to pastel": (pastel, lambda x: (x.min(-1) >= PALE).mean(), "pale pixels"),
         "world scenes, warm colour grade": (warm, warmth, "warm pixels"),
         "world discs in a white rim": (drawn(rim), lambda x: (x.min(-1) >= WHITE).mean(), "white pixels"),
+        "world scenes in grey (a mono style)": (mono, grey, "grey pixels"),
+        "world discs over a hard black shadow": (drawn(shadow), dark, "shadow pixels"),
+        "drawn shapes, sharp (style.py, style=False)": (sharp, steep, "edge steepness"),
+        "drawn shapes blurred 2 px (style.py's soft style)": (soft, steep, "edge steepness"),
     }  # fmt: skip
     print("| images | PSNR, dB: mean (lowest) | the look's pixels: drawn -> through the VAE |")
     print("| --- | --- | --- |")

@@ -40,6 +40,25 @@ def images(t2i, prompt: str, seeds, steps: int, guidance: float) -> np.ndarray:
     return (np.stack(out) * 255).round().astype(np.uint8)
 
 
+def print_agreement(name: str, run: Path, looks: list[np.ndarray]) -> None:
+    """Each video's colour-histogram intersection with `looks[prompt]` (M1's mean histogram of that prompt), the
+    videos of `run`/{naive,still_moving} in prompt order, SEEDS per prompt; printed with the paired difference."""
+    agreement = {}
+    for variant in ("naive", "still_moving"):
+        files = sorted((run / variant).glob("*.gif"))
+        agreement[variant] = [
+            float(np.minimum(colour_histograms(load(f)), looks[i // SEEDS]).sum(axis=1).mean())
+            for i, f in enumerate(files)
+        ]
+    d = paired_bootstrap(agreement["naive"], agreement["still_moving"])
+    print(
+        f"{name}: colour agreement with the T2I's images, naive {np.mean(agreement['naive']):.3f}, "
+        f"Still-Moving {np.mean(agreement['still_moving']):.3f}, difference {d.estimate:+.3f} "
+        f"[{d.low:+.3f}, {d.high:+.3f}]",
+        flush=True,
+    )
+
+
 def main(out: str) -> None:
     torch.set_num_threads(2)
     root = Path(out)
@@ -65,21 +84,7 @@ def main(out: str) -> None:
                 )
             looks = [colour_histograms(images(t2i, p, range(8), steps, guidance)).mean(axis=0) for p in PROMPTS]
             for run in runs:
-                agreement = {}
-                for variant in ("naive", "still_moving"):
-                    files = sorted((run / variant).glob("*.gif"))
-                    agreement[variant] = [
-                        float(np.minimum(colour_histograms(load(f)), looks[i // SEEDS]).sum(axis=1).mean())
-                        for i, f in enumerate(files)
-                    ]
-                d = paired_bootstrap(agreement["naive"], agreement["still_moving"])
-                name = "/".join(run.parts[-3:])
-                print(
-                    f"{drift} {name}: colour agreement with the T2I's images, naive {np.mean(agreement['naive']):.3f}, "
-                    f"Still-Moving {np.mean(agreement['still_moving']):.3f}, difference {d.estimate:+.3f} "
-                    f"[{d.low:+.3f}, {d.high:+.3f}]",
-                    flush=True,
-                )
+                print_agreement(f"{drift} " + "/".join(run.parts[-3:]), run, looks)
 
 
 if __name__ == "__main__":

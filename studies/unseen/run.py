@@ -8,7 +8,7 @@ with its defaults (only the world's size, frame count and sampling set) on each 
 `--spatial-scale 0` (naive injection, exactly). The videos are scored with `score.py`'s colour measures, which
 know nothing of the world's oracle.
 
-    .venv/bin/python studies/unseen/run.py runs/unseen [mild heavy] [animatediff joint]
+    .venv/bin/python studies/unseen/run.py runs/unseen [mild heavy] [animatediff joint NAME=MODEL,MOTION_ADAPTER]
 
 Writes <out>/<drift>/<model>/{naive,still_moving}/*.gif, <out>/<drift>/t2i (the DreamBooth), and prints one JSON
 line per (drift, model) with the means and the paired 95% intervals of Still-Moving minus naive injection.
@@ -24,6 +24,7 @@ naive-injection videos, which the adapters at scale 0 do not change).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -38,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).parent))
-from score import BODY, score_folder, summarize  # noqa: E402
+from score import BODY, METRICS, score_folder, summarize  # noqa: E402
 
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter  # noqa: E402
 
@@ -99,11 +100,30 @@ def customized_t2i(root: Path, drift: str, images: Path) -> list[str]:
     return ["--customized", str(t2i), "--identifier", "sks", *prompts]
 
 
-def main(out: str, *which: str) -> None:
-    root = Path(out)
-    drifts = [w for w in which if w in DRIFTS] or list(DRIFTS)
-    models = [w for w in which if w in ("animatediff", "joint")] or ["animatediff", "joint"]
-    seeds = int(os.environ.get("SEEDS", "4"))
+def video_models(which: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """The video models named on the command line, {name: (model folder, motion adapter folder)}: the shipped
+    "animatediff" and "joint", or another as NAME=MODEL_FOLDER,MOTION_ADAPTER_FOLDER; both shipped by default."""
+    named = {w: (str(shipped_model(w)), str(shipped_motion_adapter(w))) for w in which if w in ("animatediff", "joint")}
+    named |= {w.split("=")[0]: tuple(w.split("=", 1)[1].split(",")) for w in which if "=" in w}
+    return named or video_models(("animatediff", "joint"))
+
+
+def compare(
+    root: Path,
+    drift: str,
+    model: str,
+    paths: tuple[str, str],
+    customized: list[str],
+    prompts: list[str],
+    score,
+    metrics: tuple[str, ...],
+) -> dict:
+    """`customize` (with the environment's CUSTOMIZE options) for one drift on one video model (its `paths`: the
+    model and its motion adapter), `generate`
+    the prompts with the adapters, at `--spatial-scale 0` and (once per model) with the video model alone, score
+    each folder's videos (`score(folder)`: a list of {metric: value}, in the prompts' order) and append the means and
+    Still-Moving minus naive injection, paired, to <root>/results.jsonl. The environment's TAG, FROM, GENERATE and
+    GUIDANCE: the module's docstring."""
     tag = os.environ.get("TAG", "default")
     extra = shlex.split(os.environ.get("CUSTOMIZE", ""))
     generating = shlex.split(os.environ.get("GENERATE", ""))
@@ -111,47 +131,66 @@ def main(out: str, *which: str) -> None:
     steps, cfg = ("15", guidance) if guidance else ("25", "7.5")  # given: customize records 15 steps, guidance 4
     sampling = ["--steps", steps, "--guidance-scale", cfg]
     evaluation = f"eval_g{guidance}" if guidance else "eval"
+    run = root / drift / model / tag
+    source = root / drift / model / os.environ.get("FROM", "")
+    if os.environ.get("FROM") and not run.exists():  # the same adapters, generated otherwise
+        run.mkdir(parents=True)
+        for name in ("customization.json", "spatial_adapters.safetensors"):
+            shutil.copyfile(source / name, run / name)
+    if not (run / "spatial_adapters.safetensors").exists():
+        took = cli(
+            root / f"{drift}_{model}_{tag}_customize.log", "customize", "--model", paths[0], "-o", str(run),
+            "--motion-adapter", paths[1], *customized, *SIZE,
+            "--num-frames", "8", "--sample-steps", "15", "--guidance-scale", "4", "--overwrite", *extra,
+        )  # fmt: skip
+        print(f"# {drift} {model} {tag} customize: {took:.0f} s", flush=True)
+    for variant, scale in (("naive", "0"), ("still_moving", "1")):
+        folder = run / evaluation / variant
+        shared = root / drift / model / "default" / evaluation / "naive"  # the adapters at 0: the same videos
+        reusable = tag != "default" and not generating  # generate options change naive injection's videos too
+        if variant == "naive" and reusable and shared.exists() and not folder.exists():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.symlink_to(shared.resolve())
+        if not folder.exists():
+            folder.mkdir(parents=True)
+            cli(
+                root / f"{drift}_{model}_{tag}_{variant}.log", "generate", "--customization", str(run),
+                *[a for p in prompts for a in ("--prompt", p)], "-o", str(folder / "v.gif"),
+                "--spatial-scale", scale, "--num-frames", "8", "--seed", "0", "--device", "cpu", *sampling,
+                *generating,
+            )  # fmt: skip
+    base = root / f"base_{model}" / evaluation  # the video model alone, once per model and setting
+    if not base.exists():
+        base.mkdir(parents=True)
+        cli(
+            root / f"base_{model}.log", "generate", "--model", paths[0], *[a for p in prompts for a in ("--prompt", p)],
+            "-o", str(base / "v.gif"), "--num-frames", "8", "--seed", "0", "--device", "cpu", *sampling,
+        )  # fmt: skip
+    record = {"drift": drift, "model": model, "tag": tag, "guidance": guidance or "7.5"}
+    naive, still = score(run / evaluation / "naive"), score(run / evaluation / "still_moving")
+    record.update({"pairs": len(naive), **summarize(naive, still, metrics)})
+    record["base T2V"] = {m: round(float(np.nanmean([v[m] for v in score(base)])), 3) for m in metrics}
+    print(json.dumps(record), flush=True)
+    with (root / "results.jsonl").open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
+def main(out: str, *which: str) -> None:
+    root = Path(out)
+    drifts = [w for w in which if w in DRIFTS] or list(DRIFTS)
+    models = video_models(which)
+    seeds = int(os.environ.get("SEEDS", "4"))
     images = root / "images"
     if not images.exists():
         draw_gems(images)
     prompts = [p for p in PROMPTS for _ in range(seeds)]  # --seed counts up: prompt i, seed i*seeds + j
     for drift in drifts:
         customized = customized_t2i(root, drift, images)
-        for model in models:
-            run = root / drift / model / tag
-            source = root / drift / model / os.environ.get("FROM", "")
-            if os.environ.get("FROM") and not run.exists():  # the same adapters, generated otherwise
-                run.mkdir(parents=True)
-                for name in ("customization.json", "spatial_adapters.safetensors"):
-                    shutil.copyfile(source / name, run / name)
-            if not (run / "spatial_adapters.safetensors").exists():
-                took = cli(
-                    root / f"{drift}_{model}_{tag}_customize.log", "customize", "--model", str(shipped_model(model)),
-                    "-o", str(run), "--motion-adapter", str(shipped_motion_adapter(model)), *customized, *SIZE,
-                    "--num-frames", "8", "--sample-steps", "15", "--guidance-scale", "4", "--overwrite", *extra,
-                )  # fmt: skip
-                print(f"# {drift} {model} {tag} customize: {took:.0f} s", flush=True)
-            for variant, scale in (("naive", "0"), ("still_moving", "1")):
-                folder = run / evaluation / variant
-                shared = root / drift / model / "default" / evaluation / "naive"  # the adapters at 0: the same videos
-                reusable = tag != "default" and not generating  # generate options change naive injection's videos too
-                if variant == "naive" and reusable and shared.exists() and not folder.exists():
-                    folder.parent.mkdir(parents=True, exist_ok=True)
-                    folder.symlink_to(shared.resolve())
-                if not folder.exists():
-                    folder.mkdir(parents=True)
-                    cli(
-                        root / f"{drift}_{model}_{tag}_{variant}.log", "generate", "--customization", str(run),
-                        *[a for p in prompts for a in ("--prompt", p)], "-o", str(folder / "v.gif"),
-                        "--spatial-scale", scale, "--num-frames", "8", "--seed", "0", "--device", "cpu", *sampling,
-                        *generating,
-                    )  # fmt: skip
-            naive, still = (score_folder(run / evaluation / v) for v in ("naive", "still_moving"))
-            record = {"drift": drift, "model": model, "tag": tag, "guidance": guidance or "7.5", "pairs": len(naive)}
-            record.update(summarize(naive, still))
-            print(json.dumps(record), flush=True)
-            with (root / "results.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
+        for model, paths in models.items():
+            compare(
+                root, drift, model, paths, customized, prompts, functools.partial(score_folder, renders=images), METRICS
+            )
 
 
 if __name__ == "__main__":

@@ -95,10 +95,10 @@ def score_folder(folder: Path, renders: Path | None = None) -> list[dict[str, fl
     return [video_scores(load(p), ref) for p in files]
 
 
-def summarize(naive: list[dict], still: list[dict]) -> dict:
+def summarize(naive: list[dict], still: list[dict], metrics: tuple[str, ...] = METRICS) -> dict:
     """Means of both and Still-Moving minus naive injection with its paired 95% interval, per metric."""
     out = {}
-    for m in METRICS:
+    for m in metrics:
         a, b = [s[m] for s in naive], [s[m] for s in still]
         d = paired_bootstrap(a, b)
         out[m] = {
