@@ -10,7 +10,7 @@ exactly). Why blur: the world's VAE keeps it (31.5 dB; a grey "mono" style and a
 came back coloured and without the shadow, and a LoRA on the T2I's attention did not learn the grey style).
 
     .venv/bin/python studies/unseen/style.py runs/unseen_style [mild heavy] [animatediff joint NAME=...]
-    .venv/bin/python studies/unseen/style.py reference runs/unseen_style   # the T2I's own images as the reference
+    GUIDANCE=4 .venv/bin/python studies/unseen/style.py reference runs/unseen_style   # the T2I's images as reference
 
 Scores (per video, 32 x 32 RGB frames; means and paired 95% intervals over 16 (prompt, seed) pairs):
 - edge steepness: per frame, the 99th percentile of the luminance's steps between neighbouring pixels over the
@@ -135,9 +135,9 @@ def style_lora(root: Path, images: Path) -> Path:
 
 def reference(out: str) -> None:
     """The T2I's own images of the evaluation prompts (seeds as the videos'), with the LoRA at weight 0 (the base),
-    1 and 2, at the world's sampling (15 steps, guidance 4; the videos of `GUIDANCE=4`): their edge steepness, what
-    the videos aim at; then, for every run of that drift, how close each video's colours come to M1's images of its
-    prompt (`reference.print_agreement`, naive injection and Still-Moving)."""
+    1 and 2, at the videos' sampling (GUIDANCE=G: 15 steps, guidance G; unset: 25 steps, 7.5): their edge
+    steepness, what the videos aim at; then, for every run of that drift, how close each video's colours come to M1's
+    images of its prompt (`reference.print_agreement`, naive injection and Still-Moving)."""
     import torch
 
     from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
@@ -145,17 +145,19 @@ def reference(out: str) -> None:
 
     torch.set_num_threads(2)
     root = Path(out)
+    given = os.environ.get("GUIDANCE")
+    steps, guidance, evaluation = (15, float(given), f"eval_g{given}") if given else (25, 7.5, "eval")
     t2v = load_t2v(str(shipped_model()))
     for drift, weight in {"base": "0", **WEIGHTS}.items():
         m1 = load_customized(t2v, None, [(str(root / "t2i" / LORA), float(weight))])  # at weight 0: the base
         t2i = t2i_pipeline(t2v, m1.unet, m1.text_encoder)
         t2i.set_progress_bar_config(disable=True)
         seeds = [range(i * SEEDS, (i + 1) * SEEDS) for i in range(len(PROMPTS))]
-        frames = np.concatenate([images(t2i, p, s, 15, 4.0) for p, s in zip(PROMPTS, seeds)])
+        frames = np.concatenate([images(t2i, p, s, steps, guidance) for p, s in zip(PROMPTS, seeds)])
         steep = np.mean([steepness(f) for f in frames])
-        print(f"LoRA weight {weight}, 15 steps, guidance 4: edge steepness {steep:.3f}", flush=True)
-        looks = [colour_histograms(images(t2i, p, range(8), 15, 4.0)).mean(axis=0) for p in PROMPTS]
-        for run in sorted(root.glob(f"{drift}/*/*/eval_g4")):
+        print(f"LoRA weight {weight}, {steps} steps, guidance {guidance:g}: edge steepness {steep:.3f}", flush=True)
+        looks = [colour_histograms(images(t2i, p, range(8), steps, guidance)).mean(axis=0) for p in PROMPTS]
+        for run in sorted(root.glob(f"{drift}/*/*/{evaluation}")):
             print_agreement(f"{drift} " + "/".join(run.parts[-3:]), run, looks)
 
 
