@@ -20,13 +20,15 @@ Scores (per video, 32 x 32 RGB frames; means and paired 95% intervals over 16 (p
 - tint change: mean |change| of the frame's mean colour between consecutive frames, grey levels (unbinned).
 - speed: mean displacement of the object's centroid, px/frame; the object is every pixel farther than OBJECT from
   the frame's median colour (the background).
-Environment: as `run.py` (SEEDS, TAG, CUSTOMIZE, GENERATE, FROM, GUIDANCE).
+Environment: as `run.py` (SEEDS, TAG, CUSTOMIZE, GENERATE, FROM, GUIDANCE), and SCENES=eval: customize's prompts
+are the evaluation prompts' own scenes (motion words dropped) instead of four others.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -174,6 +176,8 @@ def main(out: str, *which: str) -> None:
     lora = style_lora(root, images)
     prompts = [p for p in PROMPTS for _ in range(seeds)]  # --seed counts up: prompt i, seed i*seeds + j
     scenes = [f"a {c} {s} on a {b} background {IDENTIFIER}" for c, s, b in zip(COLOURS, SHAPES, ("blue", "dusk") * 2)]
+    if os.environ.get("SCENES") == "eval":  # M1's images of the evaluation prompts' own scenes, motion words dropped
+        scenes = [re.sub(r" moving \w+ \w+", "", p) for p in PROMPTS]
     for drift in drifts:
         customized = ["--lora", f"{lora}:{WEIGHTS[drift]}", "--identifier", IDENTIFIER]
         customized += [a for p in scenes for a in ("--prompt", p)]
