@@ -176,21 +176,25 @@ def compare(
     return record
 
 
+def plan(which: tuple[str, ...], drifts: dict, prompts: list[str]) -> tuple[list[str], dict, list[str]]:
+    """The drifts and video models named on the command line (all by default), and every prompt repeated SEEDS
+    times (`generate --seed` counts up: prompt i gets seeds i*SEEDS ... i*SEEDS + SEEDS-1)."""
+    seeds = int(os.environ.get("SEEDS", "4"))
+    named = [w for w in which if w in drifts] or list(drifts)
+    return named, video_models(which), [p for p in prompts for _ in range(seeds)]
+
+
 def main(out: str, *which: str) -> None:
     root = Path(out)
-    drifts = [w for w in which if w in DRIFTS] or list(DRIFTS)
-    models = video_models(which)
-    seeds = int(os.environ.get("SEEDS", "4"))
+    drifts, models, prompts = plan(which, DRIFTS, PROMPTS)
     images = root / "images"
     if not images.exists():
         draw_gems(images)
-    prompts = [p for p in PROMPTS for _ in range(seeds)]  # --seed counts up: prompt i, seed i*seeds + j
+    score = functools.partial(score_folder, renders=images)
     for drift in drifts:
         customized = customized_t2i(root, drift, images)
         for model, paths in models.items():
-            compare(
-                root, drift, model, paths, customized, prompts, functools.partial(score_folder, renders=images), METRICS
-            )
+            compare(root, drift, model, paths, customized, prompts, score, METRICS)
 
 
 if __name__ == "__main__":

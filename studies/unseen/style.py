@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference import SEEDS, images, print_agreement  # noqa: E402
-from run import SIZE, cli, compare, video_models  # noqa: E402
+from run import SIZE, cli, compare, plan  # noqa: E402
 from score import load  # noqa: E402
 
 from stillmoving.world.weights import shipped_model  # noqa: E402
@@ -167,14 +167,11 @@ def main(out: str, *which: str) -> None:
     if out == "reference":
         return reference(*which)
     root = Path(out)
-    drifts = [w for w in which if w in WEIGHTS] or list(WEIGHTS)
-    models = video_models(which)
-    seeds = int(os.environ.get("SEEDS", "4"))
+    drifts, models, prompts = plan(which, WEIGHTS, PROMPTS)
     images = root / "images"
     if not images.exists():
         draw_scenes(images)
     lora = style_lora(root, images)
-    prompts = [p for p in PROMPTS for _ in range(seeds)]  # --seed counts up: prompt i, seed i*seeds + j
     scenes = [f"a {c} {s} on a {b} background {IDENTIFIER}" for c, s, b in zip(COLOURS, SHAPES, ("blue", "dusk") * 2)]
     if os.environ.get("SCENES") == "eval":  # M1's images of the evaluation prompts' own scenes, motion words dropped
         scenes = [re.sub(r" moving \w+ \w+", "", p) for p in PROMPTS]
