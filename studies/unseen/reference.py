@@ -40,6 +40,20 @@ def images(t2i, prompt: str, seeds, steps: int, guidance: float) -> np.ndarray:
     return (np.stack(out) * 255).round().astype(np.uint8)
 
 
+def video_seed_images(t2i, prompts: list[str], steps: int, guidance: float) -> np.ndarray:
+    """uint8 (len(prompts) * SEEDS, 32, 32, 3): M1's images of each prompt at its videos' seeds, in their order."""
+    return np.concatenate(
+        [images(t2i, p, range(i * SEEDS, (i + 1) * SEEDS), steps, guidance) for i, p in enumerate(prompts)]
+    )
+
+
+def print_agreements(label: str, runs: list[Path], t2i, prompts: list[str], steps: int, guidance: float) -> None:
+    """`print_agreement` for every run folder, against M1's mean colour histogram of eight images per prompt."""
+    looks = [colour_histograms(images(t2i, p, range(8), steps, guidance)).mean(axis=0) for p in prompts]
+    for run in runs:
+        print_agreement(f"{label} " + "/".join(run.parts[-3:]), run, looks)
+
+
 def print_agreement(name: str, run: Path, looks: list[np.ndarray]) -> None:
     """Each video's colour-histogram intersection with `looks[prompt]` (M1's mean histogram of that prompt), the
     videos of `run`/{naive,still_moving} in prompt order, SEEDS per prompt; printed with the paired difference."""
@@ -70,21 +84,18 @@ def main(out: str) -> None:
         m1 = load_customized(t2v, str(root / drift / "t2i"), [])
         t2i = t2i_pipeline(t2v, m1.unet, m1.text_encoder)
         t2i.set_progress_bar_config(disable=True)
-        seeds = lambda i: range(i * SEEDS, (i + 1) * SEEDS)
         for folder, (steps, guidance) in SETTINGS.items():
             runs = sorted(root.glob(f"{drift}/*/*/{folder}"))
             if not runs:
                 continue
             for scale in (guidance, 1.0):
-                shots = np.concatenate([images(t2i, p, seeds(i), steps, scale) for i, p in enumerate(PROMPTS)])
+                shots = video_seed_images(t2i, PROMPTS, steps, scale)
                 fidelity = np.mean([video_scores(shot[None], ref)["fidelity"] for shot in shots])
                 print(
                     f"{drift}: the customized T2I, {steps} steps, guidance {scale:g}: fidelity {fidelity:.3f}",
                     flush=True,
                 )
-            looks = [colour_histograms(images(t2i, p, range(8), steps, guidance)).mean(axis=0) for p in PROMPTS]
-            for run in runs:
-                print_agreement(f"{drift} " + "/".join(run.parts[-3:]), run, looks)
+            print_agreements(drift, runs, t2i, PROMPTS, steps, guidance)
 
 
 if __name__ == "__main__":

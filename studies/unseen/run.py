@@ -96,8 +96,21 @@ def customized_t2i(root: Path, drift: str, images: Path) -> list[str]:
             "--steps", "1500", "--lr", DRIFTS[drift], "--batch-size", "4", *SIZE,
         )  # fmt: skip
         print(f"# {drift} DreamBooth: {took:.0f} s", flush=True)
-    prompts = [a for b in BACKGROUNDS for a in ("--prompt", f"a sks gem on a {b} background")]
+    prompts = repeated("--prompt", [f"a sks gem on a {b} background" for b in BACKGROUNDS])
     return ["--customized", str(t2i), "--identifier", "sks", *prompts]
+
+
+def repeated(option: str, values: list[str]) -> list[str]:
+    """A repeatable command-line option given once per value: ["--prompt", "a", "--prompt", "b"]."""
+    return [a for v in values for a in (option, v)]
+
+
+def sampling() -> tuple[int, float, str]:
+    """Steps, guidance and video folder of the environment's GUIDANCE=G (15 steps, guidance G, eval_gG/) or, unset,
+    generate's defaults without a recorded setting (25 steps, 7.5, eval/), given explicitly since customize records
+    its 15 steps and guidance 4."""
+    given = os.environ.get("GUIDANCE")
+    return (15, float(given), f"eval_g{given}") if given else (25, 7.5, "eval")
 
 
 def video_models(which: tuple[str, ...]) -> dict[str, tuple[str, str]]:
@@ -119,18 +132,23 @@ def compare(
     metrics: tuple[str, ...],
 ) -> dict:
     """`customize` (with the environment's CUSTOMIZE options) for one drift on one video model (its `paths`: the
-    model and its motion adapter), `generate`
-    the prompts with the adapters, at `--spatial-scale 0` and (once per model) with the video model alone, score
-    each folder's videos (`score(folder)`: a list of {metric: value}, in the prompts' order) and append the means and
-    Still-Moving minus naive injection, paired, to <root>/results.jsonl. The environment's TAG, FROM, GENERATE and
-    GUIDANCE: the module's docstring."""
+    model and its motion adapter), `generate` the prompts with the adapters, at `--spatial-scale 0` and (once per
+    model) with the video model alone, score each folder's videos (`score(folder)`: a list of {metric: value}, in
+    the prompts' order) and append the means and Still-Moving minus naive injection, paired, to
+    <root>/results.jsonl. The environment's TAG, FROM, GENERATE and GUIDANCE: the module's docstring."""
     tag = os.environ.get("TAG", "default")
     extra = shlex.split(os.environ.get("CUSTOMIZE", ""))
     generating = shlex.split(os.environ.get("GENERATE", ""))
-    guidance = os.environ.get("GUIDANCE")
-    steps, cfg = ("15", guidance) if guidance else ("25", "7.5")  # given: customize records 15 steps, guidance 4
-    sampling = ["--steps", steps, "--guidance-scale", cfg]
-    evaluation = f"eval_g{guidance}" if guidance else "eval"
+    steps, guidance, evaluation = sampling()
+
+    def generate(log: str, folder: Path, *source: str) -> None:
+        folder.mkdir(parents=True)
+        cli(
+            root / log, "generate", *source, *repeated("--prompt", prompts), "-o", str(folder / "v.gif"),
+            "--num-frames", "8", "--seed", "0", "--device", "cpu",
+            "--steps", str(steps), "--guidance-scale", f"{guidance:g}",
+        )  # fmt: skip
+
     run = root / drift / model / tag
     source = root / drift / model / os.environ.get("FROM", "")
     if os.environ.get("FROM") and not run.exists():  # the same adapters, generated otherwise
@@ -152,21 +170,12 @@ def compare(
             folder.parent.mkdir(parents=True, exist_ok=True)
             folder.symlink_to(shared.resolve())
         if not folder.exists():
-            folder.mkdir(parents=True)
-            cli(
-                root / f"{drift}_{model}_{tag}_{variant}.log", "generate", "--customization", str(run),
-                *[a for p in prompts for a in ("--prompt", p)], "-o", str(folder / "v.gif"),
-                "--spatial-scale", scale, "--num-frames", "8", "--seed", "0", "--device", "cpu", *sampling,
-                *generating,
-            )  # fmt: skip
+            source = ["--customization", str(run), "--spatial-scale", scale, *generating]
+            generate(f"{drift}_{model}_{tag}_{variant}.log", folder, *source)
     base = root / f"base_{model}" / evaluation  # the video model alone, once per model and setting
     if not base.exists():
-        base.mkdir(parents=True)
-        cli(
-            root / f"base_{model}.log", "generate", "--model", paths[0], *[a for p in prompts for a in ("--prompt", p)],
-            "-o", str(base / "v.gif"), "--num-frames", "8", "--seed", "0", "--device", "cpu", *sampling,
-        )  # fmt: skip
-    record = {"drift": drift, "model": model, "tag": tag, "guidance": guidance or "7.5"}
+        generate(f"base_{model}_{evaluation}.log", base, "--model", paths[0])
+    record = {"drift": drift, "model": model, "tag": tag, "guidance": f"{guidance:g}"}
     naive, still = score(run / evaluation / "naive"), score(run / evaluation / "still_moving")
     record.update({"pairs": len(naive), **summarize(naive, still, metrics)})
     record["base T2V"] = {m: round(float(np.nanmean([v[m] for v in score(base)])), 3) for m in metrics}

@@ -47,20 +47,32 @@ def reference(renders: Path) -> dict[str, float]:
     return {"look": float(mask(np.concatenate([load(p) for p in sorted(renders.glob("*.png"))])).mean())}
 
 
-def video_scores(frames: np.ndarray, ref: dict) -> dict[str, float]:
-    obj = mask(frames)
-    fidelity = float(np.minimum(1.0, obj.mean(axis=(1, 2)) / ref["look"]).mean())
+def histogram_consistency(frames: np.ndarray) -> float:
+    """Histogram intersection of consecutive frames' colour histograms (4 levels per channel), mean over the pairs;
+    NaN for one frame."""
+    if len(frames) < 2:
+        return np.nan
     levels = (frames // 64).astype(np.int64)
     codes = levels[..., 0] * 16 + levels[..., 1] * 4 + levels[..., 2]
     hists = np.stack([np.bincount(c.ravel(), minlength=64) / c.size for c in codes])
-    consistency = float(np.minimum(hists[1:], hists[:-1]).sum(axis=1).mean()) if len(frames) > 1 else np.nan
-    area = obj.sum(axis=(1, 2)).astype(np.float64)
-    stability = float(1 - np.abs(np.diff(area)).mean() / area.mean()) if area.mean() >= 1 else 0.0
+    return float(np.minimum(hists[1:], hists[:-1]).sum(axis=1).mean())
+
+
+def centroid_speed(obj: np.ndarray) -> float:
+    """Mean displacement, px/frame, of the centroid of `obj` (F, H, W) between consecutive frames where it has 4
+    pixels or more; NaN when no two consecutive frames do."""
     centres = [np.argwhere(m).mean(axis=0) if m.sum() >= 4 else None for m in obj]
     steps = [np.linalg.norm(b - a) for a, b in zip(centres, centres[1:]) if a is not None and b is not None]
-    speed = float(np.mean(steps)) if steps else np.nan
-    scores = {"fidelity": fidelity, "consistency": consistency, "stability": stability, "speed": speed}
-    return {**scores, "background change": background_change(frames, obj)}
+    return float(np.mean(steps)) if steps else np.nan
+
+
+def video_scores(frames: np.ndarray, ref: dict) -> dict[str, float]:
+    obj = mask(frames)
+    fidelity = float(np.minimum(1.0, obj.mean(axis=(1, 2)) / ref["look"]).mean())
+    area = obj.sum(axis=(1, 2)).astype(np.float64)
+    stability = float(1 - np.abs(np.diff(area)).mean() / area.mean()) if area.mean() >= 1 else 0.0
+    scores = {"fidelity": fidelity, "consistency": histogram_consistency(frames), "stability": stability}
+    return {**scores, "speed": centroid_speed(obj), "background change": background_change(frames, obj)}
 
 
 def background_mask(obj: np.ndarray) -> np.ndarray:

@@ -36,9 +36,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference import SEEDS, images, print_agreement  # noqa: E402
-from run import SIZE, cli, compare, plan  # noqa: E402
-from score import load  # noqa: E402
+from reference import print_agreements, video_seed_images  # noqa: E402
+from run import SIZE, cli, compare, plan, repeated, sampling  # noqa: E402
+from score import centroid_speed, histogram_consistency, load  # noqa: E402
 
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
@@ -102,19 +102,14 @@ def steepness(frame: np.ndarray) -> float:
 
 
 def video_scores(frames: np.ndarray) -> dict[str, float]:
-    levels = frames.astype(np.int64) // 64
-    codes = levels[..., 0] * 16 + levels[..., 1] * 4 + levels[..., 2]
-    hists = np.stack([np.bincount(c.ravel(), minlength=64) / c.size for c in codes])
     means = frames.reshape(len(frames), -1, 3).astype(np.float64).mean(axis=1)
     median = np.median(frames.reshape(len(frames), -1, 3), axis=1)[:, None, None]
     obj = np.linalg.norm(frames.astype(np.float64) - median, axis=-1) > OBJECT
-    centres = [np.argwhere(m).mean(axis=0) if m.sum() >= 4 else None for m in obj]
-    steps = [np.linalg.norm(b - a) for a, b in zip(centres, centres[1:]) if a is not None and b is not None]
     return {
         "edge steepness": float(np.mean([steepness(f) for f in frames])),
-        "consistency": float(np.minimum(hists[1:], hists[:-1]).sum(axis=1).mean()),
+        "consistency": histogram_consistency(frames),
         "tint change": float(np.abs(np.diff(means, axis=0)).mean()),
-        "speed": float(np.mean(steps)) if steps else np.nan,
+        "speed": centroid_speed(obj),
     }
 
 
@@ -143,24 +138,18 @@ def reference(out: str) -> None:
     import torch
 
     from stillmoving.loading import load_customized, load_t2v, t2i_pipeline
-    from stillmoving.video_metrics import colour_histograms
 
     torch.set_num_threads(2)
     root = Path(out)
-    given = os.environ.get("GUIDANCE")
-    steps, guidance, evaluation = (15, float(given), f"eval_g{given}") if given else (25, 7.5, "eval")
+    steps, guidance, evaluation = sampling()
     t2v = load_t2v(str(shipped_model()))
     for drift, weight in {"base": "0", **WEIGHTS}.items():
         m1 = load_customized(t2v, None, [(str(root / "t2i" / LORA), float(weight))])  # at weight 0: the base
         t2i = t2i_pipeline(t2v, m1.unet, m1.text_encoder)
         t2i.set_progress_bar_config(disable=True)
-        seeds = [range(i * SEEDS, (i + 1) * SEEDS) for i in range(len(PROMPTS))]
-        frames = np.concatenate([images(t2i, p, s, steps, guidance) for p, s in zip(PROMPTS, seeds)])
-        steep = np.mean([steepness(f) for f in frames])
+        steep = np.mean([steepness(f) for f in video_seed_images(t2i, PROMPTS, steps, guidance)])
         print(f"LoRA weight {weight}, {steps} steps, guidance {guidance:g}: edge steepness {steep:.3f}", flush=True)
-        looks = [colour_histograms(images(t2i, p, range(8), steps, guidance)).mean(axis=0) for p in PROMPTS]
-        for run in sorted(root.glob(f"{drift}/*/*/{evaluation}")):
-            print_agreement(f"{drift} " + "/".join(run.parts[-3:]), run, looks)
+        print_agreements(drift, sorted(root.glob(f"{drift}/*/*/{evaluation}")), t2i, PROMPTS, steps, guidance)
 
 
 def main(out: str, *which: str) -> None:
@@ -177,7 +166,7 @@ def main(out: str, *which: str) -> None:
         scenes = [re.sub(r" moving \w+ \w+", "", p) for p in PROMPTS]
     for drift in drifts:
         customized = ["--lora", f"{lora}:{WEIGHTS[drift]}", "--identifier", IDENTIFIER]
-        customized += [a for p in scenes for a in ("--prompt", p)]
+        customized += repeated("--prompt", scenes)
         for model, paths in models.items():
             compare(root, drift, model, paths, customized, prompts, score_folder, METRICS)
 
