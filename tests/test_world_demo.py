@@ -178,3 +178,20 @@ def test_demo_spatial_rank_reaches_every_trained_variant_and_the_report(tmp_path
     assert runs[0].spatial_rank == 1
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--spatial-rank", "0", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--spatial-rank must be at least 1" in err and len(seen) == 1
+
+
+def test_demo_snr_gamma_reaches_every_trained_variant_and_the_report(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo, phases
+
+    seen, runs = [], []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--snr-gamma", "0.1", "-o", tmp_path / "report")
+    assert code == 0, err
+    assert seen[0].snr_gamma == 0.1 and "min-SNR-0.1 loss weighting" in demo.demo_notes(seen[0])
+    assert "min-SNR" not in demo.demo_notes(demo.DemoConfig())
+    monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    phases.spatial_run(demo.DemoConfig(), {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    assert runs[0].snr_gamma == 0.1 and runs[1].snr_gamma is CustomizeConfig.snr_gamma is None  # plain MSE
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--snr-gamma", "-1", "-o", tmp_path / "r2")
+    assert code == 2 and err.count("error:") == 1 and "--snr-gamma must be at least 0" in err and len(seen) == 1

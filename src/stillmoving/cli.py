@@ -427,6 +427,9 @@ def demo(
         int, typer.Option(help="customize's --spatial-min-timestep for every trained variant (0: the paper's).")
     ] = 0,
     spatial_rank: Annotated[int, typer.Option(help="customize's --spatial-rank for every trained variant.")] = 8,
+    snr_gamma: Annotated[
+        float, typer.Option(help="customize's --snr-gamma for every trained variant (0: plain MSE, the paper's).")
+    ] = 0.0,
     guidance_scale: Annotated[
         float, typer.Option(help="Classifier-free guidance of every video and image the demo generates and scores.")
     ] = 4.0,
@@ -454,6 +457,7 @@ def demo(
     at_least("--guidance-scale", guidance_scale, 0)
     at_least("--spatial-min-timestep", spatial_min_timestep, 0)
     at_least("--spatial-rank", spatial_rank, 1)
+    at_least("--snr-gamma", snr_gamma, 0)
     at_least("--jobs", jobs, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
@@ -469,6 +473,7 @@ def demo(
         image_guidance_scale=image_guidance_scale,
         spatial_min_timestep=spatial_min_timestep,
         spatial_rank=spatial_rank,
+        snr_gamma=snr_gamma,
         guidance_scale=guidance_scale,
         jobs=jobs,
     )
