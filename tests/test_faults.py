@@ -395,6 +395,10 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
         lambda t: None,
         "--mixed-precision must be one of no, fp16, bf16, not 'fp8'",
     ),
+    ("negative-lr", MOTION + ["--lr", "-1e-4"], lambda t: None, "--lr must be a positive number, not -0.0001"),
+    ("zero-lr", MOTION + ["--lr", "0"], lambda t: None, "--lr must be a positive number, not 0.0"),
+    ("negative-snr-gamma", MOTION + ["--snr-gamma", "-1"], lambda t: None, "--snr-gamma must be at least 0, not -1.0"),
+    ("nan-weight-decay", MOTION + ["--adam-weight-decay", "nan"], lambda t: None, "--adam-weight-decay must be at"),
     (
         "dreambooth-zero-batch",
         ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog", "--batch-size", "0"],

@@ -195,7 +195,14 @@ def check_generation(
 
 
 COUNTS = ("steps", "batch_size", "grad_accum", "num_frames", "sample_steps", "checkpoints_total_limit")  # >= 1
-NON_NEGATIVE = ("checkpoint_every", "skip_nonfinite_steps", "validation_every", "lr_warmup_steps")
+NON_NEGATIVE = (
+    "checkpoint_every",
+    "skip_nonfinite_steps",
+    "validation_every",
+    "lr_warmup_steps",
+    "adam_weight_decay",
+    "max_grad_norm",
+)
 
 
 def check_training(cfg) -> None:
@@ -209,6 +216,10 @@ def check_training(cfg) -> None:
                 at_least("--" + field.replace("_", "-"), getattr(cfg, field), minimum)
     if hasattr(cfg, "guidance_scale"):
         at_least("--guidance-scale", cfg.guidance_scale, 0)
+    if not cfg.lr > 0 or cfg.lr == float("inf"):  # a negative rate climbs the loss; 0 trains nothing
+        raise StillMovingError(f"--lr must be a positive number, not {cfg.lr}")
+    if cfg.snr_gamma is not None:
+        at_least("--snr-gamma", cfg.snr_gamma, 0)  # 0: plain MSE; below, the weights turn the loss upside down
     one_of("--mixed-precision", cfg.mixed_precision, tuple(WEIGHT_DTYPES))
     check_tracker(cfg.report_to)
     if getattr(cfg, "domain_adapter", None):
