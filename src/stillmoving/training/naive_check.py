@@ -55,7 +55,10 @@ MIN_TINT_RISE = 0.25 / 255
 #   for the unseen subject's recipes the study found worse on fidelity or consistency (M1's guided images at both
 #   drifts, the loss at guidance 4 at heavy drift; six runs); -0.043 to +0.058 for its other runs (defaults, shared
 #   corrections, the loss at guidance 4 at mild drift; ten runs); -0.009 to +0.005 for the demo's five trained
-#   sections (eight videos each).
+#   sections (eight videos each). Session 17: against eight images per prompt instead of one per video (less noise;
+#   studies/unseen/check_reference.py) a style's loss the study sees is caught, and the demo's crayon at weight 2,
+#   which Still-Moving repairs, reads -0.041: agreement with M1's over-guided images rewards naive injection's
+#   over-guided colours, so the reference stays one image per video (docs/method.md, "A style nobody here has seen").
 LOOK_DROP = 0.05
 
 
