@@ -5,6 +5,7 @@ Quick mode trains for a few steps only, so its figures say little; the full demo
 
 import json
 import re
+from dataclasses import replace
 
 from html_tree import parse, rows
 from test_cli import run
@@ -100,16 +101,22 @@ def test_image_prompts_drop_motion_words():
     ]
 
 
-def test_full_demo_asks_for_32_paired_videos_per_variant_and_refuses_quick_with_it(tmp_path, capsys, monkeypatch):
+def test_demo_compares_32_paired_videos_per_variant_and_full_sweeps_as_many(tmp_path, capsys, monkeypatch):
     from stillmoving.world import demo
 
     seen = []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
-    code, _, err = run(capsys, monkeypatch, "demo", "--full", "-o", tmp_path / "report")
-    assert code == 0, err
-    assert seen[0].eval_prompts * seen[0].seeds == 32 and seen[0].spatial_steps == demo.DemoConfig().spatial_steps
+    for args in ([], ["--full"]):
+        code, _, err = run(capsys, monkeypatch, "demo", *args, "-o", tmp_path / "report")
+        assert code == 0, err
+    default, full = seen
+    assert default.eval_prompts * default.seeds == 32  # issue 13: at least 32 videos per variant, paired
+    assert default.sweep_prompts * default.sweep_seeds == 12 and full.sweep_prompts * full.sweep_seeds == 32
+    assert replace(full, sweep_prompts=default.sweep_prompts, sweep_seeds=default.sweep_seeds) == default
+    assert "8 prompts x 4 seeds = 32 videos" in demo.demo_notes(default)
+    assert "4 base-world prompts x 3 seeds per alpha" in demo.demo_notes(default)
     code, _, err = run(capsys, monkeypatch, "demo", "--full", "--quick", "-o", tmp_path / "report")
-    assert code == 2 and err.count("error:") == 1 and "choose one" in err and len(seen) == 1
+    assert code == 2 and err.count("error:") == 1 and "choose one" in err and len(seen) == 2
 
 
 def test_demo_frame_agreement_reaches_every_trained_variant(tmp_path, capsys, monkeypatch):

@@ -401,7 +401,9 @@ def info(path: Annotated[Path, typer.Argument(help="Adapter, motion-module, LoRA
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o", help="Report folder.")] = Path("demo-report"),
     quick: Annotated[bool, typer.Option(help="A reduced run (one customization, few steps), as CI runs it.")] = False,
-    full: Annotated[bool, typer.Option(help="32 paired videos per variant (8 prompts x 4 seeds), not 12.")] = False,
+    full: Annotated[
+        bool, typer.Option(help="The motion-scale sweep on 32 paired videos too (the default: 12; every section: 32).")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     model: Annotated[str | None, typer.Option(help="World T2V folder (default: the shipped ones).")] = None,
     motion_adapter: Annotated[str | None, typer.Option(help="Its motion adapter (default: the shipped one).")] = None,

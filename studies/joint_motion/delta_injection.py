@@ -1,7 +1,7 @@
 """On the jointly trained video model, naive injection replaces V's own spatial weights (9.45% away from M) with
 M1's, and the videos lose motion. Does keeping V's weights and adding only the customization, V + (M1 - M)
 ("delta injection"), keep the motion and the look? The demo's videos of a section for both, with Still-Moving minus
-naive injection's paired 95% intervals (FULL=1: the --full prompts and seeds).
+naive injection's paired 95% intervals (FULL=1: today's demo prompts and seeds, 8 x 4).
 
 python studies/joint_motion/delta_injection.py DEMO_DIR TARGET
 """

@@ -77,7 +77,13 @@ def videos(cfg: DemoConfig, target: str, m1: dict, adapters: Path | None) -> dic
 
 def main(demo: Path, target: str, out: Path, budgets: list[int]) -> None:
     torch.set_num_threads(1)
-    cfg = replace(DemoConfig(), model=str(shipped_model()), motion_adapter=str(shipped_motion_adapter()))
+    cfg = replace(
+        DemoConfig(),
+        model=str(shipped_model()),
+        motion_adapter=str(shipped_motion_adapter()),
+        eval_prompts=4,  # 12 pairs: the demo's size through session 16, which this study's figures use
+        seeds=3,
+    )
     m1 = customized_args(target, demo / "work" / target / "t2i")
     _, train_prompts = section_prompts(cfg, target)
     with_motion = os.environ.get("MOTION") == "1"

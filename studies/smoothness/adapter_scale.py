@@ -30,7 +30,13 @@ KEYS = ("speed", "fidelity", "shape_consistency", "color_consistency", "smoothne
 def main(demo: Path, target: str, out: Path, scales: list[float]) -> None:
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = replace(DemoConfig(), model=str(shipped_model()), motion_adapter=str(shipped_motion_adapter()))
+    cfg = replace(
+        DemoConfig(),
+        model=str(shipped_model()),
+        motion_adapter=str(shipped_motion_adapter()),
+        eval_prompts=4,  # 12 pairs: the demo's size through session 16, which this study's figures use
+        seeds=3,
+    )
     m1 = customized_args(target, demo / "work" / target / "t2i")
     prompts, _ = section_prompts(cfg, target)
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, float(os.environ.get("GUIDANCE", 4)))

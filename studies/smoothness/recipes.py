@@ -40,8 +40,9 @@ DEMO_FIELDS = {f.name for f in fields(DemoConfig)}
 
 
 def section(demo: Path, target: str, video_model: str, weight: float) -> tuple[DemoConfig, dict]:
-    """The demo's settings on `video_model` (FULL=1: the --full prompts and seeds) and M1's load arguments."""
-    full = dict(eval_prompts=8, seeds=4) if os.environ.get("FULL") == "1" else {}
+    """The demo's settings on `video_model` (FULL=1: today's demo prompts and seeds, 8 x 4) and M1's load arguments."""
+    # 12 pairs, the demo's size through session 16, which these studies' figures use; FULL=1: today's demo, 32
+    full = dict(eval_prompts=8, seeds=4) if os.environ.get("FULL") == "1" else dict(eval_prompts=4, seeds=3)
     full["seed"] = int(os.environ.get("SEED", 0))  # the demo's --seed (its prompts follow from it)
     model = str(shipped_model(video_model))
     cfg = replace(DemoConfig(), model=model, motion_adapter=str(shipped_motion_adapter(video_model)), **full)

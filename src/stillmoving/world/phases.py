@@ -291,11 +291,11 @@ def motion_sweep(cfg: DemoConfig, gen: Generation) -> tuple[dict[str, list[float
     """Displacement of base-world videos against alpha, the motion adapter on the base T2V (`cfg.model` with
     `cfg.motion_adapter`); and the videos."""
     pipe = assemble_pipeline(cfg.model, motion_adapter=cfg.motion_adapter)
-    prompts = [s.caption for s in make_video_dataset(cfg.eval_prompts, cfg.seed + 3, cfg.num_frames, cfg.resolution)]
+    prompts = [s.caption for s in make_video_dataset(cfg.sweep_prompts, cfg.seed + 3, cfg.num_frames, cfg.resolution)]
     sweep, variants = {"alpha": [], "mean": [], "std": []}, []
     for alpha in cfg.alphas:
         variant = score(
-            generate(pipe, prompts, gen, cfg.seeds, motion_scale=alpha),
+            generate(pipe, prompts, gen, cfg.sweep_seeds, motion_scale=alpha),
             None,
             VariantKind(f"alpha_{alpha:g}", f"alpha {alpha:g}"),
             {1.0: "static", 0.0: "the T2V's own motion", -1.0: "more motion"}.get(alpha, ""),
