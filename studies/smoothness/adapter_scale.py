@@ -10,19 +10,18 @@ GUIDANCE=1 generates without classifier-free guidance (the demo: 4); PROMPT="" w
 import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from recipes import section
 
 from stillmoving.loading import assemble_pipeline
 from stillmoving.run_folder import SPATIAL_ADAPTERS
 from stillmoving.world.claims import OURS
-from stillmoving.world.demo import DemoConfig, Generation
-from stillmoving.world.phases import customized_args, generate, score, section_prompts
+from stillmoving.world.demo import Generation
+from stillmoving.world.phases import generate, score, section_prompts
 from stillmoving.world.variants import VariantKind
-from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 KEYS = ("speed", "fidelity", "shape_consistency", "color_consistency", "smoothness", "consistency", "artifact")
 
@@ -30,14 +29,7 @@ KEYS = ("speed", "fidelity", "shape_consistency", "color_consistency", "smoothne
 def main(demo: Path, target: str, out: Path, scales: list[float]) -> None:
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = replace(
-        DemoConfig(),
-        model=str(shipped_model()),
-        motion_adapter=str(shipped_motion_adapter()),
-        eval_prompts=4,  # 12 pairs: the demo's size through session 16, which this study's figures use
-        seeds=3,
-    )
-    m1 = customized_args(target, demo / "work" / target / "t2i")
+    cfg, m1 = section(demo, target, "animatediff", 1.0)  # the demo's first section: 12 pairs (FULL=1: 32)
     prompts, _ = section_prompts(cfg, target)
     gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, float(os.environ.get("GUIDANCE", 4)))
     if "PROMPT" in os.environ:
