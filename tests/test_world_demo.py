@@ -78,6 +78,13 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
         gap = found["still_moving_minus_naive"][scope]
         assert set(gap) == {m.key for m in DEMO_METRICS} and all(i["n"] == 4 for i in gap.values())
     assert len(found["verdicts"]) == 12 and found["timings_s"]["total"] > 0
+    # the terminal: the counts of claims.json's verdicts, each claim that does not hold, then where the page is
+    every = [c for section in found["claims"].values() for c in section.values()]
+    counts = {v: sum(c["verdict"] == v for c in every) for v in (HOLDS, FAILS, UNJUDGED)}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items()) + " (the paper's claims, judged):"
+    said = " ".join(err.split())
+    assert summary in said and sum(counts.values()) == 12 and said.count("does not hold: ") == counts[FAILS]
+    assert said.index(summary) < said.index("report written to")
 
     page = parse((report / "index.html").read_text())
     assert not re.search(r"\bnan\b", page.text(), re.IGNORECASE)

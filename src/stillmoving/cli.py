@@ -446,7 +446,7 @@ def demo(
 
     from stillmoving.training.spatial_stage import FROZEN_TARGETS, PRIOR_LOSSES
     from stillmoving.validation import at_least, check_exists, one_of
-    from stillmoving.world.demo import DemoConfig, run_demo
+    from stillmoving.world.demo import DemoConfig, run_demo, verdict_counts
 
     if quick and full:
         raise StillMovingError("--quick and --full: choose one")
@@ -480,7 +480,12 @@ def demo(
         jobs=jobs,
     )
     cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)
-    console.print(f"report written to {run_demo(cfg)}")
+    page = run_demo(cfg)
+    counts, failed = verdict_counts(page.parent / "claims.json")
+    console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + " (the paper's claims, judged):")
+    for section, statement in failed:
+        console.print(f"  does not hold: {section}: {statement}", highlight=False, soft_wrap=True)
+    console.print(f"report written to {page}")
 
 
 @world_app.command("render")

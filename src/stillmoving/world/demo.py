@@ -25,7 +25,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
 from stillmoving.inference import sampling_arguments
 from stillmoving.run_folder import SPATIAL_ADAPTERS
-from stillmoving.world.claims import MOTION_SCALE, OURS, Findings, by_id, differences, judge
+from stillmoving.world.claims import FAILS, HOLDS, MOTION_SCALE, OURS, UNJUDGED, Findings, by_id, differences, judge
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, section_name
 from stillmoving.world.drift import FIGURE, drift_claims, drift_html, drift_record, plot_drift
 from stillmoving.world.legend import DEMO_METRICS, TRACK_METRICS
@@ -259,6 +259,20 @@ def video_model_part(cfg: DemoConfig, plan: Plan, vm: VideoModel, results: dict)
     sweep, videos = results[plan.sweep(vm)]
     findings = judge(sections, sweep["alpha"], videos, list(DEMO_METRICS), cfg.seed, vm.scope(MOTION_SCALE))
     return ModelPart({**sections, vm.scope(SWEEP_SECTION): videos}, findings, sweep)
+
+
+def verdict_counts(claims_file: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """What the terminal says after the demo: how many claims hold, fail and cannot be judged, and each claim that
+    does not hold as (section, statement), from the report's claims.json."""
+    claims = json.loads(Path(claims_file).read_text())["claims"]
+    counts = {HOLDS: 0, FAILS: 0, UNJUDGED: 0}
+    failed = []
+    for section, found in claims.items():
+        for claim in found.values():
+            counts[claim["verdict"]] += 1
+            if claim["verdict"] == FAILS:
+                failed.append((section, claim["statement"]))
+    return counts, failed
 
 
 def run_demo(cfg: DemoConfig) -> Path:
