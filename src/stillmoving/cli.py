@@ -481,10 +481,11 @@ def demo(
     )
     cfg = DemoConfig.quick(**values) if quick else DemoConfig.full(**values) if full else DemoConfig(**values)
     page = run_demo(cfg)
-    counts, failed = verdict_counts(page.parent / "claims.json")
-    console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + " (the paper's claims, judged):")
-    for section, statement in failed:
-        console.print(f"  does not hold: {section}: {statement}", highlight=False, soft_wrap=True)
+    if (claims := page.parent / "claims.json").is_file():
+        counts, failed = verdict_counts(claims)
+        console.print(", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + " (the paper's claims, judged):")
+        for section, statement in failed:
+            console.print(f"  does not hold: {section}: {statement}", highlight=False, soft_wrap=True)
     console.print(f"report written to {page}")
 
 
