@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from score import load  # noqa: E402
 
 from stillmoving.loading import load_customized, t2i_pipeline  # noqa: E402
-from stillmoving.training.config import CustomizeConfig  # noqa: E402
+from stillmoving.run_folder import CUSTOMIZE_RUN  # noqa: E402
+from stillmoving.training.config import CustomizeConfig, current_keys  # noqa: E402
 from stillmoving.training.monitor import render_image  # noqa: E402
 from stillmoving.training.setup import make_accelerator  # noqa: E402
 from stillmoving.training.spatial_stage import frozen_video_model  # noqa: E402
@@ -37,9 +37,8 @@ FIRST_SEED = 1000  # their seeds: FIRST_SEED ... FIRST_SEED + K - 1, none of the
 
 
 def run_config(run: Path) -> CustomizeConfig:
-    record = json.loads((run / "customize_run.json").read_text())["config"]
-    names = {f.name for f in fields(CustomizeConfig)}
-    return CustomizeConfig(**{k: v for k, v in record.items() if k in names})
+    """The run's customize settings from its record, in today's option names (any version's record)."""
+    return CustomizeConfig(**current_keys(CustomizeConfig, json.loads((run / CUSTOMIZE_RUN).read_text())["config"]))
 
 
 def agreements(video: np.ndarray, images: np.ndarray) -> tuple[float, float]:

@@ -26,10 +26,9 @@ from score import METRICS, score_folder, summarize  # noqa: E402
 
 from stillmoving.inference import generate_videos  # noqa: E402
 from stillmoving.loading import assemble_pipeline  # noqa: E402
-from stillmoving.run_folder import merge_customization, read_customization  # noqa: E402
+from stillmoving.run_folder import model_files, read_customization  # noqa: E402
 
 SEEDS = 4  # videos per prompt, seeds 0, 1, ... counting up over the prompts, as run.py's generate call
-NONE = dict.fromkeys(("model", "motion_modules", "customized", "spatial_adapters", "motion_adapter", "config_dir"))
 
 
 def cross_frame(unet, on: bool) -> None:
@@ -41,7 +40,7 @@ def cross_frame(unet, on: bool) -> None:
 
 def main(run: str, out: str, renders: str) -> None:
     torch.set_num_threads(2)
-    files = merge_customization({**NONE, "loras": [], "domain_adapter": None}, read_customization(run))
+    files = model_files(read_customization(run))
     prompts = [p for p in PROMPTS for _ in range(SEEDS)]
     scores = {}
     for variant, scale in (("naive", 0.0), ("still_moving", 1.0)):
