@@ -400,6 +400,12 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
     ("negative-snr-gamma", MOTION + ["--snr-gamma", "-1"], lambda t: None, "--snr-gamma must be at least 0, not -1.0"),
     ("nan-weight-decay", MOTION + ["--adam-weight-decay", "nan"], lambda t: None, "--adam-weight-decay must be at"),
     (
+        "moving-stills-with-frame-agreement",
+        ["customize", "--model", "{tiny}", "--prompt", "a sks dog", "--moving-stills", "1", "--frame-agreement", "1"],
+        lambda t: None,
+        "--frame-agreement asks a frozen video's frames to agree",
+    ),
+    (
         "dreambooth-zero-batch",
         ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog", "--batch-size", "0"],
         lambda t: t / "nowhere",

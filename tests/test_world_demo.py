@@ -209,3 +209,18 @@ def test_demo_snr_gamma_reaches_every_trained_variant_and_the_report(tmp_path, c
     assert runs[0].snr_gamma == 0.1 and runs[1].snr_gamma is CustomizeConfig.snr_gamma is None  # plain MSE
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--snr-gamma", "-1", "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and "--snr-gamma must be at least 0" in err and len(seen) == 1
+
+
+def test_demo_reencode_images_reaches_every_trained_variant_and_the_report(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo, phases
+
+    seen, runs = [], []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--reencode-images", "-o", tmp_path / "report")
+    assert code == 0, err
+    assert seen[0].reencode_images and "M1's images decoded and encoded again" in demo.demo_notes(seen[0])
+    assert "encoded again" not in demo.demo_notes(demo.DemoConfig())
+    monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
+    phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    phases.spatial_run(demo.DemoConfig(), {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    assert runs[0].reencode_images and not runs[1].reencode_images and not CustomizeConfig.reencode_images

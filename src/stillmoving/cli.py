@@ -432,6 +432,9 @@ def demo(
     snr_gamma: Annotated[
         float, typer.Option(help="customize's --snr-gamma for every trained variant (0: plain MSE, the paper's).")
     ] = 0.0,
+    reencode_images: Annotated[
+        bool, typer.Option(help="customize's --reencode-images for every trained variant (off: the sampler's latents).")
+    ] = False,
     guidance_scale: Annotated[
         float, typer.Option(help="Classifier-free guidance of every video and image the demo generates and scores.")
     ] = 4.0,
@@ -476,6 +479,7 @@ def demo(
         spatial_min_timestep=spatial_min_timestep,
         spatial_rank=spatial_rank,
         snr_gamma=snr_gamma,
+        reencode_images=reencode_images,
         guidance_scale=guidance_scale,
         jobs=jobs,
     )

@@ -5,7 +5,8 @@ CustomizeConfig fields, e.g. prior_loss_weight), regenerates the demo's videos o
 FULL=1: 8 x 4) and prints one JSON line: the means and, per metric, Still-Moving minus naive injection with its
 paired 95% bootstrap interval (SEED=N: a `demo --seed N`'s section). {"empty": K} adds K empty prompts to the
 image prompts (M1's unconditional samples, trained with the empty prompt); {"shared_noise": true} noises every
-frame of a frozen video with the same noise (a study switch, not a customize option). Naive injection's videos are
+frame of a frozen video with the same noise (a study switch, not a customize option); {"perturb": true} trains on
+each sampled latent moved at random as far as re-encoding would move it (`perturbed`). Naive injection's videos are
 cached in OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
@@ -28,6 +29,7 @@ import torch
 
 from stillmoving import losses
 from stillmoving.loading import assemble_pipeline
+from stillmoving.training import spatial_stage
 from stillmoving.world.demo import DemoConfig, Generation
 from stillmoving.world.phases import customized_args, generate, on_video_model, score, section_prompts, spatial_run
 from stillmoving.world.stats import paired_bootstrap
@@ -103,6 +105,30 @@ def shared_noise(on: bool):
         losses.torch = real
 
 
+@contextlib.contextmanager
+def perturbed(on: bool):
+    """While on, `customize --reencode-images` trains on each sampled latent z moved by a random direction of the
+    length re-encoding would move it, |E(D(z)) - z|: a control for what re-encoding does (session 18)."""
+    if not on:
+        yield
+        return
+    real = spatial_stage.reencoded
+    generator = torch.Generator().manual_seed(0)
+
+    def moved(vae, latents, *args):
+        out = []
+        for z, again in zip(latents, real(vae, latents, *args)):
+            direction = torch.randn(z.shape, generator=generator)
+            out.append(z + direction * (again - z).norm() / direction.norm())
+        return out
+
+    spatial_stage.reencoded = moved
+    try:
+        yield
+    finally:
+        spatial_stage.reencoded = real
+
+
 def means(values: dict[str, list[float]]) -> dict[str, float]:
     return {k: round(float(np.nanmean(v)), 4) for k, v in values.items()}
 
@@ -130,12 +156,15 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         name, _, text = recipe.partition("=")
         changes = json.loads(text) if text else {}
         prompts = list(image_prompts) + [""] * changes.pop("empty", 0)
+        perturb = changes.pop("perturb", False)
+        if perturb:
+            changes["reencode_images"] = True
         run = replace(cfg, **{k: v for k, v in changes.items() if k in DEMO_FIELDS})
         run = replace(run, num_images=len(prompts) * (run.num_images // len(image_prompts)))
         started = time.perf_counter()
         shared = changes.pop("shared_noise", False)
         customize = {k: v for k, v in changes.items() if k not in DEMO_FIELDS}
-        with shared_noise(shared):
+        with shared_noise(shared), perturbed(perturb):
             adapters = spatial_run(run, m1, prompts, out / name, **customize)
         ours = videos(run, target, m1, adapters)
         (out / name / "metrics.json").write_text(json.dumps(ours))

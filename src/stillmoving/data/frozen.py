@@ -35,6 +35,24 @@ def random_frozen_frames(
     return frozen_video(picked, num_frames)
 
 
+@torch.no_grad()
+def reencoded(vae, latents: list[torch.Tensor], num_frames: int = 1, pixels_per_frame: float = 0.0, generator=None):
+    """Each image latent (C, h, w) decoded to pixels and encoded again (C, h, w): the latent of the image, as a
+    T2I is trained on, not the sampler's own latent, which holds detail the decoder drops. With `num_frames` > 1, a
+    moving still (C, F, h, w): the image shifted sideways by round(f x pixels_per_frame) pixels in frame f, wrapping
+    around, left or right at random (`generator`), every frame encoded."""
+    out = []
+    for latent in latents:
+        image = vae.decode(latent[None].to(device=vae.device, dtype=vae.dtype) / vae.config.scaling_factor).sample
+        if num_frames == 1:
+            out.append(encode_pixels(vae, image.clamp(-1, 1).float())[0])
+            continue
+        sign = 1 if torch.rand((), generator=generator) < 0.5 else -1
+        frames = torch.cat([torch.roll(image, sign * round(f * pixels_per_frame), dims=-1) for f in range(num_frames)])
+        out.append(encode_pixels(vae, frames.clamp(-1, 1).float()).permute(1, 0, 2, 3).contiguous())
+    return out
+
+
 def to_pixels(frames: np.ndarray, height: int, width: int) -> torch.Tensor:
     """uint8 (F, H, W, 3) or (H, W, 3) -> float (F, 3, height, width) in [-1, 1], centre-cropped and resized."""
     frames = frames[None] if frames.ndim == 3 else frames

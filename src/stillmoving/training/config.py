@@ -220,6 +220,17 @@ class CustomizeConfig(TrainConfig):
         "one subject at mild drift and harmed it at heavy drift, and harmed the demo's subject and style "
         "(docs/method.md, 'Fitting what sampling uses: the loss at the guidance scale').",
     )
+    reencode_images: bool = opt(
+        False,
+        "Train on the latents of the customized T2I's images decoded and encoded again (as a T2I is trained on "
+        "images), not on the sampler's own latents.",
+    )
+    moving_stills: float = opt(
+        0.0,
+        "Pixels per frame: the customized T2I's images become moving stills instead of frozen videos (each image "
+        "shifted sideways by this much per frame, wrapping around, left or right at random) and are trained with the "
+        "motion adapter OFF (alpha = 0, the inference setting). 0: the paper's frozen videos at alpha = 1.",
+    )
     shared_correction: bool = opt(
         False,
         "Each adapter adds one correction to every frame of a video, computed from the frames' mean features, "

@@ -22,7 +22,7 @@ from diffusers.training_utils import cast_training_params
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters
 from stillmoving.backends import backend_of
-from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset
+from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset, reencoded
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.sources import (
     PromptBank,
@@ -120,6 +120,9 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     if cfg.loss_guidance_scale != 1 and cfg.frozen_target == "t2i":
         raise StillMovingError("--loss-guidance-scale fits the noise; it does not combine with --frozen-target t2i")
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
+    at_least("--moving-stills", cfg.moving_stills, 0)
+    if cfg.moving_stills and cfg.frame_agreement:
+        raise StillMovingError("--frame-agreement asks a frozen video's frames to agree; moving stills' frames move")
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)
@@ -248,6 +251,11 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     if teacher is not None:
         freeze(teacher)
         teacher.eval().to(accelerator.device, dtype=pipe.unet.dtype)
+    if cfg.moving_stills:  # each image shifted a little more in every frame, trained at alpha 0
+        shifts = torch.Generator().manual_seed(cfg.seed + 3)
+        image_latents = reencoded(pipe.vae, image_latents, cfg.num_frames, cfg.moving_stills, shifts)
+    elif cfg.reencode_images:
+        image_latents = reencoded(pipe.vae, image_latents)
     images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
     empty_id = bank.add("") if cfg.guidance_preservation or cfg.loss_guidance_scale != 1 else None
@@ -265,7 +273,9 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
 
     # 6. Prepare the optimizer, the data loaders and the state resumed from
     optimizer, schedule = make_optimizer(cfg, spatial.trainable_parameters())
-    frozen_data = loader(FrozenImageDataset(images, cfg.num_frames), cfg)
+    frozen_data = loader(
+        VideoClipDataset(images) if cfg.moving_stills else FrozenImageDataset(images, cfg.num_frames), cfg
+    )
     prior_data = loader(VideoClipDataset(priors), cfg) if len(priors) else None
     model, optimizer, frozen_data, schedule = accelerator.prepare(model, optimizer, frozen_data, schedule)
     prior_data = accelerator.prepare(prior_data) if prior_data is not None else None
@@ -285,8 +295,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     # 7. Define the loss terms: frozen videos with the motion adapter on, prior videos with it off
     def frozen_loss():
         batch = next(frozen_stream)
-        if motion is not None:
-            motion.set_scale(1.0)  # motion adapter ON for frozen customized videos
+        if motion is not None:  # ON for frozen customized videos; off for moving stills, which move
+            motion.set_scale(0.0 if cfg.moving_stills else 1.0)
         text = text_table[batch["prompt_id"]]
         return video_loss(
             model,

@@ -162,6 +162,7 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
         num_prior_videos=cfg.num_prior_videos,
         spatial_rank=cfg.spatial_rank,
         snr_gamma=cfg.snr_gamma or None,
+        reencode_images=cfg.reencode_images,
         frame_agreement=cfg.frame_agreement,
         frozen_target=cfg.frozen_target,
         prior_loss=cfg.prior_loss,
