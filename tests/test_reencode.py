@@ -52,12 +52,14 @@ def test_a_moving_still_shifts_the_image_by_the_speed_in_every_frame(speed):
     assert signs == [1 if torch.rand((), generator=drawn) < 0.5 else -1 for _ in range(2)]
 
 
-def test_bad_moving_stills_settings_are_refused(tmp_path):
+def test_bad_moving_stills_and_reencode_settings_are_refused(tmp_path):
     base = dict(model="m", output=str(tmp_path), prompt=["a sks dog"])
     with pytest.raises(StillMovingError, match="--moving-stills must be at least 0"):
         check_customize_inputs(CustomizeConfig(**base, moving_stills=-1.0))
     with pytest.raises(StillMovingError, match="--frame-agreement asks a frozen video's frames to agree"):
         check_customize_inputs(CustomizeConfig(**base, moving_stills=1.0, frame_agreement=10.0))
+    with pytest.raises(StillMovingError, match="the images of --images are encoded already"):
+        check_customize_inputs(CustomizeConfig(**base, reencode_images=True, images=str(tmp_path)))
 
 
 def test_reencoded_images_train_other_adapters_and_are_recorded(tiny_dir, stage2_inputs, tmp_path, monkeypatch):

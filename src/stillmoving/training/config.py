@@ -223,13 +223,16 @@ class CustomizeConfig(TrainConfig):
     reencode_images: bool = opt(
         False,
         "Train on the latents of the customized T2I's images decoded and encoded again (as a T2I is trained on "
-        "images), not on the sampler's own latents.",
+        "images), not on the sampler's own latents. On the embedded world it removed a DreamBooth subject's costs, "
+        "cost another subject some of its look and took a style LoRA's repair (docs/method.md, 'The customized T2I's "
+        "images as images').",
     )
     moving_stills: float = opt(
         0.0,
         "Pixels per frame: the customized T2I's images become moving stills instead of frozen videos (each image "
         "shifted sideways by this much per frame, wrapping around, left or right at random) and are trained with the "
-        "motion adapter OFF (alpha = 0, the inference setting). 0: the paper's frozen videos at alpha = 1.",
+        "motion adapter OFF (alpha = 0, the inference setting). 0: the paper's frozen videos at alpha = 1. Measured "
+        "on the embedded world as --reencode-images (docs/method.md, 'The customized T2I's images as images').",
     )
     shared_correction: bool = opt(
         False,

@@ -121,6 +121,8 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
         raise StillMovingError("--loss-guidance-scale fits the noise; it does not combine with --frozen-target t2i")
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     at_least("--moving-stills", cfg.moving_stills, 0)
+    if cfg.reencode_images and cfg.images:
+        raise StillMovingError("--reencode-images is for sampled images; the images of --images are encoded already")
     if cfg.moving_stills and cfg.frame_agreement:
         raise StillMovingError("--frame-agreement asks a frozen video's frames to agree; moving stills' frames move")
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
