@@ -224,8 +224,8 @@ class CustomizeConfig(TrainConfig):
         False,
         "Train on the latents of the customized T2I's images decoded and encoded again (as a T2I is trained on "
         "images), not on the sampler's own latents. On the embedded world it removed a DreamBooth subject's costs, "
-        "cost another subject some of its look and took a style LoRA's repair (docs/method.md, 'The customized T2I's "
-        "images as images').",
+        "cost another subject some of its look, and took a style LoRA's repair on one seed and kept it on another "
+        "(docs/method.md, 'The customized T2I's images as images').",
     )
     moving_stills: float = opt(
         0.0,
