@@ -6,8 +6,8 @@ FULL=1: 8 x 4) and prints one JSON line: the means and, per metric, Still-Moving
 paired 95% bootstrap interval (SEED=N: a `demo --seed N`'s section). {"empty": K} adds K empty prompts to the
 image prompts (M1's unconditional samples, trained with the empty prompt); {"shared_noise": true} noises every
 frame of a frozen video with the same noise (a study switch, not a customize option); {"perturb": true} trains on
-each sampled latent moved at random as far as re-encoding would move it (`perturbed`). Naive injection's videos are
-cached in OUT/naive.json.
+each sampled latent moved at random as far as re-encoding would move it, {"perturb": "half"} on every second image
+re-encoded (`perturbed`). Naive injection's videos are cached in OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
   e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
@@ -106,10 +106,11 @@ def shared_noise(on: bool):
 
 
 @contextlib.contextmanager
-def perturbed(on: bool):
-    """While on, `customize --reencode-images` trains on each sampled latent z moved by a random direction of the
-    length re-encoding would move it, |E(D(z)) - z|: a control for what re-encoding does (session 18)."""
-    if not on:
+def perturbed(how: str | None):
+    """While `how` is "random", `customize --reencode-images` trains on each sampled latent z moved by a random
+    direction of the length re-encoding would move it, |E(D(z)) - z|: a control for what re-encoding does; "half":
+    every second image re-encoded, the others the sampler's latents (session 18)."""
+    if not how:
         yield
         return
     real = spatial_stage.reencoded
@@ -117,7 +118,10 @@ def perturbed(on: bool):
 
     def moved(vae, latents, *args):
         out = []
-        for z, again in zip(latents, real(vae, latents, *args)):
+        for i, (z, again) in enumerate(zip(latents, real(vae, latents, *args))):
+            if how == "half":
+                out.append(again if i % 2 == 0 else z)
+                continue
             direction = torch.randn(z.shape, generator=generator)
             out.append(z + direction * (again - z).norm() / direction.norm())
         return out
@@ -156,7 +160,8 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         name, _, text = recipe.partition("=")
         changes = json.loads(text) if text else {}
         prompts = list(image_prompts) + [""] * changes.pop("empty", 0)
-        perturb = changes.pop("perturb", False)
+        perturb = {True: "random"}.get(changes.get("perturb"), changes.get("perturb"))
+        changes.pop("perturb", None)
         if perturb:
             changes["reencode_images"] = True
         run = replace(cfg, **{k: v for k, v in changes.items() if k in DEMO_FIELDS})
