@@ -52,6 +52,16 @@ def test_a_moving_still_shifts_the_image_by_the_speed_in_every_frame(speed):
     assert signs == [1 if torch.rand((), generator=drawn) < 0.5 else -1 for _ in range(2)]
 
 
+@pytest.mark.parametrize(
+    "share, chosen", [(0.5, [0, 2, 4]), (1.0, [0, 1, 2, 3, 4, 5]), (0.25, [0, 4]), (1 / 3, [0, 3]), (0.01, [0])]
+)
+def test_a_share_of_the_images_is_reencoded_evenly(share, chosen):
+    latents = [torch.rand(3, 4, 6) * 4 - 2 for _ in range(6)]  # outside [-1, 1]: re-encoding clamps them
+    out = spatial_stage.reencode_share(PixelVAE(), latents, share)
+    assert [i for i, (a, z) in enumerate(zip(out, latents)) if not torch.equal(a, z)] == chosen
+    assert all(torch.equal(out[i], latents[i].clamp(-1, 1)) for i in chosen)
+
+
 def test_bad_moving_stills_and_reencode_settings_are_refused(tmp_path):
     base = dict(model="m", output=str(tmp_path), prompt=["a sks dog"])
     with pytest.raises(StillMovingError, match="--moving-stills must be at least 0"):
@@ -59,17 +69,25 @@ def test_bad_moving_stills_and_reencode_settings_are_refused(tmp_path):
     with pytest.raises(StillMovingError, match="--frame-agreement asks a frozen video's frames to agree"):
         check_customize_inputs(CustomizeConfig(**base, moving_stills=1.0, frame_agreement=10.0))
     with pytest.raises(StillMovingError, match="the images of --images are encoded already"):
-        check_customize_inputs(CustomizeConfig(**base, reencode_images=True, images=str(tmp_path)))
+        check_customize_inputs(CustomizeConfig(**base, reencode_images=1.0, images=str(tmp_path)))
+    for share, message in ((1.5, "is a share, at most 1, not 1.5"), (-0.5, "at least 0, not -0.5")):
+        with pytest.raises(StillMovingError, match=message):
+            check_customize_inputs(CustomizeConfig(**base, reencode_images=share))
 
 
 def test_reencoded_images_train_other_adapters_and_are_recorded(tiny_dir, stage2_inputs, tmp_path, monkeypatch):
     calls = []
     real = spatial_stage.reencoded
-    monkeypatch.setattr(spatial_stage, "reencoded", lambda vae, latents, *a: calls.append(a) or real(vae, latents, *a))
+
+    def spy(vae, latents):
+        calls.append(len(latents))
+        return real(vae, latents)
+
+    monkeypatch.setattr(spatial_stage, "reencoded", spy)
     (plain, _), (again, config) = (
-        customized_with(tiny_dir, stage2_inputs, tmp_path / str(on), reencode_images=on) for on in (False, True)
+        customized_with(tiny_dir, stage2_inputs, tmp_path / str(share), reencode_images=share) for share in (0.0, 1.0)
     )
-    assert calls == [()] and config["reencode_images"] is True and differ(plain, again)
+    assert calls == [1] and config["reencode_images"] == 1.0 and differ(plain, again)  # one image, re-encoded
 
 
 def test_moving_stills_train_with_the_motion_adapter_off(tiny_dir, stage2_inputs, tmp_path, monkeypatch):

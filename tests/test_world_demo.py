@@ -216,11 +216,14 @@ def test_demo_reencode_images_reaches_every_trained_variant_and_the_report(tmp_p
 
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
-    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--reencode-images", "-o", tmp_path / "report")
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--reencode-images", "0.5", "-o", tmp_path / "report")
     assert code == 0, err
-    assert seen[0].reencode_images and "M1's images decoded and encoded again" in demo.demo_notes(seen[0])
+    assert seen[0].reencode_images == 0.5 and "50% of M1's images decoded and encoded again" in demo.demo_notes(seen[0])
     assert "encoded again" not in demo.demo_notes(demo.DemoConfig())
     monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
     phases.spatial_run(demo.DemoConfig(), {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
-    assert runs[0].reencode_images and not runs[1].reencode_images and not CustomizeConfig.reencode_images
+    assert runs[0].reencode_images == 0.5 and runs[1].reencode_images == CustomizeConfig.reencode_images == 0
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--reencode-images", "2", "-o", tmp_path / "r2")
+    assert code == 2 and err.count("error:") == 1 and len(seen) == 1
+    assert "--reencode-images is a share, at most 1, not 2.0" in err

@@ -433,8 +433,8 @@ def demo(
         float, typer.Option(help="customize's --snr-gamma for every trained variant (0: plain MSE, the paper's).")
     ] = 0.0,
     reencode_images: Annotated[
-        bool, typer.Option(help="customize's --reencode-images for every trained variant (off: the sampler's latents).")
-    ] = False,
+        float, typer.Option(help="customize's --reencode-images for every trained variant (0: the sampler's latents).")
+    ] = 0.0,
     guidance_scale: Annotated[
         float, typer.Option(help="Classifier-free guidance of every video and image the demo generates and scores.")
     ] = 4.0,
@@ -448,7 +448,7 @@ def demo(
     from transformers.utils import logging as transformers_logging
 
     from stillmoving.training.spatial_stage import FROZEN_TARGETS, PRIOR_LOSSES
-    from stillmoving.validation import at_least, check_exists, one_of
+    from stillmoving.validation import at_least, check_exists, one_of, share
     from stillmoving.world.demo import DemoConfig, run_demo, verdict_counts
 
     if quick and full:
@@ -463,6 +463,7 @@ def demo(
     at_least("--spatial-min-timestep", spatial_min_timestep, 0)
     at_least("--spatial-rank", spatial_rank, 1)
     at_least("--snr-gamma", snr_gamma, 0)
+    share("--reencode-images", reencode_images)
     at_least("--jobs", jobs, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()

@@ -27,6 +27,13 @@ def at_least(flag: str, value: float, minimum: float) -> None:
         raise StillMovingError(f"{flag} must be a finite number, not {value}")
 
 
+def share(flag: str, value: float) -> None:
+    """Refuse a share outside [0, 1] (or not a number)."""
+    at_least(flag, value, 0)
+    if value > 1:
+        raise StillMovingError(f"{flag} is a share, at most 1, not {value}")
+
+
 def one_of(flag: str, value: str, choices) -> None:
     if value not in choices:
         raise StillMovingError(f"{flag} must be one of {', '.join(choices)}, not {value!r}")

@@ -220,12 +220,13 @@ class CustomizeConfig(TrainConfig):
         "one subject at mild drift and harmed it at heavy drift, and harmed the demo's subject and style "
         "(docs/method.md, 'Fitting what sampling uses: the loss at the guidance scale').",
     )
-    reencode_images: bool = opt(
-        False,
-        "Train on the latents of the customized T2I's images decoded and encoded again (as a T2I is trained on "
-        "images), not on the sampler's own latents. On the embedded world it removed a DreamBooth subject's costs, "
-        "cost another subject some of its look, and took a style LoRA's repair on one seed and kept it on another "
-        "(docs/method.md, 'The customized T2I's images as images').",
+    reencode_images: float = opt(
+        0.0,
+        "Share of the customized T2I's sampled images trained on as images, decoded and encoded again (as a T2I is "
+        "trained on images), instead of the sampler's own latents: 0 none, 1 all, 0.5 every second. On the embedded "
+        "world 1 removed a DreamBooth subject's costs, cost another subject some of its look, and took a style LoRA's "
+        "repair on one seed and kept it on another; 0.5 kept both the subject's look and the style's repair on 12 "
+        "pairs (docs/method.md, 'The customized T2I's images as images').",
     )
     moving_stills: float = opt(
         0.0,

@@ -124,7 +124,7 @@ def verdict(figures: dict[str, list[dict[str, float]]], kept: dict[str, float] |
             f"; the adapters make the videos WORSE than naive injection ({'; '.join(filter(None, (flicker, look)))}): "
             "look at the videos; "
             "fewer --steps, a lower --lr or --spatial-rank (1 halved a subject's costs on the embedded world), "
-            "--reencode-images (it removed one subject's costs there and cost another its look), "
+            "--reencode-images 1 or 0.5 (1 removed one subject's costs there and cost another its look), "
             "generate --spatial-scale below 1 or --spatial-min-timestep 200 (the adapters off at the last, low-noise "
             "steps), or generating without --spatial-adapters may serve you better"
         )

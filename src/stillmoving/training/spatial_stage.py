@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ from stillmoving.training.setup import (
     make_optimizer,
     training_scheduler,
 )
-from stillmoving.validation import at_least, one_of
+from stillmoving.validation import at_least, one_of, share
 
 FROZEN_TARGETS = ("noise", "t2i")  # frozen videos fitted to the denoising target, or to M1's own prediction
 PRIOR_LOSSES = ("video", "motion")  # the prior term on the whole denoising error, or on its frame-varying part
@@ -121,6 +122,7 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
         raise StillMovingError("--loss-guidance-scale fits the noise; it does not combine with --frozen-target t2i")
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     at_least("--moving-stills", cfg.moving_stills, 0)
+    share("--reencode-images", cfg.reencode_images)
     if cfg.reencode_images and cfg.images:
         raise StillMovingError("--reencode-images is for sampled images; the images of --images are encoded already")
     if cfg.moving_stills and cfg.frame_agreement:
@@ -199,6 +201,14 @@ def customized_images(cfg: CustomizeConfig, pipe, m1: CustomizedT2I, image_dir: 
     return latents, prompts
 
 
+def reencode_share(vae, latents: list[torch.Tensor], share: float) -> list[torch.Tensor]:
+    """`share` of the sampled latents re-encoded (`reencoded`), spread evenly: image i is when ceil((i + 1) x share)
+    passes ceil(i x share), so 0.5 re-encodes images 0, 2, 4, ... and 1 every image; the others stay as sampled."""
+    chosen = [i for i in range(len(latents)) if math.ceil((i + 1) * share) > math.ceil(i * share)]
+    again = dict(zip(chosen, reencoded(vae, [latents[i] for i in chosen]))) if chosen else {}
+    return [again.get(i, z) for i, z in enumerate(latents)]
+
+
 def attach_motion_adapter(cfg: CustomizeConfig, unet, bake: bool = True) -> MotionLoRA | None:
     """The frozen stage-1 adapter; none only for the no-motion-adapter ablation. Baked (frozen, switched
     between 1 and 0 every step: no LoRA branch in the forward) unless FSDP will shard the weights it swaps."""
@@ -257,7 +267,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
         shifts = torch.Generator().manual_seed(cfg.seed + 3)
         image_latents = reencoded(pipe.vae, image_latents, cfg.num_frames, cfg.moving_stills, shifts)
     elif cfg.reencode_images:
-        image_latents = reencoded(pipe.vae, image_latents)
+        image_latents = reencode_share(pipe.vae, image_latents, cfg.reencode_images)
     images = LatentClips(image_latents, [bank.add(p) for p in image_prompts])
     priors = LatentClips(prior_latents, [bank.add(p) for p in prior_prompts])
     empty_id = bank.add("") if cfg.guidance_preservation or cfg.loss_guidance_scale != 1 else None

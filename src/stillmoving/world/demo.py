@@ -72,7 +72,7 @@ class DemoConfig:
     spatial_lr: float = 1e-3  # spatial-adapter learning rate
     spatial_rank: int = 8  # spatial-adapter rank
     snr_gamma: float = 0.0  # `customize --snr-gamma` of every trained variant (0: plain MSE, the paper's)
-    reencode_images: bool = False  # `customize --reencode-images` of every trained variant (off: the sampler's latents)
+    reencode_images: float = 0.0  # `customize --reencode-images` of every trained variant (0: the sampler's latents)
     frame_agreement: float = 0.0  # `customize --frame-agreement` of every trained variant (0: the paper's objective)
     frozen_target: str = "noise"  # `customize --frozen-target` of every trained variant ("noise": the paper's)
     prior_loss: str = "motion"  # `customize --prior-loss` of every trained variant ("video": the paper's)
@@ -170,7 +170,7 @@ def demo_notes(cfg: DemoConfig) -> str:
         f"Every trained variant: {cfg.spatial_steps} steps of rank-{cfg.spatial_rank} adapters (the paper: about 500)"
         + (f", adapters at timesteps >= {cfg.spatial_min_timestep} only" if cfg.spatial_min_timestep else "")
         + (f", min-SNR-{cfg.snr_gamma:g} loss weighting" if cfg.snr_gamma else "")
-        + (", M1's images decoded and encoded again" if cfg.reencode_images else "")
+        + (f", {cfg.reencode_images:.0%} of M1's images decoded and encoded again" if cfg.reencode_images else "")
         + "; the no-motion-adapter "
         "ablation's videos stand still only after more (docs/method.md: 8 of 12 static at 480 steps, 11 at 1920)."
     )
