@@ -70,6 +70,8 @@ def test_bad_moving_stills_and_reencode_settings_are_refused(tmp_path):
         check_customize_inputs(CustomizeConfig(**base, moving_stills=1.0, frame_agreement=10.0))
     with pytest.raises(StillMovingError, match="the images of --images are encoded already"):
         check_customize_inputs(CustomizeConfig(**base, reencode_images=1.0, images=str(tmp_path)))
+    with pytest.raises(StillMovingError, match="--moving-stills encodes every frame of every image already"):
+        check_customize_inputs(CustomizeConfig(**base, moving_stills=1.0, reencode_images=0.5))
     for share, message in ((1.5, "is a share, at most 1, not 1.5"), (-0.5, "at least 0, not -0.5")):
         with pytest.raises(StillMovingError, match=message):
             check_customize_inputs(CustomizeConfig(**base, reencode_images=share))

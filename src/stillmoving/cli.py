@@ -448,7 +448,7 @@ def demo(
     from transformers.utils import logging as transformers_logging
 
     from stillmoving.training.spatial_stage import FROZEN_TARGETS, PRIOR_LOSSES
-    from stillmoving.validation import at_least, check_exists, one_of, share
+    from stillmoving.validation import at_least, check_exists, in_unit_interval, one_of
     from stillmoving.world.demo import DemoConfig, run_demo, verdict_counts
 
     if quick and full:
@@ -463,7 +463,7 @@ def demo(
     at_least("--spatial-min-timestep", spatial_min_timestep, 0)
     at_least("--spatial-rank", spatial_rank, 1)
     at_least("--snr-gamma", snr_gamma, 0)
-    share("--reencode-images", reencode_images)
+    in_unit_interval("--reencode-images", reencode_images)
     at_least("--jobs", jobs, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()

@@ -27,7 +27,7 @@ def at_least(flag: str, value: float, minimum: float) -> None:
         raise StillMovingError(f"{flag} must be a finite number, not {value}")
 
 
-def share(flag: str, value: float) -> None:
+def in_unit_interval(flag: str, value: float) -> None:
     """Refuse a share outside [0, 1] (or not a number)."""
     at_least(flag, value, 0)
     if value > 1:

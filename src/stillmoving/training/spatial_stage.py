@@ -66,7 +66,7 @@ from stillmoving.training.setup import (
     make_optimizer,
     training_scheduler,
 )
-from stillmoving.validation import at_least, one_of, share
+from stillmoving.validation import at_least, in_unit_interval, one_of
 
 FROZEN_TARGETS = ("noise", "t2i")  # frozen videos fitted to the denoising target, or to M1's own prediction
 PRIOR_LOSSES = ("video", "motion")  # the prior term on the whole denoising error, or on its frame-varying part
@@ -122,9 +122,11 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
         raise StillMovingError("--loss-guidance-scale fits the noise; it does not combine with --frozen-target t2i")
     one_of("--frozen-target", cfg.frozen_target, FROZEN_TARGETS)
     at_least("--moving-stills", cfg.moving_stills, 0)
-    share("--reencode-images", cfg.reencode_images)
+    in_unit_interval("--reencode-images", cfg.reencode_images)
     if cfg.reencode_images and cfg.images:
         raise StillMovingError("--reencode-images is for sampled images; the images of --images are encoded already")
+    if cfg.moving_stills and cfg.reencode_images:
+        raise StillMovingError("--moving-stills encodes every frame of every image already; drop --reencode-images")
     if cfg.moving_stills and cfg.frame_agreement:
         raise StillMovingError("--frame-agreement asks a frozen video's frames to agree; moving stills' frames move")
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
