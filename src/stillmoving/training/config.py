@@ -225,8 +225,8 @@ class CustomizeConfig(TrainConfig):
         "Share of the customized T2I's sampled images trained on as images, decoded and encoded again (as a T2I is "
         "trained on images), instead of the sampler's own latents: 0 none, 1 all, 0.5 every second. On the embedded "
         "world 1 removed a DreamBooth subject's costs, cost another subject some of its look, and took a style LoRA's "
-        "repair on one seed and kept it on another; 0.5 kept both the subject's look and the style's repair on 12 "
-        "pairs (docs/method.md, 'The customized T2I's images as images').",
+        "repair on one seed and kept it on another; 0.5 kept the subject's look and the style's repair on the demo's "
+        "first seed and took part of the style's fidelity (docs/method.md, 'The customized T2I's images as images').",
     )
     moving_stills: float = opt(
         0.0,
