@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import replace
 
+import pytest
 from html_tree import parse, rows
 from test_cli import run
 
@@ -194,36 +195,35 @@ def test_demo_spatial_rank_reaches_every_trained_variant_and_the_report(tmp_path
     assert code == 2 and err.count("error:") == 1 and "--spatial-rank must be at least 1" in err and len(seen) == 1
 
 
-def test_demo_snr_gamma_reaches_every_trained_variant_and_the_report(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "flag, given, note, bad, message, default",
+    [
+        ("--snr-gamma", 0.1, "min-SNR-0.1 loss weighting", "-1", "--snr-gamma must be at least 0", None),  # plain MSE
+        (
+            "--reencode-images",
+            0.5,
+            "50% of M1's images decoded and encoded again",
+            "2",
+            "--reencode-images is a share, at most 1, not 2.0",
+            0.0,
+        ),
+    ],
+)
+def test_a_demo_training_option_reaches_every_trained_variant_and_the_report(
+    tmp_path, capsys, monkeypatch, flag, given, note, bad, message, default
+):
     from stillmoving.world import demo, phases
 
+    field = flag.removeprefix("--").replace("-", "_")
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
-    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--snr-gamma", "0.1", "-o", tmp_path / "report")
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", flag, str(given), "-o", tmp_path / "report")
     assert code == 0, err
-    assert seen[0].snr_gamma == 0.1 and "min-SNR-0.1 loss weighting" in demo.demo_notes(seen[0])
-    assert "min-SNR" not in demo.demo_notes(demo.DemoConfig())
+    assert getattr(seen[0], field) == given and note in demo.demo_notes(seen[0])
+    assert note not in demo.demo_notes(demo.DemoConfig())
     monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
     phases.spatial_run(demo.DemoConfig(), {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
-    assert runs[0].snr_gamma == 0.1 and runs[1].snr_gamma is CustomizeConfig.snr_gamma is None  # plain MSE
-    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--snr-gamma", "-1", "-o", tmp_path / "r2")
-    assert code == 2 and err.count("error:") == 1 and "--snr-gamma must be at least 0" in err and len(seen) == 1
-
-
-def test_demo_reencode_images_reaches_every_trained_variant_and_the_report(tmp_path, capsys, monkeypatch):
-    from stillmoving.world import demo, phases
-
-    seen, runs = [], []
-    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
-    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--reencode-images", "0.5", "-o", tmp_path / "report")
-    assert code == 0, err
-    assert seen[0].reencode_images == 0.5 and "50% of M1's images decoded and encoded again" in demo.demo_notes(seen[0])
-    assert "encoded again" not in demo.demo_notes(demo.DemoConfig())
-    monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
-    phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
-    phases.spatial_run(demo.DemoConfig(), {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
-    assert runs[0].reencode_images == 0.5 and runs[1].reencode_images == CustomizeConfig.reencode_images == 0
-    code, _, err = run(capsys, monkeypatch, "demo", "--quick", "--reencode-images", "2", "-o", tmp_path / "r2")
-    assert code == 2 and err.count("error:") == 1 and len(seen) == 1
-    assert "--reencode-images is a share, at most 1, not 2.0" in err
+    assert getattr(runs[0], field) == given and getattr(runs[1], field) == getattr(CustomizeConfig, field) == default
+    code, _, err = run(capsys, monkeypatch, "demo", "--quick", flag, bad, "-o", tmp_path / "r2")
+    assert code == 2 and err.count("error:") == 1 and message in err and len(seen) == 1

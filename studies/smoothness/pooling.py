@@ -17,13 +17,11 @@ import sys
 from pathlib import Path
 
 import torch
+from reencode import customization_samples
 
 from stillmoving.data.frozen import frozen_video, reencoded
-from stillmoving.data.sources import sample_images
-from stillmoving.loading import assemble_pipeline, load_customized, load_t2v, t2i_pipeline
+from stillmoving.loading import assemble_pipeline
 from stillmoving.training.setup import training_scheduler
-from stillmoving.world.demo import DemoConfig
-from stillmoving.world.phases import customized_args, on_video_model, section_prompts
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 STEPS = (50, 150, 300, 500, 700, 900)
@@ -31,22 +29,10 @@ STEPS = (50, 150, 300, 500, 700, 900)
 
 def main(demo: Path, target: str, weight: float, runs: list[Path]) -> None:
     torch.set_num_threads(2)
-    cfg = DemoConfig()
-    m1_args = customized_args(target, demo / "work" / target / "t2i")
-    loras = [(m1_args["loras"][0][0], weight)] if m1_args["loras"] else []
-    m1_args = on_video_model({**m1_args, "loras": loras}, str(shipped_model()), str(shipped_model()))
-    # the images customize samples (unguided, the demo's prompts): the sampler's latents z and E(D(z))
-    base = load_t2v(str(shipped_model()))
-    m1 = load_customized(base, m1_args["customized"], loras)
-    t2i = t2i_pipeline(base, m1.unet, m1.text_encoder, m1.text_encoder_2)
-    t2i.set_progress_bar_config(disable=True)
-    _, prompts = section_prompts(cfg, target)
-    prompts = [prompts[i % len(prompts)] for i in range(cfg.num_images)]
-    size = cfg.resolution
-    sampled = torch.stack(sample_images(t2i, prompts, size, size, cfg.seed, cfg.sample_steps, cfg.image_guidance_scale))
+    base, _, _, m1_args, prompts, sampled = customization_samples(demo, target, weight)
     data = {"sampled": sampled, "reencoded": torch.stack(reencoded(base.vae, list(sampled)))}
     model, motion = str(shipped_model()), str(shipped_motion_adapter())
-    pipe = assemble_pipeline(model, customized=m1_args["customized"], loras=loras, motion_adapter=motion)
+    pipe = assemble_pipeline(model, customized=m1_args["customized"], loras=m1_args["loras"], motion_adapter=motion)
     pipe.set_motion_scale(1.0)
     scheduler = training_scheduler(pipe)
     with torch.no_grad():

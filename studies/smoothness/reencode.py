@@ -49,19 +49,27 @@ def oracle(latents: torch.Tensor, vae, target: str) -> list[float]:
     return [float(fidelity(image[None], target)[0]) for image in images]
 
 
-def main(demo: Path, target: str, weight: float) -> None:
-    torch.set_num_threads(2)
+def customization_samples(demo: Path, target: str, weight: float):
+    """A demo's M1 of `target` (a LoRA at `weight`) on the shipped video model's T2I, and the images `customize`
+    samples from it (unguided; the demo's image prompts, steps, size and seed): (V, M1, its T2I pipeline, M1's load
+    arguments, the prompts, the sampled latents z (N, C, h, w))."""
     cfg = DemoConfig()
     m1_args = customized_args(target, demo / "work" / target / "t2i")
-    loras = [(m1_args["loras"][0][0], weight)] if m1_args["loras"] else []
+    m1_args["loras"] = [(m1_args["loras"][0][0], weight)] if m1_args["loras"] else []
     pipe = load_t2v(str(shipped_model()))
-    m1 = load_customized(pipe, m1_args["customized"], loras)
+    m1 = load_customized(pipe, m1_args["customized"], m1_args["loras"])
     t2i = t2i_pipeline(pipe, m1.unet, m1.text_encoder, m1.text_encoder_2)
     t2i.set_progress_bar_config(disable=True)
     _, prompts = section_prompts(cfg, target)
     prompts = [prompts[i % len(prompts)] for i in range(cfg.num_images)]
     size, steps = cfg.resolution, cfg.sample_steps
     sampled = torch.stack(sample_images(t2i, prompts, size, size, cfg.seed, steps, cfg.image_guidance_scale))
+    return pipe, m1, t2i, m1_args, prompts, sampled
+
+
+def main(demo: Path, target: str, weight: float) -> None:
+    torch.set_num_threads(2)
+    pipe, m1, t2i, _, prompts, sampled = customization_samples(demo, target, weight)
     again = torch.stack(reencoded(pipe.vae, list(sampled)))
     length = t2i.tokenizer.model_max_length
     tokens = t2i.tokenizer(prompts, padding="max_length", max_length=length, return_tensors="pt")
