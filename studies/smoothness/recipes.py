@@ -160,8 +160,8 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         name, _, text = recipe.partition("=")
         changes = json.loads(text) if text else {}
         prompts = list(image_prompts) + [""] * changes.pop("empty", 0)
-        perturb = {True: "random"}.get(changes.get("perturb"), changes.get("perturb"))
-        changes.pop("perturb", None)
+        perturb = changes.pop("perturb", None)
+        perturb = "random" if perturb is True else perturb  # {"perturb": true} is the random move
         if perturb:
             changes["reencode_images"] = True
         run = replace(cfg, **{k: v for k, v in changes.items() if k in DEMO_FIELDS})
