@@ -196,9 +196,9 @@ def test_demo_spatial_rank_reaches_every_trained_variant_and_the_report(tmp_path
 
 
 @pytest.mark.parametrize(
-    "flag, given, note, bad, message, default",
+    "flag, given, note, bad, message, default, customize_field",
     [
-        ("--snr-gamma", 0.1, "min-SNR-0.1 loss weighting", "-1", "--snr-gamma must be at least 0", None),  # plain MSE
+        ("--snr-gamma", 0.1, "min-SNR-0.1 loss weighting", "-1", "--snr-gamma must be at least 0", None, None),
         (
             "--reencode-images",
             0.5,
@@ -206,11 +206,14 @@ def test_demo_spatial_rank_reaches_every_trained_variant_and_the_report(tmp_path
             "2",
             "--reencode-images is a share, at most 1, not 2.0",
             0.0,
+            None,
         ),
+        # customize's own --seed; the demo's --seed (0) stays everything else's
+        ("--spatial-seed", 3, "adapters trained with seed 3", "-1", "--spatial-seed must be at least 0", 0, "seed"),
     ],
 )
 def test_a_demo_training_option_reaches_every_trained_variant_and_the_report(
-    tmp_path, capsys, monkeypatch, flag, given, note, bad, message, default
+    tmp_path, capsys, monkeypatch, flag, given, note, bad, message, default, customize_field
 ):
     from stillmoving.world import demo, phases
 
@@ -224,6 +227,7 @@ def test_a_demo_training_option_reaches_every_trained_variant_and_the_report(
     monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
     phases.spatial_run(demo.DemoConfig(), {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    field = customize_field or field
     assert getattr(runs[0], field) == given and getattr(runs[1], field) == getattr(CustomizeConfig, field) == default
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", flag, bad, "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and message in err and len(seen) == 1

@@ -405,6 +405,13 @@ def demo(
         bool, typer.Option(help="The motion-scale sweep on 32 paired videos too (the default: 12; every section: 32).")
     ] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    spatial_seed: Annotated[
+        int | None,
+        typer.Option(
+            help="customize's --seed for every trained variant (default: --seed); the customized T2Is, prompts and "
+            "videos stay those of --seed, so two runs show how far the adapters' training seed moves the figures."
+        ),
+    ] = None,
     model: Annotated[str | None, typer.Option(help="World T2V folder (default: the shipped ones).")] = None,
     motion_adapter: Annotated[str | None, typer.Option(help="Its motion adapter (default: the shipped one).")] = None,
     frame_agreement: Annotated[
@@ -464,12 +471,15 @@ def demo(
     at_least("--spatial-rank", spatial_rank, 1)
     at_least("--snr-gamma", snr_gamma, 0)
     in_unit_interval("--reencode-images", reencode_images)
+    if spatial_seed is not None:
+        at_least("--spatial-seed", spatial_seed, 0)
     at_least("--jobs", jobs, 0)
     diffusers_logging.disable_progress_bar()  # dozens of model loads; the demo prints one line per phase
     transformers_logging.disable_progress_bar()
     values = dict(
         output_dir=str(output),
         seed=seed,
+        spatial_seed=spatial_seed,
         model=model,
         motion_adapter=motion_adapter,
         frame_agreement=frame_agreement,

@@ -7,7 +7,10 @@ paired 95% bootstrap interval (SEED=N: a `demo --seed N`'s section). {"empty": K
 image prompts (M1's unconditional samples, trained with the empty prompt); {"shared_noise": true} noises every
 frame of a frozen video with the same noise (a study switch, not a customize option); {"perturb": true} trains on
 each sampled latent moved at random as far as re-encoding would move it, {"perturb": "half"} on every second image
-re-encoded (`perturbed`). Naive injection's videos are cached in OUT/naive.json.
+re-encoded, {"perturb": "compensated"} on the images re-encoded with one round trip's drift added back
+(`reencode.compensated`; with "reencode_images", a share of them) (`perturbed`); {"spatial_seed": N} (the demo's
+--spatial-seed) trains with seed N (M1's images, the noise and timesteps of training) and leaves the demo's seed,
+prompts and videos as they are. Naive injection's videos are cached in OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
   e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from reencode import compensated  # noqa: E402  (this folder, on the path when run as a script)
 
 from stillmoving import losses
 from stillmoving.loading import assemble_pipeline
@@ -109,11 +113,19 @@ def shared_noise(on: bool):
 def perturbed(how: str | None):
     """While `how` is "random", `customize --reencode-images` trains on each sampled latent z moved by a random
     direction of the length re-encoding would move it, |E(D(z)) - z|: a control for what re-encoding does; "half":
-    every second image re-encoded, the others the sampler's latents (session 18)."""
+    every second image re-encoded, the others the sampler's latents (session 18); "compensated": re-encoding that
+    adds back one round trip's drift (`reencode.compensated`, session 19)."""
     if not how:
         yield
         return
     real = spatial_stage.reencoded
+    if how == "compensated":
+        spatial_stage.reencoded = compensated
+        try:
+            yield
+        finally:
+            spatial_stage.reencoded = real
+        return
     generator = torch.Generator().manual_seed(0)
 
     def moved(vae, latents, *args):
@@ -163,7 +175,7 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         perturb = changes.pop("perturb", None)
         perturb = "random" if perturb is True else perturb  # {"perturb": true} is the random move
         if perturb:
-            changes["reencode_images"] = True
+            changes.setdefault("reencode_images", 1.0)
         run = replace(cfg, **{k: v for k, v in changes.items() if k in DEMO_FIELDS})
         run = replace(run, num_images=len(prompts) * (run.num_images // len(image_prompts)))
         started = time.perf_counter()

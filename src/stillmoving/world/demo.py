@@ -93,6 +93,7 @@ class DemoConfig:
     controlnet: str | None = None  # the conditional section's ControlNet (default: the shipped world ControlNet)
     conditional_prompts: int = 2  # conditional section: evaluation prompts x 2 reference tracks each; 0 skips it
     seed: int = 0  # everything else follows from it
+    spatial_seed: int | None = None  # `customize --seed` of every trained variant (None: `seed`); nothing else changes
     jobs: int = 0  # worker processes for the phases (world/tasks.py); 0: one per CPU core, at most 4
 
     @classmethod
@@ -171,6 +172,7 @@ def demo_notes(cfg: DemoConfig) -> str:
         + (f", adapters at timesteps >= {cfg.spatial_min_timestep} only" if cfg.spatial_min_timestep else "")
         + (f", min-SNR-{cfg.snr_gamma:g} loss weighting" if cfg.snr_gamma else "")
         + (f", {cfg.reencode_images:.0%} of M1's images decoded and encoded again" if cfg.reencode_images else "")
+        + (f", adapters trained with seed {cfg.spatial_seed}" if cfg.spatial_seed is not None else "")
         + "; the no-motion-adapter "
         "ablation's videos stand still only after more (docs/method.md: 8 of 12 static at 480 steps, 11 at 1920)."
     )

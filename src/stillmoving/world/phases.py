@@ -176,7 +176,7 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
         lr=cfg.spatial_lr,
         sample_steps=cfg.sample_steps,
         guidance_scale=cfg.guidance_scale,
-        seed=cfg.seed,
+        seed=cfg.seed if cfg.spatial_seed is None else cfg.spatial_seed,
         num_validation_videos=0,  # customize's own check against naive injection: the demo makes that comparison
     )
     return str(train_spatial_adapters(replace(run, **changes)))

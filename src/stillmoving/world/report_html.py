@@ -53,7 +53,10 @@ def verdict_list(claims: list[Claim]) -> str:
 def verdict_rules(keep: float, static_share: float) -> str:
     return (
         f'<p class="note">Intervals are {LEVEL:.0%} bootstrap intervals over (prompt, seed) pairs: every '
-        'variant is generated from the same prompts and seeds. "Better" needs the whole interval on the good side; "no '
+        "variant is generated from the same prompts and seeds. They hold each section's spatial adapters fixed: "
+        "the adapters are trained once (with the demo's --seed), and training them with another seed moves "
+        "Still-Moving's figures too, which these intervals do not include (docs/method.md, \"How far the training "
+        'seed moves a recipe"). "Better" needs the whole interval on the good side; "no '
         'worse" fails only when an interval lies wholly on the bad side; "keeps at least" a share '
         f"({keep:.0%} of fidelity or motion, {static_share:.0%} static) holds when the whole interval is at or "
         "above it, fails when the whole interval is below it, and cannot be judged when it contains it. "
