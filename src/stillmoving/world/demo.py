@@ -168,7 +168,8 @@ def demo_notes(cfg: DemoConfig) -> str:
         f"guidance {cfg.guidance_scale:g} (the customized T2I's images too). Every variant uses "
         "the same prompts and seeds, so videos pair up by (prompt, seed) across the grid and in the intervals. "
         f"The motion-scale sweep: {cfg.sweep_prompts} base-world prompts x {cfg.sweep_seeds} seeds per alpha. "
-        f"Every trained variant: {cfg.spatial_steps} steps of rank-{cfg.spatial_rank} adapters (the paper: about 500)"
+        f"Every trained variant: {cfg.spatial_steps} steps at lr {cfg.spatial_lr:g} of rank-{cfg.spatial_rank} adapters"
+        " (the paper: about 500)"
         + (f", adapters at timesteps >= {cfg.spatial_min_timestep} only" if cfg.spatial_min_timestep else "")
         + (f", min-SNR-{cfg.snr_gamma:g} loss weighting" if cfg.snr_gamma else "")
         + (f", {cfg.reencode_images:.0%} of M1's images decoded and encoded again" if cfg.reencode_images else "")
