@@ -54,7 +54,7 @@ def verdict_rules(keep: float, static_share: float) -> str:
     return (
         f'<p class="note">Intervals are {LEVEL:.0%} bootstrap intervals over (prompt, seed) pairs: every '
         "variant is generated from the same prompts and seeds. They hold each section's spatial adapters fixed: "
-        "the adapters are trained once (with the demo's --seed), and training them with another seed moves "
+        "the adapters are trained once per run (with --spatial-seed, else --seed), and another training seed moves "
         "Still-Moving's figures too, which these intervals do not include (docs/method.md, \"How far the training "
         'seed moves a recipe"). "Better" needs the whole interval on the good side; "no '
         'worse" fails only when an interval lies wholly on the bad side; "keeps at least" a share '
