@@ -465,7 +465,7 @@ def demo(
     from transformers.utils import logging as transformers_logging
 
     from stillmoving.training.spatial_stage import FROZEN_TARGETS, PRIOR_LOSSES
-    from stillmoving.validation import at_least, check_exists, in_unit_interval, one_of
+    from stillmoving.validation import at_least, check_exists, in_unit_interval, one_of, positive
     from stillmoving.world.demo import DemoConfig, run_demo, verdict_counts
 
     if quick and full:
@@ -481,8 +481,8 @@ def demo(
     at_least("--spatial-rank", spatial_rank, 1)
     if spatial_steps is not None:
         at_least("--spatial-steps", spatial_steps, 1)
-    if spatial_lr is not None and (not spatial_lr > 0 or spatial_lr == float("inf")):
-        raise StillMovingError(f"--spatial-lr must be a positive number, not {spatial_lr}")
+    if spatial_lr is not None:
+        positive("--spatial-lr", spatial_lr)
     at_least("--snr-gamma", snr_gamma, 0)
     in_unit_interval("--reencode-images", reencode_images)
     if spatial_seed is not None:

@@ -27,6 +27,13 @@ def at_least(flag: str, value: float, minimum: float) -> None:
         raise StillMovingError(f"{flag} must be a finite number, not {value}")
 
 
+def positive(flag: str, value: float) -> None:
+    """Refuse a number that is not above 0 (NaN included) or is infinite: a learning rate (a negative one climbs the
+    loss; 0 trains nothing)."""
+    if not value > 0 or value == float("inf"):
+        raise StillMovingError(f"{flag} must be a positive number, not {value}")
+
+
 def in_unit_interval(flag: str, value: float) -> None:
     """Refuse a share outside [0, 1] (or not a number)."""
     at_least(flag, value, 0)
@@ -223,8 +230,7 @@ def check_training(cfg) -> None:
                 at_least("--" + field.replace("_", "-"), getattr(cfg, field), minimum)
     if hasattr(cfg, "guidance_scale"):
         at_least("--guidance-scale", cfg.guidance_scale, 0)
-    if not cfg.lr > 0 or cfg.lr == float("inf"):  # a negative rate climbs the loss; 0 trains nothing
-        raise StillMovingError(f"--lr must be a positive number, not {cfg.lr}")
+    positive("--lr", cfg.lr)
     if cfg.snr_gamma is not None:
         at_least("--snr-gamma", cfg.snr_gamma, 0)  # 0: plain MSE; below, the weights turn the loss upside down
     one_of("--mixed-precision", cfg.mixed_precision, tuple(WEIGHT_DTYPES))

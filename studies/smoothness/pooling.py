@@ -54,7 +54,7 @@ def main(demo: Path, target: str, weight: float, runs: list[Path]) -> None:
 
     for run in runs:
         share = float(json.loads((run / CUSTOMIZE_RUN).read_text())["config"].get("reencode_images") or 0)
-        latents = torch.stack(reencode_share(base.vae, list(sampled), share)) if share else sampled
+        latents = torch.stack(reencode_share(base.vae, list(sampled), share))  # share 0: the sampled latents
         kind = "sampled" if not share else "reencoded" if share == 1 else f"{share:.0%} reencoded"
         row = {"run": run.name, "trained_on": kind, "timesteps": list(STEPS)}
         pipe.load_spatial_adapters(str(run / SPATIAL_ADAPTERS))

@@ -7,10 +7,10 @@ paired 95% bootstrap interval (SEED=N: a `demo --seed N`'s section). {"empty": K
 image prompts (M1's unconditional samples, trained with the empty prompt); {"shared_noise": true} noises every
 frame of a frozen video with the same noise (a study switch, not a customize option); {"perturb": true} trains on
 each sampled latent moved at random as far as re-encoding would move it, {"perturb": "half"} on every second image
-re-encoded, {"perturb": "compensated"} on the images re-encoded with one round trip's drift added back
-(`reencode.compensated`; with "reencode_images", a share of them) (`perturbed`); {"spatial_seed": N} (the demo's
---spatial-seed) trains with seed N (M1's images, the noise and timesteps of training) and leaves the demo's seed,
-prompts and videos as they are. Naive injection's videos are cached in OUT/naive.json.
+re-encoded (customize's --reencode-images 0.5), {"perturb": "compensated"} on the images re-encoded with one round
+trip's drift added back (`reencode.compensated`; with "reencode_images", a share of them) (`perturbed`);
+{"spatial_seed": N} (the demo's --spatial-seed) trains with seed N (M1's images, the noise and timesteps of training)
+and leaves the demo's seed, prompts and videos as they are. Naive injection's videos are cached in OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
   e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
@@ -112,33 +112,22 @@ def shared_noise(on: bool):
 @contextlib.contextmanager
 def perturbed(how: str | None):
     """While `how` is "random", `customize --reencode-images` trains on each sampled latent z moved by a random
-    direction of the length re-encoding would move it, |E(D(z)) - z|: a control for what re-encoding does; "half":
-    every second image re-encoded, the others the sampler's latents (session 18); "compensated": re-encoding that
-    adds back one round trip's drift (`reencode.compensated`, session 19)."""
+    direction of the length re-encoding would move it, |E(D(z)) - z|: a control for what re-encoding does (session
+    18); "compensated": re-encoding that adds back one round trip's drift (`reencode.compensated`, session 19)."""
     if not how:
         yield
         return
     real = spatial_stage.reencoded
-    if how == "compensated":
-        spatial_stage.reencoded = compensated
-        try:
-            yield
-        finally:
-            spatial_stage.reencoded = real
-        return
     generator = torch.Generator().manual_seed(0)
 
     def moved(vae, latents, *args):
         out = []
-        for i, (z, again) in enumerate(zip(latents, real(vae, latents, *args))):
-            if how == "half":
-                out.append(again if i % 2 == 0 else z)
-                continue
+        for z, again in zip(latents, real(vae, latents, *args)):
             direction = torch.randn(z.shape, generator=generator)
             out.append(z + direction * (again - z).norm() / direction.norm())
         return out
 
-    spatial_stage.reencoded = moved
+    spatial_stage.reencoded = compensated if how == "compensated" else moved
     try:
         yield
     finally:
@@ -174,6 +163,8 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         prompts = list(image_prompts) + [""] * changes.pop("empty", 0)
         perturb = changes.pop("perturb", None)
         perturb = "random" if perturb is True else perturb  # {"perturb": true} is the random move
+        if perturb == "half":  # session 18's name for --reencode-images 0.5: images 0, 2, 4, ... re-encoded
+            perturb, changes["reencode_images"] = None, 0.5
         if perturb:
             changes.setdefault("reencode_images", 1.0)
         run = replace(cfg, **{k: v for k, v in changes.items() if k in DEMO_FIELDS})
