@@ -187,7 +187,7 @@ def test_demo_spatial_rank_reaches_every_trained_variant_and_the_report(tmp_path
     code, _, err = run(capsys, monkeypatch, "demo", "--full", "--spatial-rank", "1", "-o", tmp_path / "report")
     assert code == 0, err
     assert seen[0].spatial_rank == 1 and demo.DemoConfig().spatial_rank == CustomizeConfig.spatial_rank == 8
-    assert "120 steps at lr 0.001 of rank-1 adapters" in demo.demo_notes(seen[0])
+    assert "500 steps at lr 0.0001 of rank-1 adapters" in demo.demo_notes(seen[0])  # --full
     monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
     phases.spatial_run(seen[0], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
     assert runs[0].spatial_rank == 1
@@ -201,20 +201,24 @@ def test_demo_spatial_steps_and_lr_are_customize_s_and_keep_each_size_s_own_unle
     seen, runs = [], []
     monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
     monkeypatch.setattr(phases, "train_spatial_adapters", lambda cfg: runs.append(cfg) or "adapters")
-    for size in ("--quick", "--full"):
-        assert run(capsys, monkeypatch, "demo", size, "-o", tmp_path / "report")[0] == 0
-    given = ("--spatial-steps", "500", "--spatial-lr", "1e-4")
+    for size in (["--quick"], [], ["--full"]):  # the default's fast recipe; --full: customize's own
+        assert run(capsys, monkeypatch, "demo", *size, "-o", tmp_path / "report")[0] == 0
+    given = ("--spatial-steps", "250", "--spatial-lr", "2e-4")
     assert run(capsys, monkeypatch, "demo", "--quick", *given, "-o", tmp_path / "report")[0] == 0
-    assert [(c.spatial_steps, c.spatial_lr) for c in seen] == [(6, 1e-3), (120, 1e-3), (500, 1e-4)]
+    assert run(capsys, monkeypatch, "demo", "--full", "--spatial-lr", "3e-4", "-o", tmp_path / "report")[0] == 0
+    steady = (CustomizeConfig.steps, CustomizeConfig.lr)
+    expected = [(6, 1e-3), (120, 1e-3), steady, (250, 2e-4), (steady[0], 3e-4)]
+    assert [(c.spatial_steps, c.spatial_lr) for c in seen] == expected and steady == (500, 1e-4)
     assert "500 steps at lr 0.0001 of rank-8 adapters" in demo.demo_notes(seen[2])
-    phases.spatial_run(seen[2], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
-    assert (runs[0].steps, runs[0].lr) == (500, 1e-4)
+    assert "250 steps at lr 0.0002 of rank-8 adapters" in demo.demo_notes(seen[3])
+    phases.spatial_run(seen[3], {"customized": None, "loras": []}, ["a red circle"], tmp_path / "run")
+    assert (runs[0].steps, runs[0].lr) == (250, 2e-4)
     for bad, message in (
         (("--spatial-steps", "0"), "must be at least 1"),
         (("--spatial-lr", "0"), "must be a positive number"),
     ):
         code, _, err = run(capsys, monkeypatch, "demo", "--quick", *bad, "-o", tmp_path / "r2")
-        assert code == 2 and err.count("error:") == 1 and f"{bad[0]} {message}" in err and len(seen) == 3
+        assert code == 2 and err.count("error:") == 1 and f"{bad[0]} {message}" in err and len(seen) == 5
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,100 @@
+"""The README's demo tables, printed as markdown from a `stillmoving demo` report folder (its metrics.json and
+claims.json), so the README's figures come from a run by one command and not by hand:
+
+    python scripts/readme_tables.py demo-report
+
+Per section: mean ± std over its videos of speed, static share, fidelity, consistency and artifact; the motion-scale
+sweep's displacement per alpha on each video model; then Still-Moving minus naive injection with its paired 95%
+interval per measure (bold where the interval lies wholly on the good side) and the better / no worse verdicts,
+the drift study's other LoRA weights included.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+COLUMNS = ("speed", "is_static", "fidelity", "consistency", "artifact")
+HEADS = ("speed", "static share", "fidelity", "consistency", "artifact")
+GOOD = {"fidelity": 1, "consistency": 1, "artifact": -1}  # the sign of a better difference
+
+
+def cell(summary: dict, key: str) -> str:
+    figure = summary.get(key) or {}
+    if figure.get("mean") is None:
+        return "-"
+    if key == "is_static":
+        return f"{figure['mean']:.2f}"
+    return f"{figure['mean']:.3f} ± {figure['std']:.3f}"
+
+
+def section_table(name: str, variants: dict) -> str:
+    lines = [f"| {name} | " + " | ".join(HEADS) + " |", "| --- " * (len(HEADS) + 1) + "|"]
+    for variant, record in variants.items():
+        lines.append(f"| {variant} | " + " | ".join(cell(record["summary"], k) for k in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def interval(figure: dict | None, good: int) -> str:
+    if not figure or figure.get("estimate") is None:
+        return "-"
+    text = f"{figure['estimate']:+.3f} [{figure['low']:+.3f}, {figure['high']:+.3f}]"
+    decided = figure["low"] > 0 if good > 0 else figure["high"] < 0
+    return f"**{text}**" if decided else text
+
+
+def verdict(claims: dict, section: str, claim: str) -> str:
+    found = claims.get(section, {}).get(claim)
+    if found is None:
+        return "(not judged)"
+    return {"holds": "**yes**" if claim == "better_than_naive" else "yes", "does not hold": "no"}.get(
+        found["verdict"], "undecided"
+    )
+
+
+def sweep_row(label: str, variants: dict) -> str:
+    means = [v["summary"]["displacement"]["mean"] for v in variants.values()]
+    return f"| {label}: displacement over 8 frames (px) | " + " | ".join(f"{m:.2f}" for m in means) + " |"
+
+
+def main(folder: Path) -> None:
+    metrics = json.loads((folder / "metrics.json").read_text())["sections"]
+    record = json.loads((folder / "claims.json").read_text())
+    sweeps = [name for name in metrics if name.startswith("motion scale")]
+    for name, variants in metrics.items():
+        if name not in sweeps:
+            print(section_table(name, variants), end="\n\n")
+    alphas = [k.removeprefix("alpha ") for k in metrics[sweeps[0]]]
+    print("| motion scale alpha (base T2V + motion adapter) | " + " | ".join(alphas) + " |")
+    print("| --- " * (len(alphas) + 1) + "|")
+    for name in sweeps:
+        print(sweep_row("jointly trained V" if "(joint V)" in name else "AnimateDiff-like V", metrics[name]))
+    print("\n| section | fidelity | consistency | artifact | verdict: better / no worse |")
+    print("| --- | --- | --- | --- | --- |")
+    rows = [(s, d, s) for s, d in record["still_moving_minus_naive"].items() if "ControlNet" not in s]
+    drift = record.get("drift_study", [])
+    target = record["config"]["drift_target"]
+    claim_sections = list(record["claims"])
+    for point in drift:
+        if point["lora_weight"] != 1.0:
+            prefix = f"{target} at LoRA weight {point['lora_weight']:g} "
+            judged = next((s for s in claim_sections if s.startswith(prefix)), "")
+            rows.append((f"{target}, LoRA weight {point['lora_weight']:g}", point["still_moving_minus_naive"], judged))
+    for label, gaps, section in rows:
+        figures = " | ".join(interval(gaps.get(k), g) for k, g in GOOD.items())
+        verdicts = f"{verdict(record['claims'], section, 'better_than_naive')} / "
+        verdicts += verdict(record["claims"], section, "no_worse_than_naive")
+        print(f"| {label} | {figures} | {verdicts} |")
+    counts = {}
+    for found in record["claims"].values():
+        for claim in found.values():
+            counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
+    print(f"\nverdicts: {counts}; total {record['timings_s']['total'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or not (Path(sys.argv[1]) / "claims.json").is_file():
+        print("error: give a `stillmoving demo` report folder (with claims.json and metrics.json)", file=sys.stderr)
+        sys.exit(2)
+    main(Path(sys.argv[1]))
