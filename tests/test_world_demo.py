@@ -109,7 +109,7 @@ def test_image_prompts_drop_motion_words():
     ]
 
 
-def test_demo_compares_32_paired_videos_per_variant_and_full_sweeps_as_many(tmp_path, capsys, monkeypatch):
+def test_demo_32_paired_videos_per_variant_full_sweeps_as_many_with_customize_s_recipe(tmp_path, capsys, monkeypatch):
     from stillmoving.world import demo
 
     seen = []
@@ -120,7 +120,11 @@ def test_demo_compares_32_paired_videos_per_variant_and_full_sweeps_as_many(tmp_
     default, full = seen
     assert default.eval_prompts * default.seeds == 32  # issue 13: at least 32 videos per variant, paired
     assert default.sweep_prompts * default.sweep_seeds == 12 and full.sweep_prompts * full.sweep_seeds == 32
-    assert replace(full, sweep_prompts=default.sweep_prompts, sweep_seeds=default.sweep_seeds) == default
+    # --full: the same sections and videos, with customize's own training recipe in every trained variant
+    assert (full.spatial_steps, full.spatial_lr) == (CustomizeConfig.steps, CustomizeConfig.lr) != (120, 1e-3)
+    assert (default.spatial_steps, default.spatial_lr) == (120, 1e-3)
+    sizes = dict(sweep_prompts=default.sweep_prompts, sweep_seeds=default.sweep_seeds)
+    assert replace(full, **sizes, spatial_steps=120, spatial_lr=1e-3) == default
     assert "8 prompts x 4 seeds = 32 videos" in demo.demo_notes(default)
     assert "4 base-world prompts x 3 seeds per alpha" in demo.demo_notes(default)
     code, _, err = run(capsys, monkeypatch, "demo", "--full", "--quick", "-o", tmp_path / "report")
