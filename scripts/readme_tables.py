@@ -15,9 +15,13 @@ import json
 import sys
 from pathlib import Path
 
+from stillmoving.world.claims import describe, side
+from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY
+from stillmoving.world.stats import Interval
+
 COLUMNS = ("speed", "is_static", "fidelity", "consistency", "artifact")
 HEADS = ("speed", "static share", "fidelity", "consistency", "artifact")
-GOOD = {"fidelity": 1, "consistency": 1, "artifact": -1}  # the sign of a better difference
+COMPARED = (FIDELITY, CONSISTENCY, ARTIFACT)  # the measures "better" and "no worse" are judged on
 
 
 def cell(summary: dict, key: str) -> str:
@@ -36,12 +40,12 @@ def section_table(name: str, variants: dict) -> str:
     return "\n".join(lines)
 
 
-def interval(figure: dict | None, good: int) -> str:
+def interval(figure: dict | None, metric) -> str:
+    """claims.json's interval as the report writes it, bold where it lies wholly on the good side."""
     if not figure or figure.get("estimate") is None:
         return "-"
-    text = f"{figure['estimate']:+.3f} [{figure['low']:+.3f}, {figure['high']:+.3f}]"
-    decided = figure["low"] > 0 if good > 0 else figure["high"] < 0
-    return f"**{text}**" if decided else text
+    found = Interval(**{k: float("nan") if v is None else v for k, v in figure.items()})
+    return f"**{describe(found)}**" if side(metric, found) == "good" else describe(found)
 
 
 def verdict(claims: dict, section: str, claim: str) -> str:
@@ -59,6 +63,9 @@ def sweep_row(label: str, variants: dict) -> str:
 
 
 def main(folder: Path) -> None:
+    from stillmoving.world.demo import verdict_counts  # here: they import the models' libraries, slow to load
+    from stillmoving.world.drift import drift_scope
+
     metrics = json.loads((folder / "metrics.json").read_text())["sections"]
     record = json.loads((folder / "claims.json").read_text())
     sweeps = [name for name in metrics if name.startswith("motion scale")]
@@ -73,23 +80,17 @@ def main(folder: Path) -> None:
     print("\n| section | fidelity | consistency | artifact | verdict: better / no worse |")
     print("| --- | --- | --- | --- | --- |")
     rows = [(s, d, s) for s, d in record["still_moving_minus_naive"].items() if "ControlNet" not in s]
-    drift = record.get("drift_study", [])
     target = record["config"]["drift_target"]
-    claim_sections = list(record["claims"])
-    for point in drift:
-        if point["lora_weight"] != 1.0:
-            prefix = f"{target} at LoRA weight {point['lora_weight']:g} "
-            judged = next((s for s in claim_sections if s.startswith(prefix)), "")
+    for point in record.get("drift_study", []):
+        if point["lora_weight"] != 1.0:  # weight 1 is the target's own section
+            judged = drift_scope(target, point["lora_weight"], point["drift"])
             rows.append((f"{target}, LoRA weight {point['lora_weight']:g}", point["still_moving_minus_naive"], judged))
     for label, gaps, section in rows:
-        figures = " | ".join(interval(gaps.get(k), g) for k, g in GOOD.items())
+        figures = " | ".join(interval(gaps.get(m.key), m) for m in COMPARED)
         verdicts = f"{verdict(record['claims'], section, 'better_than_naive')} / "
         verdicts += verdict(record["claims"], section, "no_worse_than_naive")
         print(f"| {label} | {figures} | {verdicts} |")
-    counts = {}
-    for found in record["claims"].values():
-        for claim in found.values():
-            counts[claim["verdict"]] = counts.get(claim["verdict"], 0) + 1
+    counts, _ = verdict_counts(folder / "claims.json")
     print(f"\nverdicts: {counts}; total {record['timings_s']['total'] / 60:.1f} min")
 
 

@@ -59,8 +59,15 @@ def drift_claims(points: list[DriftPoint], target: str) -> list[Claim]:
     if len(points) < 2:
         return []
     light, heavy = min(points, key=lambda p: p.drift), max(points, key=lambda p: p.drift)
-    scope = lambda p: f"{target} at LoRA weight {p.lora_weight:g} (drift {p.drift:.3f})"  # noqa: E731
-    return [no_worse_than_naive(scope(light), light.gap), better_than_naive(scope(heavy), heavy.gap)]
+    return [
+        no_worse_than_naive(drift_scope(target, light.lora_weight, light.drift), light.gap),
+        better_than_naive(drift_scope(target, heavy.lora_weight, heavy.drift), heavy.gap),
+    ]
+
+
+def drift_scope(target: str, lora_weight: float, drift: float) -> str:
+    """The section a drift claim is filed under in claims.json, e.g. 'crayon at LoRA weight 2 (drift 0.124)'."""
+    return f"{target} at LoRA weight {lora_weight:g} (drift {drift:.3f})"
 
 
 def _means(variant: Variant) -> dict[str, float]:
