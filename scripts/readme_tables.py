@@ -6,7 +6,9 @@ claims.json), so the README's figures come from a run by one command and not by 
 Per section: mean ± std over its videos of speed, static share, fidelity, consistency and artifact; the motion-scale
 sweep's displacement per alpha on each video model; then Still-Moving minus naive injection with its paired 95%
 interval per measure (bold where the interval lies wholly on the good side) and the better / no worse verdicts,
-the drift study's other LoRA weights included.
+the drift study's other LoRA weights included; then the drift study itself: per LoRA weight its drift, naive
+injection's consistency and artifact, and Still-Moving minus naive injection on fidelity, consistency, artifact and
+speed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 from stillmoving.world.claims import describe, side
-from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY
+from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY, SPEED
 from stillmoving.world.stats import Interval
 
 COLUMNS = ("speed", "is_static", "fidelity", "consistency", "artifact")
@@ -62,6 +64,21 @@ def sweep_row(label: str, variants: dict) -> str:
     return f"| {label}: displacement over 8 frames (px) | " + " | ".join(f"{m:.2f}" for m in means) + " |"
 
 
+def drift_table(points: list[dict]) -> None:
+    """The drift study (claims.json's `drift_study`): where naive injection breaks, and Still-Moving's difference."""
+    if not points:
+        return
+    shown = (*COMPARED, SPEED)
+    heads = ("LoRA weight (drift)", "naive injection: consistency / artifact", *(m.key for m in shown))
+    print("\n| " + " | ".join(heads) + " |")
+    print("| --- " * (len(shown) + 2) + "|")
+    for point in points:
+        naive = point["naive_injection_mean"]
+        figures = " | ".join(interval(point["still_moving_minus_naive"].get(m.key), m) for m in shown)
+        weight = f"{point['lora_weight']:g} ({point['drift']:.3f})"
+        print(f"| {weight} | {naive['consistency']:.3f} / {naive['artifact']:.3f} | {figures} |")
+
+
 def main(folder: Path) -> None:
     from stillmoving.world.demo import verdict_counts  # here: they import the models' libraries, slow to load
     from stillmoving.world.drift import drift_scope
@@ -90,6 +107,7 @@ def main(folder: Path) -> None:
         verdicts = f"{verdict(record['claims'], section, 'better_than_naive')} / "
         verdicts += verdict(record["claims"], section, "no_worse_than_naive")
         print(f"| {label} | {figures} | {verdicts} |")
+    drift_table(record.get("drift_study", []))
     counts, _ = verdict_counts(folder / "claims.json")
     print(f"\nverdicts: {counts}; total {record['timings_s']['total'] / 60:.1f} min")
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from html_tree import parse, rows
 from test_cli import run
+from test_readme_tables import check_readme_tables
 
 from stillmoving.training.config import CustomizeConfig
 from stillmoving.world.claims import FAILS, HOLDS, UNJUDGED
@@ -98,6 +99,7 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     assert len(list((report / "videos").glob("*.png"))) == 2 * 4  # the customized T2I's stills
     assert "demo: [star] Still-Moving" in err and "demo: [star (joint V)] Still-Moving" in err
     check_conditional_section(report)
+    check_readme_tables(report, capsys)
 
 
 def test_image_prompts_drop_motion_words():

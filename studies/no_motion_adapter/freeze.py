@@ -11,7 +11,8 @@ python studies/no_motion_adapter/freeze.py DEMO_DIR TARGET OUT STEPS...
   DEMO_DIR: a `stillmoving demo -o DEMO_DIR` report (its work/TARGET/t2i is the customized T2I)
   e.g. python studies/no_motion_adapter/freeze.py demo13 star runs/freeze_star 0 120 480 1920
 Step budget 0 is the customized T2I injected without adapters (naive injection). MOTION=1 trains Still-Moving
-itself (the motion adapter on) at the same budgets, the control.
+itself (the motion adapter on) at the same budgets, the control. LR=1e-4 trains at that learning rate instead of
+the demo's fast recipe's 1e-3 (customize's own is 1e-4).
 """
 
 import json
@@ -83,6 +84,7 @@ def main(demo: Path, target: str, out: Path, budgets: list[int]) -> None:
         motion_adapter=str(shipped_motion_adapter()),
         eval_prompts=4,  # 12 pairs: the demo's size through session 16, which this study's figures use
         seeds=3,
+        spatial_lr=float(os.environ.get("LR", DemoConfig().spatial_lr)),
     )
     m1 = customized_args(target, demo / "work" / target / "t2i")
     _, train_prompts = section_prompts(cfg, target)
@@ -96,6 +98,7 @@ def main(demo: Path, target: str, out: Path, budgets: list[int]) -> None:
         row = {
             "steps": steps,
             "motion_adapter": with_motion,
+            "lr": cfg.spatial_lr,
             **videos(cfg, target, m1, adapters),
             **frozen_losses(run, m1, adapters),
         }
