@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from score import measures  # this folder, on the path when run as a script
 
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
-from stillmoving.loading import assemble_pipeline, load_customized, load_t2v
+from stillmoving.loading import load_customized, load_t2v
 from stillmoving.training.setup import training_scheduler
-from stillmoving.world.demo import DemoConfig, Generation
-from stillmoving.world.phases import customized_args, generate, score, section_prompts, spatial_run
-from stillmoving.world.variants import VariantKind
+from stillmoving.world.demo import DemoConfig
+from stillmoving.world.phases import customized_args, section_prompts, spatial_run
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 TIMESTEPS = torch.tensor([50, 150, 300, 500, 700, 900])
@@ -67,13 +67,9 @@ def frozen_losses(run: Path, m1: dict, adapters: Path | None) -> dict[str, float
 
 
 def videos(cfg: DemoConfig, target: str, m1: dict, adapters: Path | None) -> dict[str, float]:
-    prompts, _ = section_prompts(cfg, target)
-    gen = Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
-    spatial = str(adapters) if adapters else None
-    pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=spatial)
-    variant = score(generate(pipe, prompts, gen, cfg.seeds), target, VariantKind("v", "v"), "")
-    column = lambda key: float(np.nanmean([m[key] for m in variant.metrics]))  # noqa: E731
-    return {"static_share": column("is_static"), "speed": column("speed"), "fidelity": column("fidelity")}
+    found = measures(cfg, target, m1, adapters)
+    mean = lambda key: float(np.nanmean(found[key]))  # noqa: E731
+    return {"static_share": mean("is_static"), "speed": mean("speed"), "fidelity": mean("fidelity")}
 
 
 def main(demo: Path, target: str, out: Path, budgets: list[int]) -> None:

@@ -9,6 +9,8 @@ frame of a frozen video with the same noise (a study switch, not a customize opt
 each sampled latent moved at random as far as re-encoding would move it, {"perturb": "half"} on every second image
 re-encoded (customize's --reencode-images 0.5), {"perturb": "compensated"} on the images re-encoded with one round
 trip's drift added back (`reencode.compensated`; with "reencode_images", a share of them) (`perturbed`);
+{"motion_labels": true} samples M1's images with the image prompts as always and labels each frozen video with its
+scene's caption with the motion words ("... moving left quickly ..."), as the videos are generated (`motion_labels`);
 {"spatial_seed": N} (the demo's --spatial-seed) trains with seed N (M1's images, the noise and timesteps of training)
 and leaves the demo's seed, prompts and videos as they are. Naive injection's videos are cached in OUT/naive.json.
 
@@ -35,8 +37,17 @@ from stillmoving import losses
 from stillmoving.loading import assemble_pipeline
 from stillmoving.training import spatial_stage
 from stillmoving.world.demo import DemoConfig, Generation
-from stillmoving.world.phases import customized_args, generate, on_video_model, score, section_prompts, spatial_run
+from stillmoving.world.phases import (
+    customized_args,
+    evaluation_scenes,
+    generate,
+    on_video_model,
+    score,
+    section_prompts,
+    spatial_run,
+)
 from stillmoving.world.stats import paired_bootstrap
+from stillmoving.world.synthetic import caption
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
@@ -110,6 +121,28 @@ def shared_noise(on: bool):
 
 
 @contextlib.contextmanager
+def motion_labels(on: bool, scenes: list):
+    """While on, `customize` labels each frozen video with its scene's full caption (motion words included)
+    instead of the motion-free prompt M1's image was sampled with: with the motion adapter at alpha 1 the video
+    model makes a still video whatever the caption, and at inference the prompts name a motion (session 21)."""
+    if not on:
+        yield
+        return
+    real = spatial_stage.customized_images
+    full = {caption(spec, motion=False): caption(spec) for spec in scenes}
+
+    def labelled(*args, **kwargs):
+        latents, prompts = real(*args, **kwargs)
+        return latents, [full[p] for p in prompts]
+
+    spatial_stage.customized_images = labelled
+    try:
+        yield
+    finally:
+        spatial_stage.customized_images = real
+
+
+@contextlib.contextmanager
 def perturbed(how: str | None):
     """While `how` is "random", `customize --reencode-images` trains on each sampled latent z moved by a random
     direction of the length re-encoding would move it, |E(D(z)) - z|: a control for what re-encoding does (session
@@ -171,8 +204,10 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         run = replace(run, num_images=len(prompts) * (run.num_images // len(image_prompts)))
         started = time.perf_counter()
         shared = changes.pop("shared_noise", False)
+        labels = changes.pop("motion_labels", False)
         customize = {k: v for k, v in changes.items() if k not in DEMO_FIELDS}
-        with shared_noise(shared), perturbed(perturb):
+        scenes = evaluation_scenes(target, run.num_images, run.seed + 4, run.resolution, run.num_frames)
+        with shared_noise(shared), perturbed(perturb), motion_labels(labels, scenes):
             adapters = spatial_run(run, m1, prompts, out / name, **customize)
         ours = videos(run, target, m1, adapters)
         (out / name / "metrics.json").write_text(json.dumps(ours))

@@ -177,8 +177,9 @@ def demo_notes(cfg: DemoConfig) -> str:
         + (f", min-SNR-{cfg.snr_gamma:g} loss weighting" if cfg.snr_gamma else "")
         + (f", {cfg.reencode_images:.0%} of M1's images decoded and encoded again" if cfg.reencode_images else "")
         + (f", adapters trained with seed {cfg.spatial_seed}" if cfg.spatial_seed is not None else "")
-        + "; the no-motion-adapter ablation's videos stand still only after more training (docs/method.md: 8 of 12 "
-        "static at 480 steps at lr 0.001, 11 at 1920; not at 500 steps at lr 0.0001)."
+        + "; the no-motion-adapter ablation's videos stand still only once its adapters have moved about six times as "
+        "far as customize's recipe moves them (docs/method.md: 15 of 32 static at 4800 steps at lr 0.0001 and 13 at "
+        "480 steps at lr 0.001; 2 of 32 at 500 steps at lr 0.0001 and at 120 steps at lr 0.001)."
     )
 
 
