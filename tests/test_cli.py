@@ -113,6 +113,45 @@ def test_customize_writes_spatial_adapters_and_record(custom_run, customized):
     assert record["spatial_adapters"] == "spatial_adapters.safetensors"
 
 
+def test_customize_spatial_blocks_trains_and_saves_those_blocks_adapters_and_generate_attaches_them(
+    tiny_dir, workdir, customized, motion_run, capsys, monkeypatch
+):
+    out = workdir / "custom_down_mid"
+    args = ["--motion-adapter", motion_run / "motion_adapter", "--customized", customized, "--prompt", "a sks dog"]
+    blocks = ["--spatial-blocks", "down,mid", "--num-validation-videos", "0"]
+    invoke("customize", "--model", tiny_dir, "-o", out, *args, "--num-images", "2", *blocks, *SMALL)
+    with safe_open(str(out / "spatial_adapters.safetensors"), "pt") as f:
+        layers = {k.rsplit(".", 1)[0] for k in f.keys()}
+        trained = [f.get_tensor(k) for k in f.keys() if k.endswith(".up")]
+    assert layers and all(k.startswith(("down_blocks.", "mid_block.")) for k in layers)
+    assert any(bool(up.any()) for up in trained)  # they trained
+    record = json.loads((out / "customize_run.json").read_text())
+    assert record["config"]["spatial_blocks"] == "down,mid"
+    video = workdir / "down_mid.gif"
+    code, _, err = run(
+        capsys,
+        monkeypatch,
+        "generate",
+        "--customization",
+        out,
+        "--prompt",
+        "a sks dog",
+        "-o",
+        video,
+        "--num-frames",
+        "4",
+        "--height",
+        "32",
+        "--width",
+        "32",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+    )
+    assert code == 0 and video.is_file(), err
+
+
 @pytest.mark.parametrize("output", ["video.mp4", "video.gif"])
 def test_generate_from_a_customization_folder(custom_run, workdir, capsys, monkeypatch, output):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # --device auto: the CPU, also on a GPU machine

@@ -406,6 +406,12 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
         "--frame-agreement asks a frozen video's frames to agree",
     ),
     (
+        "unknown-spatial-blocks",
+        ["customize", "--model", "{tiny}", "--prompt", "a sks dog", "--spatial-blocks", "down,left"],
+        lambda t: None,
+        "--spatial-blocks 'down,left': give one or more of down, mid, up",
+    ),
+    (
         "dreambooth-zero-batch",
         ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog", "--batch-size", "0"],
         lambda t: t / "nowhere",

@@ -8,9 +8,16 @@ from conftest import generate, perturb
 from diffusers import AnimateDiffPipeline
 from safetensors import safe_open
 
-from stillmoving.adapters.spatial import SpatialAdapters, channel_adapter, spatial_placements
+from stillmoving.adapters.spatial import (
+    ALL_BLOCKS,
+    SpatialAdapters,
+    channel_adapter,
+    parse_blocks,
+    spatial_placements,
+)
 from stillmoving.errors import StillMovingError
 from stillmoving.pipeline import attach_spatial_adapters
+from stillmoving.training.config import CustomizeConfig
 
 TINY_PLACEMENTS = {
     "down_blocks.0.attentions.0": 32,
@@ -39,6 +46,31 @@ def test_placed_after_every_resnet_and_spatial_transformer_exactly(tiny_pipe):
     adapters = SpatialAdapters.for_unet(tiny_pipe.unet, rank=3)
     assert [tuple(a.down.shape) for a in adapters.layers] == [(c, 3) for c in TINY_PLACEMENTS.values()]
     assert all(torch.count_nonzero(a.up) == 0 for a in adapters.layers)
+
+
+@pytest.mark.parametrize("blocks, kept", [("down,mid", ("down_blocks.", "mid_block")), ("up", ("up_blocks.",))])
+def test_spatial_blocks_keep_the_adapters_of_those_blocks_with_the_same_a_down_and_the_file_says_so(
+    tiny_pipe, tmp_path, blocks, kept
+):
+    every = SpatialAdapters.for_unet(tiny_pipe.unet, 2, torch.Generator().manual_seed(5))
+    some = SpatialAdapters.for_unet(tiny_pipe.unet, 2, torch.Generator().manual_seed(5), blocks)
+    assert some.placements == {k: v for k, v in TINY_PLACEMENTS.items() if k.startswith(kept)}
+    drawn = dict(zip(every.placements, every.layers))
+    assert all(torch.equal(layer.down, drawn[name].down) for name, layer in zip(some.placements, some.layers))
+    perturb(some.parameters(), seed=1, scale=0.2)
+    loaded = SpatialAdapters.load(some.save(tmp_path / "a.safetensors"))
+    assert loaded.placements == some.placements
+    assert all(torch.equal(a.up, b.up) for a, b in zip(loaded.layers, some.layers))
+    same = SpatialAdapters.for_unet(tiny_pipe.unet, 2, torch.Generator().manual_seed(5), "down,mid,up")
+    assert same.placements == TINY_PLACEMENTS and CustomizeConfig.spatial_blocks == ALL_BLOCKS == "down,mid,up"
+
+
+@pytest.mark.parametrize("blocks", ["", "down,,up", "down,down", "left", "Down"])
+def test_spatial_blocks_other_than_down_mid_up_are_refused(tiny_pipe, blocks):
+    with pytest.raises(StillMovingError, match="give one or more of down, mid, up"):
+        parse_blocks(blocks)
+    with pytest.raises(StillMovingError, match="--spatial-blocks"):
+        SpatialAdapters.for_unet(tiny_pipe.unet, 2, blocks=blocks)
 
 
 def test_channel_adapter_is_x_times_identity_plus_low_rank():

@@ -240,6 +240,15 @@ def test_demo_spatial_steps_and_lr_are_customize_s_and_keep_each_size_s_own_unle
             0.0,
             None,
         ),
+        (
+            "--spatial-blocks",
+            "down,mid",
+            "adapters in the UNet's down,mid blocks only",
+            "up,left",
+            "--spatial-blocks 'up,left': give one or more of down, mid, up",
+            "down,mid,up",
+            None,
+        ),
         # customize's own --seed; the demo's --seed (0) stays everything else's
         ("--spatial-seed", 3, "adapters trained with seed 3", "-1", "--spatial-seed must be at least 0", 0, "seed"),
     ],

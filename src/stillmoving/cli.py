@@ -440,6 +440,9 @@ def demo(
         int, typer.Option(help="customize's --spatial-min-timestep for every trained variant (0: the paper's).")
     ] = 0,
     spatial_rank: Annotated[int, typer.Option(help="customize's --spatial-rank for every trained variant.")] = 8,
+    spatial_blocks: Annotated[
+        str, typer.Option(help="customize's --spatial-blocks for every trained variant (down,mid,up: the paper's).")
+    ] = "down,mid,up",
     spatial_steps: Annotated[
         int | None,
         typer.Option(
@@ -468,6 +471,7 @@ def demo(
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
+    from stillmoving.adapters.spatial import parse_blocks
     from stillmoving.training.spatial_stage import FROZEN_TARGETS, PRIOR_LOSSES
     from stillmoving.validation import at_least, check_exists, in_unit_interval, one_of, positive
     from stillmoving.world.demo import DemoConfig, run_demo, verdict_counts
@@ -483,6 +487,7 @@ def demo(
     at_least("--guidance-scale", guidance_scale, 0)
     at_least("--spatial-min-timestep", spatial_min_timestep, 0)
     at_least("--spatial-rank", spatial_rank, 1)
+    parse_blocks(spatial_blocks)
     if spatial_steps is not None:
         at_least("--spatial-steps", spatial_steps, 1)
     if spatial_lr is not None:
@@ -507,6 +512,7 @@ def demo(
         image_guidance_scale=image_guidance_scale,
         spatial_min_timestep=spatial_min_timestep,
         spatial_rank=spatial_rank,
+        spatial_blocks=spatial_blocks,
         snr_gamma=snr_gamma,
         reencode_images=reencode_images,
         guidance_scale=guidance_scale,

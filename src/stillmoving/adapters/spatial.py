@@ -14,6 +14,10 @@ gradient checkpointing, and which work on any diffusers UNet of the same archite
 where the video model lays out the frames and their motion; below T the customized T2I renders its details alone
 (`customize --spatial-min-timestep`, docs/method.md, "Where in denoising the adapters repair and where they cost").
 A pre-hook on the UNet reads each call's timestep argument; 0 (the paper's adapters) leaves every call adapted.
+
+`blocks` keeps the adapters on some of the UNet's parts only: "down", "mid" and "up" (its down_blocks, mid_block and
+up_blocks; the paper's: all three). The placements saved in the file say which, and `generate` attaches those
+(`customize --spatial-blocks`, docs/method.md, "Where in the UNet the adapters repair and where they cost").
 """
 
 from __future__ import annotations
@@ -42,6 +46,20 @@ MIN_TIMESTEP_KEY = "min_timestep"  # metadata: the lowest timestep the adapters 
 SHARED_KEY = "shared_correction"  # metadata: "1" when one correction, from the frames' mean, goes to every frame
 FORMAT_VERSION = "1"
 PLACEMENT_PATTERN = r"(down_blocks\.\d+|mid_block|up_blocks\.\d+)\.(resnets|attentions)\.\d+"
+BLOCKS = {"down": "down_blocks", "mid": "mid_block", "up": "up_blocks"}  # `--spatial-blocks` names -> UNet parts
+ALL_BLOCKS = ",".join(BLOCKS)
+
+
+def parse_blocks(text: str) -> tuple[str, ...]:
+    """`--spatial-blocks` ("down,mid,up", any non-empty subset, comma-separated) as a tuple, or refused in one line."""
+    names = tuple(part.strip() for part in text.split(","))
+    unknown = [n for n in names if n not in BLOCKS]
+    if unknown or not text.strip() or len(set(names)) != len(names):
+        raise StillMovingError(
+            f"--spatial-blocks {text!r}: give one or more of {', '.join(BLOCKS)}, comma-separated, each once "
+            f"(e.g. {ALL_BLOCKS}, the paper's, or down,mid)"
+        )
+    return names
 
 
 def spatial_placements(unet: torch.nn.Module) -> dict[str, int]:
@@ -191,13 +209,33 @@ class SpatialAdapters(torch.nn.Module):
 
     @classmethod
     def for_unet(
-        cls, unet: torch.nn.Module, rank: int = 4, generator: torch.Generator | None = None
+        cls,
+        unet: torch.nn.Module,
+        rank: int = 4,
+        generator: torch.Generator | None = None,
+        blocks: str = ALL_BLOCKS,
     ) -> SpatialAdapters:
-        """Fresh (identity) adapters for every spatial layer of `unet`; their random A_down from `generator`."""
+        """Fresh (identity) adapters for every spatial layer of `unet` in `blocks` (`parse_blocks`: "down,mid,up", the
+        paper's, or a subset); their random A_down from `generator`, drawn for every layer in the UNet's order, so a
+        layer's A_down is the same whichever blocks are kept."""
+        kept = {BLOCKS[name] for name in parse_blocks(blocks)}
         placements = spatial_placements(unet)
         if not placements:
             raise StillMovingError("the UNet has no ResNet blocks or spatial transformers to adapt")
-        return cls(placements, rank, generator)
+        every = cls(placements, rank, generator)
+        names = [name for name in placements if name.split(".")[0] in kept]
+        if not names:
+            raise StillMovingError(
+                f"--spatial-blocks {blocks}: the UNet has no ResNet block or spatial transformer there"
+            )
+        if len(names) == len(placements):
+            return every
+        adapters = cls({name: placements[name] for name in names}, rank)
+        with torch.no_grad():
+            drawn = dict(zip(placements, every.layers))
+            for name, layer in zip(names, adapters.layers):
+                layer.down.copy_(drawn[name].down)
+        return adapters
 
     @torch.no_grad()
     def scale_(self, scale: float) -> SpatialAdapters:

@@ -259,6 +259,13 @@ class CustomizeConfig(TrainConfig):
         "Rank of each spatial adapter's A_down/A_up. On the embedded world rank 1 halved a subject's costs and shrank "
         "a style's repair (docs/method.md, 'How many directions the adapters may change').",
     )
+    spatial_blocks: str = opt(
+        "down,mid,up",
+        "Which parts of the UNet get spatial adapters: down, mid, up (its down_blocks, mid_block, up_blocks), "
+        "comma-separated; the paper's: all three. Recorded in the adapter file. On the embedded world the adapters of "
+        "the up blocks at full resolution made a mildly drifted subject's cost, and those of the down and mid blocks "
+        "most of a style's repair (docs/method.md, 'Where in the UNet the adapters repair and where they cost').",
+    )
     num_validation_videos: int = opt(
         8,
         "Videos made with and without the adapters at the end and compared, against naive injection (0: none). "

@@ -21,7 +21,7 @@ from accelerate.utils import DistributedType
 from diffusers.training_utils import cast_training_params
 
 from stillmoving.adapters.motion import MotionLoRA
-from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters
+from stillmoving.adapters.spatial import FINGERPRINT_KEY, SpatialAdapters, parse_blocks
 from stillmoving.backends import backend_of
 from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDataset, reencoded
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
@@ -116,6 +116,7 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     at_least("--guidance-preservation", cfg.guidance_preservation, 0)
     at_least("--spatial-min-timestep", cfg.spatial_min_timestep, 0)
     at_least("--spatial-rank", cfg.spatial_rank, 1)
+    parse_blocks(cfg.spatial_blocks)
     at_least("--image-guidance-scale", cfg.image_guidance_scale, 0)
     at_least("--loss-guidance-scale", cfg.loss_guidance_scale, 0)
     if cfg.loss_guidance_scale != 1 and cfg.frozen_target == "t2i":
@@ -279,7 +280,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     motion = attach_motion_adapter(cfg, pipe.unet, bake=accelerator.distributed_type != DistributedType.FSDP)
     # A_down from the seed alone: not from what loading V and M1 drew from the global RNG (a single file, a folder)
     init = torch.Generator().manual_seed(cfg.seed)
-    spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank, init).to(accelerator.device).attach(pipe.unet)
+    spatial = SpatialAdapters.for_unet(pipe.unet, cfg.spatial_rank, init, cfg.spatial_blocks)
+    spatial = spatial.to(accelerator.device).attach(pipe.unet)
     spatial.min_timestep = cfg.spatial_min_timestep  # saved with them; generate gates them the same way
     spatial.shared = cfg.shared_correction  # saved with them too
     cast_training_params(spatial)

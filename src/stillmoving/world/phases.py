@@ -161,6 +161,7 @@ def spatial_run(cfg: DemoConfig, m1_args: dict, prompts: list[str], out: Path, *
         num_images=cfg.num_images,
         num_prior_videos=cfg.num_prior_videos,
         spatial_rank=cfg.spatial_rank,
+        spatial_blocks=cfg.spatial_blocks,
         snr_gamma=cfg.snr_gamma or None,
         reencode_images=cfg.reencode_images,
         frame_agreement=cfg.frame_agreement,
