@@ -290,6 +290,17 @@ GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one lin
         "error: --spatial-min-timestep needs spatial adapters (--spatial-adapters or --customization)",
     ),
     (
+        "unknown-spatial-blocks",
+        ["--spatial-blocks", "down,left"],
+        "error: --spatial-blocks 'down,left': give one or more of down, mid, up, comma-separated, each once "
+        "(e.g. down,mid,up, the paper's, or down,mid)",
+    ),
+    (
+        "spatial-blocks-without-adapters",
+        ["--spatial-blocks", "down,mid"],
+        "error: --spatial-blocks needs spatial adapters (--spatial-adapters or --customization)",
+    ),
+    (
         "unknown-suffix",
         ["-o", "video.xyz"],
         "error: cannot write video video.xyz: unknown suffix '.xyz' (use .mp4, .gif, or a folder path for PNG frames)",

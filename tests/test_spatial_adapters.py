@@ -65,6 +65,22 @@ def test_spatial_blocks_keep_the_adapters_of_those_blocks_with_the_same_a_down_a
     assert same.placements == TINY_PLACEMENTS and CustomizeConfig.spatial_blocks == ALL_BLOCKS == "down,mid,up"
 
 
+def test_kept_on_some_blocks_at_inference_is_exactly_the_adapters_of_those_blocks_alone(tiny_pipe):
+    every = perturbed(tiny_pipe.unet)
+    alone = SpatialAdapters({k: v for k, v in every.placements.items() if not k.startswith("up_blocks.")}, 2)
+    drawn = dict(zip(every.placements, every.layers))
+    with torch.no_grad():
+        for name, layer in zip(alone.placements, alone.layers):
+            layer.down.copy_(drawn[name].down), layer.up.copy_(drawn[name].up)
+    tiny_pipe.load_spatial_adapters(alone)
+    expected = generate(tiny_pipe)
+    kept = tiny_pipe.load_spatial_adapters(every, blocks="down,mid")
+    assert torch.equal(generate(tiny_pipe), expected)  # the up blocks' adapters are the identity, exactly
+    assert all(torch.count_nonzero(layer.up) == 0 for name, layer in zip(kept.placements, kept.layers) if "up_" in name)
+    with pytest.raises(StillMovingError, match="--spatial-blocks up: these spatial adapters have none there"):
+        alone.keep_blocks_("up")
+
+
 @pytest.mark.parametrize("blocks", ["", "down,,up", "down,down", "left", "Down"])
 def test_spatial_blocks_other_than_down_mid_up_are_refused(tiny_pipe, blocks):
     with pytest.raises(StillMovingError, match="give one or more of down, mid, up"):

@@ -215,6 +215,14 @@ def generate(
             "customize's --spatial-min-timestep)."
         ),
     ] = None,
+    spatial_blocks: Annotated[
+        str | None,
+        typer.Option(
+            help="The spatial adapters act in these parts of the UNet only: down, mid, up, comma-separated (default: "
+            "every adapter of the file). On the embedded world down,mid kept a style's repair and dropped a "
+            "subject's cost (docs/method.md, 'Where in the UNet the adapters repair and where they cost')."
+        ),
+    ] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
     num_frames: Annotated[
         int | None, typer.Option(help="Frames (default: the control/input video's, else 16).")
@@ -316,7 +324,7 @@ def generate(
     )
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
-    check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"])
+    check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"], spatial_blocks)
     trained = f"customization {customization}" if customization else None  # its adapters' setting, or say so
     sampler = resolved_sampler(  # given, else recorded, else defaults
         sources.get("sampler"), scheduler, lcm_lora, steps, guidance_scale,
@@ -339,7 +347,12 @@ def generate(
     weights = check_dtype(dtype, device)
     console.print(f"device: {device}, dtype: {str(weights).removeprefix('torch.')}", highlight=False)
     pipe = assemble_pipeline(
-        **files, device=device, dtype=weights, spatial_scale=spatial_scale, spatial_min_timestep=spatial_min_timestep
+        **files,
+        device=device,
+        dtype=weights,
+        spatial_scale=spatial_scale,
+        spatial_min_timestep=spatial_min_timestep,
+        spatial_blocks=spatial_blocks,
     )
     check_num_frames(pipe, num_frames, context_length)
     pipe = conditional_pipeline(pipe, conditioning)

@@ -344,10 +344,11 @@ def assemble_pipeline(
     sampler=None,
     spatial_scale: float = 1.0,
     spatial_min_timestep: int | None = None,
+    spatial_blocks: str | None = None,
 ) -> StillMovingPipeline:
     """V (its domain adapter fused, its few-step setting applied), with M1 injected when given, spatial adapters
-    attached at strength `spatial_scale` (acting from `spatial_min_timestep` up; default: the file's), and the
-    motion adapter loaded (alpha 0)."""
+    attached at strength `spatial_scale` (acting from `spatial_min_timestep` up; default: the file's; in the UNet's
+    `spatial_blocks` only; default: every one of the file), and the motion adapter loaded (alpha 0)."""
     pipe = load_t2v(
         model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter, sampler=sampler
     )
@@ -358,7 +359,7 @@ def assemble_pipeline(
         pipe.load_motion_adapter(motion_adapter)
     pipe.to(device)
     if spatial_adapters:
-        pipe.load_spatial_adapters(spatial_adapters, spatial_scale, spatial_min_timestep)
+        pipe.load_spatial_adapters(spatial_adapters, spatial_scale, spatial_min_timestep, spatial_blocks)
     return pipe
 
 

@@ -76,13 +76,20 @@ class StillMovingMixin:
             self.text_encoder_2.load_state_dict(text_encoder_2.state_dict())
 
     def load_spatial_adapters(
-        self, adapters: SpatialAdapters | str | Path, scale: float = 1.0, min_timestep: int | None = None
+        self,
+        adapters: SpatialAdapters | str | Path,
+        scale: float = 1.0,
+        min_timestep: int | None = None,
+        blocks: str | None = None,
     ) -> SpatialAdapters:
-        """Attach stage 2's adapters (a file, or an object, which `scale` and `min_timestep` change in place) at
-        strength `scale`, acting at timesteps >= `min_timestep` (default: as they trained, the file's record)."""
+        """Attach stage 2's adapters (a file, or an object, which `scale`, `min_timestep` and `blocks` change in place)
+        at strength `scale`, acting at timesteps >= `min_timestep` (default: as they trained, the file's record) and
+        in the UNet's `blocks` only ("down,mid" etc.; default: every adapter of the file)."""
         if self.spatial_adapters is not None:
             self.spatial_adapters.detach()
         self.spatial_adapters = attach_spatial_adapters(self, adapters)
+        if blocks is not None:
+            self.spatial_adapters.keep_blocks_(blocks)
         if scale != 1.0:
             self.spatial_adapters.scale_(scale)
         if min_timestep is not None:

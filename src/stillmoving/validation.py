@@ -176,12 +176,24 @@ def check_model_files(
         check_sampler(parse_sampler(sampler))
 
 
-def check_spatial_scale(scale: float, min_timestep: int | None, spatial_adapters: str | None) -> None:
-    """generate's settings of the spatial adapters: a strength >= 0, a timestep >= 0, and adapters to apply them to."""
+def check_spatial_scale(
+    scale: float, min_timestep: int | None, spatial_adapters: str | None, blocks: str | None = None
+) -> None:
+    """generate's settings of the spatial adapters: a strength >= 0, a timestep >= 0, known blocks, and adapters to
+    apply them to."""
     at_least("--spatial-scale", scale, 0)
     if min_timestep is not None:
         at_least("--spatial-min-timestep", min_timestep, 0)
-    for flag, changed in (("--spatial-scale", scale != 1.0), ("--spatial-min-timestep", min_timestep is not None)):
+    if blocks is not None:
+        from stillmoving.adapters.spatial import parse_blocks  # here: it imports diffusers, slow to load
+
+        parse_blocks(blocks)
+    changes = (
+        ("--spatial-scale", scale != 1.0),
+        ("--spatial-min-timestep", min_timestep is not None),
+        ("--spatial-blocks", blocks is not None),
+    )
+    for flag, changed in changes:
         if changed and not spatial_adapters:
             raise StillMovingError(f"{flag} needs spatial adapters (--spatial-adapters or --customization)")
 

@@ -8,10 +8,11 @@ python studies/smoothness/adapter_blocks.py DEMO_DIR OUT SECTION...
   SECTION: TARGET:VIDEO_MODEL:LORA_WEIGHT:RUN, RUN the demo's work folder of the trained adapters, e.g.
   star:animatediff:1:star/animatediff/still_moving  crayon:animatediff:2:crayon/drift_2
   crayon:joint:1:crayon/joint/still_moving
-FULL=1: the demo's 8 prompts x 4 seeds (default 12 pairs).
+FULL=1: the demo's 8 prompts x 4 seeds (default 12 pairs). ONLY="encoder side" keeps that one group (and every block).
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,8 @@ def main(demo: Path, out: Path, sections: list[str]) -> None:
         naive = videos(cfg, target, m1, None)
         rows = [{"section": spec, "blocks": "every block", **compared(videos(cfg, target, m1, str(trained)), naive)}]
         for name, prefixes in GROUPS.items():
+            if os.environ.get("ONLY", name) != name:
+                continue
             adapters = kept_on(trained, prefixes, here / name.replace(" ", "_") / SPATIAL_ADAPTERS)
             rows.append({"section": spec, "blocks": name, **compared(videos(cfg, target, m1, str(adapters)), naive)})
         for row in rows:

@@ -245,6 +245,20 @@ class SpatialAdapters(torch.nn.Module):
             layer.up.mul_(scale)
         return self
 
+    @torch.no_grad()
+    def keep_blocks_(self, blocks: str) -> SpatialAdapters:
+        """Only the adapters in `blocks` (`parse_blocks`) act, in place: every other one's A_up is zero (the
+        identity). `generate --spatial-blocks` applies part of adapters trained on more blocks (docs/method.md,
+        "Where in the UNet the adapters repair and where they cost")."""
+        kept = {BLOCKS[name] for name in parse_blocks(blocks)}
+        inside = [name.split(".")[0] in kept for name in self.placements]
+        if not any(inside):
+            raise StillMovingError(f"--spatial-blocks {blocks}: these spatial adapters have none there")
+        for layer, keep in zip(self.layers, inside):
+            if not keep:
+                layer.up.zero_()
+        return self
+
     def attach(self, unet: torch.nn.Module) -> SpatialAdapters:
         """Hook every adapter onto the output of its layer in `unet` (same architecture required)."""
         found = spatial_placements(unet)
