@@ -272,3 +272,30 @@ def test_a_demo_training_option_reaches_every_trained_variant_and_the_report(
     assert getattr(runs[0], field) == given and getattr(runs[1], field) == getattr(CustomizeConfig, field) == default
     code, _, err = run(capsys, monkeypatch, "demo", "--quick", flag, bad, "-o", tmp_path / "r2")
     assert code == 2 and err.count("error:") == 1 and message in err and len(seen) == 1
+
+
+def test_demo_generate_spatial_blocks_reaches_every_trained_variant_s_videos(tmp_path, capsys, monkeypatch):
+    from stillmoving.world import demo, phases
+    from stillmoving.world.claims import OURS
+
+    seen, built = [], []
+    monkeypatch.setattr(demo, "run_demo", lambda cfg: seen.append(cfg) or tmp_path / "index.html")
+    args = ["demo", "--quick", "--generate-spatial-blocks", "down,mid", "-o", tmp_path / "report"]
+    code, _, err = run(capsys, monkeypatch, *args)
+    assert code == 0, err
+    cfg = seen[0]
+    assert cfg.generate_spatial_blocks == "down,mid" and cfg.spatial_blocks == "down,mid,up"
+    assert "videos made with the adapters of the UNet's down,mid blocks only" in demo.demo_notes(cfg)
+    assert "videos made with" not in demo.demo_notes(demo.DemoConfig())
+    monkeypatch.setattr(phases, "spatial_run", lambda *a, **k: "adapters.safetensors")
+    monkeypatch.setattr(phases, "assemble_pipeline", lambda *a, **k: built.append(k) or "pipe")
+    monkeypatch.setattr(phases, "generate", lambda *a, **k: "videos")
+    monkeypatch.setattr(phases, "score", lambda variant, *a: variant)
+    m1 = {"customized": None, "loras": []}
+    phases.trained_variant(cfg, "star", tmp_path, None, cfg.model, (OURS, "", {}), m1)
+    phases.drift_variants(cfg, "crayon", 2.0, tmp_path, None, m1)
+    assert [k.get("spatial_blocks") for k in built if k.get("spatial_adapters")] == ["down,mid", "down,mid"]
+    code, _, err = run(
+        capsys, monkeypatch, "demo", "--quick", "--generate-spatial-blocks", "left", "-o", tmp_path / "x"
+    )
+    assert code == 2 and err.count("error:") == 1 and "--generate-spatial-blocks 'left'" in err and len(seen) == 1

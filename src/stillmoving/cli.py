@@ -456,6 +456,10 @@ def demo(
     spatial_blocks: Annotated[
         str, typer.Option(help="customize's --spatial-blocks for every trained variant (down,mid,up: the paper's).")
     ] = "down,mid,up",
+    generate_spatial_blocks: Annotated[
+        str | None,
+        typer.Option(help="generate's --spatial-blocks for every trained variant's videos (default: every adapter)."),
+    ] = None,
     spatial_steps: Annotated[
         int | None,
         typer.Option(
@@ -501,6 +505,8 @@ def demo(
     at_least("--spatial-min-timestep", spatial_min_timestep, 0)
     at_least("--spatial-rank", spatial_rank, 1)
     parse_blocks(spatial_blocks)
+    if generate_spatial_blocks is not None:
+        parse_blocks(generate_spatial_blocks, "--generate-spatial-blocks")
     if spatial_steps is not None:
         at_least("--spatial-steps", spatial_steps, 1)
     if spatial_lr is not None:
@@ -526,6 +532,7 @@ def demo(
         spatial_min_timestep=spatial_min_timestep,
         spatial_rank=spatial_rank,
         spatial_blocks=spatial_blocks,
+        generate_spatial_blocks=generate_spatial_blocks,
         snr_gamma=snr_gamma,
         reencode_images=reencode_images,
         guidance_scale=guidance_scale,

@@ -50,13 +50,14 @@ BLOCKS = {"down": "down_blocks", "mid": "mid_block", "up": "up_blocks"}  # `--sp
 ALL_BLOCKS = ",".join(BLOCKS)
 
 
-def parse_blocks(text: str) -> tuple[str, ...]:
-    """`--spatial-blocks` ("down,mid,up", any non-empty subset, comma-separated) as a tuple, or refused in one line."""
+def parse_blocks(text: str, flag: str = "--spatial-blocks") -> tuple[str, ...]:
+    """`--spatial-blocks` ("down,mid,up", any non-empty subset, comma-separated) as a tuple, or refused in one line
+    naming `flag`."""
     names = tuple(part.strip() for part in text.split(","))
     unknown = [n for n in names if n not in BLOCKS]
     if unknown or not text.strip() or len(set(names)) != len(names):
         raise StillMovingError(
-            f"--spatial-blocks {text!r}: give one or more of {', '.join(BLOCKS)}, comma-separated, each once "
+            f"{flag} {text!r}: give one or more of {', '.join(BLOCKS)}, comma-separated, each once "
             f"(e.g. {ALL_BLOCKS}, the paper's, or down,mid)"
         )
     return names

@@ -67,15 +67,19 @@ def _score(variant: Variant, refs, target: str, kind: VariantKind, description: 
     return variant
 
 
-def conditional_variants(model: str, m1: dict, adapters: str, controlnet, refs, gen, target: str) -> list[Variant]:
+def conditional_variants(
+    model: str, m1: dict, adapters: str, controlnet, refs, gen, target: str, blocks: str | None = None
+) -> list[Variant]:
     """The section's variants: the references, Still-Moving without and with the ControlNet, naive injection with
-    it; `controlnet` is a loaded ControlNetModel for `model`'s T2I."""
+    it; `controlnet` is a loaded ControlNetModel for `model`'s T2I; `blocks`: generate's --spatial-blocks."""
     reference = Variant.of(REFERENCE, "the conditioning videos: the prompt's shape along a diagonal or a curved path")
     for prompt, seed, silhouettes in refs:
         reference.add(silhouettes, prompt, seed)
     reference.metrics = [track_following(s, s) for _, _, s in refs]
     naive = assemble_pipeline(model, customized=m1["customized"], loras=m1["loras"])
-    ours = assemble_pipeline(model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters)
+    ours = assemble_pipeline(
+        model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters, spatial_blocks=blocks
+    )
     return [
         reference,
         _score(_generate(ours, refs, gen, False), refs, target, PROMPT_ALONE, "no ControlNet: the prompt's own track"),

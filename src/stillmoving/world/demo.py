@@ -74,6 +74,7 @@ class DemoConfig:
     spatial_lr: float = 1e-3  # spatial-adapter learning rate (`full()`: customize's 1e-4)
     spatial_rank: int = 8  # spatial-adapter rank
     spatial_blocks: str = ALL_BLOCKS  # `customize --spatial-blocks` of every trained variant (all: the paper's)
+    generate_spatial_blocks: str | None = None  # `generate --spatial-blocks` of every trained variant's videos
     snr_gamma: float = 0.0  # `customize --snr-gamma` of every trained variant (0: plain MSE, the paper's)
     reencode_images: float = 0.0  # `customize --reencode-images` of every trained variant (0: the sampler's latents)
     frame_agreement: float = 0.0  # `customize --frame-agreement` of every trained variant (0: the paper's objective)
@@ -177,6 +178,11 @@ def demo_notes(cfg: DemoConfig) -> str:
         " (the paper: about 500)"
         + (f", adapters at timesteps >= {cfg.spatial_min_timestep} only" if cfg.spatial_min_timestep else "")
         + (f", adapters in the UNet's {cfg.spatial_blocks} blocks only" if cfg.spatial_blocks != ALL_BLOCKS else "")
+        + (
+            f", videos made with the adapters of the UNet's {cfg.generate_spatial_blocks} blocks only"
+            if cfg.generate_spatial_blocks
+            else ""
+        )
         + (f", min-SNR-{cfg.snr_gamma:g} loss weighting" if cfg.snr_gamma else "")
         + (f", {cfg.reencode_images:.0%} of M1's images decoded and encoded again" if cfg.reencode_images else "")
         + (f", adapters trained with seed {cfg.spatial_seed}" if cfg.spatial_seed is not None else "")

@@ -243,7 +243,13 @@ def trained_variant(
     m1 = on_video_model(m1, cfg.model, base)
     prompts, train_prompts = section_prompts(cfg, target)
     adapters = spatial_run(cfg, m1, train_prompts, work / kind.id, **changes)
-    pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters)
+    pipe = assemble_pipeline(
+        cfg.model,
+        customized=m1["customized"],
+        loras=m1["loras"],
+        spatial_adapters=adapters,
+        spatial_blocks=cfg.generate_spatial_blocks,
+    )
     return score(generate(pipe, prompts, gen, cfg.seeds), target, kind, description)
 
 
@@ -268,7 +274,9 @@ def drift_variants(
     prompts, train_prompts = section_prompts(cfg, target)
     naive = generate(assemble_pipeline(cfg.model, loras=loras), prompts, gen, cfg.seeds)
     adapters = spatial_run(cfg, {"customized": None, "loras": loras}, train_prompts, work / f"drift_{weight:g}")
-    ours = generate(assemble_pipeline(cfg.model, loras=loras, spatial_adapters=adapters), prompts, gen, cfg.seeds)
+    blocks = cfg.generate_spatial_blocks
+    ours = assemble_pipeline(cfg.model, loras=loras, spatial_adapters=adapters, spatial_blocks=blocks)
+    ours = generate(ours, prompts, gen, cfg.seeds)
     return score(naive, target, NAIVE, ""), score(ours, target, OURS, "")
 
 
@@ -321,4 +329,6 @@ def conditional_section(
     spec = ControlNetSpec(cfg.controlnet or str(shipped_controlnet()))
     controlnet = load_controlnet(spec, t2i_config(pipe.unet), pipe.vae_scale_factor)
     refs = references(TARGETS[target], cfg.conditional_prompts, cfg.seed + 2, cfg.num_frames, cfg.resolution)
-    return conditional_variants(cfg.model, m1, str(adapters), controlnet, refs, gen, target)
+    return conditional_variants(
+        cfg.model, m1, str(adapters), controlnet, refs, gen, target, cfg.generate_spatial_blocks
+    )
