@@ -219,8 +219,9 @@ def generate(
         str | None,
         typer.Option(
             help="The spatial adapters act in these parts of the UNet only: down, mid, up, comma-separated (default: "
-            "every adapter of the file). On the embedded world down,mid kept a style's repair and dropped a "
-            "subject's cost (docs/method.md, 'Where in the UNet the adapters repair and where they cost')."
+            "every adapter of the file). On the embedded world down,mid left a mildly drifted subject no worse than "
+            "naive injection and kept a heavily drifted style's repair (docs/method.md, 'Where in the UNet the "
+            "adapters repair and where they cost')."
         ),
     ] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,

@@ -264,7 +264,9 @@ class CustomizeConfig(TrainConfig):
         "Which parts of the UNet get spatial adapters: down, mid, up (its down_blocks, mid_block, up_blocks), "
         "comma-separated; the paper's: all three. Recorded in the adapter file. On the embedded world the adapters of "
         "the up blocks at full resolution made a mildly drifted subject's cost, and those of the down and mid blocks "
-        "most of a style's repair (docs/method.md, 'Where in the UNet the adapters repair and where they cost').",
+        "most of a style's repair; trained on down,mid alone they slowed that subject (generate --spatial-blocks "
+        "applies part of adapters trained on all; docs/method.md, 'Where in the UNet the adapters repair and where "
+        "they cost').",
     )
     num_validation_videos: int = opt(
         8,
