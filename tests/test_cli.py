@@ -14,6 +14,7 @@ from safetensors import safe_open
 from stillmoving import cli
 
 SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2", "--sample-steps", "2"]
+GENERATE_SMALL = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2"]  # generate's size
 
 
 def run(capsys, monkeypatch, *args) -> tuple[int, str, str]:
@@ -128,27 +129,8 @@ def test_customize_spatial_blocks_trains_and_saves_those_blocks_adapters_and_gen
     record = json.loads((out / "customize_run.json").read_text())
     assert record["config"]["spatial_blocks"] == "down,mid"
     video = workdir / "down_mid.gif"
-    code, _, err = run(
-        capsys,
-        monkeypatch,
-        "generate",
-        "--customization",
-        out,
-        "--prompt",
-        "a sks dog",
-        "-o",
-        video,
-        "--num-frames",
-        "4",
-        "--height",
-        "32",
-        "--width",
-        "32",
-        "--steps",
-        "2",
-        "--device",
-        "cpu",
-    )
+    args = ["--customization", out, "--prompt", "a sks dog", "-o", video, *GENERATE_SMALL, "--device", "cpu"]
+    code, _, err = run(capsys, monkeypatch, "generate", *args)
     assert code == 0 and video.is_file(), err
 
 
@@ -165,14 +147,7 @@ def test_generate_from_a_customization_folder(custom_run, workdir, capsys, monke
         "a sks dog",
         "-o",
         workdir / output,
-        "--num-frames",
-        "4",
-        "--height",
-        "32",
-        "--width",
-        "32",
-        "--steps",
-        "2",
+        *GENERATE_SMALL,
         "--motion-scale",
         "-1",
     )
@@ -182,7 +157,7 @@ def test_generate_from_a_customization_folder(custom_run, workdir, capsys, monke
 
 
 def test_generate_spatial_scale_zero_is_naive_injection(custom_run, tiny_dir, customized, workdir, capsys, monkeypatch):
-    size = ["--prompt", "a sks dog", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2"]
+    size = ["--prompt", "a sks dog", *GENERATE_SMALL]
     frames = {}
     for name, source in (
         ("scale 0", ["--customization", custom_run, "--spatial-scale", "0"]),

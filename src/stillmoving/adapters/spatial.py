@@ -63,6 +63,12 @@ def parse_blocks(text: str, flag: str = "--spatial-blocks") -> tuple[str, ...]:
     return names
 
 
+def in_blocks(layers, blocks: str) -> list[bool]:
+    """For each layer name ("down_blocks.0.resnets.0", ...), whether it lies in `blocks` (`parse_blocks`)."""
+    kept = {BLOCKS[name] for name in parse_blocks(blocks)}
+    return [name.split(".")[0] in kept for name in layers]
+
+
 def spatial_placements(unet: torch.nn.Module) -> dict[str, int]:
     """Every ResNet block and spatial transformer of the down/mid/up blocks, mapped to its output channels."""
     placements = {}
@@ -219,12 +225,12 @@ class SpatialAdapters(torch.nn.Module):
         """Fresh (identity) adapters for every spatial layer of `unet` in `blocks` (`parse_blocks`: "down,mid,up", the
         paper's, or a subset); their random A_down from `generator`, drawn for every layer in the UNet's order, so a
         layer's A_down is the same whichever blocks are kept."""
-        kept = {BLOCKS[name] for name in parse_blocks(blocks)}
         placements = spatial_placements(unet)
+        inside = in_blocks(placements, blocks)  # unknown blocks refused first
         if not placements:
             raise StillMovingError("the UNet has no ResNet blocks or spatial transformers to adapt")
         every = cls(placements, rank, generator)
-        names = [name for name in placements if name.split(".")[0] in kept]
+        names = [name for name, keep in zip(placements, inside) if keep]
         if not names:
             raise StillMovingError(
                 f"--spatial-blocks {blocks}: the UNet has no ResNet block or spatial transformer there"
@@ -251,8 +257,7 @@ class SpatialAdapters(torch.nn.Module):
         """Only the adapters in `blocks` (`parse_blocks`) act, in place: every other one's A_up is zero (the
         identity). `generate --spatial-blocks` applies part of adapters trained on more blocks (docs/method.md,
         "Where in the UNet the adapters repair and where they cost")."""
-        kept = {BLOCKS[name] for name in parse_blocks(blocks)}
-        inside = [name.split(".")[0] in kept for name in self.placements]
+        inside = in_blocks(self.placements, blocks)
         if not any(inside):
             raise StillMovingError(f"--spatial-blocks {blocks}: these spatial adapters have none there")
         for layer, keep in zip(self.layers, inside):
