@@ -8,12 +8,15 @@ import torch
 from conftest import tiny_customize
 from safetensors.torch import load_file
 
+from stillmoving.training import naive_check
 from stillmoving.training.naive_check import (
+    ENCODER_SIDE,
     LOOK_DROP,
     MIN_DROP,
     MIN_TINT_RISE,
     TINT_RATIO,
     WORSE_RATIO,
+    check_encoder_side,
     look_kept,
     verdict,
 )
@@ -87,7 +90,9 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
     result = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.94, 0.92])})
     assert WORSE_RATIO == 1.5 and result["worse_than_naive"]
     assert "WORSE than naive injection (their colours flicker more)" in result["message"]
-    assert all(f in result["message"] for f in ("--steps", "--lr", "--spatial-rank", "--spatial-scale"))  # remedies
+    assert all(
+        f in result["message"] for f in ("--steps", "--lr", "--spatial-rank", "--spatial-blocks", "--spatial-scale")
+    )
     assert result["difference"]["colour_consistency"] == pytest.approx(-0.03)
     slightly = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.96, 0.94])})
     assert not slightly["worse_than_naive"]  # 1.25 times naive's inconsistency
@@ -179,3 +184,52 @@ def test_no_validation_videos_when_disabled(tiny_dir, tmp_path, stage2_inputs):
     train_spatial_adapters(cfg)
     assert not (tmp_path / "validation").exists() and not (tmp_path / "validation.json").exists()
     assert json.loads((tmp_path / "customize_run.json").read_text())["validation"] is None
+
+
+@pytest.mark.parametrize("flicker", [False, True])
+def test_the_encoder_side_check_judges_the_down_and_mid_blocks_videos_against_naive_injections(
+    tmp_path, monkeypatch, flicker
+):
+    naive = [square_video([(4, 4 + i) for i in range(6)]) for _ in range(2)]
+    jumping = [square_video([(4, 4 + i) for i in range(6)], background=(10, 10, 60)) for _ in range(2)]
+    for video in jumping:
+        video[1::2] = np.where(video[1::2] == 10, 90, video[1::2])  # every other frame's background jumps
+    ours = jumping if flicker else [v.copy() for v in naive]
+    monkeypatch.setattr(naive_check, "encoder_side_videos", lambda *args: ours)
+    videos = {"naive injection": naive, "Still-Moving": naive}
+    result = check_encoder_side(None, None, ["a", "b"], None, tmp_path, videos, None)
+    assert ENCODER_SIDE == "down,mid" and result["spatial_blocks"] == "down,mid"
+    assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == [
+        "still_moving_down_mid_000.gif",
+        "still_moving_down_mid_001.gif",
+    ]
+    assert result["figures"] == [video_figures(v) for v in ours] and result["worse_than_naive"] == flicker
+    assert result["t2i_agreement"] is None
+    if flicker:
+        assert result["message"].startswith("on the UNet's down and mid blocks only (generate --spatial-blocks ")
+        assert "the adapters are worse too (colour consistency" in result["message"]
+    else:
+        assert result["difference"]["colour_consistency"] == 0 and result["difference"]["tint_change"] == 0
+        assert "they are not worse than naive injection (colour consistency 1.000" in result["message"]
+        assert result["message"].endswith("generate --spatial-blocks down,mid (validation/still_moving_down_mid_*.gif)")
+
+
+@pytest.mark.parametrize("blocks", ["down,mid,up", "down,mid"])
+def test_adapters_found_worse_are_tried_on_the_down_and_mid_blocks_when_they_reach_the_up_blocks(
+    tiny_dir, tmp_path, stage2_inputs, monkeypatch, blocks
+):
+    monkeypatch.setattr(naive_check, "LOOK_DROP", -1.0)  # every look "lost": the full set is judged worse
+    cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2, spatial_blocks=blocks)
+    saved = load_file(str(train_spatial_adapters(cfg)))
+    report = json.loads((tmp_path / "validation.json").read_text())
+    assert report["worse_than_naive"]
+    tried = sorted(p.name for p in (tmp_path / "validation").glob("still_moving_down_mid_*.gif"))
+    if blocks == "down,mid":  # nothing on the up blocks to leave out
+        assert "encoder_side" not in report and tried == []
+        return
+    side = report["encoder_side"]
+    assert tried == ["still_moving_down_mid_000.gif", "still_moving_down_mid_001.gif"]
+    assert side["spatial_blocks"] == "down,mid" and len(side["figures"]) == 2 and side["worse_than_naive"]
+    assert side["t2i_agreement"] is not None and side["message"] in report["message"]
+    assert "the adapters are worse too" in report["message"]
+    assert any(k.startswith("up_blocks.") and torch.count_nonzero(v) for k, v in saved.items() if k.endswith(".up"))

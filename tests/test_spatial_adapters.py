@@ -12,6 +12,7 @@ from stillmoving.adapters.spatial import (
     ALL_BLOCKS,
     SpatialAdapters,
     channel_adapter,
+    in_blocks,
     parse_blocks,
     spatial_placements,
 )
@@ -79,6 +80,20 @@ def test_kept_on_some_blocks_at_inference_is_exactly_the_adapters_of_those_block
     assert all(torch.count_nonzero(layer.up) == 0 for name, layer in zip(kept.placements, kept.layers) if "up_" in name)
     with pytest.raises(StillMovingError, match="--spatial-blocks up: these spatial adapters have none there"):
         alone.keep_blocks_("up")
+
+
+def test_only_blocks_acts_as_keep_blocks_inside_and_leaves_every_a_up_bit_for_bit_after(tiny_pipe):
+    every = perturbed(tiny_pipe.unet)
+    before = [layer.up.clone() for layer in every.layers]
+    kept = in_blocks(every.placements, "down,mid")
+    with every.only_blocks("down,mid") as inside:
+        assert inside is every and 0 < sum(kept) < len(kept)
+        expected = [up if keep else torch.zeros_like(up) for up, keep in zip(before, kept)]
+        assert all(torch.equal(layer.up, up) for layer, up in zip(every.layers, expected))
+    assert all(torch.equal(layer.up, up) for layer, up in zip(every.layers, before))
+    with pytest.raises(RuntimeError, match="stop"), every.only_blocks("up"):
+        raise RuntimeError("stop")  # restored on the way out of an error too
+    assert all(torch.equal(layer.up, up) for layer, up in zip(every.layers, before))
 
 
 @pytest.mark.parametrize("blocks", ["", "down,,up", "down,down", "left", "Down"])

@@ -265,6 +265,18 @@ class SpatialAdapters(torch.nn.Module):
                 layer.up.zero_()
         return self
 
+    @contextlib.contextmanager
+    def only_blocks(self, blocks: str):
+        """A context in which only the adapters in `blocks` act (`keep_blocks_`); every A_up is as it was after."""
+        ups = [layer.up.detach().clone() for layer in self.layers]
+        self.keep_blocks_(blocks)
+        try:
+            yield self
+        finally:
+            with torch.no_grad():
+                for layer, up in zip(self.layers, ups):
+                    layer.up.copy_(up)
+
     def attach(self, unet: torch.nn.Module) -> SpatialAdapters:
         """Hook every adapter onto the output of its layer in `unet` (same architecture required)."""
         found = spatial_placements(unet)
