@@ -1,6 +1,7 @@
 """The CLI end to end on the tiny model: 2-step runs of each stage, generate, info, and errors."""
 
 import json
+import shutil
 import sys
 
 import numpy as np
@@ -169,6 +170,44 @@ def test_generate_spatial_scale_zero_is_naive_injection(custom_run, tiny_dir, cu
         frames[name] = [np.asarray(Image.open(f)) for f in sorted((workdir / name).rglob("*.png"))]
     assert len(frames["naive"]) == 4 and all(np.array_equal(a, b) for a, b in zip(frames["scale 0"], frames["naive"]))
     assert not all(np.array_equal(a, b) for a, b in zip(frames["scale 1"], frames["naive"]))
+
+
+def test_generate_applies_the_blocks_a_customization_records_unless_told_otherwise(
+    custom_run, workdir, capsys, monkeypatch
+):
+    from stillmoving.describe import describe_file
+    from stillmoving.loading import assemble_pipeline
+    from stillmoving.run_folder import model_files, read_customization, record_spatial_blocks
+
+    recorded = workdir / "custom_recorded"
+    shutil.copytree(custom_run, recorded)
+    record_spatial_blocks(recorded, "down,mid", "a test's reason")
+    pipe = assemble_pipeline(**model_files(read_customization(recorded)))  # what generate --customization builds
+    ups = {n: layer.up for n, layer in zip(pipe.spatial_adapters.placements, pipe.spatial_adapters.layers)}
+    assert all(not up.any() for n, up in ups.items() if n.startswith("up_blocks."))
+    assert any(up.any() for n, up in ups.items() if not n.startswith("up_blocks."))
+    trained = read_customization(custom_run)
+    assert model_files(trained)["spatial_blocks"] is None and "spatial_blocks" not in trained
+    frames, size = {}, ["--prompt", "a sks dog", *GENERATE_SMALL, "--device", "cpu"]
+    for name, source in (
+        ("recorded", ["--customization", recorded]),
+        ("told down,mid", ["--customization", custom_run, "--spatial-blocks", "down,mid"]),
+        ("told every block", ["--customization", recorded, "--spatial-blocks", "down,mid,up"]),
+        ("every block", ["--customization", custom_run]),
+    ):
+        code, _, err = run(capsys, monkeypatch, "generate", *source, *size, "-o", workdir / name)
+        assert code == 0, err
+        said = f"spatial adapters: the UNet's down,mid blocks only (recorded by {recorded}: a test's reason; "
+        assert (said in " ".join(err.split())) == (name == "recorded")  # the console wraps long lines
+        frames[name] = [np.asarray(Image.open(f)) for f in sorted((workdir / name).rglob("*.png"))]
+    described = describe_file(recorded)["generate applies"]
+    assert described == "the adapters of the UNet's down,mid blocks only (a test's reason)"
+    assert "generate applies" not in describe_file(custom_run)
+    code, out, _ = run(capsys, monkeypatch, "info", recorded)
+    assert code == 0 and "generate applies" in out
+    for a, b in (("recorded", "told down,mid"), ("told every block", "every block")):
+        assert len(frames[a]) == 4 and all(np.array_equal(x, y) for x, y in zip(frames[a], frames[b]))
+    assert not all(np.array_equal(x, y) for x, y in zip(frames["recorded"], frames["every block"]))
 
 
 def test_info_describes_both_adapter_kinds(custom_run, motion_run, capsys, monkeypatch):

@@ -273,3 +273,19 @@ def test_compare_refuses_an_exported_folder_before_any_model_loads(inputs, tmp_p
         ],
     )
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("blocks", [None, "down,mid"])
+def test_compares_still_moving_on_the_blocks_its_customization_records(monkeypatch, blocks):
+    """`compare`'s Still-Moving is what `generate --customization` makes: the recorded blocks' adapters only."""
+    from stillmoving import loading
+    from stillmoving.evaluation.compare import CompareConfig, variant_builders
+
+    built = []
+    monkeypatch.setattr(loading, "assemble_pipeline", lambda *args, **kwargs: built.append(kwargs))
+    sources = {"model": "v", "customized": "m1", "spatial_adapters": "a.safetensors"}
+    sources |= {"spatial_blocks": blocks} if blocks else {}
+    description, build = variant_builders(CompareConfig("c", "out"), sources, "cpu", None)[OURS]
+    build()
+    assert built[0]["spatial_adapters"] == "a.safetensors" and built[0]["spatial_blocks"] == blocks
+    assert ("(on the UNet's down,mid blocks only, as it records)" in description) == bool(blocks)

@@ -123,3 +123,23 @@ def test_export_with_a_controlnet_reproduces_with_diffusers_alone(custom_run, tm
     control = dict(conditioning_frames=frames_as_images(silhouettes(num_frames=8)))
     video = plain("a sks dog running", generator=torch.Generator().manual_seed(0), **long, **control).frames[0]
     assert video.shape[0] == 8 and np.isfinite(video).all()
+
+
+def test_an_exported_record_keeps_the_blocks_the_customization_records():
+    from stillmoving.run_folder import exported_customization, model_files
+
+    sources = {"model": "/v", "spatial_blocks": "down,mid", "spatial_blocks_why": "its check"}
+    exported = exported_customization(sources, motion_adapter=False)
+    assert (exported["spatial_blocks"], exported["spatial_blocks_why"]) == ("down,mid", "its check")
+    assert model_files(exported)["spatial_blocks"] == "down,mid"  # generate --customization on the export
+    assert "spatial_blocks" not in exported_customization({"model": "/v"}, motion_adapter=False)
+
+
+def test_recorded_blocks_go_with_the_recorded_adapters_only():
+    from stillmoving.run_folder import merge_customization
+
+    sources = {"model": "/v", "spatial_adapters": "/run/a.safetensors", "spatial_blocks": "down,mid"}
+    assert merge_customization({}, sources)["spatial_blocks"] == "down,mid"
+    assert merge_customization({"spatial_blocks": "up"}, sources)["spatial_blocks"] == "up"
+    other = merge_customization({"spatial_adapters": "/mine.safetensors"}, sources)
+    assert other["spatial_adapters"] == "/mine.safetensors" and other["spatial_blocks"] is None

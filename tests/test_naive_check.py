@@ -211,7 +211,10 @@ def test_the_encoder_side_check_judges_the_down_and_mid_blocks_videos_against_na
     else:
         assert result["difference"]["colour_consistency"] == 0 and result["difference"]["tint_change"] == 0
         assert "they are not worse than naive injection (colour consistency 1.000" in result["message"]
-        assert result["message"].endswith("generate --spatial-blocks down,mid (validation/still_moving_down_mid_*.gif)")
+        assert result["message"].endswith(
+            "validation/still_moving_down_mid_*.gif): generate --customization applies those only from now on "
+            "(recorded in customization.json; generate --spatial-blocks down,mid,up for every block)"
+        )
 
 
 @pytest.mark.parametrize("blocks", ["down,mid,up", "down,mid"])
@@ -233,3 +236,25 @@ def test_adapters_found_worse_are_tried_on_the_down_and_mid_blocks_when_they_rea
     assert side["t2i_agreement"] is not None and side["message"] in report["message"]
     assert "the adapters are worse too" in report["message"]
     assert any(k.startswith("up_blocks.") and torch.count_nonzero(v) for k, v in saved.items() if k.endswith(".up"))
+    assert "spatial_blocks" not in json.loads((tmp_path / "customization.json").read_text())  # nothing better found
+
+
+def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_generate(
+    tiny_dir, tmp_path, stage2_inputs, monkeypatch
+):
+    judged = []
+
+    def full_set_worse(figures, kept=None):  # the real verdict, made "worse" for the first (every block) only
+        result = verdict(figures, kept)
+        judged.append(result)
+        return {**result, "worse_than_naive": len(judged) == 1}
+
+    monkeypatch.setattr(naive_check, "verdict", full_set_worse)
+    cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2)
+    train_spatial_adapters(cfg)
+    report = json.loads((tmp_path / "validation.json").read_text())
+    assert len(judged) == 2 and report["worse_than_naive"] and not report["encoder_side"]["worse_than_naive"]
+    record = json.loads((tmp_path / "customization.json").read_text())
+    assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.RECORDED_WHY
+    assert record["spatial_adapters"] == "spatial_adapters.safetensors"  # the rest of the record kept
+    assert "generate --customization applies those only from now on" in report["message"]

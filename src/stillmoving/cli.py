@@ -219,9 +219,11 @@ def generate(
         str | None,
         typer.Option(
             help="The spatial adapters act in these parts of the UNet only: down, mid, up, comma-separated (default: "
-            "every adapter of the file). On the embedded world down,mid left a mildly drifted subject no worse than "
-            "naive injection and kept a heavily drifted style's repair (docs/method.md, 'Where in the UNet the "
-            "adapters repair and where they cost')."
+            "the customization's recorded ones, which customize's check records when every block's adapters are "
+            "worse than naive injection and the down and mid blocks' are not; else every adapter of the file). On "
+            "the embedded world down,mid left a mildly drifted subject no worse than naive injection, kept a heavily "
+            "drifted style's repair and removed a heavily drifted subject's flicker (docs/method.md, 'Where in the "
+            "UNet the adapters repair and where they cost')."
         ),
     ] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
@@ -322,10 +324,17 @@ def generate(
         motion_adapter=motion_adapter,
         config_dir=config_dir,
         domain_adapter=domain_adapter,
+        spatial_blocks=spatial_blocks,
     )
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
-    check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"], spatial_blocks)
+    check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"], files["spatial_blocks"])
+    if spatial_blocks is None and files["spatial_blocks"]:
+        console.print(
+            f"spatial adapters: the UNet's {files['spatial_blocks']} blocks only (recorded by {customization}: "
+            f"{sources.get('spatial_blocks_why', 'customize')}; --spatial-blocks down,mid,up for every one)",
+            highlight=False,
+        )
     trained = f"customization {customization}" if customization else None  # its adapters' setting, or say so
     sampler = resolved_sampler(  # given, else recorded, else defaults
         sources.get("sampler"), scheduler, lcm_lora, steps, guidance_scale,
@@ -353,7 +362,6 @@ def generate(
         dtype=weights,
         spatial_scale=spatial_scale,
         spatial_min_timestep=spatial_min_timestep,
-        spatial_blocks=spatial_blocks,
     )
     check_num_frames(pipe, num_frames, context_length)
     pipe = conditional_pipeline(pipe, conditioning)

@@ -13,7 +13,7 @@ from stillmoving.adapters.motion import PATTERNS, WEIGHT_NAME
 from stillmoving.adapters.spatial import FORMAT
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import read_adapter_file
-from stillmoving.run_folder import SPATIAL_ADAPTERS
+from stillmoving.run_folder import CUSTOMIZATION, SPATIAL_ADAPTERS, SPATIAL_BLOCKS
 
 LORA_KEY = re.compile(r"unet\.(.+)\.lora_([AB])\.weight")
 
@@ -130,6 +130,15 @@ def describe_pipeline_folder(path: Path) -> dict:
     return summary
 
 
+def recorded_blocks(record: Path | None) -> dict:
+    """What a customization folder's record says `generate` applies, when it names blocks (`naive_check`)."""
+    sources = json.loads(record.read_text()) if record is not None and record.is_file() else {}
+    if not sources.get(SPATIAL_BLOCKS):
+        return {}
+    why = sources.get(f"{SPATIAL_BLOCKS}_why", CUSTOMIZATION)
+    return {"generate applies": f"the adapters of the UNet's {sources[SPATIAL_BLOCKS]} blocks only ({why})"}
+
+
 def describe_file(path: str | Path) -> dict:
     """A summary dict of an adapter file, a motion-module file, a checkpoint, or any other weights file; of a
     diffusers pipeline folder that holds no adapter, `describe_pipeline_folder`."""
@@ -139,6 +148,7 @@ def describe_file(path: str | Path) -> dict:
     adapters = any((path / name).is_file() for name in (SPATIAL_ADAPTERS, WEIGHT_NAME))
     if path.is_dir() and (path / "model_index.json").is_file() and not adapters:
         return describe_pipeline_folder(path)
+    record = path / CUSTOMIZATION if path.is_dir() else None
     path = _resolve(path)
     if path.suffix.lower() in SAFETENSORS or not path.is_file():
         metadata, tensors = read_adapter_file(path)
@@ -160,6 +170,7 @@ def describe_file(path: str | Path) -> dict:
             "layers": len(placements),
             "placements": [f"{name} ({channels} ch)" for name, channels in placements],
             **extra,
+            **recorded_blocks(record),
         }
     lora = {m.group(1): t for k, t in tensors.items() if (m := LORA_KEY.fullmatch(k)) and m.group(2) == "A"}
     motion = [pattern for pattern in PATTERNS if lora and all(re.fullmatch(pattern, name) for name in lora)]

@@ -24,6 +24,7 @@ MOTION_ADAPTER_RUN = "motion_adapter_run.json"
 DREAMBOOTH_RUN = "dreambooth_run.json"
 STYLE_LORA_RUN = "style_lora_run.json"
 PATH_KEYS = ("model", "motion_modules", "config_dir", "customized", "motion_adapter")  # the record's paths
+SPATIAL_BLOCKS = "spatial_blocks"  # the record's parts of the UNet whose adapters generate applies (absent: all)
 
 
 def absolute(path: str | None) -> str | None:
@@ -61,6 +62,13 @@ def write_customization(folder: Path, record: dict) -> Path:
     return write_text(folder / CUSTOMIZATION, json.dumps(record, indent=2) + "\n")
 
 
+def record_spatial_blocks(folder: Path, blocks: str, why: str) -> Path:
+    """Add to `folder`'s `customization.json` the parts of the UNet (`--spatial-blocks`) whose adapters `generate
+    --customization` applies when not told otherwise, and why (customize's end-of-run check, `naive_check`)."""
+    record = json.loads((Path(folder) / CUSTOMIZATION).read_text())
+    return write_customization(Path(folder), {**record, SPATIAL_BLOCKS: blocks, f"{SPATIAL_BLOCKS}_why": why})
+
+
 def exported_customization(sources: dict, motion_adapter: bool) -> dict:
     """The record of an exported folder: V is the folder itself, M1 is injected into it, the adapters lie in it; a
     sampling setting stays (its scheduler is the folder's, its LCM LoRA is fused into the folder's UNet)."""
@@ -78,6 +86,7 @@ def exported_customization(sources: dict, motion_adapter: bool) -> dict:
         "spatial_adapters": SPATIAL_ADAPTERS,
         "motion_adapter": MOTION_ADAPTER if motion_adapter else None,
         **({"sampler": sampler} if sampler else {}),
+        **{k: sources[k] for k in (SPATIAL_BLOCKS, f"{SPATIAL_BLOCKS}_why") if sources.get(k)},  # the same adapters
         "exported_from": sources,
     }
 
@@ -108,10 +117,14 @@ def model_files(sources: dict) -> dict:
         config_dir=sources.get("config_dir"),
         domain_adapter=sources.get("domain_adapter"),
         sampler=sources.get("sampler"),
+        spatial_blocks=sources.get(SPATIAL_BLOCKS),
     )
 
 
 def merge_customization(given: dict, sources: dict) -> dict:
-    """`generate --customization` with flags: each of the user's files, else the record's."""
+    """`generate --customization` with flags: each of the user's files, else the record's; the record's
+    `spatial_blocks` only with the record's own adapters."""
     recorded = model_files(sources)
+    if given.get("spatial_adapters"):
+        recorded["spatial_blocks"] = None
     return {key: given.get(key) or recorded[key] for key in recorded}

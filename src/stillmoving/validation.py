@@ -149,9 +149,12 @@ def check_model_files(
     motion_adapter: str | None = None,
     domain_adapter=None,
     sampler=None,
+    spatial_blocks: str | None = None,
 ) -> None:
     """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one), a domain
-    adapter is a spatial LoRA, and a sampling setting's scheduler and LCM LoRA are sound (`few_step`)."""
+    adapter is a spatial LoRA, a sampling setting's scheduler and LCM LoRA are sound (`few_step`), and
+    `spatial_blocks` (a customization's recorded ones, or --spatial-blocks) name parts of the UNet and come with
+    spatial adapters (`check_spatial_scale`)."""
     from stillmoving.formats.domain_adapter import check_domain_adapter
     from stillmoving.formats.lora_files import lora_file
 
@@ -174,6 +177,7 @@ def check_model_files(
         from stillmoving.few_step import check_sampler, parse_sampler
 
         check_sampler(parse_sampler(sampler))
+    check_spatial_scale(1.0, None, spatial_adapters, spatial_blocks)
 
 
 def check_spatial_scale(

@@ -31,10 +31,15 @@ p.add_argument("--model", default=str(shipped_model()))
 p.add_argument("--motion-adapter", default=str(shipped_motion_adapter()))
 p.add_argument("--free-init", type=int, default=0, help="FreeInit iterations (diffusers' enable_free_init); 0: off")
 p.add_argument("--shared-noise", type=float, default=0.0, help="share of the initial noise common to all frames")
+p.add_argument("--spatial-blocks", default=None, help="generate --spatial-blocks: the adapters of these blocks only")
 a = p.parse_args()
 t = time.time()
 pipe = assemble_pipeline(
-    a.model, customized=None if a.m1 == "none" else a.m1, spatial_adapters=a.adapters, motion_adapter=a.motion_adapter
+    a.model,
+    customized=None if a.m1 == "none" else a.m1,
+    spatial_adapters=a.adapters,
+    motion_adapter=a.motion_adapter,
+    spatial_blocks=a.spatial_blocks,
 )
 if a.free_init:
     pipe.enable_free_init(num_iters=a.free_init)

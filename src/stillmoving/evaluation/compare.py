@@ -219,6 +219,7 @@ def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
 def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torch.dtype) -> dict:
     """kind -> (description, pipeline factory); the table's and the grid's order."""
     w = cfg.interpolation_weight
+    blocks = sources.get("spatial_blocks")  # recorded by customize's check: generate applies only these adapters
     return {
         BASE: ("the video model, uncustomized", lambda: _pipe(sources, device, dtype)),
         T2I: ("the customized T2I alone: one image per prompt and seed", lambda: t2i_pipe(sources, device, dtype)),
@@ -231,8 +232,16 @@ def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torc
             lambda: interpolated_pipe(sources, w, device, dtype),
         ),
         OURS: (
-            "naive injection + the spatial adapters of the customization folder",
-            lambda: _pipe(sources, device, dtype, spatial_adapters=sources["spatial_adapters"], **_customized(sources)),
+            "naive injection + the spatial adapters of the customization folder"
+            + (f" (on the UNet's {blocks} blocks only, as it records)" if blocks else ""),
+            lambda: _pipe(
+                sources,
+                device,
+                dtype,
+                spatial_adapters=sources["spatial_adapters"],
+                spatial_blocks=blocks,
+                **_customized(sources),
+            ),
         ),
     }
 

@@ -11,9 +11,11 @@ since a background that changes tint by a few grey levels can stay inside one co
 
 When the adapters are worse and also lie on the UNet's up blocks, the check renders the same prompts and seeds
 with the adapters of the down and mid blocks only (`generate --spatial-blocks down,mid`; `ENCODER_SIDE`),
-writes them as `validation/still_moving_down_mid_*.gif`, judges them the same way and says whether they pass:
-on the embedded world the up blocks' adapters made a heavily drifted subject's tint flicker and the down and mid
-blocks' did not (docs/method.md, "Where in the UNet the adapters repair and where they cost").
+writes them as `validation/still_moving_down_mid_*.gif` and judges them the same way; when those pass, it records
+them in `customization.json`, so that `generate --customization` (and `compare`, `export`, the web app) applies
+only them unless told `--spatial-blocks`. On the embedded world the up blocks' adapters made heavily drifted
+subjects flicker and the down and mid blocks' did not (docs/method.md, "The heavily drifted subject's flicker is the
+up blocks'").
 
 Beside them, the customized T2I's own image of each prompt and seed (rendered before M1 is injected, at the
 videos' size, steps and guidance; `validation/customized_t2i_*.png`) shows the look to keep, and each video's
@@ -36,6 +38,7 @@ import torch
 from stillmoving.adapters.spatial import in_blocks
 from stillmoving.data.video_io import write_image, write_video
 from stillmoving.files import write_text
+from stillmoving.run_folder import CUSTOMIZATION, record_spatial_blocks
 from stillmoving.training.monitor import VALIDATION_DIR, first_validation_seed, logger, render_image, render_video
 from stillmoving.video_metrics import colour_agreement, video_figures
 
@@ -73,6 +76,9 @@ LOOK_DROP = 0.05
 # levels per frame on the two video models, the down and mid blocks' alone by 0.02 and -0.01, while keeping more
 # of its violet than naive injection (docs/method.md, "Where in the UNet the adapters repair and where they cost").
 ENCODER_SIDE = "down,mid"
+RECORDED_WHY = (  # customization.json's reason for them, which generate prints
+    "customize's check found every block's adapters worse than naive injection and these not, validation.json"
+)
 
 
 @torch.no_grad()
@@ -179,8 +185,9 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, 
     message = (
         f"on the UNet's down and mid blocks only (generate {flag}) the adapters are worse too ({figures_text})"
         if judged["worse_than_naive"]
-        else f"on the UNet's down and mid blocks only they are not worse than naive injection ({figures_text}): "
-        f"generate {flag} ({VALIDATION_DIR}/still_moving_{ENCODER_SIDE.replace(',', '_')}_*.gif)"
+        else f"on the UNet's down and mid blocks only they are not worse than naive injection ({figures_text}; "
+        f"{VALIDATION_DIR}/still_moving_{ENCODER_SIDE.replace(',', '_')}_*.gif): generate --customization applies "
+        f"those only from now on (recorded in {CUSTOMIZATION}; generate --spatial-blocks down,mid,up for every block)"
     )
     return {
         "spatial_blocks": ENCODER_SIDE,
@@ -235,8 +242,10 @@ def check_against_naive(
         f"; all at {cfg.sample_steps} steps, guidance {cfg.guidance_scale:g} (--sample-steps, --guidance-scale)"
     )
     if result["worse_than_naive"] and has_decoder_side(spatial):
-        result["encoder_side"] = check_encoder_side(pipe, spatial, prompts, cfg, output, videos, t2i)
-        result["message"] += "; " + result["encoder_side"]["message"]
+        side = result["encoder_side"] = check_encoder_side(pipe, spatial, prompts, cfg, output, videos, t2i)
+        result["message"] += "; " + side["message"]
+        if not side["worse_than_naive"]:
+            record_spatial_blocks(output, ENCODER_SIDE, RECORDED_WHY)
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
     (logger.warning if result["worse_than_naive"] else logger.info)(f"validation: {result['message']}")
     return result
