@@ -74,8 +74,10 @@ LOOK_DROP = 0.05
 # --spatial-blocks down,mid`) and says whether those pass. Session 22, the unseen subject at heavy drift (16 pairs
 # each, studies/unseen): the up blocks' adapters alone bring naive injection's tint flicker up by 0.79 and 0.54 grey
 # levels per frame on the two video models, the down and mid blocks' alone by 0.02 and -0.01, while keeping more
-# of its violet than naive injection (docs/method.md, "Where in the UNet the adapters repair and where they cost").
+# of its violet than naive injection; on the world's heavily drifted star, by its oracle, they are better than naive
+# injection on artifacts on both models (docs/method.md, "The heavily drifted subject's flicker is the up blocks'").
 ENCODER_SIDE = "down,mid"
+ENCODER_SIDE_VIDEOS = f"still_moving_{ENCODER_SIDE.replace(',', '_')}"  # validation/<this>_000.gif, ...
 RECORDED_WHY = (  # customization.json's reason for them, which generate prints
     "customize's check found every block's adapters worse than naive injection and these not, validation.json"
 )
@@ -172,7 +174,7 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, 
     naive = videos["naive injection"]
     ours = encoder_side_videos(pipe, spatial, prompts, cfg)
     for i, video in enumerate(ours):
-        write_video(video, output / VALIDATION_DIR / f"still_moving_{ENCODER_SIDE.replace(',', '_')}_{i:03d}.gif")
+        write_video(video, output / VALIDATION_DIR / f"{ENCODER_SIDE_VIDEOS}_{i:03d}.gif")
     figures = {"naive injection": [video_figures(v) for v in naive], "Still-Moving": [video_figures(v) for v in ours]}
     looks = look_kept({"naive injection": naive, "Still-Moving": ours}, t2i) if t2i else None
     judged = verdict(figures, looks and looks["means"])
@@ -186,7 +188,7 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, 
         f"on the UNet's down and mid blocks only (generate {flag}) the adapters are worse too ({figures_text})"
         if judged["worse_than_naive"]
         else f"on the UNet's down and mid blocks only they are not worse than naive injection ({figures_text}; "
-        f"{VALIDATION_DIR}/still_moving_{ENCODER_SIDE.replace(',', '_')}_*.gif): generate --customization applies "
+        f"{VALIDATION_DIR}/{ENCODER_SIDE_VIDEOS}_*.gif): generate --customization applies "
         f"those only from now on (recorded in {CUSTOMIZATION}; generate --spatial-blocks down,mid,up for every block)"
     )
     return {
@@ -205,7 +207,8 @@ def check_against_naive(
 ) -> dict | None:
     """Generate one validation video per prompt with and without the adapters, write and score them; print and
     return the verdict (None without prompts: the check is off). `t2i`: the customized T2I's image of each prompt
-    and seed (`t2i_images`), compared with both variants' videos."""
+    and seed (`t2i_images`), compared with both variants' videos. Adapters judged worse are tried on `ENCODER_SIDE`
+    (`check_encoder_side`), which is recorded in `output`'s customization.json when it passes."""
     if not prompts:
         return None
     if motion is not None:
