@@ -233,14 +233,14 @@ def test_adapters_found_worse_are_tried_on_the_down_and_mid_blocks_when_they_rea
     side = report["encoder_side"]
     assert tried == ["still_moving_down_mid_000.gif", "still_moving_down_mid_001.gif"]
     assert side["spatial_blocks"] == "down,mid" and len(side["figures"]) == 2 and side["worse_than_naive"]
-    assert side["t2i_agreement"] is not None and side["message"] in report["message"]
-    assert "the adapters are worse too" in report["message"]
+    assert side["t2i_agreement"] is not None and "the adapters are worse too" in side["message"]
+    assert side["message"] not in report["message"]  # its own line, after the verdict's
     assert any(k.startswith("up_blocks.") and torch.count_nonzero(v) for k, v in saved.items() if k.endswith(".up"))
     assert "spatial_blocks" not in json.loads((tmp_path / "customization.json").read_text())  # nothing better found
 
 
 def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_generate(
-    tiny_dir, tmp_path, stage2_inputs, monkeypatch
+    tiny_dir, tmp_path, stage2_inputs, monkeypatch, capsys
 ):
     judged = []
 
@@ -257,4 +257,6 @@ def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_
     record = json.loads((tmp_path / "customization.json").read_text())
     assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.RECORDED_WHY
     assert record["spatial_adapters"] == "spatial_adapters.safetensors"  # the rest of the record kept
-    assert "generate --customization applies those only from now on" in report["message"]
+    assert "generate --customization applies those only from now on" in report["encoder_side"]["message"]
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("validation: ")]
+    assert [line.removeprefix("validation: ") for line in said][-1] == report["encoder_side"]["message"]

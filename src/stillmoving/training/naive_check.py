@@ -244,11 +244,13 @@ def check_against_naive(
     result["message"] += (
         f"; all at {cfg.sample_steps} steps, guidance {cfg.guidance_scale:g} (--sample-steps, --guidance-scale)"
     )
+    side = None
     if result["worse_than_naive"] and has_decoder_side(spatial):
         side = result["encoder_side"] = check_encoder_side(pipe, spatial, prompts, cfg, output, videos, t2i)
-        result["message"] += "; " + side["message"]
         if not side["worse_than_naive"]:
             record_spatial_blocks(output, ENCODER_SIDE, RECORDED_WHY)
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
     (logger.warning if result["worse_than_naive"] else logger.info)(f"validation: {result['message']}")
+    if side is not None:  # a line of its own: what generate will do
+        (logger.warning if side["worse_than_naive"] else logger.info)(f"validation: {side['message']}")
     return result
