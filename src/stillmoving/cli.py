@@ -304,7 +304,7 @@ def generate(
     from stillmoving.few_step import resolved_sampler
     from stillmoving.inference import check_long_video, generate_videos, use_long_video
     from stillmoving.loading import assemble_pipeline, check_num_frames
-    from stillmoving.run_folder import merge_customization, read_customization
+    from stillmoving.run_folder import SPATIAL_BLOCKS_WHY, merge_customization, read_customization
     from stillmoving.validation import (
         check_device,
         check_dtype,
@@ -330,9 +330,11 @@ def generate(
     files["model"] = files["model"] or _missing("--model or --customization")
     check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"], files["spatial_blocks"])
     if spatial_blocks is None and files["spatial_blocks"]:
+        from stillmoving.adapters.spatial import ALL_BLOCKS
+
         console.print(
             f"spatial adapters: the UNet's {files['spatial_blocks']} blocks only (recorded by {customization}: "
-            f"{sources.get('spatial_blocks_why', 'customize')}; --spatial-blocks down,mid,up for every one)",
+            f"{sources.get(SPATIAL_BLOCKS_WHY, 'customize')}; --spatial-blocks {ALL_BLOCKS} for every one)",
             highlight=False,
         )
     trained = f"customization {customization}" if customization else None  # its adapters' setting, or say so

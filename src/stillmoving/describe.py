@@ -13,7 +13,7 @@ from stillmoving.adapters.motion import PATTERNS, WEIGHT_NAME
 from stillmoving.adapters.spatial import FORMAT
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import read_adapter_file
-from stillmoving.run_folder import CUSTOMIZATION, SPATIAL_ADAPTERS, SPATIAL_BLOCKS
+from stillmoving.run_folder import CUSTOMIZATION, SPATIAL_ADAPTERS, SPATIAL_BLOCKS, SPATIAL_BLOCKS_WHY
 
 LORA_KEY = re.compile(r"unet\.(.+)\.lora_([AB])\.weight")
 
@@ -135,7 +135,7 @@ def recorded_blocks(record: Path | None) -> dict:
     sources = json.loads(record.read_text()) if record is not None and record.is_file() else {}
     if not sources.get(SPATIAL_BLOCKS):
         return {}
-    why = sources.get(f"{SPATIAL_BLOCKS}_why", CUSTOMIZATION)
+    why = sources.get(SPATIAL_BLOCKS_WHY, CUSTOMIZATION)
     return {"generate applies": f"the adapters of the UNet's {sources[SPATIAL_BLOCKS]} blocks only ({why})"}
 
 

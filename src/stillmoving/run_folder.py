@@ -25,6 +25,7 @@ DREAMBOOTH_RUN = "dreambooth_run.json"
 STYLE_LORA_RUN = "style_lora_run.json"
 PATH_KEYS = ("model", "motion_modules", "config_dir", "customized", "motion_adapter")  # the record's paths
 SPATIAL_BLOCKS = "spatial_blocks"  # the record's parts of the UNet whose adapters generate applies (absent: all)
+SPATIAL_BLOCKS_WHY = "spatial_blocks_why"  # and why (customize's check), which generate and info print
 
 
 def absolute(path: str | None) -> str | None:
@@ -66,7 +67,7 @@ def record_spatial_blocks(folder: Path, blocks: str, why: str) -> Path:
     """Add to `folder`'s `customization.json` the parts of the UNet (`--spatial-blocks`) whose adapters `generate
     --customization` applies when not told otherwise, and why (customize's end-of-run check, `naive_check`)."""
     record = json.loads((Path(folder) / CUSTOMIZATION).read_text())
-    return write_customization(Path(folder), {**record, SPATIAL_BLOCKS: blocks, f"{SPATIAL_BLOCKS}_why": why})
+    return write_customization(Path(folder), {**record, SPATIAL_BLOCKS: blocks, SPATIAL_BLOCKS_WHY: why})
 
 
 def exported_customization(sources: dict, motion_adapter: bool) -> dict:
@@ -86,7 +87,7 @@ def exported_customization(sources: dict, motion_adapter: bool) -> dict:
         "spatial_adapters": SPATIAL_ADAPTERS,
         "motion_adapter": MOTION_ADAPTER if motion_adapter else None,
         **({"sampler": sampler} if sampler else {}),
-        **{k: sources[k] for k in (SPATIAL_BLOCKS, f"{SPATIAL_BLOCKS}_why") if sources.get(k)},  # the same adapters
+        **{k: sources[k] for k in (SPATIAL_BLOCKS, SPATIAL_BLOCKS_WHY) if sources.get(k)},  # the same adapters
         "exported_from": sources,
     }
 

@@ -28,6 +28,7 @@ from stillmoving.errors import StillMovingError
 from stillmoving.evaluation.score import EvalSettings, VideoScorer, check_settings, evaluation_record
 from stillmoving.files import write_text
 from stillmoving.inference import sampling_arguments
+from stillmoving.run_folder import SPATIAL_BLOCKS
 from stillmoving.validation import at_least, check_device, check_dtype, check_size, check_writable, vae_factor
 from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, OURS, T2I
 from stillmoving.world.variants import Key, Variant, VariantKind
@@ -219,7 +220,7 @@ def t2i_pipe(sources: dict, device: str, dtype: torch.dtype):
 def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torch.dtype) -> dict:
     """kind -> (description, pipeline factory); the table's and the grid's order."""
     w = cfg.interpolation_weight
-    blocks = sources.get("spatial_blocks")  # recorded by customize's check: generate applies only these adapters
+    blocks = sources.get(SPATIAL_BLOCKS)  # recorded by customize's check: generate applies only these adapters
     return {
         BASE: ("the video model, uncustomized", lambda: _pipe(sources, device, dtype)),
         T2I: ("the customized T2I alone: one image per prompt and seed", lambda: t2i_pipe(sources, device, dtype)),

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stillmoving.adapters.spatial import in_blocks
+from stillmoving.adapters.spatial import ALL_BLOCKS, in_blocks
 from stillmoving.data.video_io import write_image, write_video
 from stillmoving.files import write_text
 from stillmoving.run_folder import CUSTOMIZATION, record_spatial_blocks
@@ -183,13 +183,13 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, 
         f"colour consistency {means['colour_consistency']:.3f}, tint change {255 * means['tint_change']:.2f} grey "
         f"levels" + (f", agreement with the T2I's images {looks['means']['Still-Moving']:.3f}" if looks else "")
     )
-    flag = f"--spatial-blocks {ENCODER_SIDE}"
     message = (
-        f"on the UNet's down and mid blocks only (generate {flag}) the adapters are worse too ({figures_text})"
+        f"on the UNet's down and mid blocks only (generate --spatial-blocks {ENCODER_SIDE}) the adapters are worse "
+        f"too ({figures_text})"
         if judged["worse_than_naive"]
         else f"on the UNet's down and mid blocks only they are not worse than naive injection ({figures_text}; "
         f"{VALIDATION_DIR}/{ENCODER_SIDE_VIDEOS}_*.gif): generate --customization applies "
-        f"those only from now on (recorded in {CUSTOMIZATION}; generate --spatial-blocks down,mid,up for every block)"
+        f"those only from now on (recorded in {CUSTOMIZATION}; generate --spatial-blocks {ALL_BLOCKS} for every block)"
     )
     return {
         "spatial_blocks": ENCODER_SIDE,
