@@ -272,6 +272,24 @@ def test_bad_input_is_one_line_and_exit_2(capsys, monkeypatch, tmp_path, args, m
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("text", ["{not json", "[1]", "left"])
+@pytest.mark.parametrize("verb", ["generate", "info"])
+def test_a_broken_customization_record_is_one_line_and_exit_2(custom_run, tmp_path, capsys, monkeypatch, verb, text):
+    broken = tmp_path / "broken"
+    shutil.copytree(custom_run, broken)
+    record = json.loads((broken / "customization.json").read_text())
+    text = json.dumps({**record, "spatial_blocks": "left"}) if text == "left" else text  # blocks no UNet has
+    (broken / "customization.json").write_text(text)
+    args = ["--customization", broken, "--prompt", "x", "-o", tmp_path / "x.gif"] if verb == "generate" else [broken]
+    code, _, err = run(capsys, monkeypatch, verb, *args)
+    expected = "--spatial-blocks 'left'" if "left" in text else f"{broken / 'customization.json'} is not a valid record"
+    if verb == "info" and "left" in text:  # info reports the record's blocks, as written
+        assert code == 0
+        return
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.gif").exists()
+
+
 GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one line, exit 2, nothing loaded or written
     (
         "cuda-on-a-cpu-machine",

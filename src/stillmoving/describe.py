@@ -13,7 +13,7 @@ from stillmoving.adapters.motion import PATTERNS, WEIGHT_NAME
 from stillmoving.adapters.spatial import FORMAT
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import read_adapter_file
-from stillmoving.run_folder import CUSTOMIZATION, SPATIAL_ADAPTERS, SPATIAL_BLOCKS, SPATIAL_BLOCKS_WHY
+from stillmoving.run_folder import CUSTOMIZATION, SPATIAL_ADAPTERS, SPATIAL_BLOCKS, SPATIAL_BLOCKS_WHY, load_record
 
 LORA_KEY = re.compile(r"unet\.(.+)\.lora_([AB])\.weight")
 
@@ -130,9 +130,9 @@ def describe_pipeline_folder(path: Path) -> dict:
     return summary
 
 
-def recorded_blocks(record: Path | None) -> dict:
+def recorded_blocks(folder: Path) -> dict:
     """What a customization folder's record says `generate` applies, when it names blocks (`naive_check`)."""
-    sources = json.loads(record.read_text()) if record is not None and record.is_file() else {}
+    sources = load_record(folder) if folder.is_dir() and (folder / CUSTOMIZATION).is_file() else {}
     if not sources.get(SPATIAL_BLOCKS):
         return {}
     why = sources.get(SPATIAL_BLOCKS_WHY, CUSTOMIZATION)
@@ -148,7 +148,7 @@ def describe_file(path: str | Path) -> dict:
     adapters = any((path / name).is_file() for name in (SPATIAL_ADAPTERS, WEIGHT_NAME))
     if path.is_dir() and (path / "model_index.json").is_file() and not adapters:
         return describe_pipeline_folder(path)
-    record = path / CUSTOMIZATION if path.is_dir() else None
+    folder = path
     path = _resolve(path)
     if path.suffix.lower() in SAFETENSORS or not path.is_file():
         metadata, tensors = read_adapter_file(path)
@@ -170,7 +170,7 @@ def describe_file(path: str | Path) -> dict:
             "layers": len(placements),
             "placements": [f"{name} ({channels} ch)" for name, channels in placements],
             **extra,
-            **recorded_blocks(record),
+            **recorded_blocks(folder),
         }
     lora = {m.group(1): t for k, t in tensors.items() if (m := LORA_KEY.fullmatch(k)) and m.group(2) == "A"}
     motion = [pattern for pattern in PATTERNS if lora and all(re.fullmatch(pattern, name) for name in lora)]

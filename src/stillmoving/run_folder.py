@@ -63,11 +63,22 @@ def write_customization(folder: Path, record: dict) -> Path:
     return write_text(folder / CUSTOMIZATION, json.dumps(record, indent=2) + "\n")
 
 
+def load_record(folder: str | Path) -> dict:
+    """`folder`'s `customization.json` as written, or one error naming it when it is not a JSON object."""
+    record = Path(folder) / CUSTOMIZATION
+    try:
+        sources = json.loads(record.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise StillMovingError(f"{record} is not a valid record ({error})") from None
+    if not isinstance(sources, dict):
+        raise StillMovingError(f"{record} is not a valid record (not a JSON object)")
+    return sources
+
+
 def record_spatial_blocks(folder: Path, blocks: str, why: str) -> Path:
     """Add to `folder`'s `customization.json` the parts of the UNet (`--spatial-blocks`) whose adapters `generate
     --customization` applies when not told otherwise, and why (customize's end-of-run check, `naive_check`)."""
-    record = json.loads((Path(folder) / CUSTOMIZATION).read_text())
-    return write_customization(Path(folder), {**record, SPATIAL_BLOCKS: blocks, SPATIAL_BLOCKS_WHY: why})
+    return write_customization(Path(folder), {**load_record(folder), SPATIAL_BLOCKS: blocks, SPATIAL_BLOCKS_WHY: why})
 
 
 def exported_customization(sources: dict, motion_adapter: bool) -> dict:
@@ -97,7 +108,7 @@ def read_customization(folder: str | Path) -> dict:
     record = Path(folder) / CUSTOMIZATION
     if not record.is_file():
         raise StillMovingError(f"{folder} is not a customization folder (no {CUSTOMIZATION})")
-    sources = json.loads(record.read_text())
+    sources = load_record(folder)
     sources["spatial_adapters"] = str(Path(folder) / sources["spatial_adapters"])
     for key in PATH_KEYS:
         value = sources.get(key)  # an exported folder records paths inside itself, relative to it
