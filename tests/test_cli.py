@@ -282,7 +282,8 @@ def test_a_broken_customization_record_is_one_line_and_exit_2(custom_run, tmp_pa
     (broken / "customization.json").write_text(text)
     args = ["--customization", broken, "--prompt", "x", "-o", tmp_path / "x.gif"] if verb == "generate" else [broken]
     code, _, err = run(capsys, monkeypatch, verb, *args)
-    expected = "--spatial-blocks 'left'" if "left" in text else f"{broken / 'customization.json'} is not a valid record"
+    record_path = broken / "customization.json"
+    expected = f"{record_path}: spatial_blocks 'left'" if "left" in text else f"{record_path} is not a valid record"
     if verb == "info" and "left" in text:  # info reports the record's blocks, as written
         assert code == 0
         return

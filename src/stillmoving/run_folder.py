@@ -109,6 +109,10 @@ def read_customization(folder: str | Path) -> dict:
     if not record.is_file():
         raise StillMovingError(f"{folder} is not a customization folder (no {CUSTOMIZATION})")
     sources = load_record(folder)
+    if sources.get(SPATIAL_BLOCKS) is not None:  # refused as the record's, not as an option the user never gave
+        from stillmoving.adapters.spatial import parse_blocks  # here: it imports diffusers, slow to load
+
+        parse_blocks(str(sources[SPATIAL_BLOCKS]), f"{record}: {SPATIAL_BLOCKS}")
     sources["spatial_adapters"] = str(Path(folder) / sources["spatial_adapters"])
     for key in PATH_KEYS:
         value = sources.get(key)  # an exported folder records paths inside itself, relative to it
