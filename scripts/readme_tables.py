@@ -6,9 +6,10 @@ claims.json), so the README's figures come from a run by one command and not by 
 Per section: mean ± std over its videos of speed, static share, fidelity, consistency and artifact; the motion-scale
 sweep's displacement per alpha on each video model; then Still-Moving minus naive injection with its paired 95%
 interval per measure (bold where the interval lies wholly on the good side) and the better / no worse verdicts,
-the drift study's other LoRA weights included; then the drift study itself: per LoRA weight its drift, naive
-injection's consistency and artifact, and Still-Moving minus naive injection on fidelity, consistency, artifact and
-speed.
+the drift study's other LoRA weights and heavily drifted subject included; then the drift study itself: per LoRA
+weight or DreamBooth learning rate its drift, naive injection's consistency and artifact, and Still-Moving minus naive
+injection on fidelity, consistency, artifact and speed (for the subject also on the blocks customize's check
+recorded).
 """
 
 from __future__ import annotations
@@ -64,19 +65,33 @@ def sweep_row(label: str, variants: dict) -> str:
     return f"| {label}: displacement over 8 frames (px) | " + " | ".join(f"{m:.2f}" for m in means) + " |"
 
 
+def drift_label(point: dict) -> str:
+    """A drift point as the table names it: the customization, what was varied, and the drift."""
+    target = f"{point['target']}, " if point.get("target") else ""
+    if point.get("lora_weight") is None:
+        return f"{target}DreamBooth lr {point['dreambooth_lr']:g} ({point['drift']:.3f})"
+    return f"{target}LoRA weight {point['lora_weight']:g} ({point['drift']:.3f})"
+
+
 def drift_table(points: list[dict]) -> None:
-    """The drift study (claims.json's `drift_study`): where naive injection breaks, and Still-Moving's difference."""
+    """The drift study (claims.json's `drift_study`): where naive injection breaks, and Still-Moving's difference (on
+    every block, and on the blocks customize's check recorded where it recorded some)."""
     if not points:
         return
     shown = (*COMPARED, SPEED)
-    heads = ("LoRA weight (drift)", "naive injection: consistency / artifact", *(m.key for m in shown))
+    heads = ("customization, setting (drift)", "naive injection: consistency / artifact", *(m.key for m in shown))
     print("\n| " + " | ".join(heads) + " |")
     print("| --- " * (len(shown) + 2) + "|")
     for point in points:
         naive = point["naive_injection_mean"]
-        figures = " | ".join(interval(point["still_moving_minus_naive"].get(m.key), m) for m in shown)
-        weight = f"{point['lora_weight']:g} ({point['drift']:.3f})"
-        print(f"| {weight} | {naive['consistency']:.3f} / {naive['artifact']:.3f} | {figures} |")
+        gaps = [("", point["still_moving_minus_naive"])]
+        if point.get("recorded_blocks_minus_naive"):
+            gaps.append((": customize's blocks", point["recorded_blocks_minus_naive"]))
+        for suffix, gap in gaps:
+            figures = " | ".join(interval(gap.get(m.key), m) for m in shown)
+            print(
+                f"| {drift_label(point)}{suffix} | {naive['consistency']:.3f} / {naive['artifact']:.3f} | {figures} |"
+            )
 
 
 def main(folder: Path) -> None:
@@ -98,8 +113,8 @@ def main(folder: Path) -> None:
     print("| --- | --- | --- | --- | --- |")
     rows = [(s, d, s) for s, d in record["still_moving_minus_naive"].items() if "ControlNet" not in s]
     target = record["config"]["drift_target"]
-    for point in record.get("drift_study", []):
-        if point["lora_weight"] != 1.0:  # weight 1 is the target's own section
+    for point in record.get("drift_study", []):  # a subject's points are sections of their own, in the rows above
+        if point["lora_weight"] not in (1.0, None):  # weight 1 is the target's own section
             judged = drift_scope(target, point["lora_weight"], point["drift"])
             rows.append((f"{target}, LoRA weight {point['lora_weight']:g}", point["still_moving_minus_naive"], judged))
     for label, gaps, section in rows:

@@ -48,6 +48,7 @@ def check_readme_tables(report: Path, capsys) -> None:
 def test_the_drift_table_has_a_row_per_weight_bold_where_still_moving_is_decidedly_better(capsys):
     interval = lambda estimate, low, high: {"estimate": estimate, "low": low, "high": high, "n": 32}  # noqa: E731
     point = {
+        "target": "crayon",
         "lora_weight": 2.0,
         "drift": 0.1239,
         "naive_injection_mean": {"consistency": 0.487, "artifact": 0.211},
@@ -60,11 +61,23 @@ def test_the_drift_table_has_a_row_per_weight_bold_where_still_moving_is_decided
     }
     readme_tables().drift_table([point])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("| LoRA weight (drift) | naive injection: consistency / artifact | fidelity |")
+    assert lines[0].startswith(
+        "| customization, setting (drift) | naive injection: consistency / artifact | fidelity |"
+    )
     assert lines[2] == (
-        "| 2 (0.124) | 0.487 / 0.211 | **+0.070 [+0.006, +0.138]** | +0.003 [-0.023, +0.028] | "
+        "| crayon, LoRA weight 2 (0.124) | 0.487 / 0.211 | **+0.070 [+0.006, +0.138]** | +0.003 [-0.023, +0.028] | "
         "**-0.046 [-0.070, -0.024]** | -0.200 [-0.300, -0.100] |"
     )
+    subject = {**point, "target": "star", "lora_weight": None, "dreambooth_lr": 5e-4, "drift": 0.28}
+    recorded = {**point["still_moving_minus_naive"], "consistency": interval(0.013, 0.002, 0.025)}
+    readme_tables().drift_table([subject, {**subject, "recorded_blocks_minus_naive": recorded}])
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| star, DreamBooth lr 0.0005 (0.280)",
+        "| star, DreamBooth lr 0.0005 (0.280)",
+        "| star, DreamBooth lr 0.0005 (0.280): customize's blocks",
+    ]
+    assert "**+0.013 [+0.002, +0.025]**" in rows[2] and "**+0.013" not in rows[1]
     readme_tables().drift_table([])  # no drift study: no table
     assert capsys.readouterr().out == ""
 

@@ -299,3 +299,66 @@ def test_demo_generate_spatial_blocks_reaches_every_trained_variant_s_videos(tmp
         capsys, monkeypatch, "demo", "--quick", "--generate-spatial-blocks", "left", "-o", tmp_path / "x"
     )
     assert code == 2 and err.count("error:") == 1 and "--generate-spatial-blocks 'left'" in err and len(seen) == 1
+
+
+@pytest.mark.parametrize("recorded, generate_blocks", [("down,mid", None), (None, None), ("down,mid", "down")])
+def test_the_subject_drift_point_runs_customize_s_check_and_adds_its_recorded_blocks(
+    tmp_path, monkeypatch, recorded, generate_blocks
+):
+    """The heavily drifted subject's point: customize with its own end-of-run check, then Still-Moving on every block
+    and, where the check recorded blocks (and --generate-spatial-blocks does not fix them), on those only."""
+    import json
+
+    from stillmoving.world import demo, phases
+    from stillmoving.world.claims import NAIVE, OURS, RECORDED, T2I
+    from stillmoving.world.variants import Variant
+
+    runs, built = [], []
+
+    def spatial_run(cfg, m1, prompts, out, **changes):
+        runs.append((m1, out, changes))
+        out.mkdir(parents=True)
+        record = {"spatial_adapters": "spatial_adapters.safetensors"} | (
+            {"spatial_blocks": recorded} if recorded else {}
+        )
+        (out / "customization.json").write_text(json.dumps(record))
+        return str(out / "spatial_adapters.safetensors")
+
+    made = []
+    monkeypatch.setattr(
+        phases, "make_customized_t2i", lambda cfg, *a: made.append((cfg, a)) or {"customized": "m1", "loras": []}
+    )
+    monkeypatch.setattr(phases, "spatial_run", spatial_run)
+    monkeypatch.setattr(phases, "assemble_pipeline", lambda *a, **k: built.append(k) or "pipe")
+    monkeypatch.setattr(phases, "generate", lambda *a, **k: Variant("", ""))
+    monkeypatch.setattr(phases, "t2i_reference", lambda *a: Variant("", ""))
+    cfg = demo.DemoConfig(generate_spatial_blocks=generate_blocks)
+    variants = phases.subject_drift_variants(cfg, "star", 5e-4, tmp_path, None, {})
+    ((m1_cfg, (target, images, t2i)),) = made
+    assert target == "star" and m1_cfg.dreambooth_lr == 5e-4  # only the rate changes:
+    assert m1_cfg.dreambooth_steps == cfg.dreambooth_steps
+    assert (images, t2i) == (tmp_path / "images", tmp_path / "drift_lr_0.0005" / "t2i")
+    ((m1, out, changes),) = runs
+    assert m1 == {"customized": "m1", "loras": []} and out == tmp_path / "drift_lr_0.0005" / OURS.id
+    assert changes == {"num_validation_videos": 8}  # customize's own check, as a user's run makes it
+    adds = recorded is not None and generate_blocks is None
+    assert [v.id for v in variants] == [T2I.id, NAIVE.id, OURS.id] + [RECORDED.id] * adds
+    with_adapters = [k.get("spatial_blocks") for k in built if k.get("spatial_adapters")]
+    assert with_adapters == [generate_blocks] + [recorded] * adds
+    assert all(k["customized"] == "m1" for k in built)
+
+
+def test_a_section_is_placed_after_the_one_it_follows():
+    from stillmoving.world.demo import with_section
+
+    assert list(with_section({"a": 1, "b": 2}, "a", "c", 3)) == ["a", "c", "b"]
+    assert list(with_section({"a": 1}, "x", "c", 3)) == ["a", "c"]  # no such section: at the end
+
+
+def test_the_quick_demo_skips_the_subject_drift_and_the_default_runs_it_on_a_subject():
+    from stillmoving.world import demo, phases
+
+    assert phases.subject_drift_lrs(demo.DemoConfig.quick()) == []
+    assert phases.subject_drift_lrs(demo.DemoConfig()) == [5e-4]
+    assert phases.subject_drift_lrs(demo.DemoConfig(targets=("crayon",))) == []  # no subject to drift
+    assert phases.subject_drift_lrs(demo.DemoConfig(subject_drift_lrs=(5e-5, 5e-4))) == [5e-4]  # 5e-5: its section

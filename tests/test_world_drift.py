@@ -6,7 +6,7 @@ import pytest
 from stillmoving.data.video_io import write_image
 from stillmoving.training.config import StyleLoRAConfig
 from stillmoving.training.style_lora import train_style_lora
-from stillmoving.world.claims import FAILS, HOLDS
+from stillmoving.world.claims import FAILS, HOLDS, NAIVE, OURS, RECORDED
 from stillmoving.world.drift import (
     DriftPoint,
     drift_claims,
@@ -15,6 +15,8 @@ from stillmoving.world.drift import (
     drift_record,
     plot_drift,
     relative_drift,
+    subject_drift_claims,
+    subject_drift_point,
 )
 from stillmoving.world.legend import ARTIFACT, CONSISTENCY, FIDELITY, SPEED
 from stillmoving.world.variants import Variant
@@ -105,3 +107,60 @@ def test_no_worse_is_judged_at_the_lightest_drift_and_better_at_the_heaviest():
     )
     assert heavy.intervals["artifact"].high == pytest.approx(-0.1)  # fewer artifacts in every pair
     assert drift_claims(points[:1], "crayon") == []  # one weight: nothing to compare
+
+
+def subject_points() -> list:
+    """The subject at its own rate and at a heavy one whose every-block adapters flicker (consistency 0.1 lower in
+    every pair) and whose recorded blocks' do not (0.05 higher)."""
+    columns = [FIDELITY, CONSISTENCY, ARTIFACT]
+    naive = variant("naive injection", [0.8, 0.7, 0.6, 0.5])
+    light = {NAIVE.id: naive, OURS.id: variant("Still-Moving", [0.8, 0.7, 0.6, 0.5])}
+    heavy = {
+        NAIVE.id: naive,
+        OURS.id: variant("Still-Moving", [0.7, 0.6, 0.5, 0.4]),
+        RECORDED.id: variant("Still-Moving, customize's blocks", [0.85, 0.75, 0.65, 0.55]),
+    }
+    return [
+        subject_drift_point("star", 5e-5, 0.05, light, columns, seed=0),
+        subject_drift_point("star", 5e-4, 0.28, heavy, columns, seed=0),
+    ]
+
+
+def test_the_subject_s_heavy_point_is_judged_for_every_block_and_for_the_recorded_blocks(tmp_path):
+    light, heavy = subject_points()
+    assert (
+        light.recorded is None
+        and light.recorded_gap == {}
+        and light.scope == "star at DreamBooth lr 5e-05 (drift 0.050)"
+    )
+    assert heavy.scope == "star at DreamBooth lr 0.0005 (drift 0.280)" and heavy.setting == "DreamBooth lr 0.0005"
+    assert heavy.gap["consistency"].estimate == pytest.approx(-0.1) and heavy.recorded_gap[
+        "consistency"
+    ].estimate == pytest.approx(0.05)
+    t2i, base = variant("customized T2I (image)", [0.9] * 4), variant("base T2V", [0.9] * 4)
+    claims = subject_drift_claims(heavy, t2i, base, seed=0)
+    assert [(c.scope, c.name) for c in claims] == [
+        (heavy.scope, "better_than_naive"),
+        (heavy.scope, "fidelity_kept"),
+        (heavy.scope, "motion_kept"),
+        (f"{heavy.scope}, customize's blocks", "better_than_naive"),
+        (f"{heavy.scope}, customize's blocks", "fidelity_kept"),
+        (f"{heavy.scope}, customize's blocks", "motion_kept"),
+    ]
+    assert [c.verdict for c in claims] == [FAILS, HOLDS, HOLDS, HOLDS, HOLDS, HOLDS]  # every look and speed kept
+    assert len(subject_drift_claims(light, t2i, base, seed=0)) == 3  # nothing recorded: every block only
+    assert drift_claims(subject_points(), "crayon") == []  # the style's two claims read only the style's points
+    record = drift_record(subject_points())
+    assert [(r["target"], r["lora_weight"], r["dreambooth_lr"]) for r in record] == [
+        ("star", None, 5e-5),
+        ("star", None, 5e-4),
+    ]
+    assert "recorded_blocks_minus_naive" not in record[0]
+    assert record[1]["recorded_blocks_minus_naive"]["consistency"]["estimate"] == pytest.approx(0.05)
+    assert record[1]["recorded_blocks_mean"]["consistency"] == pytest.approx(0.7)
+    html = drift_html([*points(), *subject_points()], [CONSISTENCY], "crayon")
+    assert (
+        "star, DreamBooth lr 0.0005: Still-Moving, customize&#x27;s blocks" in html and "crayon, LoRA weight 2" in html
+    )
+    assert html.count("<tr><th>") == 6  # the head, two LoRA weights, two learning rates, one recorded row
+    assert plot_drift([*points(), *subject_points()], tmp_path / "drift.png").read_bytes()[:4] == b"\x89PNG"

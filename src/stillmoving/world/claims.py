@@ -34,6 +34,9 @@ NO_MOTION = VariantKind("no_motion_adapter", "no motion adapter")
 NO_PRIOR = VariantKind("no_prior", "no prior preservation")
 WITH_PRIOR = VariantKind("with_prior", "with the paper's prior videos")
 OURS = VariantKind("still_moving", "Still-Moving")
+# Still-Moving as `generate --customization` applies it where customize's end-of-run check recorded blocks (the drift
+# study's subject, world/drift.py): the same adapters on those blocks only
+RECORDED = VariantKind("still_moving_recorded_blocks", "Still-Moving, customize's blocks")
 COMPARED = (BASE, T2I, NAIVE, NO_MOTION, OURS)  # what a customization's claims compare
 MOTION_SCALE = "motion scale"  # the scope of the sweep's claim
 GAP = f"{OURS.label} minus {NAIVE.label}"

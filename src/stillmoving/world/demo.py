@@ -27,9 +27,29 @@ from stillmoving.files import write_text
 from stillmoving.inference import sampling_arguments
 from stillmoving.run_folder import SPATIAL_ADAPTERS
 from stillmoving.training.config import CustomizeConfig
-from stillmoving.world.claims import FAILS, HOLDS, MOTION_SCALE, OURS, UNJUDGED, Findings, by_id, differences, judge
+from stillmoving.world.claims import (
+    BASE,
+    FAILS,
+    HOLDS,
+    MOTION_SCALE,
+    OURS,
+    T2I,
+    UNJUDGED,
+    Findings,
+    by_id,
+    differences,
+    judge,
+)
 from stillmoving.world.conditional import NAIVE_CONTROL, OURS_CONTROL, section_name
-from stillmoving.world.drift import FIGURE, drift_claims, drift_html, drift_record, plot_drift
+from stillmoving.world.drift import (
+    FIGURE,
+    drift_claims,
+    drift_html,
+    drift_record,
+    plot_drift,
+    recorded_scope,
+    subject_drift_claims,
+)
 from stillmoving.world.legend import DEMO_METRICS, TRACK_METRICS
 from stillmoving.world.phases import (
     conditional_section,
@@ -39,6 +59,9 @@ from stillmoving.world.phases import (
     drift_weights,
     motion_sweep,
     reference_variants,
+    subject_drift_lrs,
+    subject_drift_points,
+    subject_drift_variants,
     t2i_base,
     trained_runs,
     trained_variant,
@@ -94,6 +117,8 @@ class DemoConfig:
     alphas: tuple[float, ...] = (-1.0, -0.5, 0.0, 0.5, 1.0)  # the motion-scale sweep
     drift_target: str = "crayon"  # the style whose LoRA weight the drift study varies (a key of phases.TARGETS)
     drift_weights: tuple[float, ...] = (0.5, 1.0, 2.0)  # its LoRA weights (1.0 reuses the main section); () skips it
+    drift_subject: str = "star"  # the subject whose DreamBooth learning rate the drift study varies (phases.TARGETS)
+    subject_drift_lrs: tuple[float, ...] = (5e-4,)  # its other DreamBooth learning rates (heavy drift); () skips it
     controlnet: str | None = None  # the conditional section's ControlNet (default: the shipped world ControlNet)
     conditional_prompts: int = 2  # conditional section: evaluation prompts x 2 reference tracks each; 0 skips it
     seed: int = 0  # everything else follows from it
@@ -118,6 +143,7 @@ class DemoConfig:
             sample_steps=4,
             alphas=(-1.0, 0.0, 1.0),
             drift_weights=(),
+            subject_drift_lrs=(),
         )
         return cls(**{**small, **overrides})
 
@@ -211,6 +237,10 @@ class Plan:
         for weight in [w for w in drift_weights(cfg) if w != 1.0]:
             args = (model_config(cfg, models[0]), cfg.drift_target, weight, work / cfg.drift_target, self.gen)
             self.tasks.append(Task(self.drift(weight), drift_variants, args, (self.t2i[cfg.drift_target],)))
+        for lr in subject_drift_lrs(cfg):
+            args = (model_config(cfg, models[0]), cfg.drift_subject, lr, work / cfg.drift_subject, self.gen)
+            after = (self.t2i[cfg.drift_subject],)
+            self.tasks.append(Task(self.subject_drift(lr), subject_drift_variants, args, after))
 
     def add_video_model(self, vm: VideoModel) -> None:
         cfg, base = model_config(self.cfg, vm), t2i_base(self.cfg)
@@ -255,6 +285,9 @@ class Plan:
     def drift(self, weight: float) -> str:
         return f"[drift] {self.cfg.drift_target} LoRA at weight {weight:g}"
 
+    def subject_drift(self, lr: float) -> str:
+        return f"[drift] {self.cfg.drift_subject} DreamBooth at lr {lr:g}"
+
     def section(self, results: dict, vm: VideoModel, target: str) -> list[Variant]:
         """One customization's variants on one video model, in the report's column order."""
         trained = [results[self.trained(vm, target, kind)] for kind, _, _ in trained_runs(self.cfg)]
@@ -277,6 +310,16 @@ def video_model_part(cfg: DemoConfig, plan: Plan, vm: VideoModel, results: dict)
     sweep, videos = results[plan.sweep(vm)]
     findings = judge(sections, sweep["alpha"], videos, list(DEMO_METRICS), cfg.seed, vm.scope(MOTION_SCALE))
     return ModelPart({**sections, vm.scope(SWEEP_SECTION): videos}, findings, sweep)
+
+
+def with_section(sections: dict[str, list[Variant]], after: str, name: str, variants: list[Variant]) -> dict:
+    """`sections` with `name` placed right after the section `after` (the page and metrics.json keep this order)."""
+    placed = {}
+    for key, value in sections.items():
+        placed[key] = value
+        if key == after:
+            placed[name] = variants
+    return placed if name in placed else {**placed, name: variants}
 
 
 def verdict_counts(claims_file: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -319,6 +362,18 @@ def run_demo(cfg: DemoConfig) -> Path:
     drift_runs = {w: results[plan.drift(w)] for w in drift_weights(cfg) if w != 1.0}
     points = drift_points(model_config(cfg, models[0]), main, drift_runs, out / "work")
     findings.claims += drift_claims(points, cfg.drift_target)
+    subject = by_id(cfg.drift_subject, sections[cfg.drift_subject]) if subject_drift_lrs(cfg) else {}
+    subject_runs = {lr: results[plan.subject_drift(lr)] for lr in subject_drift_lrs(cfg)}
+    subject_points = subject_drift_points(model_config(cfg, models[0]), subject, subject_runs, out / "work")
+    for point in subject_points[1:]:  # the first is the subject's own section, judged there
+        variants = [subject[BASE.id], *subject_runs[point.dreambooth_lr]]
+        sections = with_section(sections, cfg.drift_subject, point.scope, variants)
+        findings.differences[point.scope] = point.gap
+        if point.recorded is not None:
+            findings.differences[recorded_scope(point.scope)] = point.recorded_gap
+        t2i = next(v for v in variants if v.id == T2I.id)  # its images at this drift: the look to keep
+        findings.claims += subject_drift_claims(point, t2i, subject[BASE.id], cfg.seed)
+    points += subject_points
     timings = {**seconds, "total": round(time.perf_counter() - start, 1)}
     record = {
         **findings.record(),

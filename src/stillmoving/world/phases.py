@@ -16,13 +16,14 @@ from stillmoving.conditioning import ControlNetSpec, load_controlnet
 from stillmoving.data.video_io import to_uint8_frames
 from stillmoving.injection import t2i_config
 from stillmoving.loading import assemble_interpolated, assemble_pipeline, load_customized, load_t2v, t2i_pipeline
+from stillmoving.run_folder import SPATIAL_BLOCKS, load_record
 from stillmoving.training.config import CustomizeConfig, DreamBoothConfig, StyleLoRAConfig
 from stillmoving.training.dreambooth import train_dreambooth
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.training.style_lora import LORA_FILE, train_style_lora
-from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, NO_MOTION, NO_PRIOR, OURS, T2I, WITH_PRIOR
+from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, NO_MOTION, NO_PRIOR, OURS, RECORDED, T2I, WITH_PRIOR
 from stillmoving.world.conditional import conditional_variants, references
-from stillmoving.world.drift import drift_point, relative_drift
+from stillmoving.world.drift import DriftPoint, drift_point, relative_drift, subject_drift_point
 from stillmoving.world.folders import write_image_folder
 from stillmoving.world.legend import DEMO_METRICS
 from stillmoving.world.metrics import video_metrics
@@ -280,6 +281,68 @@ def drift_variants(
     return score(naive, target, NAIVE, ""), score(ours, target, OURS, "")
 
 
+def subject_drift_variants(
+    cfg: DemoConfig, target: str, lr: float, work: Path, gen: Generation, _m1: dict
+) -> list[Variant]:
+    """The drift study's subject made again by `t2i dreambooth` at learning rate `lr` from the same rendered images
+    (`work`/images, written by the task whose result is `_m1`), on the first video model: the customized T2I's images,
+    naive injection, Still-Moving, and Still-Moving as `generate --customization` applies it when `customize`'s
+    end-of-run check (run here as a user's customize runs it) records blocks: the adapters of those blocks only
+    (`RECORDED`; absent where the check records none, or where --generate-spatial-blocks fixes every variant's)."""
+    folder = subject_drift_folder(work, lr)
+    m1_cfg = replace(cfg, model=t2i_base(cfg), dreambooth_lr=lr)
+    m1 = make_customized_t2i(m1_cfg, target, work / "images", folder / "t2i")
+    prompts, train_prompts = section_prompts(cfg, target)
+    naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
+    variants = [
+        score(t2i_reference(cfg, m1, prompts, gen), target, T2I, "the customized T2I alone: the fidelity to keep"),
+        score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, "customized T2I weights plugged into the T2V"),
+    ]
+    checked = CustomizeConfig.num_validation_videos  # customize's own check, as a user's run makes it
+    adapters = spatial_run(cfg, m1, train_prompts, folder / OURS.id, num_validation_videos=checked)
+    recorded = load_record(Path(adapters).parent).get(SPATIAL_BLOCKS)
+    runs = [(OURS, cfg.generate_spatial_blocks, "spatial adapters on frozen videos (motion adapter on)")]
+    if recorded and not cfg.generate_spatial_blocks:
+        why = f"the same adapters on the UNet's {recorded} blocks only, as customize's check recorded them"
+        runs.append((RECORDED, recorded, why))
+    for kind, blocks, description in runs:
+        pipe = assemble_pipeline(
+            cfg.model, customized=m1["customized"], loras=m1["loras"], spatial_adapters=adapters, spatial_blocks=blocks
+        )
+        variants.append(score(generate(pipe, prompts, gen, cfg.seeds), target, kind, description))
+    return variants
+
+
+def subject_drift_folder(work: Path, lr: float) -> Path:
+    """Where the subject's DreamBooth at `lr` and its adapters go (`work`: the subject's work folder)."""
+    return work / f"drift_lr_{lr:g}"
+
+
+def subject_drift_lrs(cfg: DemoConfig) -> list[float]:
+    """The drift study's DreamBooth learning rates besides the subject's own section's, if it runs: on a subject,
+    on the first video model."""
+    target = cfg.drift_subject
+    runs = target in cfg.targets and "subject" in TARGETS[target]
+    return [lr for lr in cfg.subject_drift_lrs if lr != cfg.dreambooth_lr] if runs else []
+
+
+def subject_drift_points(
+    cfg: DemoConfig, main: dict[str, Variant], runs: dict[float, list[Variant]], work: Path
+) -> list[DriftPoint]:
+    """The subject at its own section's learning rate (`main`, by variant id) and at each of `subject_drift_lrs`
+    (`runs`: `subject_drift_variants`' lists), on the first video model (`cfg.model`)."""
+    if not runs:
+        return []
+    target, points = cfg.drift_subject, []
+    for lr in [cfg.dreambooth_lr, *runs]:
+        own = lr == cfg.dreambooth_lr
+        variants = main if own else {v.id: v for v in runs[lr]}
+        t2i = work / target / "t2i" if own else subject_drift_folder(work / target, lr) / "t2i"
+        drift = relative_drift(cfg.model, str(t2i), [])
+        points.append(subject_drift_point(target, lr, drift, variants, list(DEMO_METRICS), cfg.seed))
+    return points
+
+
 def drift_weights(cfg: DemoConfig) -> list[float]:
     """The drift study's LoRA weights, if it runs: on a style, on the first video model."""
     target = cfg.drift_target
@@ -293,7 +356,7 @@ def drift_points(cfg: DemoConfig, main: dict[str, Variant], runs: dict[float, tu
     for weight in drift_weights(cfg):
         naive, ours = (main[NAIVE.id], main[OURS.id]) if weight == 1.0 else runs[weight]
         drift = relative_drift(cfg.model, None, [(str(work / cfg.drift_target / "t2i" / LORA_FILE), weight)])
-        points.append(drift_point(weight, drift, naive, ours, list(DEMO_METRICS), cfg.seed))
+        points.append(drift_point(weight, drift, naive, ours, list(DEMO_METRICS), cfg.seed, cfg.drift_target))
     return points
 
 
