@@ -332,12 +332,15 @@ def test_the_subject_drift_point_runs_customize_s_check_and_adds_its_recorded_bl
     monkeypatch.setattr(phases, "assemble_pipeline", lambda *a, **k: built.append(k) or "pipe")
     monkeypatch.setattr(phases, "generate", lambda *a, **k: Variant("", ""))
     monkeypatch.setattr(phases, "t2i_reference", lambda *a: Variant("", ""))
-    cfg = demo.DemoConfig(generate_spatial_blocks=generate_blocks)
-    variants = phases.subject_drift_variants(cfg, "star", 5e-4, tmp_path, None, {})
+    cfg = demo.DemoConfig(generate_spatial_blocks=generate_blocks, customization_images=3)
+    rendered = phases.customization_images(cfg, "star", tmp_path / "own")  # what the star's own section renders
+    variants = phases.subject_drift_variants(cfg, "star", 5e-4, tmp_path, None)
     ((m1_cfg, (target, images, t2i)),) = made
     assert target == "star" and m1_cfg.dreambooth_lr == 5e-4  # only the rate changes:
     assert m1_cfg.dreambooth_steps == cfg.dreambooth_steps
-    assert (images, t2i) == (tmp_path / "images", tmp_path / "drift_lr_0.0005" / "t2i")
+    assert (images, t2i) == (tmp_path / "drift_lr_0.0005" / "images", tmp_path / "drift_lr_0.0005" / "t2i")
+    assert sorted(p.name for p in images.iterdir()) == sorted(p.name for p in rendered.iterdir())  # the same images
+    assert all((images / p.name).read_bytes() == p.read_bytes() for p in rendered.iterdir() if p.is_file())
     ((m1, out, changes),) = runs
     assert m1 == {"customized": "m1", "loras": []} and out == tmp_path / "drift_lr_0.0005" / OURS.id
     assert changes == {"num_validation_videos": 8}  # customize's own check, as a user's run makes it

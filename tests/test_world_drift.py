@@ -139,16 +139,11 @@ def test_the_subject_s_heavy_point_is_judged_for_every_block_and_for_the_recorde
     ].estimate == pytest.approx(0.05)
     t2i, base = variant("customized T2I (image)", [0.9] * 4), variant("base T2V", [0.9] * 4)
     claims = subject_drift_claims(heavy, t2i, base, seed=0)
-    assert [(c.scope, c.name) for c in claims] == [
-        (heavy.scope, "better_than_naive"),
-        (heavy.scope, "fidelity_kept"),
-        (heavy.scope, "motion_kept"),
-        (f"{heavy.scope}, customize's blocks", "better_than_naive"),
-        (f"{heavy.scope}, customize's blocks", "fidelity_kept"),
-        (f"{heavy.scope}, customize's blocks", "motion_kept"),
-    ]
-    assert [c.verdict for c in claims] == [FAILS, HOLDS, HOLDS, HOLDS, HOLDS, HOLDS]  # every look and speed kept
-    assert len(subject_drift_claims(light, t2i, base, seed=0)) == 3  # nothing recorded: every block only
+    names = ["better_than_naive", "fidelity_kept", "motion_kept", "no_worse_than_naive"]
+    recorded = f"{heavy.scope}, customize's blocks"
+    assert [(c.scope, c.name) for c in claims] == [(heavy.scope, n) for n in names] + [(recorded, n) for n in names]
+    assert [c.verdict for c in claims] == [FAILS, HOLDS, HOLDS, FAILS, HOLDS, HOLDS, HOLDS, HOLDS]  # look, speed kept
+    assert len(subject_drift_claims(light, t2i, base, seed=0)) == 4  # nothing recorded: every block only
     assert drift_claims(subject_points(), "crayon") == []  # the style's two claims read only the style's points
     record = drift_record(subject_points())
     assert [(r["target"], r["lora_weight"], r["dreambooth_lr"]) for r in record] == [
@@ -162,5 +157,6 @@ def test_the_subject_s_heavy_point_is_judged_for_every_block_and_for_the_recorde
     assert (
         "star, DreamBooth lr 0.0005: Still-Moving, customize&#x27;s blocks" in html and "crayon, LoRA weight 2" in html
     )
+    assert "The crayon LoRA fused at several weights; the star DreamBooth trained at a higher" in html
     assert html.count("<tr><th>") == 6  # the head, two LoRA weights, two learning rates, one recorded row
     assert plot_drift([*points(), *subject_points()], tmp_path / "drift.png").read_bytes()[:4] == b"\x89PNG"

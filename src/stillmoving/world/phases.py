@@ -193,11 +193,14 @@ def section_prompts(cfg: DemoConfig, target: str) -> tuple[list[str], list[str]]
     )
 
 
+def customization_images(cfg: DemoConfig, target: str, folder: Path) -> Path:
+    """The rendered images a customization is made from (the same for the same seed, wherever they are written)."""
+    return render_customization_images(folder, target, cfg.customization_images, cfg.seed + 1, cfg.resolution)
+
+
 def customized_t2i(cfg: DemoConfig, target: str, work: Path) -> dict:
     """The user's side, once per customization whatever the video model: images, then M1 from M."""
-    images = render_customization_images(
-        work / "images", target, cfg.customization_images, cfg.seed + 1, cfg.resolution
-    )
+    images = customization_images(cfg, target, work / "images")
     return make_customized_t2i(replace(cfg, model=t2i_base(cfg)), target, images, work / "t2i")
 
 
@@ -281,17 +284,16 @@ def drift_variants(
     return score(naive, target, NAIVE, ""), score(ours, target, OURS, "")
 
 
-def subject_drift_variants(
-    cfg: DemoConfig, target: str, lr: float, work: Path, gen: Generation, _m1: dict
-) -> list[Variant]:
+def subject_drift_variants(cfg: DemoConfig, target: str, lr: float, work: Path, gen: Generation) -> list[Variant]:
     """The drift study's subject made again by `t2i dreambooth` at learning rate `lr` from the same rendered images
-    (`work`/images, written by the task whose result is `_m1`), on the first video model: the customized T2I's images,
+    (rendered again into its own folder, so that it waits for no other task), on the first video model: the
+    customized T2I's images,
     naive injection, Still-Moving, and Still-Moving as `generate --customization` applies it when `customize`'s
     end-of-run check (run here as a user's customize runs it) records blocks: the adapters of those blocks only
     (`RECORDED`; absent where the check records none, or where --generate-spatial-blocks fixes every variant's)."""
     folder = subject_drift_folder(work, lr)
     m1_cfg = replace(cfg, model=t2i_base(cfg), dreambooth_lr=lr)
-    m1 = make_customized_t2i(m1_cfg, target, work / "images", folder / "t2i")
+    m1 = make_customized_t2i(m1_cfg, target, customization_images(cfg, target, folder / "images"), folder / "t2i")
     prompts, train_prompts = section_prompts(cfg, target)
     naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
     variants = [
