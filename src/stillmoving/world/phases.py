@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 from stillmoving.world.weights import shipped_controlnet, shipped_model
 
 TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-out looks, synthetic.py
+T2I_DESCRIPTION = "the customized T2I alone: the fidelity to keep"  # the report's line under each variant
+NAIVE_DESCRIPTION = "customized T2I weights plugged into the T2V"
 
 
 def t2i_base(cfg: DemoConfig) -> str:
@@ -218,8 +220,8 @@ def reference_variants(cfg: DemoConfig, target: str, gen: Generation, base: str,
     naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
     return [
         score(generate(plain, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
-        score(t2i_reference(cfg, m1, prompts, gen), target, T2I, "the customized T2I alone: the fidelity to keep"),
-        score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, "customized T2I weights plugged into the T2V"),
+        score(t2i_reference(cfg, m1, prompts, gen), target, T2I, T2I_DESCRIPTION),
+        score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, NAIVE_DESCRIPTION),
         score(
             interpolation_variant(cfg, m1, prompts, gen),
             target,
@@ -287,18 +289,18 @@ def drift_variants(
 def subject_drift_variants(cfg: DemoConfig, target: str, lr: float, work: Path, gen: Generation) -> list[Variant]:
     """The drift study's subject made again by `t2i dreambooth` at learning rate `lr` from the same rendered images
     (rendered again into its own folder, so that it waits for no other task), on the first video model: the
-    customized T2I's images,
-    naive injection, Still-Moving, and Still-Moving as `generate --customization` applies it when `customize`'s
-    end-of-run check (run here as a user's customize runs it) records blocks: the adapters of those blocks only
-    (`RECORDED`; absent where the check records none, or where --generate-spatial-blocks fixes every variant's)."""
+    customized T2I's images, naive injection, Still-Moving, and Still-Moving as `generate --customization` applies
+    it when `customize`'s end-of-run check (run here as a user's customize runs it) records blocks: the adapters of
+    those blocks only (`RECORDED`; absent where the check records none, or where --generate-spatial-blocks fixes
+    every variant's)."""
     folder = subject_drift_folder(work, lr)
     m1_cfg = replace(cfg, model=t2i_base(cfg), dreambooth_lr=lr)
     m1 = make_customized_t2i(m1_cfg, target, customization_images(cfg, target, folder / "images"), folder / "t2i")
     prompts, train_prompts = section_prompts(cfg, target)
     naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
     variants = [
-        score(t2i_reference(cfg, m1, prompts, gen), target, T2I, "the customized T2I alone: the fidelity to keep"),
-        score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, "customized T2I weights plugged into the T2V"),
+        score(t2i_reference(cfg, m1, prompts, gen), target, T2I, T2I_DESCRIPTION),
+        score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, NAIVE_DESCRIPTION),
     ]
     checked = CustomizeConfig.num_validation_videos  # customize's own check, as a user's run makes it
     adapters = spatial_run(cfg, m1, train_prompts, folder / OURS.id, num_validation_videos=checked)
