@@ -157,6 +157,6 @@ def test_the_subject_s_heavy_point_is_judged_for_every_block_and_for_the_recorde
     assert (
         "star, DreamBooth lr 0.0005: Still-Moving, customize&#x27;s blocks" in html and "crayon, LoRA weight 2" in html
     )
-    assert "The crayon LoRA fused at several weights; the star DreamBooth trained at a higher" in html
+    assert "The crayon LoRA fused at several weights; the star's DreamBooth made again at a higher" in html
     assert html.count("<tr><th>") == 6  # the head, two LoRA weights, two learning rates, one recorded row
     assert plot_drift([*points(), *subject_points()], tmp_path / "drift.png").read_bytes()[:4] == b"\x89PNG"

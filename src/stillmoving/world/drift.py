@@ -212,7 +212,7 @@ def drift_html(points: list[DriftPoint], columns: list[Metric], target: str = ""
     styles = sorted({p.target or target for p in points if p.lora_weight is not None})
     subjects = sorted({p.target for p in points if p.dreambooth_lr is not None})
     varied = [f"the {escape(t)} LoRA fused at several weights" for t in styles]
-    varied += [f"the {escape(t)} DreamBooth trained at a higher learning rate" for t in subjects]
+    varied += [f"the {escape(t)}'s DreamBooth made again at a higher learning rate" for t in subjects]
     recorded = (
         f" Where <code>customize</code>'s end-of-run check finds the subject's adapters worse than naive injection "
         f"on every block and records the blocks whose adapters are not, the rows &ldquo;{escape(RECORDED.label)}"
