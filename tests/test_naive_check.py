@@ -88,7 +88,7 @@ def figures(values, tints=None):
 def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse():
     # naive inconsistency 0.04 (mean of 0.97, 0.95); the adapters' 0.07 = 1.75 times it, 0.03 lower consistency
     result = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.94, 0.92])})
-    assert WORSE_RATIO == 1.5 and result["worse_than_naive"]
+    assert WORSE_RATIO == 1.3 and result["worse_than_naive"]
     assert "WORSE than naive injection (their colours flicker more)" in result["message"]
     assert all(
         f in result["message"] for f in ("--steps", "--lr", "--spatial-rank", "--spatial-blocks", "--spatial-scale")
@@ -96,6 +96,8 @@ def test_verdict_reports_much_more_inconsistency_than_naive_injection_as_worse()
     assert result["difference"]["colour_consistency"] == pytest.approx(-0.03)
     slightly = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.96, 0.94])})
     assert not slightly["worse_than_naive"]  # 1.25 times naive's inconsistency
+    missed = verdict({"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.951, 0.931])})
+    assert missed["worse_than_naive"]  # 1.475 times: a flicker the first threshold, 1.5, let pass (session 23)
     tiny = verdict({"naive injection": figures([0.998]), "Still-Moving": figures([0.998 - MIN_DROP / 2])})
     assert not tiny["worse_than_naive"]  # 2.25 times, but a drop below MIN_DROP
     same = verdict({"naive injection": figures([0.9, 0.8]), "Still-Moving": figures([0.9, 0.8])})

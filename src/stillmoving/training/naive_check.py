@@ -47,7 +47,12 @@ REPORT_FILE = "validation.json"
 # - binned: the adapters' colour inconsistency (1 - colour consistency) at least WORSE_RATIO times naive injection's,
 #   and at least MIN_DROP lower consistency. Calibrated on the heavy-drift study (docs/method.md; 32 videos each):
 #   every variant the world's oracle scored as worse had 1.56-2.4 times naive injection's inconsistency, random
-#   adapters of the same size 0.99, the mild-drift ones 1.16-1.19.
+#   adapters of the same size 0.99, the mild-drift ones 1.16-1.19. Session 23 lowered it from 1.5: customize at its
+#   own defaults (25 steps, guidance 7.5) on the unseen subject at heavy drift, jointly trained model, read 1.48 over
+#   the eight validation videos (tint 1.15 times, look -0.014: no reading flagged it) while its backgrounds changed
+#   0.41 grey levels per frame more than naive injection's over the study's 16; over the check's own videos every
+#   such run read 1.39-2.00, every run without that flicker 0.63-1.20 (studies/unseen, docs/method.md, "Which
+#   adapters cost the heavily drifted subject its look").
 # - unbinned: the adapters' tint change at least TINT_RATIO times naive injection's, and at least MIN_TINT_RISE
 #   (a quarter of a grey level) higher. The binned reading missed a subject whose gray backgrounds change tint by a
 #   few levels (studies/unseen, heavy drift, first model: inconsistency 1.06 times naive injection's over the four
@@ -56,7 +61,7 @@ REPORT_FILE = "validation.json"
 #   model 1.12 (1.18; called worse there, not flagged here); where Still-Moving is not worse, 1.07 and 0.75 (the
 #   subject at mild drift, four videos) and 0.34-1.01 over the demo's four sections (12 videos each; in three sets
 #   of four, 0.23-1.09).
-WORSE_RATIO = 1.5
+WORSE_RATIO = 1.3
 MIN_DROP = 0.005
 TINT_RATIO = 1.2
 MIN_TINT_RISE = 0.25 / 255
