@@ -224,6 +224,7 @@ def test_adapters_found_worse_are_tried_on_the_down_and_mid_blocks_when_they_rea
     tiny_dir, tmp_path, stage2_inputs, monkeypatch, blocks
 ):
     monkeypatch.setattr(naive_check, "LOOK_DROP", -1.0)  # every look "lost": the full set is judged worse
+    monkeypatch.setattr(naive_check, "less_worse", lambda side, full: False)  # and the down and mid blocks no better
     cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2, spatial_blocks=blocks)
     saved = load_file(str(train_spatial_adapters(cfg)))
     report = json.loads((tmp_path / "validation.json").read_text())
@@ -262,3 +263,36 @@ def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_
     assert "generate --customization applies those only from now on" in report["encoder_side"]["message"]
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("validation: ")]
     assert [line.removeprefix("validation: ") for line in said][-1] == report["encoder_side"]["message"]
+
+
+def test_the_lesser_of_two_sets_both_worse_than_naive_injection_is_recorded_with_its_reason(
+    tiny_dir, tmp_path, stage2_inputs, monkeypatch, capsys
+):
+    monkeypatch.setattr(naive_check, "LOOK_DROP", -1.0)  # both sets judged worse
+    compared = []
+    monkeypatch.setattr(naive_check, "less_worse", lambda side, full: compared.append((side, full)) or True)
+    cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2)
+    train_spatial_adapters(cfg)
+    report = json.loads((tmp_path / "validation.json").read_text())
+    side = report["encoder_side"]
+    assert report["worse_than_naive"] and side["worse_than_naive"] and side["less_worse_than_every_block"]
+    ((judged_side, full),) = compared
+    assert judged_side["means"] == side["means"] and full["means"] == report["means"]  # down,mid against every block
+    record = json.loads((tmp_path / "customization.json").read_text())
+    assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.LESSER_WHY
+    assert "the adapters are worse too" in side["message"] and "though less so than every block" in side["message"]
+    assert side["message"].endswith("naive injection (generate --spatial-scale 0) is better than both")
+
+
+def test_less_worse_asks_for_every_reading_no_worse_than_every_block():
+    full = {
+        "means": {"Still-Moving": {"colour_consistency": 0.88, "tint_change": 0.008}},
+        "t2i_agreement": {"means": {"Still-Moving": 0.80}},
+    }
+    side = {"means": {"colour_consistency": 0.90, "tint_change": 0.006}, "t2i_agreement": 0.81}
+    assert naive_check.less_worse(side, full)
+    assert naive_check.less_worse({**side, "t2i_agreement": 0.80}, full)  # equal counts as no worse
+    assert not naive_check.less_worse({**side, "t2i_agreement": 0.79}, full)  # its look further from the T2I's
+    assert not naive_check.less_worse({**side, "means": {**side["means"], "tint_change": 0.009}}, full)
+    assert not naive_check.less_worse({**side, "means": {**side["means"], "colour_consistency": 0.87}}, full)
+    assert naive_check.less_worse({**side, "t2i_agreement": None}, {**full, "t2i_agreement": None})  # not read
