@@ -11,8 +11,9 @@ since a background that changes tint by a few grey levels can stay inside one co
 
 When the adapters are worse and also lie on the UNet's up blocks, the check renders the same prompts and seeds
 with the adapters of the down and mid blocks only (`generate --spatial-blocks down,mid`; `ENCODER_SIDE`),
-writes them as `validation/still_moving_down_mid_*.gif` and judges them the same way; when those pass, it records
-them in `customization.json`, so that `generate --customization` (and `compare`, `export`, the web app) applies
+writes them as `validation/still_moving_down_mid_*.gif` and judges them the same way; when those pass, or are worse
+too but read no worse than every block on each reading (the lesser of two, `less_worse`), it records them in
+`customization.json`, so that `generate --customization` (and `compare`, `export`, the web app) applies
 only them unless told `--spatial-blocks`. On the embedded world the up blocks' adapters made heavily drifted
 subjects flicker and the down and mid blocks' did not (docs/method.md, "The heavily drifted subject's flicker is the
 up blocks'").
@@ -238,7 +239,8 @@ def check_against_naive(
     """Generate one validation video per prompt with and without the adapters, write and score them; print and
     return the verdict (None without prompts: the check is off). `t2i`: the customized T2I's image of each prompt
     and seed (`t2i_images`), compared with both variants' videos. Adapters judged worse are tried on `ENCODER_SIDE`
-    (`check_encoder_side`), which is recorded in `output`'s customization.json when it passes."""
+    (`check_encoder_side`), which is recorded in `output`'s customization.json when it passes, or when it is worse
+    too but no worse than every block on each reading (`less_worse`)."""
     if not prompts:
         return None
     if motion is not None:
