@@ -240,6 +240,7 @@ def test_adapters_found_worse_are_tried_on_the_down_and_mid_blocks_when_they_rea
     assert side["message"] not in report["message"]  # its own line, after the verdict's
     assert any(k.startswith("up_blocks.") and torch.count_nonzero(v) for k, v in saved.items() if k.endswith(".up"))
     assert "spatial_blocks" not in json.loads((tmp_path / "customization.json").read_text())  # nothing better found
+    assert side["less_worse_than_every_block"] is False
 
 
 def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_generate(
@@ -257,6 +258,7 @@ def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_
     train_spatial_adapters(cfg)
     report = json.loads((tmp_path / "validation.json").read_text())
     assert len(judged) == 2 and report["worse_than_naive"] and not report["encoder_side"]["worse_than_naive"]
+    assert report["encoder_side"]["less_worse_than_every_block"] is False  # it passes: no lesser-of-two reading
     record = json.loads((tmp_path / "customization.json").read_text())
     assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.RECORDED_WHY
     assert record["spatial_adapters"] == "spatial_adapters.safetensors"  # the rest of the record kept

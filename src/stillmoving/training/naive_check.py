@@ -279,10 +279,10 @@ def check_against_naive(
     side = None
     if result["worse_than_naive"] and has_decoder_side(spatial):
         side = result["encoder_side"] = check_encoder_side(pipe, spatial, prompts, cfg, output, videos, t2i)
+        side["less_worse_than_every_block"] = side["worse_than_naive"] and less_worse(side, result)
         if not side["worse_than_naive"]:
             record_spatial_blocks(output, ENCODER_SIDE, RECORDED_WHY)
-        elif less_worse(side, result):  # the lesser of two sets both worse than naive injection
-            side["less_worse_than_every_block"] = True
+        elif side["less_worse_than_every_block"]:  # the lesser of two sets both worse than naive injection
             side["message"] += (
                 f", though less so than every block on each reading: generate --customization applies those only from "
                 f"now on (recorded in {CUSTOMIZATION}; generate --spatial-blocks {ALL_BLOCKS} for every block); "
