@@ -236,7 +236,7 @@ def trained_runs(cfg: DemoConfig) -> list[tuple[VariantKind, str, dict]]:
     return [
         (NO_MOTION, "frozen-video training of spatial adapters without the motion adapter", {"motion_adapter": ""}),
         prior_ablation(cfg),
-        (OURS, "spatial adapters on frozen videos (motion adapter on)" + (" + prior videos" * has_prior(cfg)), {}),
+        (OURS, ours_description(cfg), {}),
     ]
 
 
@@ -257,6 +257,11 @@ def trained_variant(
         spatial_blocks=cfg.generate_spatial_blocks,
     )
     return score(generate(pipe, prompts, gen, cfg.seeds), target, kind, description)
+
+
+def ours_description(cfg: DemoConfig) -> str:
+    """Still-Moving's line in the report: how its adapters trained."""
+    return "spatial adapters on frozen videos (motion adapter on)" + (" + prior videos" * has_prior(cfg))
 
 
 def has_prior(cfg: DemoConfig) -> bool:
@@ -305,7 +310,7 @@ def subject_drift_variants(cfg: DemoConfig, target: str, lr: float, work: Path, 
     checked = CustomizeConfig.num_validation_videos  # customize's own check, as a user's run makes it
     adapters = spatial_run(cfg, m1, train_prompts, folder / OURS.id, num_validation_videos=checked)
     recorded = load_record(Path(adapters).parent).get(SPATIAL_BLOCKS)
-    runs = [(OURS, cfg.generate_spatial_blocks, "spatial adapters on frozen videos (motion adapter on)")]
+    runs = [(OURS, cfg.generate_spatial_blocks, ours_description(cfg))]
     if recorded and not cfg.generate_spatial_blocks:
         why = f"the same adapters on the UNet's {recorded} blocks only, as customize's check recorded them"
         runs.append((RECORDED, recorded, why))
