@@ -24,6 +24,23 @@ def test_native_size_is_diffusers_default(tiny_dir, tiny_pipe, tmp_path):
     assert native_size(tmp_path / "model.safetensors", None) == 512 and native_size(None) == 512  # SD1.5's
 
 
+def test_training_verbs_default_to_the_model_s_own_size(tiny_dir, tiny_pipe):
+    """Every training verb trains at the size `generate` samples at unless told: the model's own."""
+    from stillmoving.training.config import CustomizeConfig, DreamBoothConfig, MotionAdapterConfig, make_config
+
+    native = tiny_pipe.unet.config.sample_size * tiny_pipe.vae_scale_factor
+    given = dict(model=str(tiny_dir), output="o")
+    configs = [
+        make_config(CustomizeConfig, {**given, "motion_adapter": "m", "customized": "c", "prompt": "a sks dog"}),
+        make_config(MotionAdapterConfig, given),
+        make_config(DreamBoothConfig, {**given, "images": "i", "prompt": "a sks dog"}),
+    ]
+    assert [(c.height, c.width) for c in configs] == [(native, native)] * 3
+    one_side = make_config(MotionAdapterConfig, {**given, "height": 64})
+    assert (one_side.height, one_side.width) == (64, native)
+    assert make_config(MotionAdapterConfig, {**given, "model": "absent"}).height == 512  # no configs: SD1.5's
+
+
 @pytest.mark.parametrize(
     "cuda,bf16,mps,device,dtype",
     [

@@ -47,8 +47,13 @@ class OptimConfig:
 
     model: str = opt(help="The base model folder; each command says which kind it takes.")
     output: str = opt(help="Output folder: weights, checkpoints and the run record.", short="-o")
-    height: int = opt(512, "Training height in pixels; images and frames are centre-cropped and resized to it.")
-    width: int = opt(512, "Training width in pixels.")
+    height: int | None = opt(
+        None,
+        "Training height in pixels; images and frames are centre-cropped and resized to it (default: the model's own, "
+        "as diffusers' pipelines: the UNet's sample_size times the VAE's factor, 512 for SD1.5, 1024 for SDXL, 32 for "
+        "the embedded world).",
+    )
+    width: int | None = opt(None, "Training width in pixels (default: the model's own).")
     steps: int = opt(500, "Optimizer steps.")
     batch_size: int = opt(1, "Videos or images per step per process.")
     grad_accum: int = opt(1, "Gradient accumulation steps (micro-batches per optimizer step).")
@@ -70,10 +75,19 @@ class OptimConfig:
     skip_nonfinite_steps: int = opt(0, "Skip up to N steps with a NaN/inf loss or gradient instead of stopping.")
     report_to: str = opt("none", f"Tracker of the loss and validation videos: {' | '.join(TRACKERS)} (accelerate's).")
 
+    def __post_init__(self):
+        if self.height is None or self.width is None:  # read from the model's configs, before any model loads
+            from stillmoving.validation import native_size
+
+            size = native_size(self.model, getattr(self, "config_dir", None))
+            self.height = size if self.height is None else self.height
+            self.width = size if self.width is None else self.width
+
 
 @dataclass
 class TrainConfig(OptimConfig):
-    """Fields both Still-Moving stages share. Defaults suit SD1.5 + AnimateDiff (512 px, 16 frames) on one GPU."""
+    """Fields both Still-Moving stages share. Defaults suit SD1.5 + AnimateDiff (16 frames) on one GPU; the size is the
+    model's own."""
 
     model: str = opt(
         help="Video model: AnimateDiff pipeline folder, or a base T2I (SD folder or one .safetensors/.ckpt "
@@ -282,12 +296,13 @@ class CustomizeConfig(TrainConfig):
     )
 
     def __post_init__(self):
+        super().__post_init__()
         self.lora = [parse_lora(x) if isinstance(x, str) else (str(x[0]), float(x[1])) for x in self.lora]
 
 
 @dataclass
 class T2ITrainConfig(OptimConfig):
-    """Fields both T2I customizers share. Defaults suit SD1.5 at 512 px on one GPU."""
+    """Fields both T2I customizers share. Defaults suit SD1.5 on one GPU; the size is the model's own."""
 
     model: str = opt(
         help="Base T2I: an SD or SDXL folder, or an AnimateDiff or AnimateDiff-SDXL folder (its T2I part); the family "
