@@ -1,4 +1,5 @@
-"""Evaluate a variant: python evalv.py NAME M1DIR [ADAPTERS] [--alpha A] -> results/NAME.json (per-video metrics)."""
+"""Evaluate a variant: python evalv.py NAME M1DIR [ADAPTERS] [--alpha A] -> results/NAME.json (per-video metrics).
+A style: M1DIR none, --target crayon --lora PATH:WEIGHT."""
 
 import os
 
@@ -32,11 +33,14 @@ p.add_argument("--motion-adapter", default=str(shipped_motion_adapter()))
 p.add_argument("--free-init", type=int, default=0, help="FreeInit iterations (diffusers' enable_free_init); 0: off")
 p.add_argument("--shared-noise", type=float, default=0.0, help="share of the initial noise common to all frames")
 p.add_argument("--spatial-blocks", default=None, help="generate --spatial-blocks: the adapters of these blocks only")
+p.add_argument("--target", default="star", help="the world's customization target whose prompts and oracle score")
+p.add_argument("--lora", action="append", default=[], help="a style LoRA fused into M, PATH:WEIGHT (M1DIR: none)")
 a = p.parse_args()
 t = time.time()
 pipe = assemble_pipeline(
     a.model,
     customized=None if a.m1 == "none" else a.m1,
+    loras=[(path, float(weight)) for path, weight in (x.rsplit(":", 1) for x in a.lora)],
     spatial_adapters=a.adapters,
     motion_adapter=a.motion_adapter,
     spatial_blocks=a.spatial_blocks,
@@ -53,9 +57,9 @@ if a.shared_noise:  # x_T = sqrt(rho) * one noise for every frame + sqrt(1 - rho
         return a.shared_noise**0.5 * common + (1 - a.shared_noise) ** 0.5 * latents
 
     pipe.prepare_latents = prepare_latents
-prompts = evaluation_prompts("star", a.prompts, 2, 32, 8)
+prompts = evaluation_prompts(a.target, a.prompts, 2, 32, 8)
 gen = Generation(8, 32, 15, a.guidance)
-v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), "star", VariantKind(a.name, a.name), "")
+v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), a.target, VariantKind(a.name, a.name), "")
 Path("results").mkdir(exist_ok=True)
 Path(f"results/{a.name}.json").write_text(json.dumps({"captions": v.captions, "metrics": v.metrics}))
 np.save(f"results/{a.name}.npy", np.stack(v.videos))
