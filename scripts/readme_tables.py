@@ -68,9 +68,7 @@ def sweep_row(label: str, variants: dict) -> str:
 def drift_label(point: dict) -> str:
     """A drift point as the table names it: the customization, what was varied, and the drift."""
     target = f"{point['target']}, " if point.get("target") else ""
-    if point.get("lora_weight") is None:
-        return f"{target}DreamBooth lr {point['dreambooth_lr']:g} ({point['drift']:.3f})"
-    return f"{target}LoRA weight {point['lora_weight']:g} ({point['drift']:.3f})"
+    return f"{target}{point['setting']} ({point['drift']:.3f})"  # DriftPoint.setting, as claims.json records it
 
 
 def drift_table(points: list[dict]) -> None:

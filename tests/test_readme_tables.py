@@ -50,6 +50,7 @@ def test_the_drift_table_has_a_row_per_weight_bold_where_still_moving_is_decided
     point = {
         "target": "crayon",
         "lora_weight": 2.0,
+        "setting": "LoRA weight 2",
         "drift": 0.1239,
         "naive_injection_mean": {"consistency": 0.487, "artifact": 0.211},
         "still_moving_minus_naive": {
@@ -69,6 +70,7 @@ def test_the_drift_table_has_a_row_per_weight_bold_where_still_moving_is_decided
         "**-0.046 [-0.070, -0.024]** | -0.200 [-0.300, -0.100] |"
     )
     subject = {**point, "target": "star", "lora_weight": None, "dreambooth_lr": 5e-4, "drift": 0.28}
+    subject["setting"] = "DreamBooth lr 0.0005"
     recorded = {**point["still_moving_minus_naive"], "consistency": interval(0.013, 0.002, 0.025)}
     readme_tables().drift_table([subject, {**subject, "recorded_blocks_minus_naive": recorded}])
     rows = capsys.readouterr().out.strip().splitlines()[2:]

@@ -73,7 +73,7 @@ def test_each_point_holds_still_moving_minus_naive_paired():
     assert (first.gap["consistency"].low, first.gap["consistency"].high) == pytest.approx((0.1, 0.1))
     assert (second.gap["consistency"].low, second.gap["consistency"].high) == (0.0, 0.0)
     record = drift_record([first, second])
-    assert [r["lora_weight"] for r in record] == [1.0, 2.0]
+    assert [(r["lora_weight"], r["setting"]) for r in record] == [(1.0, "LoRA weight 1"), (2.0, "LoRA weight 2")]
     assert record[0]["still_moving_minus_naive"]["consistency"]["n"] == 4
     assert record[0]["naive_injection_mean"]["consistency"] == pytest.approx(0.65)
     assert record[0]["still_moving_mean"]["consistency"] == pytest.approx(0.75)
@@ -146,9 +146,9 @@ def test_the_subject_s_heavy_point_is_judged_for_every_block_and_for_the_recorde
     assert len(subject_drift_claims(light, t2i, base, seed=0)) == 4  # nothing recorded: every block only
     assert drift_claims(subject_points(), "crayon") == []  # the style's two claims read only the style's points
     record = drift_record(subject_points())
-    assert [(r["target"], r["lora_weight"], r["dreambooth_lr"]) for r in record] == [
-        ("star", None, 5e-5),
-        ("star", None, 5e-4),
+    assert [(r["target"], r["lora_weight"], r["dreambooth_lr"], r["setting"]) for r in record] == [
+        ("star", None, 5e-5, "DreamBooth lr 5e-05"),
+        ("star", None, 5e-4, "DreamBooth lr 0.0005"),
     ]
     assert "recorded_blocks_minus_naive" not in record[0]
     assert record[1]["recorded_blocks_minus_naive"]["consistency"]["estimate"] == pytest.approx(0.05)

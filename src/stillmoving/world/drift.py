@@ -240,6 +240,7 @@ def drift_record(points: list[DriftPoint]) -> list[dict]:
             "target": p.target,
             "lora_weight": p.lora_weight,
             "dreambooth_lr": p.dreambooth_lr,
+            "setting": p.setting,
             "drift": p.drift,
             "naive_injection_mean": {k: _means(p.naive).get(k, float("nan")) for k in p.gap},
             "still_moving_mean": {k: _means(p.ours).get(k, float("nan")) for k in p.gap},
