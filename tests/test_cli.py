@@ -172,6 +172,17 @@ def test_generate_spatial_scale_zero_is_naive_injection(custom_run, tiny_dir, cu
     assert not all(np.array_equal(a, b) for a, b in zip(frames["scale 1"], frames["naive"]))
 
 
+def test_generate_makes_the_model_s_own_clip_length_unless_told(tiny_dir, workdir, capsys, monkeypatch):
+    model = workdir / "model"
+    shutil.copytree(tiny_dir, model)
+    (model / "generation_defaults.json").write_text(json.dumps({"num_frames": 3}))
+    small = ["--prompt", "a dog", "--height", "32", "--width", "32", "--steps", "2", "--device", "cpu"]
+    for name, frames in (("own", []), ("told", ["--num-frames", "5"])):
+        code, _, err = run(capsys, monkeypatch, "generate", "--model", model, *small, *frames, "-o", workdir / name)
+        assert code == 0, err
+    assert len(list((workdir / "own").rglob("*.png"))) == 3 and len(list((workdir / "told").rglob("*.png"))) == 5
+
+
 def test_generate_applies_the_blocks_a_customization_records_unless_told_otherwise(
     custom_run, workdir, capsys, monkeypatch
 ):

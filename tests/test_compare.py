@@ -196,6 +196,14 @@ def few_step_customization(inputs, folder, sampler: dict):
     return folder
 
 
+def test_compare_makes_the_video_model_s_own_clip_length_unless_told(inputs, tmp_path):
+    from stillmoving.evaluation.compare import CompareConfig, check_compare
+
+    given = dict(customization=str(inputs["custom"]), output_dir=str(tmp_path / "out"), prompts=[PROMPTS[0]])
+    assert check_compare(CompareConfig(**given))[0].num_frames == 8  # the shipped world's generation_defaults.json
+    assert check_compare(CompareConfig(**given, num_frames=4))[0].num_frames == 4
+
+
 def test_compare_samples_with_the_recorded_setting_and_refuses_another(inputs, tmp_path, capsys, monkeypatch):
     """As `generate --customization`: the recorded scheduler, steps and guidance by default; another setting refused in
     one line before any model loads, unless --allow-sampler-mismatch."""

@@ -197,6 +197,8 @@ def test_parse_and_read_conditioning(tmp_path):
     assert cond.scales == [0.7] and cond.control_videos[0].shape == (6, 32, 32, 3)
     assert conditioning_shape(cond, None, None, None) == (6, 32, 32)
     assert conditioning_shape(Conditioning(), None, None, None) == (16, 512, 512)
+    assert conditioning_shape(Conditioning(), None, None, None, 32, 8) == (8, 32, 32)  # the model's own
+    assert conditioning_shape(cond, None, None, None, 32, 8) == (6, 32, 32)  # the video's count comes first
     kwargs = cond.call_kwargs()
     assert len(kwargs["conditioning_frames"]) == 6 and kwargs["controlnet_conditioning_scale"] == 0.7
     bad = {

@@ -2,11 +2,13 @@
 factor read from a folder's config, sizes, counts. (Through the CLI: the bad-input tables in test_cli.py and
 test_faults.py.)"""
 
+import json
+
 import pytest
 import torch
 
 from stillmoving.errors import StillMovingError
-from stillmoving.validation import check_device, check_dtype, check_size, native_size, vae_factor
+from stillmoving.validation import check_device, check_dtype, check_size, native_frames, native_size, vae_factor
 
 
 def machine(monkeypatch, cuda: int = 0, bf16: bool = False, mps: bool = False) -> None:
@@ -39,6 +41,26 @@ def test_training_verbs_default_to_the_model_s_own_size(tiny_dir, tiny_pipe):
     one_side = make_config(MotionAdapterConfig, {**given, "height": 64})
     assert (one_side.height, one_side.width) == (64, native)
     assert make_config(MotionAdapterConfig, {**given, "model": "absent"}).height == 512  # no configs: SD1.5's
+    assert [c.num_frames for c in configs[:2]] == [16, 16]  # no generation_defaults.json: AnimateDiff's
+
+
+def test_the_model_s_own_clip_length(tiny_dir, tmp_path):
+    """A video model folder's generation_defaults.json sets the verbs' default frame count; the embedded world's say
+    8, what their motion modules trained at; anything but a positive count there is one error naming the file."""
+    from stillmoving.training.config import CustomizeConfig, make_config
+    from stillmoving.world.weights import shipped_model
+
+    assert native_frames(tiny_dir) == 16 and native_frames(None) == 16 and native_frames(tmp_path / "absent") == 16
+    assert native_frames(shipped_model()) == native_frames(shipped_model("joint")) == 8
+    (tmp_path / "generation_defaults.json").write_text(json.dumps({"num_frames": 12}))
+    assert native_frames(tmp_path) == 12
+    given = dict(model=str(tmp_path), output="o", motion_adapter="m", customized="c", prompt="a sks dog")
+    assert make_config(CustomizeConfig, given).num_frames == 12
+    assert make_config(CustomizeConfig, {**given, "num_frames": 4}).num_frames == 4
+    for bad in ("{", json.dumps({"num_frames": 0}), json.dumps({"num_frames": "8"}), json.dumps({"num_frames": True})):
+        (tmp_path / "generation_defaults.json").write_text(bad)
+        with pytest.raises(StillMovingError, match="generation_defaults.json"):
+            native_frames(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -228,7 +228,11 @@ def generate(
     ] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="Negative prompt.")] = None,
     num_frames: Annotated[
-        int | None, typer.Option(help="Frames (default: the control/input video's, else 16).")
+        int | None,
+        typer.Option(
+            help="Frames (default: the control/input video's, else the model's own: its folder's "
+            "generation_defaults.json, the embedded world's 8; else 16)."
+        ),
     ] = None,
     height: Annotated[int | None, typer.Option(help="Height (default: the video's, else the model's).")] = None,
     width: Annotated[int | None, typer.Option(help="Width (default: the video's, else the model's).")] = None,
@@ -311,6 +315,7 @@ def generate(
         check_generation,
         check_model_files,
         check_spatial_scale,
+        native_frames,
         native_size,
     )
 
@@ -351,7 +356,8 @@ def generate(
     check_model_files(**files)
     conditioning = read_conditioning(controlnet, control_video, video, strength)
     native = native_size(files["model"], files["config_dir"])  # diffusers' default: sample_size x the VAE's factor
-    num_frames, height, width = conditioning_shape(conditioning, num_frames, height, width, native)
+    frames = native_frames(files["model"])  # the model folder's own clip length, else AnimateDiff's 16
+    num_frames, height, width = conditioning_shape(conditioning, num_frames, height, width, native, frames)
     check_generation(files["model"], files["config_dir"], output, height, width, num_frames, steps, guidance_scale, fps)
     check_long_video(num_frames, context_length, context_stride, free_init_iterations if free_init else None)
     check_controlnets_fit_model(conditioning, files["model"])
@@ -695,7 +701,9 @@ def compare(
     flow: Flow = "farneback",
     world_metrics: WorldMetrics = None,
     target: Annotated[str | None, typer.Option(help="World look to score fidelity on: star, crayon, neon.")] = None,
-    num_frames: Annotated[int, typer.Option(help="Frames.")] = 16,
+    num_frames: Annotated[
+        int | None, typer.Option(help="Frames (default: the video model's own, as generate's; else 16).")
+    ] = None,
     height: Annotated[int | None, typer.Option(help="Height in pixels (default: the video model's own).")] = None,
     width: Annotated[int | None, typer.Option(help="Width in pixels (default: the video model's own).")] = None,
     steps: Annotated[

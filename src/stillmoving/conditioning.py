@@ -26,12 +26,11 @@ from PIL import Image
 
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import is_weights_file, read_state_dict
-from stillmoving.validation import SD_SIZE
+from stillmoving.validation import ANIMATEDIFF_FRAMES, SD_SIZE
 
 CONTROLNET_CLASS = "ControlNetModel"
 DIFFUSERS_EMBEDDING = "controlnet_cond_embedding."  # diffusers' layout: the conditioning embedding's prefix
 ORIGINAL_EMBEDDING = "input_hint_block."  # the original ControlNet layout's (lllyasviel/ControlNet)
-DEFAULT_FRAMES = 16  # `generate`'s frames when no conditioning video sets them
 # What must agree between a ControlNet and the video model's T2I for its residuals to add up.
 MATCHING = ("in_channels", "block_out_channels", "layers_per_block", "cross_attention_dim")
 
@@ -257,10 +256,11 @@ def conditioning_shape(
     height: int | None,
     width: int | None,
     default_size: int = SD_SIZE,
+    default_frames: int = ANIMATEDIFF_FRAMES,
 ) -> tuple[int, int, int]:
     """(frames, height, width) of the output: what the conditioning videos have (each must agree with the others
-    and with any of `--num-frames`, `--height`, `--width` given), else the options, else 16 frames at
-    `default_size` (the model's own size, `validation.native_size`)."""
+    and with any of `--num-frames`, `--height`, `--width` given), else the options, else `default_frames` at
+    `default_size` (the model's own clip length and size, `validation.native_frames` and `native_size`)."""
     named = [("--control-video", v) for v in conditioning.control_videos]
     named += [("--video", conditioning.video)] if conditioning.video is not None else []
     for flag, frames in named:
@@ -276,7 +276,7 @@ def conditioning_shape(
                 "--height/--width (the output takes the video's size)"
             )
         num_frames, height, width = count, h, w
-    frames = DEFAULT_FRAMES if num_frames is None else num_frames  # 0 stays 0, for check_generation to refuse
+    frames = default_frames if num_frames is None else num_frames  # 0 stays 0, for check_generation to refuse
     return frames, default_size if height is None else height, default_size if width is None else width
 
 

@@ -16,6 +16,8 @@ from stillmoving.errors import StillMovingError
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SD_SIZE = 512  # Stable Diffusion 1.5's images, the default where a model's configs do not say
+ANIMATEDIFF_FRAMES = 16  # AnimateDiff's clip length, the default where a model's folder does not say
+GENERATION_DEFAULTS = "generation_defaults.json"  # a video model folder's own clip length: {"num_frames": N}
 SD_VAE_FACTOR = 8  # Stable Diffusion's VAE: 4 blocks, 3 downsamplings
 
 
@@ -69,6 +71,22 @@ def native_size(*folders: str | Path | None) -> int:
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue
     return SD_SIZE
+
+
+def native_frames(model: str | Path | None) -> int:
+    """The clip length a video model was made for: `num_frames` of its folder's generation_defaults.json (the
+    embedded world's say 8, what their motion modules trained at; at 16 frames its base T2V nearly stands still,
+    MODEL_CARD.md), else AnimateDiff's 16. A file that says something else than a positive count is an error."""
+    path = Path(model or "") / GENERATION_DEFAULTS
+    try:
+        frames = json.loads(path.read_text())["num_frames"]
+    except (OSError, KeyError, TypeError):
+        return ANIMATEDIFF_FRAMES
+    except ValueError as error:
+        raise StillMovingError(f"{path}: not JSON ({error})") from None
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+        raise StillMovingError(f"{path}: num_frames must be a positive whole number, not {frames!r}")
+    return frames
 
 
 def check_size(height: int, width: int, factor: int) -> None:

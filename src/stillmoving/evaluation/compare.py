@@ -45,7 +45,7 @@ class CompareConfig:
     prompts: list[str] = field(default_factory=list)  # evaluation prompts (they name the customization, "a sks dog")
     seeds: int = 2  # videos per prompt, seeds 0 .. seeds - 1; every variant uses the same ones
     interpolation_weight: float = 0.5  # w of the interpolation baseline: V's T2I + w (M1 - V's T2I)
-    num_frames: int = 16  # frames per video
+    num_frames: int | None = None  # frames per video; None: the video model's own (`generate`'s default)
     height: int | None = None  # pixels; None: the video model's own size (as `generate`)
     width: int | None = None  # pixels; None: the video model's own size
     steps: int | None = None  # denoising steps; None: the customization's recorded setting, else 25
@@ -67,7 +67,7 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
     from stillmoving.few_step import resolved_sampler
     from stillmoving.loading import check_frames_fit, motion_frames_limit
     from stillmoving.run_folder import read_customization
-    from stillmoving.validation import check_model_files, native_size
+    from stillmoving.validation import check_model_files, native_frames, native_size
 
     sources = read_customization(cfg.customization)
     check_model_files(
@@ -87,6 +87,8 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
         )
     if not cfg.prompts:
         raise StillMovingError("give at least one --prompt")
+    if cfg.num_frames is None:
+        cfg = replace(cfg, num_frames=native_frames(sources["model"]))
     for flag, value in (("--seeds", cfg.seeds), ("--num-frames", cfg.num_frames)):
         at_least(flag, value, 1)
     check_frames_fit(motion_frames_limit(sources["model"], sources.get("motion_modules")), cfg.num_frames)

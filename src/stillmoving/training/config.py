@@ -76,6 +76,10 @@ class OptimConfig:
     report_to: str = opt("none", f"Tracker of the loss and validation videos: {' | '.join(TRACKERS)} (accelerate's).")
 
     def __post_init__(self):
+        if getattr(self, "num_frames", 0) is None:  # the video verbs' clip length, read from the model's folder
+            from stillmoving.validation import native_frames
+
+            self.num_frames = native_frames(self.model)
         if self.height is None or self.width is None:  # read from the model's configs, before any model loads
             from stillmoving.validation import native_size
 
@@ -116,7 +120,11 @@ class TrainConfig(OptimConfig):
         "AnimateLCM's spatial LoRA (AnimateLCM_sd15_t2v_lora.safetensors; diffusers, peft or kohya layout), "
         "PATH[:WEIGHT], fused into V and into the customized T2I; with --scheduler lcm.",
     )
-    num_frames: int = opt(16, "Frames per training video (AnimateDiff v1/v2: 16).")
+    num_frames: int | None = opt(
+        None,
+        "Frames per training video (default: the video model's own: its folder's generation_defaults.json, the "
+        "embedded world's 8; else AnimateDiff's 16).",
+    )
     sample_steps: int = opt(25, "Denoising steps when sampling training data (and validation videos).")
     guidance_scale: float = opt(7.5, "Classifier-free guidance when sampling training data (and validation videos).")
     validation_prompt: list[str] = opt(

@@ -64,9 +64,11 @@ from tqdm.auto import tqdm
 from transformers import CLIPTokenizer
 
 from stillmoving.data.frozen import encode_pixels
+from stillmoving.files import write_text
 from stillmoving.injection import relative_distance, t2i_unet_from_t2v
 from stillmoving.losses import denoising_loss, diffusion_target, snr_weights
 from stillmoving.training.setup import VideoDenoiser
+from stillmoving.validation import GENERATION_DEFAULTS
 from stillmoving.world import metrics, probe
 from stillmoving.world.architectures import (
     PRESETS,
@@ -659,7 +661,7 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     pipe = inflate(out / "t2i", cfg)
     pipe.unet.freeze_unet2d_params()
     record = train_video(pipe, cfg, data, cfg.motion, "motion")
-    save_world(pipe, out)
+    save_world(pipe, out, cfg.num_frames)
     return record
 
 
@@ -681,7 +683,7 @@ def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     record["spatial_drift"] = round(relative_distance(spatial, pipe.unet.state_dict()), 5)  # the spatial weights
     record["source"] = str(source)
     log.info("joint: spatial weights moved by %.2f%% of their norm", 100 * record["spatial_drift"])
-    save_world(pipe, out / "joint")
+    save_world(pipe, out / "joint", cfg.num_frames)
     return record
 
 
@@ -778,12 +780,14 @@ def train_controlnet(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     return stats
 
 
-def save_world(pipe: AnimateDiffPipeline, out: Path) -> None:
+def save_world(pipe: AnimateDiffPipeline, out: Path, num_frames: int) -> None:
     """`pipeline/`: the AnimateDiff folder (its UNetMotionModel already holds the motion modules, so the
-    duplicate `motion_adapter` component is left out); `motion_adapter/`: the motion modules alone."""
+    duplicate `motion_adapter` component is left out) with its clip length in generation_defaults.json (the verbs'
+    default --num-frames); `motion_adapter/`: the motion modules alone."""
     pipe.unet.save_motion_modules(str(out / "motion_adapter"))
     pipe.register_modules(motion_adapter=None)
     pipe.save_pretrained(out / "pipeline")
+    write_text(out / "pipeline" / GENERATION_DEFAULTS, json.dumps({"num_frames": num_frames}) + "\n")
 
 
 # ----------------------------------------------------------------------------- driver
