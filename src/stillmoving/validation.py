@@ -76,7 +76,7 @@ def native_size(*folders: str | Path | None) -> int:
 def native_frames(model: str | Path | None) -> int:
     """The clip length a video model was made for: `num_frames` of its folder's generation_defaults.json (the
     embedded world's say 8, what their motion modules trained at; at 16 frames its base T2V nearly stands still,
-    MODEL_CARD.md), else AnimateDiff's 16. A file that says something else than a positive count is an error."""
+    MODEL_CARD.md), else AnimateDiff's 16. A file that says anything but a positive count is an error."""
     path = Path(model or "") / GENERATION_DEFAULTS
     try:
         frames = json.loads(path.read_text())["num_frames"]
