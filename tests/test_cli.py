@@ -173,6 +173,8 @@ def test_generate_spatial_scale_zero_is_naive_injection(custom_run, tiny_dir, cu
 
 
 def test_generate_makes_the_model_s_own_clip_length_unless_told(tiny_dir, workdir, capsys, monkeypatch):
+    from stillmoving import loading
+
     model = workdir / "model"
     shutil.copytree(tiny_dir, model)
     (model / "generation_defaults.json").write_text(json.dumps({"num_frames": 3}))
@@ -181,6 +183,14 @@ def test_generate_makes_the_model_s_own_clip_length_unless_told(tiny_dir, workdi
         code, _, err = run(capsys, monkeypatch, "generate", "--model", model, *small, *frames, "-o", workdir / name)
         assert code == 0, err
     assert len(list((workdir / "own").rglob("*.png"))) == 3 and len(list((workdir / "told").rglob("*.png"))) == 5
+    (model / "generation_defaults.json").write_text(json.dumps({"num_frames": 0}))  # refused before any model loads
+    monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
+    code, _, err = run(capsys, monkeypatch, "generate", "--model", model, *small, "-o", workdir / "bad")
+    assert (code, err.strip().splitlines()) == (
+        2,
+        [f"error: {model / 'generation_defaults.json'}: num_frames must be a positive whole number, not 0"],
+    )
+    assert not (workdir / "bad").exists()
 
 
 def test_generate_applies_the_blocks_a_customization_records_unless_told_otherwise(
