@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from stillmoving.loading import assemble_pipeline
+from stillmoving.training.config import parse_lora
 from stillmoving.world.demo import Generation
 from stillmoving.world.phases import evaluation_prompts, generate, score
 from stillmoving.world.variants import VariantKind
@@ -34,13 +35,13 @@ p.add_argument("--free-init", type=int, default=0, help="FreeInit iterations (di
 p.add_argument("--shared-noise", type=float, default=0.0, help="share of the initial noise common to all frames")
 p.add_argument("--spatial-blocks", default=None, help="generate --spatial-blocks: the adapters of these blocks only")
 p.add_argument("--target", default="star", help="the world's customization target whose prompts and oracle score")
-p.add_argument("--lora", action="append", default=[], help="a style LoRA fused into M, PATH:WEIGHT (M1DIR: none)")
+p.add_argument("--lora", action="append", default=[], help="a style LoRA fused into M, PATH[:WEIGHT] (M1DIR: none)")
 a = p.parse_args()
 t = time.time()
 pipe = assemble_pipeline(
     a.model,
     customized=None if a.m1 == "none" else a.m1,
-    loras=[(path, float(weight)) for path, weight in (x.rsplit(":", 1) for x in a.lora)],
+    loras=[parse_lora(x) for x in a.lora],
     spatial_adapters=a.adapters,
     motion_adapter=a.motion_adapter,
     spatial_blocks=a.spatial_blocks,
