@@ -114,7 +114,7 @@ def main(folder: Path) -> None:
     for point in record.get("drift_study", []):  # a subject's points are sections of their own, in the rows above
         if point["lora_weight"] not in (1.0, None):  # weight 1 is the target's own section
             judged = drift_scope(target, point["lora_weight"], point["drift"])
-            rows.append((f"{target}, LoRA weight {point['lora_weight']:g}", point["still_moving_minus_naive"], judged))
+            rows.append((f"{target}, {point['setting']}", point["still_moving_minus_naive"], judged))
     for label, gaps, section in rows:
         figures = " | ".join(interval(gaps.get(m.key), m) for m in COMPARED)
         verdicts = f"{verdict(record['claims'], section, 'better_than_naive')} / "

@@ -87,6 +87,11 @@ ENCODER_SIDE_VIDEOS = f"still_moving_{ENCODER_SIDE.replace(',', '_')}"  # valida
 RECORDED_WHY = (  # customization.json's reason for them, which generate prints
     "customize's check found every block's adapters worse than naive injection and these not, validation.json"
 )
+# What the check's line says once it records them (they pass, or are the lesser of two).
+APPLIED = (
+    f"generate --customization applies those only from now on (recorded in {CUSTOMIZATION}; "
+    f"generate --spatial-blocks {ALL_BLOCKS} for every block)"
+)
 # Where those are worse than naive injection too, they are still recorded when they read no worse than every block on
 # each of the check's readings (colour consistency, tint change, agreement with the T2I's images): the lesser of two
 # sets that are both worse, since generate would otherwise apply every block. Session 23, the two such runs measured
@@ -219,8 +224,7 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, 
         f"too ({figures_text})"
         if judged["worse_than_naive"]
         else f"on the UNet's down and mid blocks only they are not worse than naive injection ({figures_text}; "
-        f"{VALIDATION_DIR}/{ENCODER_SIDE_VIDEOS}_*.gif): generate --customization applies "
-        f"those only from now on (recorded in {CUSTOMIZATION}; generate --spatial-blocks {ALL_BLOCKS} for every block)"
+        f"{VALIDATION_DIR}/{ENCODER_SIDE_VIDEOS}_*.gif): {APPLIED}"
     )
     return {
         "spatial_blocks": ENCODER_SIDE,
@@ -284,8 +288,7 @@ def check_against_naive(
             record_spatial_blocks(output, ENCODER_SIDE, RECORDED_WHY)
         elif side["less_worse_than_every_block"]:  # the lesser of two sets both worse than naive injection
             side["message"] += (
-                f", though less so than every block on each reading: generate --customization applies those only from "
-                f"now on (recorded in {CUSTOMIZATION}; generate --spatial-blocks {ALL_BLOCKS} for every block); "
+                f", though less so than every block on each reading: {APPLIED}; "
                 "naive injection (generate --spatial-scale 0) is better than both"
             )
             record_spatial_blocks(output, ENCODER_SIDE, LESSER_WHY)
