@@ -120,10 +120,10 @@ def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_pa
     assert err.count("all videos on disk") == 4 and removed.is_dir()
     assert json.loads((output / "metrics.json").read_text())["variants"] == record["variants"]  # same videos again
 
-    code, _, err = compare(capsys, monkeypatch, inputs, output, "--guidance-scale", "3")
+    code, _, err = compare(capsys, monkeypatch, inputs, output, "--guidance-scale", "3")  # the world model's own is 4
     assert (code, err.strip().splitlines()[-1]) == (
         2,
-        f"error: {output} holds videos made with another guidance_scale (7.5); pass --overwrite or another --output",
+        f"error: {output} holds videos made with another guidance_scale (4.0); pass --overwrite or another --output",
     )
     adapters = inputs["custom"] / "spatial_adapters.safetensors"
     os.utime(adapters, ns=(adapters.stat().st_atime_ns, adapters.stat().st_mtime_ns + 10**9))  # as if retrained
@@ -166,9 +166,8 @@ COMPARE_BAD_INPUTS = [  # (id, arguments, expected message); exit 2 and nothing 
         "another-sampler",
         [*BASE_ARGS, "--scheduler", "lightning"],
         "error: customization {custom} was trained with the model's own scheduler, no LCM LoRA, 2 steps, guidance "
-        "7.5; compare would use scheduler lightning, no LCM LoRA, 2 steps, guidance 7.5. Use the recorded setting, or "
-        "pass "
-        "--allow-sampler-mismatch to use this one anyway",
+        "4; compare would use scheduler lightning, no LCM LoRA, 2 steps, guidance 4. Use the recorded setting, or "
+        "pass --allow-sampler-mismatch to use this one anyway",  # the world model's own guidance, recorded with 2 steps
     ),
     ("unknown-scheduler", [*BASE_ARGS, "--scheduler", "turbo"], "error: unknown scheduler 'turbo'"),
 ]

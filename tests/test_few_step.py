@@ -364,6 +364,57 @@ def test_steps_and_guidance_customize_was_checked_at_are_generates_default_not_a
     assert json.loads((tmp_path / "exported/customization.json").read_text())["sampler"] == record
 
 
+def test_a_video_model_s_own_sampling_is_every_verb_s_default(tiny_dir, stage2_inputs, tmp_path, capsys, monkeypatch):
+    """A model folder's generation_defaults.json sets customize's --sample-steps/--guidance-scale and generate's
+    --steps/--guidance-scale where neither is given nor recorded; customize records only a setting other than the
+    model's own, and export keeps the file with the weights."""
+    import shutil
+
+    import stillmoving.inference
+    from stillmoving.training.spatial_stage import train_spatial_adapters
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_dir, model)
+    own = {"num_frames": 4, "num_inference_steps": 3, "guidance_scale": 2.5}
+    (model / "generation_defaults.json").write_text(json.dumps(own))
+    cfg = tiny_customize(model, stage2_inputs, tmp_path / "run", sample_steps=None, guidance_scale=None)
+    assert (cfg.sample_steps, cfg.guidance_scale) == (3, 2.5)
+    train_spatial_adapters(cfg)
+    assert "sampler" not in json.loads((tmp_path / "run/customization.json").read_text())  # the model's own
+    seen = {}
+    real = stillmoving.inference.generate_videos
+
+    def spy(pipe, *args, **kwargs):
+        seen.update(steps=kwargs["steps"], guidance=kwargs["guidance_scale"], frames=kwargs["num_frames"])
+        return real(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(stillmoving.inference, "generate_videos", spy)
+    small = ["--prompt", "a sks dog", "--height", "32", "--width", "32"]
+    code, _, err = run(
+        capsys, monkeypatch, "generate", "--customization", tmp_path / "run", *small, "-o", tmp_path / "a"
+    )
+    assert code == 0 and seen == {"steps": 3, "guidance": 2.5, "frames": 4}, err
+    assert "sampling:" not in err
+    code, _, err = run(capsys, monkeypatch, "generate", "--model", model, *small, "--steps", "2", "-o", tmp_path / "b")
+    assert code == 0 and seen == {"steps": 2, "guidance": 2.5, "frames": 4}, err  # one given, the other the model's
+    code, _, err = run(capsys, monkeypatch, "export", tmp_path / "run", "-o", tmp_path / "exported")
+    assert code == 0, err
+    assert json.loads((tmp_path / "exported/generation_defaults.json").read_text()) == own
+    code, _, err = run(
+        capsys, monkeypatch, "generate", "--customization", tmp_path / "exported", *small, "-o", tmp_path / "c"
+    )
+    assert code == 0 and seen == {"steps": 3, "guidance": 2.5, "frames": 4}, err
+    other = tiny_customize(model, stage2_inputs, tmp_path / "other", sample_steps=2, guidance_scale=None)
+    from stillmoving.run_folder import customization_sources
+
+    assert customization_sources(other)["sampler"] == {
+        "scheduler": None,
+        "lcm_lora": None,
+        "steps": 2,
+        "guidance_scale": 2.5,
+    }
+
+
 def test_bad_few_step_options_are_one_line_before_loading(tiny_dir, lcm_file, tmp_path, capsys, monkeypatch):
     import stillmoving.loading
 

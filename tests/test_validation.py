@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from stillmoving.errors import StillMovingError
-from stillmoving.validation import check_device, check_dtype, check_size, native_frames, native_size, vae_factor
+from stillmoving.validation import (
+    check_device,
+    check_dtype,
+    check_size,
+    native_frames,
+    native_sampling,
+    native_size,
+    vae_factor,
+)
 
 
 def machine(monkeypatch, cuda: int = 0, bf16: bool = False, mps: bool = False) -> None:
@@ -61,6 +69,42 @@ def test_the_model_s_own_clip_length(tiny_dir, tmp_path):
         (tmp_path / "generation_defaults.json").write_text(bad)
         with pytest.raises(StillMovingError, match="generation_defaults.json"):
             native_frames(tmp_path)
+
+
+def test_the_model_s_own_sampling(tiny_dir, tmp_path):
+    """generation_defaults.json's num_inference_steps and guidance_scale are the verbs' default steps and guidance
+    (the embedded world's: 15 and 4, the setting its model card and demo measure at), else 25 and 7.5; the training
+    verbs sample their data at them unless told; a bad value is one error naming the file."""
+    from stillmoving.training.config import CustomizeConfig, DreamBoothConfig, MotionAdapterConfig, make_config
+    from stillmoving.world.weights import shipped_model
+
+    assert native_sampling(tiny_dir) == native_sampling(None) == native_sampling(tmp_path / "absent") == (25, 7.5)
+    assert native_sampling(shipped_model()) == native_sampling(shipped_model("joint")) == (15, 4.0)
+    (tmp_path / "generation_defaults.json").write_text(json.dumps({"num_inference_steps": 10}))
+    assert native_sampling(tmp_path) == (10, 7.5) and native_frames(tmp_path) == 16  # each key on its own
+    (tmp_path / "generation_defaults.json").write_text(json.dumps({"num_inference_steps": 10, "guidance_scale": 2}))
+    assert native_sampling(tmp_path) == (10, 2.0)
+    given = dict(model=str(tmp_path), output="o")
+    configs = [
+        make_config(CustomizeConfig, {**given, "motion_adapter": "m", "customized": "c", "prompt": "a sks dog"}),
+        make_config(MotionAdapterConfig, given),
+        make_config(DreamBoothConfig, {**given, "images": "i", "prompt": "a sks dog"}),
+    ]
+    assert [(c.sample_steps, c.guidance_scale) for c in configs] == [(10, 2.0)] * 3
+    told = make_config(MotionAdapterConfig, {**given, "guidance_scale": 6})
+    assert (told.sample_steps, told.guidance_scale) == (10, 6)
+    assert make_config(MotionAdapterConfig, {**given, "model": str(tiny_dir)}).sample_steps == 25
+    for bad, key in (
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"num_inference_steps": 2.5}, "num_inference_steps"),
+        ({"guidance_scale": -1}, "guidance_scale"),
+        ({"guidance_scale": "4"}, "guidance_scale"),
+        ({"guidance_scale": float("inf")}, "guidance_scale"),
+        ([8], "must be a JSON object"),
+    ):
+        (tmp_path / "generation_defaults.json").write_text(json.dumps(bad))
+        with pytest.raises(StillMovingError, match=f"generation_defaults.json: {key}"):
+            native_sampling(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -237,11 +237,18 @@ def generate(
     height: Annotated[int | None, typer.Option(help="Height (default: the video's, else the model's).")] = None,
     width: Annotated[int | None, typer.Option(help="Width (default: the video's, else the model's).")] = None,
     steps: Annotated[
-        int | None, typer.Option(help="Denoising steps (default: --customization's recorded setting, else 25).")
+        int | None,
+        typer.Option(
+            help="Denoising steps (default: --customization's recorded setting, else the model's own: its folder's "
+            "generation_defaults.json, the embedded world's 15; else 25)."
+        ),
     ] = None,
     guidance_scale: Annotated[
         float | None,
-        typer.Option(help="Classifier-free guidance scale (default: --customization's recorded setting, else 7.5)."),
+        typer.Option(
+            help="Classifier-free guidance scale (default: --customization's recorded setting, else the model's "
+            "own: its folder's generation_defaults.json, the embedded world's 4; else 7.5)."
+        ),
     ] = None,
     scheduler: Annotated[
         str | None,
@@ -316,6 +323,7 @@ def generate(
         check_model_files,
         check_spatial_scale,
         native_frames,
+        native_sampling,
         native_size,
     )
 
@@ -343,9 +351,9 @@ def generate(
             highlight=False,
         )
     trained = f"customization {customization}" if customization else None  # its adapters' setting, or say so
-    sampler = resolved_sampler(  # given, else recorded, else defaults
+    sampler = resolved_sampler(  # given, else recorded, else the model's own (generation_defaults.json), else 25, 7.5
         sources.get("sampler"), scheduler, lcm_lora, steps, guidance_scale,
-        what=trained, verb="generate", allow=allow_sampler_mismatch,
+        what=trained, verb="generate", allow=allow_sampler_mismatch, defaults=native_sampling(files["model"]),
     )  # fmt: skip
     if (steps is None or guidance_scale is None) and (sources.get("sampler") or {}).get("steps") is not None:
         setting = f"{sampler.steps} steps, guidance {sampler.guidance_scale:g}"
@@ -707,11 +715,12 @@ def compare(
     height: Annotated[int | None, typer.Option(help="Height in pixels (default: the video model's own).")] = None,
     width: Annotated[int | None, typer.Option(help="Width in pixels (default: the video model's own).")] = None,
     steps: Annotated[
-        int | None, typer.Option(help="Denoising steps (default: the customization's recorded setting, else 25).")
+        int | None,
+        typer.Option(help="Denoising steps (default: the customization's recorded setting, else the model's own)."),
     ] = None,
     guidance_scale: Annotated[
         float | None,
-        typer.Option(help="Classifier-free guidance scale (default: the customization's recorded setting, else 7.5)."),
+        typer.Option(help="Guidance scale (default: the customization's recorded setting, else the model's own)."),
     ] = None,
     scheduler: Annotated[
         str | None,

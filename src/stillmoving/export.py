@@ -31,6 +31,7 @@ from stillmoving.run_folder import (
     read_customization,
     write_customization,
 )
+from stillmoving.validation import GENERATION_DEFAULTS
 
 CARD = """# {name}
 
@@ -194,6 +195,9 @@ def export_customization(customization: str | Path, output: str | Path, controln
     try:
         plain = backend.plain_pipeline()
         plain.save_pretrained(staging, safe_serialization=True)
+        defaults = Path(sources["model"]) / GENERATION_DEFAULTS  # the video model's own frames, steps and guidance
+        if defaults.is_file():
+            shutil.copy2(defaults, staging / GENERATION_DEFAULTS)
         shutil.copy2(sources["spatial_adapters"], staging / SPATIAL_ADAPTERS)
         motion = sources.get("motion_adapter")
         if motion:

@@ -33,6 +33,7 @@ import diffusers
 import torch
 
 from stillmoving.errors import StillMovingError
+from stillmoving.validation import SD_GUIDANCE, SD_STEPS
 
 # --scheduler presets: the diffusers class and what changes in V's scheduler config (diffusers' own recipes).
 PRESETS = {
@@ -42,8 +43,6 @@ PRESETS = {
 LORA_FLAG = "--lcm-lora"
 OVERRIDE = "--allow-sampler-mismatch"
 ADAPTER_NAME = "lcm_lora"  # the peft adapter name while it is loaded, before fusing
-DEFAULT_STEPS = 25  # generate's steps and guidance without a recorded setting
-DEFAULT_GUIDANCE = 7.5
 
 
 def scheduler_from(name: str, config) -> diffusers.SchedulerMixin:
@@ -220,11 +219,11 @@ class Sampler:
         """Anything other than the model's own scheduler without an LCM LoRA: worth recording."""
         return self.scheduler is not None or self.lcm_lora is not None
 
-    @property
-    def named(self) -> bool:
-        """Worth recording in a customization: `used`, or steps or guidance other than generate's defaults (what
-        customize's end-of-run check judged its videos at, which generate then takes by default)."""
-        return self.used or (self.steps, self.guidance_scale) != (DEFAULT_STEPS, DEFAULT_GUIDANCE)
+    def named(self, defaults: tuple[int, float] = (SD_STEPS, SD_GUIDANCE)) -> bool:
+        """Worth recording in a customization: `used`, or steps or guidance other than generate's `defaults` for its
+        video model (`validation.native_sampling`; what customize's end-of-run check judged its videos at, which
+        generate then takes by default)."""
+        return self.used or (self.steps, self.guidance_scale) != defaults
 
     def record(self) -> dict:
         lora = self.lcm_lora
@@ -338,8 +337,16 @@ def check_same_sampler(recorded: Sampler | None, used: Sampler, what: str, verb:
     )
 
 
-def merged(recorded: Sampler | None, scheduler: str | None, lcm_lora, steps: int | None, guidance: float | None):
-    """`generate`'s setting: each value given, else the recorded one, else generate's defaults (25 steps, 7.5)."""
+def merged(
+    recorded: Sampler | None,
+    scheduler: str | None,
+    lcm_lora,
+    steps: int | None,
+    guidance: float | None,
+    defaults: tuple[int, float] = (SD_STEPS, SD_GUIDANCE),
+):
+    """`generate`'s setting: each value given, else the recorded one, else `defaults` (the video model's own,
+    `validation.native_sampling`: its generation_defaults.json's, else 25 steps and guidance 7.5)."""
     recorded = recorded or Sampler()
     lora = parse_lcm_lora(lcm_lora)
     if lora is not None and recorded.lcm_lora is not None and recorded.lcm_lora.fused:
@@ -350,12 +357,12 @@ def merged(recorded: Sampler | None, scheduler: str | None, lcm_lora, steps: int
     return Sampler(
         scheduler or recorded.scheduler,
         lora or recorded.lcm_lora,
-        steps if steps is not None else recorded.steps if recorded.steps is not None else DEFAULT_STEPS,
+        steps if steps is not None else recorded.steps if recorded.steps is not None else defaults[0],
         guidance
         if guidance is not None
         else recorded.guidance_scale
         if recorded.guidance_scale is not None
-        else DEFAULT_GUIDANCE,
+        else defaults[1],
     )
 
 
@@ -369,13 +376,14 @@ def resolved_sampler(
     what: str | None,
     verb: str,
     allow: bool = False,
+    defaults: tuple[int, float] = (SD_STEPS, SD_GUIDANCE),
 ) -> Sampler:
     """A generating verb's setting, before any model loads: each value given, else the `recorded` one (a record's
-    dict or a Sampler), else generate's defaults (`merged`), checked (`check_sampler`); where `what` names the run it
-    was recorded by (a customization), fingerprinted and refused in one line if it differs (`check_same_sampler`)
-    unless `allow`."""
+    dict or a Sampler), else `defaults`, the video model's own (`merged`), checked (`check_sampler`); where `what`
+    names the run it was recorded by (a customization), fingerprinted and refused in one line if it differs
+    (`check_same_sampler`) unless `allow`."""
     recorded = parse_sampler(recorded)
-    sampler = merged(recorded, scheduler, lcm_lora, steps, guidance)
+    sampler = merged(recorded, scheduler, lcm_lora, steps, guidance, defaults)
     check_sampler(sampler)
     if what is None:
         return sampler

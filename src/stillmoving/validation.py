@@ -17,7 +17,11 @@ from stillmoving.errors import StillMovingError
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 SD_SIZE = 512  # Stable Diffusion 1.5's images, the default where a model's configs do not say
 ANIMATEDIFF_FRAMES = 16  # AnimateDiff's clip length, the default where a model's folder does not say
-GENERATION_DEFAULTS = "generation_defaults.json"  # a video model folder's own clip length: {"num_frames": N}
+SD_STEPS = 25  # denoising steps and guidance scale, the defaults where a model's folder does not say
+SD_GUIDANCE = 7.5
+# a video model folder's own generation settings, each optional, named as diffusers' pipelines name their arguments:
+# {"num_frames": N, "num_inference_steps": S, "guidance_scale": G} (the embedded world's: 8, 15, 4)
+GENERATION_DEFAULTS = "generation_defaults.json"
 SD_VAE_FACTOR = 8  # Stable Diffusion's VAE: 4 blocks, 3 downsamplings
 
 
@@ -73,20 +77,42 @@ def native_size(*folders: str | Path | None) -> int:
     return SD_SIZE
 
 
+def generation_defaults(model: str | Path | None) -> dict:
+    """The model folder's generation_defaults.json (what `pretrain` writes beside the embedded world's models, as
+    transformers' generation_config.json holds a language model's own decoding settings), checked: a positive whole
+    `num_frames` and `num_inference_steps`, a finite `guidance_scale` of at least 0, each optional. No file: {}."""
+    path = Path(model or "") / GENERATION_DEFAULTS
+    try:
+        values = json.loads(path.read_text())
+    except OSError:
+        return {}
+    except ValueError as error:
+        raise StillMovingError(f"{path}: not JSON ({error})") from None
+    if not isinstance(values, dict):
+        raise StillMovingError(f"{path}: must be a JSON object, not {values!r}")
+    for key in ("num_frames", "num_inference_steps"):
+        count = values.get(key, 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise StillMovingError(f"{path}: {key} must be a positive whole number, not {count!r}")
+    guidance = values.get("guidance_scale", 0)
+    if isinstance(guidance, bool) or not isinstance(guidance, (int, float)) or not 0 <= guidance < float("inf"):
+        raise StillMovingError(f"{path}: guidance_scale must be a finite number of at least 0, not {guidance!r}")
+    return values
+
+
 def native_frames(model: str | Path | None) -> int:
     """The clip length a video model was made for: `num_frames` of its folder's generation_defaults.json (the
     embedded world's say 8, what their motion modules trained at; at 16 frames its base T2V nearly stands still,
-    MODEL_CARD.md), else AnimateDiff's 16. A file that says anything but a positive count is an error."""
-    path = Path(model or "") / GENERATION_DEFAULTS
-    try:
-        frames = json.loads(path.read_text())["num_frames"]
-    except (OSError, KeyError, TypeError):
-        return ANIMATEDIFF_FRAMES
-    except ValueError as error:
-        raise StillMovingError(f"{path}: not JSON ({error})") from None
-    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
-        raise StillMovingError(f"{path}: num_frames must be a positive whole number, not {frames!r}")
-    return frames
+    MODEL_CARD.md), else AnimateDiff's 16."""
+    return generation_defaults(model).get("num_frames", ANIMATEDIFF_FRAMES)
+
+
+def native_sampling(model: str | Path | None) -> tuple[int, float]:
+    """The denoising steps and guidance scale a model was made to sample with: `num_inference_steps` and
+    `guidance_scale` of its folder's generation_defaults.json (the embedded world's say 15 and 4, the setting its
+    pretraining monitor, model card and demo measure at), else 25 and 7.5, diffusers' and AnimateDiff's habit."""
+    values = generation_defaults(model)
+    return values.get("num_inference_steps", SD_STEPS), float(values.get("guidance_scale", SD_GUIDANCE))
 
 
 def check_size(height: int, width: int, factor: int) -> None:

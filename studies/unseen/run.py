@@ -13,9 +13,11 @@ know nothing of the world's oracle.
 Writes <out>/<drift>/<model>/{naive,still_moving}/*.gif, <out>/<drift>/t2i (the DreamBooth), and prints one JSON
 line per (drift, model) with the means and the paired 95% intervals of Still-Moving minus naive injection.
 Environment: SEEDS (videos per prompt, default 4), CUSTOMIZE='--steps 500 ...' (extra customize options),
-GUIDANCE=4 (generate at 15 steps and this guidance, the world's demo setting, into eval_g4/; default: generate's
-defaults without a recorded setting, 25 steps and guidance 7.5, into eval/, given explicitly since customize records
-its 15 steps and guidance 4),
+GUIDANCE=4 (generate at 15 steps and this guidance, the world's demo setting, into eval_g4/; default: 25 steps and
+guidance 7.5, generate's defaults before session 25, into eval/, given explicitly since customize records its 15
+steps and guidance 4),
+DEFAULTS=1 (the user's path exactly, into eval_defaults/: customize and generate are given no size, frame count,
+steps or guidance, so each takes the video model's own from its generation_defaults.json; TAG names the run),
 GENERATE='--spatial-min-timestep 500' (extra generate options, for both variants: with FROM=TAG, that run's
 adapters are copied into TAG's folder instead of customize being run),
 TAG (a name for those options' runs, default "default"; other tags without GENERATE reuse the default run's
@@ -41,6 +43,7 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).parent))
 from score import BODY, METRICS, score_folder, summarize  # noqa: E402
 
+from stillmoving.validation import native_sampling  # noqa: E402
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter  # noqa: E402
 
 DRIFTS = {"mild": "5e-5", "heavy": "5e-4"}  # DreamBooth learning rates, 1500 steps each (issue 13's table)
@@ -106,9 +109,11 @@ def repeated(option: str, values: list[str]) -> list[str]:
 
 
 def sampling() -> tuple[int, float, str]:
-    """Steps, guidance and video folder of the environment's GUIDANCE=G (15 steps, guidance G, eval_gG/) or, unset,
-    generate's defaults without a recorded setting (25 steps, 7.5, eval/), given explicitly since customize records
-    its 15 steps and guidance 4."""
+    """Steps, guidance and video folder of the environment's GUIDANCE=G (15 steps, guidance G, eval_gG/), DEFAULTS=1
+    (none given: the video model's own, the shipped folders' 15 and 4, eval_defaults/) or, neither set, 25 steps and
+    guidance 7.5 (eval/), given explicitly since customize records its 15 steps and guidance 4."""
+    if os.environ.get("DEFAULTS"):
+        return (*native_sampling(shipped_model()), "eval_defaults")
     given = os.environ.get("GUIDANCE")
     return (15, float(given), f"eval_g{given}") if given else (25, 7.5, "eval")
 
@@ -140,13 +145,15 @@ def compare(
     extra = shlex.split(os.environ.get("CUSTOMIZE", ""))
     generating = shlex.split(os.environ.get("GENERATE", ""))
     steps, guidance, evaluation = sampling()
+    defaults = bool(os.environ.get("DEFAULTS"))  # the user's path: no size, frames, steps or guidance given
+    shape = [] if defaults else [*SIZE, "--num-frames", "8", "--sample-steps", "15", "--guidance-scale", "4"]
+    setting = [] if defaults else ["--num-frames", "8", "--steps", str(steps), "--guidance-scale", f"{guidance:g}"]
 
     def generate(log: str, folder: Path, *source: str) -> None:
         folder.mkdir(parents=True)
         cli(
             root / log, "generate", *source, *repeated("--prompt", prompts), "-o", str(folder / "v.gif"),
-            "--num-frames", "8", "--seed", "0", "--device", "cpu",
-            "--steps", str(steps), "--guidance-scale", f"{guidance:g}",
+            "--seed", "0", "--device", "cpu", *setting,
         )  # fmt: skip
 
     run = root / drift / model / tag
@@ -158,8 +165,7 @@ def compare(
     if not (run / "spatial_adapters.safetensors").exists():
         took = cli(
             root / f"{drift}_{model}_{tag}_customize.log", "customize", "--model", paths[0], "-o", str(run),
-            "--motion-adapter", paths[1], *customized, *SIZE,
-            "--num-frames", "8", "--sample-steps", "15", "--guidance-scale", "4", "--overwrite", *extra,
+            "--motion-adapter", paths[1], *customized, *shape, "--overwrite", *extra,
         )  # fmt: skip
         print(f"# {drift} {model} {tag} customize: {took:.0f} s", flush=True)
     for variant, scale in (("naive", "0"), ("still_moving", "1")):
@@ -175,7 +181,7 @@ def compare(
     base = root / f"base_{model}" / evaluation  # the video model alone, once per model and setting
     if not base.exists():
         generate(f"base_{model}_{evaluation}.log", base, "--model", paths[0])
-    record = {"drift": drift, "model": model, "tag": tag, "guidance": f"{guidance:g}"}
+    record = {"drift": drift, "model": model, "tag": tag, "guidance": f"{guidance:g}", "defaults": defaults}
     naive, still = score(run / evaluation / "naive"), score(run / evaluation / "still_moving")
     record.update({"pairs": len(naive), **summarize(naive, still, metrics)})
     record["base T2V"] = {m: round(float(np.nanmean([v[m] for v in score(base)])), 3) for m in metrics}

@@ -61,13 +61,14 @@ class CompareConfig:
 
 def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
     """Every input checked before a model loads. Returns the config with its defaults resolved (the model's size;
-    the sampling setting: each value given, else the customization's recorded one, else 25 steps and guidance 7.5)
+    the sampling setting: each value given, else the customization's recorded one, else the video model's own,
+    `validation.native_sampling`)
     and the customization's sources, whose "sampler" is the setting every variant samples with (`few_step.Sampler`).
     A setting other than the one the customization was trained with is refused unless `allow_sampler_mismatch`."""
     from stillmoving.few_step import resolved_sampler
     from stillmoving.loading import check_frames_fit, motion_frames_limit
     from stillmoving.run_folder import read_customization
-    from stillmoving.validation import check_model_files, native_frames, native_size
+    from stillmoving.validation import check_model_files, native_frames, native_sampling, native_size
 
     sources = read_customization(cfg.customization)
     check_model_files(
@@ -95,6 +96,7 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
     sampler = resolved_sampler(
         sources.get("sampler"), cfg.scheduler, cfg.lcm_lora, cfg.steps, cfg.guidance_scale,
         what=f"customization {cfg.customization}", verb="compare", allow=cfg.allow_sampler_mismatch,
+        defaults=native_sampling(sources["model"]),
     )  # fmt: skip
     at_least("--steps", sampler.steps, 1)
     at_least("--guidance-scale", sampler.guidance_scale, 0)

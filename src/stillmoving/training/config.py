@@ -80,6 +80,12 @@ class OptimConfig:
             from stillmoving.validation import native_frames
 
             self.num_frames = native_frames(self.model)
+        if getattr(self, "sample_steps", 0) is None or getattr(self, "guidance_scale", 0) is None:
+            from stillmoving.validation import native_sampling  # the model folder's own, else 25 and 7.5
+
+            steps, guidance = native_sampling(self.model)
+            self.sample_steps = steps if self.sample_steps is None else self.sample_steps
+            self.guidance_scale = guidance if self.guidance_scale is None else self.guidance_scale
         if self.height is None or self.width is None:  # read from the model's configs, before any model loads
             from stillmoving.validation import native_size
 
@@ -125,8 +131,16 @@ class TrainConfig(OptimConfig):
         "Frames per training video (default: the video model's own: its folder's generation_defaults.json, the "
         "embedded world's 8; else AnimateDiff's 16).",
     )
-    sample_steps: int = opt(25, "Denoising steps when sampling training data (and validation videos).")
-    guidance_scale: float = opt(7.5, "Classifier-free guidance when sampling training data (and validation videos).")
+    sample_steps: int | None = opt(
+        None,
+        "Denoising steps when sampling training data (and validation videos) (default: the video model's own: its "
+        "folder's generation_defaults.json, the embedded world's 15; else 25).",
+    )
+    guidance_scale: float | None = opt(
+        None,
+        "Classifier-free guidance when sampling training data (and validation videos) (default: the video model's "
+        "own: its folder's generation_defaults.json, the embedded world's 4; else 7.5).",
+    )
     validation_prompt: list[str] = opt(
         help="Prompt of the validation videos (repeatable; default: the training prompts).", factory=list
     )
@@ -339,8 +353,15 @@ class DreamBoothConfig(T2ITrainConfig):
     )
     num_class_images: int = opt(100, "Class images sampled from the base when no folder is given.")
     prior_loss_weight: float = opt(1.0, "Weight of the class-image (prior-preservation) loss.")
-    sample_steps: int = opt(25, "Denoising steps when sampling class images.")
-    guidance_scale: float = opt(7.5, "Classifier-free guidance when sampling class images.")
+    sample_steps: int | None = opt(
+        None,
+        "Denoising steps when sampling class images (default: the model folder's generation_defaults.json, else 25).",
+    )
+    guidance_scale: float | None = opt(
+        None,
+        "Classifier-free guidance when sampling class images (default: the model folder's generation_defaults.json, "
+        "else 7.5).",
+    )
 
 
 @dataclass(kw_only=True)

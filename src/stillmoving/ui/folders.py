@@ -7,7 +7,6 @@ the app's output folder or the shipped world, and hold no pickle (the app never 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,6 @@ from stillmoving.world.weights import HERE as SHIPPED
 from stillmoving.world.weights import VIDEO_MODELS, shipped_model, shipped_motion_adapter
 
 WORLD_PREFIX = "world:"  # a video model choice naming one of the shipped world's models
-WORLD_SETTINGS = dict(height=32, width=32, num_frames=8, steps=15, guidance_scale=4.0)  # as the demo generates
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a customization's name: one folder, no path
 
 
@@ -141,15 +139,11 @@ def video_model(folders: Folders, choice: str, motion_adapter: str = "") -> Vide
 
 
 def native_settings(model: str) -> dict:
-    """Size, frames, steps and guidance that suit a video model: the world's own (32 px, 8 frames, 15 steps,
-    guidance 4, as the demo generates), else the model's sample size and AnimateDiff's 16 frames, 25 steps."""
-    from stillmoving.validation import vae_factor
+    """Size, frames, steps and guidance that suit a video model, as `generate` defaults to them: its UNet's sample
+    size times the VAE's factor, and its folder's generation_defaults.json (the world's: 32 px, 8 frames, 15 steps,
+    guidance 4, as the demo generates), else SD's 512 px and AnimateDiff's 16 frames, 25 steps, guidance 7.5."""
+    from stillmoving.validation import native_frames, native_sampling, native_size
 
-    if SHIPPED.resolve() in Path(model).resolve().parents:
-        return dict(WORLD_SETTINGS)
-    try:
-        unet = json.loads((Path(model) / "unet" / "config.json").read_text())
-        side = int(unet["sample_size"]) * vae_factor(model)
-    except (OSError, ValueError, KeyError, TypeError):
-        side = 512
-    return dict(height=side, width=side, num_frames=16, steps=25, guidance_scale=7.5)
+    side = native_size(model)
+    steps, guidance = native_sampling(model)
+    return dict(height=side, width=side, num_frames=native_frames(model), steps=steps, guidance_scale=guidance)

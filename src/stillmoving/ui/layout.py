@@ -5,7 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from stillmoving.ui.app import EXAMPLE_PROMPT, App, queue_table
-from stillmoving.ui.folders import WORLD_SETTINGS, customization_choices, video_model_choices
+from stillmoving.ui.folders import customization_choices, native_settings, video_model_choices
+from stillmoving.world.weights import shipped_model
 
 INTRO = (
     "**Still-Moving**: animate a customized text-to-image model with a video model. The motion scale is the "
@@ -190,7 +191,7 @@ def customize_tab(app: App, world: dict, generate_customization: gr.Dropdown, ta
 
 
 def layout(app: App) -> gr.Blocks:
-    world = WORLD_SETTINGS
+    world = native_settings(str(shipped_model()))  # the page opens on the first world model
     with gr.Blocks(title="Still-Moving") as page:
         gr.Markdown(INTRO)
         with gr.Tabs() as tabs:

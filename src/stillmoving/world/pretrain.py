@@ -661,7 +661,7 @@ def train_motion(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     pipe = inflate(out / "t2i", cfg)
     pipe.unet.freeze_unet2d_params()
     record = train_video(pipe, cfg, data, cfg.motion, "motion")
-    save_world(pipe, out, cfg.num_frames)
+    save_world(pipe, out, cfg)
     return record
 
 
@@ -683,7 +683,7 @@ def train_joint(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     record["spatial_drift"] = round(relative_distance(spatial, pipe.unet.state_dict()), 5)  # the spatial weights
     record["source"] = str(source)
     log.info("joint: spatial weights moved by %.2f%% of their norm", 100 * record["spatial_drift"])
-    save_world(pipe, out / "joint", cfg.num_frames)
+    save_world(pipe, out / "joint", cfg)
     return record
 
 
@@ -780,14 +780,20 @@ def train_controlnet(cfg: PretrainConfig, data: WorldData, out: Path) -> dict:
     return stats
 
 
-def save_world(pipe: AnimateDiffPipeline, out: Path, num_frames: int) -> None:
+def save_world(pipe: AnimateDiffPipeline, out: Path, cfg: PretrainConfig) -> None:
     """`pipeline/`: the AnimateDiff folder (its UNetMotionModel already holds the motion modules, so the
-    duplicate `motion_adapter` component is left out) with its clip length in generation_defaults.json (the verbs'
-    default --num-frames); `motion_adapter/`: the motion modules alone."""
+    duplicate `motion_adapter` component is left out) with its clip length and the monitor's sampling in
+    generation_defaults.json (the verbs' default --num-frames, steps and guidance); `motion_adapter/`: the motion
+    modules alone."""
     pipe.unet.save_motion_modules(str(out / "motion_adapter"))
     pipe.register_modules(motion_adapter=None)
     pipe.save_pretrained(out / "pipeline")
-    write_text(out / "pipeline" / GENERATION_DEFAULTS, json.dumps({"num_frames": num_frames}) + "\n")
+    defaults = {
+        "num_frames": cfg.num_frames,
+        "num_inference_steps": cfg.monitor_steps,
+        "guidance_scale": cfg.guidance_scale,
+    }
+    write_text(out / "pipeline" / GENERATION_DEFAULTS, json.dumps(defaults) + "\n")
 
 
 # ----------------------------------------------------------------------------- driver
