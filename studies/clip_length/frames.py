@@ -1,10 +1,13 @@
 """The embedded world's base T2V at 8 and 16 frames (session 24): why its folders' generation_defaults.json says 8.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python studies/clip_length/frames.py     # about 1 min on 2 cores
+    HF_HUB_OFFLINE=1 .venv/bin/python studies/clip_length/frames.py [joint]    # about 1 min on 2 cores
 
-The first video model with its motion adapter loaded (alpha 0), the star's 8 evaluation prompts x 2 seeds, 32 px,
-scored by the world's oracle, at the world's sampling (15 steps, guidance 4) and at generate's fallback (25, 7.5).
+The first video model (or the one named) with its motion adapter loaded (alpha 0), the star's 8 evaluation prompts
+x 2 seeds, 32 px, scored by the world's oracle, at the world's sampling (15 steps, guidance 4, its folders' default
+since session 25) and at generate's fallback for folders that name none (25, 7.5).
 """
+
+import sys
 
 import numpy as np
 import torch
@@ -16,7 +19,8 @@ from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
 torch.set_num_threads(2)
-pipe = assemble_pipeline(str(shipped_model()), motion_adapter=str(shipped_motion_adapter()))
+name = sys.argv[1] if len(sys.argv) > 1 else "animatediff"
+pipe = assemble_pipeline(str(shipped_model(name)), motion_adapter=str(shipped_motion_adapter(name)))
 prompts = evaluation_prompts("star", 8, 2, 32, 8)
 for frames, steps, guidance in [(8, 15, 4.0), (16, 15, 4.0), (16, 25, 7.5), (8, 25, 7.5)]:
     videos = generate(pipe, prompts, Generation(frames, 32, steps, guidance), 2)
