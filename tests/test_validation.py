@@ -75,11 +75,16 @@ def test_the_model_s_own_sampling(tiny_dir, tmp_path):
     """generation_defaults.json's num_inference_steps and guidance_scale are the verbs' default steps and guidance
     (the embedded world's: 15 and 4, the setting its model card and demo measure at), else 25 and 7.5; the training
     verbs sample their data at them unless told; a bad value is one error naming the file."""
+    from stillmoving.describe import describe_file
     from stillmoving.training.config import CustomizeConfig, DreamBoothConfig, MotionAdapterConfig, make_config
     from stillmoving.world.weights import shipped_model
 
     assert native_sampling(tiny_dir) == native_sampling(None) == native_sampling(tmp_path / "absent") == (25, 7.5)
     assert native_sampling(shipped_model()) == native_sampling(shipped_model("joint")) == (15, 4.0)
+    info = "32 px, 8 frames, 15 steps, guidance 4 (generation_defaults.json)"  # what `stillmoving info` says
+    assert describe_file(shipped_model())["generation defaults"] == info
+    info = "32 px, 16 frames, 25 steps, guidance 7.5 (no generation_defaults.json)"
+    assert describe_file(tiny_dir)["generation defaults"] == info
     (tmp_path / "generation_defaults.json").write_text(json.dumps({"num_inference_steps": 10}))
     assert native_sampling(tmp_path) == (10, 7.5) and native_frames(tmp_path) == 16  # each key on its own
     (tmp_path / "generation_defaults.json").write_text(json.dumps({"num_inference_steps": 10, "guidance_scale": 2}))

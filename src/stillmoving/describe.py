@@ -127,7 +127,19 @@ def describe_pipeline_folder(path: Path) -> dict:
     if config.is_file():
         width = json.loads(config.read_text()).get("cross_attention_dim")
         summary["spatial layers"] = FAMILIES.get(width, f"unknown (cross-attention {width})")
+    if video:
+        summary["generation defaults"] = generation_setting(path)
     return summary
+
+
+def generation_setting(model: Path) -> str:
+    """What the verbs make with a video model folder unless told: its size, frames, steps and guidance, and where
+    they come from (`validation.native_*`)."""
+    from stillmoving.validation import GENERATION_DEFAULTS, native_frames, native_sampling, native_size
+
+    size, (steps, guidance) = native_size(model), native_sampling(model)
+    source = GENERATION_DEFAULTS if (model / GENERATION_DEFAULTS).is_file() else f"no {GENERATION_DEFAULTS}"
+    return f"{size} px, {native_frames(model)} frames, {steps} steps, guidance {guidance:g} ({source})"
 
 
 def recorded_blocks(folder: Path) -> dict:
