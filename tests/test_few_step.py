@@ -200,7 +200,8 @@ def test_the_record_round_trips(lcm_file):
     assert model_files({"sampler": record})["sampler"] == record
     exported = exported_customization({"sampler": record}, motion_adapter=True)["sampler"]
     assert exported["lcm_lora"] == {**record["lcm_lora"], "path": None, "fused": True}
-    assert "sampler" not in customization_sources(CustomizeConfig(model="m", output="o"))  # unused: as before
+    plain = customization_sources(CustomizeConfig(model="m", output="o"))["sampler"]  # recorded even when default
+    assert plain == {"scheduler": None, "lcm_lora": None, "steps": 25, "guidance_scale": 7.5}
 
 
 def test_a_mismatch_is_refused_in_one_exact_line(lcm_file):
@@ -366,8 +367,9 @@ def test_steps_and_guidance_customize_was_checked_at_are_generates_default_not_a
 
 def test_a_video_model_s_own_sampling_is_every_verb_s_default(tiny_dir, stage2_inputs, tmp_path, capsys, monkeypatch):
     """A model folder's generation_defaults.json sets customize's --sample-steps/--guidance-scale and generate's
-    --steps/--guidance-scale where neither is given nor recorded; customize records only a setting other than the
-    model's own, and export keeps the file with the weights."""
+    --steps/--guidance-scale where neither is given nor recorded; customize records the setting it judged at, so a
+    later change of the file does not change its videos; a record without one (before session 25) samples at the
+    model's; export keeps the file with the weights."""
     import shutil
 
     import stillmoving.inference
@@ -380,7 +382,8 @@ def test_a_video_model_s_own_sampling_is_every_verb_s_default(tiny_dir, stage2_i
     cfg = tiny_customize(model, stage2_inputs, tmp_path / "run", sample_steps=None, guidance_scale=None)
     assert (cfg.sample_steps, cfg.guidance_scale) == (3, 2.5)
     train_spatial_adapters(cfg)
-    assert "sampler" not in json.loads((tmp_path / "run/customization.json").read_text())  # the model's own
+    record = json.loads((tmp_path / "run/customization.json").read_text())
+    assert record["sampler"] == {"scheduler": None, "lcm_lora": None, "steps": 3, "guidance_scale": 2.5}
     seen = {}
     real = stillmoving.inference.generate_videos
 
@@ -390,10 +393,15 @@ def test_a_video_model_s_own_sampling_is_every_verb_s_default(tiny_dir, stage2_i
 
     monkeypatch.setattr(stillmoving.inference, "generate_videos", spy)
     small = ["--prompt", "a sks dog", "--height", "32", "--width", "32"]
-    code, _, err = run(
-        capsys, monkeypatch, "generate", "--customization", tmp_path / "run", *small, "-o", tmp_path / "a"
-    )
-    assert code == 0 and seen == {"steps": 3, "guidance": 2.5, "frames": 4}, err
+    (model / "generation_defaults.json").write_text(json.dumps({**own, "num_inference_steps": 5}))  # changed later
+    into = ["generate", "--customization", tmp_path / "run", *small]
+    code, _, err = run(capsys, monkeypatch, *into, "-o", tmp_path / "a")
+    assert code == 0 and seen == {"steps": 3, "guidance": 2.5, "frames": 4}, err  # the recorded setting
+    assert f"sampling: 3 steps, guidance 2.5 (recorded by {tmp_path / 'run'})" in " ".join(err.split())
+    (model / "generation_defaults.json").write_text(json.dumps(own))
+    (tmp_path / "run/customization.json").write_text(json.dumps({k: v for k, v in record.items() if k != "sampler"}))
+    code, _, err = run(capsys, monkeypatch, *into, "-o", tmp_path / "old")
+    assert code == 0 and seen == {"steps": 3, "guidance": 2.5, "frames": 4}, err  # an old record: the model's own
     assert "sampling:" not in err
     code, _, err = run(capsys, monkeypatch, "generate", "--model", model, *small, "--steps", "2", "-o", tmp_path / "b")
     assert code == 0 and seen == {"steps": 2, "guidance": 2.5, "frames": 4}, err  # one given, the other the model's
@@ -404,15 +412,6 @@ def test_a_video_model_s_own_sampling_is_every_verb_s_default(tiny_dir, stage2_i
         capsys, monkeypatch, "generate", "--customization", tmp_path / "exported", *small, "-o", tmp_path / "c"
     )
     assert code == 0 and seen == {"steps": 3, "guidance": 2.5, "frames": 4}, err
-    other = tiny_customize(model, stage2_inputs, tmp_path / "other", sample_steps=2, guidance_scale=None)
-    from stillmoving.run_folder import customization_sources
-
-    assert customization_sources(other)["sampler"] == {
-        "scheduler": None,
-        "lcm_lora": None,
-        "steps": 2,
-        "guidance_scale": 2.5,
-    }
 
 
 def test_bad_few_step_options_are_one_line_before_loading(tiny_dir, lcm_file, tmp_path, capsys, monkeypatch):

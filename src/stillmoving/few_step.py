@@ -219,12 +219,6 @@ class Sampler:
         """Anything other than the model's own scheduler without an LCM LoRA: worth recording."""
         return self.scheduler is not None or self.lcm_lora is not None
 
-    def named(self, defaults: tuple[int, float] = (SD_STEPS, SD_GUIDANCE)) -> bool:
-        """Worth recording in a customization: `used`, or steps or guidance other than generate's `defaults` for its
-        video model (`validation.native_sampling`; what customize's end-of-run check judged its videos at, which
-        generate then takes by default)."""
-        return self.used or (self.steps, self.guidance_scale) != defaults
-
     def record(self) -> dict:
         lora = self.lcm_lora
         return {

@@ -35,18 +35,14 @@ def absolute(path: str | None) -> str | None:
 
 def customization_sources(cfg) -> dict:
     """What rebuilds the customized model, from a `CustomizeConfig`: V (with its domain adapter's path, scale and
-    file fingerprint), M1, its LoRAs and the motion adapter; and, where one was named, the sampling setting
-    (`few_step.Sampler`: scheduler, LCM LoRA, steps, guidance) that `generate` then takes by default (and checks, for a
-    few-step one): steps and guidance other than generate's own defaults for the video model count, since the end-of-run
-    check judged the adapters at them."""
+    file fingerprint), M1, its LoRAs and the motion adapter; and the sampling setting (`few_step.Sampler`: scheduler,
+    LCM LoRA, steps, guidance) that `generate` then takes by default (and checks, for a few-step one), always: the
+    end-of-run check judged the adapters at it, and a video model's own defaults (`validation.native_sampling`) may
+    change after the run. A record without one (before session 25) samples at the video model's defaults."""
     from stillmoving.few_step import sampler_of, with_fingerprint
     from stillmoving.formats.domain_adapter import parse_domain_adapter
-    from stillmoving.validation import native_sampling
 
     domain = parse_domain_adapter(cfg.domain_adapter)
-    sampler = sampler_of(cfg)
-    named = sampler.named(native_sampling(cfg.model))  # absent: generate's defaults, the video model's own
-    recorded = {"sampler": with_fingerprint(sampler).record()} if named else {}
     return {
         "model": absolute(cfg.model),
         "motion_modules": absolute(cfg.motion_modules),
@@ -55,7 +51,7 @@ def customization_sources(cfg) -> dict:
         "customized": absolute(cfg.customized),
         "loras": [[absolute(p), w] for p, w in cfg.lora],
         "motion_adapter": absolute(cfg.motion_adapter),
-        **recorded,
+        "sampler": with_fingerprint(sampler_of(cfg)).record(),
     }
 
 
