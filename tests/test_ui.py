@@ -234,6 +234,27 @@ def test_video_model_choices_mark_a_missing_world_model(monkeypatch, tmp_path):
     assert labels["world:joint"] == "world: joint (not installed)"
 
 
+def test_the_page_opens_on_the_world_model_s_own_settings_and_without_the_world(monkeypatch, tmp_path):
+    """The Generate tab's fields start at the first world model's generation_defaults.json (8 frames, 15 steps,
+    guidance 4); an install without the world's weights still builds the page, on the fallbacks."""
+    pytest.importorskip("gradio", reason='the web app is an optional extra: pip install "gradio>=6.31"')
+    from stillmoving.errors import StillMovingError
+    from stillmoving.ui import layout, make_app
+
+    def field(page, label):
+        return next(b.value for b in page.blocks.values() if getattr(b, "label", None) == label)
+
+    page, _ = make_app(tmp_path / "out", [])
+    assert (field(page, "steps"), field(page, "guidance")) == (15, 4.0)
+
+    def missing(*_):
+        raise StillMovingError("the embedded world's weights are not in this install")
+
+    monkeypatch.setattr(layout, "shipped_model", missing)
+    page, _ = make_app(tmp_path / "out2", [])
+    assert (field(page, "steps"), field(page, "guidance")) == (25, 7.5)
+
+
 def test_cancel_reaches_a_command_even_when_the_app_ignores_ctrl_c(monkeypatch):
     """A shell starts background jobs (`stillmoving ui &`) with SIGINT ignored, and children inherit that: the
     command the app starts must take Ctrl-C again, or cancelling lets it run to its end and write its results."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from stillmoving.errors import StillMovingError
 from stillmoving.ui.app import EXAMPLE_PROMPT, App, queue_table
 from stillmoving.ui.folders import customization_choices, native_settings, video_model_choices
 from stillmoving.world.weights import shipped_model
@@ -191,7 +192,10 @@ def customize_tab(app: App, world: dict, generate_customization: gr.Dropdown, ta
 
 
 def layout(app: App) -> gr.Blocks:
-    world = native_settings(str(shipped_model()))  # the page opens on the first world model
+    try:
+        world = native_settings(str(shipped_model()))  # the page opens on the first world model
+    except StillMovingError:  # an install without the world's weights: the fallbacks (SD's size, AnimateDiff's clip)
+        world = native_settings("")
     with gr.Blocks(title="Still-Moving") as page:
         gr.Markdown(INTRO)
         with gr.Tabs() as tabs:
