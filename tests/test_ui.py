@@ -234,9 +234,13 @@ def test_video_model_choices_mark_a_missing_world_model(monkeypatch, tmp_path):
     assert labels["world:joint"] == "world: joint (not installed)"
 
 
-def test_the_page_opens_on_the_world_model_s_own_settings_and_without_the_world(monkeypatch, tmp_path):
+def test_the_page_opens_on_the_world_model_s_own_settings_and_without_the_world(monkeypatch, tmp_path, tiny_dir):
     """The Generate tab's fields start at the first world model's generation_defaults.json (8 frames, 15 steps,
-    guidance 4); an install without the world's weights still builds the page, on the fallbacks."""
+    guidance 4), and either tab's fields follow its chosen video model (the Customize tab's too: a user's own model is
+    not trained at the world's 32 px); an install without the world's weights still builds the page, on the
+    fallbacks."""
+    import shutil
+
     pytest.importorskip("gradio", reason='the web app is an optional extra: pip install "gradio>=6.31"')
     from stillmoving.errors import StillMovingError
     from stillmoving.ui import layout, make_app
@@ -244,8 +248,13 @@ def test_the_page_opens_on_the_world_model_s_own_settings_and_without_the_world(
     def field(page, label):
         return next(b.value for b in page.blocks.values() if getattr(b, "label", None) == label)
 
-    page, _ = make_app(tmp_path / "out", [])
+    shutil.copytree(tiny_dir, tmp_path / "models" / "own")
+    page, app = make_app(tmp_path / "out", [tmp_path / "models"])
     assert (field(page, "steps"), field(page, "guidance")) == (15, 4.0)
+    assert app.customize_model_changed("world:joint") == (32, 32, 8, 15, "")
+    own = str(tmp_path / "models" / "own")
+    assert app.customize_model_changed(own) == (32, 32, 16, 25, "")  # no generation_defaults.json: the fallbacks
+    assert app.model_changed(own) == (32, 32, 16, 25, 7.5, "")
 
     def missing(*_):
         raise StillMovingError("the embedded world's weights are not in this install")

@@ -187,6 +187,12 @@ class App:
             "",
         )
 
+    def customize_model_changed(self, choice):
+        """The Customize tab's video model: its own size, frames and sampling steps (what `customize` would default to;
+        the guidance it takes from the model itself); a missing one is a message."""
+        height, width, frames, steps, _, status = self.model_changed(choice)
+        return height, width, frames, steps, status
+
     def customization_changed(self, customization):
         """The steps and guidance the chosen customization recorded (what `generate --customization` samples with by
         default, and all Generate accepts of a few-step setting); the page's own where it records none."""

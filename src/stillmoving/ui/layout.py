@@ -183,6 +183,9 @@ def customize_tab(app: App, world: dict, generate_customization: gr.Dropdown, ta
         width,
         sample_steps,
     ]
+    model.change(  # its own size, frames and sampling steps, as customize defaults to them
+        app.customize_model_changed, [model], [height, width, frames, sample_steps, status], api_visibility="private"
+    )
     start.click(app.customize, values, [job_id, plan, status], api_name="customize")
     cancel.click(app.cancel, [job_id], [status], api_name="cancel")
     resume.click(app.resume, [plan], [job_id, status], api_visibility="private")
