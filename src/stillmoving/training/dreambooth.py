@@ -166,6 +166,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> Path:
             class_images=len(prior),
             start_step=start,
         )
+    model, optimizer = accelerator.free_memory(model, optimizer)  # before the group goes: setup.make_accelerator
     accelerator.end_training()
     return output
 

@@ -115,5 +115,6 @@ def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
         sampler = sampler_of(cfg)  # recorded where one was named: customize checks it
         recorded = {"sampler": with_fingerprint(sampler).record()} if sampler.used else {}
         write_run_record(output / MOTION_ADAPTER_RUN, cfg, losses, videos=len(clips), start_step=start, **recorded)
+    model, optimizer = accelerator.free_memory(model, optimizer)  # before the group goes: setup.make_accelerator
     accelerator.end_training()
     return output / MOTION_ADAPTER

@@ -86,6 +86,14 @@ def training_scheduler(pipe: StillMovingPipeline) -> DDPMScheduler:
 
 
 def make_accelerator(cfg: OptimConfig) -> Accelerator:
+    """The trainers' Accelerator (precision, accumulation, seeded data order, trackers, trainable-only checkpoints).
+
+    Each trainer ends with `model, optimizer = accelerator.free_memory(model, optimizer)` before `end_training`: on
+    several processes the prepared model is a DistributedDataParallel whose C++ reducer holds the gloo process group.
+    Freed after `end_training` destroyed the group, the reducer is the group's last owner, and torch 2.13 then joins
+    gloo's worker thread while holding the GIL, which that thread needs to free the last barrier: a rank that reaches
+    it right after that barrier hangs for good (seen once in CI, on the non-main rank of a 2-process `customize`).
+    Freed first, the group outlives the reducer and is destroyed from Python, which releases the GIL."""
     accelerator = Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,

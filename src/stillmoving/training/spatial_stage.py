@@ -380,6 +380,7 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
             seconds=seconds,
             validation=validation and {k: validation[k] for k in ("means", "difference", "worse_than_naive")},
         )
+    model, optimizer = accelerator.free_memory(model, optimizer)  # before the group goes: setup.make_accelerator
     accelerator.end_training()
     return output / SPATIAL_ADAPTERS
 

@@ -130,6 +130,7 @@ def train_style_lora(cfg: StyleLoRAConfig) -> Path:
     if accelerator.is_main_process:
         save_style_lora(accelerator.unwrap_model(model).unet, output / LORA_FILE, cfg.rank, type(pipe))
         write_run_record(output / STYLE_LORA_RUN, cfg, losses, images=len(latents), start_step=start)
+    model, optimizer = accelerator.free_memory(model, optimizer)  # before the group goes: setup.make_accelerator
     accelerator.end_training()
     return output / LORA_FILE
 
