@@ -50,6 +50,26 @@ def test_pipeline_folder_is_standard_animatediff(world_dir):
     assert all("motion_modules" in k for k in adapter)
 
 
+def test_the_pipeline_folder_carries_the_monitor_s_generation_settings(world_dir):
+    """pretrain writes the clip length and the monitor's steps and guidance as the folder's generation defaults,
+    the verbs' defaults on it; the shipped folders hold what the default config writes."""
+    from stillmoving.validation import GENERATION_DEFAULTS
+    from stillmoving.world.weights import shipped_model
+
+    cfg = tiny_config()
+    written = json.loads((world_dir / "pipeline" / GENERATION_DEFAULTS).read_text())
+    assert written == {
+        "num_frames": FRAMES,
+        "num_inference_steps": cfg.monitor_steps,
+        "guidance_scale": cfg.guidance_scale,
+    }
+    default = PretrainConfig()
+    expected = {"num_frames": default.num_frames, "num_inference_steps": default.monitor_steps, "guidance_scale": 4.0}
+    assert expected["guidance_scale"] == default.guidance_scale
+    for name in ("animatediff", "joint"):
+        assert json.loads((shipped_model(name) / GENERATION_DEFAULTS).read_text()) == expected
+
+
 def test_motion_modules_trained_and_spatial_layers_frozen(world_dir):
     t2i = load_file(world_dir / "t2i" / "unet" / "diffusion_pytorch_model.safetensors")
     video = load_file(world_dir / "pipeline" / "unet" / "diffusion_pytorch_model.safetensors")
