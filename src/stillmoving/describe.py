@@ -133,13 +133,16 @@ def describe_pipeline_folder(path: Path) -> dict:
 
 
 def generation_setting(model: Path) -> str:
-    """What the verbs make with a video model folder unless told: its size, frames, steps and guidance, and where
-    they come from (`validation.native_*`)."""
-    from stillmoving.validation import GENERATION_DEFAULTS, native_frames, native_sampling, native_size
+    """What the verbs make with a video model folder unless told (`validation.native_settings`), and where it comes
+    from."""
+    from stillmoving.validation import GENERATION_DEFAULTS, native_settings
 
-    size, (steps, guidance) = native_size(model), native_sampling(model)
+    own = native_settings(model)
     source = GENERATION_DEFAULTS if (model / GENERATION_DEFAULTS).is_file() else f"no {GENERATION_DEFAULTS}"
-    return f"{size} px, {native_frames(model)} frames, {steps} steps, guidance {guidance:g} ({source})"
+    return (
+        f"{own['height']} px, {own['num_frames']} frames, {own['steps']} steps, guidance {own['guidance_scale']:g} "
+        f"({source})"
+    )
 
 
 def recorded_blocks(folder: Path) -> dict:

@@ -100,19 +100,36 @@ def generation_defaults(model: str | Path | None) -> dict:
     return values
 
 
+def _or_fallbacks(values: dict) -> tuple[int, int, float]:
+    """Frames, steps and guidance of a checked generation_defaults.json, each absent one AnimateDiff's and SD's."""
+    return (
+        values.get("num_frames", ANIMATEDIFF_FRAMES),
+        values.get("num_inference_steps", SD_STEPS),
+        float(values.get("guidance_scale", SD_GUIDANCE)),
+    )
+
+
 def native_frames(model: str | Path | None) -> int:
     """The clip length a video model was made for: `num_frames` of its folder's generation_defaults.json (the
     embedded world's say 8, what their motion modules trained at; at 16 frames its base T2V nearly stands still,
     MODEL_CARD.md), else AnimateDiff's 16."""
-    return generation_defaults(model).get("num_frames", ANIMATEDIFF_FRAMES)
+    return _or_fallbacks(generation_defaults(model))[0]
 
 
 def native_sampling(model: str | Path | None) -> tuple[int, float]:
     """The denoising steps and guidance scale a model was made to sample with: `num_inference_steps` and
     `guidance_scale` of its folder's generation_defaults.json (the embedded world's say 15 and 4, the setting its
     pretraining monitor, model card and demo measure at), else 25 and 7.5, diffusers' and AnimateDiff's habit."""
-    values = generation_defaults(model)
-    return values.get("num_inference_steps", SD_STEPS), float(values.get("guidance_scale", SD_GUIDANCE))
+    return _or_fallbacks(generation_defaults(model))[1:]
+
+
+def native_settings(model: str | Path | None) -> dict:
+    """Everything a verb makes with a video model folder unless told, as `generate` defaults to it, the file read
+    once: `native_size`, and `num_frames`, `num_inference_steps` and `guidance_scale` of its generation_defaults.json
+    (the world's: 32 px, 8 frames, 15 steps, guidance 4), else 16, 25 and 7.5."""
+    frames, steps, guidance = _or_fallbacks(generation_defaults(model))
+    side = native_size(model)
+    return dict(height=side, width=side, num_frames=frames, steps=steps, guidance_scale=guidance)
 
 
 def check_size(height: int, width: int, factor: int) -> None:

@@ -18,8 +18,9 @@ import pandas as pd
 
 from stillmoving.errors import StillMovingError
 from stillmoving.ui import work
-from stillmoving.ui.folders import Folders, check_name, customization_choices, native_settings, video_model
+from stillmoving.ui.folders import Folders, check_name, customization_choices, video_model
 from stillmoving.ui.jobs import FINISHED, Job, JobQueue, run_command
+from stillmoving.validation import native_settings
 
 EXAMPLE_PROMPT = "a red circle moving left quickly on a gray background"
 EXAMPLE_IMAGES = 8  # rendered images of the world's held-out star for the Customize example

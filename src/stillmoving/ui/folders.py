@@ -136,14 +136,3 @@ def video_model(folders: Folders, choice: str, motion_adapter: str = "") -> Vide
         return VideoModel(str(shipped_model(name)), str(shipped_motion_adapter(name)), world=True)
     adapter = readable(folders, motion_adapter, "motion adapter") if motion_adapter.strip() else None
     return VideoModel(readable(folders, choice, "video model"), adapter, world=False)
-
-
-def native_settings(model: str) -> dict:
-    """Size, frames, steps and guidance that suit a video model, as `generate` defaults to them: its UNet's sample
-    size times the VAE's factor, and its folder's generation_defaults.json (the world's: 32 px, 8 frames, 15 steps,
-    guidance 4, as the demo generates), else SD's 512 px and AnimateDiff's 16 frames, 25 steps, guidance 7.5."""
-    from stillmoving.validation import native_frames, native_sampling, native_size
-
-    side = native_size(model)
-    steps, guidance = native_sampling(model)
-    return dict(height=side, width=side, num_frames=native_frames(model), steps=steps, guidance_scale=guidance)

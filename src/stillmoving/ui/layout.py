@@ -6,7 +6,8 @@ import gradio as gr
 
 from stillmoving.errors import StillMovingError
 from stillmoving.ui.app import EXAMPLE_PROMPT, App, queue_table
-from stillmoving.ui.folders import customization_choices, native_settings, video_model_choices
+from stillmoving.ui.folders import customization_choices, video_model_choices
+from stillmoving.validation import native_settings
 from stillmoving.world.weights import shipped_model
 
 INTRO = (
