@@ -20,6 +20,7 @@ DEFAULTS=1 (the user's path exactly, into eval_defaults/: customize and generate
 steps or guidance, so each takes the video model's own from its generation_defaults.json; TAG names the run),
 GENERATE='--spatial-min-timestep 500' (extra generate options, for both variants: with FROM=TAG, that run's
 adapters are copied into TAG's folder instead of customize being run),
+T2I_SEED (the DreamBooths' seed, default 0; give each seed its own output folder),
 TAG (a name for those options' runs, default "default"; other tags without GENERATE reuse the default run's
 naive-injection videos, which the adapters at scale 0 do not change).
 """
@@ -97,6 +98,7 @@ def customized_t2i(root: Path, drift: str, images: Path) -> list[str]:
             root / f"{drift}_t2i.log", "t2i", "dreambooth", "--model", str(shipped_model()), "-o", str(t2i),
             "--images", str(images), "--prompt", "a sks gem", "--use-captions", "--train-text-encoder",
             "--steps", "1500", "--lr", DRIFTS[drift], "--batch-size", "4", *SIZE,
+            "--seed", os.environ.get("T2I_SEED", "0"),
         )  # fmt: skip
         print(f"# {drift} DreamBooth: {took:.0f} s", flush=True)
     prompts = repeated("--prompt", [f"a sks gem on a {b} background" for b in BACKGROUNDS])
