@@ -54,6 +54,7 @@ def test_the_pipeline_folder_carries_the_monitor_s_generation_settings(world_dir
     """pretrain writes the clip length and the monitor's steps and guidance as the folder's generation defaults,
     the verbs' defaults on it; the shipped folders hold what the default config writes."""
     from stillmoving.validation import GENERATION_DEFAULTS
+    from stillmoving.world.demo import DemoConfig
     from stillmoving.world.weights import shipped_model
 
     cfg = tiny_config()
@@ -68,6 +69,8 @@ def test_the_pipeline_folder_carries_the_monitor_s_generation_settings(world_dir
     assert expected["guidance_scale"] == default.guidance_scale
     for name in ("animatediff", "joint"):
         assert json.loads((shipped_model(name) / GENERATION_DEFAULTS).read_text()) == expected
+    demo = DemoConfig()  # the demo, whose figures every document quotes, samples at the world's own setting
+    assert [demo.num_frames, demo.sample_steps, demo.guidance_scale] == list(expected.values())
 
 
 def test_motion_modules_trained_and_spatial_layers_frozen(world_dir):
