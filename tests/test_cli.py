@@ -87,6 +87,8 @@ def custom_run(tiny_dir, workdir, customized, motion_run):
         "2",
         "--spatial-rank",
         "2",
+        "--num-validation-videos",  # no end-of-run check, so nothing recorded: generate applies every block
+        "0",
         *SMALL,
     )
     return workdir / "custom"

@@ -170,6 +170,7 @@ def test_customize_validation_folders_sit_beside_the_end_of_run_check(
         "step-000001",
         "step-000002",
         "still_moving_000.gif",
+        "still_moving_down_mid_000.gif",
     ]
     assert [p.name for p in (validation / "step-000002").iterdir()] == ["000_a_sks_dog.gif"]
 

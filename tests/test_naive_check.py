@@ -151,6 +151,8 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
         "naive_injection_001.gif",
         "still_moving_000.gif",
         "still_moving_001.gif",
+        "still_moving_down_mid_000.gif",  # the same adapters on the down and mid blocks only, always tried
+        "still_moving_down_mid_001.gif",
     ]
     report = json.loads((tmp_path / "validation.json").read_text())
     assert report["prompts"] == ["a sks dog running", "a sks dog sitting"] and report["seeds"] == [0, 1]
@@ -209,14 +211,11 @@ def test_the_encoder_side_check_judges_the_down_and_mid_blocks_videos_against_na
     assert result["t2i_agreement"] is None
     if flicker:
         assert result["message"].startswith("on the UNet's down and mid blocks only (generate --spatial-blocks ")
-        assert "the adapters are worse too (colour consistency" in result["message"]
+        assert "the adapters are worse than naive injection (colour consistency" in result["message"]
     else:
         assert result["difference"]["colour_consistency"] == 0 and result["difference"]["tint_change"] == 0
         assert "they are not worse than naive injection (colour consistency 1.000" in result["message"]
-        assert result["message"].endswith(
-            "validation/still_moving_down_mid_*.gif): generate --customization applies those only from now on "
-            "(recorded in customization.json; generate --spatial-blocks down,mid,up for every block)"
-        )
+        assert result["message"].endswith("validation/still_moving_down_mid_*.gif)")  # the caller says what follows
 
 
 @pytest.mark.parametrize("blocks", ["down,mid,up", "down,mid"])
@@ -236,7 +235,7 @@ def test_adapters_found_worse_are_tried_on_the_down_and_mid_blocks_when_they_rea
     side = report["encoder_side"]
     assert tried == ["still_moving_down_mid_000.gif", "still_moving_down_mid_001.gif"]
     assert side["spatial_blocks"] == "down,mid" and len(side["figures"]) == 2 and side["worse_than_naive"]
-    assert side["t2i_agreement"] is not None and "the adapters are worse too" in side["message"]
+    assert side["t2i_agreement"] is not None and "the adapters are worse than naive injection" in side["message"]
     assert side["message"] not in report["message"]  # its own line, after the verdict's
     assert any(k.startswith("up_blocks.") and torch.count_nonzero(v) for k, v in saved.items() if k.endswith(".up"))
     assert "spatial_blocks" not in json.loads((tmp_path / "customization.json").read_text())  # nothing better found
@@ -282,8 +281,38 @@ def test_the_lesser_of_two_sets_both_worse_than_naive_injection_is_recorded_with
     assert judged_side["means"] == side["means"] and full["means"] == report["means"]  # down,mid against every block
     record = json.loads((tmp_path / "customization.json").read_text())
     assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.LESSER_WHY
-    assert "the adapters are worse too" in side["message"] and "though less so than every block" in side["message"]
+    assert "worse than naive injection (" in side["message"] and "though less so than every block" in side["message"]
     assert side["message"].endswith("naive injection (generate --spatial-scale 0) is better than both")
+
+
+@pytest.mark.parametrize("no_worse", [True, False])
+def test_down_and_mid_blocks_no_worse_than_every_block_are_recorded_where_both_pass(
+    tiny_dir, tmp_path, stage2_inputs, monkeypatch, capsys, no_worse
+):
+    monkeypatch.setattr(naive_check, "LOOK_DROP", 2.0)  # no look "lost": both sets pass (the videos barely move)
+    monkeypatch.setattr(naive_check, "WORSE_RATIO", 1e9)
+    monkeypatch.setattr(naive_check, "TINT_RATIO", 1e9)
+    compared = []
+    monkeypatch.setattr(naive_check, "less_worse", lambda side, full: compared.append((side, full)) or no_worse)
+    cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2)
+    train_spatial_adapters(cfg)
+    report = json.loads((tmp_path / "validation.json").read_text())
+    side = report["encoder_side"]
+    assert not report["worse_than_naive"] and not side["worse_than_naive"] and len(compared) == 1
+    assert side["no_worse_than_every_block"] is no_worse and side["less_worse_than_every_block"] is False
+    assert len(list((tmp_path / "validation").glob("still_moving_down_mid_*.gif"))) == 2
+    record = json.loads((tmp_path / "customization.json").read_text())
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("validation: ")]
+    assert said[-1] == f"validation: {side['message']}"
+    if no_worse:
+        assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.NO_WORSE_WHY
+        assert side["message"].endswith(
+            "and no worse than every block on each reading: generate --customization applies those only from now on "
+            "(recorded in customization.json; generate --spatial-blocks down,mid,up for every block)"
+        )
+    else:
+        assert "spatial_blocks" not in record
+        assert side["message"].endswith(", but every block's read better on at least one reading and stay")
 
 
 def test_less_worse_asks_for_every_reading_no_worse_than_every_block():

@@ -220,7 +220,8 @@ def generate(
         typer.Option(
             help="The spatial adapters act in these parts of the UNet only: down, mid, up, comma-separated (default: "
             "the customization's recorded ones, which customize's check records when every block's adapters are "
-            "worse than naive injection and the down and mid blocks' are not; else every adapter of the file). On "
+            "worse than naive injection and the down and mid blocks' are not, or when those read no worse than every "
+            "block's; else every adapter of the file). On "
             "the embedded world down,mid left a mildly drifted subject no worse than naive injection, kept a heavily "
             "drifted style's repair and removed a heavily drifted subject's flicker (docs/method.md, 'Where in the "
             "UNet the adapters repair and where they cost')."

@@ -308,8 +308,9 @@ class CustomizeConfig(TrainConfig):
         8,
         "Videos made with and without the adapters at the end and compared, against naive injection (0: none). "
         "On the embedded world 4 missed a customization that 8 caught (docs/method.md, 'The unseen subject's "
-        "flicker, read without bins'). Adapters found worse are tried on the UNet's down and mid blocks only, "
-        "and recorded for generate when those pass or, worse too, read no worse than every block.",
+        "flicker, read without bins'). The same adapters are also tried on the UNet's down and mid blocks only, "
+        "and recorded for generate when every block's are worse and those pass or, worse too, read no worse than "
+        "every block, or when both pass and those read no worse than every block on each reading.",
     )
     allow_sampler_mismatch: bool = opt(
         False,
