@@ -294,6 +294,7 @@ def test_down_and_mid_blocks_no_worse_than_every_block_are_recorded_where_both_p
     monkeypatch.setattr(naive_check, "TINT_RATIO", 1e9)
     compared = []
     monkeypatch.setattr(naive_check, "less_worse", lambda side, full: compared.append((side, full)) or no_worse)
+    monkeypatch.setattr(naive_check, "better_somewhere", lambda side, full: True)  # not a tie on all three
     cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2)
     train_spatial_adapters(cfg)
     report = json.loads((tmp_path / "validation.json").read_text())
@@ -327,3 +328,16 @@ def test_less_worse_asks_for_every_reading_no_worse_than_every_block():
     assert not naive_check.less_worse({**side, "means": {**side["means"], "tint_change": 0.009}}, full)
     assert not naive_check.less_worse({**side, "means": {**side["means"], "colour_consistency": 0.87}}, full)
     assert naive_check.less_worse({**side, "t2i_agreement": None}, {**full, "t2i_agreement": None})  # not read
+
+
+def test_better_somewhere_asks_for_one_reading_strictly_better_than_every_block():
+    full = {
+        "means": {"Still-Moving": {"colour_consistency": 0.88, "tint_change": 0.008}},
+        "t2i_agreement": {"means": {"Still-Moving": 0.80}},
+    }
+    tie = {"means": {"colour_consistency": 0.88, "tint_change": 0.008}, "t2i_agreement": 0.80}
+    assert not naive_check.better_somewhere(tie, full)  # a tie on all three leaves every block
+    assert naive_check.better_somewhere({**tie, "t2i_agreement": 0.81}, full)
+    assert naive_check.better_somewhere({**tie, "means": {**tie["means"], "tint_change": 0.007}}, full)
+    assert naive_check.better_somewhere({**tie, "means": {**tie["means"], "colour_consistency": 0.89}}, full)
+    assert not naive_check.better_somewhere({**tie, "t2i_agreement": None}, full)  # not read: no better there

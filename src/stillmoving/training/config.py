@@ -310,7 +310,7 @@ class CustomizeConfig(TrainConfig):
         "On the embedded world 4 missed a customization that 8 caught (docs/method.md, 'The unseen subject's "
         "flicker, read without bins'). The same adapters are also tried on the UNet's down and mid blocks only, "
         "and recorded for generate when every block's are worse and those pass or, worse too, read no worse than "
-        "every block, or when both pass and those read no worse than every block on each reading.",
+        "every block, or when both pass and those read no worse than every block on each reading and better on one.",
     )
     allow_sampler_mismatch: bool = opt(
         False,
