@@ -83,6 +83,9 @@ def test_the_model_s_own_sampling(tiny_dir, tmp_path):
     assert native_sampling(shipped_model()) == native_sampling(shipped_model("joint")) == (15, 4.0)
     info = "32 px, 8 frames, 15 steps, guidance 4 (generation_defaults.json)"  # what `stillmoving info` says
     assert describe_file(shipped_model())["generation defaults"] == info
+    world = "the embedded world's (cross-attention 64: SD1.x-shaped, its own small CLIP text encoder)"
+    assert describe_file(shipped_model())["spatial layers"] == describe_file(shipped_model("joint"))["spatial layers"]
+    assert describe_file(shipped_model())["spatial layers"] == world  # not "unknown (cross-attention 64)"
     info = "32 px, 16 frames, 25 steps, guidance 7.5 (no generation_defaults.json)"
     assert describe_file(tiny_dir)["generation defaults"] == info
     (tmp_path / "generation_defaults.json").write_text(json.dumps({"num_inference_steps": 10}))

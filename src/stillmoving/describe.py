@@ -14,6 +14,7 @@ from stillmoving.adapters.spatial import FORMAT
 from stillmoving.errors import StillMovingError
 from stillmoving.formats.safety import read_adapter_file
 from stillmoving.run_folder import CUSTOMIZATION, SPATIAL_ADAPTERS, SPATIAL_BLOCKS, SPATIAL_BLOCKS_WHY, load_record
+from stillmoving.world.weights import HERE, VIDEO_MODELS
 
 LORA_KEY = re.compile(r"unet\.(.+)\.lora_([AB])\.weight")
 
@@ -31,6 +32,7 @@ def _resolve(path: Path) -> Path:
 CROSS_ATTENTION_KEY = "attn2.to_k.weight"  # its input width is the text encoder's: the Stable Diffusion generation
 FAMILIES = {768: "SD1.x (cross-attention 768, CLIP ViT-L)", 1024: "SD2.x (cross-attention 1024, OpenCLIP ViT-H)"}
 FAMILIES[2048] = "SDXL (cross-attention 2048, CLIP ViT-L + OpenCLIP ViT-bigG)"
+WORLD = "the embedded world's (cross-attention 64: SD1.x-shaped, its own small CLIP text encoder)"  # its folders'
 
 
 def sd_family(tensors: dict) -> str:
@@ -127,6 +129,8 @@ def describe_pipeline_folder(path: Path) -> dict:
     if config.is_file():
         width = json.loads(config.read_text()).get("cross_attention_dim")
         summary["spatial layers"] = FAMILIES.get(width, f"unknown (cross-attention {width})")
+        if path.resolve() in {(HERE / folder).resolve() for folder, _ in VIDEO_MODELS.values()}:
+            summary["spatial layers"] = WORLD  # the shipped folders; another model of width 64 stays unknown
     if video:
         summary["generation defaults"] = generation_setting(path)
     return summary
