@@ -285,16 +285,16 @@ def test_the_lesser_of_two_sets_both_worse_than_naive_injection_is_recorded_with
     assert side["message"].endswith("naive injection (generate --spatial-scale 0) is better than both")
 
 
-@pytest.mark.parametrize("no_worse", [True, False])
+@pytest.mark.parametrize("no_worse, better", [(True, True), (False, True), (True, False)])
 def test_down_and_mid_blocks_no_worse_than_every_block_are_recorded_where_both_pass(
-    tiny_dir, tmp_path, stage2_inputs, monkeypatch, capsys, no_worse
+    tiny_dir, tmp_path, stage2_inputs, monkeypatch, capsys, no_worse, better
 ):
     monkeypatch.setattr(naive_check, "LOOK_DROP", 2.0)  # no look "lost": both sets pass (the videos barely move)
     monkeypatch.setattr(naive_check, "WORSE_RATIO", 1e9)
     monkeypatch.setattr(naive_check, "TINT_RATIO", 1e9)
     compared = []
     monkeypatch.setattr(naive_check, "less_worse", lambda side, full: compared.append((side, full)) or no_worse)
-    monkeypatch.setattr(naive_check, "better_somewhere", lambda side, full: True)  # not a tie on all three
+    monkeypatch.setattr(naive_check, "better_somewhere", lambda side, full: better)  # False: a tie on all three
     cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2)
     train_spatial_adapters(cfg)
     report = json.loads((tmp_path / "validation.json").read_text())
@@ -305,12 +305,15 @@ def test_down_and_mid_blocks_no_worse_than_every_block_are_recorded_where_both_p
     record = json.loads((tmp_path / "customization.json").read_text())
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("validation: ")]
     assert said[-1] == f"validation: {side['message']}"
-    if no_worse:
+    if no_worse and better:
         assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.NO_WORSE_WHY
         assert side["message"].endswith(
             "and no worse than every block on each reading: generate --customization applies those only from now on "
             "(recorded in customization.json; generate --spatial-blocks down,mid,up for every block)"
         )
+    elif no_worse:  # a tie: every block, the paper's, stays
+        assert "spatial_blocks" not in record
+        assert side["message"].endswith(", and read the same as every block on each reading: every block's stay")
     else:
         assert "spatial_blocks" not in record
         assert side["message"].endswith(", but every block's read better on at least one reading and stay")

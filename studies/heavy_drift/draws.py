@@ -5,7 +5,8 @@ sm_heavy[_joint]_{d,sN} ... image_guidance_scale=1.0 guidance_scale=1.0 prior_lo
 injection, every block's adapters and the down and mid blocks' (`--spatial-blocks down,mid`, what customize's check
 records at heavy drift). Draw 0 keeps the names the study used before (m1_heavy, sm_heavy_d, sm_heavy_joint_d).
 Prints, per draw and model, naive injection's means and each variant minus naive injection with its paired 95%
-bootstrap interval (compare.py's), and the customized T2I's own fidelity where `evalt2i.py t2i_heavy[_sN]` ran.
+bootstrap interval (`stillmoving.world.stats.paired_bootstrap`, the demo's), and the customized T2I's own fidelity
+where `evalt2i.py t2i_heavy[_sN]` ran.
 """
 
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stillmoving.world.stats import paired_bootstrap
+
 MEASURES = ["fidelity", "consistency", "artifact", "speed"]
 
 
@@ -27,14 +30,10 @@ def metrics(name: str) -> list[dict] | None:
 
 
 def paired(a: list[dict], b: list[dict], key: str) -> str:
-    x = np.array([m[key] for m in a], float)
-    y = np.array([m[key] for m in b], float)
-    d = (y - x)[np.isfinite(x) & np.isfinite(y)]
-    rng = np.random.default_rng(0)  # compare.py's draws
-    boots = [rng.choice(d, d.size).mean() for _ in range(2000)]
-    low, high = np.percentile(boots, [2.5, 97.5])
-    bold = "**" if low > 0 or high < 0 else ""
-    return f"{bold}{d.mean():+.3f} [{low:+.3f}, {high:+.3f}]{bold}"
+    """b minus a over the pairs, its 95% interval as the demo's claims compute it, bold where it excludes zero."""
+    d = paired_bootstrap([m[key] for m in a], [m[key] for m in b])
+    bold = "**" if d.low > 0 or d.high < 0 else ""
+    return f"{bold}{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]{bold}"
 
 
 def names(seed: int, joint: bool) -> tuple[str, str, str]:
