@@ -125,8 +125,10 @@ def test_demo_32_paired_videos_per_variant_full_sweeps_as_many_with_customize_s_
     # --full: the same sections and videos, with customize's own training recipe in every trained variant
     assert (full.spatial_steps, full.spatial_lr) == (CustomizeConfig.steps, CustomizeConfig.lr) != (120, 1e-3)
     assert (default.spatial_steps, default.spatial_lr) == (120, 1e-3)
+    # and the drift study's style at a weight below the main section's too, which the default's 15 minutes leave out
+    assert default.drift_weights == (1.0, 2.0) and full.drift_weights == (0.5, 1.0, 2.0)
     sizes = dict(sweep_prompts=default.sweep_prompts, sweep_seeds=default.sweep_seeds)
-    assert replace(full, **sizes, spatial_steps=120, spatial_lr=1e-3) == default
+    assert replace(full, **sizes, spatial_steps=120, spatial_lr=1e-3, drift_weights=(1.0, 2.0)) == default
     assert "8 prompts x 4 seeds = 32 videos" in demo.demo_notes(default)
     assert "4 base-world prompts x 3 seeds per alpha" in demo.demo_notes(default)
     code, _, err = run(capsys, monkeypatch, "demo", "--full", "--quick", "-o", tmp_path / "report")
