@@ -529,7 +529,10 @@ def colour_histograms(frames: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def consistency_metrics(frames: np.ndarray, seg: Segmentation) -> dict[str, float]:
-    """Consecutive-frame shape IoU (centroids aligned), colour histogram intersection, path smoothness."""
+    """Consecutive-frame shape IoU (centroids aligned), colour histogram intersection, path smoothness; NaN for a
+    single image (the customized T2I's), which has no consecutive frames."""
+    if len(frames) < 2:
+        return dict.fromkeys(("shape_consistency", "color_consistency", "smoothness", "consistency"), np.nan)
     windows = _aligned_windows(seg.weight, seg.centroid, radius=frames.shape[2] // 4)
     union = np.maximum(windows[1:], windows[:-1]).sum(axis=(1, 2))
     shape = np.where(union > 0, np.minimum(windows[1:], windows[:-1]).sum(axis=(1, 2)) / np.maximum(union, 1e-9), 0)
