@@ -367,3 +367,18 @@ def test_the_quick_demo_skips_the_subject_drift_and_the_default_runs_it_on_a_sub
     assert phases.subject_drift_lrs(demo.DemoConfig()) == [5e-4]
     assert phases.subject_drift_lrs(demo.DemoConfig(targets=("crayon",))) == []  # no subject to drift
     assert phases.subject_drift_lrs(demo.DemoConfig(subject_drift_lrs=(5e-5, 5e-4))) == [5e-4]  # 5e-5: its section
+
+
+def test_the_drift_study_s_phases_are_listed_first_and_the_controlnet_sections_last(tmp_path):
+    """Ready tasks start in list order: the longest phases first, the short ones last, or a worker waits alone."""
+    from stillmoving.world import demo
+
+    cfg = demo.DemoConfig()
+    gen = demo.Generation(cfg.num_frames, cfg.resolution, cfg.sample_steps, cfg.guidance_scale)
+    names = [task.name for task in demo.Plan(cfg, demo.video_models(cfg), tmp_path, gen).tasks]
+    first_section = min(i for i, name in enumerate(names) if "base T2V" in name)
+    assert [name for name in names[:first_section] if name.startswith("[drift]")] == [
+        "[drift] star DreamBooth at lr 0.0005",
+        "[drift] crayon LoRA at weight 2",
+    ]
+    assert all("conditional generation" in name for name in names[-2:]) and len(names) == 24

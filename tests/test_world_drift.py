@@ -107,6 +107,9 @@ def test_no_worse_is_judged_at_the_lightest_drift_and_better_at_the_heaviest():
     )
     assert heavy.intervals["artifact"].high == pytest.approx(-0.1)  # fewer artifacts in every pair
     assert drift_claims(points[:1], "crayon") == []  # one weight: nothing to compare
+    # weight 1 is the style's own section, whose claims judge it: not judged twice when it is the lightest
+    (only,) = drift_claims([points[0], points[2]], "crayon")
+    assert (only.scope, only.name) == ("crayon at LoRA weight 2 (drift 0.200)", "better_than_naive")
 
 
 def subject_points() -> list:

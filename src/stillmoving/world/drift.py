@@ -111,15 +111,14 @@ def subject_drift_point(
 
 def drift_claims(points: list[DriftPoint], target: str) -> list[Claim]:
     """The issue's two targets read on the style's drift: at the lightest drift, where naive injection still
-    works, Still-Moving is no worse; at the heaviest, where it breaks, Still-Moving is better."""
+    works, Still-Moving is no worse; at the heaviest, where it breaks, Still-Moving is better. Neither is judged
+    again at LoRA weight 1: that point is the style's own section, whose claims judge the same videos."""
     points = [p for p in points if p.lora_weight is not None]
     if len(points) < 2:
         return []
     light, heavy = min(points, key=lambda p: p.drift), max(points, key=lambda p: p.drift)
-    return [
-        no_worse_than_naive(drift_scope(target, light.lora_weight, light.drift), light.gap),
-        better_than_naive(drift_scope(target, heavy.lora_weight, heavy.drift), heavy.gap),
-    ]
+    judged = [(no_worse_than_naive, light), (better_than_naive, heavy)]
+    return [claim(drift_scope(target, p.lora_weight, p.drift), p.gap) for claim, p in judged if p.lora_weight != 1.0]
 
 
 def subject_drift_claims(point: DriftPoint, t2i: Variant, base: Variant, seed: int) -> list[Claim]:
