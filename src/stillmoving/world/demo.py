@@ -77,7 +77,7 @@ FULL_DRIFT_WEIGHTS = (0.5, 1.0, 2.0)  # `--full`'s LoRA weights of the drift stu
 
 @dataclass
 class DemoConfig:
-    """Sizes of the demo; the defaults take about 14 minutes on 2 CPU cores (README), `quick()` far less."""
+    """Sizes of the demo; the defaults take 12 to 15 minutes on 2 CPU cores (README), `quick()` far less."""
 
     output_dir: str = "demo-report"  # the report folder
     model: str | None = None  # a T2V of the user's instead of the shipped ones (then the only video model)
