@@ -14,6 +14,7 @@ from stillmoving.training.naive_check import (
     LOOK_DROP,
     MIN_DROP,
     MIN_TINT_RISE,
+    SUBJECT_DROP,
     TINT_RATIO,
     WORSE_RATIO,
     check_encoder_side,
@@ -21,7 +22,14 @@ from stillmoving.training.naive_check import (
     verdict,
 )
 from stillmoving.training.spatial_stage import train_spatial_adapters
-from stillmoving.video_metrics import colour_agreement, colour_consistency, frame_change, tint_change, video_figures
+from stillmoving.video_metrics import (
+    colour_agreement,
+    colour_consistency,
+    frame_change,
+    subject_agreement,
+    tint_change,
+    video_figures,
+)
 
 
 def square_video(positions, colour=(200, 40, 40), background=(10, 10, 60)) -> np.ndarray:
@@ -80,6 +88,21 @@ def test_look_kept_compares_each_video_with_the_customized_t2i_image_of_its_prom
     assert kept["means"] == {"naive injection": 0.5, "Still-Moving": 0.75}
 
 
+def test_subject_agreement_leaves_out_each_frame_s_most_common_colour():
+    # the same background, a red square in one and a green one in the other: 36 of 1024 pixels differ
+    red, green = square_video([(10, 10)]), square_video([(10, 10)], colour=(40, 200, 40))
+    assert colour_agreement(red, green) == pytest.approx(1 - 36 / 1024)  # the background outweighs the subject
+    assert subject_agreement(red, green) == 0.0  # without it, nothing in common
+    assert subject_agreement(red, square_video([(4, 20)])) == 1.0  # the same square elsewhere
+    # each frame's own most common colour: a background that changes tint is left out all the same
+    tinted = square_video([(10, 10)], background=(60, 10, 10))
+    assert colour_agreement(red, tinted) == pytest.approx(36 / 1024) and subject_agreement(red, tinted) == 1.0
+    plain = np.full((1, 32, 32, 3), 90, np.uint8)  # one colour: nothing left to compare
+    assert subject_agreement(plain, plain) == 0.0
+    kept = look_kept({"naive injection": [red], "Still-Moving": [green]}, [red[0]], subject_agreement)
+    assert kept["means"] == {"naive injection": 1.0, "Still-Moving": 0.0}
+
+
 def figures(values, tints=None):
     tints = tints or [0.01] * len(values)
     return [{"colour_consistency": v, "frame_change": 0.1, "tint_change": t} for v, t in zip(values, tints)]
@@ -131,6 +154,19 @@ def test_verdict_reports_a_look_further_from_the_customized_t2is_images_as_worse
     flicker = {"naive injection": figures([0.97, 0.95]), "Still-Moving": figures([0.94, 0.92])}
     both = verdict(flicker, kept)["message"]
     assert "(their colours flicker more; their colours agree less with the customized T2I's own images)" in both
+
+
+def test_verdict_reports_a_subject_further_from_the_customized_t2is_images_as_worse():
+    same = {"naive injection": figures([0.9, 0.9]), "Still-Moving": figures([0.9, 0.9])}
+    whole = {"naive injection": 0.86, "Still-Moving": 0.86}  # the whole frame's look kept
+    subject = {"naive injection": 0.50, "Still-Moving": 0.50 - SUBJECT_DROP}
+    result = verdict(same, whole, subject)
+    assert SUBJECT_DROP == 0.05 and result["worse_than_naive"]
+    assert (
+        "(their colours other than the most common agree less with the customized T2I's images)" in (result["message"])
+    )
+    assert not verdict(same, whole, {"naive injection": 0.50, "Still-Moving": 0.46})["worse_than_naive"]  # 0.04 less
+    assert not verdict(same, whole)["worse_than_naive"]  # not read: not judged
 
 
 def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp_path, stage2_inputs, capsys):
@@ -247,8 +283,8 @@ def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_
 ):
     judged = []
 
-    def full_set_worse(figures, kept=None):  # the real verdict, made "worse" for the first (every block) only
-        result = verdict(figures, kept)
+    def full_set_worse(figures, kept=None, subject=None):  # the real verdict, made "worse" for the first (every block) only
+        result = verdict(figures, kept, subject)
         judged.append(result)
         return {**result, "worse_than_naive": len(judged) == 1}
 
@@ -331,6 +367,14 @@ def test_less_worse_asks_for_every_reading_no_worse_than_every_block():
     assert not naive_check.less_worse({**side, "means": {**side["means"], "tint_change": 0.009}}, full)
     assert not naive_check.less_worse({**side, "means": {**side["means"], "colour_consistency": 0.87}}, full)
     assert naive_check.less_worse({**side, "t2i_agreement": None}, {**full, "t2i_agreement": None})  # not read
+    # the subject's look without the most common colour is a reading too, where both read it
+    with_subject = {**full, "subject_agreement": {"means": {"Still-Moving": 0.40}}}
+    assert naive_check.less_worse({**side, "subject_agreement": 0.45}, with_subject)
+    assert not naive_check.less_worse({**side, "subject_agreement": 0.39}, with_subject)
+    assert naive_check.less_worse({**side, "subject_agreement": None}, with_subject)  # not read by the side
+    assert naive_check.reading_gains({**side, "subject_agreement": 0.45}, with_subject) == pytest.approx(
+        [0.02, 0.002, 0.01, 0.05]
+    )
 
 
 def test_better_somewhere_asks_for_one_reading_strictly_better_than_every_block():

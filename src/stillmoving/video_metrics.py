@@ -10,6 +10,10 @@ check (`training/naive_check.py`) compares the spatial adapters against naive in
   colour_agreement    of two videos of the same prompt and seed: mean histogram intersection of their frames
                       taken pairwise, in [0, 1]; 1 = the same colours. Between naive injection and the
                       spatial adapters it says how much the adapters change the look.
+  subject_agreement   colour_agreement with each frame's most common colour cell left out of both histograms
+                      (the rest renormalised): the agreement of everything but the largest single colour, on
+                      the embedded world the object without its background, which the whole frame's histogram
+                      lets the background outweigh (docs/method.md, "What the check did not see").
   frame_change        mean absolute difference of consecutive frames, in [0, 1] of the pixel range: the
                       amount of change, motion and flicker alike (0 = a still video).
   tint_change         mean absolute change of the frame's mean colour (R, G, B) between consecutive frames, in
@@ -46,6 +50,20 @@ def colour_consistency(frames: np.ndarray) -> float:
 def colour_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Mean over frames t of sum_k min(h_a,t[k], h_b,t[k]) for two videos of the same length."""
     return float(np.minimum(colour_histograms(a), colour_histograms(b)).sum(axis=1).mean())
+
+
+def without_most_common(histograms: np.ndarray) -> np.ndarray:
+    """(F, cells) histograms with each row's largest cell set to zero and the rest renormalised (a row of one colour
+    becomes all zeros)."""
+    rest = histograms.copy()
+    rest[np.arange(len(rest)), np.argmax(rest, axis=1)] = 0
+    return rest / np.maximum(rest.sum(axis=1, keepdims=True), 1e-12)
+
+
+def subject_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """`colour_agreement` of two videos of the same length without each frame's most common colour cell."""
+    rest_a, rest_b = (without_most_common(colour_histograms(v)) for v in (a, b))
+    return float(np.minimum(rest_a, rest_b).sum(axis=1).mean())
 
 
 def frame_change(frames: np.ndarray) -> float:
