@@ -269,7 +269,7 @@ def mostly_better(side: dict, full: dict) -> bool:
 
 def better_somewhere(side: dict, full: dict) -> bool:
     """Whether `ENCODER_SIDE`'s adapters read better than every block's on at least one reading: where both pass and
-    tie on all three, every block's, the paper's, stay."""
+    tie on every reading, every block's, the paper's, stay."""
     return any(gain > 0 for gain in reading_gains(side, full))
 
 
@@ -391,7 +391,7 @@ def check_against_naive(
                 "; every block's adapters stay"
                 if side["worse_than_naive"]
                 else ", and read the same as every block on each reading: every block's stay"
-                if no_worse  # a tie on all three
+                if no_worse  # a tie on every reading
                 else ", but every block's read better on at least one reading and stay"
             )
     write_text(output / REPORT_FILE, json.dumps(result, indent=2) + "\n")
