@@ -387,7 +387,7 @@ def test_mostly_better_counts_the_readings_better_against_those_worse_than_every
         "t2i_agreement": {"means": {"Still-Moving": 0.710}},
         "subject_agreement": {"means": {"Still-Moving": 0.462}},
     }
-    # the unseen subject's heavy draw 3, first model: less consistent, better on tint and both looks
+    # the unseen subject's fourth heavy draw, first model: less consistent, better on tint and both looks
     side = {"means": {"colour_consistency": 0.808, "tint_change": 2.49 / 255}, "t2i_agreement": 0.738}
     side["subject_agreement"] = 0.503
     assert naive_check.mostly_better(side, full) and not naive_check.less_worse(side, full)

@@ -119,12 +119,11 @@ APPLIED = (
 # frame above naive injection's, violet -0.018 against -0.085 (docs/method.md, "Which adapters cost the heavily drifted
 # subject its look").
 # Session 27: or when they read better than every block on more readings than they read worse on. On the unseen
-# subject's heavily drifted DreamBooth draw 3 (a held-out draw for the subject's look, below) both sets read worse than
-# naive injection on both video models and the down and mid blocks better than every block on tint and both looks
-# but 0.005 and 0.007 less consistent, binned, so every block stayed, which the study's 16 pairs find losing violet
-# (-0.125 and -0.148 below naive injection, decided) where the down and mid blocks keep it (+0.018, -0.035) and
-# steady the background (-0.400, decided) or the colours (+0.041, decided) (docs/method.md, "What the check did not
-# see").
+# subject's fourth heavily drifted DreamBooth both sets read worse than naive injection on both video models and the
+# down and mid blocks better than every block on tint and both looks but 0.005 and 0.007 less consistent, binned, so
+# every block stayed, which the study's 16 pairs find losing violet (-0.125 and -0.148 below naive injection, decided)
+# where the down and mid blocks keep it (+0.018, -0.035) and steady the background or the colours (docs/method.md,
+# "What the check did not see").
 LESSER_WHY = (
     "customize's check found every block's adapters worse than naive injection and these worse too but less so on "
     "most readings (naive injection, generate --spatial-scale 0, is better than both), validation.json"
