@@ -260,7 +260,6 @@ def test_adapters_found_worse_are_tried_on_the_down_and_mid_blocks_when_they_rea
 ):
     monkeypatch.setattr(naive_check, "LOOK_DROP", -1.0)  # every look "lost": the full set is judged worse
     monkeypatch.setattr(naive_check, "less_worse", lambda side, full: False)  # and the down and mid blocks no better
-    monkeypatch.setattr(naive_check, "mostly_better", lambda side, full: False)  # on any count of readings
     cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2, spatial_blocks=blocks)
     saved = load_file(str(train_spatial_adapters(cfg)))
     report = json.loads((tmp_path / "validation.json").read_text())
@@ -284,7 +283,7 @@ def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_
 ):
     judged = []
 
-    def full_set_worse(figures, kept=None, subject=None):  # the real verdict, "worse" for the first (every block) only
+    def full_set_worse(figures, kept=None, subject=None):  # the real verdict, made "worse" for the first (every block) only
         result = verdict(figures, kept, subject)
         judged.append(result)
         return {**result, "worse_than_naive": len(judged) == 1}
@@ -303,14 +302,12 @@ def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_
     assert [line.removeprefix("validation: ") for line in said][-1] == report["encoder_side"]["message"]
 
 
-@pytest.mark.parametrize("each", [True, False])
 def test_the_lesser_of_two_sets_both_worse_than_naive_injection_is_recorded_with_its_reason(
-    tiny_dir, tmp_path, stage2_inputs, monkeypatch, capsys, each
+    tiny_dir, tmp_path, stage2_inputs, monkeypatch, capsys
 ):
     monkeypatch.setattr(naive_check, "LOOK_DROP", -1.0)  # both sets judged worse
     compared = []
-    monkeypatch.setattr(naive_check, "less_worse", lambda side, full: compared.append((side, full)) or each)
-    monkeypatch.setattr(naive_check, "mostly_better", lambda side, full: True)  # better on most readings
+    monkeypatch.setattr(naive_check, "less_worse", lambda side, full: compared.append((side, full)) or True)
     cfg = tiny_customize(tiny_dir, stage2_inputs, tmp_path, num_validation_videos=2)
     train_spatial_adapters(cfg)
     report = json.loads((tmp_path / "validation.json").read_text())
@@ -320,8 +317,7 @@ def test_the_lesser_of_two_sets_both_worse_than_naive_injection_is_recorded_with
     assert judged_side["means"] == side["means"] and full["means"] == report["means"]  # down,mid against every block
     record = json.loads((tmp_path / "customization.json").read_text())
     assert record["spatial_blocks"] == "down,mid" and record["spatial_blocks_why"] == naive_check.LESSER_WHY
-    assert "worse than naive injection (" in side["message"]
-    assert f"though less so than every block on {'each reading' if each else 'most readings'}:" in side["message"]
+    assert "worse than naive injection (" in side["message"] and "though less so than every block" in side["message"]
     assert side["message"].endswith("naive injection (generate --spatial-scale 0) is better than both")
 
 
@@ -379,23 +375,6 @@ def test_less_worse_asks_for_every_reading_no_worse_than_every_block():
     assert naive_check.reading_gains({**side, "subject_agreement": 0.45}, with_subject) == pytest.approx(
         [0.02, 0.002, 0.01, 0.05]
     )
-
-
-def test_mostly_better_counts_the_readings_better_against_those_worse_than_every_block():
-    full = {
-        "means": {"Still-Moving": {"colour_consistency": 0.813, "tint_change": 2.91 / 255}},
-        "t2i_agreement": {"means": {"Still-Moving": 0.710}},
-        "subject_agreement": {"means": {"Still-Moving": 0.462}},
-    }
-    # the unseen subject's fourth heavy draw, first model: less consistent, better on tint and both looks
-    side = {"means": {"colour_consistency": 0.808, "tint_change": 2.49 / 255}, "t2i_agreement": 0.738}
-    side["subject_agreement"] = 0.503
-    assert naive_check.mostly_better(side, full) and not naive_check.less_worse(side, full)
-    two_two = {**side, "subject_agreement": 0.40}  # worse on two, better on two: not most
-    assert not naive_check.mostly_better(two_two, full)
-    tie = {"means": full["means"]["Still-Moving"], "t2i_agreement": 0.710, "subject_agreement": 0.462}
-    assert not naive_check.mostly_better(tie, full)  # better on none
-    assert naive_check.mostly_better({**tie, "subject_agreement": 0.47}, full)  # one better, three tied
 
 
 def test_better_somewhere_asks_for_one_reading_strictly_better_than_every_block():
