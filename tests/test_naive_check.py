@@ -283,7 +283,7 @@ def test_down_and_mid_blocks_that_pass_where_every_block_fails_are_recorded_for_
 ):
     judged = []
 
-    def full_set_worse(figures, kept=None, subject=None):  # the real verdict, made "worse" for the first (every block) only
+    def full_set_worse(figures, kept=None, subject=None):  # the real verdict, "worse" for the first (every block) only
         result = verdict(figures, kept, subject)
         judged.append(result)
         return {**result, "worse_than_naive": len(judged) == 1}

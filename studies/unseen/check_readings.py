@@ -64,7 +64,7 @@ def choice(folder: Path) -> tuple[str, float, float]:
     no_worse = naive_check.less_worse(side, full)
     if full["worse_than_naive"] and not judged["worse_than_naive"]:
         blocks = "down,mid (they pass)"
-    elif full["worse_than_naive"] and (no_worse or naive_check.mostly_better(side, full)):
+    elif full["worse_than_naive"] and no_worse:
         blocks = "down,mid (the lesser of two)"
     elif not judged["worse_than_naive"] and no_worse and naive_check.better_somewhere(side, full):
         blocks = "down,mid (no worse)"

@@ -1,0 +1,58 @@
+"""A world style's `customize` run, generated with every block's adapters and with the down and mid blocks', against
+naive injection, scored by the world's oracle (session 27).
+
+16 pairs: 4 of the demo's evaluation prompts for the style x seeds 0-3, at the world's sampling (15 steps, guidance
+4); prints per measure naive injection's mean and the paired 95% intervals of every block minus naive injection, the
+down and mid blocks minus naive injection, and the down and mid blocks minus every block.
+
+    .venv/bin/python studies/unseen/blocks_oracle.py MODEL LORA WEIGHT RUN [STYLE]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import torch
+
+from stillmoving.data.video_io import to_uint8_frames
+from stillmoving.inference import sampling_arguments
+from stillmoving.loading import assemble_pipeline
+from stillmoving.world.metrics import video_metrics
+from stillmoving.world.phases import evaluation_prompts
+from stillmoving.world.stats import paired_bootstrap
+
+MEASURES = ("fidelity", "consistency", "artifact", "speed")
+
+
+def scores(model: str, lora: str, weight: float, style: str, **adapters) -> list[dict[str, float]]:
+    pipe = assemble_pipeline(model, loras=[(lora, weight)], **adapters)
+    pipe.set_progress_bar_config(disable=True)
+    out = []
+    for prompt in evaluation_prompts(style, 4, 2, 32, 8):  # the demo's first four (its seed 0 + 2)
+        for seed in range(4):
+            frames = pipe(prompt, num_frames=8, **sampling_arguments(32, 32, 15, 4.0, seed)).frames[0]
+            out.append(video_metrics(to_uint8_frames(frames), prompt=prompt, target=style))
+    return out
+
+
+def main(model: str, lora: str, weight: str, run: str, style: str = "crayon") -> None:
+    torch.set_num_threads(1)
+    file = f"{run}/spatial_adapters.safetensors"
+    sets = {
+        "naive injection": scores(model, lora, float(weight), style),
+        "every block": scores(model, lora, float(weight), style, spatial_adapters=file, spatial_blocks="down,mid,up"),
+        "down,mid": scores(model, lora, float(weight), style, spatial_adapters=file, spatial_blocks="down,mid"),
+    }
+    pairs = (("naive injection", "every block"), ("naive injection", "down,mid"), ("every block", "down,mid"))
+    for measure in MEASURES:
+        values = {name: np.array([s[measure] for s in rows]) for name, rows in sets.items()}
+        line = f"{measure}: naive injection {np.nanmean(values['naive injection']):.3f}"
+        for first, second in pairs:
+            gap = paired_bootstrap(values[first], values[second], seed=0)  # second minus first
+            line += f" | {second} minus {first} {gap.estimate:+.3f} [{gap.low:+.3f}, {gap.high:+.3f}]"
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
