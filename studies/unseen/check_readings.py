@@ -23,6 +23,12 @@ from stillmoving.data.video_io import read_video
 from stillmoving.training import naive_check
 from stillmoving.video_metrics import subject_agreement
 
+REASONS = {
+    naive_check.RECORDED_WHY: "they pass",
+    naive_check.LESSER_WHY: "the lesser of two",
+    naive_check.NO_WORSE_WHY: "no worse",
+}
+
 
 def from_files(validation: Path, name: str) -> float:
     """Mean subject agreement of the eight `name`_*.gif with the customized T2I's images of their prompts."""
@@ -61,15 +67,9 @@ def choice(folder: Path) -> tuple[str, float, float]:
         "t2i_agreement": side_record["t2i_agreement"],
         "subject_agreement": side_subject,
     }
-    no_worse = naive_check.less_worse(side, full)
-    if full["worse_than_naive"] and not judged["worse_than_naive"]:
-        blocks = "down,mid (they pass)"
-    elif full["worse_than_naive"] and no_worse:
-        blocks = "down,mid (the lesser of two)"
-    elif not judged["worse_than_naive"] and no_worse and naive_check.better_somewhere(side, full):
-        blocks = "down,mid (no worse)"
-    else:
-        blocks = "every block"
+    side["worse_than_naive"] = judged["worse_than_naive"]
+    why = naive_check.recorded_reason(full, side, naive_check.less_worse(side, full))
+    blocks = f"down,mid ({REASONS[why]})" if why else "every block"
     gain = subject["Still-Moving"] - subject["naive injection"]
     return blocks, gain, side_subject - subject["Still-Moving"]
 

@@ -258,6 +258,20 @@ def better_somewhere(side: dict, full: dict) -> bool:
     return any(gain > 0 for gain in reading_gains(side, full))
 
 
+def recorded_reason(full: dict, side: dict, no_worse: bool) -> str | None:
+    """Why `ENCODER_SIDE`'s adapters are recorded for generate (`RECORDED_WHY`: every block's are worse and these pass;
+    `LESSER_WHY`: both are worse and these no worse than every block on each reading; `NO_WORSE_WHY`: both pass, these
+    no worse on each reading and better on one), or None: every block's stay. `full`: the check's verdict; `side`:
+    `check_encoder_side`'s; `no_worse`: `less_worse(side, full)`."""
+    if full["worse_than_naive"] and not side["worse_than_naive"]:
+        return RECORDED_WHY
+    if full["worse_than_naive"] and no_worse:  # the lesser of two, both worse
+        return LESSER_WHY
+    if not full["worse_than_naive"] and not side["worse_than_naive"] and no_worse and better_somewhere(side, full):
+        return NO_WORSE_WHY
+    return None
+
+
 def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, t2i) -> dict:
     """The adapters found worse than naive injection, tried on `ENCODER_SIDE` only: the same prompts and seeds,
     written as `validation/still_moving_down_mid_*.gif`, judged against naive injection's `videos` by `verdict`."""
@@ -352,23 +366,15 @@ def check_against_naive(
         no_worse = less_worse(side, result)
         side["less_worse_than_every_block"] = side["worse_than_naive"] and no_worse
         side["no_worse_than_every_block"] = no_worse
-        if result["worse_than_naive"] and not side["worse_than_naive"]:
-            side["message"] += f": {APPLIED}"
-            record_spatial_blocks(output, ENCODER_SIDE, RECORDED_WHY)
-        elif side["less_worse_than_every_block"] and result["worse_than_naive"]:  # the lesser of two, both worse
-            side["message"] += (
-                f", though less so than every block on each reading: {APPLIED}; "
-                "naive injection (generate --spatial-scale 0) is better than both"
-            )
-            record_spatial_blocks(output, ENCODER_SIDE, LESSER_WHY)
-        elif (
-            not result["worse_than_naive"]
-            and not side["worse_than_naive"]
-            and no_worse
-            and better_somewhere(side, result)
-        ):
-            side["message"] += f", and no worse than every block on each reading: {APPLIED}"
-            record_spatial_blocks(output, ENCODER_SIDE, NO_WORSE_WHY)
+        why = recorded_reason(result, side, no_worse)
+        side["message"] += {
+            RECORDED_WHY: f": {APPLIED}",
+            LESSER_WHY: f", though less so than every block on each reading: {APPLIED}; "
+            "naive injection (generate --spatial-scale 0) is better than both",
+            NO_WORSE_WHY: f", and no worse than every block on each reading: {APPLIED}",
+        }.get(why, "")
+        if why:
+            record_spatial_blocks(output, ENCODER_SIDE, why)
         elif not result["worse_than_naive"]:  # every block's pass and stay
             side["message"] += (
                 "; every block's adapters stay"
