@@ -15,25 +15,23 @@ import sys
 import numpy as np
 import torch
 
-from stillmoving.data.video_io import to_uint8_frames
-from stillmoving.inference import sampling_arguments
 from stillmoving.loading import assemble_pipeline
+from stillmoving.world.demo import Generation
 from stillmoving.world.metrics import video_metrics
-from stillmoving.world.phases import evaluation_prompts
+from stillmoving.world.phases import evaluation_prompts, generate
 from stillmoving.world.stats import paired_bootstrap
 
 MEASURES = ("fidelity", "consistency", "artifact", "speed")
 
 
 def scores(model: str, lora: str, weight: float, style: str, **adapters) -> list[dict[str, float]]:
+    """The demo's generation (`phases.generate`, at the world's sampling) of the style's first four evaluation prompts
+    x seeds 0-3, each video scored by the oracle."""
     pipe = assemble_pipeline(model, loras=[(lora, weight)], **adapters)
-    pipe.set_progress_bar_config(disable=True)
-    out = []
-    for prompt in evaluation_prompts(style, 4, 2, 32, 8):  # the demo's first four (its seed 0 + 2)
-        for seed in range(4):
-            frames = pipe(prompt, num_frames=8, **sampling_arguments(32, 32, 15, 4.0, seed)).frames[0]
-            out.append(video_metrics(to_uint8_frames(frames), prompt=prompt, target=style))
-    return out
+    prompts = evaluation_prompts(style, 4, 2, 32, 8)  # the demo's first four (its seed 0 + 2)
+    variant = generate(pipe, prompts, Generation(num_frames=8, resolution=32, steps=15, guidance_scale=4.0), seeds=4)
+    videos = zip(variant.videos, variant.captions)
+    return [video_metrics(video, prompt=prompt, target=style) for video, prompt in videos]
 
 
 def main(model: str, lora: str, weight: str, run: str, style: str = "crayon") -> None:
