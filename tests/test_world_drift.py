@@ -64,7 +64,8 @@ def points() -> list[DriftPoint]:
     naive = [variant("naive injection", [0.8, 0.7, 0.6, 0.5]), variant("naive injection", [0.6, 0.5, 0.4, 0.3])]
     ours = [variant("Still-Moving", [0.9, 0.8, 0.7, 0.6]), variant("Still-Moving", [0.6, 0.5, 0.4, 0.3])]
     return [
-        drift_point(w, d, n, o, [CONSISTENCY, SPEED], seed=0) for w, d, n, o in zip((1.0, 2.0), (0.1, 0.2), naive, ours)
+        drift_point(w, d, n, o, [CONSISTENCY, SPEED], 0, "crayon")
+        for w, d, n, o in zip((1.0, 2.0), (0.1, 0.2), naive, ours)
     ]
 
 
@@ -80,7 +81,7 @@ def test_each_point_holds_still_moving_minus_naive_paired():
 
 
 def test_the_section_has_the_figure_and_a_row_per_weight(tmp_path):
-    html = drift_html(points(), [CONSISTENCY, SPEED], "crayon")
+    html = drift_html(points(), [CONSISTENCY, SPEED])
     assert '<img src="drift.png"' in html and html.count("<tr><th>") == 3 and "+0.100 [+0.100, +0.100]" in html
     assert plot_drift(points(), tmp_path / "drift.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -90,11 +91,11 @@ def test_no_worse_is_judged_at_the_lightest_drift_and_better_at_the_heaviest():
     naive_light, ours_light = variant("n", [0.8, 0.7, 0.6, 0.5]), variant("o", [0.7, 0.6, 0.5, 0.4])  # worse by 0.1
     naive_heavy, ours_heavy = variant("n", [0.5] * 4, artifact=0.3), variant("o", [0.5] * 4, artifact=0.2)
     points = [
-        drift_point(2.0, 0.2, naive_heavy, ours_heavy, columns, seed=0),
-        drift_point(0.5, 0.05, naive_light, ours_light, columns, seed=0),
-        drift_point(1.0, 0.1, naive_light, naive_light, columns, seed=0),
+        drift_point(2.0, 0.2, naive_heavy, ours_heavy, columns, 0, "crayon"),
+        drift_point(0.5, 0.05, naive_light, ours_light, columns, 0, "crayon"),
+        drift_point(1.0, 0.1, naive_light, naive_light, columns, 0, "crayon"),
     ]
-    light, heavy = drift_claims(points, "crayon")
+    light, heavy = drift_claims(points)
     assert (light.scope, light.name, light.verdict) == (
         "crayon at LoRA weight 0.5 (drift 0.050)",
         "no_worse_than_naive",
@@ -106,9 +107,9 @@ def test_no_worse_is_judged_at_the_lightest_drift_and_better_at_the_heaviest():
         HOLDS,
     )
     assert heavy.intervals["artifact"].high == pytest.approx(-0.1)  # fewer artifacts in every pair
-    assert drift_claims(points[:1], "crayon") == []  # one weight: nothing to compare
+    assert drift_claims(points[:1]) == []  # one weight: nothing to compare
     # weight 1 is the style's own section, whose claims judge it: not judged twice when it is the lightest
-    (only,) = drift_claims([points[0], points[2]], "crayon")
+    (only,) = drift_claims([points[0], points[2]])
     assert (only.scope, only.name) == ("crayon at LoRA weight 2 (drift 0.200)", "better_than_naive")
 
 
@@ -147,7 +148,7 @@ def test_the_subject_s_heavy_point_is_judged_for_every_block_and_for_the_recorde
     assert [(c.scope, c.name) for c in claims] == [(heavy.scope, n) for n in names] + [(recorded, n) for n in names]
     assert [c.verdict for c in claims] == [FAILS, HOLDS, HOLDS, FAILS, HOLDS, HOLDS, HOLDS, HOLDS]  # look, speed kept
     assert len(subject_drift_claims(light, t2i, base, seed=0)) == 4  # nothing recorded: every block only
-    assert drift_claims(subject_points(), "crayon") == []  # the style's two claims read only the style's points
+    assert drift_claims(subject_points()) == []  # the style's two claims read only the style's points
     record = drift_record(subject_points())
     assert [(r["target"], r["lora_weight"], r["dreambooth_lr"], r["setting"]) for r in record] == [
         ("star", None, 5e-5, "DreamBooth lr 5e-05"),
@@ -156,7 +157,7 @@ def test_the_subject_s_heavy_point_is_judged_for_every_block_and_for_the_recorde
     assert "recorded_blocks_minus_naive" not in record[0]
     assert record[1]["recorded_blocks_minus_naive"]["consistency"]["estimate"] == pytest.approx(0.05)
     assert record[1]["recorded_blocks_mean"]["consistency"] == pytest.approx(0.7)
-    html = drift_html([*points(), *subject_points()], [CONSISTENCY], "crayon")
+    html = drift_html([*points(), *subject_points()], [CONSISTENCY])
     assert (
         "star, DreamBooth lr 0.0005: Still-Moving, customize&#x27;s blocks" in html and "crayon, LoRA weight 2" in html
     )

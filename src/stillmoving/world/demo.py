@@ -367,7 +367,7 @@ def run_demo(cfg: DemoConfig) -> Path:
     main = by_id(cfg.drift_target, sections[cfg.drift_target]) if drift_weights(cfg) else {}
     drift_runs = {w: results[plan.drift(w)] for w in drift_weights(cfg) if w != 1.0}
     points = drift_points(model_config(cfg, models[0]), main, drift_runs, out / "work")
-    findings.claims += drift_claims(points, cfg.drift_target)
+    findings.claims += drift_claims(points)
     subject = by_id(cfg.drift_subject, sections[cfg.drift_subject]) if subject_drift_lrs(cfg) else {}
     subject_runs = {lr: results[plan.subject_drift(lr)] for lr in subject_drift_lrs(cfg)}
     subject_points = subject_drift_points(model_config(cfg, models[0]), subject, subject_runs, out / "work")
@@ -399,6 +399,6 @@ def run_demo(cfg: DemoConfig) -> Path:
         parts[0].sweep,
         SWEEP_SECTION,
         demo_notes(cfg),
-        drift=drift_html(points, list(DEMO_METRICS), cfg.drift_target) if points else "",
+        drift=drift_html(points, list(DEMO_METRICS)) if points else "",
     )
     return write_report(out, page)

@@ -58,7 +58,7 @@ class DriftPoint:
     naive: Variant
     ours: Variant
     gap: dict[str, Interval]
-    target: str = ""  # the customization ("crayon", "star")
+    target: str  # the customization ("crayon", "star")
     dreambooth_lr: float | None = None  # the subject's DreamBooth learning rate
     recorded: Variant | None = None  # Still-Moving on the blocks customize's check recorded (`RECORDED`)
     recorded_gap: dict[str, Interval] = field(default_factory=dict)  # its minus naive injection
@@ -87,7 +87,7 @@ def relative_drift(model: str, customized: str | None, loras: list[tuple[str, fl
 
 
 def drift_point(
-    weight: float, drift: float, naive: Variant, ours: Variant, columns: list[Metric], seed: int, target: str = ""
+    weight: float, drift: float, naive: Variant, ours: Variant, columns: list[Metric], seed: int, target: str
 ) -> DriftPoint:
     return DriftPoint(weight, drift, naive, ours, differences(ours, naive, columns, seed), target)
 
@@ -109,7 +109,7 @@ def subject_drift_point(
     return point
 
 
-def drift_claims(points: list[DriftPoint], target: str) -> list[Claim]:
+def drift_claims(points: list[DriftPoint]) -> list[Claim]:
     """The issue's two targets read on the style's drift: at the lightest drift, where naive injection still
     works, Still-Moving is no worse; at the heaviest, where it breaks, Still-Moving is better. Neither is judged
     again at LoRA weight 1: that point is the style's own section, whose claims judge the same videos."""
@@ -118,7 +118,7 @@ def drift_claims(points: list[DriftPoint], target: str) -> list[Claim]:
         return []
     light, heavy = min(points, key=lambda p: p.drift), max(points, key=lambda p: p.drift)
     judged = [(no_worse_than_naive, light), (better_than_naive, heavy)]
-    return [claim(drift_scope(target, p.lora_weight, p.drift), p.gap) for claim, p in judged if p.lora_weight != 1.0]
+    return [claim(drift_scope(p.target, p.lora_weight, p.drift), p.gap) for claim, p in judged if p.lora_weight != 1.0]
 
 
 def subject_drift_claims(point: DriftPoint, t2i: Variant, base: Variant, seed: int) -> list[Claim]:
@@ -200,15 +200,15 @@ def _row(label: str, point: DriftPoint, gap: dict[str, Interval], columns: list[
     return f"<tr><th>{escape(label)}</th><td>{point.drift:.3f}</td>{cells}</tr>"
 
 
-def drift_html(points: list[DriftPoint], columns: list[Metric], target: str = "") -> str:
+def drift_html(points: list[DriftPoint], columns: list[Metric]) -> str:
     """The section: what was varied, the figure, and the table of Still-Moving minus naive injection."""
     head = "".join(f"<th>{escape(m.key)}</th>" for m in columns)
     rows = "".join(
-        _row(f"{p.target or target}, {p.setting}", p, p.gap, columns)
+        _row(f"{p.target}, {p.setting}", p, p.gap, columns)
         + (_row(f"{p.target}, {p.setting}: {RECORDED.label}", p, p.recorded_gap, columns) if p.recorded else "")
         for p in points
     )
-    styles = sorted({p.target or target for p in points if p.lora_weight is not None})
+    styles = sorted({p.target for p in points if p.lora_weight is not None})
     subjects = sorted({p.target for p in points if p.dreambooth_lr is not None})
     varied = [f"the {escape(t)} LoRA fused at several weights" for t in styles]
     varied += [f"the {escape(t)}'s DreamBooth made again at a higher learning rate" for t in subjects]
