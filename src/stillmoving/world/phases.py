@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from stillmoving.world.demo import DemoConfig, Generation
 from stillmoving.world.weights import shipped_controlnet, shipped_model
 
-TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}}  # held-out looks, synthetic.py
+TARGETS = {"star": {"subject": "star"}, "crayon": {"style": "crayon"}, "neon": {"style": "neon"}}  # held-out looks
 T2I_DESCRIPTION = "the customized T2I alone: the fidelity to keep"  # the report's line under each variant
 NAIVE_DESCRIPTION = "customized T2I weights plugged into the T2V"
 
