@@ -7,11 +7,13 @@ injection minus the base T2V (where naive injection breaks the style), every blo
 mid blocks minus naive injection, and the down and mid blocks minus every block.
 
     .venv/bin/python studies/unseen/blocks_oracle.py MODEL LORA WEIGHT RUN [STYLE]
+    .venv/bin/python studies/unseen/blocks_oracle.py MODEL DREAMBOOTH_FOLDER 1 RUN star    # a subject (session 28)
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,9 +28,13 @@ MEASURES = ("fidelity", "consistency", "artifact", "speed")
 
 
 def scores(model: str, lora: str, weight: float, style: str, **adapters) -> list[dict[str, float]]:
-    """The demo's generation (`phases.generate`, at the world's sampling) of the style's first four evaluation prompts
-    x seeds 0-3, each video scored by the oracle."""
-    pipe = assemble_pipeline(model, loras=[(lora, weight)] if weight else [], **adapters)
+    """The demo's generation (`phases.generate`, at the world's sampling) of the look's first four evaluation prompts
+    x seeds 0-3, each video scored by the oracle. `lora`: a LoRA file fused at `weight`, or a DreamBooth folder
+    (injected whole when `weight` is not 0); weight 0 is the base T2V."""
+    if Path(lora).is_dir():
+        pipe = assemble_pipeline(model, customized=lora if weight else None, **adapters)
+    else:
+        pipe = assemble_pipeline(model, loras=[(lora, weight)] if weight else [], **adapters)
     prompts = evaluation_prompts(style, 4, 2, 32, 8)  # the demo's first four (its seed 0 + 2)
     variant = generate(pipe, prompts, Generation(num_frames=8, resolution=32, steps=15, guidance_scale=4.0), seeds=4)
     videos = zip(variant.videos, variant.captions)
