@@ -16,26 +16,24 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageSequence
 
+from stillmoving.data.video_io import read_video
 from stillmoving.world.metrics import video_metrics
 
 SETS = ("naive_injection", "still_moving", "still_moving_down_mid")
 
 
-def video(path: Path) -> np.ndarray:
-    return np.stack([np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(Image.open(path))])
-
-
-def fidelity(run: Path, name: str, target: str) -> float:
-    prompts = json.loads((run / "validation.json").read_text())["prompts"]
+def fidelity(run: Path, name: str, prompts: list[str], target: str) -> float:
     gifs = (run / "validation" / f"{name}_{i:03d}.gif" for i in range(len(prompts)))
-    return float(np.mean([video_metrics(video(g), prompt=p, target=target)["fidelity"] for g, p in zip(gifs, prompts)]))
+    return float(
+        np.mean([video_metrics(read_video(g), prompt=p, target=target)["fidelity"] for g, p in zip(gifs, prompts)])
+    )
 
 
 def main(target: str, *runs: str) -> None:
     for run in map(Path, runs):
-        naive, every, down_mid = (fidelity(run, name, target) for name in SETS)
+        prompts = json.loads((run / "validation.json").read_text())["prompts"]
+        naive, every, down_mid = (fidelity(run, name, prompts, target) for name in SETS)
         print(
             f"{run}: naive injection {naive:.3f}, every block {every:.3f}, down and mid {down_mid:.3f}, "
             f"down and mid minus every block {down_mid - every:+.3f}",
