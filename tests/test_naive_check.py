@@ -236,8 +236,8 @@ def test_the_encoder_side_check_judges_the_down_and_mid_blocks_videos_against_na
         video[1::2] = np.where(video[1::2] == 10, 90, video[1::2])  # every other frame's background jumps
     ours = jumping if flicker else [v.copy() for v in naive]
     monkeypatch.setattr(naive_check, "encoder_side_videos", lambda *args: ours)
-    videos = {"naive injection": naive, "Still-Moving": naive}
-    result = check_encoder_side(None, None, ["a", "b"], None, tmp_path, videos, None)
+    checked = {"figures": {"naive injection": [video_figures(v) for v in naive]}}  # the check's own result
+    result = check_encoder_side(None, None, ["a", "b"], None, tmp_path, checked, None)
     assert ENCODER_SIDE == "down,mid" and result["spatial_blocks"] == "down,mid"
     assert sorted(p.name for p in (tmp_path / "validation").iterdir()) == [
         "still_moving_down_mid_000.gif",

@@ -272,26 +272,36 @@ def recorded_reason(full: dict, side: dict, no_worse: bool) -> str | None:
     return None
 
 
-def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, t2i) -> dict:
+def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, checked: dict, t2i) -> dict:
     """The adapters found worse than naive injection, tried on `ENCODER_SIDE` only: the same prompts and seeds,
-    written as `validation/still_moving_down_mid_*.gif`, judged against naive injection's `videos` by `verdict`."""
-    naive = videos["naive injection"]
+    written as `validation/still_moving_down_mid_*.gif`, judged by `verdict` against naive injection's readings in
+    `checked`, the check's own result (its figures and, with `t2i`, its look agreements), which are not read again."""
     ours = encoder_side_videos(pipe, spatial, prompts, cfg)
     for i, video in enumerate(ours):
         write_video(video, output / VALIDATION_DIR / f"{ENCODER_SIDE_VIDEOS}_{i:03d}.gif")
-    figures = {"naive injection": [video_figures(v) for v in naive], "Still-Moving": [video_figures(v) for v in ours]}
-    both = {"naive injection": naive, "Still-Moving": ours}
-    looks = look_kept(both, t2i) if t2i else None
-    subject = look_kept(both, t2i, subject_agreement) if t2i else None
-    judged = verdict(figures, looks and looks["means"], subject and subject["means"])
+    figures = {
+        "naive injection": checked["figures"]["naive injection"],
+        "Still-Moving": [video_figures(v) for v in ours],
+    }
+
+    def looks(key: str, agreement) -> dict[str, float]:  # naive injection's mean from `checked`, ours measured
+        naive = checked[key]["means"]["naive injection"]
+        return {
+            "naive injection": naive,
+            "Still-Moving": look_kept({"Still-Moving": ours}, t2i, agreement)["means"]["Still-Moving"],
+        }
+
+    kept = looks("t2i_agreement", colour_agreement) if t2i else None
+    subject = looks("subject_agreement", subject_agreement) if t2i else None
+    judged = verdict(figures, kept, subject)
     means = judged["means"]["Still-Moving"]
     figures_text = (
         f"colour consistency {means['colour_consistency']:.3f}, tint change {255 * means['tint_change']:.2f} grey "
         f"levels"
         + (
-            f", agreement with the T2I's images {looks['means']['Still-Moving']:.3f} "
-            f"({subject['means']['Still-Moving']:.3f} without the most common colour)"
-            if looks
+            f", agreement with the T2I's images {kept['Still-Moving']:.3f} "
+            f"({subject['Still-Moving']:.3f} without the most common colour)"
+            if kept
             else ""
         )
     )
@@ -308,8 +318,8 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, videos: dict, 
         "means": means,
         "difference": judged["difference"],
         "worse_than_naive": judged["worse_than_naive"],
-        "t2i_agreement": looks and looks["means"]["Still-Moving"],
-        "subject_agreement": subject and subject["means"]["Still-Moving"],
+        "t2i_agreement": kept and kept["Still-Moving"],
+        "subject_agreement": subject and subject["Still-Moving"],
         "message": message,
     }
 
@@ -362,7 +372,7 @@ def check_against_naive(
     )
     side = None
     if has_decoder_side(spatial):
-        side = result["encoder_side"] = check_encoder_side(pipe, spatial, prompts, cfg, output, videos, t2i)
+        side = result["encoder_side"] = check_encoder_side(pipe, spatial, prompts, cfg, output, result, t2i)
         no_worse = less_worse(side, result)
         side["less_worse_than_every_block"] = side["worse_than_naive"] and no_worse
         side["no_worse_than_every_block"] = no_worse
