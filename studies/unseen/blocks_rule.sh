@@ -28,12 +28,5 @@ else
   P=("a sks star on a dusk background" "a sks star on a blue background" "a sks star on a gray background"
      "a sks star on a black background")
 fi
-for model in animatediff joint; do
-  if [ $model = joint ]; then T2V=$W/t2v_joint MA=$W/motion_adapter_joint; else T2V=$W/t2v MA=$W/motion_adapter; fi
-  run=$O/${CASE}_$model
-  $PY -m stillmoving customize --model "$T2V" --motion-adapter "$MA" "${M1[@]}" \
-      --prompt "${P[0]}" --prompt "${P[1]}" --prompt "${P[2]}" --prompt "${P[3]}" -o "$run" --overwrite > "$run.log" 2>&1
-  $PY "$HERE/blocks_oracle.py" "$T2V" "$ARG" $WT "$run" $LOOK > "$run.oracle" 2> "$run.oracle.log"
-  echo "# $CASE $model: recorded $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('spatial_blocks', 'every block'))" "$run/customization.json")"
-  cat "$run.oracle"
-done
+source "$HERE/blocks_runs.sh"
+customize_and_score "$O/$CASE" $LOOK "$ARG" $WT "${M1[@]}" "${P[@]}"

@@ -7,8 +7,8 @@
 #
 #     bash studies/unseen/world_style.sh OUT [STYLE]        # STYLE: neon (default) or crayon
 #
-# Writes OUT/images, OUT/lora, OUT/<model>_w<weight>/ (customize's run folder, its validation.json and
-# customization.json: which blocks its check recorded) and OUT/<model>_w<weight>.oracle (blocks_oracle.py's lines).
+# Writes OUT/images, OUT/lora, OUT/w<weight>_<model>/ (customize's run folder, its validation.json and
+# customization.json: which blocks its check recorded) and OUT/w<weight>_<model>.oracle (blocks_oracle.py's lines).
 set -euo pipefail
 OUT=$1 STYLE=${2:-neon}
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
@@ -20,18 +20,9 @@ $PY -m stillmoving world render "$OUT/images" --images --style "$STYLE" --count 
 $PY -m stillmoving t2i lora --model "$W/t2v" -o "$OUT/lora" --images "$OUT/images" --rank 16 --steps 400 --lr 1e-3 \
     --batch-size 4 --overwrite > "$OUT/lora.log" 2>&1
 LORA=$OUT/lora/pytorch_lora_weights.safetensors
-for model in animatediff joint; do
-  if [ $model = joint ]; then T2V=$W/t2v_joint MA=$W/motion_adapter_joint; else T2V=$W/t2v MA=$W/motion_adapter; fi
-  for w in 1 2; do
-    run=$OUT/${model}_w$w
-    $PY -m stillmoving customize --model "$T2V" --motion-adapter "$MA" --lora "$LORA:$w" \
-      --prompt "a white dotted diamond on a dusk background in $STYLE style" \
-      --prompt "a green cross on a blue background in $STYLE style" \
-      --prompt "a red circle on a gray background in $STYLE style" \
-      --prompt "a purple striped square on a black background in $STYLE style" \
-      -o "$run" --overwrite > "$run.log" 2>&1
-    $PY "$HERE/blocks_oracle.py" "$T2V" "$LORA" $w "$run" "$STYLE" > "$run.oracle" 2> "$run.oracle.log"
-    echo "# $model w$w: recorded $(python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('spatial_blocks', 'every block'))" "$run/customization.json")"
-    cat "$run.oracle"
-  done
+source "$HERE/blocks_runs.sh"
+for w in 1 2; do
+  customize_and_score "$OUT/w$w" "$STYLE" "$LORA" $w --lora "$LORA:$w" \
+    "a white dotted diamond on a dusk background in $STYLE style" "a green cross on a blue background in $STYLE style" \
+    "a red circle on a gray background in $STYLE style" "a purple striped square on a black background in $STYLE style"
 done
