@@ -32,12 +32,10 @@ REASONS = {
 
 def from_files(validation: Path, name: str) -> float:
     """Mean subject agreement of the eight `name`_*.gif with the customized T2I's images of their prompts."""
-    values = []
-    for image_path in sorted(validation.glob("customized_t2i_*.png")):
-        image = np.asarray(Image.open(image_path).convert("RGB"))
-        video = read_video(validation / f"{name}_{image_path.stem.rsplit('_', 1)[1]}.gif")
-        values.append(subject_agreement(video, np.broadcast_to(image, video.shape)))
-    return float(np.mean(values))
+    paths = sorted(validation.glob("customized_t2i_*.png"))
+    images = [np.asarray(Image.open(path).convert("RGB")) for path in paths]
+    videos = [read_video(validation / f"{name}_{path.stem.rsplit('_', 1)[1]}.gif") for path in paths]
+    return naive_check.look_kept({name: videos}, images, subject_agreement)["means"][name]
 
 
 def choice(folder: Path) -> tuple[str, float, float]:
