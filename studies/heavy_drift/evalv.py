@@ -36,6 +36,12 @@ p.add_argument("--shared-noise", type=float, default=0.0, help="share of the ini
 p.add_argument("--spatial-blocks", default=None, help="generate --spatial-blocks: the adapters of these blocks only")
 p.add_argument("--target", default="star", help="the world's customization target whose prompts and oracle score")
 p.add_argument("--lora", action="append", default=[], help="a style LoRA fused into M, PATH[:WEIGHT] (M1DIR: none)")
+p.add_argument(
+    "--v-steps",
+    default="",
+    help="A-B: denoising steps A to B-1 (of 15) with V's own spatial layers and text encoder (the base T2V), M1 on the"
+    " others; K alone: 0-K",
+)
 a = p.parse_args()
 t = time.time()
 pipe = assemble_pipeline(
@@ -58,6 +64,11 @@ if a.shared_noise:  # x_T = sqrt(rho) * one noise for every frame + sqrt(1 - rho
         return a.shared_noise**0.5 * common + (1 - a.shared_noise) ** 0.5 * latents
 
     pipe.prepare_latents = prepare_latents
+if a.v_steps:
+    from v_steps import base_on
+
+    first, _, last = a.v_steps.rpartition("-")
+    base_on(pipe, assemble_pipeline(a.model, motion_adapter=a.motion_adapter), range(int(first or 0), int(last)), 15)
 prompts = evaluation_prompts(a.target, a.prompts, 2, 32, 8)
 gen = Generation(8, 32, 15, a.guidance)
 v = score(generate(pipe, prompts, gen, a.seeds, motion_scale=a.alpha), a.target, VariantKind(a.name, a.name), "")
