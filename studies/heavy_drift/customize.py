@@ -24,6 +24,10 @@ temporal_prior = over.pop("temporal_prior", 0)
 tdistill = over.pop("tdistill", 0)
 skew = over.pop("skew", 0)
 frozen_distill = over.pop("frozen_distill", 0)
+if over.pop("motion_branch", 0):  # adapters on the motion modules' input (motion_branch.py), not the spatial layers
+    import motion_branch
+
+    motion_branch.use("train")
 
 
 def draws(scheduler, latents, generators, low=0):

@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+import motion_branch
 import numpy as np
 import torch
 
@@ -44,6 +45,7 @@ p.add_argument(
 )
 a = p.parse_args()
 t = time.time()
+motion_branch.use("load")  # adapter files of either kind attach: the spatial layers' or the motion modules' input
 pipe = assemble_pipeline(
     a.model,
     customized=None if a.m1 == "none" else a.m1,

@@ -11,7 +11,8 @@ step of evalv.py's sampling (the world's 15 steps, guidance 4, 8 frames) of the 
 - input_cos: how alike the frames are where the motion module reads them, the cosine between two frames' normalised
   features at the same place (after the module's GroupNorm), averaged over frame pairs;
 - gain: the module's residual relative to its input, |out - in| / |in| (coupling.py's reading, here while sampling);
-- input_cos by step: input_cos over the modules at each of the 15 steps (first: the noisiest).
+- input_cos by step: input_cos over the modules at each of the 15 steps (first: the noisiest);
+- matrix: the frames-by-frames attention (row: the attending frame), averaged over every attention, call and place.
 """
 
 import os
@@ -55,6 +56,7 @@ pipe = assemble_pipeline(
     spatial_blocks=a.spatial_blocks,
 )
 sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+matrices: dict[str, torch.Tensor] = {}  # each attention's frames-by-frames matrix, summed over calls
 
 
 class Recorder(AttnProcessor):
@@ -76,6 +78,7 @@ class Recorder(AttnProcessor):
             s["near"] += (probs * near).sum(-1).mean().item()
             s["entropy"] += (-(probs * probs.clamp_min(1e-12).log()).sum(-1).mean() / math.log(f)).item()
             s["n"] += 1
+            matrices[self.name] = matrices.get(self.name, 0) + probs.mean(0)
             return probs
 
         attn.get_attention_scores = read
@@ -128,7 +131,15 @@ videos = {k: float(np.nanmean([m[k] for m in v.metrics])) for k in ("speed", "co
 Path("results").mkdir(exist_ok=True)
 by_step = np.mean([[np.mean(x) for x in s] for s in steps.values()], axis=0)  # over modules, per step
 Path(f"results/attention_{a.name}.json").write_text(
-    json.dumps({"modules": rows, "videos": videos, "input_cos_by_step": by_step.tolist()}, indent=1)
+    json.dumps(
+        {
+            "modules": rows,
+            "videos": videos,
+            "input_cos_by_step": by_step.tolist(),
+            "matrix": (sum(matrices.values()) / sum(sums[n]["n"] for n in matrices)).tolist(),  # mean over all
+        },
+        indent=1,
+    )
 )
 att = [r for r in rows.values() if "self" in r]
 mods = [r for r in rows.values() if "gain" in r]
