@@ -19,6 +19,8 @@ from stillmoving.training.naive_check import (
     WORSE_RATIO,
     check_encoder_side,
     look_kept,
+    motion_read,
+    motion_text,
     verdict,
 )
 from stillmoving.training.spatial_stage import train_spatial_adapters
@@ -76,6 +78,15 @@ def test_tint_change_reads_the_whole_frame_colour_without_bins_and_ignores_motio
     assert tint_change(video) == pytest.approx(4 * background / 3 / 255)  # red only: a third of the channels
     assert colour_consistency(video) == pytest.approx(36 / 1024)  # the binned figure: a whole-frame jump
     assert tint_change(moving[:1]) == 0.0
+
+
+def test_motion_read_counts_the_videos_that_move_by_vbenchs_rule():
+    still = square_video([(10, 10)] * 4)
+    moving = square_video([(10, 4 + 3 * i) for i in range(4)])  # 3 px per frame; VBench's threshold at 32 px: 0.75
+    assert motion_read([still, still]) == {"dynamic_degree": 0.0, "flow_magnitude": 0.0}  # identical frames: 0
+    read = motion_read([still, moving])
+    assert read["dynamic_degree"] == 0.5 and read["flow_magnitude"] > 0.75 / 2
+    assert motion_text(read, 2) == f"1 of 2 videos move (optical flow {read['flow_magnitude']:.2f} px per frame pair)"
 
 
 def test_look_kept_compares_each_video_with_the_customized_t2i_image_of_its_prompt():
@@ -202,6 +213,11 @@ def test_customize_writes_paired_validation_videos_and_its_verdict(tiny_dir, tmp
     assert kept["means"]["naive injection"] == pytest.approx(np.mean(kept["per_video"]["naive injection"]))
     assert "colours agree with the customized T2I's own images" in report["message"]
     assert "all at 2 steps, guidance 1 (--sample-steps, --guidance-scale)" in report["message"]
+    motion = report["motion"]  # how much each set moves: VBench's dynamic degree on optical flow
+    assert sorted(motion) == ["Still-Moving", "naive injection"]
+    assert all(sorted(m) == ["dynamic_degree", "flow_magnitude"] for m in motion.values())
+    assert f"with naive injection {motion_text(motion['naive injection'], 2)}" in report["message"]
+    assert report["encoder_side"]["motion"].keys() == motion["Still-Moving"].keys()
     record = json.loads((tmp_path / "customize_run.json").read_text())
     assert record["validation"]["worse_than_naive"] == report["worse_than_naive"]
     assert "validation: colour consistency" in capsys.readouterr().err
@@ -245,6 +261,8 @@ def test_the_encoder_side_check_judges_the_down_and_mid_blocks_videos_against_na
     ]
     assert result["figures"] == [video_figures(v) for v in ours] and result["worse_than_naive"] == flicker
     assert result["t2i_agreement"] is None
+    assert result["motion"] == motion_read(ours) and result["motion"]["dynamic_degree"] == 1.0  # 1 px per frame
+    assert "2 of 2 videos move (optical flow" in result["message"]
     if flicker:
         assert result["message"].startswith("on the UNet's down and mid blocks only (generate --spatial-blocks ")
         assert "the adapters are worse than naive injection (colour consistency" in result["message"]

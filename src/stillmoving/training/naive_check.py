@@ -23,6 +23,12 @@ subjects flicker and the down and mid blocks' did not (docs/method.md, "The heav
 up blocks'"), and on two heavily drifted DreamBooths of three every block's passed an eight-video check that their
 sixteen-video study found worse (docs/method.md, "A second and third DreamBooth of the same subject").
 
+Each set's motion is read too, by the field's measure (`motion_read`: VBench's dynamic degree, the share of videos
+whose optical flow says they move, and the mean flow magnitude), and printed beside the colour readings. It judges
+nothing: flicker moves pixels as motion does, so it says whether the adapters bring motion back where naive injection
+stands still, which on the embedded world the paper's every-block adapters did in four of five such cases and the
+down and mid blocks in none of the four where they were measured (docs/method.md, "Where the heavily drifted star's motion goes").
+
 Beside them, the customized T2I's own image of each prompt and seed (rendered before M1 is injected, at the
 videos' size, steps and guidance; `validation/customized_t2i_*.png`) shows the look to keep, and each video's
 colours are compared with it (`colour_agreement` of every frame with the image; both variants' means printed).
@@ -43,6 +49,7 @@ import torch
 
 from stillmoving.adapters.spatial import ALL_BLOCKS, in_blocks
 from stillmoving.data.video_io import write_image, write_video
+from stillmoving.evaluation.dynamic_degree import dynamic_degree
 from stillmoving.files import write_text
 from stillmoving.run_folder import CUSTOMIZATION, record_spatial_blocks
 from stillmoving.training.monitor import VALIDATION_DIR, first_validation_seed, logger, render_image, render_video
@@ -182,6 +189,21 @@ def look_kept(videos: dict[str, list[np.ndarray]], images: list[np.ndarray], agr
     return {"per_video": per_video, "means": {name: float(np.mean(vs)) for name, vs in per_video.items()}}
 
 
+def motion_read(videos: list[np.ndarray]) -> dict[str, float]:
+    """How much `videos` move: the share VBench's rule calls dynamic (`dynamic_degree`, on Farneback optical flow at
+    the check's frames taken as 8 fps) and the mean flow magnitude, px per frame pair (VBench's top-5% score)."""
+    read = [dynamic_degree(video) for video in videos]
+    return {key: float(np.mean([r[key] for r in read])) for key in ("dynamic_degree", "flow_magnitude")}
+
+
+def motion_text(motion: dict[str, float], count: int) -> str:
+    """`motion_read`'s figures in words: "5 of 8 videos move (optical flow 1.23 px per frame pair)"."""
+    return (
+        f"{round(motion['dynamic_degree'] * count)} of {count} videos move "
+        f"(optical flow {motion['flow_magnitude']:.2f} px per frame pair)"
+    )
+
+
 def verdict(
     figures: dict[str, list[dict[str, float]]],
     kept: dict[str, float] | None = None,
@@ -295,6 +317,7 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, checked: dict,
     subject = looks("subject_agreement", subject_agreement) if t2i else None
     judged = verdict(figures, kept, subject)
     means = judged["means"]["Still-Moving"]
+    motion = motion_read(ours)
     figures_text = (
         f"colour consistency {means['colour_consistency']:.3f}, tint change {255 * means['tint_change']:.2f} grey "
         f"levels"
@@ -304,6 +327,7 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, checked: dict,
             if kept
             else ""
         )
+        + f", {motion_text(motion, len(ours))}"
     )
     message = (
         f"on the UNet's down and mid blocks only (generate --spatial-blocks {ENCODER_SIDE}) the adapters are worse "
@@ -320,6 +344,7 @@ def check_encoder_side(pipe, spatial, prompts, cfg, output: Path, checked: dict,
         "worse_than_naive": judged["worse_than_naive"],
         "t2i_agreement": kept and kept["Still-Moving"],
         "subject_agreement": subject and subject["Still-Moving"],
+        "motion": motion,
         "message": message,
     }
 
@@ -367,7 +392,10 @@ def check_against_naive(
             f"{kept['naive injection']:.3f} with naive injection ({rest['Still-Moving']:.3f} and "
             f"{rest['naive injection']:.3f} without each frame's most common colour)"
         )
+    result["motion"] = motion = {name: motion_read(vs) for name, vs in videos.items()}
     result["message"] += (
+        f"; with the adapters {motion_text(motion['Still-Moving'], len(prompts))}, with naive injection "
+        f"{motion_text(motion['naive injection'], len(prompts))}"
         f"; all at {cfg.sample_steps} steps, guidance {cfg.guidance_scale:g} (--sample-steps, --guidance-scale)"
     )
     side = None
