@@ -19,7 +19,6 @@ import os
 
 os.makedirs(os.environ.get("STUDY_DIR", "runs/heavy_drift"), exist_ok=True)
 os.chdir(os.environ.get("STUDY_DIR", "runs/heavy_drift"))  # every path below is relative to the study folder
-import argparse
 import json
 import math
 from collections import defaultdict
@@ -27,34 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import variant_args
 from diffusers.models.attention_processor import AttnProcessor
 
-from stillmoving.loading import assemble_pipeline
-from stillmoving.world.demo import Generation
-from stillmoving.world.phases import evaluation_prompts, generate, score
-from stillmoving.world.variants import VariantKind
-from stillmoving.world.weights import shipped_model, shipped_motion_adapter
-
 torch.set_num_threads(1)
-p = argparse.ArgumentParser()
-p.add_argument("name")
-p.add_argument("m1")
-p.add_argument("adapters", nargs="?")
-p.add_argument("--alpha", type=float, default=0.0)
-p.add_argument("--prompts", type=int, default=8)
-p.add_argument("--seeds", type=int, default=2)
-p.add_argument("--spatial-blocks", default=None)
-p.add_argument("--model", default=str(shipped_model()))
-p.add_argument("--motion-adapter", default=str(shipped_motion_adapter()))
-p.add_argument("--target", default="star")
-a = p.parse_args()
-pipe = assemble_pipeline(
-    a.model,
-    customized=None if a.m1 == "none" else a.m1,
-    spatial_adapters=a.adapters,
-    motion_adapter=a.motion_adapter,
-    spatial_blocks=a.spatial_blocks,
-)
+a = variant_args.parser(seeds=2).parse_args()
+pipe = variant_args.pipeline(a)
 sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 matrices: dict[str, torch.Tensor] = {}  # each attention's frames-by-frames matrix, summed over calls
 
@@ -114,13 +91,7 @@ for n, m in pipe.unet.named_modules():
         for k, sub in m.named_modules():
             if k.endswith(("attn1", "attn2")):
                 sub.set_processor(Recorder(f"{n}.{k.split('.')[-1]}"))
-prompts = evaluation_prompts(a.target, a.prompts, 2, 32, 8)
-v = score(
-    generate(pipe, prompts, Generation(8, 32, 15, 4.0), a.seeds, motion_scale=a.alpha),
-    a.target,
-    VariantKind(a.name, a.name),
-    "",
-)
+v = variant_args.videos(pipe, a)
 rows = {}
 for n, s in sums.items():
     if "n" in s:
