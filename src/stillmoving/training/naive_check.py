@@ -26,9 +26,9 @@ sixteen-video study found worse (docs/method.md, "A second and third DreamBooth 
 Each set's motion is read too, by the field's measure (`motion_read`: VBench's dynamic degree, the share of videos
 whose optical flow says they move, and the mean flow magnitude), and printed beside the colour readings. It judges
 nothing: flicker moves pixels as motion does, so it says whether the adapters bring motion back where naive injection
-stands still, which on the embedded world the paper's every-block adapters did in four of five such cases and the
-down and mid blocks in none of the four where they were measured (docs/method.md, "Where the heavily drifted star's
-motion goes").
+stands still, which on the embedded world the paper's every-block adapters did in five of six such cases (one of the
+two held out) and the down and mid blocks in none of the four where they were measured (docs/method.md, "Where the
+heavily drifted star's motion goes").
 
 Beside them, the customized T2I's own image of each prompt and seed (rendered before M1 is injected, at the
 videos' size, steps and guidance; `validation/customized_t2i_*.png`) shows the look to keep, and each video's
