@@ -14,8 +14,7 @@ import json
 import sys
 
 import numpy as np
-
-from stillmoving.world.stats import paired_bootstrap
+from draws import paired
 
 MEASURES = ["speed", "smoothness", "fidelity", "consistency"]
 BACKGROUNDS = ["gray", "dusk", "blue"]
@@ -26,32 +25,35 @@ def load(name: str) -> tuple[list[str], list[dict]]:
     return data["captions"], data["metrics"]
 
 
+def split(captions: list[str], metrics: list[dict]) -> dict[str, list[dict]]:
+    """Each background's share of a run's per-video metrics, in the run's order (its prompts name the background)."""
+    return {b: [m for c, m in zip(captions, metrics) if f"on a {b} background" in c] for b in BACKGROUNDS}
+
+
+def measured(metrics: list[dict], key: str) -> bool:
+    return not np.isnan([m[key] for m in metrics]).all()  # a T2I's images have no motion
+
+
 def main(ref: str, names: list[str]) -> None:
     captions, base = load(ref)
     runs = {name: load(name) for name in names}
     for name, (other, _) in runs.items():
         if other != captions:
             raise SystemExit(f"error: {name}'s prompts and seeds are not {ref}'s")
+    base_parts = split(captions, base)
+    parts = {name: split(captions, metrics) for name, (_, metrics) in runs.items()}
     print("| background | variant | " + " | ".join(MEASURES) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in MEASURES) + " |")
-    for background in BACKGROUNDS:
-        rows = [i for i, c in enumerate(captions) if f"on a {background} background" in c]
-
-        def pick(metrics: list[dict], key: str, rows: list[int] = rows) -> list[float]:
-            return [metrics[i][key] for i in rows]
-
-        cells = [f"{np.nanmean(pick(base, k)):.3f}" if not np.isnan(pick(base, k)).all() else "" for k in MEASURES]
-        print(f"| {background} ({len(rows)} pairs) | {ref} | " + " | ".join(cells) + " |")
-        for name, (_, metrics) in runs.items():
-            cells = []
-            for key in MEASURES:
-                if np.isnan(pick(base, key)).all() or np.isnan(pick(metrics, key)).all():
-                    cells.append("")  # a T2I's images have no motion
-                    continue
-                mean = np.nanmean(pick(metrics, key))
-                d = paired_bootstrap(pick(base, key), pick(metrics, key))
-                bold = "**" if d.low > 0 or d.high < 0 else ""
-                cells.append(f"{mean:.3f}, {bold}{d.estimate:+.3f} [{d.low:+.3f}, {d.high:+.3f}]{bold}")
+    for background, ref_rows in base_parts.items():
+        mean = lambda rows, key: f"{np.nanmean([m[key] for m in rows]):.3f}"  # noqa: E731
+        cells = [mean(ref_rows, k) if measured(ref_rows, k) else "" for k in MEASURES]
+        print(f"| {background} ({len(ref_rows)} pairs) | {ref} | " + " | ".join(cells) + " |")
+        for name, split_rows in parts.items():
+            rows = split_rows[background]
+            cells = [
+                f"{mean(rows, k)}, {paired(ref_rows, rows, k)}" if measured(ref_rows, k) and measured(rows, k) else ""
+                for k in MEASURES
+            ]
             print(f"| | {name} | " + " | ".join(cells) + " |")
 
 

@@ -17,7 +17,7 @@ os.chdir(os.environ.get("STUDY_DIR", "runs/heavy_drift"))  # every path below is
 import sys
 
 import numpy as np
-from by_background import BACKGROUNDS, load
+from by_background import load, split
 
 from stillmoving.world.stats import paired_bootstrap
 
@@ -25,16 +25,15 @@ DRAWS_SUBJECT = 0.3  # the customized T2I's fidelity from which it counts as dra
 
 
 def cells(base: str, t2i: str, naive: str, adapters: str) -> None:
-    captions, b = load(base)
-    t, n, a = (load(name)[1] for name in (t2i, naive, adapters))
-    for background in BACKGROUNDS:
-        rows = [i for i, c in enumerate(captions) if f"on a {background} background" in c]
+    captions, _ = load(base)
+    b, t, n, a = (split(captions, load(name)[1]) for name in (base, t2i, naive, adapters))
+    for background in b:
 
-        def mean(metrics: list[dict], key: str, rows: list[int] = rows) -> float:
-            return float(np.nanmean([metrics[i][key] for i in rows]))
+        def mean(metrics: dict[str, list[dict]], key: str, background: str = background) -> float:
+            return float(np.nanmean([m[key] for m in metrics[background]]))
 
-        def gap(key: str, rows: list[int] = rows):
-            return paired_bootstrap([n[i][key] for i in rows], [a[i][key] for i in rows])
+        def gap(key: str, background: str = background):
+            return paired_bootstrap([m[key] for m in n[background]], [m[key] for m in a[background]])
 
         draws = mean(t, "fidelity") >= DRAWS_SUBJECT
         frozen = draws and mean(n, "speed") < mean(b, "speed") / 2

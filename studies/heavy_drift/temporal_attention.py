@@ -30,6 +30,7 @@ import variant_args
 from diffusers.models.attention_processor import AttnProcessor
 
 torch.set_num_threads(1)
+FRAMES, STEPS = 8, 15  # variant_args.videos' sampling: one UNet call per step (the guidance batch is one)
 a = variant_args.parser(seeds=2).parse_args()
 pipe = variant_args.pipeline(a)
 sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -68,7 +69,7 @@ class Recorder(AttnProcessor):
 def module_hook(name):
     def hook(mod, inp, out):
         x = inp[0]  # (batch * frames, c, h, w)
-        f = kwargs_frames[0]
+        f = FRAMES
         y = out[0] if isinstance(out, tuple) else out
         s = sums[name]
         s["gain"] += ((y - x).norm() / x.norm()).item()
@@ -77,14 +78,13 @@ def module_hook(name):
         cos = torch.einsum("bcfhw,bcghw->bfghw", z, z).mean((0, 3, 4))  # (f, f)
         value = ((cos.sum() - cos.diagonal().sum()) / (f * f - f)).item()
         s["input_cos"] += value
-        steps[name][int(s["m"]) % 15].append(value)  # the denoising step this call belongs to (15 per video)
+        steps[name][int(s["m"]) % STEPS].append(value)  # the denoising step this call belongs to
         s["m"] += 1
 
     return hook
 
 
-kwargs_frames = [8]
-steps: dict[str, list[list[float]]] = defaultdict(lambda: [[] for _ in range(15)])
+steps: dict[str, list[list[float]]] = defaultdict(lambda: [[] for _ in range(STEPS)])
 for n, m in pipe.unet.named_modules():
     if n.endswith("motion_modules.0") or n.endswith("motion_modules.1"):
         m.register_forward_hook(module_hook(n))
