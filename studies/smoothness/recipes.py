@@ -4,7 +4,9 @@ Every recipe trains `customize` with the demo's sizes plus its changes (DemoConf
 CustomizeConfig fields, e.g. prior_loss_weight), regenerates the demo's videos of the section (4 prompts x 3 seeds;
 FULL=1: 8 x 4) and prints one JSON line: the means and, per metric, Still-Moving minus naive injection with its
 paired 95% bootstrap interval (SEED=N: a `demo --seed N`'s section). {"empty": K} adds K empty prompts to the
-image prompts (M1's unconditional samples, trained with the empty prompt); {"shared_noise": true} noises every
+image prompts (M1's unconditional samples, trained with the empty prompt); {"others": K} adds K captions of the base
+world (no held-out look, no motion words; `others`): M1's own images of ordinary prompts, trained with them (session
+30); {"shared_noise": true} noises every
 frame of a frozen video with the same noise (a study switch, not a customize option); {"perturb": true} trains on
 each sampled latent moved at random as far as re-encoding would move it, {"perturb": "half"} on every second image
 re-encoded (customize's --reencode-images 0.5), {"perturb": "compensated"} on the images re-encoded with one round
@@ -47,7 +49,7 @@ from stillmoving.world.phases import (
     spatial_run,
 )
 from stillmoving.world.stats import paired_bootstrap
-from stillmoving.world.synthetic import caption
+from stillmoving.world.synthetic import caption, sample_scene
 from stillmoving.world.variants import VariantKind
 from stillmoving.world.weights import shipped_model, shipped_motion_adapter
 
@@ -167,6 +169,13 @@ def perturbed(how: str | None):
         spatial_stage.reencoded = real
 
 
+def others(count: int, seed: int, num_frames: int) -> list[str]:
+    """`count` captions of the base world's scenes without motion words, drawn with `seed`: what the customized T2I
+    draws for prompts that do not name its customization."""
+    rng = np.random.default_rng(seed)
+    return [caption(sample_scene(rng, num_frames), motion=False) for _ in range(count)]
+
+
 def means(values: dict[str, list[float]]) -> dict[str, float]:
     return {k: round(float(np.nanmean(v)), 4) for k, v in values.items()}
 
@@ -194,6 +203,7 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         name, _, text = recipe.partition("=")
         changes = json.loads(text) if text else {}
         prompts = list(image_prompts) + [""] * changes.pop("empty", 0)
+        prompts += others(changes.pop("others", 0), cfg.seed + 30, cfg.num_frames)
         perturb = changes.pop("perturb", None)
         perturb = "random" if perturb is True else perturb  # {"perturb": true} is the random move
         if perturb == "half":  # session 18's name for --reencode-images 0.5: images 0, 2, 4, ... re-encoded
