@@ -402,6 +402,72 @@ def test_generate_bad_inputs_fail_before_any_model_loads(
     assert list(tmp_path.iterdir()) == []
 
 
+def _garbage_file(folder, name: str):
+    (folder / name).write_bytes(b"not a safetensors file")
+    return folder / name
+
+
+def _tensors_file(folder, name: str, key: str):
+    from safetensors.torch import save_file
+
+    save_file({key: torch.zeros(2)}, folder / name)
+    return folder / name
+
+
+def _garbage_motion_adapter_folder(folder):
+    (folder / "ma").mkdir()
+    _garbage_file(folder / "ma", "pytorch_lora_weights.safetensors")
+    return folder / "ma"
+
+
+ADAPTER_FILE_BAD_INPUTS = [  # (id, flag, making the file in the folder, expected message)
+    (
+        "spatial-adapters-corrupt",
+        "--spatial-adapters",
+        lambda t: _garbage_file(t, "s.safetensors"),
+        "error: s.safetensors is not a readable safetensors file",
+    ),
+    (
+        "spatial-adapters-of-another-kind",
+        "--spatial-adapters",
+        lambda t: _tensors_file(t, "s.safetensors", "down_blocks.0.resnets.0.conv1.weight"),
+        "error: s.safetensors is not a Still-Moving spatial-adapter file",
+    ),
+    (
+        "motion-adapter-corrupt",
+        "--motion-adapter",
+        _garbage_motion_adapter_folder,
+        "error: ma/pytorch_lora_weights.safetensors is not a readable safetensors file",
+    ),
+    (
+        "motion-adapter-of-another-kind",
+        "--motion-adapter",
+        lambda t: _tensors_file(t, "m.safetensors", "unet.down_blocks.0.attentions.0.proj_in.lora_A.weight"),
+        "error: m.safetensors is not a motion adapter (no LoRA weights of motion modules)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "flag,make,message", [r[1:] for r in ADAPTER_FILE_BAD_INPUTS], ids=[r[0] for r in ADAPTER_FILE_BAD_INPUTS]
+)
+def test_generate_refuses_unreadable_or_foreign_adapter_files_before_any_model_loads(
+    tiny_dir, tmp_path, capsys, monkeypatch, flag, make, message
+):
+    """Judged from the file's header: one line, exit 2, no model loaded, no video written."""
+    from stillmoving import loading
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loading, "load_t2v", lambda *_, **__: pytest.fail("a model was loaded"))
+    made = make(tmp_path).relative_to(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run(capsys, monkeypatch, "generate", "--model", tiny_dir, "--prompt", "x", "-o", "v.gif", flag, made)
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert line.startswith(message), line
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_customize_batch_checks_every_run_before_training(tiny_dir, tmp_path, capsys, monkeypatch):
     runs = [
         {

@@ -347,6 +347,12 @@ def _short_videos(tmp):
     return write_video_folder(tmp / "vids", 2, 0, num_frames=2, resolution=32)
 
 
+def _garbage_motion_adapter(tmp):
+    (tmp / "ma").mkdir()
+    (tmp / "ma" / "pytorch_lora_weights.safetensors").write_bytes(b"not a safetensors file")
+    return tmp / "ma"
+
+
 def _busy_output(tmp):
     (tmp / "out").mkdir()
     (tmp / "out" / "customize_run.json").write_text("{}")
@@ -372,6 +378,18 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
         ["customize", "--model", "{tiny}", "--motion-adapter", "x", "--images", "{f}", "--prompt", "a sks dog"],
         _corrupt_image_folder,
         "cannot read image",
+    ),
+    (
+        "customize-corrupt-motion-adapter",
+        ["customize", "--model", "{tiny}", "--motion-adapter", "{f}", "--prompt", "a sks dog"],
+        _garbage_motion_adapter,
+        "pytorch_lora_weights.safetensors is not a readable safetensors file",
+    ),
+    (
+        "customize-missing-lora",
+        ["customize", "--model", "{tiny}", "--lora", "{f}", "--prompt", "a sks dog"],
+        lambda t: t / "none.safetensors",
+        "no such LoRA file",
     ),
     (
         "videos-too-short",

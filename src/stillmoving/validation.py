@@ -212,8 +212,9 @@ def check_model_files(
     sampler=None,
     spatial_blocks: str | None = None,
 ) -> None:
-    """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one), a domain
-    adapter is a spatial LoRA, a sampling setting's scheduler and LCM LoRA are sound (`few_step`), and
+    """Every model file a verb will load is there (or, online, a Hub id where the Hub can serve one), the spatial
+    adapters and the motion adapter are readable files of their kind (from their headers), a domain adapter is a
+    spatial LoRA, a sampling setting's scheduler and LCM LoRA are sound (`few_step`), and
     `spatial_blocks` (a customization's recorded ones, or --spatial-blocks) name parts of the UNet and come with
     spatial adapters (`check_spatial_scale`)."""
     from stillmoving.formats.domain_adapter import check_domain_adapter
@@ -233,6 +234,14 @@ def check_model_files(
         lora_file(path)
     check_exists("--spatial-adapters", spatial_adapters)
     check_exists("--motion-adapter", motion_adapter)
+    if spatial_adapters is not None:  # readable, and of the format: from the header, before any model loads
+        from stillmoving.adapters.spatial import check_file
+
+        check_file(spatial_adapters)
+    if motion_adapter is not None:
+        from stillmoving.adapters.motion import check_motion_adapter_file
+
+        check_motion_adapter_file(motion_adapter)
     check_domain_adapter(domain_adapter)
     if sampler is not None:
         from stillmoving.few_step import check_sampler, parse_sampler

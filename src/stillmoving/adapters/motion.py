@@ -27,6 +27,7 @@ from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
 from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write
+from stillmoving.formats.safety import read_adapter_header
 
 ADAPTER_NAME = "stillmoving_motion"
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -92,6 +93,20 @@ def split_adapter_path(path: str | Path) -> tuple[Path, str]:
     return path, WEIGHT_NAME
 
 
+def check_motion_adapter_file(path: str | Path) -> Path:
+    """The motion adapter's weights file (`split_adapter_path`), judged from its header before any model loads:
+    there, a readable safetensors file, and LoRA weights of motion modules; `MotionLoRA.load` checks that they
+    adapt exactly this video model's temporal attention."""
+    directory, weight_name = split_adapter_path(path)
+    file = directory / weight_name
+    if not file.is_file():
+        raise StillMovingError(f"no motion adapter at {file}")
+    _, keys = read_adapter_header(file)
+    if not any(".motion_modules." in key and ".lora_" in key for key in keys):
+        raise StillMovingError(f"{file} is not a motion adapter (no LoRA weights of motion modules)")
+    return file
+
+
 class MotionLoRA:
     """The motion adapter living inside a `UNetMotionModel` (peft keeps its weights in the UNet)."""
 
@@ -133,9 +148,8 @@ class MotionLoRA:
     @classmethod
     def load(cls, unet: UNetMotionModel, path: str | Path, name: str = ADAPTER_NAME) -> MotionLoRA:
         """Load an adapter saved by `save` (diffusers LoRA format) into `unet`."""
+        check_motion_adapter_file(path)
         directory, weight_name = split_adapter_path(path)
-        if not (directory / weight_name).is_file():
-            raise StillMovingError(f"no motion adapter at {directory / weight_name}")
         peft_ready(unet).load_lora_adapter(str(directory), weight_name=weight_name, prefix="unet", adapter_name=name)
         loaded = [n for n, m in unet.named_modules() if isinstance(m, LoraLayer) and name in m.lora_A]
         if sorted(loaded) != sorted(motion_target_modules(unet)):

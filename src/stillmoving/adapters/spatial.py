@@ -38,7 +38,7 @@ from safetensors.torch import save_file
 from stillmoving.errors import StillMovingError
 from stillmoving.files import atomic_write
 from stillmoving.fingerprint import weights_fingerprint
-from stillmoving.formats.safety import read_adapter_file
+from stillmoving.formats.safety import read_adapter_file, read_adapter_header
 
 FORMAT = "stillmoving.spatial_adapters"
 FINGERPRINT_KEY = "unet_fingerprint"  # metadata: weights_fingerprint of the UNet (M1 injected) they trained with
@@ -197,6 +197,23 @@ def _adapt_output(adapter: ChannelAdapter, output, frames: int = 0):
         return (_adapt(adapter, output[0], frames),) + tuple(output[1:])
     output.sample = _adapt(adapter, output.sample, frames)
     return output
+
+
+def check_format(path: str | Path, metadata: dict[str, str]) -> None:
+    """Refuse a file that is not a spatial-adapter file of the version this stillmoving reads."""
+    if metadata.get("format") != FORMAT:
+        raise StillMovingError(f"{path} is not a Still-Moving spatial-adapter file")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise StillMovingError(
+            f"{path} has spatial-adapter format version {metadata.get('format_version')}, "
+            f"this stillmoving reads version {FORMAT_VERSION}"
+        )
+
+
+def check_file(path: str | Path) -> None:
+    """A spatial-adapter file judged from its header alone (readable, the format, its version), before any model
+    loads; `SpatialAdapters.load` checks its tensors against its placements."""
+    check_format(path, read_adapter_header(path)[0])
 
 
 class SpatialAdapters(torch.nn.Module):
@@ -358,13 +375,7 @@ class SpatialAdapters(torch.nn.Module):
     def load(cls, path: str | Path) -> SpatialAdapters:
         """Read adapters written by `save`; refuses files of another format or with inconsistent tensors."""
         metadata, tensors = read_adapter_file(path)
-        if metadata.get("format") != FORMAT:
-            raise StillMovingError(f"{path} is not a Still-Moving spatial-adapter file")
-        if metadata.get("format_version") != FORMAT_VERSION:
-            raise StillMovingError(
-                f"{path} has spatial-adapter format version {metadata.get('format_version')}, "
-                f"this stillmoving reads version {FORMAT_VERSION}"
-            )
+        check_format(path, metadata)
         placements = dict(json.loads(metadata["placements"]))
         adapters = cls(placements, int(metadata["rank"]))
         adapters.metadata = metadata

@@ -76,12 +76,23 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def read_adapter_file(path: str | Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     """Metadata and tensors of a safetensors file, with one-line errors for missing or corrupt files."""
+    return _read_adapter(path, tensors=True)
+
+
+def read_adapter_header(path: str | Path) -> tuple[dict[str, str], list[str]]:
+    """Metadata and tensor names of a safetensors file, from its header alone (nothing else is read), with
+    `read_adapter_file`'s one-line errors: what the verbs check before any model loads."""
+    return _read_adapter(path, tensors=False)
+
+
+def _read_adapter(path: str | Path, tensors: bool):
     path = Path(path)
     if not path.is_file():
         raise StillMovingError(f"no such file: {path}")
     try:
         with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {}), {k: f.get_tensor(k) for k in f.keys()}
+            body = {k: f.get_tensor(k) for k in f.keys()} if tensors else list(f.keys())
+            return dict(f.metadata() or {}), body
     except (SafetensorError, OSError, ValueError) as error:
         raise StillMovingError(f"{path} is not a readable safetensors file ({error})") from None
 

@@ -66,7 +66,7 @@ from stillmoving.training.setup import (
     make_optimizer,
     training_scheduler,
 )
-from stillmoving.validation import at_least, in_unit_interval, one_of
+from stillmoving.validation import at_least, check_model_files, in_unit_interval, one_of
 
 FROZEN_TARGETS = ("noise", "t2i")  # frozen videos fitted to the denoising target, or to M1's own prediction
 PRIOR_LOSSES = ("video", "motion")  # the prior term on the whole denoising error, or on its frame-varying part
@@ -231,6 +231,15 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     if cfg.images:
         check_images(cfg.images)  # before any model is loaded
     check_customize_inputs(cfg)
+    check_model_files(  # every file named is there and of its kind (adapters read from their headers)
+        cfg.model,
+        cfg.motion_modules,
+        cfg.customized,
+        cfg.config_dir,
+        cfg.lora,
+        motion_adapter=cfg.motion_adapter or None,
+        domain_adapter=cfg.domain_adapter,
+    )
     check_motion_adapter_sampler(cfg)
 
     # 2. Load the frozen video model V and the customized T2I M1
