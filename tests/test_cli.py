@@ -361,6 +361,12 @@ GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one lin
         ["-o", "video.xyz"],
         "error: cannot write video video.xyz: unknown suffix '.xyz' (use .mp4, .gif, or a folder path for PNG frames)",
     ),
+    ("nan-motion-scale", ["--motion-scale", "nan"], "error: --motion-scale must be a finite number, not nan"),
+    (
+        "motion-scale-without-motion-adapter",
+        ["--motion-scale", "0.5"],
+        "error: --motion-scale 0.5 needs a motion adapter (--motion-adapter, or a --customization that records one)",
+    ),
     (
         "missing-spatial-adapters",
         ["--spatial-adapters", "none.safetensors"],
@@ -443,7 +449,7 @@ ADAPTER_FILE_BAD_INPUTS = [  # (id, flag, making the file in the folder, expecte
         "motion-adapter-of-another-kind",
         "--motion-adapter",
         lambda t: _tensors_file(t, "m.safetensors", "unet.down_blocks.0.attentions.0.proj_in.lora_A.weight"),
-        "error: m.safetensors is not a motion adapter (no LoRA weights of motion modules)",
+        "error: m.safetensors is not a motion adapter (no LoRA weights of temporal attention)",
     ),
 ]
 

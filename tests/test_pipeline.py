@@ -50,6 +50,12 @@ def test_nonzero_motion_scale_without_adapter_is_refused(tiny_pipe):
         generate(tiny_pipe, motion_scale=1.0)
 
 
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), float("-inf")])
+def test_nonfinite_motion_scale_is_refused(tiny_pipe, scale):
+    with pytest.raises(StillMovingError, match=f"motion_scale must be a finite number, not {scale}"):
+        generate(tiny_pipe, motion_scale=scale)
+
+
 def test_generate_videos_writes_mp4_gif_and_frames(tiny_pipe, tmp_path):
     for name in ("v.mp4", "v.gif", "frames"):
         written = generate_videos(

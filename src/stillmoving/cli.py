@@ -322,6 +322,7 @@ def generate(
         check_dtype,
         check_generation,
         check_model_files,
+        check_motion_scale,
         check_spatial_scale,
         native_frames,
         native_sampling,
@@ -343,6 +344,7 @@ def generate(
     files = merge_customization(given, sources)
     files["model"] = files["model"] or _missing("--model or --customization")
     check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"], files["spatial_blocks"])
+    check_motion_scale(motion_scale, files["motion_adapter"])
     if spatial_blocks is None and files["spatial_blocks"]:
         from stillmoving.adapters.spatial import ALL_BLOCKS
 

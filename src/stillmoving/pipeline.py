@@ -25,6 +25,7 @@ ControlNet, FreeNoise or FreeInit there either.
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
@@ -105,6 +106,8 @@ class StillMovingMixin:
 
     def set_motion_scale(self, scale: float) -> None:
         """alpha for the next calls: 1 frozen, 0 the video model's own motion, < 0 more motion."""
+        if not math.isfinite(scale):  # NaN would reach every temporal projection and sample noise
+            raise StillMovingError(f"motion_scale must be a finite number, not {scale}")
         if self.motion_lora is None:
             if scale != 0:
                 raise StillMovingError("motion_scale other than 0 needs a motion adapter (load_motion_adapter)")

@@ -7,6 +7,7 @@ bench through `check_device`), so a bad value never reaches diffusers as a trace
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -248,6 +249,16 @@ def check_model_files(
 
         check_sampler(parse_sampler(sampler))
     check_spatial_scale(1.0, None, spatial_adapters, spatial_blocks)
+
+
+def check_motion_scale(scale: float, motion_adapter: str | None) -> None:
+    """generate's --motion-scale (alpha): a finite number, and other than 0 only with a motion adapter to scale."""
+    if not math.isfinite(scale):
+        raise StillMovingError(f"--motion-scale must be a finite number, not {scale}")
+    if scale != 0 and not motion_adapter:
+        raise StillMovingError(
+            f"--motion-scale {scale:g} needs a motion adapter (--motion-adapter, or a --customization that records one)"
+        )
 
 
 def check_spatial_scale(

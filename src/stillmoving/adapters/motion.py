@@ -43,6 +43,8 @@ TEMPORAL_3D_PATTERN = (
     r"\.transformer_blocks\.\d+\.attn[12]\.to_[qkv]"
 )
 PATTERNS = (TARGET_PATTERN, TEMPORAL_3D_PATTERN)
+# A motion-adapter file's tensor names ("unet.<a target>.lora_A.weight", ...), either family's targets.
+FILE_KEY = re.compile(rf"(?:^|\.)(?:{'|'.join(PATTERNS)})\.lora_")
 _PEFT_CLASSES: dict[type, type] = {}
 
 
@@ -95,15 +97,15 @@ def split_adapter_path(path: str | Path) -> tuple[Path, str]:
 
 def check_motion_adapter_file(path: str | Path) -> Path:
     """The motion adapter's weights file (`split_adapter_path`), judged from its header before any model loads:
-    there, a readable safetensors file, and LoRA weights of motion modules; `MotionLoRA.load` checks that they
-    adapt exactly this video model's temporal attention."""
+    there, a readable safetensors file, and LoRA weights of temporal attention (AnimateDiff's motion modules, a
+    UNet3D's temporal attentions); `MotionLoRA.load` checks that they adapt exactly this video model's."""
     directory, weight_name = split_adapter_path(path)
     file = directory / weight_name
     if not file.is_file():
         raise StillMovingError(f"no motion adapter at {file}")
     _, keys = read_adapter_header(file)
-    if not any(".motion_modules." in key and ".lora_" in key for key in keys):
-        raise StillMovingError(f"{file} is not a motion adapter (no LoRA weights of motion modules)")
+    if not any(FILE_KEY.search(key) for key in keys):
+        raise StillMovingError(f"{file} is not a motion adapter (no LoRA weights of temporal attention)")
     return file
 
 
