@@ -101,12 +101,34 @@ def exported_customization(sources: dict, motion_adapter: bool) -> dict:
     }
 
 
+def check_fields(record: Path, sources: dict) -> None:
+    """The fields every reader of a record uses, each of its kind, or one error naming the file and the field: a
+    record edited by hand, or cut short, must not end in a traceback."""
+
+    def refuse(why: str):
+        raise StillMovingError(f"{record} is not a valid record ({why}; write it again with customize)")
+
+    for key in ("model", "spatial_adapters"):
+        if not isinstance(sources.get(key), str) or not sources[key]:
+            refuse(f"no {key!r}")
+    for key in PATH_KEYS:
+        if sources.get(key) is not None and not isinstance(sources[key], str):
+            refuse(f"{key!r} is not a path")
+    loras = sources.get("loras", [])
+    pairs = isinstance(loras, list) and all(
+        isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and type(x[1]) in (int, float) for x in loras
+    )
+    if not pairs:
+        refuse("'loras' is not a list of [path, weight]")
+
+
 def read_customization(folder: str | Path) -> dict:
     """The record `customize` writes: model, motion modules, customized T2I, LoRAs, adapters."""
     record = Path(folder) / CUSTOMIZATION
     if not record.is_file():
         raise StillMovingError(f"{folder} is not a customization folder (no {CUSTOMIZATION})")
     sources = load_record(folder)
+    check_fields(record, sources)
     if sources.get(SPATIAL_BLOCKS) is not None:  # refused as the record's, not as an option the user never gave
         from stillmoving.adapters.spatial import parse_blocks  # here: it imports diffusers, slow to load
 
