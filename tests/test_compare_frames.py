@@ -13,6 +13,7 @@ from test_cli import run
 from test_formats import to_animatediff
 from zeroscope_models import save_zeroscope_models
 
+from stillmoving.adapters.spatial import FORMAT, FORMAT_VERSION
 from stillmoving.evaluation.compare import CompareConfig, check_compare
 from stillmoving.loading import load_t2v, motion_frames_limit
 from stillmoving.run_folder import CUSTOMIZATION, SPATIAL_ADAPTERS
@@ -42,7 +43,8 @@ def families(tmp_path_factory, tiny_dir):
 def customization(folder, files: dict):
     """A customization record naming `files` (what `compare` reads before loading anything)."""
     folder.mkdir()
-    (folder / SPATIAL_ADAPTERS).write_bytes(b"")
+    # Its header is all that is read before loading (the format check); tensors are read only with a model
+    save_file({}, folder / SPATIAL_ADAPTERS, metadata={"format": FORMAT, "format_version": FORMAT_VERSION})
     record = {"customized": str(files["model"]), "loras": [], "spatial_adapters": SPATIAL_ADAPTERS}
     record.update({k: str(v) for k, v in files.items()})
     (folder / CUSTOMIZATION).write_text(json.dumps(record))

@@ -347,6 +347,22 @@ def _short_videos(tmp):
     return write_video_folder(tmp / "vids", 2, 0, num_frames=2, resolution=32)
 
 
+def _corrupt_video_folder(tmp):
+    from stillmoving.world.folders import write_video_folder
+
+    folder = write_video_folder(tmp / "vids", 2, 0, num_frames=4, resolution=32)  # two good videos, a GIF that is none
+    (folder / "broken.gif").write_bytes(b"GIF89a broken")
+    return folder
+
+
+def _uncaptioned_videos(tmp):
+    from stillmoving.world.folders import write_video_folder
+
+    folder = write_video_folder(tmp / "vids", 2, 0, num_frames=4, resolution=32)
+    (folder / "metadata.jsonl").unlink()
+    return folder
+
+
 def _garbage_motion_adapter(tmp):
     (tmp / "ma").mkdir()
     (tmp / "ma" / "pytorch_lora_weights.safetensors").write_bytes(b"not a safetensors file")
@@ -398,6 +414,26 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
         "training needs at least 4",
     ),
     (
+        "videos-corrupt",
+        ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"],
+        _corrupt_video_folder,
+        "is corrupt or not a .gif video",
+    ),
+    (
+        "videos-uncaptioned",
+        ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"],
+        _uncaptioned_videos,
+        "no caption for",
+    ),
+    (
+        "prior-videos-too-short",
+        ["customize", "--model", "{tiny}", "--prompt", "a sks dog", "--prior-loss-weight", "1", "--prior-videos"]
+        + ["{f}"],
+        _short_videos,
+        "training needs at least 4",
+    ),
+    ("one-frame", MOTION + ["--num-frames", "1"], lambda t: None, "--num-frames must be at least 2, not 1"),
+    (
         "videos-folder-missing",
         ["motion-adapter", "train", "--model", "{tiny}", "--videos", "{f}"],
         lambda t: t / "nowhere",
@@ -442,6 +478,9 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
 def test_training_bad_inputs_are_one_line_exit_2_and_write_nothing(
     tiny_dir, tmp_path, capsys, monkeypatch, args, make, message
 ):
+    from stillmoving.training import setup
+
+    monkeypatch.setattr(setup, "load_t2v", lambda *_, **__: pytest.fail("the video model was loaded"))
     made = make(tmp_path)
     values = {"tiny": tiny_dir, "f": made}
     args = [a.format(**values) for a in args]

@@ -540,7 +540,7 @@ TRAIN = ["--num-frames", "4", "--height", "32", "--width", "32", "--steps", "1",
     "verb",
     [
         ["motion-adapter", "train", "--sample-prompt", "a red circle"],
-        ["customize", "--motion-adapter", "none", "--prompt", "a sks dog", "--identifier", "sks"],
+        ["customize", "--prompt", "a sks dog", "--identifier", "sks"],
     ],
 )
 def test_training_refuses_more_frames_than_the_positional_table(parts, tmp_path, capsys, monkeypatch, verb):

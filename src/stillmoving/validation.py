@@ -328,6 +328,11 @@ def check_training(cfg) -> None:
     if hasattr(cfg, "guidance_scale"):
         at_least("--guidance-scale", cfg.guidance_scale, 0)
     positive("--lr", cfg.lr)
+    if hasattr(cfg, "motion_modules"):  # the video stages: clips of frames, checked against the motion modules' table
+        from stillmoving.loading import check_frames_fit, motion_frames_limit
+
+        at_least("--num-frames", cfg.num_frames, 2)  # one frame is no video: no motion to keep or to freeze
+        check_frames_fit(motion_frames_limit(cfg.model, cfg.motion_modules), cfg.num_frames)
     if cfg.snr_gamma is not None:
         at_least("--snr-gamma", cfg.snr_gamma, 0)  # 0: plain MSE; below, the weights turn the loss upside down
     one_of("--mixed-precision", cfg.mixed_precision, tuple(WEIGHT_DTYPES))

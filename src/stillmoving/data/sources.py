@@ -12,7 +12,15 @@ import torch
 from tqdm.auto import tqdm
 
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
-from stillmoving.data.video_io import list_images, list_videos, read_captions, read_image, read_video
+from stillmoving.data.video_io import (
+    check_length,
+    check_videos,
+    list_images,
+    list_videos,
+    read_captions,
+    read_image,
+    read_video,
+)
 from stillmoving.errors import StillMovingError
 
 
@@ -39,6 +47,14 @@ def _caption(captions: dict[str, str], path: Path, default: str | None) -> str:
     return caption
 
 
+def check_video_folder(folder: str | Path, num_frames: int, default_prompt: str | None = None) -> None:
+    """Every video of `folder` decodes, holds `num_frames` frames and has a caption (or `default_prompt`): what
+    `videos_from_folder` needs, checked before any model loads."""
+    captions = read_captions(Path(folder))
+    for path in check_videos(folder, num_frames):
+        _caption(captions, path, default_prompt)
+
+
 def videos_from_folder(
     folder: str | Path, vae, num_frames: int, height: int, width: int, default_prompt: str | None = None
 ) -> tuple[list[torch.Tensor], list[str]]:
@@ -48,8 +64,7 @@ def videos_from_folder(
     latents, prompts = [], []
     for path in tqdm(list_videos(folder), desc="encoding videos", leave=False):
         frames = read_video(path)
-        if len(frames) < num_frames:
-            raise StillMovingError(f"{path} has {len(frames)} frames, training needs at least {num_frames}")
+        check_length(path, frames, num_frames)
         encoded = encode_pixels(vae, to_pixels(frames[:num_frames], height, width))  # (f, c, h, w)
         latents.append(encoded.permute(1, 0, 2, 3))
         prompts.append(_caption(captions, path, default_prompt))

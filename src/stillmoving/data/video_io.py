@@ -81,6 +81,20 @@ def check_images(folder: PathLike) -> list[Path]:
     return images
 
 
+def check_videos(folder: PathLike, num_frames: int) -> list[Path]:
+    """`list_videos`, each one decoded once and at least `num_frames` long (`check_length`): a corrupt or short video
+    is refused before any model is loaded."""
+    videos = list_videos(folder)
+    for path in videos:
+        check_length(path, read_video(path), num_frames)
+    return videos
+
+
+def check_length(path: Path, frames, num_frames: int) -> None:
+    if len(frames) < num_frames:
+        raise StillMovingError(f"{path} has {len(frames)} frames, training needs at least {num_frames}")
+
+
 def list_videos(folder: PathLike) -> list[Path]:
     """Video files and sub-folders of image frames inside `folder`, sorted naturally."""
     folder = _existing_folder(folder)

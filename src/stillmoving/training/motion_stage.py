@@ -16,7 +16,7 @@ from diffusers.training_utils import cast_training_params
 from stillmoving.adapters.motion import MotionLoRA
 from stillmoving.backends import backend_of
 from stillmoving.data.frozen import LatentClips, VideoClipDataset, random_frozen_frames
-from stillmoving.data.sources import PromptBank, sample_videos, videos_from_folder
+from stillmoving.data.sources import PromptBank, check_video_folder, sample_videos, videos_from_folder
 from stillmoving.errors import StillMovingError
 from stillmoving.few_step import sampler_of, with_fingerprint
 from stillmoving.losses import video_loss
@@ -45,8 +45,6 @@ def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
     """Video latents (C, F, h, w) and captions: the user's folder, or videos sampled from V."""
     if cfg.videos:
         return videos_from_folder(cfg.videos, pipe.vae, cfg.num_frames, cfg.height, cfg.width, cfg.video_prompt)
-    if not cfg.sample_prompt:
-        raise StillMovingError("give a folder of videos, or prompts to sample videos from the video model")
     prompts = [cfg.sample_prompt[i % len(cfg.sample_prompt)] for i in range(cfg.num_sampled_videos)]
     latents = sample_videos(
         pipe, prompts, cfg.num_frames, cfg.height, cfg.width, cfg.seed, cfg.sample_steps, cfg.guidance_scale
@@ -57,6 +55,10 @@ def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
 def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     """Run stage 1; returns the folder holding the adapter in diffusers' LoRA format."""
     check_output_dir(cfg)
+    if cfg.videos:  # every video decoded once and long enough, before any model loads
+        check_video_folder(cfg.videos, cfg.num_frames, cfg.video_prompt)
+    elif not cfg.sample_prompt:
+        raise StillMovingError("give a folder of videos, or prompts to sample videos from the video model")
     accelerator = make_accelerator(cfg)
     pipe = frozen_video_model(accelerator, cfg)
     latents, prompts = motion_videos(cfg, pipe)  # every input is read before anything is written

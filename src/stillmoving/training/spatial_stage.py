@@ -27,6 +27,7 @@ from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDa
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.sources import (
     PromptBank,
+    check_video_folder,
     decode_latents,
     images_from_folder,
     sample_images,
@@ -133,6 +134,8 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)
+    elif cfg.prior_loss_weight > 0:  # each decoded, long enough and captioned
+        check_video_folder(cfg.prior_videos, cfg.num_frames)
 
 
 def t2i_prediction(backend, unet2d: torch.nn.Module, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor):
