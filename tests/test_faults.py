@@ -347,6 +347,14 @@ def _short_videos(tmp):
     return write_video_folder(tmp / "vids", 2, 0, num_frames=2, resolution=32)
 
 
+def _image_folder(tmp):
+    from PIL import Image
+
+    (tmp / "imgs").mkdir()
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(tmp / "imgs" / "a.png")
+    return tmp / "imgs"
+
+
 def _corrupt_video_folder(tmp):
     from stillmoving.world.folders import write_video_folder
 
@@ -464,6 +472,13 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
         ["customize", "--model", "{tiny}", "--prompt", "a sks dog", "--spatial-blocks", "down,left"],
         lambda t: None,
         "--spatial-blocks 'down,left': give one or more of down, mid, up",
+    ),
+    (
+        "dreambooth-negative-prior-weight",
+        ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog"]
+        + ["--class-prompt", "a dog", "--prior-loss-weight", "-1"],
+        _image_folder,
+        "--prior-loss-weight must be at least 0, not -1.0",
     ),
     (
         "dreambooth-zero-batch",

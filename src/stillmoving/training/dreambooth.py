@@ -49,6 +49,7 @@ from stillmoving.training.setup import (
     text_table,
     training_scheduler,
 )
+from stillmoving.validation import at_least
 
 UNET_DIR = "unet"
 TEXT_ENCODER_DIR = "text_encoder"
@@ -66,6 +67,7 @@ def check_dreambooth_inputs(cfg: DreamBoothConfig) -> None:
     check_images(cfg.images)  # missing folder, no images in it, or one that does not decode
     if not _nonempty(cfg.prompt):
         raise StillMovingError("give an instance prompt with the subject's identifier, e.g. 'a sks dog'")
+    at_least("--prior-loss-weight", cfg.prior_loss_weight, 0)  # below 0 the class images' loss would be climbed
     if cfg.class_images is not None and not _nonempty(cfg.class_prompt):
         raise StillMovingError("class images need a class prompt (e.g. 'a dog') for prior preservation")
     if _nonempty(cfg.class_prompt):
