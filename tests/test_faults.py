@@ -474,6 +474,18 @@ TRAIN_BAD_INPUTS = [  # (id, verb and arguments, making the input, expected mess
         "--spatial-blocks 'down,left': give one or more of down, mid, up",
     ),
     (
+        "customize-zero-images",
+        ["customize", "--model", "{tiny}", "--prompt", "a sks dog", "--num-images", "0"],
+        lambda t: None,
+        "--num-images must be at least 1, not 0",
+    ),
+    (
+        "customize-uncaptioned-images",
+        ["customize", "--model", "{tiny}", "--images", "{f}"],
+        _image_folder,
+        "no caption for",
+    ),
+    (
         "dreambooth-negative-prior-weight",
         ["t2i", "dreambooth", "--model", "{tiny}", "--images", "{f}", "--prompt", "a sks dog"]
         + ["--class-prompt", "a dog", "--prior-loss-weight", "-1"],

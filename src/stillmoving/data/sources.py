@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from stillmoving.data.frozen import encode_pixels, encode_prompts, to_pixels
 from stillmoving.data.video_io import (
+    check_images,
     check_length,
     check_videos,
     list_images,
@@ -52,6 +53,14 @@ def check_video_folder(folder: str | Path, num_frames: int, default_prompt: str 
     `videos_from_folder` needs, checked before any model loads."""
     captions = read_captions(Path(folder))
     for path in check_videos(folder, num_frames):
+        _caption(captions, path, default_prompt)
+
+
+def check_image_folder(folder: str | Path, default_prompt: str | None = None) -> None:
+    """Every image of `folder` decodes and has a caption (or `default_prompt`): what `images_from_folder` needs,
+    checked before any model loads."""
+    captions = read_captions(Path(folder))
+    for path in check_images(folder):
         _caption(captions, path, default_prompt)
 
 

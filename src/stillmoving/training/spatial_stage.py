@@ -27,6 +27,7 @@ from stillmoving.data.frozen import FrozenImageDataset, LatentClips, VideoClipDa
 from stillmoving.data.prior_cache import cache_root, load_prior_videos, prior_key, store_prior_videos
 from stillmoving.data.sources import (
     PromptBank,
+    check_image_folder,
     check_video_folder,
     decode_latents,
     images_from_folder,
@@ -34,7 +35,7 @@ from stillmoving.data.sources import (
     sample_videos,
     videos_from_folder,
 )
-from stillmoving.data.video_io import check_images, write_image
+from stillmoving.data.video_io import write_image
 from stillmoving.errors import StillMovingError
 from stillmoving.few_step import check_same_sampler, motion_adapter_sampler, sampler_of, with_fingerprint
 from stillmoving.fingerprint import weights_fingerprint
@@ -131,6 +132,8 @@ def check_customize_inputs(cfg: CustomizeConfig) -> None:
         raise StillMovingError("--moving-stills encodes every frame of every image already; drop --reencode-images")
     if cfg.moving_stills and cfg.frame_agreement:
         raise StillMovingError("--frame-agreement asks a frozen video's frames to agree; moving stills' frames move")
+    if not cfg.images:
+        at_least("--num-images", cfg.num_images, 1)
     if cfg.prior_loss_weight > 0 and not cfg.prior_videos:
         at_least("--num-prior-videos", cfg.num_prior_videos, 1)
         prior_prompt_list(cfg)
@@ -231,8 +234,8 @@ def train_spatial_adapters(cfg: CustomizeConfig) -> Path:
     """Run stage 2 end to end; returns the spatial-adapter file."""
     # 1. Check inputs: the output folder, the images and the stage-2 settings, before any model is loaded
     check_output_dir(cfg)
-    if cfg.images:
-        check_images(cfg.images)  # before any model is loaded
+    if cfg.images:  # each decoded and captioned (or given the first prompt), before any model is loaded
+        check_image_folder(cfg.images, cfg.prompt[0] if cfg.prompt else None)
     check_customize_inputs(cfg)
     check_model_files(  # every file named is there and of its kind (adapters read from their headers)
         cfg.model,
