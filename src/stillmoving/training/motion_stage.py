@@ -39,6 +39,7 @@ from stillmoving.training.setup import (
     make_optimizer,
     training_scheduler,
 )
+from stillmoving.validation import check_model_files
 
 
 def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
@@ -55,6 +56,7 @@ def motion_videos(cfg: MotionAdapterConfig, pipe) -> tuple[list, list[str]]:
 def train_motion_adapter(cfg: MotionAdapterConfig) -> Path:
     """Run stage 1; returns the folder holding the adapter in diffusers' LoRA format."""
     check_output_dir(cfg)
+    check_model_files(cfg.model, cfg.motion_modules, config_dir=cfg.config_dir, domain_adapter=cfg.domain_adapter)
     if cfg.videos:  # every video decoded once and long enough, before any model loads
         check_video_folder(cfg.videos, cfg.num_frames, cfg.video_prompt)
     elif not cfg.sample_prompt:
