@@ -263,6 +263,31 @@ def test_an_output_folder_holding_another_run_is_refused_unless_asked(
         assert after != before
 
 
+def test_resume_passes_over_a_damaged_checkpoint_and_refuses_when_none_can_be_restored(
+    tiny_dir, tmp_path, capsys, monkeypatch
+):
+    """A checkpoint damaged after it was written: the one before it is restored (the run then equals an uninterrupted
+    one, tensor for tensor); with every one damaged, one error line and the finished adapter left as it was."""
+    args = ["motion-adapter", "train", "--model", tiny_dir, "--sample-prompt", "a red circle"]
+    args += ["--num-sampled-videos", "1", "--rank", "2", *TRAIN]
+    result = "motion_adapter/pytorch_lora_weights.safetensors"
+    assert run(capsys, monkeypatch, *args, "-o", tmp_path / "whole", "--steps", "3")[0] == 0
+    assert run(capsys, monkeypatch, *args, "-o", tmp_path / "cut", "--steps", "2")[0] == 0
+    saved = tmp_path / "cut" / "checkpoints"
+    (saved / "checkpoint-2" / "model.safetensors").write_bytes(b"damaged")
+    code, _, err = run(capsys, monkeypatch, *args, "-o", tmp_path / "cut", "--steps", "3", "--resume")
+    assert code == 0, err
+    whole, resumed = load_file(tmp_path / "whole" / result), load_file(tmp_path / "cut" / result)
+    assert whole.keys() == resumed.keys() and all(torch.equal(whole[k], resumed[k]) for k in whole)
+    for checkpoint in saved.iterdir():
+        (checkpoint / "model.safetensors").write_bytes(b"damaged")
+    before = (tmp_path / "cut" / result).read_bytes()
+    code, _, err = run(capsys, monkeypatch, *args, "-o", tmp_path / "cut", "--steps", "4", "--resume")
+    (line,) = [line for line in err.splitlines() if "error:" in line]
+    assert code == 2 and "cannot be restored" in line and "start afresh with --overwrite" in line, err
+    assert (tmp_path / "cut" / result).read_bytes() == before
+
+
 def test_an_output_path_that_is_a_file_is_refused(tiny_dir, tmp_path, capsys, monkeypatch):
     (tmp_path / "taken").write_text("x")
     code, _, err = run(

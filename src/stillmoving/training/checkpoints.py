@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.logging import get_logger
 
 from stillmoving.errors import StillMovingError
 from stillmoving.files import write_text
@@ -23,6 +24,7 @@ from stillmoving.run_folder import RUN_RECORD
 from stillmoving.training.config import OptimConfig
 
 CHECKPOINT_PREFIX = "checkpoint-"
+logger = get_logger(__name__)
 
 
 def save_only_trainable(accelerator: Accelerator) -> None:
@@ -46,14 +48,29 @@ def checkpoints(output_dir: str | Path) -> list[Path]:
 
 
 def resume_step(accelerator: Accelerator, cfg: OptimConfig) -> int:
-    """Restore the newest checkpoint when resuming; returns the optimizer steps already done."""
+    """Restore the newest checkpoint when resuming; returns the optimizer steps already done. One that cannot be
+    restored (a damaged file, or a run of other settings) is said so in a warning and the one before it is tried; when
+    none can be, one error line. Checkpoints are written atomically, so a killed run leaves none half-written: this is
+    for files damaged afterwards."""
     if not cfg.resume:
         return 0
     saved = checkpoints(cfg.output)
     if not saved:
         raise StillMovingError(f"--resume: no checkpoint in {Path(cfg.output, 'checkpoints')}")
-    accelerator.load_state(str(saved[-1]), strict=False)
-    return int(saved[-1].name[len(CHECKPOINT_PREFIX) :])
+    for path in reversed(saved):
+        try:
+            accelerator.load_state(str(path), strict=False)
+        except Exception as error:  # safetensors, pickle, zip or shape errors: what is wrong, in the message
+            why = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            if path == saved[0]:
+                raise StillMovingError(
+                    f"--resume: {path} cannot be restored ({why}), nor any checkpoint after it; start afresh with "
+                    "--overwrite"
+                ) from None
+            logger.warning(f"--resume: {path} cannot be restored ({why}); trying the checkpoint before it")
+            continue
+        return int(path.name[len(CHECKPOINT_PREFIX) :])
+    raise AssertionError("unreachable: the oldest checkpoint returns or raises")
 
 
 def micro_batches_done(cfg: OptimConfig, step: int) -> int:
