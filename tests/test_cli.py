@@ -439,7 +439,19 @@ def _garbage_motion_adapter_folder(folder):
     return folder / "ma"
 
 
-ADAPTER_FILE_BAD_INPUTS = [  # (id, flag, making the file in the folder, expected message)
+WEIGHTS_FILE_BAD_INPUTS = [  # (id, flag, making the file in the folder, expected message)
+    (
+        "customized-corrupt",
+        "--customized",
+        lambda t: _garbage_file(t, "c.safetensors"),
+        "error: cannot read c.safetensors: not a complete safetensors file",
+    ),
+    (
+        "lora-corrupt",
+        "--lora",
+        lambda t: _garbage_file(t, "l.safetensors"),
+        "error: cannot read l.safetensors: not a complete safetensors file",
+    ),
     (
         "spatial-adapters-corrupt",
         "--spatial-adapters",
@@ -468,9 +480,9 @@ ADAPTER_FILE_BAD_INPUTS = [  # (id, flag, making the file in the folder, expecte
 
 
 @pytest.mark.parametrize(
-    "flag,make,message", [r[1:] for r in ADAPTER_FILE_BAD_INPUTS], ids=[r[0] for r in ADAPTER_FILE_BAD_INPUTS]
+    "flag,make,message", [r[1:] for r in WEIGHTS_FILE_BAD_INPUTS], ids=[r[0] for r in WEIGHTS_FILE_BAD_INPUTS]
 )
-def test_generate_refuses_unreadable_or_foreign_adapter_files_before_any_model_loads(
+def test_generate_refuses_unreadable_or_foreign_weights_files_before_any_model_loads(
     tiny_dir, tmp_path, capsys, monkeypatch, flag, make, message
 ):
     """Judged from the file's header: one line, exit 2, no model loaded, no video written."""

@@ -220,6 +220,7 @@ def check_model_files(
     spatial adapters (`check_spatial_scale`)."""
     from stillmoving.formats.domain_adapter import check_domain_adapter
     from stillmoving.formats.lora_files import lora_file
+    from stillmoving.formats.safety import check_header
 
     for path in (model, motion_modules, customized, config_dir):
         if path is not None:
@@ -231,8 +232,10 @@ def check_model_files(
         check_not_original_folder(model)
         if is_weights_file(model):
             check_not_video_unet_file(model)
+    if customized is not None:
+        check_header(customized)
     for path, _ in loras:
-        lora_file(path)
+        check_header(lora_file(path))
     check_exists("--spatial-adapters", spatial_adapters)
     check_exists("--motion-adapter", motion_adapter)
     if spatial_adapters is not None:  # readable, and of the format: from the header, before any model loads

@@ -32,10 +32,27 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as error:  # SafetensorError, or OSError on a short read
-        raise StillMovingError(
-            f"cannot read {path}: not a complete safetensors file, truncated or corrupt "
-            f"({str(error).splitlines()[0]}); download it again"
-        ) from None
+        raise _incomplete(path, error) from None
+
+
+def _incomplete(path: Path, error: Exception) -> StillMovingError:
+    return StillMovingError(
+        f"cannot read {path}: not a complete safetensors file, truncated or corrupt "
+        f"({str(error).splitlines()[0]}); download it again"
+    )
+
+
+def check_header(path: str | Path) -> None:
+    """A weights file a verb will load, judged before any model loads where its format allows: a safetensors file's
+    header must be readable (`read_state_dict` says the same of a damaged file after the model loaded); pickles are
+    judged when read."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() in SAFETENSORS:
+        try:
+            with safe_open(str(path), framework="pt"):
+                pass
+        except (SafetensorError, OSError, ValueError) as error:
+            raise _incomplete(path, error) from None
 
 
 def _read_pickle(path: Path) -> dict:
