@@ -161,6 +161,18 @@ def test_unknown_config_keys_are_an_error():
         make_config(CustomizeConfig, {"model": "m", "output": "o", "spatial_rnak": 4})
 
 
+def test_a_config_file_that_is_not_valid_yaml_is_one_line_naming_where(tmp_path):
+    from stillmoving.training.config import load_config
+
+    (tmp_path / "c.yaml").write_text("steps: [1\n")
+    with pytest.raises(StillMovingError) as refused:
+        load_config(CustomizeConfig, tmp_path / "c.yaml")
+    message = str(refused.value)
+    assert message.startswith(f"cannot read config {tmp_path / 'c.yaml'}: not valid YAML: ")
+    assert "(line 2, column 1)" in message
+    assert "\n" not in message
+
+
 def test_a_lone_string_where_an_option_repeats_is_one_value():
     cfg = make_config(
         CustomizeConfig,

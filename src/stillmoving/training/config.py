@@ -440,7 +440,12 @@ def load_config(cls, path: str | Path, **overrides):
 def _load_yaml(path: Path) -> dict:
     import yaml  # optional: only needed for YAML configs
 
-    return yaml.safe_load(path.read_text()) or {}
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:  # read_config_file's one line: the problem and where, not the parser's drawing
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ValueError(f"not valid YAML: {getattr(error, 'problem', None) or error}{where}") from None
 
 
 def renamed_keys(cls, values: dict) -> dict[str, str]:
