@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from stillmoving.data.video_io import (
+    check_videos,
     list_images,
     list_videos,
     read_captions,
@@ -73,6 +74,31 @@ def test_frame_folder_round_trip_is_exact(tmp_path):
     assert files_in(path) == [f"frame_{i:04d}.png" for i in range(6)]
     np.testing.assert_array_equal(read_video(path), frames)
     np.testing.assert_array_equal(read_video(write_video(frames, tmp_path / "no_suffix")), frames)
+
+
+def test_max_frames_reads_the_start_of_every_kind_and_no_further(tmp_path):
+    frames = smooth_frames(num_frames=6)
+    for path in (
+        write_video(frames, tmp_path / "clip.gif"),
+        write_video(frames, tmp_path / "clip.mp4"),
+        write_video(frames, tmp_path / "frames"),
+    ):
+        whole = read_video(path)
+        np.testing.assert_array_equal(read_video(path, 4), whole[:4])
+        np.testing.assert_array_equal(read_video(path, 1), whole[:1])
+        np.testing.assert_array_equal(read_video(path, 50), whole)  # a short video: all of it, never padded
+    with pytest.raises(StillMovingError, match="at least 1"):
+        read_video(tmp_path / "clip.gif", 0)
+    # A frame after the clip is never decoded: a broken tail is no reason to refuse what training reads
+    (tmp_path / "frames" / "frame_0005.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(StillMovingError, match="corrupt"):
+        read_video(tmp_path / "frames")
+    np.testing.assert_array_equal(read_video(tmp_path / "frames", 5), frames[:5])
+    videos = tmp_path / "videos"
+    write_video(frames, videos / "a" / "frames")
+    assert check_videos(videos / "a", 5) == [videos / "a" / "frames"]
+    with pytest.raises(StillMovingError, match="6 frames, training needs at least 7"):
+        check_videos(videos / "a", 7)
 
 
 def test_frame_folder_replaces_previous_folder(tmp_path):

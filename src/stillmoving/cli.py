@@ -446,7 +446,7 @@ def demo(
         bool,
         typer.Option(
             help="The README's run: every trained variant with customize's own 500 steps at lr 1e-4 (steady from one "
-            "training seed to another; about 19 minutes on 2 cores), the motion-scale sweep on 32 paired videos and "
+            "training seed to another; about 23 minutes on 2 cores), the motion-scale sweep on 32 paired videos and "
             "the drift study's style at LoRA weight 0.5 too."
         ),
     ] = False,

@@ -9,6 +9,7 @@ directory and is moved into place with `os.replace`, so a crash never leaves a h
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -82,11 +83,11 @@ def check_images(folder: PathLike) -> list[Path]:
 
 
 def check_videos(folder: PathLike, num_frames: int) -> list[Path]:
-    """`list_videos`, each one decoded once and at least `num_frames` long (`check_length`): a corrupt or short video
+    """`list_videos`, the first `num_frames` frames of each decoded once (`check_length`): a corrupt or short video
     is refused before any model is loaded."""
     videos = list_videos(folder)
     for path in videos:
-        check_length(path, read_video(path), num_frames)
+        check_length(path, read_video(path, num_frames), num_frames)
     return videos
 
 
@@ -144,11 +145,11 @@ def read_image(path: PathLike) -> np.ndarray:
         raise StillMovingError(f"cannot read image {path}: the file is corrupt or not an image") from error
 
 
-def _read_frame_folder(folder: Path) -> np.ndarray:
+def _read_frame_folder(folder: Path, max_frames: int | None = None) -> np.ndarray:
     files = _image_files(folder)
     if not files:
         raise StillMovingError(f"cannot read video {folder}: the folder contains no image frames")
-    frames = [read_image(f) for f in files]
+    frames = [read_image(f) for f in files[:max_frames]]
     for file, frame in zip(files, frames):
         if frame.shape != frames[0].shape:
             (h, w, _), (h0, w0, _) = frame.shape, frames[0].shape
@@ -158,28 +159,35 @@ def _read_frame_folder(folder: Path) -> np.ndarray:
     return np.stack(frames)  # (f, h, w, 3)
 
 
-def _read_ffmpeg(path: Path) -> np.ndarray:
+def _read_ffmpeg(path: Path, max_frames: int | None = None) -> np.ndarray:
     reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     try:
         width, height = next(reader)["size"]  # first item is metadata
-        frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
+        raws = itertools.islice(reader, max_frames)
+        frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in raws]
     finally:
-        reader.close()  # stops the ffmpeg subprocess
+        reader.close()  # stops the ffmpeg subprocess, also before the end of the file
     return np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
 
 
-def _read_gif(path: Path) -> np.ndarray:
+def _read_gif(path: Path, max_frames: int | None = None) -> np.ndarray:
+    if max_frames is not None:  # frame by frame, stopping early
+        frames = list(itertools.islice(iio.imiter(path, plugin="pillow", mode="RGB"), max_frames))
+        return np.stack(frames) if frames else np.zeros((0, 0, 0, 3), np.uint8)
     frames = iio.imread(path, index=None, plugin="pillow", mode="RGB")
     return frames[None] if frames.ndim == 3 else frames  # (f, h, w, 3)
 
 
-def read_video(path: PathLike) -> np.ndarray:
-    """A video file or a folder of frames as uint8 (F, H, W, 3) RGB."""
+def read_video(path: PathLike, max_frames: int | None = None) -> np.ndarray:
+    """A video file or a folder of frames as uint8 (F, H, W, 3) RGB; with `max_frames`, its first `max_frames`
+    frames only, decoded and held no further (training reads a clip from the start of a long video)."""
     path = Path(path)
     if not path.exists():
         raise StillMovingError(f"{path}: no such file or folder")
+    if max_frames is not None and max_frames < 1:
+        raise StillMovingError(f"cannot read {max_frames} frames of a video; ask for at least 1")
     if path.is_dir():
-        return _read_frame_folder(path)
+        return _read_frame_folder(path, max_frames)
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES:
         raise StillMovingError(
@@ -187,7 +195,7 @@ def read_video(path: PathLike) -> np.ndarray:
             f"(expected {', '.join(VIDEO_SUFFIXES)} or a folder of frames)"
         )
     try:
-        frames = _read_gif(path) if suffix == ".gif" else _read_ffmpeg(path)
+        frames = _read_gif(path, max_frames) if suffix == ".gif" else _read_ffmpeg(path, max_frames)
     except Exception as error:  # imageio/ffmpeg raise many types, with multi-line ffmpeg logs
         raise StillMovingError(f"cannot read video {path}: the file is corrupt or not a {suffix} video") from error
     if len(frames) == 0:
