@@ -13,8 +13,11 @@ re-encoded (customize's --reencode-images 0.5), {"perturb": "compensated"} on th
 trip's drift added back (`reencode.compensated`; with "reencode_images", a share of them) (`perturbed`);
 {"motion_labels": true} samples M1's images with the image prompts as always and labels each frozen video with its
 scene's caption with the motion words ("... moving left quickly ..."), as the videos are generated (`motion_labels`);
-{"spatial_seed": N} (the demo's --spatial-seed) trains with seed N (M1's images, the noise and timesteps of training)
-and leaves the demo's seed, prompts and videos as they are. Naive injection's videos are cached in OUT/naive.json.
+{"delta": true} injects M1 as V + (M1 - M), keeping V's own spatial weights and adding the customization to them,
+in training and in the videos (`delta_injection`; on the jointly trained model, whose spatial layers are not M;
+session 31); {"spatial_seed": N} (the demo's --spatial-seed) trains with seed N (M1's images, the noise and
+timesteps of training) and leaves the demo's seed, prompts and videos as they are. Naive injection's videos are
+cached in OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
   e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
@@ -35,7 +38,8 @@ import numpy as np
 import torch
 from reencode import compensated  # noqa: E402  (this folder, on the path when run as a script)
 
-from stillmoving import losses
+from stillmoving import losses, pipeline
+from stillmoving.injection import spatial_state_dict
 from stillmoving.loading import assemble_pipeline
 from stillmoving.training import spatial_stage
 from stillmoving.world.demo import DemoConfig, Generation
@@ -169,6 +173,29 @@ def perturbed(how: str | None):
         spatial_stage.reencoded = real
 
 
+@contextlib.contextmanager
+def delta_injection(on: bool, model: str):
+    """While on, `inject_customized` puts M1 into V as V + (M1 - M) ("delta injection"): V's own spatial weights
+    plus the customization, for every floating-point tensor, where naive injection puts M1's in their place. M is
+    the first world model's T2I part, from which the world's M1s were made; on that model the two are the same."""
+    if not on:
+        yield
+        return
+    v_spatial = spatial_state_dict(assemble_pipeline(model).unet)
+    m_spatial = spatial_state_dict(assemble_pipeline(str(shipped_model())).unet)
+    real = pipeline.inject_t2i_weights
+
+    def inject(unet, t2i):
+        state = t2i.state_dict() if isinstance(t2i, torch.nn.Module) else t2i
+        real(unet, {k: w + (v_spatial[k] - m_spatial[k]) if w.is_floating_point() else w for k, w in state.items()})
+
+    pipeline.inject_t2i_weights = inject
+    try:
+        yield
+    finally:
+        pipeline.inject_t2i_weights = real
+
+
 def others(count: int, seed: int, num_frames: int) -> list[str]:
     """`count` captions of the base world's scenes without motion words, drawn with `seed`: what the customized T2I
     draws for prompts that do not name its customization."""
@@ -215,11 +242,13 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         started = time.perf_counter()
         shared = changes.pop("shared_noise", False)
         labels = changes.pop("motion_labels", False)
+        delta = changes.pop("delta", False)
         customize = {k: v for k, v in changes.items() if k not in DEMO_FIELDS}
         scenes = evaluation_scenes(target, run.num_images, run.seed + 4, run.resolution, run.num_frames)
-        with shared_noise(shared), perturbed(perturb), motion_labels(labels, scenes):
-            adapters = spatial_run(run, m1, prompts, out / name, **customize)
-        ours = videos(run, target, m1, adapters)
+        with delta_injection(delta, run.model):
+            with shared_noise(shared), perturbed(perturb), motion_labels(labels, scenes):
+                adapters = spatial_run(run, m1, prompts, out / name, **customize)
+            ours = videos(run, target, m1, adapters)
         (out / name / "metrics.json").write_text(json.dumps(ours))
         row = {"recipe": name, "seconds": round(time.perf_counter() - started), **compared(ours, naive)}
         print(json.dumps(row), flush=True)

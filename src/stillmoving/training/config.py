@@ -161,7 +161,9 @@ class MotionAdapterConfig(TrainConfig):
 
     rank: int = opt(16, "LoRA rank of the motion adapter's temporal q/k/v projections.")
     videos: str | None = opt(
-        None, "Folder of training videos (mp4/gif/frame folders, captions in metadata.jsonl or .txt sidecars)."
+        None,
+        "Folder of training videos (mp4/gif/frame folders, captions in metadata.jsonl or .txt sidecars); the first "
+        "--num-frames frames of each are read.",
     )
     video_prompt: str | None = opt(None, "Caption of videos without one.")
     sample_prompt: list[str] = opt(help="Without --videos: sample V for this prompt (repeatable).", factory=list)
@@ -210,7 +212,9 @@ class CustomizeConfig(TrainConfig):
         "samples are not what the T2I learned, and fitting frozen videos of them erased the subject on the "
         "embedded world (docs/method.md, 'Why the paper's recipe erases the subject').",
     )
-    prior_videos: str | None = opt(None, "Folder of non-customized videos.")
+    prior_videos: str | None = opt(
+        None, "Folder of non-customized videos, as motion-adapter train's --videos (their first --num-frames frames)."
+    )
     prior_prompt: list[str] = opt(
         help="Prompt of prior videos sampled from V, without the identifier, e.g. 'a dog' (repeatable).", factory=list
     )
