@@ -174,6 +174,25 @@ def test_generate_spatial_scale_zero_is_naive_injection(custom_run, tiny_dir, cu
     assert not all(np.array_equal(a, b) for a, b in zip(frames["scale 1"], frames["naive"]))
 
 
+def test_generate_with_base_t2i_injects_the_difference(tiny_dir, customized, workdir, capsys, monkeypatch):
+    """--base-t2i: V's own T2I as the base is naive injection to the pixel; another base changes the videos."""
+    from stillmoving.injection import t2i_unet_from_t2v
+    from stillmoving.loading import load_t2v
+
+    t2i_unet_from_t2v(load_t2v(str(tiny_dir)).unet).save_pretrained(workdir / "own_t2i")
+    other = save_customized_unet(tiny_dir, workdir / "other_t2i", seed=7)
+    frames = {}
+    for name, base in (("naive", []), ("own", ["--base-t2i", workdir / "own_t2i"]), ("other", ["--base-t2i", other])):
+        code, _, err = run(
+            capsys, monkeypatch, "generate", "--model", tiny_dir, "--customized", customized, *base,
+            "--prompt", "a sks dog", *GENERATE_SMALL, "--device", "cpu", "-o", workdir / f"base_{name}",
+        )  # fmt: skip
+        assert code == 0, err
+        frames[name] = [np.asarray(Image.open(f)) for f in sorted((workdir / f"base_{name}").rglob("*.png"))]
+    assert len(frames["own"]) == 4 and all(np.array_equal(a, b) for a, b in zip(frames["own"], frames["naive"]))
+    assert not all(np.array_equal(a, b) for a, b in zip(frames["other"], frames["naive"]))
+
+
 def test_generate_makes_the_model_s_own_clip_length_unless_told(tiny_dir, workdir, capsys, monkeypatch):
     from stillmoving import loading
 
@@ -384,6 +403,23 @@ GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one lin
         "missing-spatial-adapters",
         ["--spatial-adapters", "none.safetensors"],
         "error: --spatial-adapters none.safetensors: no such file or folder",
+    ),
+    (
+        "base-t2i-without-customized-t2i",
+        ["--base-t2i", "."],
+        "error: --base-t2i needs the customized T2I made from it: give --customized or --lora",
+    ),
+    (
+        "base-t2i-with-spatial-adapters",
+        ["--base-t2i", ".", "--customized", ".", "--spatial-adapters", "s.safetensors"],
+        "error: --base-t2i (delta injection) takes no spatial adapters: they trained with the customized T2I in place "
+        "of the video model's spatial weights; give --customized or --lora without --spatial-adapters or "
+        "--customization",
+    ),
+    (
+        "missing-base-t2i",
+        ["--base-t2i", "nowhere", "--customized", "."],
+        "error: --base-t2i nowhere: no such file or folder",
     ),
 ]
 

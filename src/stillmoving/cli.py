@@ -196,6 +196,16 @@ def generate(
     customization: Annotated[Path | None, typer.Option(help="Folder written by `customize`.")] = None,
     motion_modules: MotionModules = None,
     customized: Customized = None,
+    base_t2i: Annotated[
+        str | None,
+        typer.Option(
+            help="Delta injection: the T2I your --customized/--lora customization was made from (e.g. SD1.5), for a "
+            "video model whose spatial layers trained further on videos (jointly trained, or a domain adapter): the "
+            "customization goes in as V + (M1 - M), keeping what V's video training added; on the embedded world's "
+            "jointly trained model it gave the motion back and cost some look (docs/method.md, 'Delta injection on "
+            "the jointly trained model'). No spatial adapters."
+        ),
+    ] = None,
     lora: Annotated[
         list[str] | None, typer.Option(help="LoRA (kohya, diffusers or peft) PATH[:WEIGHT] fused into the T2I.")
     ] = None,
@@ -318,6 +328,7 @@ def generate(
     from stillmoving.loading import assemble_pipeline, check_num_frames
     from stillmoving.run_folder import SPATIAL_BLOCKS_WHY, merge_customization, read_customization
     from stillmoving.validation import (
+        check_base_t2i,
         check_device,
         check_dtype,
         check_generation,
@@ -345,6 +356,7 @@ def generate(
     files["model"] = files["model"] or _missing("--model or --customization")
     check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"], files["spatial_blocks"])
     check_motion_scale(motion_scale, files["motion_adapter"])
+    check_base_t2i(base_t2i, files["customized"], files["loras"], files["spatial_adapters"])
     if spatial_blocks is None and files["spatial_blocks"]:
         from stillmoving.adapters.spatial import ALL_BLOCKS
 
@@ -381,6 +393,7 @@ def generate(
         dtype=weights,
         spatial_scale=spatial_scale,
         spatial_min_timestep=spatial_min_timestep,
+        base_t2i=base_t2i,
     )
     check_num_frames(pipe, num_frames, context_length)
     pipe = conditional_pipeline(pipe, conditioning)

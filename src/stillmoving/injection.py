@@ -142,21 +142,42 @@ def relative_distance(base: dict[str, torch.Tensor], other: dict[str, torch.Tens
     return (change / sum(float(w.float().pow(2).sum()) for w in base.values())) ** 0.5
 
 
+def _check_same_layout(base: dict[str, torch.Tensor], customized: dict[str, torch.Tensor], what: str) -> None:
+    """Both state dicts have the same keys and shapes, or one line naming the first that differs."""
+    if base.keys() != customized.keys():
+        odd = sorted(base.keys() ^ customized.keys())
+        raise StillMovingError(f"cannot {what}: {odd[0]!r} is in one model only ({len(odd)} keys differ)")
+    for key, theta in customized.items():
+        if theta.shape != base[key].shape:
+            raise StillMovingError(
+                f"cannot {what}: {key} is {tuple(base[key].shape)} in the base "
+                f"and {tuple(theta.shape)} in the customized model"
+            )
+
+
 def interpolate_weights(
     base: dict[str, torch.Tensor], customized: dict[str, torch.Tensor], weight: float
 ) -> dict[str, torch.Tensor]:
     """Weight interpolation, the paper's baseline between naive injection and the base T2V:
     theta = theta_M + w (theta_M1 - theta_M) for every floating-point tensor (w = 0: the base T2I M, w = 1: the
     customized M1); integer buffers (position ids) are M1's. Both state dicts must have the same keys and shapes."""
-    if base.keys() != customized.keys():
-        odd = sorted(base.keys() ^ customized.keys())
-        raise StillMovingError(f"cannot interpolate weights: {odd[0]!r} is in one model only ({len(odd)} keys differ)")
-    out = {}
-    for key, theta in customized.items():
-        if theta.shape != base[key].shape:
-            raise StillMovingError(
-                f"cannot interpolate weights: {key} is {tuple(base[key].shape)} in the base "
-                f"and {tuple(theta.shape)} in the customized model"
-            )
-        out[key] = torch.lerp(base[key].to(theta), theta, weight) if theta.is_floating_point() else theta
-    return out
+    _check_same_layout(base, customized, "interpolate weights")
+    return {
+        key: torch.lerp(base[key].to(theta), theta, weight) if theta.is_floating_point() else theta
+        for key, theta in customized.items()
+    }
+
+
+def delta_weights(
+    own: dict[str, torch.Tensor], base: dict[str, torch.Tensor], customized: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Delta injection: the customization M1 - M added to V's own T2I part, theta_V + (theta_M1 - theta_M), for
+    every floating-point tensor (integer buffers are M1's); where V's spatial layers are M (an inflated model) it is
+    M1 exactly, naive injection. For a video model whose spatial layers trained further on videos (docs/method.md,
+    "Delta injection on the jointly trained model"). The three state dicts must have the same keys and shapes."""
+    _check_same_layout(base, customized, "inject the difference from --base-t2i")
+    _check_same_layout(own, customized, "inject the difference from --base-t2i into the video model")
+    return {
+        key: theta + (own[key].to(theta) - base[key].to(theta)) if theta.is_floating_point() else theta
+        for key, theta in customized.items()
+    }

@@ -46,6 +46,7 @@ from stillmoving.formats.single_file import (
     unet_from_file,
 )
 from stillmoving.injection import (
+    delta_weights,
     inject_t2i_weights,
     interpolate_weights,
     spatial_state_dict,
@@ -345,16 +346,22 @@ def assemble_pipeline(
     spatial_scale: float = 1.0,
     spatial_min_timestep: int | None = None,
     spatial_blocks: str | None = None,
+    base_t2i: str | None = None,
 ) -> StillMovingPipeline:
-    """V (its domain adapter fused, its few-step setting applied), with M1 injected when given, spatial adapters
-    attached at strength `spatial_scale` (acting from `spatial_min_timestep` up; default: the file's; in the UNet's
-    `spatial_blocks` only; default: every one of the file), and the motion adapter loaded (alpha 0)."""
+    """V (its domain adapter fused, its few-step setting applied), with M1 injected when given (in place of V's
+    spatial weights; with `base_t2i`, the T2I M that M1 was made from, as V + (M1 - M): `delta_weights`), spatial
+    adapters attached at strength `spatial_scale` (acting from `spatial_min_timestep` up; default: the file's; in the
+    UNet's `spatial_blocks` only; default: every one of the file), and the motion adapter loaded (alpha 0)."""
     pipe = load_t2v(
         model, motion_modules, dtype=dtype, config_dir=config_dir, domain_adapter=domain_adapter, sampler=sampler
     )
     if customized or loras:
         m1 = load_customized(pipe, customized, loras)
-        pipe.inject_customized(m1.unet, m1.text_encoder, m1.text_encoder_2)
+        unet = m1.unet
+        if base_t2i is not None:
+            own = backend_of(pipe).t2i_unet(pipe.unet).state_dict()
+            unet = delta_weights(own, load_customized(pipe, base_t2i).unet.state_dict(), m1.unet.state_dict())
+        pipe.inject_customized(unet, m1.text_encoder, m1.text_encoder_2)
     if motion_adapter:
         pipe.load_motion_adapter(motion_adapter)
     pipe.to(device)

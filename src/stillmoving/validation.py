@@ -254,6 +254,30 @@ def check_model_files(
     check_spatial_scale(1.0, None, spatial_adapters, spatial_blocks)
 
 
+def check_base_t2i(base_t2i: str | None, customized: str | None, loras, spatial_adapters: str | None) -> None:
+    """generate's --base-t2i (delta injection, `loading.assemble_pipeline`): a T2I that is there, given with the
+    customized T2I it is the base of, and without spatial adapters, which trained with M1 in place of V's spatial
+    weights."""
+    if base_t2i is None:
+        return
+    from stillmoving.formats.safety import check_header
+
+    if not customized and not loras:
+        raise StillMovingError("--base-t2i needs the customized T2I made from it: give --customized or --lora")
+    if spatial_adapters:
+        raise StillMovingError(
+            "--base-t2i (delta injection) takes no spatial adapters: they trained with the customized T2I in place "
+            "of the video model's spatial weights; give --customized or --lora without --spatial-adapters or "
+            "--customization"
+        )
+    if not Path(base_t2i).exists():
+        try:
+            local_or_hub(base_t2i)  # a Hub id, where online
+        except StillMovingError:
+            raise StillMovingError(f"--base-t2i {base_t2i}: no such file or folder") from None
+    check_header(base_t2i)
+
+
 def check_motion_scale(scale: float, motion_adapter: str | None) -> None:
     """generate's --motion-scale (alpha): a finite number, and other than 0 only with a motion adapter to scale."""
     if not math.isfinite(scale):
