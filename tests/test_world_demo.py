@@ -58,7 +58,9 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     assert list(record["sections"]) == ["star", SWEEP, "star (joint V)", f"{SWEEP} (joint V)", CONDITIONAL]
     for scope in ("star", "star (joint V)"):
         variants = record["sections"][scope]
-        assert list(variants) == VARIANTS
+        # delta injection, V + (M1 - M), only where V's spatial layers are not M: on the first model it is naive
+        expected = VARIANTS[:4] + ["delta injection"] * (scope != "star") + VARIANTS[4:]
+        assert list(variants) == expected
         assert all(v["seeds"] == [0, 1, 0, 1] for v in variants.values())  # 2 prompts x 2 seeds, paired
     assert record["motion_scale_sweep"]["alpha"] == [-1.0, 0.0, 1.0]
     for sweep in (SWEEP, f"{SWEEP} (joint V)"):
@@ -91,11 +93,13 @@ def test_quick_demo_writes_every_variant_the_claims_and_a_readable_page(tmp_path
     page = parse((report / "index.html").read_text())
     assert not re.search(r"\bnan\b", page.text(), re.IGNORECASE)
     assert len(page.all("ul", "verdicts")[0].all("li")) == 12 and page.all("table", "legend")
-    for grid in (rows(page.all("table", "grid")[i]) for i in (0, 2)):
-        assert [c.text().split(" one still")[0] for c in grid[0][1:]] == VARIANTS and len(grid) == 1 + 4
+    for i, columns in ((0, VARIANTS), (2, VARIANTS[:4] + ["delta injection"] + VARIANTS[4:])):  # star, star (joint V)
+        grid = rows(page.all("table", "grid")[i])
+        assert [c.text().split(" one still")[0] for c in grid[0][1:]] == columns and len(grid) == 1 + 4
     assert (report / "motion_vs_alpha.png").is_file()
-    # video variants, then alphas, on both models; then the conditional section's references and 3 variants
-    assert len(list((report / "videos").glob("*.gif"))) == 2 * (6 * 4 + 3 * 4) + 4 * 4
+    # video variants (delta injection too on the jointly trained model), then alphas, on both models; then the
+    # conditional section's references and 3 variants
+    assert len(list((report / "videos").glob("*.gif"))) == (6 * 4 + 3 * 4) + (7 * 4 + 3 * 4) + 4 * 4
     assert len(list((report / "videos").glob("*.png"))) == 2 * 4  # the customized T2I's stills
     assert "demo: [star] Still-Moving" in err and "demo: [star (joint V)] Still-Moving" in err
     check_conditional_section(report)

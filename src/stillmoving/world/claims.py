@@ -29,6 +29,7 @@ FIDELITY_FLOOR = 0.1  # below this the customized T2I does not show its look, an
 BASE = VariantKind("base_t2v", "base T2V")
 T2I = VariantKind("t2i", "customized T2I (image)")
 NAIVE = VariantKind("naive", "naive injection")
+DELTA = VariantKind("delta", "delta injection")  # V + (M1 - M): generate --base-t2i; where V's T2I part is not M
 INTERPOLATION = VariantKind("interpolation", "weight interpolation")  # V's T2I part at V's T2I + w (M1 - V's T2I)
 NO_MOTION = VariantKind("no_motion_adapter", "no motion adapter")
 NO_PRIOR = VariantKind("no_prior", "no prior preservation")

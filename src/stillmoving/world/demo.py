@@ -4,7 +4,8 @@ For each held-out customization (the "sks star" subject by DreamBooth, the crayo
 made from rendered images by the same commands a user runs, and on each of the world's video models
 (the AnimateDiff-like one, whose spatial layers are the T2I M, and the jointly trained one, whose are
 not; weights/__init__.py), it compares: the base T2V, the customized T2I alone (the fidelity
-reference), naive injection, weight interpolation (the paper's baseline), frozen-video training
+reference), naive injection, weight interpolation (the paper's baseline), on the jointly trained model delta
+injection (V + (M1 - M), `generate --base-t2i`), frozen-video training
 without the motion adapter, Still-Moving with the prior term toggled (the paper's prior videos added, or
 removed where Still-Moving has them), and Still-Moving; then sweeps the
 motion scale on each base T2V. Every video is scored by the world's oracle metrics; claims.json judges the paper's
@@ -277,7 +278,8 @@ class Plan:
         return self.work / target / (vm.name or "model")
 
     def reference(self, vm: VideoModel, target: str) -> str:
-        return f"[{vm.scope(target)}] base T2V, customized T2I, naive injection, weight interpolation"
+        delta = ", delta injection" if vm.model != t2i_base(self.cfg) else ""  # as reference_variants decides
+        return f"[{vm.scope(target)}] base T2V, customized T2I, naive injection, weight interpolation{delta}"
 
     def trained(self, vm: VideoModel, target: str, kind: VariantKind) -> str:
         return f"[{vm.scope(target)}] {kind.label}"

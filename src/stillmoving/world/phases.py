@@ -21,7 +21,18 @@ from stillmoving.training.config import CustomizeConfig, DreamBoothConfig, Style
 from stillmoving.training.dreambooth import train_dreambooth
 from stillmoving.training.spatial_stage import train_spatial_adapters
 from stillmoving.training.style_lora import LORA_FILE, train_style_lora
-from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, NO_MOTION, NO_PRIOR, OURS, RECORDED, T2I, WITH_PRIOR
+from stillmoving.world.claims import (
+    BASE,
+    DELTA,
+    INTERPOLATION,
+    NAIVE,
+    NO_MOTION,
+    NO_PRIOR,
+    OURS,
+    RECORDED,
+    T2I,
+    WITH_PRIOR,
+)
 from stillmoving.world.conditional import conditional_variants, references
 from stillmoving.world.drift import DriftPoint, drift_point, relative_drift, subject_drift_point
 from stillmoving.world.folders import write_image_folder
@@ -213,12 +224,13 @@ def interpolation_variant(cfg: DemoConfig, m1: dict, prompts: list[str], gen: Ge
 
 def reference_variants(cfg: DemoConfig, target: str, gen: Generation, base: str, m1: dict) -> list[Variant]:
     """The untrained variants of one customization on one video model (`cfg.model`; M is `base`): base T2V, the
-    customized T2I alone, naive injection, weight interpolation."""
+    customized T2I alone, naive injection, weight interpolation, and where V's spatial layers are not M (the jointly
+    trained model), delta injection, V + (M1 - M) (on the first model it is naive injection to the bit)."""
     m1 = on_video_model(m1, cfg.model, base)
     prompts, _ = section_prompts(cfg, target)
     plain = assemble_pipeline(cfg.model)
     naive = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
-    return [
+    variants = [
         score(generate(plain, prompts, gen, cfg.seeds), target, BASE, "the video model, uncustomized"),
         score(t2i_reference(cfg, m1, prompts, gen), target, T2I, T2I_DESCRIPTION),
         score(generate(naive, prompts, gen, cfg.seeds), target, NAIVE, NAIVE_DESCRIPTION),
@@ -229,6 +241,11 @@ def reference_variants(cfg: DemoConfig, target: str, gen: Generation, base: str,
             f"the T2V's spatial weights moved {cfg.interpolation_weight:g} of the way to the customized T2I's",
         ),
     ]
+    if cfg.model != base:
+        delta = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], base_t2i=base)
+        description = "the T2V's own spatial weights plus the customization, V + (M1 - M) (generate --base-t2i)"
+        variants.append(score(generate(delta, prompts, gen, cfg.seeds), target, DELTA, description))
+    return variants
 
 
 def trained_runs(cfg: DemoConfig) -> list[tuple[VariantKind, str, dict]]:
