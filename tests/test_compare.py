@@ -131,6 +131,25 @@ def test_compare_reports_every_variant_with_intervals_and_resumes(inputs, tmp_pa
     assert code == 2 and "holds videos made with another spatial_adapters_files" in err
 
 
+def test_compare_with_base_t2i_adds_delta_injection_which_is_naive_where_v_is_m(inputs, tmp_path, capsys, monkeypatch):
+    """The world model's spatial layers are the T2I M the customization was made from: its delta injection,
+    V + (M1 - M), is naive injection, video for video and frame for frame."""
+    import numpy as np
+    from PIL import Image
+
+    output = tmp_path / "report"
+    code, _, err = compare(capsys, monkeypatch, inputs, output, "--base-t2i", shipped_model())
+    assert code == 0, err
+    record = json.loads((output / "metrics.json").read_text())
+    assert list(record["variants"]) == VARIANTS[:4] + ["delta injection"] + VARIANTS[4:]
+    videos = {name: sorted((output / "videos" / name).iterdir()) for name in ("naive_injection", "delta_injection")}
+    assert [v.name for v in videos["naive_injection"]] == [v.name for v in videos["delta_injection"]]
+    frames = [sorted(v.glob("*.png")) for pair in zip(*videos.values()) for v in pair]
+    assert len(frames) == 8 and all(len(f) == 8 for f in frames)
+    for naive, delta in zip(frames[0::2], frames[1::2]):
+        assert all(np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))) for a, b in zip(naive, delta))
+
+
 def test_weight_interpolation_is_the_base_at_0_the_customized_at_1_and_linear_between():
     base = {"w": torch.zeros(2, 3), "ids": torch.arange(3)}
     customized = {"w": torch.ones(2, 3) * 4, "ids": torch.arange(3) + 1}
@@ -170,6 +189,7 @@ COMPARE_BAD_INPUTS = [  # (id, arguments, expected message); exit 2 and nothing 
         "pass --allow-sampler-mismatch to use this one anyway",  # the world model's own guidance, recorded with 2 steps
     ),
     ("unknown-scheduler", [*BASE_ARGS, "--scheduler", "turbo"], "error: unknown scheduler 'turbo'"),
+    ("missing-base-t2i", [*BASE_ARGS, "--base-t2i", "nowhere"], "error: --base-t2i nowhere: no such file or folder"),
 ]
 
 

@@ -61,6 +61,16 @@ Customized = Annotated[
         "checkpoint (DreamBooth, civitai; .safetensors/.ckpt)."
     ),
 ]
+BaseT2I = Annotated[
+    str | None,
+    typer.Option(
+        help="Delta injection: the T2I the customization was made from (e.g. SD1.5), for a video model whose spatial "
+        "layers trained further on videos (jointly trained, or a domain adapter): the customization goes in as "
+        "V + (M1 - M), keeping what V's video training added; on the embedded world's jointly trained model it gave "
+        "the motion back and cost some look (docs/method.md, 'Delta injection on the jointly trained model'). "
+        "Without spatial adapters."
+    ),
+]
 Config = Annotated[
     Path | None,
     typer.Option(help="JSON/YAML config whose keys are this command's option names; options given here override it."),
@@ -196,16 +206,7 @@ def generate(
     customization: Annotated[Path | None, typer.Option(help="Folder written by `customize`.")] = None,
     motion_modules: MotionModules = None,
     customized: Customized = None,
-    base_t2i: Annotated[
-        str | None,
-        typer.Option(
-            help="Delta injection: the T2I your --customized/--lora customization was made from (e.g. SD1.5), for a "
-            "video model whose spatial layers trained further on videos (jointly trained, or a domain adapter): the "
-            "customization goes in as V + (M1 - M), keeping what V's video training added; on the embedded world's "
-            "jointly trained model it gave the motion back and cost some look (docs/method.md, 'Delta injection on "
-            "the jointly trained model'). No spatial adapters."
-        ),
-    ] = None,
+    base_t2i: BaseT2I = None,
     lora: Annotated[
         list[str] | None, typer.Option(help="LoRA (kohya, diffusers or peft) PATH[:WEIGHT] fused into the T2I.")
     ] = None,
@@ -719,6 +720,7 @@ def compare(
             help="w of the weight-interpolation baseline: the video model's T2I + w (customized - base), in [0, 1]."
         ),
     ] = 0.5,
+    base_t2i: BaseT2I = None,
     clip_model: ClipModel = None,
     dino_model: DinoModel = None,
     reference_images: ReferenceImages = None,
@@ -763,7 +765,8 @@ def compare(
     dtype: Annotated[str, typer.Option(help="auto, float32, float16 or bfloat16 generation weights.")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Discard videos made with other settings in --output.")] = False,
 ):
-    """The paper's comparison: base T2V, customized T2I, naive injection, weight interpolation, Still-Moving."""
+    """The paper's comparison: base T2V, customized T2I, naive injection, weight interpolation, Still-Moving (and delta
+    injection, with --base-t2i)."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
@@ -777,6 +780,7 @@ def compare(
         prompts=prompt,
         seeds=seeds,
         interpolation_weight=interpolation_weight,
+        base_t2i=base_t2i,
         num_frames=num_frames,
         height=height,
         width=width,

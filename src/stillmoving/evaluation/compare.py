@@ -2,8 +2,9 @@
 
 From a customization folder (written by `customize`: the video model V, the customized T2I M1, the spatial
 adapters) it generates, for every prompt and seed, the base T2V, M1's image, naive injection (M1's weights
-in V), weight interpolation between V's T2I and M1 at `--interpolation-weight`, and Still-Moving (naive
-injection + the spatial adapters), scores them with `VideoScorer` and writes the report (compare_report.py).
+in V), weight interpolation between V's T2I and M1 at `--interpolation-weight`, with `--base-t2i` delta injection
+(V + (M1 - M), `loading.assemble_pipeline`), and Still-Moving (naive injection + the spatial adapters), scores them
+with `VideoScorer` and writes the report (compare_report.py).
 
 Each video is a folder of PNG frames under `videos/<variant>/`, written atomically the moment it is made, so
 a run that stops resumes where it was: a video on disk is not generated again. compare.json records what the
@@ -30,7 +31,7 @@ from stillmoving.files import write_text
 from stillmoving.inference import sampling_arguments
 from stillmoving.run_folder import SPATIAL_BLOCKS
 from stillmoving.validation import at_least, check_device, check_dtype, check_size, check_writable, vae_factor
-from stillmoving.world.claims import BASE, INTERPOLATION, NAIVE, OURS, T2I
+from stillmoving.world.claims import BASE, DELTA, INTERPOLATION, NAIVE, OURS, T2I
 from stillmoving.world.variants import Key, Variant, VariantKind
 
 RECORD = "compare.json"
@@ -45,6 +46,7 @@ class CompareConfig:
     prompts: list[str] = field(default_factory=list)  # evaluation prompts (they name the customization, "a sks dog")
     seeds: int = 2  # videos per prompt, seeds 0 .. seeds - 1; every variant uses the same ones
     interpolation_weight: float = 0.5  # w of the interpolation baseline: V's T2I + w (M1 - V's T2I)
+    base_t2i: str | None = None  # the T2I M1 was made from: adds delta injection, V + (M1 - M)
     num_frames: int | None = None  # frames per video; None: the video model's own (`generate`'s default)
     height: int | None = None  # pixels; None: the video model's own size (as `generate`)
     width: int | None = None  # pixels; None: the video model's own size
@@ -68,7 +70,7 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
     from stillmoving.few_step import resolved_sampler
     from stillmoving.loading import check_frames_fit, motion_frames_limit
     from stillmoving.run_folder import read_customization
-    from stillmoving.validation import check_model_files, native_frames, native_sampling, native_size
+    from stillmoving.validation import check_base_t2i, check_model_files, native_frames, native_sampling, native_size
 
     sources = read_customization(cfg.customization)
     check_model_files(
@@ -86,6 +88,7 @@ def check_compare(cfg: CompareConfig) -> tuple[CompareConfig, dict]:
             + (" (an exported folder: its video model has the customized T2I injected)" * ("exported_from" in sources))
             + "; compare the folder `customize` wrote, which names the video model and the customized T2I"
         )
+    check_base_t2i(cfg.base_t2i, sources.get("customized"), sources.get("loras"), None)  # its own variant: no adapters
     if not cfg.prompts:
         raise StillMovingError("give at least one --prompt")
     if cfg.num_frames is None:
@@ -132,10 +135,20 @@ def video_settings(cfg: CompareConfig, sources: dict) -> dict:
     """What the videos depend on: a rerun with other values, or other files under the same paths, must not
     reuse them."""
     keys = ("model", "motion_modules", "config_dir", "domain_adapter", "customized", "loras", "spatial_adapters")
-    generation = ("interpolation_weight", "num_frames", "height", "width", "steps", "guidance_scale", "dtype")
+    generation = (
+        "interpolation_weight",
+        "base_t2i",
+        "num_frames",
+        "height",
+        "width",
+        "steps",
+        "guidance_scale",
+        "dtype",
+    )
     stamps = {
         f"{k}_files": files_stamp(sources.get(k)) for k in ("model", "motion_modules", "customized", "spatial_adapters")
     }
+    stamps["base_t2i_files"] = files_stamp(cfg.base_t2i)
     stamps["loras_files"] = [files_stamp(path) for path, _ in sources.get("loras", [])]
     used = sources.get("sampler")  # check_compare's Sampler: recorded when it names a scheduler or an LCM LoRA
     sampler = {"sampler": used.record()} if used is not None and used.used else {}
@@ -225,6 +238,12 @@ def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torc
     """kind -> (description, pipeline factory); the table's and the grid's order."""
     w = cfg.interpolation_weight
     blocks = sources.get(SPATIAL_BLOCKS)  # recorded by customize's check: generate applies only these adapters
+    delta = {
+        DELTA: (
+            "the video model's own T2I weights plus the customization, V + (M1 - M), M the --base-t2i",
+            lambda: _pipe(sources, device, dtype, base_t2i=cfg.base_t2i, **_customized(sources)),
+        )
+    }
     return {
         BASE: ("the video model, uncustomized", lambda: _pipe(sources, device, dtype)),
         T2I: ("the customized T2I alone: one image per prompt and seed", lambda: t2i_pipe(sources, device, dtype)),
@@ -236,6 +255,7 @@ def variant_builders(cfg: CompareConfig, sources: dict, device: str, dtype: torc
             f"the video model's T2I weights moved a share w = {w:g} of the way to the customized T2I's",
             lambda: interpolated_pipe(sources, w, device, dtype),
         ),
+        **(delta if cfg.base_t2i else {}),
         OURS: (
             "naive injection + the spatial adapters of the customization folder"
             + (f" (on the UNet's {blocks} blocks only, as it records)" if blocks else ""),
