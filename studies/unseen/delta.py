@@ -10,14 +10,13 @@ Writes <out>/<drift>/joint/delta_g4/{naive,delta}/*.gif and one JSON line per dr
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
-from run import DRIFTS, PROMPTS, cli, customized_t2i, draw_gems, plan, repeated  # noqa: E402  (this folder)
-from score import METRICS, score_folder, summarize  # noqa: E402
+from run import cli, customized_t2i, prepared, repeated  # noqa: E402  (this folder)
+from score import METRICS, summarize  # noqa: E402
 
 from stillmoving.world.weights import shipped_model
 
@@ -25,12 +24,7 @@ SETTING = ["--height", "32", "--width", "32", "--num-frames", "8", "--steps", "1
 
 
 def main(out: str, *which: str) -> None:
-    root = Path(out)
-    drifts, _, prompts = plan(which, DRIFTS, PROMPTS)
-    images = root / "images"
-    if not images.exists():
-        draw_gems(images)
-    score = functools.partial(score_folder, renders=images)
+    root, drifts, _, prompts, images, score = prepared(out, which)
     joint, first = str(shipped_model("joint")), str(shipped_model())
 
     def generate(folder: Path, *source: str) -> list[dict]:

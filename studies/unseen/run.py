@@ -201,13 +201,19 @@ def plan(which: tuple[str, ...], drifts: dict, prompts: list[str]) -> tuple[list
     return named, video_models(which), [p for p in prompts for _ in range(seeds)]
 
 
-def main(out: str, *which: str) -> None:
+def prepared(out: str, which: tuple[str, ...]):
+    """The output folder, the drifts, video models and prompts named (`plan`), the gem's drawings there (drawn once)
+    and the scorer against them."""
     root = Path(out)
     drifts, models, prompts = plan(which, DRIFTS, PROMPTS)
     images = root / "images"
     if not images.exists():
         draw_gems(images)
-    score = functools.partial(score_folder, renders=images)
+    return root, drifts, models, prompts, images, functools.partial(score_folder, renders=images)
+
+
+def main(out: str, *which: str) -> None:
+    root, drifts, models, prompts, images, score = prepared(out, which)
     for drift in drifts:
         customized = customized_t2i(root, drift, images)
         for model, paths in models.items():
