@@ -174,22 +174,31 @@ def test_generate_spatial_scale_zero_is_naive_injection(custom_run, tiny_dir, cu
     assert not all(np.array_equal(a, b) for a, b in zip(frames["scale 1"], frames["naive"]))
 
 
-def test_generate_with_base_t2i_injects_the_difference(tiny_dir, customized, workdir, capsys, monkeypatch):
-    """--base-t2i: V's own T2I as the base is naive injection to the pixel; another base changes the videos."""
+def test_generate_with_base_t2i_injects_the_difference(tiny_dir, customized, custom_run, workdir, capsys, monkeypatch):
+    """--base-t2i: V's own T2I as the base is naive injection to the pixel (also from a customization folder with its
+    adapters at --spatial-scale 0); another base changes the videos."""
     from stillmoving.injection import t2i_unet_from_t2v
     from stillmoving.loading import load_t2v
 
     t2i_unet_from_t2v(load_t2v(str(tiny_dir)).unet).save_pretrained(workdir / "own_t2i")
     other = save_customized_unet(tiny_dir, workdir / "other_t2i", seed=7)
     frames = {}
-    for name, base in (("naive", []), ("own", ["--base-t2i", workdir / "own_t2i"]), ("other", ["--base-t2i", other])):
+    given = ["--model", tiny_dir, "--customized", customized]
+    folder = ["--customization", custom_run, "--spatial-scale", "0"]
+    for name, source in (
+        ("naive", given),
+        ("own", [*given, "--base-t2i", workdir / "own_t2i"]),
+        ("folder", [*folder, "--base-t2i", workdir / "own_t2i"]),
+        ("other", [*given, "--base-t2i", other]),
+    ):
         code, _, err = run(
-            capsys, monkeypatch, "generate", "--model", tiny_dir, "--customized", customized, *base,
+            capsys, monkeypatch, "generate", *source,
             "--prompt", "a sks dog", *GENERATE_SMALL, "--device", "cpu", "-o", workdir / f"base_{name}",
         )  # fmt: skip
         assert code == 0, err
         frames[name] = [np.asarray(Image.open(f)) for f in sorted((workdir / f"base_{name}").rglob("*.png"))]
-    assert len(frames["own"]) == 4 and all(np.array_equal(a, b) for a, b in zip(frames["own"], frames["naive"]))
+    for name in ("own", "folder"):
+        assert len(frames[name]) == 4 and all(np.array_equal(a, b) for a, b in zip(frames[name], frames["naive"]))
     assert not all(np.array_equal(a, b) for a, b in zip(frames["other"], frames["naive"]))
 
 
@@ -414,7 +423,7 @@ GENERATE_BAD_INPUTS = [  # (id, arguments, expected message); every row: one lin
         ["--base-t2i", ".", "--customized", ".", "--spatial-adapters", "s.safetensors"],
         "error: --base-t2i (delta injection) takes no spatial adapters: they trained with the customized T2I in place "
         "of the video model's spatial weights; give --customized or --lora without --spatial-adapters or "
-        "--customization",
+        "--customization, or --spatial-scale 0",
     ),
     (
         "missing-base-t2i",

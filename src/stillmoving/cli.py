@@ -357,7 +357,7 @@ def generate(
     files["model"] = files["model"] or _missing("--model or --customization")
     check_spatial_scale(spatial_scale, spatial_min_timestep, files["spatial_adapters"], files["spatial_blocks"])
     check_motion_scale(motion_scale, files["motion_adapter"])
-    check_base_t2i(base_t2i, files["customized"], files["loras"], files["spatial_adapters"])
+    check_base_t2i(base_t2i, files["customized"], files["loras"], files["spatial_adapters"] if spatial_scale else None)
     if spatial_blocks is None and files["spatial_blocks"]:
         from stillmoving.adapters.spatial import ALL_BLOCKS
 

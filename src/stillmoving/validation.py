@@ -256,8 +256,8 @@ def check_model_files(
 
 def check_base_t2i(base_t2i: str | None, customized: str | None, loras, spatial_adapters: str | None) -> None:
     """generate's --base-t2i (delta injection, `loading.assemble_pipeline`): a T2I that is there, given with the
-    customized T2I it is the base of, and without spatial adapters, which trained with M1 in place of V's spatial
-    weights."""
+    customized T2I it is the base of, and without spatial adapters in effect (`spatial_adapters`: None at
+    --spatial-scale 0), which trained with M1 in place of V's spatial weights."""
     if base_t2i is None:
         return
     from stillmoving.formats.safety import check_header
@@ -268,7 +268,7 @@ def check_base_t2i(base_t2i: str | None, customized: str | None, loras, spatial_
         raise StillMovingError(
             "--base-t2i (delta injection) takes no spatial adapters: they trained with the customized T2I in place "
             "of the video model's spatial weights; give --customized or --lora without --spatial-adapters or "
-            "--customization"
+            "--customization, or --spatial-scale 0"
         )
     if not Path(base_t2i).exists():
         try:
