@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "smoothness"))
 from recipes import compared, figures, means, section  # noqa: E402
 
-from stillmoving.injection import spatial_state_dict  # noqa: E402
+from stillmoving.injection import delta_weights, spatial_state_dict  # noqa: E402
 from stillmoving.loading import assemble_pipeline  # noqa: E402
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
@@ -41,7 +41,7 @@ def main(demo: Path, target: str, out: Path, chosen: list[str]) -> None:
     m_spatial = spatial_state_dict(assemble_pipeline(str(shipped_model())).unet)
     pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
     m1_spatial = {k: w.clone() for k, w in spatial_state_dict(pipe.unet).items()}
-    delta = {k: w + (v_spatial[k] - m_spatial[k]) if w.is_floating_point() else w for k, w in m1_spatial.items()}
+    delta = delta_weights(v_spatial, m_spatial, m1_spatial)
     kept = {
         "base T2V": figures(assemble_pipeline(cfg.model), cfg, target),
         "naive injection": figures(pipe, cfg, target),

@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "smoothness"))
-from recipes import compared, delta_injection, figures, means, section  # noqa: E402
+from recipes import compared, figures, means, section  # noqa: E402
 
 from stillmoving.loading import assemble_pipeline  # noqa: E402
+from stillmoving.world.weights import shipped_model  # noqa: E402
 
 
 def main(demo: Path, target: str, out: Path | None) -> None:
@@ -27,8 +28,8 @@ def main(demo: Path, target: str, out: Path | None) -> None:
     print(json.dumps({"variant": "base T2V", **means(kept["base T2V"])}), flush=True)
     naive = None
     for name in ("naive injection", "delta injection"):
-        with delta_injection(name == "delta injection", cfg.model):
-            pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"])
+        base = str(shipped_model()) if name == "delta injection" else None  # M: generate --base-t2i
+        pipe = assemble_pipeline(cfg.model, customized=m1["customized"], loras=m1["loras"], base_t2i=base)
         values = kept[name] = figures(pipe, cfg, target)
         row = means(values) if naive is None else compared(values, naive)
         naive = naive or values

@@ -39,7 +39,7 @@ import torch
 from reencode import compensated  # noqa: E402  (this folder, on the path when run as a script)
 
 from stillmoving import losses, pipeline
-from stillmoving.injection import spatial_state_dict
+from stillmoving.injection import delta_weights, spatial_state_dict
 from stillmoving.loading import assemble_pipeline
 from stillmoving.training import spatial_stage
 from stillmoving.world.demo import DemoConfig, Generation
@@ -175,9 +175,9 @@ def perturbed(how: str | None):
 
 @contextlib.contextmanager
 def delta_injection(on: bool, model: str):
-    """While on, `inject_customized` puts M1 into V as V + (M1 - M) ("delta injection"): V's own spatial weights
-    plus the customization, for every floating-point tensor, where naive injection puts M1's in their place. M is
-    the first world model's T2I part, from which the world's M1s were made; on that model the two are the same."""
+    """While on, `inject_customized` puts M1 into V as V + (M1 - M) ("delta injection", `injection.delta_weights`,
+    as `generate --base-t2i`), in training too, where `customize` has no such option. M is the first world model's
+    T2I part, from which the world's M1s were made; on that model the two are the same."""
     if not on:
         yield
         return
@@ -187,7 +187,7 @@ def delta_injection(on: bool, model: str):
 
     def inject(unet, t2i):
         state = t2i.state_dict() if isinstance(t2i, torch.nn.Module) else t2i
-        real(unet, {k: w + (v_spatial[k] - m_spatial[k]) if w.is_floating_point() else w for k, w in state.items()})
+        real(unet, delta_weights(v_spatial, m_spatial, state))
 
     pipeline.inject_t2i_weights = inject
     try:

@@ -74,7 +74,7 @@ def videos_from_folder(
     for path in tqdm(list_videos(folder), desc="encoding videos", leave=False):
         frames = read_video(path, num_frames)  # the clip only: a long video is not held whole
         check_length(path, frames, num_frames)
-        encoded = encode_pixels(vae, to_pixels(frames[:num_frames], height, width))  # (f, c, h, w)
+        encoded = encode_pixels(vae, to_pixels(frames, height, width))  # (f, c, h, w)
         latents.append(encoded.permute(1, 0, 2, 3))
         prompts.append(_caption(captions, path, default_prompt))
     return latents, prompts
