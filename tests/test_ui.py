@@ -11,6 +11,7 @@ import urllib.request
 import numpy as np
 import pytest
 from test_cli import run
+from test_cli import run as cli  # where a test's `run` is its customization folder
 from ui_server import start_server
 
 WORLD = "world:animatediff"
@@ -18,7 +19,7 @@ PROMPT = "a red circle moving left quickly on a gray background"
 SMALL = dict(seed=0, num_frames=8, height=32, width=32, steps=4, guidance_scale=4.0)
 
 
-def settings(prompt=PROMPT, motion_scale=0.0, customization="(none)", video_model=WORLD, **changes):
+def settings(prompt=PROMPT, motion_scale=0.0, customization="(none)", video_model=WORLD, base_t2i="(none)", **changes):
     """/generate and /compare's inputs in the page's order."""
     s = {**SMALL, **changes}
     return [
@@ -34,6 +35,7 @@ def settings(prompt=PROMPT, motion_scale=0.0, customization="(none)", video_mode
         s["steps"],
         s["guidance_scale"],
         motion_scale,
+        base_t2i,
     ]
 
 
@@ -158,7 +160,7 @@ def wait_for(client, job_id, done):
     return job
 
 
-def test_customize_cancelled_leaves_nothing_half_written_and_resumes(server):
+def test_customize_cancelled_leaves_nothing_half_written_and_resumes(server, capsys, monkeypatch):
     client, app, root, _ = server
     images, prompt, identifier, _ = client.predict(api_name="/example")
     values = ["star", WORLD, "", prompt, identifier, [], images, "dreambooth", 2, "", "", 40, 2, 1, 2, 8, 32, 32, 2]
@@ -197,6 +199,28 @@ def test_customize_cancelled_leaves_nothing_half_written_and_resumes(server):
     assert np.abs(frames(naive) - frames(ours)).mean() > 0  # the spatial adapters change the video
     assert np.abs(frames(minus) - frames(plus)).mean() > 1
     assert commands.count("stillmoving generate") == 4 and f"--customization {run}" in commands
+
+    # Delta injection of the customization's T2I (a base T2I chosen), in Still-Moving's place: on the first world
+    # model, whose spatial layers are M, it is naive injection to the pixel; its command reproduces it through the CLI
+    from stillmoving.world.weights import shipped_model
+
+    star = dict(prompt="a sks star moving right slowly on a black background", customization=str(run))
+    naive, delta, *_, commands, status = client.predict(
+        *settings(**star, base_t2i=str(shipped_model())), api_name="/compare"
+    )
+    assert status.startswith("compared 4 videos: naive injection and delta injection"), status
+    assert np.array_equal(frames(delta), frames(naive))
+    assert commands.count(f"--base-t2i {shipped_model()} --spatial-scale 0") == 3, commands
+    assert "# delta injection, motion scale -1" in commands
+    video, _, command, status = client.predict(*settings(**star, base_t2i=str(shipped_model())), api_name="/generate")
+    assert status.startswith("made") and "--base-t2i" in command, status
+    args = shlex.split(command)
+    args[args.index("-o") + 1] = str(root / "again.mp4")
+    code, _, err = cli(capsys, monkeypatch, *args[1:])
+    assert code == 0, err
+    assert np.array_equal(frames(root / "again.mp4"), frames(video))
+    status = client.predict(*settings(base_t2i=str(shipped_model())), api_name="/generate")[3]
+    assert "delta injection (a base T2I) needs a customization" in status
 
 
 def test_ui_without_gradio_is_one_error_line(capsys, monkeypatch):

@@ -120,6 +120,7 @@ class App:
         steps,
         guidance_scale,
         motion_scale,
+        base_t2i="",
     ) -> work.Generation:
         return work.Generation(
             prompt=prompt or "",
@@ -134,6 +135,7 @@ class App:
             steps=int(steps),
             guidance_scale=float(guidance_scale),
             motion_scale=float(motion_scale),
+            base_t2i=base_t2i or "",
         )
 
     @in_page(None, None, "")
@@ -162,13 +164,14 @@ class App:
         )
         videos: list[work.Video] = wait(job)
         naive = [str(v.mp4) for v in videos if v.label == "naive injection"]
-        scales = [str(v.mp4) for v in videos if v.label != "naive injection"]
+        scales = [v for v in videos if v.label != "naive injection"]
         commands = "\n".join(f"# {v.label}\n{v.command}" for v in videos)
-        note = "" if naive else " (no customization chosen: the video model's own motion scales only)"
+        ours = scales[1].label.split(",")[0]  # Still-Moving or delta injection
+        note = f": naive injection and {ours}" if naive else " (no customization chosen: the video model's own only)"
         return (
             naive[0] if naive else None,
-            scales[1],
-            *scales,
+            str(scales[1].mp4),
+            *(str(v.mp4) for v in scales),
             commands + "\n",
             f"compared {len(videos)} videos{note}",
         )

@@ -7,6 +7,7 @@ import gradio as gr
 from stillmoving.errors import StillMovingError
 from stillmoving.ui.app import EXAMPLE_PROMPT, App, queue_table
 from stillmoving.ui.folders import customization_choices, video_model_choices
+from stillmoving.ui.work import NO_BASE
 from stillmoving.validation import native_settings
 from stillmoving.world.weights import shipped_model
 
@@ -15,6 +16,17 @@ INTRO = (
     "motion adapter's alpha: 0 the video model's own motion, 1 still, -1 more motion. One job runs at a "
     "time; the queue is at the bottom."
 )
+
+
+def base_t2i_choices() -> list[tuple[str, str]]:
+    """(label, value) of the base T2Is Generate offers for delta injection: none (the customization's spatial
+    adapters), and the world's T2I M, from which every world customization is made (type a folder for your own)."""
+    choices = [("(none: the customization's spatial adapters)", NO_BASE)]
+    try:
+        choices.append(("world: M, the T2I of world: animatediff", str(shipped_model())))
+    except StillMovingError:  # an install without the world's weights
+        pass
+    return choices
 
 
 def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
@@ -42,6 +54,14 @@ def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
             motion_adapter = gr.Textbox(
                 label="motion adapter (your own video model only; the world's ship with theirs)",
                 placeholder="folder or .safetensors file",
+            )
+            base_t2i = gr.Dropdown(
+                base_t2i_choices(),
+                value=NO_BASE,
+                label="delta injection: the T2I the customized T2I was made from (jointly trained video models; "
+                "V + (M1 - M) in place of the spatial adapters)",
+                allow_custom_value=True,
+                elem_id="base-t2i",
             )
             prompt = gr.Textbox(EXAMPLE_PROMPT, label="prompt", elem_id="prompt")
             negative = gr.Textbox(label="negative prompt")
@@ -84,6 +104,7 @@ def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
         steps,
         guidance,
         motion,
+        base_t2i,
     ]
     outputs = [video, files, command, status]
     button.click(app.generate, settings, outputs, api_name="generate")
@@ -99,12 +120,19 @@ def generate_tab(app: App, world: dict) -> tuple[list, gr.Markdown]:
 def compare_tab(app: App, settings: list) -> None:
     gr.Markdown(
         "The Generate tab's prompt, seed and settings through naive injection (the customized T2I's "
-        "weights in the video model) and Still-Moving, then the motion scale at -1, 0 and 1."
+        "weights in the video model) and Still-Moving (or, with a base T2I chosen, delta injection), then the "
+        "motion scale at -1, 0 and 1."
     )
     button = gr.Button("Compare", variant="primary", elem_id="compare")
     with gr.Row():
         naive = gr.Video(label="naive injection", autoplay=True, loop=True, height=240, elem_classes="pixelated")
-        ours = gr.Video(label="Still-Moving", autoplay=True, loop=True, height=240, elem_classes="pixelated")
+        ours = gr.Video(
+            label="Still-Moving (delta injection, with a base T2I)",
+            autoplay=True,
+            loop=True,
+            height=240,
+            elem_classes="pixelated",
+        )
     with gr.Row():
         scales = [
             gr.Video(label=f"motion scale {s:g}", autoplay=True, loop=True, height=200, elem_classes="pixelated")

@@ -40,6 +40,12 @@ class Generation:
     steps: int = 15
     guidance_scale: float = 4.0
     motion_scale: float = 0.0
+    # the T2I the customization's customized T2I was made from ("" or "(none)": none): delta injection, V + (M1 - M),
+    # in place of the spatial adapters (`generate --base-t2i`; for jointly trained video models)
+    base_t2i: str = ""
+
+
+NO_BASE = "(none)"
 
 
 def customization_files(folders: Folders, customization: str) -> tuple[dict, Path] | None:
@@ -61,8 +67,15 @@ def customization_files(folders: Folders, customization: str) -> tuple[dict, Pat
 
 
 def model_files(folders: Folders, gen: Generation) -> tuple[dict, Path | None]:
-    """`assemble_pipeline`'s files for a generation, and its customization folder when it has one."""
+    """`assemble_pipeline`'s files for a generation, and its customization folder when it has one; with a base T2I,
+    the customization's customized T2I by delta injection and without its spatial adapters (`check_base_t2i`)."""
     found = customization_files(folders, gen.customization)
+    if gen.base_t2i.strip() not in ("", NO_BASE):
+        if found is None:
+            raise StillMovingError("delta injection (a base T2I) needs a customization: its customized T2I is M1")
+        files, folder = found
+        base = readable(folders, gen.base_t2i, "base T2I")
+        return {**files, "spatial_adapters": None, "spatial_blocks": None, "base_t2i": base}, folder
     if found is not None:
         return found
     vm: VideoModel = video_model(folders, gen.video_model, gen.motion_adapter)
@@ -88,6 +101,8 @@ def generate_command(gen: Generation, files: dict, customization: Path | None, o
     args = ["stillmoving", "generate"]
     if customization is not None:
         args += ["--customization", str(customization)]
+        if files.get("base_t2i"):  # its spatial adapters off: delta injection of its customized T2I
+            args += ["--base-t2i", files["base_t2i"], "--spatial-scale", "0"]
     else:
         args += ["--model", files["model"]]
         for flag in ("motion_modules", "config_dir", "customized", "spatial_adapters"):
@@ -95,6 +110,8 @@ def generate_command(gen: Generation, files: dict, customization: Path | None, o
                 args += [f"--{flag.replace('_', '-')}", str(files[flag])]
         for path, weight in files.get("loras", []):
             args += ["--lora", f"{path}:{weight:g}"]
+        if files.get("base_t2i"):
+            args += ["--base-t2i", files["base_t2i"]]
         if gen.motion_scale != 0 and files.get("motion_adapter"):
             args += ["--motion-adapter", str(files["motion_adapter"])]
         args += sampler_flags(files.get("sampler"))
@@ -164,7 +181,7 @@ def check_generation_inputs(folders: Folders, gen: Generation) -> tuple[dict, Pa
     guidance than a few-step setting's are refused in the CLI's line; its scheduler and LCM LoRA are the ones
     `assemble_pipeline` applies (the page names none)."""
     from stillmoving.few_step import resolved_sampler
-    from stillmoving.validation import check_generation, check_model_files
+    from stillmoving.validation import check_base_t2i, check_generation, check_model_files
 
     if not gen.prompt.strip():
         raise StillMovingError("write a prompt")
@@ -173,7 +190,8 @@ def check_generation_inputs(folders: Folders, gen: Generation) -> tuple[dict, Pa
     files, customization = model_files(folders, gen)
     if gen.motion_scale != 0 and not files.get("motion_adapter"):
         raise StillMovingError("a motion scale other than 0 needs the video model's motion adapter")
-    check_model_files(**files)
+    check_model_files(**{k: v for k, v in files.items() if k != "base_t2i"})
+    check_base_t2i(files.get("base_t2i"), files.get("customized"), files.get("loras"), None)
     trained = f"customization {customization}" if customization is not None else None
     resolved_sampler(files.get("sampler"), None, None, gen.steps, gen.guidance_scale, what=trained, verb="generate")
     check_generation(
@@ -251,8 +269,9 @@ def recorded_sampling(folders: Folders, gen: Generation) -> Generation:
 
 
 def compare(folders: Folders, pipelines: Pipelines, gen: Generation) -> list[Video]:
-    """The same prompt and seed through naive injection and Still-Moving (with a customization), then the
-    motion scale at -1, 0 and 1 (Still-Moving's, or the video model's own without a customization). A customization
+    """The same prompt and seed through naive injection and Still-Moving (with a customization; delta injection
+    instead with a base T2I), then the motion scale at -1, 0 and 1 (of that one, or the video model's own without a
+    customization). A customization
     that records a sampling setting (`few_step`: a few-step scheduler's steps and guidance) is sampled with its
     steps and guidance, not the page's, as `generate --customization` and `compare` sample it."""
     from dataclasses import replace
@@ -261,11 +280,12 @@ def compare(folders: Folders, pipelines: Pipelines, gen: Generation) -> list[Vid
     files, customization = check_generation_inputs(folders, replace(gen, motion_scale=0.0))
     videos = []
     if customization is not None:
-        naive = {**files, "spatial_adapters": None, "motion_adapter": None}
+        naive = {k: v for k, v in files.items() if k != "base_t2i"} | {"spatial_adapters": None, "motion_adapter": None}
         videos.append(generate(folders, pipelines, replace(gen, motion_scale=0.0), naive, "naive injection"))
     if not files.get("motion_adapter"):
         raise StillMovingError("comparing motion scales needs the video model's motion adapter")
     name = "Still-Moving" if customization is not None else "video model"
+    name = "delta injection" if files.get("base_t2i") else name
     for scale in COMPARE_SCALES:
         videos.append(
             generate(folders, pipelines, replace(gen, motion_scale=scale), None, f"{name}, motion scale {scale:g}")
