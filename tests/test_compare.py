@@ -58,7 +58,9 @@ def inputs(tmp_path_factory):
         *WORLD,
     )
     invoke("world", "render", root / "refs", "--images", "--subject", "star", "--count", "2")
-    return dict(custom=root / "custom", clip=save_tiny_clip(root), dino=save_tiny_dino(root), refs=root / "refs")
+    return dict(
+        custom=root / "custom", m1=root / "m1", clip=save_tiny_clip(root), dino=save_tiny_dino(root), refs=root / "refs"
+    )
 
 
 def compare(capsys, monkeypatch, inputs, output, *extra):
@@ -138,10 +140,18 @@ def test_compare_with_base_t2i_adds_delta_injection_which_is_naive_where_v_is_m(
     from PIL import Image
 
     output = tmp_path / "report"
-    code, _, err = compare(capsys, monkeypatch, inputs, output, "--base-t2i", shipped_model())
+    code, _, err = compare(capsys, monkeypatch, inputs, output)
     assert code == 0, err
+    code, _, err = compare(capsys, monkeypatch, inputs, output, "--base-t2i", shipped_model())  # added afterwards
+    assert code == 0, err
+    assert err.count("all videos on disk") == 5  # only the new variant's videos are made
     record = json.loads((output / "metrics.json").read_text())
     assert list(record["variants"]) == VARIANTS[:4] + ["delta injection"] + VARIANTS[4:]
+    code, _, err = compare(capsys, monkeypatch, inputs, output)  # left out: it keeps what its videos were made with
+    assert code == 0, err
+    assert list(json.loads((output / "metrics.json").read_text())["variants"]) == VARIANTS
+    code, _, err = compare(capsys, monkeypatch, inputs, output, "--base-t2i", inputs["m1"])
+    assert code == 2 and f"holds videos made with another base_t2i ('{shipped_model()}')" in err
     videos = {name: sorted((output / "videos" / name).iterdir()) for name in ("naive_injection", "delta_injection")}
     assert [v.name for v in videos["naive_injection"]] == [v.name for v in videos["delta_injection"]]
     frames = [sorted(v.glob("*.png")) for pair in zip(*videos.values()) for v in pair]

@@ -155,11 +155,22 @@ def video_settings(cfg: CompareConfig, sources: dict) -> dict:
     return {**{k: sources.get(k) for k in keys}, **sampler, **stamps, **{k: getattr(cfg, k) for k in generation}}
 
 
+# Settings only the delta-injection variant's videos depend on; None where a run does not ask for that variant
+DELTA_SETTINGS = ("base_t2i", "base_t2i_files")
+
+
 def claim_output(cfg: CompareConfig, settings: dict) -> None:
-    """Refuse (or with `overwrite`, clear) an output folder whose videos were made with other settings."""
+    """Refuse (or with `overwrite`, clear) an output folder whose videos were made with other settings. A variant
+    asked for the first time (`--base-t2i` added to a finished report) changes no video on disk, and one left out
+    keeps the settings its videos were made with in the record, so that asking for it again reuses them."""
     record = Path(cfg.output_dir) / RECORD
     if record.is_file():
         before = json.loads(record.read_text()).get("video_settings", {})
+        if settings.get("base_t2i") is None:
+            settings = {**settings, **{k: before.get(k) for k in DELTA_SETTINGS}}
+        elif before.get("base_t2i") is None:  # delta injection's first videos here: none on disk is its own
+            before = {**before, **{k: settings[k] for k in DELTA_SETTINGS}}
+            shutil.rmtree(variant_dir(Path(cfg.output_dir), DELTA.label), ignore_errors=True)
         changed = sorted(k for k in settings.keys() | before.keys() if settings.get(k) != before.get(k))
         if changed and not cfg.overwrite:
             raise StillMovingError(
@@ -176,7 +187,11 @@ def video_path(output: Path, variant: str, key: Key) -> Path:
     prompt, seed = key
     words = "_".join("".join(c for c in w if c.isalnum()) for w in prompt.split()[:6])
     digest = hashlib.sha1(prompt.encode()).hexdigest()[:8]
-    return output / "videos" / variant.replace(" ", "_") / f"{words}_{digest}_seed{seed}"
+    return variant_dir(output, variant) / f"{words}_{digest}_seed{seed}"
+
+
+def variant_dir(output: Path, variant: str) -> Path:
+    return output / "videos" / variant.replace(" ", "_")
 
 
 # ----------------------------------------------------------------------------- the variants' models
