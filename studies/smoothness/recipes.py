@@ -15,9 +15,12 @@ trip's drift added back (`reencode.compensated`; with "reencode_images", a share
 scene's caption with the motion words ("... moving left quickly ..."), as the videos are generated (`motion_labels`);
 {"delta": true} injects M1 as V + (M1 - M), keeping V's own spatial weights and adding the customization to them,
 in training and in the videos (`delta_injection`; on the jointly trained model, whose spatial layers are not M;
-session 31); {"spatial_seed": N} (the demo's --spatial-seed) trains with seed N (M1's images, the noise and
-timesteps of training) and leaves the demo's seed, prompts and videos as they are. Naive injection's videos are
-cached in OUT/naive.json.
+session 31); {"delta_prior": K} (with a prior weight) replaces the prior videos sampled from V by K videos of
+delta injection, V + (M1 - M), of the customization's captions with their motion words (scenes and seeds not the
+evaluation's), trained with those captions: delta injection as the motion teacher of adapters on naive injection
+(`delta_prior`; session 32); {"spatial_seed": N} (the demo's --spatial-seed) trains with seed N (M1's images, the
+noise and timesteps of training) and leaves the demo's seed, prompts and videos as they are. Naive injection's
+videos are cached in OUT/naive.json.
 
 python studies/smoothness/recipes.py DEMO_DIR TARGET VIDEO_MODEL LORA_WEIGHT OUT NAME='{json changes}' ...
   e.g. python studies/smoothness/recipes.py runs/demo14 star animatediff 1 runs/recipes_star default= \
@@ -39,12 +42,14 @@ import torch
 from reencode import compensated  # noqa: E402  (this folder, on the path when run as a script)
 
 from stillmoving import losses, pipeline
+from stillmoving.data.sources import sample_videos
 from stillmoving.injection import delta_weights, spatial_state_dict
 from stillmoving.loading import assemble_pipeline
 from stillmoving.training import spatial_stage
 from stillmoving.world.demo import DemoConfig, Generation
 from stillmoving.world.phases import (
     customized_args,
+    evaluation_prompts,
     evaluation_scenes,
     generate,
     on_video_model,
@@ -196,6 +201,33 @@ def delta_injection(on: bool, model: str):
         pipeline.inject_t2i_weights = real
 
 
+@contextlib.contextmanager
+def delta_prior(count: int, cfg: DemoConfig, target: str, m1: dict):
+    """While `count` > 0, `customize`'s prior videos are `count` videos of delta injection (V + (M1 - M), as `generate
+    --base-t2i`) of the customization's captions with motion words, trained with those captions, instead of V's
+    own samples of ordinary captions: videos with the base T2V's motion and part of M1's look (session 31)."""
+    if not count:
+        yield
+        return
+    real = spatial_stage.prior_videos
+
+    def delta_videos(run, pipe):
+        if run.prior_loss_weight == 0:
+            return [], []
+        teacher = assemble_pipeline(
+            run.model, customized=m1["customized"], loras=m1["loras"], base_t2i=str(shipped_model())
+        )
+        prompts = evaluation_prompts(target, count, cfg.seed + 40, cfg.resolution, cfg.num_frames)
+        settings = dict(steps=run.sample_steps, guidance_scale=run.guidance_scale, seed=run.seed + 10_000)
+        return sample_videos(teacher, prompts, run.num_frames, run.height, run.width, **settings), prompts
+
+    spatial_stage.prior_videos = delta_videos
+    try:
+        yield
+    finally:
+        spatial_stage.prior_videos = real
+
+
 def others(count: int, seed: int, num_frames: int) -> list[str]:
     """`count` captions of the base world's scenes without motion words, drawn with `seed`: what the customized T2I
     draws for prompts that do not name its customization."""
@@ -243,9 +275,10 @@ def main(demo: Path, target: str, video_model: str, weight: float, out: Path, re
         shared = changes.pop("shared_noise", False)
         labels = changes.pop("motion_labels", False)
         delta = changes.pop("delta", False)
+        teacher = changes.pop("delta_prior", 0)
         customize = {k: v for k, v in changes.items() if k not in DEMO_FIELDS}
         scenes = evaluation_scenes(target, run.num_images, run.seed + 4, run.resolution, run.num_frames)
-        with delta_injection(delta, run.model):
+        with delta_injection(delta, run.model), delta_prior(teacher, run, target, m1):
             with shared_noise(shared), perturbed(perturb), motion_labels(labels, scenes):
                 adapters = spatial_run(run, m1, prompts, out / name, **customize)
             ours = videos(run, target, m1, adapters)
