@@ -5,10 +5,13 @@ and the other way round ("M1 in P": delta injection everywhere but P), for each 
 down_blocks.1, mid_block, up_blocks.0, up_blocks.1 and the rest (conv_in, the time embedding, conv_norm_out,
 conv_out). The demo's videos of a section (FULL=1: 8 x 4), each against naive injection, paired 95% intervals.
 
+Also "delta at B": M1 + B (V - M) everywhere, a share B of the video model's own change kept (B = 0 naive injection,
+1 delta injection; session 32).
+
 python studies/joint_motion/block_injection.py DEMO_DIR TARGET OUT.json [VARIANT ...]
-  OUT: every variant's per-video values; VARIANT: e.g. "M1 in up_blocks.1", "delta in rest" or "delta everywhere"
-  (default: every one of both kinds); the base T2V's videos are scored too. SEED=N: a `demo --seed N`'s prompts and
-  seeds with the same customized T2I (held-out pairs).
+  OUT: every variant's per-video values; VARIANT: e.g. "M1 in up_blocks.1", "delta in rest", "delta everywhere" or
+  "delta at 0.5" (default: every one of the first two kinds); the base T2V's videos are scored too. SEED=N: a `demo
+  --seed N`'s prompts and seeds with the same customized T2I (held-out pairs).
 """
 
 import json
@@ -21,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "smoothness"))
 from recipes import compared, figures, means, section  # noqa: E402
 
-from stillmoving.injection import delta_weights, spatial_state_dict  # noqa: E402
+from stillmoving.injection import delta_weights, interpolate_weights, spatial_state_dict  # noqa: E402
 from stillmoving.loading import assemble_pipeline  # noqa: E402
 from stillmoving.world.weights import shipped_model  # noqa: E402
 
@@ -51,6 +54,9 @@ def main(demo: Path, target: str, out: Path, chosen: list[str]) -> None:
     variants = [("delta everywhere", "", m1_spatial, delta)]  # no part is named "": delta injection everywhere
     variants += [(f"delta in {p}", p, delta, m1_spatial) for p in PARTS]
     variants += [(f"M1 in {p}", p, m1_spatial, delta) for p in PARTS]
+    for name in chosen:  # "delta at B": M1 + B (delta - M1) = M1 + B (V - M), in every part
+        if name.startswith("delta at "):
+            variants.append((name, "", m1_spatial, interpolate_weights(m1_spatial, delta, float(name.split()[-1]))))
     for name, where, inside, outside in variants:
         if name not in (chosen or [v[0] for v in variants[1:]]):
             continue
