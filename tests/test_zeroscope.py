@@ -219,6 +219,27 @@ def test_interpolation_and_loras_use_the_mapping(zeroscope):
     assert all(torch.equal(own.unet.state_dict()[k], t) for k, t in v.items())
 
 
+def test_delta_injection_adds_the_customization_to_v_own_spatial_weights(zeroscope, tmp_path):
+    """`generate --base-t2i` on the jointly trained kind: V + (M1 - M) computed in the SD2.x T2I's layout and mapped
+    onto V's spatial keys (the 1x1 convolutions included), the same as injecting that sum; with V's own T2I as M it is
+    naive injection exactly."""
+    model, m1 = str(zeroscope / "t2v"), str(zeroscope / "m1")
+    other = sd2_unet()
+    perturb(other.parameters(), seed=9, scale=0.05, add=True)
+    other.save_pretrained(tmp_path / "m")
+    naive = spatial_state_dict(assemble_pipeline(model, customized=m1).unet)
+    own = spatial_state_dict(assemble_pipeline(model, customized=m1, base_t2i=model).unet)
+    assert all(torch.equal(own[k], t) for k, t in naive.items())
+    delta = spatial_state_dict(assemble_pipeline(model, customized=m1, base_t2i=str(tmp_path / "m")).unet)
+    pipe = load_t2v(zeroscope / "t2v")
+    v2d = backend_of(pipe).t2i_unet(pipe.unet).state_dict()
+    m1_state, m_state = UNet2DConditionModel.from_pretrained(m1).state_dict(), other.state_dict()
+    pipe.inject_customized({k: t + (v2d[k] - m_state[k]) for k, t in m1_state.items()})
+    expected = spatial_state_dict(pipe.unet)
+    assert all(torch.equal(delta[k], t) for k, t in expected.items())
+    assert not all(torch.equal(delta[k], t) for k, t in naive.items())
+
+
 def test_a_lora_of_the_t2i_fuses_into_v_own_t2i_as_diffusers_fuses_it(zeroscope, tmp_path):
     """`--lora` without `--customized`: V's own T2I (its spatial layers as an SD2.x UNet) with the LoRA fused."""
     from diffusers import StableDiffusionPipeline
