@@ -144,6 +144,31 @@ def test_a_lora_customization_starts_from_v_before_its_adapter(tiny_dir, origina
         assert torch.equal(value, expected[key]), key
 
 
+def test_delta_injection_keeps_the_domain_adapter_on_the_customized_t2i(tiny_dir, layers, original, tmp_path):
+    """AnimateDiff v3 with its domain adapter and `--base-t2i SD1.5`: V + (M1 - M) is M1 with the adapter's change,
+    W_M1 + up @ down on the adapted layers and M1 exactly everywhere else; naive injection drops the adapter."""
+    from conftest import save_customized_unet
+
+    from stillmoving.injection import spatial_state_dict
+    from stillmoving.loading import assemble_pipeline
+
+    m1 = save_customized_unet(tiny_dir, tmp_path / "m1")
+    t2i_unet_from_t2v(load_t2v(tiny_dir).unet).save_pretrained(tmp_path / "m")
+    customized = load_customized(load_t2v(tiny_dir), str(m1)).unet.state_dict()
+    common = dict(domain_adapter=str(original), customized=str(m1))
+    delta = spatial_state_dict(assemble_pipeline(str(tiny_dir), base_t2i=str(tmp_path / "m"), **common).unet)
+    naive = spatial_state_dict(assemble_pipeline(str(tiny_dir), **common).unet)
+    adapted = {f"{module}.weight" for module in layers}
+    for key, value in customized.items():
+        assert torch.equal(naive[key], value), key
+        if key in adapted:
+            down, up = layers[key.removesuffix(".weight")]
+            torch.testing.assert_close(delta[key], value + up @ down, atol=1e-6, rtol=1e-6, msg=key)
+        else:
+            assert torch.equal(delta[key], value), key
+    assert adapted and all(not torch.equal(delta[k], naive[k]) for k in adapted)
+
+
 def test_parse_domain_adapter():
     assert parse_domain_adapter("a/v3.ckpt").scale == 1.0
     assert parse_domain_adapter("a/v3.ckpt:0.5") == parse_domain_adapter({"path": "a/v3.ckpt", "scale": 0.5})
