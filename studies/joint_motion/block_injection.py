@@ -6,7 +6,8 @@ down_blocks.1, mid_block, up_blocks.0, up_blocks.1 and the rest (conv_in, the ti
 conv_out). The demo's videos of a section (FULL=1: 8 x 4), each against naive injection, paired 95% intervals.
 
 Also "delta at B": M1 + B (V - M) everywhere, a share B of the video model's own change kept (B = 0 naive injection,
-1 delta injection; session 32).
+1 delta injection; session 32); and "delta above T" / "M1 above T": delta injection at the denoising steps whose
+timestep is T or more and M1 below, or the other way round (session 32).
 
 python studies/joint_motion/block_injection.py DEMO_DIR TARGET OUT.json [VARIANT ...]
   OUT: every variant's per-video values; VARIANT: e.g. "M1 in up_blocks.1", "delta in rest", "delta everywhere" or
@@ -14,6 +15,7 @@ python studies/joint_motion/block_injection.py DEMO_DIR TARGET OUT.json [VARIANT
   --seed N`'s prompts and seeds with the same customized T2I (held-out pairs).
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -37,6 +39,26 @@ def part(key: str) -> str:
     return name if name in PARTS else "rest"
 
 
+@contextlib.contextmanager
+def by_timestep(unet, above: dict, below: dict, threshold: float):
+    """While open, `unet` holds the spatial weights `above` at timesteps >= `threshold` and `below` under it, swapped
+    in by a forward pre-hook whenever the denoising loop crosses it."""
+    held = [None]
+
+    def swap(module, args, kwargs):
+        t = kwargs["timestep"] if "timestep" in kwargs else args[1]
+        regime = "above" if float(torch.as_tensor(t).flatten()[0]) >= threshold else "below"
+        if regime != held[0]:
+            module.load_state_dict(above if regime == "above" else below, strict=False)
+            held[0] = regime
+
+    handle = unet.register_forward_pre_hook(swap, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def main(demo: Path, target: str, out: Path, chosen: list[str]) -> None:
     torch.set_num_threads(int(os.environ.get("THREADS", 2)))
     cfg, m1 = section(demo, target, "joint", 1.0)
@@ -57,6 +79,14 @@ def main(demo: Path, target: str, out: Path, chosen: list[str]) -> None:
     for name in chosen:  # "delta at B": M1 + B (delta - M1) = M1 + B (V - M), in every part
         if name.startswith("delta at "):
             variants.append((name, "", m1_spatial, interpolate_weights(m1_spatial, delta, float(name.split()[-1]))))
+    for name in chosen:  # "delta above T", "M1 above T": one injection at the noisier steps, the other after
+        first, _, threshold = name.partition(" above ")
+        if threshold:
+            above, below = (delta, m1_spatial) if first == "delta" else (m1_spatial, delta)
+            with by_timestep(pipe.unet, above, below, float(threshold)):
+                kept[name] = figures(pipe, cfg, target)
+            print(json.dumps({"variant": name, **compared(kept[name], kept["naive injection"])}), flush=True)
+            out.write_text(json.dumps(kept))
     for name, where, inside, outside in variants:
         if name not in (chosen or [v[0] for v in variants[1:]]):
             continue
