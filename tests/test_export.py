@@ -143,3 +143,29 @@ def test_recorded_blocks_go_with_the_recorded_adapters_only():
     assert merge_customization({"spatial_blocks": "up"}, sources)["spatial_blocks"] == "up"
     other = merge_customization({"spatial_adapters": "/mine.safetensors"}, sources)
     assert other["spatial_adapters"] == "/mine.safetensors" and other["spatial_blocks"] is None
+
+
+def test_export_with_base_t2i_is_a_plain_video_model_of_delta_injection(custom_run, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """--base-t2i: V + (M1 - M) saved as a plain diffusers folder, no spatial adapters and no customization record;
+    where V's spatial layers are M (this tiny V's own T2I as the base) it is naive injection frame for frame, and
+    `generate --model` runs on it; a missing base is one line before any model loads."""
+    from stillmoving.injection import t2i_unet_from_t2v
+    from stillmoving.loading import load_t2v
+
+    sources = read_customization(custom_run)
+    t2i_unet_from_t2v(load_t2v(sources["model"]).unet).save_pretrained(tmp_path / "own_t2i")
+    out = tmp_path / "delta"
+    code, _, err = run(capsys, monkeypatch, "export", custom_run, "-o", out, "--base-t2i", tmp_path / "own_t2i")
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert {"unet", "vae", "README.md", "motion_adapter"} <= names
+    assert not names & {"spatial_adapters.safetensors", "customization.json"}
+    assert "delta injection" in (out / "README.md").read_text()
+    naive = assemble_pipeline(sources["model"], customized=sources["customized"])
+    np.testing.assert_array_equal(frames(AnimateDiffPipeline.from_pretrained(out)), frames(naive))
+    small = ["--prompt", "a sks dog", "--num-frames", "4", "--height", "32", "--width", "32", "--steps", "2"]
+    code, _, err = run(capsys, monkeypatch, "generate", "--model", out, *small, "-o", tmp_path / "v.gif")
+    assert code == 0 and (tmp_path / "v.gif").is_file(), err
+    code, _, err = run(capsys, monkeypatch, "export", custom_run, "-o", tmp_path / "x", "--base-t2i", tmp_path / "none")
+    assert (code, err.strip().splitlines()[-1]) == (2, f"error: --base-t2i {tmp_path / 'none'}: no such file or folder")
+    assert not (tmp_path / "x").exists()

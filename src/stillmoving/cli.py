@@ -426,13 +426,15 @@ def export(
         list[str] | None,
         typer.Option(help="ControlNet to save beside it in diffusers' layout, PATH[:SCALE] (repeatable)."),
     ] = None,
+    base_t2i: BaseT2I = None,
 ):
-    """Write a self-contained diffusers AnimateDiff folder (customized weights injected) + adapters + README."""
+    """Write a self-contained diffusers AnimateDiff folder (customized weights injected) + adapters + README; with
+    --base-t2i, delta injection as a plain video model folder, without the adapters."""
     from stillmoving.conditioning import parse_controlnet
     from stillmoving.export import export_customization
 
     nets = [parse_controlnet(spec) for spec in controlnet or []]
-    console.print(f"exported to {export_customization(customization, output, nets)}")
+    console.print(f"exported to {export_customization(customization, output, nets, base_t2i)}")
 
 
 def _missing(what: str):

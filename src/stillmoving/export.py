@@ -9,6 +9,8 @@ needs for conditional generation and long videos: any ControlNet given to `expor
 weights (diffusers layout, `controlnet/`, or `controlnet_0/`, `controlnet_1/`, ...) with its scale, and the card
 shows diffusers' ControlNet, video-to-video and FreeNoise calls on this folder. It is built beside the target and
 renamed into place in one step, so a failure leaves nothing behind and an existing folder is never overwritten.
+With `--base-t2i` the folder holds delta injection instead (V + (M1 - M), `generate --base-t2i`): a plain video model
+that `generate --model` reads, without the spatial adapters or a customization record.
 """
 
 from __future__ import annotations
@@ -129,15 +131,50 @@ ZEROSCOPE_CARD = (
 
 CARDS = {SDXL: SDXL_CARD, ZeroScope: ZEROSCOPE_CARD}
 
+# `export --base-t2i`: delta injection, a plain video model with no spatial adapters and no customization record.
+DELTA_CARD = """# {name}
 
-def sampler_card(sampler: dict | None, name: str) -> str:
+A customized text-to-image model put into a text-to-video model by *delta injection*, exported by `stillmoving export
+--base-t2i`: the video model's own spatial weights plus the customization, V + (M1 - M), with M the T2I the
+customized T2I M1 was made from. Where V's spatial layers trained further on videos (a jointly trained model, or a
+domain adapter), this keeps what that training added, where naive injection puts M1's weights in their place. It is
+a plain video model: no spatial adapters (they trained with M1 in place of V's spatial weights).
+
+- video model: `{model}`{motion_modules}
+- customized T2I: {customized}
+- base T2I (M): `{base}`
+- motion adapter: {motion}
+- ControlNets: {controlnets}
+
+## Use it
+
+```bash
+stillmoving generate --model {name} --prompt "..." -o video.mp4
+stillmoving generate --model {name} --motion-adapter {name}/{motion_dir} --motion-scale -0.5 --prompt "..." -o more.mp4
+```
+
+or with diffusers alone:
+
+```python
+from diffusers import {pipeline}
+
+pipe = {pipeline}.from_pretrained("{name}")
+frames = pipe("...").frames[0]
+```
+"""
+
+
+def sampler_card(sampler: dict | None, name: str, record: bool = True) -> str:
     """The card's opening note on a recorded sampling setting: a few-step one (AnimateLCM, AnimateDiff-Lightning) it
-    must be sampled with, or the steps and guidance its check judged; nothing without one."""
+    must be sampled with, or the steps and guidance its check judged; nothing without one. `record`: the folder has a
+    customization record, which `generate --customization` reads (delta injection's folder has none)."""
     if not sampler:
         return ""
     from stillmoving.few_step import parse_sampler
 
     setting = parse_sampler(sampler)
+    if not setting.few_step and not record:  # the checked steps and guidance belong to the adapters it has not
+        return ""
     if not setting.few_step:  # steps and guidance only: generate's defaults for the folder, not a constraint
         return (
             f"<!-- sampling setting: {setting.describe()} -->\n"
@@ -150,7 +187,8 @@ def sampler_card(sampler: dict | None, name: str) -> str:
         f"Sample `{name}` as it was trained: its saved scheduler ({setting.scheduler or 'its own'}), "
         f"{setting.steps} steps, guidance {setting.guidance_scale:g}"
         + (f"; AnimateLCM's LCM LoRA is fused into its UNet at {lora.weight:g}" if lora else "")
-        + ". `stillmoving generate --customization` uses that setting by default and refuses another.\n\n"
+        + (". `stillmoving generate --customization` uses that setting by default and refuses another" * record)
+        + ".\n\n"
     )
 
 
@@ -163,23 +201,31 @@ def _controlnet_names(count: int) -> list[str]:
     return ["controlnet"] if count == 1 else [f"controlnet_{i}" for i in range(count)]
 
 
-def export_customization(customization: str | Path, output: str | Path, controlnets: list[ControlNetSpec] = ()) -> Path:
+def export_customization(
+    customization: str | Path, output: str | Path, controlnets: list[ControlNetSpec] = (), base_t2i: str | None = None
+) -> Path:
     """Write the self-contained folder for the customization folder `customization` (written by `customize`),
-    with the given ControlNets (folders or single files) saved beside it in diffusers' layout."""
+    with the given ControlNets (folders or single files) saved beside it in diffusers' layout. With `base_t2i`, the T2I
+    its customized T2I was made from: delta injection instead (`generate --base-t2i`), a plain video model folder
+    without the spatial adapters or a customization record (`DELTA_CARD`)."""
+    from stillmoving.validation import check_base_t2i
+
     output = Path(output)
     _check_target(output)
     for spec in controlnets:
         check_controlnet_source(spec)
     sources = read_customization(customization)
+    check_base_t2i(base_t2i, sources.get("customized"), sources.get("loras"), None)
     t2v = assemble_pipeline(
         sources["model"],
         sources.get("motion_modules"),
         sources.get("customized"),
         [tuple(x) for x in sources.get("loras", [])],
         config_dir=sources.get("config_dir"),
-        spatial_adapters=sources["spatial_adapters"],
+        spatial_adapters=None if base_t2i else sources["spatial_adapters"],
         domain_adapter=sources.get("domain_adapter"),
         sampler=sources.get("sampler"),  # its scheduler is saved, its LCM LoRA fused into M1 and so into the UNet
+        base_t2i=base_t2i,
     )  # refuses adapters of another shape
     backend = backend_of(t2v)
     if isinstance(backend, SDXL) and controlnets:
@@ -187,7 +233,8 @@ def export_customization(customization: str | Path, output: str | Path, controln
     if isinstance(backend, ZeroScope) and controlnets:
         raise StillMovingError("export --controlnet: diffusers has no ModelScope/ZeroScope ControlNet pipeline")
     adapters = t2v.spatial_adapters
-    adapters.detach()  # hooks are not saved; the file is copied beside the weights
+    if adapters is not None:
+        adapters.detach()  # hooks are not saved; the file is copied beside the weights
     nets = [load_controlnet(spec, t2i_config(t2v.unet), t2v.vae_scale_factor) for spec in controlnets]
     net_names = _controlnet_names(len(nets))
 
@@ -198,7 +245,8 @@ def export_customization(customization: str | Path, output: str | Path, controln
         defaults = Path(sources["model"]) / GENERATION_DEFAULTS  # the video model's own frames, steps and guidance
         if defaults.is_file():
             shutil.copy2(defaults, staging / GENERATION_DEFAULTS)
-        shutil.copy2(sources["spatial_adapters"], staging / SPATIAL_ADAPTERS)
+        if adapters is not None:
+            shutil.copy2(sources["spatial_adapters"], staging / SPATIAL_ADAPTERS)
         motion = sources.get("motion_adapter")
         if motion:
             folder, name = split_adapter_path(motion)
@@ -206,34 +254,38 @@ def export_customization(customization: str | Path, output: str | Path, controln
             shutil.copy2(folder / name, staging / MOTION_ADAPTER / WEIGHT_NAME)
         for net, net_name in zip(nets, net_names):
             net.save_pretrained(staging / net_name, safe_serialization=True)
-        write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
+        if adapters is not None:  # delta injection's folder is a plain video model: `generate --model` reads it
+            write_customization(staging, exported_customization(sources, motion_adapter=bool(motion)))
         loras = ", ".join(f"`{p}` at {w}" for p, w in sources.get("loras", []))
-        (staging / "README.md").write_text(
-            sampler_card(sources.get("sampler"), output.name)
-            + CARDS.get(type(backend), CARD).format(
-                name=output.name,
-                model=sources["model"],
-                motion_modules=f" + motion modules `{sources['motion_modules']}`"
-                if sources.get("motion_modules")
-                else "",
-                customized=" + ".join(
-                    x for x in (f"`{sources['customized']}`" if sources.get("customized") else "", loras) if x
-                ),
+        fields = dict(
+            name=output.name,
+            model=sources["model"],
+            motion_modules=f" + motion modules `{sources['motion_modules']}`" if sources.get("motion_modules") else "",
+            customized=" + ".join(
+                x for x in (f"`{sources['customized']}`" if sources.get("customized") else "", loras) if x
+            ),
+            motion=f"`{MOTION_ADAPTER}/` (diffusers LoRA format)" if motion else "none",
+            motion_dir=MOTION_ADAPTER,
+            controlnets=", ".join(
+                f"`{n}/` (from `{spec.path}`, scale {spec.scale:g})" for n, spec in zip(net_names, controlnets)
+            )
+            or "none exported (`stillmoving export --controlnet PATH[:SCALE]` saves one here)",
+        )
+        if adapters is None:
+            card = DELTA_CARD.format(**fields, base=base_t2i, pipeline=type(plain).__name__)
+        else:
+            card = CARDS.get(type(backend), CARD).format(
+                **fields,
                 adapters=SPATIAL_ADAPTERS,
                 rank=adapters.rank,
                 layers=len(adapters.layers),
-                motion=f"`{MOTION_ADAPTER}/` (diffusers LoRA format)" if motion else "none",
-                motion_dir=MOTION_ADAPTER,
-                controlnets=", ".join(
-                    f"`{n}/` (from `{spec.path}`, scale {spec.scale:g})" for n, spec in zip(net_names, controlnets)
-                )
-                or "none exported (`stillmoving export --controlnet PATH[:SCALE]` saves one here)",
                 controlnet_path=f"{output.name}/{net_names[0]}" if nets else "path/to/controlnet",
                 first_scale=f"{controlnets[0].scale:g}" if nets else "1.0",
                 max_frames=t2v.unet.config.get("motion_max_seq_length") or 32,
                 context=min(16, t2v.unet.config.get("motion_max_seq_length") or 32),
             )
-        )
+        note = sampler_card(sources.get("sampler"), output.name, record=adapters is not None)
+        (staging / "README.md").write_text(note + card)
         if output.is_dir():
             output.rmdir()  # empty (checked above)
         os.replace(staging, output)
