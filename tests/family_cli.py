@@ -71,7 +71,29 @@ def stages_generate_export(models, tmp_path, capsys, monkeypatch, spatial_layers
     assert code == 0, err
     card = (tmp_path / "exported" / "README.md").read_text()
     assert f"{pipeline_class}.from_pretrained" in card and "ControlNetModel" not in card
+    export_delta(models, tmp_path, capsys, monkeypatch, pipeline_class)
     return tmp_path / "exported"
+
+
+def export_delta(models, tmp_path, capsys, monkeypatch, pipeline_class: str) -> None:
+    """`export --base-t2i` of the customization in `tmp_path / "custom"`, with V's own T2I as the base: the plain
+    diffusers class its card names loads it as the card says, and its UNet is naive injection's, weight for weight."""
+    import diffusers
+
+    from stillmoving.injection import spatial_state_dict
+    from stillmoving.loading import assemble_pipeline
+
+    out = tmp_path / "delta"
+    code, _, err = run(capsys, monkeypatch, "export", tmp_path / "custom", "-o", out, "--base-t2i", models / "t2v")
+    assert code == 0, err
+    card = (out / "README.md").read_text()
+    sdxl = "SDXL" in pipeline_class  # diffusers' SDXL pipeline needs motion_adapter=None, and the card says so
+    assert f"{pipeline_class}.from_pretrained(" in card and ("motion_adapter=None" in card) == sdxl
+    assert not (out / "customization.json").exists() and not (out / "spatial_adapters.safetensors").exists()
+    plain = getattr(diffusers, pipeline_class).from_pretrained(out, **({"motion_adapter": None} if sdxl else {}))
+    naive = spatial_state_dict(assemble_pipeline(str(models / "t2v"), customized=str(models / "m1")).unet)
+    state = plain.unet.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in naive.items())
 
 
 # ---- the comparison, its scores and the batch, on a customization of the family

@@ -158,7 +158,7 @@ or with diffusers alone:
 ```python
 from diffusers import {pipeline}
 
-pipe = {pipeline}.from_pretrained("{name}")
+pipe = {pipeline}.from_pretrained("{name}"{load_arguments})
 frames = pipe("...").frames[0]
 ```
 """
@@ -272,7 +272,8 @@ def export_customization(
             or "none exported (`stillmoving export --controlnet PATH[:SCALE]` saves one here)",
         )
         if adapters is None:
-            card = DELTA_CARD.format(**fields, base=base_t2i, pipeline=type(plain).__name__)
+            sdxl = ", motion_adapter=None" if isinstance(backend, SDXL) else ""  # required by SDXL's (SDXL_CARD)
+            card = DELTA_CARD.format(**fields, base=base_t2i, pipeline=type(plain).__name__, load_arguments=sdxl)
         else:
             card = CARDS.get(type(backend), CARD).format(
                 **fields,
