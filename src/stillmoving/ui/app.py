@@ -167,7 +167,8 @@ class App:
         scales = [v for v in videos if v.label != "naive injection"]
         commands = "\n".join(f"# {v.label}\n{v.command}" for v in videos)
         ours = scales[1].label.split(",")[0]  # Still-Moving or delta injection
-        note = f": naive injection and {ours}" if naive else " (no customization chosen: the video model's own only)"
+        alone = " (no customization chosen: the video model's own motion scales only)"
+        note = f": naive injection and {ours}" if naive else alone
         return (
             naive[0] if naive else None,
             str(scales[1].mp4),
