@@ -7,7 +7,8 @@ conv_out). The demo's videos of a section (FULL=1: 8 x 4), each against naive in
 
 Also "delta at B": M1 + B (V - M) everywhere, a share B of the video model's own change kept (B = 0 naive injection,
 1 delta injection; session 32); and "delta above T" / "M1 above T": delta injection at the denoising steps whose
-timestep is T or more and M1 below, or the other way round (session 32).
+timestep is T or more and M1 below, or the other way round; "SM above T": M1 with the spatial adapters of the file
+ADAPTERS (trained on naive injection) at timesteps T or more, delta injection without them below (session 32).
 
 python studies/joint_motion/block_injection.py DEMO_DIR TARGET OUT.json [VARIANT ...]
   OUT: every variant's per-video values; VARIANT: e.g. "M1 in up_blocks.1", "delta in rest", "delta everywhere" or
@@ -83,8 +84,13 @@ def main(demo: Path, target: str, out: Path, chosen: list[str]) -> None:
         first, _, threshold = name.partition(" above ")
         if threshold:
             above, below = (delta, m1_spatial) if first == "delta" else (m1_spatial, delta)
+            if first == "SM":  # the adapters act from T up (their own gate), with M1 there
+                pipe.load_spatial_adapters(os.environ["ADAPTERS"], min_timestep=int(threshold))
             with by_timestep(pipe.unet, above, below, float(threshold)):
                 kept[name] = figures(pipe, cfg, target)
+            if first == "SM":
+                pipe.spatial_adapters.detach()
+                pipe.spatial_adapters = None
             print(json.dumps({"variant": name, **compared(kept[name], kept["naive injection"])}), flush=True)
             out.write_text(json.dumps(kept))
     for name, where, inside, outside in variants:
