@@ -280,7 +280,7 @@ def compare(folders: Folders, pipelines: Pipelines, gen: Generation) -> list[Vid
     files, customization = check_generation_inputs(folders, replace(gen, motion_scale=0.0))
     videos = []
     if customization is not None:
-        naive = {k: v for k, v in files.items() if k != "base_t2i"} | {"spatial_adapters": None, "motion_adapter": None}
+        naive = {**files, "spatial_adapters": None, "motion_adapter": None, "base_t2i": None}
         videos.append(generate(folders, pipelines, replace(gen, motion_scale=0.0), naive, "naive injection"))
     if not files.get("motion_adapter"):
         raise StillMovingError("comparing motion scales needs the video model's motion adapter")
