@@ -10,7 +10,7 @@ from test_cli import custom_run, customized, motion_run, run, workdir  # noqa: F
 
 from stillmoving import attach_spatial_adapters
 from stillmoving.loading import assemble_pipeline
-from stillmoving.run_folder import read_customization
+from stillmoving.run_folder import model_files, read_customization
 
 CALL = dict(num_frames=4, height=32, width=32, num_inference_steps=2, output_type="np")
 
@@ -125,8 +125,35 @@ def test_export_with_a_controlnet_reproduces_with_diffusers_alone(custom_run, tm
     assert video.shape[0] == 8 and np.isfinite(video).all()
 
 
+def test_an_export_with_recorded_blocks_loads_as_generate_applies_it(custom_run, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """Where customize's check recorded blocks, the card's diffusers snippet keeps only those adapters, and
+    StillMovingPipeline.from_pretrained on the folder attaches them so; both equal `generate --customization`'s
+    pipeline on the export, frame for frame, and differ from every block's adapters."""
+    import shutil
+
+    from stillmoving.pipeline import StillMovingPipeline
+    from stillmoving.run_folder import record_spatial_blocks
+
+    run_dir = shutil.copytree(custom_run, tmp_path / "run")
+    record_spatial_blocks(run_dir, "down,mid", "its check")
+    assert run(capsys, monkeypatch, "export", run_dir, "-o", tmp_path / "exported")[0] == 0
+    out = tmp_path / "exported"
+    card = (out / "README.md").read_text()
+    assert 'attach_spatial_adapters(pipe, "exported/spatial_adapters.safetensors").keep_blocks_("down,mid")' in card
+    assert 'StillMovingPipeline.from_pretrained("exported")` attaches them itself, in the blocks recorded' in card
+
+    expected = frames(assemble_pipeline(**model_files(read_customization(out))))  # what generate applies
+    plain = AnimateDiffPipeline.from_pretrained(out)
+    attach_spatial_adapters(plain, out / "spatial_adapters.safetensors").keep_blocks_("down,mid")  # as the card
+    np.testing.assert_array_equal(frames(plain), expected)
+    ours = StillMovingPipeline.from_pretrained(out)
+    np.testing.assert_array_equal(frames(ours), expected)
+    ours.load_spatial_adapters(out / "spatial_adapters.safetensors")  # every block's
+    assert not np.array_equal(frames(ours), expected)
+
+
 def test_an_exported_record_keeps_the_blocks_the_customization_records():
-    from stillmoving.run_folder import exported_customization, model_files
+    from stillmoving.run_folder import exported_customization
 
     sources = {"model": "/v", "spatial_blocks": "down,mid", "spatial_blocks_why": "its check"}
     exported = exported_customization(sources, motion_adapter=False)

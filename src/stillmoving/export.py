@@ -29,6 +29,7 @@ from stillmoving.loading import assemble_pipeline
 from stillmoving.run_folder import (
     MOTION_ADAPTER,
     SPATIAL_ADAPTERS,
+    SPATIAL_BLOCKS,
     exported_customization,
     read_customization,
     write_customization,
@@ -58,12 +59,13 @@ from diffusers import AnimateDiffPipeline
 from stillmoving import attach_spatial_adapters
 
 pipe = AnimateDiffPipeline.from_pretrained("{name}")
-attach_spatial_adapters(pipe, "{name}/{adapters}")
+attach_spatial_adapters(pipe, "{name}/{adapters}"){keep_blocks}
 frames = pipe("...", num_frames=16).frames[0]
 ```
 
-Without the spatial adapters the folder is the *naive injection* of the customized T2I into the video
-model; with them it is Still-Moving. The motion adapter is only needed for `--motion-scale` other than 0
+(`stillmoving.{stillmoving_pipeline}.from_pretrained("{name}")` attaches them itself{blocks_note}, and the motion
+adapter, for `motion_scale`.) Without the spatial adapters the folder is the *naive injection* of the customized T2I
+into the video model; with them it is Still-Moving. The motion adapter is only needed for `--motion-scale` other than 0
 (`pipe.load_lora_weights("{name}/{motion_dir}")`, then `pipe.set_adapters([name], [alpha])`).
 
 ## Conditional generation and long videos
@@ -85,7 +87,7 @@ from stillmoving import attach_spatial_adapters
 
 controlnet = ControlNetModel.from_pretrained("{controlnet_path}")
 pipe = AnimateDiffControlNetPipeline.from_pretrained("{name}", controlnet=controlnet, motion_adapter=None)
-attach_spatial_adapters(pipe, "{name}/{adapters}")
+attach_spatial_adapters(pipe, "{name}/{adapters}"){keep_blocks}
 frames = pipe("...", conditioning_frames=control_frames, controlnet_conditioning_scale={first_scale}).frames[0]
 
 v2v = AnimateDiffVideoToVideoPipeline.from_pipe(pipe)  # the same modules, adapters included
@@ -275,8 +277,12 @@ def export_customization(
             sdxl = ", motion_adapter=None" if isinstance(backend, SDXL) else ""  # required by SDXL's (SDXL_CARD)
             card = DELTA_CARD.format(**fields, base=base_t2i, pipeline=type(plain).__name__, load_arguments=sdxl)
         else:
+            blocks = sources.get(SPATIAL_BLOCKS)  # customize's check's choice, which generate applies
             card = CARDS.get(type(backend), CARD).format(
                 **fields,
+                keep_blocks=f'.keep_blocks_("{blocks}")  # the blocks customize\'s check recorded' if blocks else "",
+                blocks_note=f", in the blocks recorded ({blocks})" if blocks else "",
+                stillmoving_pipeline=backend.pipeline_class().__name__,
                 adapters=SPATIAL_ADAPTERS,
                 rank=adapters.rank,
                 layers=len(adapters.layers),

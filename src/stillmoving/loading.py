@@ -129,7 +129,7 @@ def _load_t2v(model, motion_modules, dtype: torch.dtype, config_dir) -> StillMov
 
 def _from_folder(family, model: str, kwargs: dict) -> StillMovingPipeline:
     try:
-        pipe = family.pipeline_class().from_pretrained(model, **kwargs)
+        pipe = family.pipeline_class().from_pretrained(model, adapters=False, **kwargs)  # adapters: as asked
     except (OSError, ValueError) as error:
         raise StillMovingError(f"cannot load the video model from {model}: {str(error).splitlines()[0]}") from None
     pipe.set_progress_bar_config(leave=False)

@@ -25,6 +25,7 @@ ControlNet, FreeNoise or FreeInit there either.
 
 from __future__ import annotations
 
+import json
 import math
 from contextlib import nullcontext
 from pathlib import Path
@@ -45,10 +46,11 @@ from diffusers import (
     UNetMotionModel,
 )
 
-from stillmoving.adapters.motion import ADAPTER_NAME, MotionLoRA
+from stillmoving.adapters.motion import ADAPTER_NAME, WEIGHT_NAME, MotionLoRA
 from stillmoving.adapters.spatial import SpatialAdapters, check_fingerprint
 from stillmoving.errors import StillMovingError
 from stillmoving.injection import inject_t2i_weights
+from stillmoving.run_folder import CUSTOMIZATION, MOTION_ADAPTER, SPATIAL_ADAPTERS, SPATIAL_BLOCKS, load_record
 
 
 def attach_spatial_adapters(pipe: AnimateDiffPipeline, adapters: SpatialAdapters | str | Path) -> SpatialAdapters:
@@ -60,11 +62,59 @@ def attach_spatial_adapters(pipe: AnimateDiffPipeline, adapters: SpatialAdapters
     return adapters.attach(pipe.unet)
 
 
+def diffusers_pipeline_class(cls: type) -> type:
+    """The diffusers pipeline a Still-Moving pipeline class extends (`StillMovingPipeline` -> `AnimateDiffPipeline`)."""
+    return next(base for base in cls.__mro__ if base.__module__.startswith("diffusers."))
+
+
 class StillMovingMixin:
     """Still-Moving's verbs and `motion_scale`, on top of any diffusers AnimateDiff pipeline (first in the bases)."""
 
     spatial_adapters: SpatialAdapters | None = None
     motion_lora: MotionLoRA | None = None
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, adapters: bool = True, **kwargs):
+        """diffusers' `from_pretrained`; from a local folder that holds them (written by `save_pretrained`, or by
+        `stillmoving export`), the spatial adapters and the motion adapter are attached too, the adapters only in the
+        blocks the folder's customization record names, as `generate` applies them. `adapters=False` loads the
+        video model alone."""
+        pipe = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        folder = Path(pretrained_model_name_or_path)
+        if not adapters or not folder.is_dir():
+            return pipe
+        if (folder / SPATIAL_ADAPTERS).is_file():
+            record = load_record(folder) if (folder / CUSTOMIZATION).is_file() else {}
+            pipe.load_spatial_adapters(folder / SPATIAL_ADAPTERS, blocks=record.get(SPATIAL_BLOCKS))
+        if (folder / MOTION_ADAPTER / WEIGHT_NAME).is_file():
+            pipe.load_motion_adapter(folder / MOTION_ADAPTER)
+        return pipe
+
+    def to_json_string(self) -> str:
+        """The config as diffusers writes it, naming the diffusers pipeline this one extends: a saved folder's
+        model_index.json, from which `DiffusionPipeline.from_pretrained` picks the class to load it with."""
+        config = json.loads(super().to_json_string())
+        config["_class_name"] = diffusers_pipeline_class(type(self)).__name__
+        return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+    def save_pretrained(self, save_directory: str | Path, *args, **kwargs) -> None:
+        """diffusers' `save_pretrained`, as a folder plain diffusers loads (its model_index.json names the diffusers
+        pipeline; the motion modules' weights under their own names, the motion adapter lifted off them while they
+        are written), and the adapters beside it under `export`'s names: `spatial_adapters.safetensors` as they act
+        now (their scale and blocks in its tensors, their min_timestep in its header) and `motion_adapter/` (diffusers'
+        LoRA format). `from_pretrained` attaches them again; a file of that name left from an earlier save of a
+        pipeline that has no such adapter is removed, so the folder holds what this pipeline is."""
+        with self.motion_lora.lifted() if self.motion_lora is not None else nullcontext():
+            super().save_pretrained(save_directory, *args, **kwargs)
+        folder = Path(save_directory)
+        if self.spatial_adapters is not None:
+            self.spatial_adapters.save(folder / SPATIAL_ADAPTERS, self.spatial_adapters.metadata)
+        else:
+            (folder / SPATIAL_ADAPTERS).unlink(missing_ok=True)
+        if self.motion_lora is not None:
+            self.motion_lora.save(folder / MOTION_ADAPTER)
+        else:
+            (folder / MOTION_ADAPTER / WEIGHT_NAME).unlink(missing_ok=True)
 
     def inject_customized(
         self, unet, text_encoder: torch.nn.Module | None = None, text_encoder_2: torch.nn.Module | None = None

@@ -359,14 +359,14 @@ class SpatialAdapters(torch.nn.Module):
 
     def save(self, path: str | Path, extra_metadata: dict[str, str] | None = None) -> Path:
         """Write safetensors with metadata: format, version, rank and the placement list (layer, channels)."""
-        metadata = {
+        metadata = {  # these adapters' own fields win over `extra_metadata` (e.g. the metadata they were read with)
+            **(extra_metadata or {}),
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "rank": str(self.rank),
             "placements": json.dumps(list(self.placements.items())),
             MIN_TIMESTEP_KEY: str(self.min_timestep),
             SHARED_KEY: str(int(self.shared)),
-            **(extra_metadata or {}),
         }
         tensors = self.named_tensors()
         return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
