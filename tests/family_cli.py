@@ -72,7 +72,31 @@ def stages_generate_export(models, tmp_path, capsys, monkeypatch, spatial_layers
     card = (tmp_path / "exported" / "README.md").read_text()
     assert f"{pipeline_class}.from_pretrained" in card and "ControlNetModel" not in card
     export_delta(models, tmp_path, capsys, monkeypatch, pipeline_class)
+    save_round_trip(tmp_path, pipeline_class)
     return tmp_path / "exported"
+
+
+def save_round_trip(tmp_path, pipeline_class: str) -> None:
+    """`save_pretrained` of the customization in `tmp_path / "custom"`, both adapters loaded: model_index.json names
+    the plain diffusers class, which loads the UNet's weights exactly (motion modules under their own names), and the
+    family's Still-Moving class loads it back with both adapters, frame for frame."""
+    import diffusers
+
+    from stillmoving.loading import assemble_pipeline
+    from stillmoving.run_folder import model_files, read_customization
+
+    pipe = assemble_pipeline(**model_files(read_customization(tmp_path / "custom")))
+    call = dict(num_frames=4, height=32, width=32, num_inference_steps=2, output_type="np", motion_scale=-1.0)
+    expected = pipe("a sks dog", generator=torch.Generator().manual_seed(0), **call).frames
+    weights = {k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items() if "lora_" not in k}
+    pipe.save_pretrained(tmp_path / "saved")
+    assert json.loads((tmp_path / "saved" / "model_index.json").read_text())["_class_name"] == pipeline_class
+    sdxl = {"motion_adapter": None} if "SDXL" in pipeline_class else {}
+    state = getattr(diffusers, pipeline_class).from_pretrained(tmp_path / "saved", **sdxl).unet.state_dict()
+    assert state.keys() == weights.keys() and all(torch.equal(state[k], v) for k, v in weights.items())
+    back = type(pipe).from_pretrained(tmp_path / "saved", **sdxl)
+    got = back("a sks dog", generator=torch.Generator().manual_seed(0), **call).frames
+    np.testing.assert_array_equal(got, expected)
 
 
 def export_delta(models, tmp_path, capsys, monkeypatch, pipeline_class: str) -> None:
