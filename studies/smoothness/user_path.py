@@ -12,21 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-from recipes import COMPARED, figures, section  # noqa: E402  (this folder, on the path when run as a script)
+from recipes import compared, figures, section  # noqa: E402  (this folder, on the path when run as a script)
 
 from stillmoving.loading import assemble_pipeline
 from stillmoving.run_folder import SPATIAL_ADAPTERS, SPATIAL_BLOCKS, load_record
-from stillmoving.world.stats import paired_bootstrap
-
-
-def minus_naive(values: dict, naive: dict) -> dict:
-    row = {}
-    for key in COMPARED:
-        diff = paired_bootstrap(naive[key], values[key])
-        row[key] = round(float(np.nanmean(values[key])), 4)
-        row[f"minus_naive_{key}"] = [round(diff.estimate, 4), round(diff.low, 4), round(diff.high, 4)]
-    return row
 
 
 def main(demo: Path, target: str, video_model: str, weight: float, run: Path) -> None:
@@ -42,8 +31,8 @@ def main(demo: Path, target: str, video_model: str, weight: float, run: Path) ->
         )
         ours = figures(pipe, cfg, target)
         (run / "metrics_recorded_blocks.json").write_text(json.dumps(ours))
-    print(json.dumps({"run": str(run), "recorded_blocks": blocks, "every_block": minus_naive(every, naive)}))
-    print(json.dumps({"run": str(run), "users_path": minus_naive(ours, naive)}), flush=True)
+    print(json.dumps({"run": str(run), "recorded_blocks": blocks, "every_block": compared(every, naive)}))
+    print(json.dumps({"run": str(run), "users_path": compared(ours, naive)}), flush=True)
 
 
 if __name__ == "__main__":
